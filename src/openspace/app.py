@@ -1,0 +1,123 @@
+"""The app factory: `create_app(settings)` wires storage, hub, service and routes in the lifespan.
+
+Nothing is opened at import time, so tests build as many independent apps as they like.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Route
+
+from . import i18n, links, web, ws
+from .errors import N_
+from .hub import LocalHub
+from .rendering import Renderer
+from .runtime import Runtime
+from .security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
+from .service import Service
+from .settings import Settings
+from .storage import SQLiteStore
+
+log = logging.getLogger(__name__)
+
+ERROR_TITLES = {
+    403: N_("You cannot do that"),
+    404: N_("Not found"),
+    405: N_("That is not possible here"),
+    413: N_("That was too large"),
+    500: N_("Something went wrong on the server"),
+}
+ERROR_TEXTS = {
+    403: N_("You do not have the right to see this page."),
+    404: N_("There is nothing at this address. Check the link, or ask the facilitator for it again."),
+    405: N_("This address does not accept that kind of request."),
+    413: N_("What you sent was larger than the server accepts. Please send something smaller."),
+    500: N_("The server failed to answer. Nothing you sent was lost; please try again in a moment."),
+}
+
+
+def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None = None) -> Starlette:
+    renderer = Renderer()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = SQLiteStore(settings.db, log_keep=settings.log_keep)
+        await store.open()
+        secret_key = settings.secret_key or await stored_secret(store, "secret_key")
+        epoch = await stored_secret(store, "epoch")
+        hub = LocalHub(max_lag=settings.max_lag)
+        service = Service(store, hub)
+        await hub.start()
+        await service.start()
+        runtime = Runtime(
+            settings=settings,
+            store=store,
+            hub=hub,
+            service=service,
+            renderer=renderer,
+            signer=CookieSigner(secret_key),
+            base_url=links.public_base(settings.host, settings.port, settings.public_url),
+            database_epoch=epoch[:12],
+        )
+        app.state.runtime = runtime
+        if on_ready is not None:
+            result = on_ready(runtime)
+            if hasattr(result, "__await__"):
+                await result  # type: ignore[misc]
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await service.stop()
+            await store.close()
+
+    async def static(request: Request) -> Response:
+        """Static files under a version hash: cached for a year, since a change changes the URL."""
+        path = (renderer.static_root / request.path_params["path"]).resolve()
+        if request.path_params["version"] != renderer.version or not is_inside(path, renderer.static_root):
+            raise HTTPException(404)
+        if not path.is_file():
+            raise HTTPException(404)
+        return FileResponse(path, headers={"cache-control": "public, max-age=31536000, immutable"})
+
+    async def error_page(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 500:
+            log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+        i18n.set_language(i18n.choose_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), ""))
+        title = i18n.gettext(ERROR_TITLES.get(status, ERROR_TITLES[500]))
+        text = i18n.gettext(ERROR_TEXTS.get(status, ERROR_TEXTS[500]))
+        body = renderer.render("error.html", error={"message": text}, title=title, event=None, path=request.url.path)
+        return HTMLResponse(body, status_code=status)
+
+    return Starlette(
+        routes=[*web.ROUTES, *ws.ROUTES, Route("/static/{version}/{path:path}", static)],
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
+        exception_handlers={HTTPException: error_page, Exception: error_page},
+        lifespan=lifespan,
+    )
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    return path == root.resolve() or root.resolve() in path.parents
+
+
+async def stored_secret(store: SQLiteStore, key: str) -> str:
+    """A random value made once per database and kept in it (so cookies survive restarts)."""
+    value = await store.meta(key)
+    if value is None:
+        await store.set_meta(key, secrets.token_urlsafe(32))
+        value = await store.meta(key)
+    assert value is not None
+    return value

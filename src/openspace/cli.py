@@ -1,0 +1,112 @@
+"""The `openspace` command: `serve` (the default) and `new-event`.
+
+Every `serve` option falls back to its `OPENSPACE_*` environment variable, then to the default in
+`settings.SETTINGS`; `openspace serve --help` shows the same help texts as docs/settings.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import click
+import uvicorn
+
+from . import links
+from .app import create_app
+from .demo import create_demo
+from .errors import DomainError
+from .hub import LocalHub
+from .model import Event
+from .runtime import Runtime
+from .service import Service
+from .settings import SETTINGS, Settings
+from .storage import SQLiteStore
+
+HELP = {s.name: s.help for s in SETTINGS}
+
+
+def print_links(base: str, event: Event, secret: str, out: Any = None) -> None:
+    out = out or sys.stdout
+    print(f"Event:            {event.name}", file=out)
+    print(f"Participant link: {links.participant_link(base, event.slug)}", file=out)
+    print(f"Projector:        {links.participant_link(base, event.slug)}/projector", file=out)
+    print(f"Facilitator link: {links.facilitator_link(base, event.slug, secret)}", file=out)
+    print("Keep the facilitator link secret: whoever opens it can run the event.", file=out)
+    out.flush()
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """openspace: run Open Space Technology unconferences, live on every screen."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@click.option("--host", default=None, help=HELP["host"])
+@click.option("--port", type=int, default=None, help=HELP["port"])
+@click.option("--db", default=None, help=HELP["db"])
+@click.option("--demo/--no-demo", default=None, help=HELP["demo"])
+@click.option("--public-url", default=None, help=HELP["public_url"])
+@click.option("--log-level", default=None, help=HELP["log_level"])
+def serve(
+    host: str | None, port: int | None, db: str | None, demo: bool | None, public_url: str | None, log_level: str | None
+) -> None:
+    """Start the server (creating the demo event on first run)."""
+    settings = Settings.from_env(host=host, port=port, db=db, demo=demo, public_url=public_url, log_level=log_level)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+
+    async def on_ready(runtime: Runtime) -> None:
+        if settings.demo and await runtime.store.event_count() == 0:
+            event, secret = await create_demo(runtime.service)
+            print_links(runtime.base_url, event, secret)
+        print(f"openspace is running on {runtime.base_url}", flush=True)
+
+    app = create_app(settings, on_ready=on_ready)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_size,
+        ws_per_message_deflate=False,
+        log_level=settings.log_level,
+        # the change log, not the proxy, carries the truth: no server-side header spoofing trust
+        proxy_headers=False,
+    )
+
+
+@main.command("new-event")
+@click.option("--name", required=True, help="The event's name.")
+@click.option("--date", "starts_on", required=True, help="First day, YYYY-MM-DD.")
+@click.option("--until", "ends_on", default="", help="Last day, YYYY-MM-DD (default: the first day).")
+@click.option("--timezone", default="Europe/Stockholm", show_default=True)
+@click.option("--language", type=click.Choice(["sv", "en"]), default="sv", show_default=True)
+@click.option("--theme", default="", help="The theme question.")
+@click.option("--venue", default="")
+@click.option("--db", default=None, help=HELP["db"])
+@click.option("--public-url", default=None, help=HELP["public_url"])
+def new_event(**options: str) -> None:
+    """Create an event from the command line and print its links."""
+    settings = Settings.from_env(db=options.pop("db"), public_url=options.pop("public_url"))
+
+    async def run() -> tuple[Event, str]:
+        store = SQLiteStore(settings.db)
+        await store.open()
+        service = Service(store, LocalHub())
+        await service.start()
+        try:
+            return await service.create_event(options)
+        finally:
+            await service.stop()
+            await store.close()
+
+    try:
+        event, secret = asyncio.run(run())
+    except DomainError as error:
+        raise click.ClickException(f"{error} ({error.field})" if error.field else str(error)) from None
+    print_links(links.public_base(settings.host, settings.port, settings.public_url), event, secret)

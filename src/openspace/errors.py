@@ -1,0 +1,71 @@
+"""Every error a person can meet, in one small tree.
+
+    OpenspaceError
+    └── DomainError           a command was refused; nothing changed
+        ├── Invalid           the input is wrong (too long, missing, malformed)   -> 400
+        ├── Forbidden         the person may not do this                          -> 403
+        ├── NotFound          the thing is gone (withdrawn, removed, other event) -> 404
+        ├── Conflict          someone else changed it first                       -> 409
+        └── Unavailable       the server could not save; try again                -> 503
+
+Messages are English source strings marked with :func:`N_` and translated at the edge, in the
+language of the person who sees them, with `params` interpolated after translation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction into the catalogs; translation happens where it is shown."""
+    return message
+
+
+class OpenspaceError(Exception):
+    pass
+
+
+class DomainError(OpenspaceError):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, field: str | None = None, **params: Any) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.field = field
+        self.params = params
+
+    def to_dict(self, gettext: Any) -> dict[str, Any]:
+        """The JSON shape of a refusal, as the websocket and the JSON endpoints send it."""
+        text = gettext(self.message)
+        return {
+            "code": self.code,
+            "field": self.field,
+            "message": text % self.params if self.params else text,
+        }
+
+
+class Invalid(DomainError):
+    status = 400
+    code = "invalid"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class Unavailable(DomainError):
+    status = 503
+    code = "unavailable"

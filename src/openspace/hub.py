@@ -1,0 +1,155 @@
+"""The realtime hub: fan each committed change out to the event's connected clients.
+
+Publishing never waits on a client. `publish` only enqueues; one broadcaster task sends every
+frame, already encoded once per audience, to each client in turn. With uvicorn's sans-I/O
+websockets a send does not wait for the peer, so the loop never stalls on a slow phone, but it
+would buffer for it without end: each client therefore acknowledges the sequence numbers it has
+applied, and one that lags more than `max_lag` changes behind is closed with
+:data:`CLOSE_LAGGING` and resumes from its last sequence number when it reconnects.
+
+A connecting client is registered *before* its catch-up is read from the log, and holds what
+arrives meanwhile in `pending`; sequence numbers then drop duplicates, so nothing published
+between reading the log and going live can slip through the gap.
+
+`Fanout` is the interface; a Redis fan-out for several server processes can replace `LocalHub`
+without touching the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+from .projection import Audience
+
+log = logging.getLogger(__name__)
+
+CLOSE_LAGGING = 4008  # fell too far behind: reconnect with your last sequence number
+CLOSE_RESTART = 1012  # the server is restarting: reconnect shortly
+
+Send = Callable[[str], Awaitable[None]]
+Close = Callable[[int], Awaitable[None]]
+
+
+class Client:
+    """One websocket connection of one event, as the hub sees it."""
+
+    __slots__ = ("acked", "audience", "close", "closed", "pending", "ready", "send", "seq")
+
+    def __init__(self, audience: Audience, send: Send, close: Close) -> None:
+        self.audience = audience
+        self.send = send
+        self.close = close
+        self.seq = -1  # the last sequence number sent to this client
+        self.acked = -1  # the last one it told us it applied
+        self.ready = False
+        self.closed = False
+        self.pending: deque[tuple[int, str]] = deque()
+
+    def ack(self, seq: int) -> None:
+        if self.acked < seq <= self.seq:
+            self.acked = seq
+
+    async def go_live(self, sent_up_to: int) -> None:
+        """Called once the catch-up is sent: flush what arrived meanwhile, then take live frames."""
+        self.seq = self.acked = sent_up_to
+        while self.pending:
+            seq, frame = self.pending.popleft()
+            if seq > self.seq:
+                await self.send(frame)
+                self.seq = seq
+        self.ready = True
+
+
+class Fanout(Protocol):
+    def register(self, event_id: str, client: Client) -> None: ...
+    def unregister(self, event_id: str, client: Client) -> None: ...
+    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None: ...
+    def count(self, event_id: str) -> int: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class LocalHub:
+    """In-process fan-out for a single server process."""
+
+    def __init__(self, max_lag: int = 256) -> None:
+        self.max_lag = max_lag
+        self.rooms: dict[str, set[Client]] = {}
+        self._queue: asyncio.Queue[tuple[str, int, Mapping[Audience, str]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def register(self, event_id: str, client: Client) -> None:
+        self.rooms.setdefault(event_id, set()).add(client)
+
+    def unregister(self, event_id: str, client: Client) -> None:
+        room = self.rooms.get(event_id)
+        if room is not None:
+            room.discard(client)
+            if not room:
+                del self.rooms[event_id]
+
+    def count(self, event_id: str) -> int:
+        return len(self.rooms.get(event_id, ()))
+
+    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None:
+        self._queue.put_nowait((event_id, seq, frames))
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="openspace-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for room in list(self.rooms.values()):
+            for client in list(room):
+                await self._close(client, CLOSE_RESTART)
+        self.rooms.clear()
+
+    async def drain(self) -> None:
+        """Wait until every published frame has been handed to the clients (for tests)."""
+        while not self._queue.empty():
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    async def _run(self) -> None:
+        while True:
+            event_id, seq, frames = await self._queue.get()
+            try:
+                await self._deliver(event_id, seq, frames)
+            except Exception:  # a bug here must not silence every later change
+                log.exception("fan-out of change %s of event %s failed", seq, event_id)
+
+    async def _deliver(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None:
+        for client in list(self.rooms.get(event_id, ())):
+            if client.closed:
+                continue
+            frame = frames[client.audience]
+            if not client.ready:
+                client.pending.append((seq, frame))
+                if len(client.pending) > self.max_lag:
+                    await self._close(client, CLOSE_LAGGING)
+                continue
+            if seq <= client.seq:
+                continue
+            if seq - client.acked > self.max_lag:
+                await self._close(client, CLOSE_LAGGING)
+                continue
+            try:
+                await client.send(frame)
+            except Exception:
+                client.closed = True
+                continue
+            client.seq = seq
+
+    async def _close(self, client: Client, code: int) -> None:
+        client.closed = True
+        client.pending.clear()
+        with contextlib.suppress(Exception):
+            await client.close(code)

@@ -1,0 +1,86 @@
+"""Versioned schema migrations, applied in order at start-up (tracked in `PRAGMA user_version`).
+
+Append a new entry to change the schema; never edit one that has shipped.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: the live board
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        theme TEXT NOT NULL DEFAULT '',
+        venue TEXT NOT NULL DEFAULT '',
+        starts_on TEXT NOT NULL,
+        ends_on TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        language TEXT NOT NULL,
+        facilitator_secret_hash TEXT NOT NULL,
+        head_seq INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE TABLE spaces (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        capacity INTEGER,
+        position INTEGER NOT NULL
+    );
+    CREATE INDEX spaces_event ON spaces(event_id);
+    CREATE TABLE slots (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        day TEXT NOT NULL,
+        start TEXT NOT NULL,
+        "end" TEXT NOT NULL
+    );
+    CREATE INDEX slots_event ON slots(event_id);
+    CREATE TABLE participants (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX participants_event ON participants(event_id);
+    CREATE TABLE topics (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        convener_id TEXT REFERENCES participants(id) ON DELETE SET NULL,
+        convener_name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('open', 'hidden')),
+        slot_id TEXT REFERENCES slots(id),
+        space_id TEXT REFERENCES spaces(id),
+        version INTEGER NOT NULL,
+        created_seq INTEGER NOT NULL
+    );
+    CREATE INDEX topics_event ON topics(event_id);
+    -- one topic per cell, enforced by the database as well as by the rules
+    CREATE UNIQUE INDEX topics_cell ON topics(event_id, slot_id, space_id) WHERE slot_id IS NOT NULL;
+    CREATE TABLE facilitator_sessions (
+        token_hash TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE TABLE changes (
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        patch TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (event_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE applied_actions (
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        actor TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (event_id, actor, action_id)
+    ) WITHOUT ROWID;
+    """,
+]

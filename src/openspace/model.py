@@ -1,0 +1,182 @@
+"""The board: everything about one event that every screen shows.
+
+A board is an immutable value. A change never mutates it: :func:`apply` returns a new board, so
+the writer can decide a whole batch of commands on tentative boards and throw them away if the
+commit fails. The same `Change` is what the database stores, what the change log keeps and what
+the websocket pushes, which is why there is only one source of truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+EntityKind = Literal["spaces", "slots", "topics"]
+ENTITY_KINDS: tuple[EntityKind, ...] = ("spaces", "slots", "topics")
+TopicStatus = Literal["open", "hidden"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    slug: str
+    name: str
+    theme: str = ""
+    venue: str = ""
+    starts_on: str = ""  # ISO date, in the event's own time zone
+    ends_on: str = ""
+    timezone: str = "Europe/Stockholm"
+    language: str = "sv"
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    id: str
+    name: str
+    capacity: int | None = None
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    id: str
+    day: str  # ISO date
+    start: str  # "HH:MM", wall-clock time in the event's time zone
+    end: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    title: str
+    description: str = ""
+    convener_id: str | None = None
+    convener_name: str = ""
+    status: TopicStatus = "open"
+    slot_id: str | None = None
+    space_id: str | None = None
+    version: int = 1
+    created_seq: int = 0
+
+    @property
+    def placed(self) -> bool:
+        return self.slot_id is not None and self.space_id is not None
+
+
+Entity = Space | Slot | Topic
+ENTITY_TYPES: dict[EntityKind, type[Space] | type[Slot] | type[Topic]] = {
+    "spaces": Space,
+    "slots": Slot,
+    "topics": Topic,
+}
+
+
+def kind_of(entity: Entity) -> EntityKind:
+    if isinstance(entity, Space):
+        return "spaces"
+    if isinstance(entity, Slot):
+        return "slots"
+    return "topics"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one accepted command did, as a patch: rows to upsert and ids to delete."""
+
+    kind: str
+    upserts: tuple[Entity, ...] = ()
+    deletes: tuple[tuple[EntityKind, str], ...] = ()
+    event: Event | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def to_patch(self) -> dict[str, Any]:
+        """The JSON form stored in the change log and sent to facilitators."""
+        patch: dict[str, Any] = {}
+        if self.event is not None:
+            patch["event"] = asdict(self.event)
+        upserts: dict[str, list[dict[str, Any]]] = {}
+        for entity in self.upserts:
+            upserts.setdefault(kind_of(entity), []).append(asdict(entity))
+        if upserts:
+            patch["upsert"] = upserts
+        deletes: dict[str, list[str]] = {}
+        for kind, entity_id in self.deletes:
+            deletes.setdefault(kind, []).append(entity_id)
+        if deletes:
+            patch["delete"] = deletes
+        return patch
+
+    @classmethod
+    def from_patch(cls, kind: str, patch: dict[str, Any]) -> Change:
+        event = Event(**patch["event"]) if "event" in patch else None
+        upserts: list[Entity] = []
+        for entity_kind, rows in patch.get("upsert", {}).items():
+            entity_type = ENTITY_TYPES[entity_kind]
+            upserts.extend(entity_type(**row) for row in rows)
+        deletes = tuple(
+            (entity_kind, entity_id)
+            for entity_kind, ids in patch.get("delete", {}).items()
+            for entity_id in ids
+        )
+        return cls(kind=kind, upserts=tuple(upserts), deletes=deletes, event=event)
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    event: Event
+    seq: int = 0
+    spaces: dict[str, Space] = field(default_factory=dict)
+    slots: dict[str, Slot] = field(default_factory=dict)
+    topics: dict[str, Topic] = field(default_factory=dict)
+
+    def entities(self, kind: EntityKind) -> dict[str, Any]:
+        mapping: dict[str, Any] = getattr(self, kind)
+        return mapping
+
+    def ordered_spaces(self) -> list[Space]:
+        return sorted(self.spaces.values(), key=lambda s: (s.position, s.name, s.id))
+
+    def ordered_slots(self) -> list[Slot]:
+        return sorted(self.slots.values(), key=lambda s: (s.day, s.start, s.end, s.id))
+
+    def days(self) -> list[str]:
+        return sorted({slot.day for slot in self.slots.values()})
+
+    def ordered_topics(self) -> list[Topic]:
+        return sorted(self.topics.values(), key=lambda t: (t.created_seq, t.id))
+
+    def occupant(self, slot_id: str, space_id: str) -> Topic | None:
+        for topic in self.topics.values():
+            if topic.slot_id == slot_id and topic.space_id == space_id:
+                return topic
+        return None
+
+    def to_state(self) -> dict[str, Any]:
+        """The full state as JSON-ready data: what a snapshot carries."""
+        return {
+            "event": asdict(self.event),
+            "seq": self.seq,
+            "spaces": [asdict(s) for s in self.ordered_spaces()],
+            "slots": [asdict(s) for s in self.ordered_slots()],
+            "topics": [asdict(t) for t in self.ordered_topics()],
+        }
+
+
+def apply(board: Board, change: Change, seq: int) -> Board:
+    """Return the board after `change`, numbered `seq` in the event's change log."""
+    collections: dict[EntityKind, dict[str, Any]] = {}
+    for entity in change.upserts:
+        kind = kind_of(entity)
+        collections.setdefault(kind, dict(board.entities(kind)))[entity.id] = entity
+    for kind, entity_id in change.deletes:
+        collections.setdefault(kind, dict(board.entities(kind))).pop(entity_id, None)
+    return replace(
+        board,
+        event=change.event or board.event,
+        seq=seq,
+        **collections,  # type: ignore[arg-type]
+    )
+
+
+def column_names(entity_type: type[Space] | type[Slot] | type[Topic] | type[Event]) -> list[str]:
+    return [f.name for f in fields(entity_type)]

@@ -1,0 +1,96 @@
+"""Rendering: the Jinja environment, hashed static URLs and QR codes.
+
+Templates and static files live at the top of the repository and are packaged into the wheel as
+`openspace.templates` and `openspace.static`, so an installed copy serves the same pages.
+Static URLs carry one version hash over all files (`/static/<hash>/js/app.js`): ES modules import
+each other by relative paths, which then stay inside the same version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import segno
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from . import i18n
+from .model import Board, Slot
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def asset_dir(name: str) -> Path:
+    """`templates` or `static`: inside the installed package, or at the repository's top."""
+    try:
+        path = Path(str(resources.files(f"openspace.{name}")))
+        if path.is_dir():
+            return path
+    except ModuleNotFoundError:
+        pass
+    return REPO_ROOT / name
+
+
+def static_version(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@lru_cache(maxsize=256)
+def qr_svg(url: str) -> Markup:
+    """An inline SVG QR code; inline so it needs no request and no `img-src` exception."""
+    svg = segno.make(url, error="m").svg_inline(scale=8, border=2, dark="#000", light="#fff", omitsize=True)
+    return Markup(svg)  # noqa: S704 - segno's own output, the URL inside is ours and escaped by segno
+
+
+def slot_states(board: Board, now: datetime | None = None) -> dict[str, str]:
+    """Which slot is on now and which comes next, by the clock in the event's time zone."""
+    zone = ZoneInfo(board.event.timezone)
+    local = (now or datetime.now(zone)).astimezone(zone)
+    day, clock = local.date().isoformat(), local.strftime("%H:%M")
+    states: dict[str, str] = {}
+    upcoming: list[Slot] = []
+    for slot in board.ordered_slots():
+        if slot.day == day and slot.start <= clock < slot.end:
+            states[slot.id] = "now"
+        elif (slot.day, slot.start) > (day, clock):
+            upcoming.append(slot)
+    if upcoming:
+        states[upcoming[0].id] = "next"
+    return states
+
+
+class Renderer:
+    def __init__(self) -> None:
+        self.static_root = asset_dir("static")
+        self.version = static_version(self.static_root)
+        self.env = Environment(
+            loader=FileSystemLoader(str(asset_dir("templates"))),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+        self.env.globals.update(
+            static=self.static_url,
+            format_day=i18n.format_day,
+            qr_svg=qr_svg,
+            languages=i18n.LANGUAGE_NAMES,
+        )
+
+    def static_url(self, path: str) -> str:
+        return f"/static/{self.version}/{path}"
+
+    def render(self, template: str, **context: Any) -> str:
+        context.setdefault("lang", i18n.current_language())
+        return self.env.get_template(template).render(**context)

@@ -1,0 +1,453 @@
+"""The domain rules: given a board, a person and a command, decide what changes, or refuse.
+
+No I/O here. Ids are handed in through :class:`Context`, so a rule is a pure function of its
+inputs and can be tested without a database or a server. Every command arrives as a name and a
+dict of strings (from a form post or a websocket message alike): the parsing below is the one
+place input is checked, for both ways in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from .errors import N_, Conflict, Forbidden, Invalid, NotFound
+from .model import Board, Change, Event, Slot, Space, Topic
+
+LANGUAGES = ("sv", "en")
+MAX = {
+    "title": 120,
+    "description": 2000,
+    "name": 60,
+    "event_name": 120,
+    "theme": 500,
+    "venue": 120,
+    "space_name": 60,
+}
+MAX_CAPACITY = 10_000
+MAX_SPACES = 50
+MAX_SLOTS = 100
+MAX_TOPICS = 500
+MAX_EVENT_DAYS = 14
+TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a participant (by id), the facilitator, or both at once."""
+
+    participant_id: str | None = None
+    name: str = ""
+    facilitator: bool = False
+
+    @property
+    def key(self) -> str:
+        """A stable name for idempotency records, unique within the event."""
+        if self.participant_id:
+            return "p:" + self.participant_id
+        return "f" if self.facilitator else "anon"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    actor: Actor
+    new_id: Callable[[], str]
+    seq: int  # the sequence number this change will get if accepted
+
+
+Args = Mapping[str, Any]
+Rule = Callable[[Board, Args, Context], Change]
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def text(args: Args, name: str, limit: str | None = None, *, required: bool = True) -> str:
+    value = args.get(name, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise Invalid(N_("This field must be text."), field=name)
+    value = value.replace("\r\n", "\n").strip()
+    if "\x00" in value:
+        raise Invalid(N_("This field contains characters that are not allowed."), field=name)
+    if required and not value:
+        raise Invalid(N_("Please fill in this field."), field=name)
+    maximum = MAX[limit or name]
+    if len(value) > maximum:
+        raise Invalid(
+            N_("This is too long: at most %(max)s characters, you wrote %(length)s."),
+            field=name,
+            max=maximum,
+            length=len(value),
+        )
+    return value
+
+
+def integer(args: Args, name: str, low: int, high: int, *, required: bool = True) -> int | None:
+    raw = args.get(name, "")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            raise Invalid(N_("Please fill in this field."), field=name)
+        return None
+    if isinstance(raw, bool):
+        raise Invalid(N_("Please give a whole number."), field=name)
+    try:
+        value = int(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        raise Invalid(N_("Please give a whole number."), field=name) from None
+    if not low <= value <= high:
+        raise Invalid(N_("Please give a number from %(low)s to %(high)s."), field=name, low=low, high=high)
+    return value
+
+
+def version(args: Args) -> int | None:
+    """The version the person saw; None means "whatever is there now" (a plain form post)."""
+    return integer(args, "version", 1, 2**62, required=False)
+
+
+def iso_day(args: Args, name: str) -> str:
+    raw = text(args, name, "venue")
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise Invalid(N_("Please give a date as YYYY-MM-DD."), field=name) from None
+
+
+def clock(args: Args, name: str) -> str:
+    raw = text(args, name, "venue")
+    if len(raw) == 4 and raw[1] == ":":
+        raw = "0" + raw
+    if not TIME_RE.match(raw):
+        raise Invalid(N_("Please give a time as HH:MM."), field=name)
+    return raw
+
+
+def boolean(args: Args, name: str) -> bool:
+    return str(args.get(name, "")).lower() in {"1", "true", "on", "yes"}
+
+
+@cache
+def timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def ref(board: Board, args: Args, name: str, kind: str) -> Any:
+    """Look up an entity of this event by id; another event's ids are simply not found."""
+    raw = args.get(name)
+    entity = board.entities(kind).get(raw) if isinstance(raw, str) else None  # type: ignore[arg-type]
+    if entity is None:
+        messages = {
+            "topics": N_("That topic no longer exists. It may have been withdrawn."),
+            "spaces": N_("That space no longer exists."),
+            "slots": N_("That time slot no longer exists."),
+        }
+        raise NotFound(messages[kind], field=name)
+    return entity
+
+
+def check_version(entity: Topic, args: Args) -> None:
+    seen = version(args)
+    if seen is not None and seen != entity.version:
+        raise Conflict(
+            N_("Someone else changed “%(title)s” a moment ago. You now see the current version."),
+            title=entity.title,
+        )
+
+
+def require_facilitator(ctx: Context) -> None:
+    if not ctx.actor.facilitator:
+        raise Forbidden(N_("Only the facilitator can do that."))
+
+
+def may_edit(topic: Topic, ctx: Context) -> None:
+    if ctx.actor.facilitator:
+        return
+    if topic.convener_id is None or topic.convener_id != ctx.actor.participant_id:
+        raise Forbidden(N_("Only the convener of a topic or the facilitator can change it."))
+    if topic.status == "hidden":
+        raise Forbidden(N_("The facilitator has hidden this topic, so it cannot be changed now."))
+
+
+def bump(topic: Topic, **changes: Any) -> Topic:
+    return replace(topic, version=topic.version + 1, **changes)
+
+
+# --- topics ----------------------------------------------------------------------------------
+
+
+def propose(board: Board, args: Args, ctx: Context) -> Change:
+    if ctx.actor.participant_id is None and not ctx.actor.facilitator:
+        raise Forbidden(N_("Please join the event with your name first."))
+    title = text(args, "title")
+    description = text(args, "description", required=False)
+    if len(board.topics) >= MAX_TOPICS:
+        raise Invalid(N_("This event has reached its limit of %(max)s topics."), max=MAX_TOPICS)
+    if ctx.actor.participant_id is not None and not args.get("convener_name"):
+        convener_id, convener_name = ctx.actor.participant_id, ctx.actor.name
+    else:  # the facilitator types in a topic from a paper sheet, for someone else
+        require_facilitator(ctx)
+        convener_id, convener_name = None, text(args, "convener_name", "name", required=False)
+    topic = Topic(
+        id=ctx.new_id(),
+        title=title,
+        description=description,
+        convener_id=convener_id,
+        convener_name=convener_name,
+        created_seq=ctx.seq,
+    )
+    return Change("topic.proposed", upserts=(topic,), result={"topic": topic.id})
+
+
+def edit(board: Board, args: Args, ctx: Context) -> Change:
+    topic: Topic = ref(board, args, "topic", "topics")
+    may_edit(topic, ctx)
+    check_version(topic, args)
+    title = text(args, "title")
+    description = text(args, "description", required=False)
+    return Change("topic.edited", upserts=(bump(topic, title=title, description=description),))
+
+
+def withdraw(board: Board, args: Args, ctx: Context) -> Change:
+    topic: Topic = ref(board, args, "topic", "topics")
+    may_edit(topic, ctx)
+    check_version(topic, args)
+    return Change("topic.withdrawn", deletes=(("topics", topic.id),))
+
+
+def hide(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    topic: Topic = ref(board, args, "topic", "topics")
+    check_version(topic, args)
+    status = "open" if boolean(args, "show") else "hidden"
+    return Change("topic.hidden" if status == "hidden" else "topic.shown", upserts=(bump(topic, status=status),))
+
+
+def place(board: Board, args: Args, ctx: Context) -> Change:
+    """Put a topic into a cell; move it; or swap it with the cell's occupant.
+
+    `swap_with` names the topic the person saw in the target cell (empty: they saw it free).
+    If the cell holds anything else now, someone got there first and the command is refused,
+    so two facilitators dropping into one cell never silently overwrite each other.
+    """
+    require_facilitator(ctx)
+    topic: Topic = ref(board, args, "topic", "topics")
+    check_version(topic, args)
+    slot: Slot = ref(board, args, "slot", "slots")
+    space: Space = ref(board, args, "space", "spaces")
+    occupant = board.occupant(slot.id, space.id)
+    if occupant is not None and occupant.id == topic.id:
+        return Change("topic.placed", upserts=(), result={"unchanged": True})
+    expected = args.get("swap_with") or None
+    if occupant is not None and occupant.id != expected:
+        raise Conflict(
+            N_("The cell %(space)s at %(start)s already holds “%(title)s”. Nothing was moved."),
+            space=space.name,
+            start=slot.start,
+            title=occupant.title,
+        )
+    if occupant is None and expected is not None:
+        # They meant to swap but the other topic left in the meantime: a plain move is still
+        # what they asked for, and nothing is overwritten.
+        expected = None
+    moved = bump(topic, slot_id=slot.id, space_id=space.id)
+    if occupant is None:
+        return Change("topic.placed", upserts=(moved,))
+    displaced = bump(occupant, slot_id=topic.slot_id, space_id=topic.space_id)
+    return Change("topic.swapped", upserts=(moved, displaced))
+
+
+def unplace(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    topic: Topic = ref(board, args, "topic", "topics")
+    check_version(topic, args)
+    if not topic.placed:
+        return Change("topic.unplaced", result={"unchanged": True})
+    return Change("topic.unplaced", upserts=(bump(topic, slot_id=None, space_id=None),))
+
+
+def rename_me(board: Board, args: Args, ctx: Context) -> Change:
+    """A participant changes their display name; their topics carry the new name."""
+    if ctx.actor.participant_id is None:
+        raise Forbidden(N_("Please join the event with your name first."))
+    name = text(args, "name")
+    mine = tuple(
+        bump(t, convener_name=name) for t in board.topics.values() if t.convener_id == ctx.actor.participant_id
+    )
+    return Change("participant.renamed", upserts=mine, result={"name": name})
+
+
+# --- spaces and slots ------------------------------------------------------------------------
+
+
+def add_space(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    name = text(args, "name", "space_name")
+    capacity = integer(args, "capacity", 1, MAX_CAPACITY, required=False)
+    if len(board.spaces) >= MAX_SPACES:
+        raise Invalid(N_("An event can have at most %(max)s spaces."), max=MAX_SPACES)
+    unique_name(board, name)
+    position = max((s.position for s in board.spaces.values()), default=-1) + 1
+    space = Space(id=ctx.new_id(), name=name, capacity=capacity, position=position)
+    return Change("space.added", upserts=(space,), result={"space": space.id})
+
+
+def unique_name(board: Board, name: str, except_id: str | None = None) -> None:
+    for other in board.spaces.values():
+        if other.id != except_id and other.name.casefold() == name.casefold():
+            raise Invalid(N_("There is already a space called “%(name)s”."), field="name", name=other.name)
+
+
+def update_space(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    space: Space = ref(board, args, "space", "spaces")
+    name = text(args, "name", "space_name")
+    capacity = integer(args, "capacity", 1, MAX_CAPACITY, required=False)
+    unique_name(board, name, except_id=space.id)
+    return Change("space.updated", upserts=(replace(space, name=name, capacity=capacity),))
+
+
+def move_space(board: Board, args: Args, ctx: Context) -> Change:
+    """Reorder: move a space one step earlier or later, renumbering positions densely."""
+    require_facilitator(ctx)
+    space: Space = ref(board, args, "space", "spaces")
+    order = board.ordered_spaces()
+    index = next(i for i, s in enumerate(order) if s.id == space.id)
+    step = -1 if args.get("direction") == "up" else 1
+    target = index + step
+    if not 0 <= target < len(order):
+        return Change("space.moved", result={"unchanged": True})
+    order[index], order[target] = order[target], order[index]
+    changed = tuple(replace(s, position=i) for i, s in enumerate(order) if s.position != i)
+    return Change("space.moved", upserts=changed)
+
+
+def remove_space(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    space: Space = ref(board, args, "space", "spaces")
+    freed = tuple(bump(t, slot_id=None, space_id=None) for t in board.topics.values() if t.space_id == space.id)
+    return Change("space.removed", upserts=freed, deletes=(("spaces", space.id),))
+
+
+def slot_times(board: Board, args: Args, except_id: str | None = None) -> tuple[str, str, str]:
+    day = iso_day(args, "day")
+    start, end = clock(args, "start"), clock(args, "end")
+    if end <= start:
+        raise Invalid(N_("A time slot must end after it starts."), field="end")
+    event = board.event
+    if event.starts_on and event.ends_on and not event.starts_on <= day <= event.ends_on:
+        raise Invalid(
+            N_("The day must be within the event's dates, %(first)s to %(last)s."),
+            field="day",
+            first=event.starts_on,
+            last=event.ends_on,
+        )
+    for other in board.slots.values():
+        if other.id != except_id and other.day == day and other.start < end and start < other.end:
+            raise Invalid(
+                N_("This overlaps the slot %(start)s–%(end)s on the same day."),
+                field="start",
+                start=other.start,
+                end=other.end,
+            )
+    return day, start, end
+
+
+def add_slot(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    if len(board.slots) >= MAX_SLOTS:
+        raise Invalid(N_("An event can have at most %(max)s time slots."), max=MAX_SLOTS)
+    day, start, end = slot_times(board, args)
+    slot = Slot(id=ctx.new_id(), day=day, start=start, end=end)
+    return Change("slot.added", upserts=(slot,), result={"slot": slot.id})
+
+
+def update_slot(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    slot: Slot = ref(board, args, "slot", "slots")
+    day, start, end = slot_times(board, args, except_id=slot.id)
+    return Change("slot.updated", upserts=(Slot(id=slot.id, day=day, start=start, end=end),))
+
+
+def remove_slot(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    slot: Slot = ref(board, args, "slot", "slots")
+    freed = tuple(bump(t, slot_id=None, space_id=None) for t in board.topics.values() if t.slot_id == slot.id)
+    return Change("slot.removed", upserts=freed, deletes=(("slots", slot.id),))
+
+
+# --- the event -------------------------------------------------------------------------------
+
+
+def event_fields(args: Args, base: Event) -> Event:
+    """Parse and check an event's editable fields; shared by creation and editing."""
+    name = text(args, "name", "event_name")
+    theme = text(args, "theme", required=False)
+    venue = text(args, "venue", required=False)
+    starts_on = iso_day(args, "starts_on")
+    ends_on = iso_day(args, "ends_on") if args.get("ends_on") else starts_on
+    if ends_on < starts_on:
+        raise Invalid(N_("The last day cannot come before the first day."), field="ends_on")
+    if (date.fromisoformat(ends_on) - date.fromisoformat(starts_on)).days >= MAX_EVENT_DAYS:
+        raise Invalid(N_("An event can last at most %(max)s days."), field="ends_on", max=MAX_EVENT_DAYS)
+    timezone = text(args, "timezone", "venue")
+    if timezone not in timezones():
+        raise Invalid(N_("Unknown time zone. Use a name such as Europe/Stockholm."), field="timezone")
+    language = str(args.get("language", ""))
+    if language not in LANGUAGES:
+        raise Invalid(N_("Please choose Swedish or English."), field="language")
+    return replace(
+        base,
+        name=name,
+        theme=theme,
+        venue=venue,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        timezone=timezone,
+        language=language,
+    )
+
+
+def update_event(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    event = event_fields(args, board.event)
+    outside = [s for s in board.slots.values() if not event.starts_on <= s.day <= event.ends_on]
+    if outside:
+        raise Invalid(
+            N_("Some time slots fall outside these dates (for example %(day)s). Move or remove them first."),
+            field="starts_on",
+            day=outside[0].day,
+        )
+    return Change("event.updated", event=event)
+
+
+COMMANDS: dict[str, Rule] = {
+    "topic.propose": propose,
+    "topic.edit": edit,
+    "topic.withdraw": withdraw,
+    "topic.hide": hide,
+    "topic.place": place,
+    "topic.unplace": unplace,
+    "me.rename": rename_me,
+    "space.add": add_space,
+    "space.update": update_space,
+    "space.move": move_space,
+    "space.remove": remove_space,
+    "slot.add": add_slot,
+    "slot.update": update_slot,
+    "slot.remove": remove_slot,
+    "event.update": update_event,
+}
+
+
+def decide(board: Board, name: str, args: Args, ctx: Context) -> Change:
+    """The single entry point: refuse by raising a DomainError, or return the change."""
+    rule = COMMANDS.get(name)
+    if rule is None:
+        raise Invalid(N_("Unknown action."))
+    return rule(board, args, ctx)

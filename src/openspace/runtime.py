@@ -1,0 +1,50 @@
+"""What a running server holds, built in the app's lifespan and reached from `request.app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from .hub import LocalHub
+from .model import Event
+from .rendering import Renderer
+from .rules import Actor
+from .security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, CookieSigner, hash_token
+from .service import Service
+from .settings import Settings
+from .storage import SQLiteStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: SQLiteStore
+    hub: LocalHub
+    service: Service
+    renderer: Renderer
+    signer: CookieSigner
+    base_url: str
+    database_epoch: str
+
+    def epoch(self, event_id: str) -> str:
+        """Names this database and event, so a resume point from elsewhere is never trusted."""
+        return f"{self.database_epoch}.{event_id}"
+
+    async def actor(self, conn: HTTPConnection, event: Event) -> Actor:
+        """Who this request is, for this event only: cookies are looked up within the event."""
+        participant_id, name, facilitator = None, "", False
+        token = self.signer.unsign(conn.cookies.get(PARTICIPANT_COOKIE))
+        if token:
+            found = await self.store.participant_by_token(event.id, hash_token(token))
+            if found:
+                participant_id, name = found
+        token = self.signer.unsign(conn.cookies.get(FACILITATOR_COOKIE))
+        if token:
+            facilitator = await self.store.facilitator_session(event.id, hash_token(token))
+        return Actor(participant_id=participant_id, name=name, facilitator=facilitator)
+
+
+def runtime_of(conn: HTTPConnection) -> Runtime:
+    runtime: Runtime = conn.app.state.runtime
+    return runtime

@@ -1,0 +1,115 @@
+"""Secrets, signed cookies, CSRF and Origin checks, and the headers every response carries.
+
+Cookies hold only opaque random tokens, signed so a tampered one is rejected before any lookup;
+the database stores their SHA-256, never the token, so a stolen database opens no session. What a
+person may do is always decided from the database, never from the cookie's content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from itsdangerous import BadSignature, Signer
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PARTICIPANT_COOKIE = "os_p"
+FACILITATOR_COOKIE = "os_f"
+CSRF_COOKIE = "os_csrf"
+LANG_COOKIE = "os_lang"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def same_hash(token: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_token(token), stored_hash)
+
+
+class CookieSigner:
+    def __init__(self, secret_key: str) -> None:
+        self._signer = Signer(secret_key, salt="openspace-cookie")
+
+    def sign(self, value: str) -> str:
+        return self._signer.sign(value).decode()
+
+    def unsign(self, signed: str | None) -> str | None:
+        if not signed:
+            return None
+        try:
+            return self._signer.unsign(signed).decode()
+        except BadSignature:
+            return None
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def allowed_origins(headers: Headers, scheme: str, public_url: str | None) -> set[str]:
+    """The server's own origins: the Host the request came to, and the configured public URL."""
+    host = headers.get("host", "")
+    web_scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    origins = {f"{web_scheme}://{host}".lower()}
+    if public_url:
+        origins.add(origin_of(public_url))
+    return origins
+
+
+def origin_ok(headers: Headers, scheme: str, public_url: str | None, *, required: bool) -> bool:
+    """Exact match only: a look-alike host or the literal origin "null" is refused.
+
+    Browsers always send Origin on websocket upgrades, so it is `required` there. On form posts
+    an absent Origin (old browsers, some privacy settings) falls back to the CSRF token alone.
+    """
+    origin = headers.get("origin")
+    if origin is None:
+        return not required
+    return origin.lower() in allowed_origins(headers, scheme, public_url)
+
+
+def csrf_ok(cookie_value: str | None, form_value: object) -> bool:
+    return bool(cookie_value) and isinstance(form_value, str) and hmac.compare_digest(cookie_value, form_value)
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response, errors and static files included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

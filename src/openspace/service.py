@@ -1,0 +1,219 @@
+"""The one write path: validate, write in one transaction, log with a sequence number, then publish.
+
+Every write, from a form post, a websocket message or the CLI, becomes a job on one queue. A
+single writer task takes whatever jobs are waiting, decides each on the latest board (the rules
+are pure), writes them all in one ``BEGIN IMMEDIATE`` transaction and commits once: a busy
+marketplace then costs one fsync per batch rather than per change. Only after the commit are the
+callers answered, the cached boards replaced and the changes published, so nobody is ever told
+"saved" about something a crash could still lose.
+
+If the commit fails (disk full, I/O error), every job in the batch is retried alone, so one bad
+job cannot sink the others, and a job that still fails is answered "could not save": nothing is
+acknowledged, and the cached boards are dropped so the next read comes from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import rules
+from .errors import N_, DomainError, NotFound, Unavailable
+from .hub import Fanout
+from .model import Board, Change, Event, apply
+from .projection import AUDIENCES, change_frame
+from .security import hash_token, new_secret
+from .storage import SQLiteStore, SQLiteTransaction
+
+log = logging.getLogger(__name__)
+
+SLUG_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: slugs get typed from a projector
+MAX_BATCH = 256
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def new_slug() -> str:
+    return "".join(secrets.choice(SLUG_ALPHABET) for _ in range(8))
+
+
+@dataclass
+class Batch:
+    """What one transaction decided: tentative boards and the changes to publish after commit."""
+
+    boards: dict[str, Board] = field(default_factory=dict)
+    published: list[tuple[str, int, Change]] = field(default_factory=list)
+
+
+JobFn = Callable[[SQLiteTransaction, Batch], Awaitable[Any]]
+
+
+@dataclass
+class Job:
+    run: JobFn
+    future: asyncio.Future[Any]
+
+
+class Service:
+    def __init__(self, store: SQLiteStore, hub: Fanout) -> None:
+        self.store = store
+        self.hub = hub
+        self.boards: dict[str, Board] = {}
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name="openspace-writer")
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def board(self, event_id: str) -> Board:
+        board = self.boards.get(event_id)
+        if board is None:
+            board = await self.store.load_board(event_id)
+            if board is None:
+                raise NotFound(N_("This event does not exist."))
+            self.boards.setdefault(event_id, board)
+        return board
+
+    async def event(self, slug: str) -> Event | None:
+        return await self.store.event_by_slug(slug)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    async def submit(self, run: JobFn) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(Job(run, future))
+        return await future
+
+    async def execute(
+        self, event_id: str, actor: rules.Actor, name: str, args: rules.Args, action_id: str | None = None
+    ) -> dict[str, Any]:
+        """Run one command. A repeated `action_id` from the same person returns the first answer."""
+
+        async def run(tx: SQLiteTransaction, batch: Batch) -> dict[str, Any]:
+            if action_id:
+                prior = await tx.applied_result(event_id, actor.key, action_id)
+                if prior is not None:
+                    return prior
+            board = await self._board_in(tx, batch, event_id)
+            seq = board.seq + 1
+            change = rules.decide(board, name, args, rules.Context(actor=actor, new_id=new_id, seq=seq))
+            if change.upserts or change.deletes or change.event:
+                await tx.apply(event_id, seq, change)
+                if name == "me.rename" and actor.participant_id:
+                    await tx.rename_participant(actor.participant_id, change.result["name"])
+                batch.boards[event_id] = apply(board, change, seq)
+                batch.published.append((event_id, seq, change))
+            else:  # accepted, but nothing to change (already there): no log entry, no broadcast
+                seq = board.seq
+            result = {"seq": seq, **change.result}
+            if action_id:
+                await tx.record_action(event_id, actor.key, action_id, result)
+            return result
+
+        result: dict[str, Any] = await self.submit(run)
+        return result
+
+    async def create_event(self, args: rules.Args) -> tuple[Event, str]:
+        """Create an event; returns it with the facilitator secret, which is stored only hashed."""
+        secret = new_secret()
+        base = Event(id=new_id(), slug=new_slug(), name="")
+        event = rules.event_fields(args, base)
+
+        async def run(tx: SQLiteTransaction, batch: Batch) -> Event:
+            await tx.insert_event(event, hash_token(secret))
+            batch.boards[event.id] = Board(event=event)
+            return event
+
+        created: Event = await self.submit(run)
+        return created, secret
+
+    async def join(self, event_id: str, name: str) -> tuple[str, str]:
+        """A participant joins with a display name; returns their id and their cookie token."""
+        name = rules.text({"name": name}, "name")
+        participant_id, token = new_id(), new_secret()
+
+        async def run(tx: SQLiteTransaction, batch: Batch) -> None:
+            await tx.insert_participant(participant_id, event_id, name, hash_token(token))
+
+        await self.submit(run)
+        return participant_id, token
+
+    async def open_facilitator_session(self, event_id: str) -> str:
+        token = new_secret()
+
+        async def run(tx: SQLiteTransaction, batch: Batch) -> None:
+            await tx.insert_facilitator_session(hash_token(token), event_id)
+
+        await self.submit(run)
+        return token
+
+    async def _board_in(self, tx: SQLiteTransaction, batch: Batch, event_id: str) -> Board:
+        """The board as this batch has left it so far; re-read if another process wrote meanwhile."""
+        board = batch.boards.get(event_id)
+        if board is not None:
+            return board
+        board = self.boards.get(event_id)
+        head = await tx.head_seq(event_id)
+        if board is None or board.seq != head:
+            board = await self.store.load_board(event_id)
+            if board is None:
+                raise NotFound(N_("This event does not exist."))
+        batch.boards[event_id] = board
+        return board
+
+    async def _write_loop(self) -> None:
+        while True:
+            jobs = [await self._queue.get()]
+            while not self._queue.empty() and len(jobs) < MAX_BATCH:
+                jobs.append(self._queue.get_nowait())
+            try:
+                await self._write(jobs)
+            except Exception:
+                # the whole batch failed to commit: isolate the culprit by running each alone
+                self.boards.clear()
+                for job in jobs:
+                    try:
+                        await self._write([job])
+                    except Exception:
+                        log.exception("write failed")
+                        self.boards.clear()
+                        if not job.future.done():
+                            job.future.set_exception(Unavailable(N_("Could not save just now. Please try again.")))
+
+    async def _write(self, jobs: list[Job]) -> None:
+        batch = Batch()
+        outcomes: list[tuple[Job, Any, BaseException | None]] = []
+        async with self.store.transaction() as tx:
+            for job in jobs:
+                if job.future.done():  # the caller went away (cancelled request)
+                    continue
+                try:
+                    outcomes.append((job, await job.run(tx, batch), None))
+                except DomainError as refusal:
+                    outcomes.append((job, None, refusal))
+        # committed: only now does anyone hear about it
+        self.boards.update(batch.boards)
+        for job, value, error in outcomes:
+            if job.future.done():
+                continue
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(value)
+        for event_id, seq, change in batch.published:
+            self.hub.publish(event_id, seq, {aud: change_frame(seq, change, aud) for aud in AUDIENCES})

@@ -1,0 +1,265 @@
+"""Storage: the only module that speaks SQL.
+
+`Store` is the small interface the rest of the app uses, so a PostgreSQL store can be added
+without touching the rules or the views. `SQLiteStore` keeps two connections: one writer, used
+only inside :meth:`SQLiteStore.transaction` (``BEGIN IMMEDIATE`` under a lock, because aiosqlite
+queues every statement separately and would otherwise interleave two transactions), and one
+reader, which WAL lets run beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+import orjson
+
+from .migrations import MIGRATIONS
+from .model import ENTITY_KINDS, Board, Change, EntityKind, Event, Slot, Space, Topic, column_names, kind_of
+
+EVENT_COLUMNS = column_names(Event)
+COLUMNS: dict[EntityKind, list[str]] = {
+    "spaces": column_names(Space),
+    "slots": column_names(Slot),
+    "topics": column_names(Topic),
+}
+
+
+def quote(name: str) -> str:
+    return f'"{name}"'
+
+
+class Transaction(Protocol):
+    async def head_seq(self, event_id: str) -> int: ...
+    async def apply(self, event_id: str, seq: int, change: Change) -> None: ...
+    async def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None: ...
+    async def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None: ...
+    async def insert_event(self, event: Event, secret_hash: str) -> None: ...
+    async def insert_participant(self, participant_id: str, event_id: str, name: str, token_hash: str) -> None: ...
+    async def rename_participant(self, participant_id: str, name: str) -> None: ...
+    async def insert_facilitator_session(self, token_hash: str, event_id: str) -> None: ...
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    def transaction(self) -> Any: ...
+    async def meta(self, key: str) -> str | None: ...
+    async def set_meta(self, key: str, value: str) -> None: ...
+    async def event_by_slug(self, slug: str) -> Event | None: ...
+    async def load_board(self, event_id: str) -> Board | None: ...
+    async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None: ...
+    async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None: ...
+    async def facilitator_session(self, event_id: str, token_hash: str) -> bool: ...
+    async def facilitator_secret_hash(self, event_id: str) -> str | None: ...
+
+
+class SQLiteTransaction:
+    def __init__(self, db: aiosqlite.Connection, log_keep: int) -> None:
+        self.db = db
+        self.log_keep = log_keep
+
+    async def head_seq(self, event_id: str) -> int:
+        async with self.db.execute("SELECT head_seq FROM events WHERE id = ?", (event_id,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def apply(self, event_id: str, seq: int, change: Change) -> None:
+        """Write one change's rows, its change-log entry and the event's new head, in order."""
+        db = self.db
+        moved = [e.id for e in change.upserts if isinstance(e, Topic)]
+        if moved:  # free the cells first, so a swap never trips the one-topic-per-cell index
+            marks = ",".join("?" * len(moved))
+            await db.execute(f"UPDATE topics SET slot_id = NULL, space_id = NULL WHERE id IN ({marks})", moved)
+        for kind in ENTITY_KINDS:
+            rows = [asdict(e) for e in change.upserts if kind_of(e) == kind]
+            if rows:
+                await db.executemany(upsert_sql(kind), [(*row.values(), event_id) for row in rows])
+        for kind in reversed(ENTITY_KINDS):
+            ids = [(entity_id, event_id) for k, entity_id in change.deletes if k == kind]
+            if ids:
+                await db.executemany(f"DELETE FROM {kind} WHERE id = ? AND event_id = ?", ids)
+        if change.event is not None:
+            editable = [c for c in EVENT_COLUMNS if c not in ("id", "slug")]
+            values = asdict(change.event)
+            await db.execute(
+                f"UPDATE events SET {', '.join(f'{c} = ?' for c in editable)} WHERE id = ?",
+                [values[c] for c in editable] + [event_id],
+            )
+        await db.execute(
+            "INSERT INTO changes (event_id, seq, kind, patch) VALUES (?, ?, ?, ?)",
+            (event_id, seq, change.kind, orjson.dumps(change.to_patch()).decode()),
+        )
+        await db.execute("UPDATE events SET head_seq = ? WHERE id = ?", (seq, event_id))
+        if seq % 100 == 0 and seq > self.log_keep:
+            await db.execute("DELETE FROM changes WHERE event_id = ? AND seq <= ?", (event_id, seq - self.log_keep))
+
+    async def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None:
+        async with self.db.execute(
+            "SELECT result FROM applied_actions WHERE event_id = ? AND actor = ? AND action_id = ?",
+            (event_id, actor, action_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return orjson.loads(row[0]) if row else None  # type: ignore[no-any-return]
+
+    async def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None:
+        await self.db.execute(
+            "INSERT INTO applied_actions (event_id, actor, action_id, result) VALUES (?, ?, ?, ?)",
+            (event_id, actor, action_id, orjson.dumps(result).decode()),
+        )
+
+    async def insert_event(self, event: Event, secret_hash: str) -> None:
+        values = asdict(event)
+        await self.db.execute(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, facilitator_secret_hash) "
+            f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})",
+            [values[c] for c in EVENT_COLUMNS] + [secret_hash],
+        )
+
+    async def insert_participant(self, participant_id: str, event_id: str, name: str, token_hash: str) -> None:
+        await self.db.execute(
+            "INSERT INTO participants (id, event_id, name, token_hash) VALUES (?, ?, ?, ?)",
+            (participant_id, event_id, name, token_hash),
+        )
+
+    async def rename_participant(self, participant_id: str, name: str) -> None:
+        await self.db.execute("UPDATE participants SET name = ? WHERE id = ?", (name, participant_id))
+
+    async def insert_facilitator_session(self, token_hash: str, event_id: str) -> None:
+        await self.db.execute(
+            "INSERT INTO facilitator_sessions (token_hash, event_id) VALUES (?, ?)", (token_hash, event_id)
+        )
+
+
+def upsert_sql(kind: EntityKind) -> str:
+    columns = [*COLUMNS[kind], "event_id"]
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in COLUMNS[kind] if c != "id")
+    return (
+        f"INSERT INTO {kind} ({', '.join(map(quote, columns))}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT(id) DO UPDATE SET {updates} WHERE {kind}.event_id = excluded.event_id"
+    )
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path, log_keep: int = 1000) -> None:
+        self.path = str(path)
+        self.log_keep = log_keep
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = FULL")
+        await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute("PRAGMA busy_timeout = 5000")
+        return db
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._migrate(self._writer)
+        self._reader = await self._connect()
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        async with db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            # executescript commits on its own; user_version moves with the schema it describes
+            await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+
+    async def close(self) -> None:
+        for db in (self._writer, self._reader):
+            if db is not None:
+                await db.close()
+        self._writer = self._reader = None
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        assert self._reader is not None, "store is not open"
+        return self._reader
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
+        """One writer at a time; commits on success, rolls back on any exception."""
+        assert self._writer is not None, "store is not open"
+        db = self._writer
+        async with self._lock:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield SQLiteTransaction(db, self.log_keep)
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self.reader.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()  # type: ignore[no-any-return]
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        async with self.reader.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def meta(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self.transaction() as tx:
+            await tx.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    async def event_count(self) -> int:
+        row = await self._one("SELECT count(*) FROM events")
+        return int(row[0]) if row else 0
+
+    async def event_by_slug(self, slug: str) -> Event | None:
+        row = await self._one(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE slug = ?", (slug,))
+        return Event(*row) if row else None
+
+    async def load_board(self, event_id: str) -> Board | None:
+        row = await self._one(f"SELECT {', '.join(EVENT_COLUMNS)}, head_seq FROM events WHERE id = ?", (event_id,))
+        if row is None:
+            return None
+        event, seq = Event(*row[:-1]), int(row[-1])
+        collections: dict[str, Any] = {}
+        for kind, entity_type in (("spaces", Space), ("slots", Slot), ("topics", Topic)):
+            cols = ", ".join(map(quote, COLUMNS[kind]))  # type: ignore[index]
+            rows = await self._all(f"SELECT {cols} FROM {kind} WHERE event_id = ?", (event_id,))
+            collections[kind] = {r[0]: entity_type(*r) for r in rows}
+        return Board(event=event, seq=seq, **collections)
+
+    async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None:
+        """Changes after `since` up to `until`, or None when the log no longer reaches back that far."""
+        rows = await self._all(
+            "SELECT seq, kind, patch FROM changes WHERE event_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
+            (event_id, since, until),
+        )
+        if len(rows) != until - since or (rows and rows[0][0] != since + 1):
+            return None
+        return [(int(seq), Change.from_patch(kind, orjson.loads(patch))) for seq, kind, patch in rows]
+
+    async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None:
+        row = await self._one(
+            "SELECT id, name FROM participants WHERE event_id = ? AND token_hash = ?", (event_id, token_hash)
+        )
+        return (str(row[0]), str(row[1])) if row else None
+
+    async def facilitator_session(self, event_id: str, token_hash: str) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM facilitator_sessions WHERE event_id = ? AND token_hash = ?", (event_id, token_hash)
+        )
+        return row is not None
+
+    async def facilitator_secret_hash(self, event_id: str) -> str | None:
+        row = await self._one("SELECT facilitator_secret_hash FROM events WHERE id = ?", (event_id,))
+        return str(row[0]) if row else None

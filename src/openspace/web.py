@@ -1,0 +1,341 @@
+"""HTTP routes: server-rendered pages that work without JavaScript, and the form posts behind them.
+
+Every form posts to one endpoint, `/e/<slug>/act`, which calls the same `Service.execute` as the
+websocket does. On success it redirects back (post/redirect/get); on a refusal it renders the
+page the form came from again, with the message and everything the person typed still in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from . import i18n, links
+from .errors import N_, DomainError, Forbidden, Invalid, NotFound
+from .model import Event
+from .projection import Audience, state_for
+from .rendering import qr_svg, slot_states
+from .rules import Actor
+from .runtime import Runtime, runtime_of
+from .security import (
+    CSRF_COOKIE,
+    FACILITATOR_COOKIE,
+    LANG_COOKIE,
+    PARTICIPANT_COOKIE,
+    csrf_ok,
+    new_secret,
+    origin_ok,
+    same_hash,
+)
+from .views import board_view, page_data, projector_day
+
+YEAR = 365 * 24 * 3600
+FORM_LIMIT = 64 * 1024
+
+
+@dataclass
+class Visit:
+    """One request as the pages need it: who, in which language, with which CSRF token."""
+
+    runtime: Runtime
+    request: Request
+    event: Event | None
+    actor: Actor
+    csrf: str
+    new_csrf: bool
+
+    @property
+    def audience(self) -> Audience:
+        return "facilitator" if self.actor.facilitator else "public"
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.update(
+            event=self.event,
+            actor=self.actor,
+            csrf=self.csrf,
+            request=self.request,
+            path=self.request.url.path,
+            base_url=self.runtime.base_url,
+        )
+        response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
+        return self.finish(response)
+
+    def finish(self, response: Response) -> Response:
+        secure = self.request.url.scheme == "https"
+        if self.new_csrf:
+            response.set_cookie(CSRF_COOKIE, self.csrf, httponly=True, samesite="lax", secure=secure, path="/")
+        response.headers["cache-control"] = "no-store"
+        return response
+
+
+async def visit(request: Request, slug: str | None = None) -> Visit:
+    runtime = runtime_of(request)
+    event = None
+    if slug is not None:
+        event = await runtime.service.event(slug)
+        if event is None:
+            raise HTTPException(404)
+    existing = request.cookies.get(CSRF_COOKIE)
+    csrf, new = (existing, False) if existing and len(existing) >= 32 else (new_secret(), True)
+    language = i18n.choose_language(
+        request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), event.language if event else ""
+    )
+    i18n.set_language(language)
+    actor = await runtime.actor(request, event) if event else Actor()
+    return Visit(runtime, request, event, actor, csrf, new)
+
+
+async def read_form(request: Request, v: Visit) -> dict[str, str]:
+    """The posted fields as strings, after the CSRF and Origin checks."""
+    if int(request.headers.get("content-length") or 0) > FORM_LIMIT:
+        raise Invalid(N_("That was more text than one form can take. Please shorten it."))
+    async with request.form(max_files=0, max_fields=64, max_part_size=FORM_LIMIT) as form:
+        data = strings(form)
+    settings = v.runtime.settings
+    if not origin_ok(request.headers, request.url.scheme, settings.public_url, required=False):
+        raise Forbidden(N_("This form was sent from another site, so it was refused."))
+    if v.new_csrf or not csrf_ok(v.csrf, data.pop("csrf", None)):
+        raise Forbidden(N_("This form had expired. Please try again: nothing was changed."))
+    return data
+
+
+def strings(form: FormData) -> dict[str, str]:
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def refusal_page(v: Visit, error: DomainError) -> Response:
+    return v.render("error.html", status=error.status, error=error.to_dict(i18n.gettext))
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+async def home(request: Request) -> Response:
+    v = await visit(request)
+    return v.render("home.html")
+
+
+async def new_event(request: Request) -> Response:
+    v = await visit(request)
+    values: dict[str, str] = {"language": i18n.current_language(), "timezone": "Europe/Stockholm"}
+    if request.method == "GET":
+        return v.render("new_event.html", values=values)
+    try:
+        values = await read_form(request, v)
+        event, secret = await v.runtime.service.create_event(values)
+    except DomainError as error:
+        return v.render("new_event.html", status=error.status, values=values, error=error.to_dict(i18n.gettext))
+    token = await v.runtime.service.open_facilitator_session(event.id)
+    v.event = event
+    response = v.render(
+        "event_created.html",
+        participant_url=links.participant_link(v.runtime.base_url, event.slug),
+        facilitator_url=links.facilitator_link(v.runtime.base_url, event.slug, secret),
+    )
+    set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    return response
+
+
+def set_session_cookie(response: Response, request: Request, event: Event, name: str, value: str) -> None:
+    """Scoped to the event's own path: one event's cookies are never even sent to another's pages."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=YEAR,
+        path=f"/e/{event.slug}",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+async def participant(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    v = v or await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    board = await v.runtime.service.board(v.event.id)
+    return v.render(
+        "participant.html",
+        status=error.status if error else 200,
+        vm=board_view(board, "public", slot_states(board)),
+        data=page_data(board, "public", v.actor.participant_id, v.event.slug, v.runtime.epoch(v.event.id)),
+        error=error.to_dict(i18n.gettext) if error else None,
+        values=values or {},
+        join_url=links.participant_link(v.runtime.base_url, v.event.slug),
+    )
+
+
+async def join(request: Request) -> Response:
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    values: dict[str, str] = {}
+    try:
+        values = await read_form(request, v)
+        participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
+    except DomainError as error:
+        return await participant(request, v, error, values)
+    response = v.finish(RedirectResponse(f"/e/{v.event.slug}#marketplace", status_code=303))
+    set_session_cookie(response, request, v.event, PARTICIPANT_COOKIE, v.runtime.signer.sign(token))
+    return response
+
+
+async def edit_topic(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    v = v or await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    board = await v.runtime.service.board(v.event.id)
+    topic_id = (values or {}).get("topic") or request.path_params.get("topic", "")
+    topic = board.topics.get(topic_id)
+    if topic is None or (topic.status == "hidden" and not v.actor.facilitator):
+        return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
+    if not v.actor.facilitator and topic.convener_id != v.actor.participant_id:
+        return refusal_page(v, Forbidden(N_("Only the convener of a topic or the facilitator can change it.")))
+    return v.render(
+        "edit_topic.html",
+        status=error.status if error else 200,
+        topic=topic,
+        values=values or {"title": topic.title, "description": topic.description, "version": str(topic.version)},
+        error=error.to_dict(i18n.gettext) if error else None,
+    )
+
+
+async def projector(request: Request) -> Response:
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    board = await v.runtime.service.board(v.event.id)
+    vm = board_view(board, "public", slot_states(board))
+    day = projector_day(vm)
+    vm.days = [(d, slots) for d, slots in vm.days if d == day]
+    return v.render(
+        "projector.html",
+        vm=vm,
+        data=page_data(board, "public", None, v.event.slug, v.runtime.epoch(v.event.id)),
+        join_url=links.participant_link(v.runtime.base_url, v.event.slug),
+    )
+
+
+async def facilitate(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    v = v or await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    if not v.actor.facilitator:
+        return refusal_page(v, Forbidden(N_("Only the facilitator can see this page. Open your facilitator link.")))
+    board = await v.runtime.service.board(v.event.id)
+    pick = board.topics.get(request.query_params.get("pick", ""))
+    fragment = request.query_params.get("fragment") == "board"
+    return v.render(
+        "_facilitate_board.html" if fragment else "facilitate.html",
+        status=error.status if error else 200,
+        vm=board_view(board, "facilitator", slot_states(board)),
+        data=page_data(board, "facilitator", v.actor.participant_id, v.event.slug, v.runtime.epoch(v.event.id)),
+        pick=pick,
+        error=error.to_dict(i18n.gettext) if error else None,
+        values=values or {},
+        join_url=links.participant_link(v.runtime.base_url, v.event.slug),
+    )
+
+
+PAGES = {"participant": participant, "facilitate": facilitate, "edit": edit_topic}
+
+
+async def act(request: Request) -> Response:
+    """The one form endpoint: every action of every page, for people without JavaScript."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    values: dict[str, str] = {}
+    try:
+        values = await read_form(request, v)
+        page = values.pop("return_to", "participant")
+        if page not in PAGES:
+            page = "participant"
+        name = values.pop("action", "")
+        action_id = values.pop("action_id", None) or None
+        await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
+    except Forbidden as error:
+        return refusal_page(v, error)
+    except DomainError as error:
+        return await PAGES[page](request, v, error, values)
+    slug = v.event.slug
+    target = {"participant": f"/e/{slug}#marketplace", "facilitate": f"/e/{slug}/facilitate", "edit": f"/e/{slug}"}
+    anchor = values.get("anchor", "")
+    url = target[page] if not anchor.isidentifier() else target[page].split("#")[0] + "#" + anchor
+    return v.finish(RedirectResponse(url, status_code=303))
+
+
+async def facilitator_login(request: Request) -> Response:
+    """Exchange the secret link for a session cookie, then move to a URL without the secret."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    stored = await v.runtime.store.facilitator_secret_hash(v.event.id)
+    if stored is None or not same_hash(request.path_params["secret"], stored):
+        return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Ask the organiser for a new one.")))
+    token = await v.runtime.service.open_facilitator_session(v.event.id)
+    response = v.finish(RedirectResponse(f"/e/{v.event.slug}/facilitate", status_code=303))
+    set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    return response
+
+
+async def state_json(request: Request) -> Response:
+    """The JSON twin of the board: exactly what a snapshot frame carries for this person."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    board = await v.runtime.service.board(v.event.id)
+    return v.finish(JSONResponse(state_for(board, v.audience)))
+
+
+async def qr(request: Request) -> Response:
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    svg = qr_svg(links.participant_link(v.runtime.base_url, v.event.slug))
+    return Response(svg, media_type="image/svg+xml", headers={"cache-control": "public, max-age=3600"})
+
+
+async def choose_language(request: Request) -> Response:
+    v = await visit(request)
+    try:
+        data = await read_form(request, v)
+    except DomainError as error:
+        return refusal_page(v, error)
+    back = data.get("next", "/")
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = "/"
+    response = v.finish(RedirectResponse(quote(back, safe="/#?=&"), status_code=303))
+    language = data.get("language", "")
+    if language in i18n.LANGUAGES:
+        response.set_cookie(LANG_COOKIE, language, max_age=YEAR, samesite="lax", path="/")
+    return response
+
+
+ROUTES = [
+    Route("/", home),
+    Route("/new", new_event, methods=["GET", "POST"], max_body_size=FORM_LIMIT * 2),
+    Route("/lang", choose_language, methods=["POST"], max_body_size=FORM_LIMIT * 2),
+    Route("/e/{slug}", participant),
+    Route("/e/{slug}/join", join, methods=["POST"], max_body_size=FORM_LIMIT * 2),
+    Route("/e/{slug}/act", act, methods=["POST"], max_body_size=FORM_LIMIT * 2),
+    Route("/e/{slug}/topics/{topic}/edit", edit_topic),
+    Route("/e/{slug}/projector", projector),
+    Route("/e/{slug}/facilitate", facilitate),
+    Route("/e/{slug}/f/{secret}", facilitator_login),
+    Route("/e/{slug}/state.json", state_json),
+    Route("/e/{slug}/qr.svg", qr),
+]

@@ -1,0 +1,70 @@
+// Sends every form marked data-action through the live connection instead of a page load.
+// The same forms post to /e/<slug>/act without JavaScript. What the person typed stays in the
+// form until the server has accepted it; a refusal is shown next to the form, translated.
+
+const SKIP = new Set(["csrf", "action", "return_to", "anchor"]);
+
+function statusOf(form) {
+  let node = form.querySelector(".form-status");
+  if (!node) {
+    node = document.createElement("p");
+    node.className = "form-status";
+    node.setAttribute("role", "status");
+    node.setAttribute("aria-live", "polite");
+    form.append(node);
+  }
+  return node;
+}
+
+function showError(form, error) {
+  const status = statusOf(form);
+  status.textContent = error.message;
+  status.classList.add("is-error");
+  form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+  const field = error.field && form.elements.namedItem(error.field);
+  if (field && field.focus) {
+    field.setAttribute("aria-invalid", "true");
+    field.focus();
+  }
+}
+
+export function enhanceForms(root, live, { onDone } = {}) {
+  root.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.action) return;
+    event.preventDefault();
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const args = {};
+    for (const [key, value] of new FormData(form, event.submitter)) {
+      if (!SKIP.has(key) && typeof value === "string") args[key] = value;
+    }
+    const status = statusOf(form);
+    status.classList.remove("is-error");
+    const sent = live.send(form.dataset.action, args);
+    status.textContent = sent.queued ? live.t.queued : "";
+    form.setAttribute("aria-busy", "true");
+    sent.promise.then(
+      (result) => {
+        form.removeAttribute("aria-busy");
+        status.textContent = live.t.sent;
+        form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+        if (form.dataset.reset !== undefined) {
+          form.reset();
+          form.querySelectorAll("input:not([type=hidden]), textarea").forEach((n) => { n.value = ""; });
+          form.dataset.dirty = "";
+        }
+        if (form.dataset.done) window.location.assign(form.dataset.done);
+        if (onDone) onDone(form, result);
+      },
+      (error) => {
+        form.removeAttribute("aria-busy");
+        showError(form, error);
+      },
+    );
+  });
+  // Remember which forms hold unsent typing, so a live refresh never throws it away.
+  root.addEventListener("input", (event) => {
+    const form = event.target.form;
+    if (form) form.dataset.dirty = "1";
+  });
+}

@@ -1,0 +1,167 @@
+// The live connection: resume from the last sequence number, catch up, apply changes, send actions.
+// Protocol: docs/protocol.md. Actions wait in a persisted outbox until the server answers them,
+// so a tap made offline, or just before a reload, is sent once the connection is back; the
+// server applies a repeated action id only once.
+
+const ACK_EVERY = 16;
+const ACK_AFTER_MS = 1000;
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 15000;
+
+export function pageData() {
+  const node = document.getElementById("os-data");
+  return node ? JSON.parse(node.textContent) : null;
+}
+
+export function newId() {
+  // crypto.randomUUID needs a secure context; phones on a venue's LAN use plain http.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function toMaps(state) {
+  const byId = (rows) => new Map(rows.map((row) => [row.id, row]));
+  return { event: state.event, spaces: byId(state.spaces), slots: byId(state.slots), topics: byId(state.topics) };
+}
+
+export class Live extends EventTarget {
+  constructor(data) {
+    super();
+    this.slug = data.slug;
+    this.seq = data.seq;
+    this.epoch = data.epoch;
+    this.t = data.i18n;
+    this.state = toMaps(data.state);
+    this.waiting = new Map(); // action id -> {resolve, reject}
+    this.outboxKey = `openspace-outbox-${data.slug}`;
+    this.outbox = this.loadOutbox();
+    this.backoff = BACKOFF_MIN_MS;
+    this.unacked = 0;
+    this.ackTimer = null;
+    this.ws = null;
+    this.online = false;
+  }
+
+  loadOutbox() {
+    try {
+      return JSON.parse(localStorage.getItem(this.outboxKey) || "[]");
+    } catch {
+      return [];
+    }
+  }
+
+  saveOutbox() {
+    try {
+      localStorage.setItem(this.outboxKey, JSON.stringify(this.outbox));
+    } catch {
+      // private mode or full storage: the outbox still lives in memory until a reload
+    }
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const query = `since=${this.seq}&epoch=${encodeURIComponent(this.epoch)}`;
+    this.setStatus("connecting");
+    const ws = new WebSocket(`${scheme}//${location.host}/e/${this.slug}/ws?${query}`);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.backoff = BACKOFF_MIN_MS;
+      this.online = true;
+      this.setStatus("online");
+      for (const message of this.outbox) ws.send(JSON.stringify(message));
+    });
+    ws.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws) return;
+      this.online = false;
+      this.setStatus("offline");
+      // 4008: we fell behind and should resume at once; anything else: back off, with jitter
+      // so that a whole room of phones does not reconnect in the same instant.
+      const delay = event.code === 4008 ? 50 : this.backoff * (0.5 + Math.random());
+      this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+      setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  receive(message) {
+    if (message.type === "snapshot") {
+      this.state = toMaps(message.state);
+      this.seq = message.seq;
+      this.epoch = message.epoch;
+      this.emit({ snapshot: true, reason: message.reason });
+    } else if (message.type === "change") {
+      if (message.seq <= this.seq) return;
+      if (message.seq !== this.seq + 1) {
+        this.ws.close(); // a hole: reconnect, and the server fills it from the log
+        return;
+      }
+      this.apply(message.patch);
+      this.seq = message.seq;
+      this.emit({ kind: message.kind, patch: message.patch });
+      this.scheduleAck();
+    } else if (message.type === "result") {
+      this.settle(message);
+    }
+  }
+
+  apply(patch) {
+    if (patch.event) this.state.event = patch.event;
+    for (const [kind, rows] of Object.entries(patch.upsert || {})) {
+      for (const row of rows) this.state[kind].set(row.id, row);
+    }
+    for (const [kind, ids] of Object.entries(patch.delete || {})) {
+      for (const id of ids) this.state[kind].delete(id);
+    }
+  }
+
+  emit(detail) {
+    this.dispatchEvent(new CustomEvent("change", { detail }));
+  }
+
+  scheduleAck() {
+    this.unacked += 1;
+    if (this.unacked >= ACK_EVERY) {
+      this.ack();
+    } else if (!this.ackTimer) {
+      this.ackTimer = setTimeout(() => this.ack(), ACK_AFTER_MS);
+    }
+  }
+
+  ack() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    this.unacked = 0;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: "ack", seq: this.seq }));
+    }
+  }
+
+  // Send an action; resolves with the server's result, rejects with its translated refusal.
+  send(name, args) {
+    const message = { type: "action", id: newId(), name, args };
+    this.outbox.push(message);
+    this.saveOutbox();
+    const promise = new Promise((resolve, reject) => this.waiting.set(message.id, { resolve, reject }));
+    if (this.online) this.ws.send(JSON.stringify(message));
+    return { id: message.id, queued: !this.online, promise };
+  }
+
+  settle(message) {
+    this.outbox = this.outbox.filter((m) => m.id !== message.id);
+    this.saveOutbox();
+    const waiter = this.waiting.get(message.id);
+    if (!waiter) return;
+    this.waiting.delete(message.id);
+    if (message.ok) waiter.resolve(message.result);
+    else waiter.reject(message.error);
+  }
+
+  setStatus(status) {
+    const node = document.getElementById("conn");
+    if (!node) return;
+    node.hidden = false;
+    node.dataset.state = status;
+    node.textContent = this.t[status];
+    document.documentElement.dataset.conn = status;
+  }
+}

@@ -1,0 +1,15 @@
+import { Live, pageData } from "./live.js";
+import { projectorDay, renderGrid, slotStates } from "./render.js";
+
+const data = pageData();
+const live = new Live(data);
+const grid = document.querySelector("#agenda [data-grid]");
+
+function render() {
+  const states = slotStates(live.state, live.state.event.timezone);
+  renderGrid(grid, live.state, data, { states, onlyDay: projectorDay(live.state, states) });
+}
+
+live.addEventListener("change", render);
+setInterval(render, 15000);
+live.connect();
