@@ -43,7 +43,7 @@ ERROR_TEXTS = {
     404: N_("There is nothing at this address. Check the link, or ask the facilitator for it again."),
     405: N_("This address does not accept that kind of request."),
     413: N_("What you sent was larger than the server accepts. Please send something smaller."),
-    500: N_("The server failed to answer. Nothing you sent was lost; please try again in a moment."),
+    500: N_("The server failed to answer. Please try again in a moment."),
 }
 
 

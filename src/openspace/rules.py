@@ -246,9 +246,10 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
     expected = args.get("swap_with") or None
     if occupant is not None and occupant.id != expected:
         raise Conflict(
-            N_("The cell %(space)s at %(start)s already holds “%(title)s”. Nothing was moved."),
+            N_("%(space)s at %(start)s on %(day)s already has “%(title)s”. Nothing was moved."),
             space=space.name,
             start=slot.start,
+            day=slot.day,
             title=occupant.title,
         )
     if occupant is None and expected is not None:

@@ -78,15 +78,28 @@ def allowed_origins(headers: Headers, scheme: str, public_url: str | None) -> se
     return origins
 
 
-def origin_ok(headers: Headers, scheme: str, public_url: str | None, *, required: bool) -> bool:
-    """Exact match only: a look-alike host or the literal origin "null" is refused.
+def origin_ok(headers: Headers, scheme: str, public_url: str | None) -> bool:
+    """For websocket upgrades: the Origin must be exactly one of ours.
 
-    Browsers always send Origin on websocket upgrades, so it is `required` there. On form posts
-    an absent Origin (old browsers, some privacy settings) falls back to the CSRF token alone.
+    Browsers always send Origin on upgrades, so a missing one, the literal "null" and look-alike
+    hosts are all refused.
     """
     origin = headers.get("origin")
-    if origin is None:
-        return not required
+    return origin is not None and origin.lower() in allowed_origins(headers, scheme, public_url)
+
+
+def form_origin_ok(headers: Headers, scheme: str, public_url: str | None) -> bool:
+    """For form posts, a cross-site signal refuses; the CSRF token is the check that must pass.
+
+    Our pages send `Referrer-Policy: no-referrer`, under which browsers post forms with
+    `Origin: null`, so "null" cannot be refused here. A real foreign Origin, or
+    `Sec-Fetch-Site: cross-site` / `same-site`, is refused.
+    """
+    if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin is None or origin == "null":
+        return True
     return origin.lower() in allowed_origins(headers, scheme, public_url)
 
 

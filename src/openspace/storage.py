@@ -21,7 +21,18 @@ import aiosqlite
 import orjson
 
 from .migrations import MIGRATIONS
-from .model import ENTITY_KINDS, Board, Change, EntityKind, Event, Slot, Space, Topic, column_names, kind_of
+from .model import (
+    ENTITY_KINDS,
+    Board,
+    Change,
+    EntityKind,
+    Event,
+    Slot,
+    Space,
+    Topic,
+    column_names,
+    kind_of,
+)
 
 EVENT_COLUMNS = column_names(Event)
 COLUMNS: dict[EntityKind, list[str]] = {

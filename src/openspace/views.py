@@ -64,7 +64,8 @@ def projector_day(view: BoardView) -> str | None:
 # The strings the browser renders by itself, translated once per page.
 CLIENT_STRINGS = {
     "time": N_("Time"),
-    "places": N_("%(n)s places"),
+    "place": N_("%(num)s place"),
+    "places": N_("%(num)s places"),
     "now": N_("Now"),
     "next": N_("Next"),
     "free": N_("Free"),
@@ -74,7 +75,7 @@ CLIENT_STRINGS = {
     "yours": N_("Your topic"),
     "no_topics": N_("No topics yet. Be the first to propose one!"),
     "no_slots": N_("The facilitator has not set up the agenda yet."),
-    "online": N_("Live"),
+    "online": N_("Connected"),
     "offline": N_("Offline. Your changes are kept and sent when the connection is back."),
     "connecting": N_("Connecting…"),
     "queued": N_("Not sent yet: waiting for the connection."),

@@ -30,8 +30,8 @@ from .security import (
     LANG_COOKIE,
     PARTICIPANT_COOKIE,
     csrf_ok,
+    form_origin_ok,
     new_secret,
-    origin_ok,
     same_hash,
 )
 from .views import board_view, page_data, projector_day
@@ -99,7 +99,7 @@ async def read_form(request: Request, v: Visit) -> dict[str, str]:
     async with request.form(max_files=0, max_fields=64, max_part_size=FORM_LIMIT) as form:
         data = strings(form)
     settings = v.runtime.settings
-    if not origin_ok(request.headers, request.url.scheme, settings.public_url, required=False):
+    if not form_origin_ok(request.headers, request.url.scheme, settings.public_url):
         raise Forbidden(N_("This form was sent from another site, so it was refused."))
     if v.new_csrf or not csrf_ok(v.csrf, data.pop("csrf", None)):
         raise Forbidden(N_("This form had expired. Please try again: nothing was changed."))
@@ -262,6 +262,7 @@ async def act(request: Request) -> Response:
     v = await visit(request, request.path_params["slug"])
     assert v.event is not None
     values: dict[str, str] = {}
+    page = "participant"
     try:
         values = await read_form(request, v)
         page = values.pop("return_to", "participant")
@@ -287,7 +288,7 @@ async def facilitator_login(request: Request) -> Response:
     assert v.event is not None
     stored = await v.runtime.store.facilitator_secret_hash(v.event.id)
     if stored is None or not same_hash(request.path_params["secret"], stored):
-        return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Ask the organiser for a new one.")))
+        return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Check that you copied all of it.")))
     token = await v.runtime.service.open_facilitator_session(v.event.id)
     response = v.finish(RedirectResponse(f"/e/{v.event.slug}/facilitate", status_code=303))
     set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))

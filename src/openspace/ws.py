@@ -63,7 +63,7 @@ async def catch_up(runtime: Runtime, ws: WebSocket, board: Board, audience: Audi
 async def endpoint(ws: WebSocket) -> None:
     runtime = runtime_of(ws)
     settings = runtime.settings
-    if not origin_ok(ws.headers, ws.url.scheme, settings.public_url, required=True):
+    if not origin_ok(ws.headers, ws.url.scheme, settings.public_url):
         await ws.send_denial_response(PlainTextResponse("Forbidden origin", status_code=403))
         return
     event = await runtime.service.event(ws.path_params["slug"])

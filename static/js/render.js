@@ -86,7 +86,7 @@ export function renderGrid(container, state, data, { states = {}, onlyDay = null
     for (const space of spaces) {
       head.append(el("th", { scope: "col" }, space.name,
         space.capacity ? " " : null,
-        space.capacity ? el("span", { class: "cap" }, fill(t.places, { n: space.capacity })) : null));
+        space.capacity ? el("span", { class: "cap" }, fill(space.capacity === 1 ? t.place : t.places, { num: space.capacity })) : null));
     }
     const body = el("tbody");
     for (const slot of slots) {

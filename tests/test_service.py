@@ -1,0 +1,203 @@
+"""The write path: storage, the batching writer, idempotency, failure, and the hub's ordering."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from openspace.errors import Conflict, Unavailable
+from openspace.hub import CLOSE_LAGGING, Client, LocalHub
+from openspace.model import Change
+from openspace.rules import Actor
+from openspace.service import Service
+from openspace.storage import SQLiteStore
+
+FAC = Actor(facilitator=True)
+EVENT = {"name": "Test", "starts_on": "2026-03-14", "timezone": "Europe/Stockholm", "language": "sv"}
+
+
+class Recorder:
+    """A fake websocket client: records frames, can be frozen (never acknowledges)."""
+
+    def __init__(self, hub: LocalHub, event_id: str, audience: str = "public") -> None:
+        self.frames: list[dict] = []  # type: ignore[type-arg]
+        self.closed_with: int | None = None
+        self.client = Client(audience, self.send, self.close)  # type: ignore[arg-type]
+        hub.register(event_id, self.client)
+
+    async def send(self, frame: str) -> None:
+        self.frames.append(orjson.loads(frame))
+
+    async def close(self, code: int) -> None:
+        self.closed_with = code
+
+    @property
+    def seqs(self) -> list[int]:
+        return [f["seq"] for f in self.frames]
+
+
+@pytest.fixture
+async def service(tmp_path: Path):  # type: ignore[no-untyped-def]
+    store = SQLiteStore(tmp_path / "s.db", log_keep=50)
+    await store.open()
+    hub = LocalHub(max_lag=20)
+    svc = Service(store, hub)
+    await hub.start()
+    await svc.start()
+    yield svc
+    await svc.stop()
+    await hub.stop()
+    await store.close()
+
+
+async def test_schema_migrates_once_and_settings_hold(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "m.db")
+    await store.open()
+    await store.close()
+    await store.open()  # a second start applies nothing again
+    async with store.reader.execute("PRAGMA journal_mode") as cur:
+        assert (await cur.fetchone())[0] == "wal"  # type: ignore[index]
+    async with store.reader.execute("PRAGMA foreign_keys") as cur:
+        assert (await cur.fetchone())[0] == 1  # type: ignore[index]
+    async with store.reader.execute("PRAGMA synchronous") as cur:
+        assert (await cur.fetchone())[0] == 2  # type: ignore[index]  # FULL
+    await store.close()
+
+
+async def test_every_change_is_logged_with_consecutive_numbers(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    results = await asyncio.gather(
+        *(service.execute(event.id, FAC, "space.add", {"name": f"Rum {i}"}) for i in range(30))
+    )
+    assert sorted(r["seq"] for r in results) == list(range(1, 31))
+    changes = await service.store.changes_since(event.id, 0, 30)
+    assert changes is not None and [seq for seq, _ in changes] == list(range(1, 31))
+    board = await service.store.load_board(event.id)
+    assert board is not None and board.seq == 30 and len(board.spaces) == 30
+    assert service.boards[event.id] == board  # the cache is exactly what the database holds
+
+
+async def test_the_log_is_pruned_and_a_gap_is_reported(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    for i in range(120):
+        await service.execute(event.id, FAC, "topic.propose", {"title": f"Ämne {i}"})
+    assert await service.store.changes_since(event.id, 110, 120) is not None
+    assert await service.store.changes_since(event.id, 5, 120) is None  # pruned: the caller must snapshot
+
+
+async def test_a_repeated_action_id_applies_once_with_the_same_answer(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    answers = [await service.execute(event.id, FAC, "space.add", {"name": "Trappan"}, "act-123456") for _ in range(5)]
+    assert all(a == answers[0] for a in answers)
+    board = await service.board(event.id)
+    assert len(board.spaces) == 1 and board.seq == 1
+
+
+async def test_refusals_change_nothing_and_do_not_spoil_the_batch(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    results = await asyncio.gather(
+        service.execute(event.id, FAC, "space.add", {"name": "A"}),
+        service.execute(event.id, FAC, "space.add", {"name": "a"}),  # duplicate name
+        service.execute(event.id, FAC, "space.add", {"name": "B"}),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == ["dict", "Invalid", "dict"]
+    board = await service.board(event.id)
+    assert sorted(s.name for s in board.spaces.values()) == ["A", "B"] and board.seq == 2
+
+
+async def test_two_facilitators_drop_into_one_cell(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    space = (await service.execute(event.id, FAC, "space.add", {"name": "A"}))["space"]
+    slot = (await service.execute(event.id, FAC, "slot.add", {"day": "2026-03-14", "start": "10:00", "end": "11:00"}))[
+        "slot"
+    ]
+    t1 = (await service.execute(event.id, FAC, "topic.propose", {"title": "Ett"}))["topic"]
+    t2 = (await service.execute(event.id, FAC, "topic.propose", {"title": "Två"}))["topic"]
+    first, second = await asyncio.gather(
+        service.execute(event.id, FAC, "topic.place", {"topic": t1, "slot": slot, "space": space}),
+        service.execute(event.id, FAC, "topic.place", {"topic": t2, "slot": slot, "space": space}),
+        return_exceptions=True,
+    )
+    assert isinstance(first, dict) and isinstance(second, Conflict)
+    board = await service.board(event.id)
+    assert board.occupant(slot, space).id == t1  # type: ignore[union-attr]
+
+
+async def test_failed_commit_acknowledges_nothing(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full or an I/O error: the person hears "could not save", and nothing was published."""
+    event, _ = await service.create_event(EVENT)
+    seen = Recorder(service.hub, event.id)  # type: ignore[arg-type]
+    await seen.client.go_live(0)
+    from openspace import storage
+
+    async def broken(self, event_id, seq, change):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(storage.SQLiteTransaction, "apply", broken)
+    with pytest.raises(Unavailable):
+        await service.execute(event.id, FAC, "space.add", {"name": "A"})
+    monkeypatch.undo()
+    await service.hub.drain()  # type: ignore[attr-defined]
+    assert seen.frames == []
+    assert (await service.board(event.id)).seq == 0
+    assert (await service.execute(event.id, FAC, "space.add", {"name": "A"}))["seq"] == 1  # and it recovers
+
+
+async def test_hub_sends_in_order_and_drops_what_the_catch_up_covered(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    late = Recorder(service.hub, event.id)  # type: ignore[arg-type]  # registered, catching up
+    for i in range(5):
+        await service.execute(event.id, FAC, "space.add", {"name": f"R{i}"})
+    await service.hub.drain()  # type: ignore[attr-defined]
+    assert late.frames == []  # still catching up: held back
+    await late.client.go_live(3)  # its catch-up covered 1..3
+    assert late.seqs == [4, 5]
+    await service.execute(event.id, FAC, "space.add", {"name": "R9"})
+    await service.hub.drain()  # type: ignore[attr-defined]
+    assert late.seqs == [4, 5, 6]
+
+
+async def test_hidden_topics_reach_the_public_as_deletions(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    public = Recorder(service.hub, event.id, "public")  # type: ignore[arg-type]
+    facilitator = Recorder(service.hub, event.id, "facilitator")  # type: ignore[arg-type]
+    await public.client.go_live(0)
+    await facilitator.client.go_live(0)
+    topic = (await service.execute(event.id, FAC, "topic.propose", {"title": "Olämpligt"}))["topic"]
+    await service.execute(event.id, FAC, "topic.hide", {"topic": topic})
+    await service.hub.drain()  # type: ignore[attr-defined]
+    assert public.frames[1]["patch"] == {"delete": {"topics": [topic]}}
+    assert "Olämpligt" not in orjson.dumps(public.frames[1]).decode()
+    assert facilitator.frames[1]["patch"]["upsert"]["topics"][0]["status"] == "hidden"
+
+
+async def test_a_frozen_client_is_closed_at_its_bound_and_others_keep_going(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    frozen = Recorder(service.hub, event.id)  # type: ignore[arg-type]
+    healthy = Recorder(service.hub, event.id)  # type: ignore[arg-type]
+    await frozen.client.go_live(0)
+    await healthy.client.go_live(0)
+    for i in range(30):
+        await service.execute(event.id, FAC, "space.add", {"name": f"R{i}"})
+        await service.hub.drain()  # type: ignore[attr-defined]
+        healthy.client.ack(healthy.client.seq)  # the healthy one acknowledges as it goes
+    assert frozen.closed_with == CLOSE_LAGGING
+    assert len(frozen.frames) == 20  # exactly max_lag changes were sent before it was cut off
+    assert healthy.seqs == list(range(1, 31)) and healthy.closed_with is None
+
+
+def test_change_patch_round_trips() -> None:
+    from openspace.model import Slot, Space, Topic
+
+    change = Change(
+        "x",
+        upserts=(Space("a", "A", 3, 0), Slot("b", "2026-01-01", "10:00", "11:00"), Topic("c", "T")),
+        deletes=(("topics", "d"),),
+    )
+    again = Change.from_patch("x", orjson.loads(orjson.dumps(change.to_patch())))
+    assert again.upserts == change.upserts and again.deletes == change.deletes

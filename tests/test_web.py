@@ -1,0 +1,240 @@
+"""The pages and form posts, through Starlette's TestClient."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.testclient import TestClient
+
+from .conftest import ORIGIN, act, create_event, csrf_of, join, new_browser, setup_grid, state
+
+
+def test_home_and_new_event_pages(client: TestClient) -> None:
+    assert "openspace" in client.get("/").text
+    assert 'name="theme"' in client.get("/new").text
+
+
+def test_creating_an_event_shows_the_secret_once_and_logs_the_creator_in(client: TestClient) -> None:
+    event = create_event(client)
+    page = event.facilitator.get(f"{event.path}/facilitate")
+    assert page.status_code == 200 and 'id="grid-h"' in page.text
+    assert event.facilitator_url.split("/f/")[1] not in page.text  # the secret is not shown again
+
+
+def test_facilitator_link_becomes_a_session_and_a_clean_url(client: TestClient) -> None:
+    event = create_event(client)
+    laptop = new_browser(client)
+    path = event.facilitator_url.replace("http://127.0.0.1:8000", "")
+    response = laptop.get(path)
+    assert response.status_code == 303 and response.headers["location"] == f"{event.path}/facilitate"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and f"Path={event.path}" in cookie
+    assert laptop.get(f"{event.path}/facilitate").status_code == 200
+
+
+def test_a_wrong_facilitator_secret_opens_nothing(client: TestClient) -> None:
+    event = create_event(client)
+    laptop = new_browser(client)
+    assert laptop.get(f"{event.path}/f/not-the-secret").status_code == 403
+    assert laptop.get(f"{event.path}/facilitate").status_code == 403
+
+
+def test_unknown_event_is_404_in_the_visitors_language(client: TestClient) -> None:
+    response = client.get("/e/nosuchev", headers={"accept-language": "sv-SE,sv;q=0.9"})
+    assert response.status_code == 404 and 'lang="sv"' in response.text
+
+
+def test_join_then_propose_without_javascript(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event, "Lisa")
+    response = act(phone, event, "topic.propose", title="Sociala medier i värdenätverk", description="Omvärld")
+    assert response.status_code == 303 and response.headers["location"] == f"{event.path}#marketplace"
+    page = phone.get(event.path).text
+    assert "Sociala medier i värdenätverk" in page and "Lisa" in page
+    topics = state(phone, event)["topics"]
+    assert [(t["title"], t["convener_name"]) for t in topics] == [("Sociala medier i värdenätverk", "Lisa")]
+
+
+def test_a_refused_form_keeps_what_was_typed_and_says_why(client: TestClient) -> None:
+    event = create_event(client, language="en")
+    phone = join(client, event)
+    long_title = "Bibliotek " * 20
+    response = act(phone, event, "topic.propose", title=long_title, description="Min beskrivning")
+    assert response.status_code == 400
+    assert "too long" in response.text and "Min beskrivning" in response.text
+    assert long_title.strip() in response.text and 'aria-invalid="true"' in response.text
+    assert state(phone, event)["topics"] == []
+
+
+def test_refusal_messages_are_translated(client: TestClient) -> None:
+    event = create_event(client, language="sv")
+    phone = join(client, event)
+    response = act(phone, event, "topic.propose", title="")
+    assert response.status_code == 400 and "Fyll i" in response.text
+
+
+def test_owner_edits_and_withdraws_their_topic(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    act(phone, event, "topic.propose", title="Första")
+    topic = state(phone, event)["topics"][0]
+    assert phone.get(f"{event.path}/topics/{topic['id']}/edit").status_code == 200
+    r = act(phone, event, "topic.edit", "edit", topic=topic["id"], version="1", title="Andra", description="")
+    assert r.status_code == 303
+    assert state(phone, event)["topics"][0]["title"] == "Andra"
+    assert act(phone, event, "topic.withdraw", "edit", topic=topic["id"]).status_code == 303
+    assert state(phone, event)["topics"] == []
+
+
+def test_a_stale_edit_shows_both_texts(client: TestClient) -> None:
+    event = create_event(client, language="en")
+    phone = join(client, event)
+    act(phone, event, "topic.propose", title="Original")
+    topic = state(phone, event)["topics"][0]
+    act(event.facilitator, event, "topic.edit", "edit", topic=topic["id"], version="1", title="Fixed by facilitator")
+    response = act(phone, event, "topic.edit", "edit", topic=topic["id"], version="1", title="My own words")
+    assert response.status_code == 409
+    assert "Fixed by facilitator" in response.text and "My own words" in response.text
+
+
+def test_others_cannot_open_the_edit_page(client: TestClient) -> None:
+    event = create_event(client)
+    lisa, olle = join(client, event, "Lisa"), join(client, event, "Olle")
+    act(lisa, event, "topic.propose", title="Lisas")
+    topic = state(lisa, event)["topics"][0]
+    assert olle.get(f"{event.path}/topics/{topic['id']}/edit").status_code == 403
+
+
+def test_facilitator_sets_up_and_places_without_javascript(client: TestClient) -> None:
+    event = create_event(client)
+    spaces, slots = setup_grid(client, event)
+    act(event.facilitator, event, "topic.propose", "facilitate", title="Från lapp", convener_name="Kristina")
+    topic = state(event.facilitator, event)["topics"][0]
+    page = event.facilitator.get(f"{event.path}/facilitate?pick={topic['id']}").text
+    assert page.count("Place here") + page.count("Placera här") == 4
+    r = act(event.facilitator, event, "topic.place", "facilitate", topic=topic["id"], slot=slots[0], space=spaces[1])
+    assert r.status_code == 303
+    grid = client.get(event.path).text
+    assert re.search(r'data-space="Rum 2"><span class="t-title">Från lapp</span>', grid)
+
+
+def test_hidden_topics_disappear_from_public_pages(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    act(phone, event, "topic.propose", title="Reklam för min firma")
+    topic = state(phone, event)["topics"][0]
+    assert act(event.facilitator, event, "topic.hide", "facilitate", topic=topic["id"]).status_code == 303
+    assert "Reklam för min firma" not in phone.get(event.path).text
+    assert "Reklam för min firma" not in phone.get(f"{event.path}/projector").text
+    assert state(phone, event)["topics"] == []
+    assert "Reklam för min firma" in event.facilitator.get(f"{event.path}/facilitate").text
+
+
+def test_hostile_text_is_rendered_harmless_everywhere(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event, '"><img src=x onerror=alert(1)>')
+    payloads = ["<script>alert(1)</script>", '" onmouseover="alert(1)', "</textarea><svg onload=alert(1)>"]
+    for payload in payloads:
+        assert act(phone, event, "topic.propose", title=payload, description=payload).status_code == 303
+    for path in (event.path, f"{event.path}/projector"):
+        html = phone.get(path).text
+        assert "<script>alert" not in html and "<img src=x" not in html and "<svg onload" not in html
+        assert 'onmouseover="alert' not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html or "\\u003cscript\\u003e" in html
+    facilitate = event.facilitator.get(f"{event.path}/facilitate").text
+    assert "<script>alert" not in facilitate and "<svg onload" not in facilitate
+
+
+def test_csrf_missing_or_from_another_browser_is_refused(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    other = new_browser(client)
+    foreign_token = csrf_of(other, event.path)
+    for token in ("", foreign_token):
+        response = phone.post(f"{event.path}/act", data={"csrf": token, "action": "topic.propose", "title": "x"})
+        assert response.status_code == 403
+    assert state(phone, event)["topics"] == []
+
+
+def test_cross_site_posts_are_refused(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    token = phone.cookies.get("os_csrf")
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": ORIGIN + ".evil"}):
+        response = phone.post(
+            f"{event.path}/act", data={"csrf": token, "action": "topic.propose", "title": "x"}, headers=headers
+        )
+        assert response.status_code == 403
+    assert state(phone, event)["topics"] == []
+
+
+def test_oversized_posts_are_refused_with_a_message(client: TestClient) -> None:
+    event = create_event(client, language="en")
+    phone = join(client, event)
+    token = phone.cookies.get("os_csrf")
+    big = {"csrf": token, "action": "topic.propose", "title": "x", "description": "y" * 200_000}
+    response = phone.post(f"{event.path}/act", data=big)
+    assert response.status_code in (400, 413)
+    assert state(phone, event)["topics"] == []
+
+
+def test_security_headers_on_every_kind_of_response(client: TestClient) -> None:
+    event = create_event(client)
+    css = re.search(r'href="(/static/[^"]+/css/app.css)"', client.get("/").text)
+    assert css
+    for path in ("/", event.path, f"{event.path}/projector", "/e/missing", css.group(1), f"{event.path}/qr.svg"):
+        headers = client.get(path).headers
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_static_files_are_versioned_and_cached(client: TestClient) -> None:
+    html = client.get("/").text
+    url = re.search(r'src="(/static/[^"]+)"|href="(/static/[^"]+\.css)"', html)
+    assert url
+    path = url.group(1) or url.group(2)
+    response = client.get(path)
+    assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
+    stale = re.sub(r"/static/[^/]+/", "/static/000000000000/", path)
+    assert client.get(stale).status_code == 404
+    assert client.get(path.rsplit("/", 2)[0] + "/../../pyproject.toml").status_code == 404
+
+
+def test_no_page_loads_anything_from_another_host(client: TestClient) -> None:
+    event = create_event(client)
+    for path in ("/", "/new", event.path, f"{event.path}/projector"):
+        html = client.get(path).text
+        assert not re.search(r'src="(https?:)?//', html), path
+        assert not re.search(r'<link[^>]+href="(https?:)?//', html), path
+
+
+def test_language_switch_is_remembered(client: TestClient) -> None:
+    event = create_event(client, language="sv")
+    phone = join(client, event)
+    assert 'lang="sv"' in phone.get(event.path).text
+    token = phone.cookies.get("os_csrf")
+    response = phone.post("/lang", data={"csrf": token, "language": "en", "next": event.path})
+    assert response.status_code == 303 and response.headers["location"] == event.path
+    assert 'lang="en"' in phone.get(event.path).text
+    evil = phone.post("/lang", data={"csrf": token, "language": "en", "next": "//evil.example"})
+    assert evil.headers["location"] == "/"
+
+
+def test_qr_code_points_at_the_join_link(client: TestClient) -> None:
+    event = create_event(client)
+    svg = client.get(f"{event.path}/qr.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml") and "<svg" in svg.text
+
+
+def test_page_state_matches_the_json_twin(client: TestClient) -> None:
+    """The page and the socket start from one state: the embedded data equals state.json."""
+    import json
+
+    event = create_event(client)
+    setup_grid(client, event)
+    html = client.get(event.path).text
+    embedded = json.loads(re.search(r'<script type="application/json" id="os-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert embedded["state"] == state(client, event)
