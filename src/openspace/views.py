@@ -81,6 +81,7 @@ CLIENT_STRINGS = {
     "queued": N_("Not sent yet: waiting for the connection."),
     "sent": N_("Saved."),
     "hidden": N_("Hidden"),
+    "all_placed": N_("Every topic is on the agenda."),
 }
 
 

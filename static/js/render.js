@@ -114,6 +114,19 @@ export function renderGrid(container, state, data, { states = {}, onlyDay = null
   container.replaceChildren(...out);
 }
 
+export const FRESH_MAX = 8;
+
+export function renderFresh(list, state, data) {
+  const t = data.i18n;
+  const waiting = visibleTopics(state).filter((topic) => !(topic.slot_id && topic.space_id)).reverse();
+  const items = waiting.slice(0, FRESH_MAX).map((topic) => el("li", {},
+    el("span", { class: "t-title" }, topic.title),
+    topic.convener_name ? " " : null,
+    topic.convener_name ? el("span", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })) : null));
+  if (!items.length) items.push(el("li", { class: "empty" }, t.all_placed));
+  list.replaceChildren(...items);
+}
+
 export function renderTopics(list, state, data) {
   const t = data.i18n;
   const topics = visibleTopics(state);

@@ -1,0 +1,86 @@
+"""Start the real server (uvicorn, as `openspace serve` runs it) on a free port, for tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+STARTUP_SECONDS = float(os.environ.get("OPENSPACE_TEST_STARTUP", "30"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+    output: list[str]
+    reader: threading.Thread | None = None
+
+    def link(self, label: str) -> str:
+        for line in self.output:
+            match = re.match(rf"{label}:\s+(\S+)", line)
+            if match:
+                return match.group(1)
+        raise AssertionError(f"no {label!r} line in the server's output:\n" + "".join(self.output))
+
+
+@contextmanager
+def running_server(db: Path, port: int | None = None, demo: bool = True) -> Iterator[Server]:
+    port = port or free_port()
+    command = [sys.executable, "-m", "openspace", "serve", "--db", str(db), "--port", str(port), "--log-level", "warning"]
+    command.append("--demo" if demo else "--no-demo")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    output: list[str] = []
+    deadline = time.monotonic() + STARTUP_SECONDS
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if "openspace is running on" in line:
+            break
+    else:
+        process.kill()
+    if not output or "openspace is running on" not in output[-1]:
+        process.kill()
+        raise AssertionError("the server did not start:\n" + "".join(output))
+    server = Server(url=f"http://127.0.0.1:{port}", process=process, output=output)
+    # keep reading, so the server never blocks on a full pipe and its later output is kept
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    server.reader = reader
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    if server.reader is not None:
+        server.reader.join(timeout=5)  # the process has ended: its pipe reaches EOF
+    if server.process.stdout is not None and (server.reader is None or not server.reader.is_alive()):
+        server.process.stdout.close()

@@ -1,0 +1,192 @@
+"""The websocket: live fan-out, exact resume, snapshots, idempotent actions, refusals and limits."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from .conftest import ORIGIN, EventHandle, act, create_event, join, new_browser, setup_grid
+
+
+def page_data(browser: TestClient, path: str) -> dict[str, Any]:
+    html = browser.get(path).text
+    match = re.search(r'<script type="application/json" id="os-data">(.*?)</script>', html, re.S)
+    assert match
+    return json.loads(match.group(1))  # type: ignore[no-any-return]
+
+
+def connect(browser: TestClient, event: EventHandle, query: str = "", origin: str = ORIGIN):  # type: ignore[no-untyped-def]
+    return browser.websocket_connect(f"{event.path}/ws{query}", headers={"origin": origin})
+
+
+def resume_query(browser: TestClient, event: EventHandle) -> tuple[str, int]:
+    data = page_data(browser, event.path)
+    return f"?since={data['seq']}&epoch={data['epoch']}", data["seq"]
+
+
+def action(ws: Any, name: str, action_id: str = "a-00000001", **args: str) -> dict[str, Any]:
+    ws.send_json({"type": "action", "id": action_id, "name": name, "args": args})
+    while True:
+        message = ws.receive_json()
+        if message["type"] == "result":
+            return message  # type: ignore[no-any-return]
+
+
+def test_first_connection_without_a_resume_point_gets_a_snapshot(client: TestClient) -> None:
+    event = create_event(client)
+    with connect(client, event) as ws:
+        first = ws.receive_json()
+    assert first["type"] == "snapshot" and first["reason"] == "initial" and first["seq"] == 0
+
+
+def test_a_change_reaches_every_connected_screen(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event, "Lisa")
+    query, seq = resume_query(phone, event)
+    projector, laptop = new_browser(client), event.facilitator
+    with connect(phone, event, query) as a, connect(projector, event, query) as b, connect(laptop, event, query) as c:
+        result = action(a, "topic.propose", title="Biblioteket som mötesplats")
+        assert result["ok"] and result["result"]["seq"] == seq + 1
+        for ws in (a, b, c):
+            change = ws.receive_json()
+            assert change["type"] == "change" and change["seq"] == seq + 1 and change["kind"] == "topic.proposed"
+            assert change["patch"]["upsert"]["topics"][0]["title"] == "Biblioteket som mötesplats"
+
+
+def test_resume_gets_exactly_the_missed_changes_in_order(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    query, seq = resume_query(phone, event)
+    for i in range(25):
+        assert act(event.facilitator, event, "topic.propose", "facilitate", title=f"Ämne {i}").status_code == 303
+    with connect(phone, event, query) as ws:
+        got = [ws.receive_json() for _ in range(25)]
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}  # and nothing else was queued before it
+    assert [m["seq"] for m in got] == list(range(seq + 1, seq + 26))
+    assert [m["patch"]["upsert"]["topics"][0]["title"] for m in got] == [f"Ämne {i}" for i in range(25)]
+
+
+def test_nothing_is_sent_twice_when_already_up_to_date(client: TestClient) -> None:
+    event = create_event(client)
+    query, _ = resume_query(client, event)
+    with connect(client, event, query) as ws:
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+
+
+@pytest.mark.parametrize("since", ["abc", "-1", "99999", "1e3", ""])
+def test_a_forged_resume_point_gets_a_snapshot(client: TestClient, since: str) -> None:
+    event = create_event(client)
+    query, _ = resume_query(client, event)
+    epoch = query.split("epoch=")[1]
+    with connect(client, event, f"?since={since}&epoch={epoch}") as ws:
+        message = ws.receive_json()
+    assert message["type"] == "snapshot" and message["reason"] == "invalid"
+
+
+def test_a_resume_point_from_another_event_gets_this_events_snapshot(client: TestClient) -> None:
+    first, second = create_event(client), create_event(client, name="Andra")
+    setup_grid(client, second)
+    query, _ = resume_query(client, first)
+    with connect(client, second, query.replace("since=0", "since=1")) as ws:
+        message = ws.receive_json()
+    assert message["type"] == "snapshot" and message["reason"] == "invalid"
+    assert message["state"]["event"]["name"] == "Andra"
+
+
+def test_a_gap_past_the_log_gets_a_flagged_snapshot(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from openspace.app import create_app
+
+    with TestClient(create_app(replace(settings, log_keep=10)), base_url=ORIGIN, follow_redirects=False) as client:
+        event = create_event(client)
+        query, _ = resume_query(client, event)
+        for i in range(120):
+            act(event.facilitator, event, "topic.propose", "facilitate", title=f"T{i}")
+        with connect(client, event, query) as ws:
+            message = ws.receive_json()
+        assert message["type"] == "snapshot" and message["reason"] == "gap" and message["seq"] == 120
+        assert len(message["state"]["topics"]) == 120
+
+
+def test_a_resent_action_is_applied_once(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    query, seq = resume_query(phone, event)
+    with connect(phone, event, query) as ws:
+        answers = [action(ws, "topic.propose", "retry-0000001", title="Bara en gång") for _ in range(5)]
+    assert all(a == answers[0] for a in answers) and answers[0]["ok"]
+    data = page_data(phone, event.path)
+    assert data["seq"] == seq + 1 and len(data["state"]["topics"]) == 1
+
+
+def test_refusals_come_back_translated_with_the_field(client: TestClient) -> None:
+    event = create_event(client, language="sv")
+    phone = join(client, event)
+    with connect(phone, event) as ws:
+        ws.receive_json()
+        answer = action(ws, "topic.propose", title="")
+    assert not answer["ok"] and answer["error"]["field"] == "title" and "Fyll i" in answer["error"]["message"]
+
+
+def test_foreign_look_alike_null_and_missing_origins_are_refused_before_accept(client: TestClient) -> None:
+    event = create_event(client)
+    for origin in ("https://evil.example", "null", ORIGIN + ".evil.example", "http://testserver:81"):
+        with pytest.raises(WebSocketDisconnect):
+            with connect(client, event, origin=origin):
+                pass
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect(f"{event.path}/ws"):
+            pass
+
+
+def test_unknown_event_socket_is_refused(client: TestClient) -> None:
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/e/nosuchev/ws", headers={"origin": ORIGIN}):
+            pass
+
+
+def test_malformed_messages_get_an_error_and_persistent_abuse_is_closed(client: TestClient) -> None:
+    event = create_event(client)
+    with connect(client, event) as ws:
+        ws.receive_json()
+        for bad in ("{not json", "[1,2]", '{"type":"nonsense"}', "[" * 5000 + "]" * 5000):
+            ws.send_text(bad)
+            assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "action", "id": "x", "name": "topic.propose", "args": {}})  # id too short
+        assert ws.receive_json()["ok"] is False
+        for _ in range(10):
+            ws.send_text("{")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                ws.receive_json()
+        assert closed.value.code == 1008
+
+
+def test_binary_frames_are_refused(client: TestClient) -> None:
+    event = create_event(client)
+    with connect(client, event) as ws:
+        ws.receive_json()
+        ws.send_bytes(b"\x00\x01")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1003
+
+
+def test_participants_see_hidden_topics_vanish_live(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    act(phone, event, "topic.propose", title="Spam")
+    data = page_data(phone, event.path)
+    topic = data["state"]["topics"][0]["id"]
+    with connect(phone, event, f"?since={data['seq']}&epoch={data['epoch']}") as ws:
+        act(event.facilitator, event, "topic.hide", "facilitate", topic=topic)
+        change = ws.receive_json()
+    assert change["patch"] == {"delete": {"topics": [topic]}}
