@@ -21,10 +21,42 @@ POT = ROOT / "build" / "messages.pot"
 def main() -> int:
     POT.parent.mkdir(exist_ok=True)
     pybabel = [sys.executable, "-m", "babel.messages.frontend"]
-    subprocess.run([*pybabel, "-q", "extract", "-F", "babel.cfg", "-k", "N_", "-o", str(POT), "--no-location",
-                    "--omit-header", "."], cwd=ROOT, check=True)
-    subprocess.run([*pybabel, "-q", "update", "-i", str(POT), "-d", str(LOCALE), "-D", "messages",
-                    "--no-fuzzy-matching", "--omit-header", "--ignore-obsolete"], cwd=ROOT, check=True)
+    subprocess.run(
+        [
+            *pybabel,
+            "-q",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "N_",
+            "-o",
+            str(POT),
+            "--no-location",
+            "--omit-header",
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    subprocess.run(
+        [
+            *pybabel,
+            "-q",
+            "update",
+            "-i",
+            str(POT),
+            "-d",
+            str(LOCALE),
+            "-D",
+            "messages",
+            "--no-fuzzy-matching",
+            "--omit-header",
+            "--ignore-obsolete",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     english = LOCALE / "en" / "LC_MESSAGES" / "messages.po"
     with english.open("rb") as handle:
         catalog = read_po(handle, locale="en")
@@ -37,8 +69,11 @@ def main() -> int:
     with english.open("wb") as handle:
         write_po(handle, catalog, width=0)
     with (LOCALE / "sv" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
-        missing = [m.id for m in read_po(handle, locale="sv") if m.id and (m.fuzzy or not all(
-            m.string if isinstance(m.string, tuple) else (m.string,)))]
+        missing = [
+            m.id
+            for m in read_po(handle, locale="sv")
+            if m.id and (m.fuzzy or not all(m.string if isinstance(m.string, tuple) else (m.string,)))
+        ]
     for message_id in missing:
         print("sv: not translated:", message_id)
     return 1 if missing else 0

@@ -95,7 +95,10 @@ def state(browser: TestClient, event: EventHandle) -> dict:  # type: ignore[type
 
 def setup_grid(client: TestClient, event: EventHandle, spaces: int = 2, slots: int = 2) -> tuple[list[str], list[str]]:
     for n in range(spaces):
-        assert act(event.facilitator, event, "space.add", "facilitate", name=f"Rum {n + 1}", capacity="10").status_code == 303
+        assert (
+            act(event.facilitator, event, "space.add", "facilitate", name=f"Rum {n + 1}", capacity="10").status_code
+            == 303
+        )
     for n in range(slots):
         r = act(event.facilitator, event, "slot.add", "facilitate", day="2026-03-14", start=f"1{n}:00", end=f"1{n}:45")
         assert r.status_code == 303, r.text

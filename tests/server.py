@@ -42,7 +42,18 @@ class Server:
 @contextmanager
 def running_server(db: Path, port: int | None = None, demo: bool = True) -> Iterator[Server]:
     port = port or free_port()
-    command = [sys.executable, "-m", "openspace", "serve", "--db", str(db), "--port", str(port), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "openspace",
+        "serve",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     command.append("--demo" if demo else "--no-demo")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

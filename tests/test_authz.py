@@ -59,7 +59,9 @@ def test_participant_cannot_act_as_facilitator_by_websocket(client: TestClient, 
     before = state(event.facilitator, event)
     with phone.websocket_connect(f"{event.path}/ws", headers={"origin": ORIGIN}) as ws:
         ws.receive_json()
-        ws.send_json({"type": "action", "id": "crafted-01", "name": name, "args": args_for(before, before["topics"][0]["id"])})
+        ws.send_json(
+            {"type": "action", "id": "crafted-01", "name": name, "args": args_for(before, before["topics"][0]["id"])}
+        )
         answer = ws.receive_json()
     assert answer["ok"] is False and answer["error"]["code"] == "forbidden"
     assert state(event.facilitator, event) == before
@@ -109,7 +111,12 @@ def test_ids_from_another_event_are_not_found(client: TestClient) -> None:
     act(a.facilitator, a, "topic.propose", "facilitate", title="A:s ämne")
     a_topic = state(a.facilitator, a)["topics"][0]["id"]
     # B's topic moved onto A's grid, A's topic edited through B, A's space renamed through B
-    assert act(a.facilitator, a, "topic.place", "facilitate", topic=b_topic, slot=a_slots[0], space=a_spaces[0]).status_code == 404
+    assert (
+        act(
+            a.facilitator, a, "topic.place", "facilitate", topic=b_topic, slot=a_slots[0], space=a_spaces[0]
+        ).status_code
+        == 404
+    )
     assert act(b.facilitator, b, "topic.edit", "facilitate", topic=a_topic, title="Kapat").status_code == 404
     assert act(b.facilitator, b, "space.update", "facilitate", space=a_spaces[0], name="Kapat").status_code == 404
     assert state(a.facilitator, a)["spaces"][0]["name"] == "Rum 1"

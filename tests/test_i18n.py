@@ -21,7 +21,10 @@ def source_messages() -> set[str]:
     methods = [("src/openspace/**.py", "python"), ("templates/**.html", "jinja2")]
     options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     for _, _, message, _, _ in extract_from_dir(
-        ROOT, method_map=methods, options_map=options, keywords={"N_": None, "_": None, "gettext": None, "ngettext": (1, 2)}
+        ROOT,
+        method_map=methods,
+        options_map=options,
+        keywords={"N_": None, "_": None, "gettext": None, "ngettext": (1, 2)},
     ):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found

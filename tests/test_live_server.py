@@ -99,15 +99,25 @@ def test_real_server_fans_out_and_clients_resume_after_a_restart(tmp_path: Path)
 
         missed = asyncio.run(resume())
         assert [m["seq"] for m in missed] == [seen["seq"] + 1, seen["seq"] + 2, seen["seq"] + 3]
-        assert [m["patch"]["upsert"]["topics"][0]["title"] for m in missed] == [f"Efter omstarten {i}" for i in range(3)]
+        assert [m["patch"]["upsert"]["topics"][0]["title"] for m in missed] == [
+            f"Efter omstarten {i}" for i in range(3)
+        ]
         assert lisa.get(f"/e/{slug}").text.count("Efter omstarten") >= 3  # and the name cookie survived
 
 
 def test_real_server_refuses_foreign_origins(tmp_path: Path) -> None:
     with running_server(tmp_path / "o.db", demo=False) as server, httpx2.Client(base_url=server.url) as http:
         token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
-        created = http.post("/new", data={"csrf": token, "name": "X", "starts_on": "2026-05-02",
-                                          "timezone": "Europe/Stockholm", "language": "en"})
+        created = http.post(
+            "/new",
+            data={
+                "csrf": token,
+                "name": "X",
+                "starts_on": "2026-05-02",
+                "timezone": "Europe/Stockholm",
+                "language": "en",
+            },
+        )
         slug = re.search(r"/e/([a-z0-9]+)/facilitate", created.text).group(1)  # type: ignore[union-attr]
 
         async def attempt(origin: str) -> bool:

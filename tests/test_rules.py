@@ -129,7 +129,15 @@ def test_withdraw_removes_own_topic_only() -> None:
     ],
 )
 def test_facilitator_actions_are_refused_to_participants(name: str) -> None:
-    args = {"topic": "T1", "space": "A", "slot": "S1", "name": "X", "day": "2026-03-14", "start": "09:00", "end": "09:30"}
+    args = {
+        "topic": "T1",
+        "space": "A",
+        "slot": "S1",
+        "name": "X",
+        "day": "2026-03-14",
+        "start": "09:00",
+        "end": "09:30",
+    }
     with pytest.raises(Forbidden):
         rules.decide(board(), name, args, ctx(LISA))
 

@@ -47,7 +47,8 @@ def test_serve_help_lists_every_flag() -> None:
 def test_new_event_prints_labelled_links(tmp_path: Path) -> None:
     db = str(tmp_path / "cli.db")
     result = CliRunner().invoke(
-        main, ["new-event", "--name", "Bibliotekscafé", "--date", "2026-05-02", "--db", db, "--public-url", "http://x.test"]
+        main,
+        ["new-event", "--name", "Bibliotekscafé", "--date", "2026-05-02", "--db", db, "--public-url", "http://x.test"],
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

@@ -236,5 +236,7 @@ def test_page_state_matches_the_json_twin(client: TestClient) -> None:
     event = create_event(client)
     setup_grid(client, event)
     html = client.get(event.path).text
-    embedded = json.loads(re.search(r'<script type="application/json" id="os-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    embedded = json.loads(
+        re.search(r'<script type="application/json" id="os-data">(.*?)</script>', html, re.S).group(1)
+    )  # type: ignore[union-attr]
     assert embedded["state"] == state(client, event)

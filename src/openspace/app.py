@@ -74,7 +74,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         if on_ready is not None:
             result = on_ready(runtime)
             if hasattr(result, "__await__"):
-                await result  # type: ignore[misc]
+                await result
         try:
             yield
         finally:
@@ -95,7 +95,9 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         if status == 500:
             log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
-        i18n.set_language(i18n.choose_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), ""))
+        i18n.set_language(
+            i18n.choose_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), "")
+        )
         title = i18n.gettext(ERROR_TITLES.get(status, ERROR_TITLES[500]))
         text = i18n.gettext(ERROR_TEXTS.get(status, ERROR_TEXTS[500]))
         body = renderer.render("error.html", error={"message": text}, title=title, event=None, path=request.url.path)

@@ -114,9 +114,7 @@ class Change:
             entity_type = ENTITY_TYPES[entity_kind]
             upserts.extend(entity_type(**row) for row in rows)
         deletes = tuple(
-            (entity_kind, entity_id)
-            for entity_kind, ids in patch.get("delete", {}).items()
-            for entity_id in ids
+            (entity_kind, entity_id) for entity_kind, ids in patch.get("delete", {}).items() for entity_id in ids
         )
         return cls(kind=kind, upserts=tuple(upserts), deletes=deletes, event=event)
 
@@ -174,7 +172,7 @@ def apply(board: Board, change: Change, seq: int) -> Board:
         board,
         event=change.event or board.event,
         seq=seq,
-        **collections,  # type: ignore[arg-type]
+        **collections,
     )
 
 

@@ -42,7 +42,9 @@ def patch_for(change: Change, audience: Audience) -> dict[str, Any]:
 
 
 def change_frame(seq: int, change: Change, audience: Audience) -> str:
-    return orjson.dumps({"type": "change", "seq": seq, "kind": change.kind, "patch": patch_for(change, audience)}).decode()
+    return orjson.dumps(
+        {"type": "change", "seq": seq, "kind": change.kind, "patch": patch_for(change, audience)}
+    ).decode()
 
 
 def snapshot_frame(board: Board, audience: Audience, reason: str, epoch: str) -> str:

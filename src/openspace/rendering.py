@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,14 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def asset_dir(name: str) -> Path:
-    """`templates` or `static`: inside the installed package, or at the repository's top."""
-    try:
-        path = Path(str(resources.files(f"openspace.{name}")))
-        if path.is_dir():
-            return path
-    except ModuleNotFoundError:
-        pass
-    return REPO_ROOT / name
+    """`templates` or `static`: inside an installed package, else at the repository's top (editable)."""
+    installed = Path(__file__).resolve().parent / name
+    return installed if installed.is_dir() else REPO_ROOT / name
 
 
 def static_version(root: Path) -> str:

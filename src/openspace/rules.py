@@ -188,7 +188,7 @@ def propose(board: Board, args: Args, ctx: Context) -> Change:
     description = text(args, "description", required=False)
     if len(board.topics) >= MAX_TOPICS:
         raise Invalid(N_("This event has reached its limit of %(max)s topics."), max=MAX_TOPICS)
-    if ctx.actor.participant_id is not None and not args.get("convener_name"):
+    if ctx.actor.participant_id is not None and "convener_name" not in args:
         convener_id, convener_name = ctx.actor.participant_id, ctx.actor.name
     else:  # the facilitator types in a topic from a paper sheet, for someone else
         require_facilitator(ctx)

@@ -104,7 +104,9 @@ def form_origin_ok(headers: Headers, scheme: str, public_url: str | None) -> boo
 
 
 def csrf_ok(cookie_value: str | None, form_value: object) -> bool:
-    return bool(cookie_value) and isinstance(form_value, str) and hmac.compare_digest(cookie_value, form_value)
+    if not cookie_value or not isinstance(form_value, str):
+        return False
+    return hmac.compare_digest(cookie_value, form_value)
 
 
 class SecurityHeadersMiddleware:

@@ -112,10 +112,10 @@ class Service:
             board = await self._board_in(tx, batch, event_id)
             seq = board.seq + 1
             change = rules.decide(board, name, args, rules.Context(actor=actor, new_id=new_id, seq=seq))
+            if name == "me.rename" and actor.participant_id:  # a name is not board state, but is kept
+                await tx.rename_participant(actor.participant_id, change.result["name"])
             if change.upserts or change.deletes or change.event:
                 await tx.apply(event_id, seq, change)
-                if name == "me.rename" and actor.participant_id:
-                    await tx.rename_participant(actor.participant_id, change.result["name"])
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change))
             else:  # accepted, but nothing to change (already there): no log entry, no broadcast

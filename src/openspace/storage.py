@@ -117,7 +117,7 @@ class SQLiteTransaction:
             (event_id, actor, action_id),
         ) as cur:
             row = await cur.fetchone()
-        return orjson.loads(row[0]) if row else None  # type: ignore[no-any-return]
+        return orjson.loads(row[0]) if row else None
 
     async def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None:
         await self.db.execute(
@@ -215,7 +215,7 @@ class SQLiteStore:
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         async with self.reader.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()  # type: ignore[no-any-return]
+            return await cur.fetchone()
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         async with self.reader.execute(sql, tuple(params)) as cur:

@@ -7,6 +7,7 @@ page the form came from again, with the message and everything the person typed 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +37,7 @@ from .security import (
 )
 from .views import board_view, page_data, projector_day
 
+ANCHOR = re.compile(r"[A-Za-z][\w-]{0,40}")
 YEAR = 365 * 24 * 3600
 FORM_LIMIT = 64 * 1024
 
@@ -55,7 +57,7 @@ class Visit:
     def audience(self) -> Audience:
         return "facilitator" if self.actor.facilitator else "public"
 
-    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
         context.update(
             event=self.event,
             actor=self.actor,
@@ -271,14 +273,16 @@ async def act(request: Request) -> Response:
         name = values.pop("action", "")
         action_id = values.pop("action_id", None) or None
         await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
+        values["action"] = name
     except Forbidden as error:
         return refusal_page(v, error)
     except DomainError as error:
+        values["action"] = name if "name" in locals() else ""
         return await PAGES[page](request, v, error, values)
     slug = v.event.slug
     target = {"participant": f"/e/{slug}#marketplace", "facilitate": f"/e/{slug}/facilitate", "edit": f"/e/{slug}"}
     anchor = values.get("anchor", "")
-    url = target[page] if not anchor.isidentifier() else target[page].split("#")[0] + "#" + anchor
+    url = target[page] if not ANCHOR.fullmatch(anchor) else target[page].split("#")[0] + "#" + anchor
     return v.finish(RedirectResponse(url, status_code=303))
 
 

@@ -21,7 +21,7 @@ from .hub import Client
 from .model import Board
 from .projection import Audience, change_frame, snapshot_frame
 from .runtime import Runtime, runtime_of
-from .security import LANG_COOKIE, origin_ok
+from .security import LANG_COOKIE, SECURITY_HEADERS, origin_ok
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ CLOSE_POLICY = 1008
 CLOSE_UNSUPPORTED = 1003
 CLOSE_INTERNAL = 1011
 MAX_BAD_MESSAGES = 10
+DENIAL_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
 
 
 def parse_since(raw: str | None, head: int, epoch: str | None, expected_epoch: str) -> int | None:
@@ -64,11 +65,11 @@ async def endpoint(ws: WebSocket) -> None:
     runtime = runtime_of(ws)
     settings = runtime.settings
     if not origin_ok(ws.headers, ws.url.scheme, settings.public_url):
-        await ws.send_denial_response(PlainTextResponse("Forbidden origin", status_code=403))
+        await ws.send_denial_response(PlainTextResponse("Forbidden origin", 403, headers=DENIAL_HEADERS))
         return
     event = await runtime.service.event(ws.path_params["slug"])
     if event is None:
-        await ws.send_denial_response(PlainTextResponse("No such event", status_code=404))
+        await ws.send_denial_response(PlainTextResponse("No such event", 404, headers=DENIAL_HEADERS))
         return
     actor = await runtime.actor(ws, event)
     i18n.set_language(i18n.choose_language(ws.cookies.get(LANG_COOKIE), None, event.language))

@@ -11,7 +11,7 @@ const live = new Live(data);
 const board = document.getElementById("board");
 let pick = null;
 let timer = null;
-let dragging = false;
+let dragging = false; // a drag is under way, or a pointer is pressed on a card and may start one
 
 function focusKey(node) {
   if (!node || !board.contains(node)) return null;
@@ -23,13 +23,45 @@ function focusKey(node) {
   return null;
 }
 
+// Refreshes may overlap (a result and its change arrive close together): only the newest
+// request's answer is applied, so an older, slower one can never put back a stale board. While
+// one is pending the region says so with aria-busy, for screen readers and tests alike.
+let issued = 0;
+let pending = 0;
+
+function settle() {
+  if (!pending && !timer && !dragging) board.removeAttribute("aria-busy");
+}
+
 async function refresh({ focus = null } = {}) {
-  if (dragging) return;
+  clearTimeout(timer);
+  timer = null;
+  if (dragging) return; // dragend schedules the refresh that was skipped
+  const mine = ++issued;
+  pending += 1;
+  board.setAttribute("aria-busy", "true");
   const url = `${board.dataset.fragment}${pick ? `&pick=${encodeURIComponent(pick)}` : ""}`;
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (!response.ok) return;
-  const html = await response.text();
-  const key = focus || focusKey(document.activeElement);
+  let html = null;
+  try {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.ok) html = await response.text();
+  } catch {
+    // bad wifi: handled below
+  }
+  pending -= 1;
+  if (html === null) {
+    if (mine === issued) timer = setTimeout(() => refresh(), 2000); // must not stay stale
+    return;
+  }
+  if (mine !== issued || dragging) {
+    settle(); // a newer answer is coming, or a drag is under way and will refresh at its end
+    return;
+  }
+  swap(html, focus || focusKey(document.activeElement));
+  settle();
+}
+
+function swap(html, key) {
   const dirty = [...board.querySelectorAll("form[id][data-dirty='1']")];
   const next = document.createElement("div");
   next.innerHTML = html;
@@ -44,6 +76,7 @@ async function refresh({ focus = null } = {}) {
 
 function scheduleRefresh() {
   clearTimeout(timer);
+  board.setAttribute("aria-busy", "true");
   timer = setTimeout(() => refresh(), 60);
 }
 
@@ -73,6 +106,18 @@ board.addEventListener("keydown", (event) => {
   }
 });
 
+// A refresh must not replace a card between the press and the drag's start: Chromium then
+// cancels the drag. So a pressed pointer on a card counts as dragging until it is released.
+board.addEventListener("pointerdown", (event) => {
+  if (event.target.closest("[data-topic]")) dragging = true;
+});
+document.addEventListener("pointerup", () => {
+  if (!board.dataset.dragTopic && dragging) {
+    dragging = false;
+    scheduleRefresh();
+  }
+});
+
 // Drag and drop, for the mouse. The drop target says what it held when the facilitator let go,
 // so a cell someone else filled a moment earlier is refused instead of overwritten.
 board.addEventListener("dragstart", (event) => {
@@ -86,6 +131,7 @@ board.addEventListener("dragstart", (event) => {
 });
 board.addEventListener("dragend", () => {
   dragging = false;
+  delete board.dataset.dragTopic;
   board.querySelectorAll(".drop-over").forEach((n) => n.classList.remove("drop-over"));
   scheduleRefresh();
 });
@@ -111,12 +157,19 @@ board.addEventListener("drop", (event) => {
     : live.send("topic.place", {
       topic, version, slot: target.dataset.slot, space: target.dataset.space, swap_with: target.dataset.occupant,
     });
-  sent.promise.catch((error) => announce(error.message));
+  sent.promise.then(() => announce(""), (error) => {
+    announce(error.message);
+    scheduleRefresh(); // show the board as it is now, with whoever got there first
+  });
   scheduleRefresh();
 });
 
 function announce(message) {
   let node = document.getElementById("board-alert");
+  if (!message) {
+    if (node) node.remove();
+    return;
+  }
   if (!node) {
     node = document.createElement("div");
     node.id = "board-alert";

@@ -77,7 +77,11 @@ export class Live extends EventTarget {
       this.setStatus("offline");
       // 4008: we fell behind and should resume at once; anything else: back off, with jitter
       // so that a whole room of phones does not reconnect in the same instant.
-      const delay = event.code === 4008 ? 50 : this.backoff * (0.5 + Math.random());
+      if (event.code === 4008) {
+        setTimeout(() => this.connect(), 50);
+        return;
+      }
+      const delay = this.backoff * (0.5 + Math.random());
       this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
       setTimeout(() => this.connect(), delay);
     });

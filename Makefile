@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make serve` and `make test`. Both build .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.PHONY: serve test lint typecheck unit browser i18n bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+
+$(VENV)/.app: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test]"
+	touch $@ $(VENV)/.app
+
+serve: $(VENV)/.app  ## start the server on http://127.0.0.1:8000 with ./openspace.db and the demo event
+	$(BIN)/openspace serve
+
+test: $(VENV)/.test lint typecheck  ## the whole suite: lint, types, unit, HTTP, websocket, live server, browser
+	$(BIN)/pytest
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+typecheck: $(VENV)/.test
+	$(BIN)/mypy
+
+unit: $(VENV)/.test  ## everything but the browser tests
+	$(BIN)/pytest -m "not browser"
+
+browser: $(VENV)/.test
+	$(BIN)/pytest -m browser
+
+i18n: $(VENV)/.test  ## extract strings, merge catalogs, list Swedish still to translate
+	$(BIN)/python scripts/update_catalogs.py
+
+bench: $(VENV)/.test  ## benchmarks; never part of `make test`
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache screenshots

@@ -1,0 +1,308 @@
+"""In a real browser: Debian's chromium driven by Playwright against the real server.
+
+Phones are 360x740, the facilitator's laptop 1366x900, the projector 1920x1080. Screenshots of
+every page land in screenshots/ (ignored by git) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx2
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+
+from .server import Server, free_port, running_server, stop
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+PHONE = {"width": 360, "height": 740}
+LAPTOP = {"width": 1366, "height": 900}
+PROJECTOR = {"width": 1920, "height": 1080}
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("OPENSPACE_REQUIRE_BROWSER"):
+        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("browser") / "b.db", demo=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+class Watch:
+    """Fails the test on a script error, a console error or any request to another host."""
+
+    def __init__(self, base: str) -> None:
+        self.host = urlsplit(base).hostname
+        self.problems: list[str] = []
+
+    def attach(self, context: BrowserContext) -> BrowserContext:
+        context.on("request", self.request)
+        context.on("page", self.page)
+        return context
+
+    def request(self, request) -> None:  # type: ignore[no-untyped-def]
+        host = urlsplit(request.url).hostname
+        if request.url.startswith(("http", "ws")) and host != self.host:
+            self.problems.append(f"external request: {request.url}")
+
+    def page(self, page: Page) -> None:
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
+
+
+@pytest.fixture
+def watch(server: Server) -> Iterator[Watch]:
+    watch = Watch(server.url)
+    yield watch
+    assert not watch.problems, watch.problems
+
+
+def context(browser: Browser, watch: Watch, viewport: dict[str, int], locale: str = "sv-SE") -> BrowserContext:
+    return watch.attach(browser.new_context(viewport=viewport, locale=locale))  # type: ignore[arg-type]
+
+
+def new_event(base: str, name: str, spaces: int = 0, slots: int = 0, language: str = "en") -> tuple[str, str]:
+    """Create an event over HTTP as the /new form does; returns its slug and facilitator link."""
+    with httpx2.Client(base_url=base, follow_redirects=False) as http:
+        token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
+        page = http.post("/new", data={"csrf": token, "name": name, "starts_on": "2026-06-01",
+                                       "timezone": "Europe/Stockholm", "language": language}).text  # fmt: skip
+        link = re.search(r"<code>(http[^<]+)</code>", page).group(1)  # type: ignore[union-attr]
+        slug = link.split("/e/")[1].split("/")[0]
+        for n in range(spaces):
+            fac_act(http, slug, "space.add", name=f"Rum {n + 1}", capacity=str(10 + n))
+        for n in range(slots):
+            fac_act(http, slug, "slot.add", day="2026-06-01", start=f"{9 + n:02d}:00", end=f"{9 + n:02d}:50")
+    return slug, link
+
+
+def fac_act(http: httpx2.Client, slug: str, action: str, **args: str) -> None:
+    data = {"csrf": http.cookies.get("os_csrf"), "action": action, "return_to": "facilitate", **args}
+    response = http.post(f"/e/{slug}/act", data=data)
+    assert response.status_code == 303, response.text
+
+
+def facilitator_page(browser: Browser, watch: Watch, link: str) -> Page:
+    page = context(browser, watch, LAPTOP).new_page()
+    page.goto(link)
+    expect(page.locator("#grid-h")).to_be_visible()
+    return page
+
+
+def join(page: Page, base: str, slug: str, name: str) -> None:
+    page.goto(f"{base}/e/{slug}")
+    page.fill("#f-name", name)
+    page.click("#join button[type=submit]")
+    expect(page.locator("#propose-title")).to_be_visible()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+
+
+def mark_loaded(page: Page) -> None:
+    """A marker that survives only as long as the page is not reloaded."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def not_reloaded(page: Page) -> bool:
+    return bool(page.evaluate("window.__notReloaded === true"))
+
+
+def drag(page: Page, source: Locator, target: Locator, settled: bool = True) -> None:
+    """Drag as a hand does: press, move in steps, release (a one-step move can outrun the drag's start)."""
+    if settled:  # wait for the board to settle, unless the test holds it stale on purpose
+        expect(page.locator("#board")).not_to_have_attribute("aria-busy", "true")
+    expect(source).to_be_visible()
+    page.evaluate("document.getElementById('grid-section').scrollIntoView()")  # grid and tray on screen
+    box, goal = source.bounding_box(), target.bounding_box()
+    assert box and goal
+    page.mouse.move(box["x"] + 8, box["y"] + 8)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 20, box["y"] + 20, steps=4)
+    page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def normalized(page: Page, selector: str) -> str:
+    return re.sub(r"\s+", " ", page.locator(selector).inner_text()).strip()
+
+
+def test_a_phone_proposes_and_the_projector_shows_it_without_reload(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    slug, _ = new_event(server.url, "Live test", spaces=3, slots=3)
+    projector = context(browser, watch, PROJECTOR).new_page()
+    projector.goto(f"{server.url}/e/{slug}/projector")
+    expect(projector.locator("#conn")).to_have_attribute("data-state", "online")
+    mark_loaded(projector)
+    phone = context(browser, watch, PHONE).new_page()
+    join(phone, server.url, slug, "Lisa")
+    phone.fill("#propose-title", "Meröppna bibliotek")
+    phone.fill("#propose-desc", "Hur gör vi med personalfria timmar?")
+    phone.click("#propose button[type=submit]")
+    expect(phone.locator("#marketplace")).to_contain_text("Meröppna bibliotek")
+    expect(phone.locator("#propose-title")).to_have_value("")  # cleared only once the server accepted it
+    expect(projector.locator("[data-fresh]")).to_contain_text("Meröppna bibliotek")
+    assert not_reloaded(projector)
+    SHOTS.mkdir(exist_ok=True)
+    phone.screenshot(path=str(SHOTS / "participant-phone.png"), full_page=True)
+    projector.screenshot(path=str(SHOTS / "projector-1920.png"))
+
+
+def test_the_live_page_equals_a_freshly_loaded_one(browser: Browser, server: Server, watch: Watch) -> None:
+    """Changes applied in the browser render exactly what the server renders: one source of truth."""
+    slug, link = new_event(server.url, "Same truth", spaces=3, slots=2)
+    phone = context(browser, watch, PHONE).new_page()
+    join(phone, server.url, slug, "Olle")
+    mark_loaded(phone)
+    fac = facilitator_page(browser, watch, link)
+    for title in ("Första", "Andra", "Tredje"):
+        fac.fill("#fac-title", title)
+        fac.fill("#fac-convener", "Kristina")
+        fac.click("#add-topic button[type=submit]")
+        expect(fac.locator("[data-tray]")).to_contain_text(title)
+    # keyboard only: Move, then Place here, for "Andra"
+    fac.locator("[data-topic]", has_text="Andra").get_by_role("link", name=re.compile("Move")).focus()
+    fac.keyboard.press("Enter")
+    expect(fac.locator("button.place").first).to_be_focused()
+    fac.keyboard.press("Enter")
+    expect(fac.locator("td.cell").first).to_contain_text("Andra")
+    # the mouse: drag "Tredje" into the second row's last cell
+    target = fac.locator("tbody tr").nth(1).locator("td.cell").last
+    drag(fac, fac.locator("[data-tray] [data-topic]", has_text="Tredje"), target)
+    expect(target).to_contain_text("Tredje")
+    fac.locator("#topics-section li", has_text="Första").get_by_role("button", name=re.compile("Hide")).click()
+    expect(phone.locator("#agenda")).to_contain_text("Tredje")
+    expect(phone.locator("#marketplace")).not_to_contain_text("Första")
+    assert not_reloaded(phone)
+    live_agenda, live_market = normalized(phone, "#agenda"), normalized(phone, "#marketplace")
+    fresh = context(browser, watch, PHONE).new_page()
+    fresh.goto(f"{server.url}/e/{slug}")
+    assert normalized(fresh, "#agenda") == live_agenda
+    assert normalized(fresh, "#marketplace") == live_market
+    fac.screenshot(path=str(SHOTS / "facilitator-laptop.png"), full_page=True)
+
+
+def test_two_facilitators_grab_one_cell(browser: Browser, server: Server, watch: Watch) -> None:
+    slug, link = new_event(server.url, "Race", spaces=1, slots=1)
+    one, two = facilitator_page(browser, watch, link), facilitator_page(browser, watch, link)
+    for title in ("Ett", "Två"):
+        one.fill("#fac-title", title)
+        one.click("#add-topic button[type=submit]")
+        expect(two.locator("[data-tray]")).to_contain_text(title)
+    cell_one, cell_two = one.locator("td.cell").first, two.locator("td.cell").first
+    # the second laptop's view goes stale (its board refresh cannot get through for a while)
+    two.route("**/facilitate?fragment=board*", lambda route: route.abort())
+    drag(one, one.locator("[data-tray] [data-topic]", has_text="Ett"), cell_one)
+    expect(cell_one).to_contain_text("Ett")
+    expect(cell_two).not_to_contain_text("Ett")
+    # it drops into the cell it still sees as free: refused, told who got there, nothing overwritten
+    drag(two, two.locator("[data-tray] [data-topic]", has_text="Två"), cell_two, settled=False)
+    expect(two.locator("#board-alert")).to_contain_text("Ett")
+    two.unroute("**/facilitate?fragment=board*")
+    expect(cell_two).to_contain_text("Ett", timeout=10_000)  # and it catches up by itself
+    expect(cell_one).not_to_contain_text("Två")
+    watch.problems = [p for p in watch.problems if "Failed to load resource" not in p]
+
+
+def test_offline_is_shown_and_the_page_catches_up_after_a_server_restart(
+    browser: Browser, watch: Watch, tmp_path: Path
+) -> None:
+    port = free_port()
+    db = tmp_path / "restart.db"
+    with running_server(db, port=port, demo=False) as first:
+        slug, link = new_event(first.url, "Restart", spaces=2, slots=2)
+        watch.host = "127.0.0.1"
+        phone = context(browser, watch, PHONE).new_page()
+        join(phone, first.url, slug, "Lisa")
+        mark_loaded(phone)
+        stop(first)
+        expect(phone.locator("#conn")).to_have_attribute("data-state", re.compile("offline|connecting"))
+        expect(phone.locator("#conn")).not_to_be_empty()
+        phone.screenshot(path=str(SHOTS / "participant-offline.png"))
+    with running_server(db, port=port, demo=False) as second:
+        with httpx2.Client(base_url=second.url, follow_redirects=False) as http:
+            http.get(link.replace(link.split("/e/")[0], second.url))  # the facilitator link, again
+            fac_act(http, slug, "topic.propose", title="Skrivet medan du var borta", convener_name="Kim")
+        expect(phone.locator("#conn")).to_have_attribute("data-state", "online", timeout=30_000)
+        expect(phone.locator("#marketplace")).to_contain_text("Skrivet medan du var borta")
+        assert not_reloaded(phone)
+    # while the server was down the browser logged its refused reconnection attempts: expected
+    watch.problems = [p for p in watch.problems if "ERR_CONNECTION_REFUSED" not in p]
+
+
+def test_a_typical_grid_fits_the_projector(browser: Browser, server: Server, watch: Watch) -> None:
+    """6 spaces x 5 slots with real-length titles: nothing scrolls out of sight at 1920x1080."""
+    slug, link = new_event(server.url, "Sociala medier på biblioteken – open space", spaces=6, slots=5)
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as http:
+        http.get(link.replace(link.split("/e/")[0], server.url))
+        state = http.get(f"/e/{slug}/state.json").json()
+        titles = ["Policy och strategi för sociala medier på folkbiblioteken", "23 saker – och sedan?",
+                  "Är det bibliotekens uppdrag att lära ut Facebook?", "Att våga kasta sig ut"]  # fmt: skip
+        for i, (slot, space) in enumerate((s, p) for s in state["slots"] for p in state["spaces"]):
+            fac_act(http, slug, "topic.propose", title=titles[i % 4], convener_name="Anna-Stina Axelsson")
+            topic = http.get(f"/e/{slug}/state.json").json()["topics"][-1]["id"]
+            fac_act(http, slug, "topic.place", topic=topic, slot=slot["id"], space=space["id"])
+    page = context(browser, watch, PROJECTOR).new_page()
+    page.goto(f"{server.url}/e/{slug}/projector")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    page.screenshot(path=str(SHOTS / "projector-6x5.png"))
+    overflow = page.evaluate(
+        """() => {
+          const h = window.innerHeight, w = window.innerWidth;
+          const out = [...document.querySelectorAll('.grid td, .grid th, .proj-join .qr')]
+            .map(e => e.getBoundingClientRect()).filter(r => r.bottom > h + 1 || r.right > w + 1);
+          return {out: out.length, scroll: document.documentElement.scrollHeight - h};
+        }"""
+    )
+    assert overflow == {"out": 0, "scroll": 0}
+
+
+def test_swedish_pages_and_switching_language(browser: Browser, server: Server, watch: Watch) -> None:
+    slug, _ = new_event(server.url, "Språk", spaces=1, slots=1, language="sv")
+    page = context(browser, watch, PHONE, locale="en-GB").new_page()
+    page.goto(f"{server.url}/e/{slug}")
+    expect(page.locator("html")).to_have_attribute("lang", "sv")
+    expect(page.locator("#join-h")).to_have_text("Gå med")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.goto(f"{server.url}/e/{slug}")
+    expect(page.locator("#join-h")).to_have_text("Join")  # remembered
+    page.screenshot(path=str(SHOTS / "participant-phone-en.png"), full_page=True)
+
+
+def test_pages_work_without_javascript(browser: Browser, server: Server, watch: Watch) -> None:
+    slug, _ = new_event(server.url, "Utan JS", spaces=2, slots=2)
+    ctx = watch.attach(browser.new_context(viewport=PHONE, java_script_enabled=False))  # type: ignore[arg-type]
+    page = ctx.new_page()
+    page.goto(f"{server.url}/e/{slug}")
+    page.fill("#f-name", "Nils")
+    page.click("#join button[type=submit]")
+    page.fill("#propose-title", "Utan JavaScript")
+    page.click("#propose button[type=submit]")
+    expect(page.locator("#marketplace")).to_contain_text("Utan JavaScript")
+    page.fill("#propose-title", "x" * 121)  # maxlength stops a browser; a crafted form must meet the server
+    page.evaluate("document.getElementById('propose-title').removeAttribute('maxlength')")
+    page.fill("#propose-title", "x" * 130)
+    page.click("#propose button[type=submit]")
+    expect(page.locator("[role=alert]")).to_be_visible()
+    expect(page.locator("#propose-title")).to_have_value("x" * 130)  # what was typed is still there
+    watch.problems = [p for p in watch.problems if "status of 400" not in p]  # the refusal itself
