@@ -15,6 +15,19 @@ from openspace.app import create_app
 from openspace.settings import Settings
 
 ORIGIN = "http://testserver"
+FACILITATOR_ACTIONS = [
+    "topic.hide",
+    "topic.place",
+    "topic.unplace",
+    "space.add",
+    "space.update",
+    "space.move",
+    "space.remove",
+    "slot.add",
+    "slot.update",
+    "slot.remove",
+    "event.update",
+]
 
 
 @pytest.fixture

@@ -5,21 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from .conftest import ORIGIN, act, create_event, join, new_browser, setup_grid, state
-
-FACILITATOR_ACTIONS = [
-    "topic.hide",
-    "topic.place",
-    "topic.unplace",
-    "space.add",
-    "space.update",
-    "space.move",
-    "space.remove",
-    "slot.add",
-    "slot.update",
-    "slot.remove",
-    "event.update",
-]
+from .conftest import FACILITATOR_ACTIONS, ORIGIN, EventHandle, act, create_event, join, new_browser, setup_grid, state
 
 
 def args_for(event_state: dict, topic: str) -> dict[str, str]:  # type: ignore[type-arg]
@@ -38,13 +24,18 @@ def args_for(event_state: dict, topic: str) -> dict[str, str]:  # type: ignore[t
     }
 
 
-@pytest.mark.parametrize("name", FACILITATOR_ACTIONS)
-def test_participant_cannot_act_as_facilitator_by_form(client: TestClient, name: str) -> None:
+def participant_with_a_topic(client: TestClient) -> tuple[EventHandle, TestClient, dict]:  # type: ignore[type-arg]
+    """An event with a grid, a participant who proposed a topic, and the board as it stands."""
     event = create_event(client)
     setup_grid(client, event)
     phone = join(client, event)
     act(phone, event, "topic.propose", title="Mitt ämne")
-    before = state(event.facilitator, event)
+    return event, phone, state(event.facilitator, event)
+
+
+@pytest.mark.parametrize("name", FACILITATOR_ACTIONS)
+def test_participant_cannot_act_as_facilitator_by_form(client: TestClient, name: str) -> None:
+    event, phone, before = participant_with_a_topic(client)
     response = act(phone, event, name, "facilitate", **args_for(before, before["topics"][0]["id"]))
     assert response.status_code == 403
     assert state(event.facilitator, event) == before
@@ -52,11 +43,7 @@ def test_participant_cannot_act_as_facilitator_by_form(client: TestClient, name:
 
 @pytest.mark.parametrize("name", FACILITATOR_ACTIONS)
 def test_participant_cannot_act_as_facilitator_by_websocket(client: TestClient, name: str) -> None:
-    event = create_event(client)
-    setup_grid(client, event)
-    phone = join(client, event)
-    act(phone, event, "topic.propose", title="Mitt ämne")
-    before = state(event.facilitator, event)
+    event, phone, before = participant_with_a_topic(client)
     with phone.websocket_connect(f"{event.path}/ws", headers={"origin": ORIGIN}) as ws:
         ws.receive_json()
         ws.send_json(

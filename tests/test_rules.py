@@ -11,6 +11,8 @@ from openspace import rules
 from openspace.errors import Conflict, Forbidden, Invalid, NotFound
 from openspace.model import Board, Event, Slot, Space, Topic, apply
 
+from .conftest import FACILITATOR_ACTIONS
+
 FACILITATOR = rules.Actor(facilitator=True)
 LISA = rules.Actor(participant_id="p-lisa", name="Lisa")
 OLLE = rules.Actor(participant_id="p-olle", name="Olle")
@@ -112,22 +114,7 @@ def test_withdraw_removes_own_topic_only() -> None:
     assert "T1" not in run(board(), "topic.withdraw", LISA, topic="T1").topics
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "topic.hide",
-        "topic.place",
-        "topic.unplace",
-        "space.add",
-        "space.update",
-        "space.move",
-        "space.remove",
-        "slot.add",
-        "slot.update",
-        "slot.remove",
-        "event.update",
-    ],
-)
+@pytest.mark.parametrize("name", FACILITATOR_ACTIONS)
 def test_facilitator_actions_are_refused_to_participants(name: str) -> None:
     args = {
         "topic": "T1",

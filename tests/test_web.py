@@ -56,6 +56,15 @@ def test_join_then_propose_without_javascript(client: TestClient) -> None:
     assert [(t["title"], t["convener_name"]) for t in topics] == [("Sociala medier i värdenätverk", "Lisa")]
 
 
+def test_a_double_submitted_form_applies_once(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    action_id = re.search(r'name="action_id" value="([^"]+)"', phone.get(event.path).text).group(1)  # type: ignore[union-attr]
+    for _ in range(2):
+        assert act(phone, event, "topic.propose", title="Dubbelklick", action_id=action_id).status_code == 303
+    assert [t["title"] for t in state(phone, event)["topics"]] == ["Dubbelklick"]
+
+
 def test_a_refused_form_keeps_what_was_typed_and_says_why(client: TestClient) -> None:
     event = create_event(client, language="en")
     phone = join(client, event)

@@ -9,6 +9,7 @@ each other by relative paths, which then stay inside the same version.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -80,6 +81,8 @@ class Renderer:
             format_day=i18n.format_day,
             qr_svg=qr_svg,
             languages=i18n.LANGUAGE_NAMES,
+            # each rendered form carries its own id: a double-click or a resent post applies once
+            new_action_id=lambda: secrets.token_urlsafe(12),
         )
 
     def static_url(self, path: str) -> str:

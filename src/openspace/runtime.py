@@ -6,21 +6,21 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from .hub import LocalHub
+from .hub import Fanout
 from .model import Event
 from .rendering import Renderer
 from .rules import Actor
 from .security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, CookieSigner, hash_token
 from .service import Service
 from .settings import Settings
-from .storage import SQLiteStore
+from .storage import Store
 
 
 @dataclass
 class Runtime:
     settings: Settings
-    store: SQLiteStore
-    hub: LocalHub
+    store: Store
+    hub: Fanout
     service: Service
     renderer: Renderer
     signer: CookieSigner

@@ -28,7 +28,7 @@ from .hub import Fanout
 from .model import Board, Change, Event, apply
 from .projection import AUDIENCES, change_frame
 from .security import hash_token, new_secret
-from .storage import SQLiteStore, SQLiteTransaction
+from .storage import Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Batch:
     published: list[tuple[str, int, Change]] = field(default_factory=list)
 
 
-JobFn = Callable[[SQLiteTransaction, Batch], Awaitable[Any]]
+JobFn = Callable[[Transaction, Batch], Awaitable[Any]]
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Job:
 
 
 class Service:
-    def __init__(self, store: SQLiteStore, hub: Fanout) -> None:
+    def __init__(self, store: Store, hub: Fanout) -> None:
         self.store = store
         self.hub = hub
         self.boards: dict[str, Board] = {}
@@ -104,7 +104,7 @@ class Service:
     ) -> dict[str, Any]:
         """Run one command. A repeated `action_id` from the same person returns the first answer."""
 
-        async def run(tx: SQLiteTransaction, batch: Batch) -> dict[str, Any]:
+        async def run(tx: Transaction, batch: Batch) -> dict[str, Any]:
             if action_id:
                 prior = await tx.applied_result(event_id, actor.key, action_id)
                 if prior is not None:
@@ -134,7 +134,7 @@ class Service:
         base = Event(id=new_id(), slug=new_slug(), name="")
         event = rules.event_fields(args, base)
 
-        async def run(tx: SQLiteTransaction, batch: Batch) -> Event:
+        async def run(tx: Transaction, batch: Batch) -> Event:
             await tx.insert_event(event, hash_token(secret))
             batch.boards[event.id] = Board(event=event)
             return event
@@ -147,7 +147,7 @@ class Service:
         name = rules.text({"name": name}, "name")
         participant_id, token = new_id(), new_secret()
 
-        async def run(tx: SQLiteTransaction, batch: Batch) -> None:
+        async def run(tx: Transaction, batch: Batch) -> None:
             await tx.insert_participant(participant_id, event_id, name, hash_token(token))
 
         await self.submit(run)
@@ -156,13 +156,13 @@ class Service:
     async def open_facilitator_session(self, event_id: str) -> str:
         token = new_secret()
 
-        async def run(tx: SQLiteTransaction, batch: Batch) -> None:
+        async def run(tx: Transaction, batch: Batch) -> None:
             await tx.insert_facilitator_session(hash_token(token), event_id)
 
         await self.submit(run)
         return token
 
-    async def _board_in(self, tx: SQLiteTransaction, batch: Batch, event_id: str) -> Board:
+    async def _board_in(self, tx: Transaction, batch: Batch, event_id: str) -> Board:
         """The board as this batch has left it so far; re-read if another process wrote meanwhile."""
         board = batch.boards.get(event_id)
         if board is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +47,8 @@ def quote(name: str) -> str:
 
 
 class Transaction(Protocol):
+    """The writes one transaction may make; only the service's single writer holds one."""
+
     async def head_seq(self, event_id: str) -> int: ...
     async def apply(self, event_id: str, seq: int, change: Change) -> None: ...
     async def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None: ...
@@ -58,9 +60,12 @@ class Transaction(Protocol):
 
 
 class Store(Protocol):
+    """What the app needs from a database; SQLiteStore is one, a PostgreSQL store could be another."""
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
-    def transaction(self) -> Any: ...
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+    async def event_count(self) -> int: ...
     async def meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str) -> None: ...
     async def event_by_slug(self, slug: str) -> Event | None: ...
@@ -108,8 +113,14 @@ class SQLiteTransaction:
             (event_id, seq, change.kind, orjson.dumps(change.to_patch()).decode()),
         )
         await db.execute("UPDATE events SET head_seq = ? WHERE id = ?", (seq, event_id))
-        if seq % 100 == 0 and seq > self.log_keep:
-            await db.execute("DELETE FROM changes WHERE event_id = ? AND seq <= ?", (event_id, seq - self.log_keep))
+        if seq % 100 == 0:
+            if seq > self.log_keep:
+                await db.execute("DELETE FROM changes WHERE event_id = ? AND seq <= ?", (event_id, seq - self.log_keep))
+            # an outbox resends within minutes or hours; a week of idempotency records is ample
+            await db.execute(
+                "DELETE FROM applied_actions WHERE event_id = ? AND created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-7 days')",
+                (event_id,),
+            )
 
     async def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None:
         async with self.db.execute(

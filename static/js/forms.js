@@ -2,7 +2,8 @@
 // The same forms post to /e/<slug>/act without JavaScript. What the person typed stays in the
 // form until the server has accepted it; a refusal is shown next to the form, translated.
 
-const SKIP = new Set(["csrf", "action", "return_to", "anchor"]);
+// action_id belongs to the no-JavaScript post; live.send gives every send its own id
+const SKIP = new Set(["csrf", "action", "return_to", "anchor", "action_id"]);
 
 function statusOf(form) {
   let node = form.querySelector(".form-status");
