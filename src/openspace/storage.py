@@ -118,7 +118,8 @@ class SQLiteTransaction:
                 await db.execute("DELETE FROM changes WHERE event_id = ? AND seq <= ?", (event_id, seq - self.log_keep))
             # an outbox resends within minutes or hours; a week of idempotency records is ample
             await db.execute(
-                "DELETE FROM applied_actions WHERE event_id = ? AND created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-7 days')",
+                "DELETE FROM applied_actions WHERE event_id = ? "
+                "AND created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-7 days')",
                 (event_id,),
             )
 
