@@ -83,4 +83,39 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, actor, action_id)
     ) WITHOUT ROWID;
     """,
+    # 2: facilitating the marketplace: phases, pitch queue, interest, merges, pins, announcements
+    """
+    ALTER TABLE events ADD COLUMN phase TEXT NOT NULL DEFAULT 'marketplace';
+    ALTER TABLE events ADD COLUMN self_placement INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN spotlight TEXT;
+    ALTER TABLE events ADD COLUMN bell_until TEXT NOT NULL DEFAULT '';
+    ALTER TABLE topics ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE topics ADD COLUMN queued_seq INTEGER;
+    ALTER TABLE topics ADD COLUMN co_convener_ids TEXT NOT NULL DEFAULT '';
+    ALTER TABLE topics ADD COLUMN co_conveners TEXT NOT NULL DEFAULT '';
+    ALTER TABLE topics ADD COLUMN interest INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE interests (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        topic_id TEXT NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        participant_id TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE
+    );
+    CREATE INDEX interests_event ON interests(event_id);
+    CREATE TABLE merges (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        "into" TEXT NOT NULL,
+        merged TEXT NOT NULL,
+        before TEXT NOT NULL
+    );
+    CREATE INDEX merges_event ON merges(event_id);
+    CREATE TABLE announcements (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX announcements_event ON announcements(event_id);
+    """,
 ]

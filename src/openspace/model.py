@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-EntityKind = Literal["spaces", "slots", "topics"]
-ENTITY_KINDS: tuple[EntityKind, ...] = ("spaces", "slots", "topics")
-TopicStatus = Literal["open", "hidden"]
+EntityKind = Literal["spaces", "slots", "topics", "interests", "merges", "announcements"]
+# in the order rows are written: topics refer to spaces and slots, interests to topics
+ENTITY_KINDS: tuple[EntityKind, ...] = ("spaces", "slots", "topics", "interests", "merges", "announcements")
+TopicStatus = Literal["open", "hidden", "merged"]
+Phase = Literal["opening", "marketplace", "closed", "sessions", "closing"]
+PHASES: tuple[Phase, ...] = ("opening", "marketplace", "closed", "sessions", "closing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,10 @@ class Event:
     ends_on: str = ""
     timezone: str = "Europe/Stockholm"
     language: str = "sv"
+    phase: str = "marketplace"
+    self_placement: bool = False  # conveners may put their own topic into a free cell
+    spotlight: str | None = None  # the topic being pitched on the projector
+    bell_until: str = ""  # UTC instant a facilitator's countdown ends ("" = none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +64,70 @@ class Topic:
     space_id: str | None = None
     version: int = 1
     created_seq: int = 0
+    pinned: bool = False  # self-placement and suggestions never move it
+    queued_seq: int | None = None  # in the pitch queue since this change (None: not queued)
+    co_convener_ids: str = ""  # space-separated participant ids, from merges
+    co_conveners: str = ""  # their names, comma-separated, as shown
+    interest: int = 0  # how many marked it; who did is private (Interest rows)
 
     @property
     def placed(self) -> bool:
         return self.slot_id is not None and self.space_id is not None
 
+    def convened_by(self, participant_id: str | None) -> bool:
+        if participant_id is None:
+            return False
+        return participant_id == self.convener_id or participant_id in self.co_convener_ids.split()
 
-Entity = Space | Slot | Topic
-ENTITY_TYPES: dict[EntityKind, type[Space] | type[Slot] | type[Topic]] = {
+    def convener_ids(self) -> set[str]:
+        ids = set(self.co_convener_ids.split())
+        if self.convener_id:
+            ids.add(self.convener_id)
+        return ids
+
+
+@dataclass(frozen=True, slots=True)
+class Interest:
+    """One participant wants to attend one topic. Never sent to any screen: counts only."""
+
+    id: str  # "<topic id>|<participant id>"
+    topic_id: str
+    participant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """A merge of duplicates, kept so the facilitator can undo it (facilitators only)."""
+
+    id: str
+    into: str  # the topic that was kept
+    merged: str  # space-separated ids of the topics folded into it
+    before: str  # JSON: the kept topic and the folded topics and interests as they were
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    id: str
+    text: str
+    created_at: str  # UTC, ISO 8601
+    expires_at: str  # UTC, ISO 8601
+
+
+Entity = Space | Slot | Topic | Interest | Merge | Announcement
+EntityType = type[Space] | type[Slot] | type[Topic] | type[Interest] | type[Merge] | type[Announcement]
+ENTITY_TYPES: dict[EntityKind, EntityType] = {
     "spaces": Space,
     "slots": Slot,
     "topics": Topic,
+    "interests": Interest,
+    "merges": Merge,
+    "announcements": Announcement,
 }
+KINDS_BY_TYPE: dict[EntityType, EntityKind] = {t: k for k, t in ENTITY_TYPES.items()}
 
 
 def kind_of(entity: Entity) -> EntityKind:
-    if isinstance(entity, Space):
-        return "spaces"
-    if isinstance(entity, Slot):
-        return "slots"
-    return "topics"
+    return KINDS_BY_TYPE[type(entity)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +177,9 @@ class Board:
     spaces: dict[str, Space] = field(default_factory=dict)
     slots: dict[str, Slot] = field(default_factory=dict)
     topics: dict[str, Topic] = field(default_factory=dict)
+    interests: dict[str, Interest] = field(default_factory=dict)
+    merges: dict[str, Merge] = field(default_factory=dict)
+    announcements: dict[str, Announcement] = field(default_factory=dict)
 
     def entities(self, kind: EntityKind) -> dict[str, Any]:
         mapping: dict[str, Any] = getattr(self, kind)
@@ -143,6 +197,17 @@ class Board:
     def ordered_topics(self) -> list[Topic]:
         return sorted(self.topics.values(), key=lambda t: (t.created_seq, t.id))
 
+    def live_topics(self) -> list[Topic]:
+        """Topics that exist for people: not folded into another by a merge."""
+        return [t for t in self.ordered_topics() if t.status != "merged"]
+
+    def interested(self, topic_id: str) -> set[str]:
+        return {i.participant_id for i in self.interests.values() if i.topic_id == topic_id}
+
+    def pitch_queue(self) -> list[Topic]:
+        queued = [t for t in self.topics.values() if t.queued_seq is not None and t.status == "open"]
+        return sorted(queued, key=lambda t: (t.queued_seq or 0, t.id))
+
     def occupant(self, slot_id: str, space_id: str) -> Topic | None:
         for topic in self.topics.values():
             if topic.slot_id == slot_id and topic.space_id == space_id:
@@ -150,13 +215,16 @@ class Board:
         return None
 
     def to_state(self) -> dict[str, Any]:
-        """The full state as JSON-ready data: what a snapshot carries."""
+        """The full state as JSON-ready data: what a snapshot carries (before projection)."""
         return {
             "event": asdict(self.event),
             "seq": self.seq,
             "spaces": [asdict(s) for s in self.ordered_spaces()],
             "slots": [asdict(s) for s in self.ordered_slots()],
             "topics": [asdict(t) for t in self.ordered_topics()],
+            "interests": [asdict(i) for i in self.interests.values()],
+            "merges": [asdict(m) for m in self.merges.values()],
+            "announcements": sorted((asdict(a) for a in self.announcements.values()), key=lambda a: a["created_at"]),
         }
 
 
@@ -176,5 +244,5 @@ def apply(board: Board, change: Change, seq: int) -> Board:
     )
 
 
-def column_names(entity_type: type[Space] | type[Slot] | type[Topic] | type[Event]) -> list[str]:
+def column_names(entity_type: EntityType | type[Event]) -> list[str]:
     return [f.name for f in fields(entity_type)]

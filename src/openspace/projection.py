@@ -17,27 +17,46 @@ Audience = Literal["public", "facilitator"]
 AUDIENCES: tuple[Audience, ...] = ("public", "facilitator")
 
 
+PRIVATE_KINDS = {"interests"}  # who wants to attend what: never on any screen, counts only
+FACILITATOR_KINDS = {"merges"}  # kept for undo
+
+
+def hidden_statuses(audience: Audience) -> set[str]:
+    return {"merged"} if audience == "facilitator" else {"merged", "hidden"}
+
+
+def withheld(audience: Audience) -> set[str]:
+    return PRIVATE_KINDS | (set() if audience == "facilitator" else FACILITATOR_KINDS)
+
+
 def state_for(board: Board, audience: Audience) -> dict[str, Any]:
     state = board.to_state()
-    if audience == "public":
-        state["topics"] = [t for t in state["topics"] if t["status"] != "hidden"]
+    for kind in withheld(audience):
+        del state[kind]
+    hidden = hidden_statuses(audience)
+    state["topics"] = [t for t in state["topics"] if t["status"] not in hidden]
     return state
 
 
 def patch_for(change: Change, audience: Audience) -> dict[str, Any]:
+    """The change as this audience sees it: withheld kinds dropped, hidden topics as deletions."""
     patch = change.to_patch()
-    if audience == "facilitator":
-        return patch
-    topics = patch.get("upsert", {}).get("topics")
+    upsert, delete = patch.setdefault("upsert", {}), patch.setdefault("delete", {})
+    for kind in withheld(audience):
+        upsert.pop(kind, None)
+        delete.pop(kind, None)
+    hidden = hidden_statuses(audience)
+    topics = upsert.get("topics")
     if topics:
-        hidden = [t["id"] for t in topics if t["status"] == "hidden"]
-        if hidden:
-            patch["upsert"]["topics"] = [t for t in topics if t["status"] != "hidden"]
-            if not patch["upsert"]["topics"]:
-                del patch["upsert"]["topics"]
-            if not patch["upsert"]:
-                del patch["upsert"]
-            patch.setdefault("delete", {}).setdefault("topics", []).extend(hidden)
+        gone = [t["id"] for t in topics if t["status"] in hidden]
+        if gone:
+            upsert["topics"] = [t for t in topics if t["status"] not in hidden]
+            delete.setdefault("topics", []).extend(gone)
+    for part, key in ((upsert, "upsert"), (delete, "delete")):
+        for kind in [k for k, rows in part.items() if not rows]:
+            del part[kind]
+        if not part:
+            patch.pop(key, None)
     return patch
 
 

@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,23 +23,27 @@ import orjson
 from .migrations import MIGRATIONS
 from .model import (
     ENTITY_KINDS,
+    ENTITY_TYPES,
     Board,
     Change,
     EntityKind,
+    EntityType,
     Event,
-    Slot,
-    Space,
     Topic,
     column_names,
     kind_of,
 )
 
 EVENT_COLUMNS = column_names(Event)
-COLUMNS: dict[EntityKind, list[str]] = {
-    "spaces": column_names(Space),
-    "slots": column_names(Slot),
-    "topics": column_names(Topic),
-}
+COLUMNS: dict[EntityKind, list[str]] = {kind: column_names(t) for kind, t in ENTITY_TYPES.items()}
+
+
+def from_row(entity_type: EntityType | type[Event], row: Any) -> Any:
+    """SQLite keeps booleans as 0/1: give them back as the dataclass's bools."""
+    values: list[Any] = [
+        bool(value) if f.type == "bool" else value for f, value in zip(fields(entity_type), row, strict=True)
+    ]
+    return entity_type(*values)
 
 
 def quote(name: str) -> str:
@@ -105,7 +109,7 @@ class SQLiteTransaction:
             editable = [c for c in EVENT_COLUMNS if c not in ("id", "slug")]
             values = asdict(change.event)
             await db.execute(
-                f"UPDATE events SET {', '.join(f'{c} = ?' for c in editable)} WHERE id = ?",
+                f"UPDATE events SET {', '.join(f'{quote(c)} = ?' for c in editable)} WHERE id = ?",
                 [values[c] for c in editable] + [event_id],
             )
         await db.execute(
@@ -247,18 +251,18 @@ class SQLiteStore:
 
     async def event_by_slug(self, slug: str) -> Event | None:
         row = await self._one(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE slug = ?", (slug,))
-        return Event(*row) if row else None
+        return from_row(Event, row) if row else None
 
     async def load_board(self, event_id: str) -> Board | None:
         row = await self._one(f"SELECT {', '.join(EVENT_COLUMNS)}, head_seq FROM events WHERE id = ?", (event_id,))
         if row is None:
             return None
-        event, seq = Event(*row[:-1]), int(row[-1])
+        event, seq = from_row(Event, row[:-1]), int(row[-1])
         collections: dict[str, Any] = {}
-        for kind, entity_type in (("spaces", Space), ("slots", Slot), ("topics", Topic)):
-            cols = ", ".join(map(quote, COLUMNS[kind]))  # type: ignore[index]
+        for kind, entity_type in ENTITY_TYPES.items():
+            cols = ", ".join(map(quote, COLUMNS[kind]))
             rows = await self._all(f"SELECT {cols} FROM {kind} WHERE event_id = ?", (event_id,))
-            collections[kind] = {r[0]: entity_type(*r) for r in rows}
+            collections[kind] = {r[0]: from_row(entity_type, r) for r in rows}
         return Board(event=event, seq=seq, **collections)
 
     async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None:
