@@ -1,181 +1,45 @@
-"""The domain rules: given a board, a person and a command, decide what changes, or refuse.
+"""The domain rules for the board itself: topics, spaces, slots and the event.
 
-No I/O here. Ids are handed in through :class:`Context`, so a rule is a pure function of its
-inputs and can be tested without a database or a server. Every command arrives as a name and a
-dict of strings (from a form post or a websocket message alike): the parsing below is the one
-place input is checked, for both ways in.
+Given a board, a person and a command, decide what changes, or refuse. No I/O here: ids and the
+clock are handed in through :class:`Context`, so a rule is a pure function of its inputs and is
+tested without a database or a server. The marketplace's rules (phases, pitching, interest,
+merging, announcements) are in marketplace.py; parsing and permission checks in checks.py.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
-from functools import cache
-from typing import Any
-from zoneinfo import available_timezones
 
+from . import marketplace
+from .checks import (
+    LANGUAGES,
+    MAX,
+    MAX_CAPACITY,
+    MAX_EVENT_DAYS,
+    MAX_SLOTS,
+    MAX_SPACES,
+    MAX_TOPICS,
+    Actor,
+    Args,
+    Context,
+    Rule,
+    boolean,
+    bump,
+    check_version,
+    clock,
+    integer,
+    iso_day,
+    may_edit,
+    ref,
+    require_facilitator,
+    text,
+    timezones,
+)
 from .errors import N_, Conflict, Forbidden, Invalid, NotFound
 from .model import Board, Change, Event, Slot, Space, Topic
 
-LANGUAGES = ("sv", "en")
-MAX = {
-    "title": 120,
-    "description": 2000,
-    "name": 60,
-    "event_name": 120,
-    "theme": 500,
-    "venue": 120,
-    "space_name": 60,
-}
-MAX_CAPACITY = 10_000
-MAX_SPACES = 50
-MAX_SLOTS = 100
-MAX_TOPICS = 500
-MAX_EVENT_DAYS = 14
-TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts: a participant (by id), the facilitator, or both at once."""
-
-    participant_id: str | None = None
-    name: str = ""
-    facilitator: bool = False
-
-    @property
-    def key(self) -> str:
-        """A stable name for idempotency records, unique within the event."""
-        if self.participant_id:
-            return "p:" + self.participant_id
-        return "f" if self.facilitator else "anon"
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    actor: Actor
-    new_id: Callable[[], str]
-    seq: int  # the sequence number this change will get if accepted
-
-
-Args = Mapping[str, Any]
-Rule = Callable[[Board, Args, Context], Change]
-
-
-# --- parsing ---------------------------------------------------------------------------------
-
-
-def text(args: Args, name: str, limit: str | None = None, *, required: bool = True) -> str:
-    value = args.get(name, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise Invalid(N_("This field must be text."), field=name)
-    value = value.replace("\r\n", "\n").strip()
-    if "\x00" in value:
-        raise Invalid(N_("This field contains characters that are not allowed."), field=name)
-    if required and not value:
-        raise Invalid(N_("Please fill in this field."), field=name)
-    maximum = MAX[limit or name]
-    if len(value) > maximum:
-        raise Invalid(
-            N_("This is too long: at most %(max)s characters, you wrote %(length)s."),
-            field=name,
-            max=maximum,
-            length=len(value),
-        )
-    return value
-
-
-def integer(args: Args, name: str, low: int, high: int, *, required: bool = True) -> int | None:
-    raw = args.get(name, "")
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        if required:
-            raise Invalid(N_("Please fill in this field."), field=name)
-        return None
-    if isinstance(raw, bool):
-        raise Invalid(N_("Please give a whole number."), field=name)
-    try:
-        value = int(raw.strip() if isinstance(raw, str) else raw)
-    except (TypeError, ValueError):
-        raise Invalid(N_("Please give a whole number."), field=name) from None
-    if not low <= value <= high:
-        raise Invalid(N_("Please give a number from %(low)s to %(high)s."), field=name, low=low, high=high)
-    return value
-
-
-def version(args: Args) -> int | None:
-    """The version the person saw; None means "whatever is there now" (a plain form post)."""
-    return integer(args, "version", 1, 2**62, required=False)
-
-
-def iso_day(args: Args, name: str) -> str:
-    raw = text(args, name, "venue")
-    try:
-        return date.fromisoformat(raw).isoformat()
-    except ValueError:
-        raise Invalid(N_("Please give a date as YYYY-MM-DD."), field=name) from None
-
-
-def clock(args: Args, name: str) -> str:
-    raw = text(args, name, "venue")
-    if len(raw) == 4 and raw[1] == ":":
-        raw = "0" + raw
-    if not TIME_RE.match(raw):
-        raise Invalid(N_("Please give a time as HH:MM."), field=name)
-    return raw
-
-
-def boolean(args: Args, name: str) -> bool:
-    return str(args.get(name, "")).lower() in {"1", "true", "on", "yes"}
-
-
-@cache
-def timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def ref(board: Board, args: Args, name: str, kind: str) -> Any:
-    """Look up an entity of this event by id; another event's ids are simply not found."""
-    raw = args.get(name)
-    entity = board.entities(kind).get(raw) if isinstance(raw, str) else None  # type: ignore[arg-type]
-    if entity is None:
-        messages = {
-            "topics": N_("That topic no longer exists. It may have been withdrawn."),
-            "spaces": N_("That space no longer exists."),
-            "slots": N_("That time slot no longer exists."),
-        }
-        raise NotFound(messages[kind], field=name)
-    return entity
-
-
-def check_version(entity: Topic, args: Args) -> None:
-    seen = version(args)
-    if seen is not None and seen != entity.version:
-        raise Conflict(
-            N_("Someone else changed “%(title)s” a moment ago. You now see the current version."),
-            title=entity.title,
-        )
-
-
-def require_facilitator(ctx: Context) -> None:
-    if not ctx.actor.facilitator:
-        raise Forbidden(N_("Only the facilitator can do that."))
-
-
-def may_edit(topic: Topic, ctx: Context) -> None:
-    if ctx.actor.facilitator:
-        return
-    if topic.convener_id is None or topic.convener_id != ctx.actor.participant_id:
-        raise Forbidden(N_("Only the convener of a topic or the facilitator can change it."))
-    if topic.status == "hidden":
-        raise Forbidden(N_("The facilitator has hidden this topic, so it cannot be changed now."))
-
-
-def bump(topic: Topic, **changes: Any) -> Topic:
-    return replace(topic, version=topic.version + 1, **changes)
+__all__ = ["MAX", "MAX_TOPICS", "Actor", "Args", "Context", "decide", "event_fields", "text"]
 
 
 # --- topics ----------------------------------------------------------------------------------
@@ -184,6 +48,7 @@ def bump(topic: Topic, **changes: Any) -> Topic:
 def propose(board: Board, args: Args, ctx: Context) -> Change:
     if ctx.actor.participant_id is None and not ctx.actor.facilitator:
         raise Forbidden(N_("Please join the event with your name first."))
+    marketplace.require_open_marketplace(board, ctx)
     title = text(args, "title")
     description = text(args, "description", required=False)
     if len(board.topics) >= MAX_TOPICS:
@@ -216,8 +81,11 @@ def edit(board: Board, args: Args, ctx: Context) -> Change:
 def withdraw(board: Board, args: Args, ctx: Context) -> Change:
     topic: Topic = ref(board, args, "topic", "topics")
     may_edit(topic, ctx)
+    marketplace.require_open_marketplace(board, ctx)
     check_version(topic, args)
-    return Change("topic.withdrawn", deletes=(("topics", topic.id),))
+    marks = tuple(("interests", i.id) for i in board.interests.values() if i.topic_id == topic.id)
+    event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
+    return Change("topic.withdrawn", deletes=(*marks, ("topics", topic.id)), event=event)  # type: ignore[arg-type]
 
 
 def hide(board: Board, args: Args, ctx: Context) -> Change:
@@ -225,7 +93,9 @@ def hide(board: Board, args: Args, ctx: Context) -> Change:
     topic: Topic = ref(board, args, "topic", "topics")
     check_version(topic, args)
     status = "open" if boolean(args, "show") else "hidden"
-    return Change("topic.hidden" if status == "hidden" else "topic.shown", upserts=(bump(topic, status=status),))
+    event = replace(board.event, spotlight=None) if status == "hidden" and board.event.spotlight == topic.id else None
+    kind = "topic.hidden" if status == "hidden" else "topic.shown"
+    return Change(kind, upserts=(bump(topic, status=status),), event=event)
 
 
 def place(board: Board, args: Args, ctx: Context) -> Change:
@@ -235,12 +105,14 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
     If the cell holds anything else now, someone got there first and the command is refused,
     so two facilitators dropping into one cell never silently overwrite each other.
     """
-    require_facilitator(ctx)
     topic: Topic = ref(board, args, "topic", "topics")
+    if topic.status == "merged":
+        raise NotFound(N_("That topic no longer exists. It may have been withdrawn."), field="topic")
     check_version(topic, args)
     slot: Slot = ref(board, args, "slot", "slots")
     space: Space = ref(board, args, "space", "spaces")
     occupant = board.occupant(slot.id, space.id)
+    marketplace.check_self_placement(board, topic, ctx, swapping=bool(args.get("swap_with")))
     if occupant is not None and occupant.id == topic.id:
         return Change("topic.placed", upserts=(), result={"unchanged": True})
     expected = args.get("swap_with") or None
@@ -256,16 +128,16 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
         # They meant to swap but the other topic left in the meantime: a plain move is still
         # what they asked for, and nothing is overwritten.
         expected = None
-    moved = bump(topic, slot_id=slot.id, space_id=space.id)
+    moved, event = marketplace.after_placing(board, bump(topic, slot_id=slot.id, space_id=space.id))
     if occupant is None:
-        return Change("topic.placed", upserts=(moved,))
+        return Change("topic.placed", upserts=(moved,), event=event)
     displaced = bump(occupant, slot_id=topic.slot_id, space_id=topic.space_id)
-    return Change("topic.swapped", upserts=(moved, displaced))
+    return Change("topic.swapped", upserts=(moved, displaced), event=event)
 
 
 def unplace(board: Board, args: Args, ctx: Context) -> Change:
-    require_facilitator(ctx)
     topic: Topic = ref(board, args, "topic", "topics")
+    marketplace.check_self_placement(board, topic, ctx, swapping=False)
     check_version(topic, args)
     if not topic.placed:
         return Change("topic.unplaced", result={"unchanged": True})
@@ -448,7 +320,7 @@ COMMANDS: dict[str, Rule] = {
 
 def decide(board: Board, name: str, args: Args, ctx: Context) -> Change:
     """The single entry point: refuse by raising a DomainError, or return the change."""
-    rule = COMMANDS.get(name)
+    rule = COMMANDS.get(name) or marketplace.COMMANDS.get(name)
     if rule is None:
         raise Invalid(N_("Unknown action."))
     return rule(board, args, ctx)

@@ -20,6 +20,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from . import rules
@@ -111,7 +112,8 @@ class Service:
                     return prior
             board = await self._board_in(tx, batch, event_id)
             seq = board.seq + 1
-            change = rules.decide(board, name, args, rules.Context(actor=actor, new_id=new_id, seq=seq))
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            change = rules.decide(board, name, args, rules.Context(actor=actor, new_id=new_id, seq=seq, now=now))
             if name == "me.rename" and actor.participant_id:  # a name is not board state, but is kept
                 await tx.rename_participant(actor.participant_id, change.result["name"])
             if change.upserts or change.deletes or change.event:

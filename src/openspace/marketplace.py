@@ -1,0 +1,349 @@
+"""Rules for running the marketplace: phases, pitching, self-placement, interest, pins, merges,
+suggested agendas, announcements and the bell.
+
+Pure like rules.py: the clock arrives as `ctx.now` (UTC, ISO 8601), ids through `ctx.new_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
+
+import orjson
+
+from .checks import (
+    Args,
+    Context,
+    Rule,
+    boolean,
+    bump,
+    integer,
+    ref,
+    require_facilitator,
+    text,
+)
+from .errors import N_, Conflict, Forbidden, Invalid, NotFound
+from .model import PHASES, Announcement, Board, Change, Entity, EntityKind, Event, Interest, Merge, Topic
+
+MAX_ANNOUNCEMENT = 200
+MAX_MERGE = 10
+OPEN_FOR_PROPOSALS = ("marketplace",)
+
+
+# --- phases ----------------------------------------------------------------------------------
+
+
+def proposals_open(board: Board) -> bool:
+    return board.event.phase in OPEN_FOR_PROPOSALS
+
+
+def require_open_marketplace(board: Board, ctx: Context) -> None:
+    """Outside the marketplace only the facilitator changes the agenda."""
+    if not ctx.actor.facilitator and not proposals_open(board):
+        raise Forbidden(N_("The marketplace is closed: only the facilitator changes the agenda now."))
+
+
+def set_phase(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    phase = str(args.get("phase", ""))
+    if phase not in PHASES:
+        raise Invalid(N_("Unknown phase."), field="phase")
+    return Change("event.phase", event=replace(board.event, phase=phase))
+
+
+def set_options(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    return Change("event.options", event=replace(board.event, self_placement=boolean(args, "self_placement")))
+
+
+# --- the pitch queue -------------------------------------------------------------------------
+
+
+def convener_or_facilitator(topic: Topic, ctx: Context) -> None:
+    if not ctx.actor.facilitator and not topic.convened_by(ctx.actor.participant_id):
+        raise Forbidden(N_("Only the convener of a topic or the facilitator can change it."))
+
+
+def open_topic(board: Board, args: Args) -> Topic:
+    topic: Topic = ref(board, args, "topic", "topics")
+    if topic.status != "open":
+        raise NotFound(N_("That topic no longer exists. It may have been withdrawn."), field="topic")
+    return topic
+
+
+def join_queue(board: Board, args: Args, ctx: Context) -> Change:
+    """Proposers line up in the order they ask: the change's sequence number is the ticket."""
+    topic = open_topic(board, args)
+    convener_or_facilitator(topic, ctx)
+    require_open_marketplace(board, ctx)
+    if topic.queued_seq is not None:
+        return Change("pitch.joined", result={"unchanged": True})
+    return Change("pitch.joined", upserts=(replace(topic, queued_seq=ctx.seq),))
+
+
+def leave_queue(board: Board, args: Args, ctx: Context) -> Change:
+    topic: Topic = ref(board, args, "topic", "topics")
+    convener_or_facilitator(topic, ctx)
+    if topic.queued_seq is None:
+        return Change("pitch.left", result={"unchanged": True})
+    event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
+    return Change("pitch.left", upserts=(replace(topic, queued_seq=None),), event=event)
+
+
+def spotlight(board: Board, args: Args, ctx: Context) -> Change:
+    """Show one topic in large type on the projector while its convener pitches it; "" clears."""
+    require_facilitator(ctx)
+    if not args.get("topic"):
+        return Change("pitch.spotlight", event=replace(board.event, spotlight=None))
+    topic = open_topic(board, args)
+    return Change("pitch.spotlight", event=replace(board.event, spotlight=topic.id))
+
+
+def after_placing(board: Board, topic: Topic) -> tuple[Topic, Event | None]:
+    """A placed topic has been pitched: it leaves the queue and the spotlight."""
+    event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
+    return replace(topic, queued_seq=None), event
+
+
+def check_self_placement(board: Board, topic: Topic, ctx: Context, *, swapping: bool) -> None:
+    """A convener may put their own topic into a free cell, as on a paper wall, when allowed."""
+    if ctx.actor.facilitator:
+        return
+    if not topic.convened_by(ctx.actor.participant_id):
+        raise Forbidden(N_("Only the facilitator can do that."))
+    if not board.event.self_placement:
+        raise Forbidden(N_("The facilitator places the topics in this event."))
+    require_open_marketplace(board, ctx)
+    if topic.pinned:
+        raise Forbidden(N_("The facilitator has pinned this topic to its place."))
+    if swapping:
+        raise Conflict(N_("That cell is taken. Choose a free one."))
+
+
+# --- interest --------------------------------------------------------------------------------
+
+
+def mark_interest(board: Board, args: Args, ctx: Context) -> Change:
+    """Mark or unmark "I want to go": counts for everyone, names for no one."""
+    if ctx.actor.participant_id is None:
+        raise Forbidden(N_("Please join the event with your name first."))
+    topic = open_topic(board, args)
+    key = f"{topic.id}|{ctx.actor.participant_id}"
+    wanted = boolean(args, "on")
+    if wanted == (key in board.interests):
+        return Change("topic.interest", result={"on": wanted, "unchanged": True})
+    if wanted:
+        row = Interest(id=key, topic_id=topic.id, participant_id=ctx.actor.participant_id)
+        return Change("topic.interest", upserts=(replace(topic, interest=topic.interest + 1), row), result={"on": True})
+    return Change(
+        "topic.interest",
+        upserts=(replace(topic, interest=topic.interest - 1),),
+        deletes=(("interests", key),),
+        result={"on": False},
+    )
+
+
+# --- pins ------------------------------------------------------------------------------------
+
+
+def pin(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    topic = open_topic(board, args)
+    return Change("topic.pinned", upserts=(bump(topic, pinned=boolean(args, "pinned")),))
+
+
+# --- merging duplicates ----------------------------------------------------------------------
+
+
+def merge(board: Board, args: Args, ctx: Context) -> Change:
+    """Fold duplicates into one topic, kept undoable.
+
+    The kept topic takes the chosen title and description; the others' conveners become its
+    co-conveners; everyone interested in any of them is interested in it once.
+    """
+    require_facilitator(ctx)
+    into = open_topic(board, {"topic": args.get("into")})
+    ids = [i for i in str(args.get("topics", "")).replace(",", " ").split() if i != into.id]
+    if not ids:
+        raise Invalid(N_("Choose at least one other topic to merge into this one."), field="topics")
+    if len(ids) > MAX_MERGE:
+        raise Invalid(N_("Merge at most %(max)s topics at a time."), field="topics", max=MAX_MERGE)
+    others = [open_topic(board, {"topic": i}) for i in dict.fromkeys(ids)]
+    title = text(args, "title")
+    description = text(args, "description", required=False)
+    people: dict[str, str] = {}  # participant id -> name, the kept topic's own convener first
+    names: list[str] = []
+    for topic in (into, *others):
+        for pid in [topic.convener_id, *topic.co_convener_ids.split()]:
+            if pid and pid != into.convener_id:
+                people.setdefault(pid, "")
+        for name in [topic.convener_name, *topic.co_conveners.split(", ")]:
+            if name and name != into.convener_name and name not in names:
+                names.append(name)
+    folded = {t.id for t in others}
+    moved = [i for i in board.interests.values() if i.topic_id in folded]
+    keep_people = board.interested(into.id)
+    new_rows = {
+        f"{into.id}|{i.participant_id}": Interest(f"{into.id}|{i.participant_id}", into.id, i.participant_id)
+        for i in moved
+        if i.participant_id not in keep_people
+    }
+    record = Merge(
+        id=ctx.new_id(),
+        into=into.id,
+        merged=" ".join(t.id for t in others),
+        before=orjson.dumps(
+            {
+                "into": asdict(into),
+                "topics": [asdict(t) for t in others],
+                "interests": [asdict(i) for i in moved],
+                "added": sorted(new_rows),  # the marks the merge copied onto the kept topic
+            }
+        ).decode(),
+    )
+    kept = bump(
+        into,
+        title=title,
+        description=description,
+        co_convener_ids=" ".join(people),
+        co_conveners=", ".join(names),
+        interest=len(keep_people) + len(new_rows),
+        queued_seq=into.queued_seq if into.queued_seq is not None else min_queue(others),
+    )
+    gone = tuple(bump(t, status="merged", slot_id=None, space_id=None, queued_seq=None) for t in others)
+    upserts: tuple[Entity, ...] = (kept, *gone, *new_rows.values(), record)
+    deletes: tuple[tuple[EntityKind, str], ...] = tuple(("interests", i.id) for i in moved)
+    event = replace(board.event, spotlight=None) if board.event.spotlight in folded else None
+    return Change("topic.merged", upserts=upserts, deletes=deletes, event=event, result={"merge": record.id})
+
+
+def min_queue(topics: list[Topic]) -> int | None:
+    queued = [t.queued_seq for t in topics if t.queued_seq is not None]
+    return min(queued) if queued else None
+
+
+def unmerge(board: Board, args: Args, ctx: Context) -> Change:
+    """Undo a merge: the folded topics and everyone's interest marks come back as they were.
+
+    The kept topic gets its old title, description and conveners back but stays where it is now;
+    a folded topic returns to its old cell only if that cell is still free.
+    """
+    require_facilitator(ctx)
+    record: Merge = ref(board, {"merge": args.get("merge")}, "merge", "merges")
+    before = orjson.loads(record.before)
+    current = board.topics.get(record.into)
+    folded = [Topic(**t) for t in before["topics"]]
+    if current is None or any(board.topics.get(t.id, t).status != "merged" for t in folded):
+        raise Conflict(N_("This merge can no longer be undone: a merged topic has changed since."))
+    old = Topic(**before["into"])
+    added = set(before["added"]) & set(board.interests)
+    kept_marks = [i for i in board.interests.values() if i.topic_id == current.id and i.id not in added]
+    kept = bump(
+        current,
+        title=old.title,
+        description=old.description,
+        co_convener_ids=old.co_convener_ids,
+        co_conveners=old.co_conveners,
+        interest=len(kept_marks),
+    )
+    occupied = {(t.slot_id, t.space_id) for t in board.topics.values() if t.placed and t.status != "merged"}
+    occupied.add((kept.slot_id, kept.space_id))
+    marks = [Interest(**i) for i in before["interests"]]
+    restored = []
+    for topic in folded:
+        free = (topic.slot_id, topic.space_id) not in occupied
+        cell = {"slot_id": topic.slot_id, "space_id": topic.space_id} if free else {"slot_id": None, "space_id": None}
+        occupied.add((cell["slot_id"], cell["space_id"]))
+        count = len([m for m in marks if m.topic_id == topic.id])
+        restored.append(replace(topic, version=board.topics[topic.id].version + 1, interest=count, **cell))
+    upserts: tuple[Entity, ...] = (kept, *restored, *marks)
+    deletes: tuple[tuple[EntityKind, str], ...] = (
+        ("merges", record.id),
+        *(("interests", i) for i in sorted(added)),
+    )
+    return Change("topic.unmerged", upserts=upserts, deletes=deletes)
+
+
+# --- a suggested agenda, accepted -----------------------------------------------------------
+
+
+def apply_plan(board: Board, args: Args, ctx: Context) -> Change:
+    """Accept a previewed agenda: every placement in one change, or none if the board moved on.
+
+    The plan carries the version of each topic as previewed; if any topic changed since, or a
+    target cell is now held by a topic the plan does not move, nothing is applied.
+    """
+    require_facilitator(ctx)
+    try:
+        plan = orjson.loads(str(args.get("plan", "")))
+        moves = {str(t): (str(v[0]), str(v[1]), int(v[2])) for t, v in plan.items()}
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError, IndexError):
+        raise Invalid(N_("That suggestion could not be read. Ask for a new one."), field="plan") from None
+    changed: dict[str, Topic] = {}
+    for topic_id, (slot_id, space_id, seen) in moves.items():
+        topic = board.topics.get(topic_id)
+        if topic is None or topic.version != seen or topic.status != "open" or topic.pinned:
+            raise Conflict(N_("The board changed since this suggestion was made. Ask for a new one."))
+        if slot_id not in board.slots or space_id not in board.spaces:
+            raise Conflict(N_("The board changed since this suggestion was made. Ask for a new one."))
+        changed[topic_id] = bump(topic, slot_id=slot_id, space_id=space_id, queued_seq=None)
+    taken: dict[tuple[str | None, str | None], str] = {}
+    for topic in board.topics.values():
+        if topic.placed and topic.id not in changed:
+            taken[(topic.slot_id, topic.space_id)] = topic.id
+    for topic in changed.values():
+        cell = (topic.slot_id, topic.space_id)
+        if cell in taken:
+            raise Conflict(N_("The board changed since this suggestion was made. Ask for a new one."))
+        taken[cell] = topic.id
+    return Change("agenda.applied", upserts=tuple(changed.values()), result={"placed": len(changed)})
+
+
+# --- announcements and the bell --------------------------------------------------------------
+
+
+def at(now: str, minutes: int) -> str:
+    return (datetime.fromisoformat(now) + timedelta(minutes=minutes)).isoformat(timespec="seconds")
+
+
+def announce(board: Board, args: Args, ctx: Context) -> Change:
+    """A banner on every screen until it expires or is withdrawn; expired ones are tidied away."""
+    require_facilitator(ctx)
+    message = text(args, "text", "announcement")
+    minutes = integer(args, "minutes", 1, 24 * 60, required=False) or 15
+    row = Announcement(id=ctx.new_id(), text=message, created_at=ctx.now, expires_at=at(ctx.now, minutes))
+    expired: tuple[tuple[EntityKind, str], ...] = tuple(
+        ("announcements", a.id) for a in board.announcements.values() if a.expires_at <= ctx.now
+    )
+    return Change("announcement.made", upserts=(row,), deletes=expired, result={"announcement": row.id})
+
+
+def end_announcement(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    row: Announcement = ref(board, {"announcement": args.get("announcement")}, "announcement", "announcements")
+    return Change("announcement.ended", deletes=(("announcements", row.id),))
+
+
+def bell(board: Board, args: Args, ctx: Context) -> Change:
+    """Start a countdown shown on the projector and phones ("closing circle in 10 minutes"); 0 stops."""
+    require_facilitator(ctx)
+    minutes = integer(args, "minutes", 0, 180) or 0
+    until = at(ctx.now, minutes) if minutes else ""
+    return Change("bell.set", event=replace(board.event, bell_until=until))
+
+
+COMMANDS: dict[str, Rule] = {
+    "event.phase": set_phase,
+    "event.options": set_options,
+    "pitch.join": join_queue,
+    "pitch.leave": leave_queue,
+    "pitch.spotlight": spotlight,
+    "topic.interest": mark_interest,
+    "topic.pin": pin,
+    "topic.merge": merge,
+    "topic.unmerge": unmerge,
+    "agenda.apply": apply_plan,
+    "announce": announce,
+    "announce.end": end_announcement,
+    "bell.set": bell,
+}

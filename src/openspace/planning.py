@@ -1,0 +1,413 @@
+"""Planning aids for the facilitator: hints about a cell, a score for an agenda, a suggested agenda.
+
+Pure like rules.py: no I/O, no clock, and the one source of chance is a `random.Random` seeded
+by the caller, so the same board and seed always give the same suggestion (a preview that is
+accepted a moment later is exactly what was shown).
+
+Only open topics are planned for and counted. A hidden topic left in a cell still holds that
+cell (nobody else may be put there, as `marketplace.apply_plan` also insists), but it is not
+happening, so its convener and its interested people are free. Merged topics never count.
+
+A convener is known by participant id; a topic typed in by the facilitator for someone has no
+id, so the name, case-folded, stands in for the person. A merge keeps folded conveners' ids in
+`co_convener_ids` but name-only ones only in `co_conveners`, so those names count too.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import N_
+from .model import Board, Space, Topic
+
+# One person who cannot get into the room weighs as much as this many missed sessions: a room
+# that is too small hurts everyone in it, a clash only the one person who has to choose.
+OVERFLOW_WEIGHT = 3
+# "Many" shared people: at least this many, and at least this share of the smaller topic.
+SHARED_MIN_PEOPLE = 3
+SHARED_MIN_FRACTION = 1 / 3
+# Candidate moves and swaps the local search evaluates: bounds the time whatever the board.
+SEARCH_BUDGET = 20_000
+
+Cell = tuple[str, str]  # (slot id, space id)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Advice about a placement, never a refusal: the facilitator knows things the board does not."""
+
+    code: str
+    message: str  # English source string, translated at the edge, then `params` interpolated
+    params: dict[str, object]
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How good an agenda is; lower is better in every field."""
+
+    double_booked: int  # (convener, slot) pairs with two or more topics
+    clashes: int  # sum over people and slots of (topics they want in that slot - 1)
+    overflow: int  # sum over placed topics of the people who want to come beyond the room's capacity
+
+
+# --- who convenes what -----------------------------------------------------------------------
+
+
+class _Conveners:
+    """Identity keys of every topic's conveners, and a name to show for each key."""
+
+    def __init__(self, board: Board) -> None:
+        self.names: dict[str, str] = {}  # key -> display name
+        names_of: dict[str, set[str]] = {}  # participant id -> case-folded names they convene under
+        for topic in board.topics.values():
+            name = topic.convener_name.strip()
+            if topic.convener_id and name:
+                names_of.setdefault(topic.convener_id, set()).add(name.casefold())
+                self.names.setdefault("id:" + topic.convener_id, name)
+        self.keys: dict[str, frozenset[str]] = {}
+        for topic in board.topics.values():
+            ids = topic.convener_ids()
+            keys = {"id:" + pid for pid in ids}
+            known: set[str] = set()
+            for pid in ids:
+                known |= names_of.get(pid, set())
+            names = [] if topic.convener_id else [topic.convener_name]
+            names += topic.co_conveners.split(",")
+            for raw in names:
+                name = raw.strip()
+                if name and name.casefold() not in known:
+                    keys.add("name:" + name.casefold())
+                    self.names.setdefault("name:" + name.casefold(), name)
+            self.keys[topic.id] = frozenset(keys)
+
+
+# --- hints -----------------------------------------------------------------------------------
+
+
+def hints_for_cell(board: Board, topic_id: str, slot_id: str, space_id: str) -> list[Hint]:
+    """What to know before putting this topic into this cell (also where it already is)."""
+    return _hints(board, _Conveners(board), _people(board), topic_id, slot_id, space_id)
+
+
+def hints_for_board(board: Board) -> dict[str, list[Hint]]:
+    """Hints for every placed open topic where it is now (an empty list when all is well)."""
+    conveners, people = _Conveners(board), _people(board)
+    return {
+        t.id: _hints(board, conveners, people, t.id, t.slot_id, t.space_id)
+        for t in board.ordered_topics()
+        if t.status == "open" and t.slot_id is not None and t.space_id is not None
+    }
+
+
+def _people(board: Board) -> dict[str, set[str]]:
+    """Topic id -> who wants to come, in one pass (Board.interested scans every row per call)."""
+    people: dict[str, set[str]] = {}
+    for row in board.interests.values():
+        people.setdefault(row.topic_id, set()).add(row.participant_id)
+    return people
+
+
+def _hints(
+    board: Board,
+    conveners: _Conveners,
+    people: dict[str, set[str]],
+    topic_id: str,
+    slot_id: str,
+    space_id: str,
+) -> list[Hint]:
+    topic = board.topics.get(topic_id)
+    space = board.spaces.get(space_id)
+    if topic is None or topic.status != "open" or space is None or slot_id not in board.slots:
+        return []
+    # the topic leaves its own cell when it moves, so that cell is free for this question
+    here = [t for t in board.topics.values() if t.slot_id == slot_id and t.status != "merged" and t.id != topic.id]
+    others = sorted((t for t in here if t.status == "open"), key=lambda t: (t.created_seq, t.id))
+    hints: list[Hint] = []
+    mine = conveners.keys[topic.id]
+    for other in others:
+        for key in sorted(mine & conveners.keys[other.id]):
+            name = conveners.names.get(key)
+            params: dict[str, object] = {"other": other.title, "other_id": other.id}
+            if name:
+                message = N_("%(name)s already convenes “%(other)s” in this slot.")
+                params["name"] = name
+            else:
+                message = N_("A convener of this topic already convenes “%(other)s” in this slot.")
+            hints.append(Hint("double_booked", message, params))
+    if space.capacity is not None and topic.interest > space.capacity:
+        hints.append(_over_capacity(board, topic, space, {t.space_id for t in here}))
+    wanted = people.get(topic.id, set())
+    for other in others:
+        theirs = people.get(other.id, set())
+        shared = len(wanted & theirs)
+        if shared >= SHARED_MIN_PEOPLE and shared >= SHARED_MIN_FRACTION * min(len(wanted), len(theirs)):
+            hints.append(
+                Hint(
+                    "shared_interest",
+                    N_("%(count)s people want to go to both this and “%(other)s”, which is in the same slot."),
+                    {"count": shared, "other": other.title, "other_id": other.id},
+                )
+            )
+    return hints
+
+
+def _over_capacity(board: Board, topic: Topic, space: Space, taken: set[str | None]) -> Hint:
+    """The room is too small: name the smallest free room in the slot that fits, keeping the
+    bigger ones for bigger topics (a room without a capacity fits anything but comes last)."""
+    fits = [
+        s
+        for s in board.ordered_spaces()
+        if s.id != space.id and s.id not in taken and (s.capacity is None or s.capacity >= topic.interest)
+    ]
+    fits.sort(key=lambda s: (s.capacity is None, s.capacity or 0))
+    params: dict[str, object] = {"interest": topic.interest, "space": space.name, "capacity": space.capacity}
+    if fits:
+        params.update(suggestion=fits[0].name, suggestion_id=fits[0].id)
+        message = N_(
+            "%(interest)s people want to come but %(space)s holds %(capacity)s; "
+            "%(suggestion)s is free in this slot and big enough."
+        )
+    else:
+        params.update(suggestion=None, suggestion_id=None)
+        message = N_(
+            "%(interest)s people want to come but %(space)s holds %(capacity)s, "
+            "and no free space in this slot is big enough."
+        )
+    return Hint("over_capacity", message, params)
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def quality(board: Board, placement: dict[str, tuple[str, str]] | None = None) -> Quality:
+    """Score the open topics' placements on the board, or with `placement` applied on top."""
+    cells: dict[str, Cell] = {
+        t.id: (t.slot_id, t.space_id) for t in board.topics.values() if t.slot_id is not None and t.space_id is not None
+    }
+    cells.update(placement or {})
+    conveners, people = _Conveners(board), _people(board)
+    booked: Counter[tuple[str, str]] = Counter()
+    marked: Counter[tuple[str, str]] = Counter()
+    overflow = 0
+    for topic_id, (slot_id, space_id) in cells.items():
+        topic = board.topics.get(topic_id)
+        space = board.spaces.get(space_id)
+        if topic is None or topic.status != "open" or space is None or slot_id not in board.slots:
+            continue
+        booked.update((key, slot_id) for key in conveners.keys[topic.id])
+        marked.update((pid, slot_id) for pid in people.get(topic.id, ()))
+        if space.capacity is not None:
+            overflow += max(0, topic.interest - space.capacity)
+    return Quality(
+        double_booked=sum(1 for n in booked.values() if n > 1),
+        clashes=sum(n - 1 for n in marked.values()),
+        overflow=overflow,
+    )
+
+
+# --- suggesting an agenda --------------------------------------------------------------------
+
+
+def suggest(board: Board, *, replace_unpinned: bool = False, seed: int = 0) -> dict[str, tuple[str, str]]:
+    """Suggest cells for the open topics that have none (and, if asked, re-place every unpinned
+    placed one): topic id -> (slot id, space id), only for topics that would get a new cell.
+
+    Never puts a convener into two topics in one slot: a topic that cannot go anywhere without
+    that stays unplaced. Rooms that fit their crowd weigh most, then few clashes for people.
+    A topic that has a cell keeps having one (the result cannot say "unplace"), so when there are
+    more topics than cells, the unplaced topics with the most interest get the free cells.
+    Pinned and hidden topics, and placed ones unless `replace_unpinned`, stay where they are.
+    """
+    return _Planner(board, replace_unpinned, seed).run()
+
+
+class _Planner:
+    """Greedy placement, big topics first, then a bounded hill-climb over moves and swaps.
+
+    Who wants to come to each topic is an int bitmask over people, so the clashes a topic adds
+    to a slot are `popcount(its people & the union of the slot's other topics' people)`, exact
+    and cheap: the sum of max(0, k - 1) over people in a slot is the sum of its topics' sizes
+    minus the size of their union.
+    """
+
+    def __init__(self, board: Board, replace_unpinned: bool, seed: int) -> None:
+        self.board = board
+        self.random = random.Random(seed)
+        self.slots = [s.id for s in board.ordered_slots()]
+        spaces = board.ordered_spaces()
+        self.spaces = [s.id for s in spaces]
+        self.capacity = [s.capacity for s in spaces]
+        slot_index = {s: i for i, s in enumerate(self.slots)}
+        space_index = {s: i for i, s in enumerate(self.spaces)}
+        conveners, people = _Conveners(board), _people(board)
+        everyone = sorted({pid for wanted in people.values() for pid in wanted})
+        bit = {pid: 1 << i for i, pid in enumerate(everyone)}
+
+        self.topics = [t for t in board.ordered_topics() if t.status != "merged"]
+        self.mask = [sum(bit[p] for p in people.get(t.id, ())) for t in self.topics]
+        self.keys = [conveners.keys[t.id] for t in self.topics]
+        self.over = [
+            [0 if cap is None else OVERFLOW_WEIGHT * max(0, t.interest - cap) for cap in self.capacity]
+            for t in self.topics
+        ]
+        self.cell: list[tuple[int, int] | None] = [None] * len(self.topics)
+        self.occupant: list[list[int | None]] = [[None] * len(self.spaces) for _ in self.slots]
+        self.members: list[list[int]] = [[] for _ in self.slots]  # open topics in each slot
+        self.booked: list[Counter[str]] = [Counter() for _ in self.slots]
+
+        self.movable: list[int] = []
+        self.before: dict[int, tuple[int, int]] = {}  # movable topics' cells on the board
+        for i, topic in enumerate(self.topics):
+            where = None
+            if topic.slot_id in slot_index and topic.space_id in space_index:
+                where = (slot_index[topic.slot_id], space_index[topic.space_id])
+            if topic.status == "open" and not topic.pinned and (where is None or replace_unpinned):
+                self.movable.append(i)
+                if where is not None:
+                    self.before[i] = where
+            elif where is not None:
+                self.put(i, where)
+
+    # -- the state --
+
+    def put(self, i: int, where: tuple[int, int]) -> None:
+        slot, space = where
+        self.cell[i] = where
+        self.occupant[slot][space] = i
+        if self.topics[i].status == "open":
+            self.members[slot].append(i)
+            self.booked[slot].update(self.keys[i])
+
+    def take(self, i: int) -> None:
+        where = self.cell[i]
+        assert where is not None
+        slot, space = where
+        self.cell[i] = None
+        self.occupant[slot][space] = None
+        if self.topics[i].status == "open":
+            self.members[slot].remove(i)
+            self.booked[slot].subtract(self.keys[i])
+
+    def union(self, slot: int, *without: int) -> int:
+        mask = 0
+        for j in self.members[slot]:
+            if j not in without:
+                mask |= self.mask[j]
+        return mask
+
+    def free_for(self, i: int, slot: int, leaving: int | None = None) -> bool:
+        """No convener of topic i is busy in the slot (counting `leaving` as gone)."""
+        gone = self.keys[leaving] if leaving is not None else frozenset()
+        booked = self.booked[slot]
+        return all(booked[k] - (k in gone) <= 0 for k in self.keys[i])
+
+    # -- the search --
+
+    def run(self) -> dict[str, tuple[str, str]]:
+        if not self.slots or not self.spaces:
+            return {}
+        by_interest = sorted(self.movable, key=lambda i: (-self.topics[i].interest, i))
+        placed_before = [i for i in by_interest if i in self.before]
+        if not self.greedy(placed_before):
+            # they had cells and greedy painted itself into a corner: start from their cells instead
+            for i in placed_before:
+                if self.cell[i] is not None:
+                    self.take(i)
+            for i in placed_before:
+                self.put(i, self.before[i])
+        self.greedy([i for i in by_interest if i not in self.before])
+        self.climb()
+        self.greedy([i for i in by_interest if self.cell[i] is None])
+        result: dict[str, tuple[str, str]] = {}
+        for i in self.movable:
+            where = self.cell[i]
+            if where is not None and where != self.before.get(i):
+                result[self.topics[i].id] = (self.slots[where[0]], self.spaces[where[1]])
+        return result
+
+    def greedy(self, order: Iterable[int]) -> bool:
+        """Put each topic into the free cell that costs least now; False if one found none.
+
+        Ties go to the smallest room that holds the crowd, so with the biggest topics first the
+        big rooms go to big topics and small rooms are not wasted on them.
+        """
+        everything = True
+        for i in order:
+            interest = self.topics[i].interest
+            best: tuple[int, float, int, int] | None = None
+            for slot in range(len(self.slots)):
+                if not self.free_for(i, slot):
+                    continue
+                if all(o is not None for o in self.occupant[slot]):
+                    continue
+                clash = (self.mask[i] & self.union(slot)).bit_count()
+                for space, cap in enumerate(self.capacity):
+                    if self.occupant[slot][space] is not None:
+                        continue
+                    waste = float("inf") if cap is None else cap - interest if cap >= interest else 1e9
+                    option = (self.over[i][space] + clash, waste, slot, space)
+                    if best is None or option < best:
+                        best = option
+            if best is None:
+                everything = False
+            else:
+                self.put(i, (best[2], best[3]))
+        return everything
+
+    def climb(self) -> None:
+        """Try random moves into free cells and swaps of two movable topics; keep what is no worse.
+
+        Accepting equal cost lets the search drift across plateaus; the budget bounds the time.
+        """
+        movable = [i for i in self.movable if self.cell[i] is not None]
+        if not movable:
+            return
+        is_movable = set(movable)
+        n_spaces = len(self.spaces)
+        n_cells = len(self.slots) * n_spaces
+        for _ in range(SEARCH_BUDGET):
+            i = movable[self.random.randrange(len(movable))]
+            target = self.random.randrange(n_cells)
+            slot2, space2 = divmod(target, n_spaces)
+            where = self.cell[i]
+            assert where is not None
+            slot1, space1 = where
+            j = self.occupant[slot2][space2]
+            if j == i or (j is not None and j not in is_movable):
+                continue
+            if j is None:
+                if slot1 == slot2:
+                    delta = self.over[i][space2] - self.over[i][space1]
+                else:
+                    if not self.free_for(i, slot2):
+                        continue
+                    delta = (
+                        self.over[i][space2]
+                        - self.over[i][space1]
+                        + (self.mask[i] & self.union(slot2)).bit_count()
+                        - (self.mask[i] & self.union(slot1, i)).bit_count()
+                    )
+                if delta <= 0:
+                    self.take(i)
+                    self.put(i, (slot2, space2))
+                continue
+            delta = self.over[i][space2] + self.over[j][space1] - self.over[i][space1] - self.over[j][space2]
+            if slot1 != slot2:
+                if not self.free_for(i, slot2, leaving=j) or not self.free_for(j, slot1, leaving=i):
+                    continue
+                rest1, rest2 = self.union(slot1, i), self.union(slot2, j)
+                mi, mj = self.mask[i], self.mask[j]
+                delta += (
+                    (mj & rest1).bit_count()
+                    + (mi & rest2).bit_count()
+                    - (mi & rest1).bit_count()
+                    - (mj & rest2).bit_count()
+                )
+            if delta <= 0:
+                self.take(i)
+                self.take(j)
+                self.put(i, (slot2, space2))
+                self.put(j, (slot1, space1))
