@@ -170,7 +170,7 @@ def require_facilitator(ctx: Context) -> None:
 def may_edit(topic: Topic, ctx: Context) -> None:
     if ctx.actor.facilitator:
         return
-    if topic.convener_id is None or topic.convener_id != ctx.actor.participant_id:
+    if not topic.convened_by(ctx.actor.participant_id):
         raise Forbidden(N_("Only the convener of a topic or the facilitator can change it."))
     if topic.status == "hidden":
         raise Forbidden(N_("The facilitator has hidden this topic, so it cannot be changed now."))

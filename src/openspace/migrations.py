@@ -89,11 +89,34 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events ADD COLUMN self_placement INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE events ADD COLUMN spotlight TEXT;
     ALTER TABLE events ADD COLUMN bell_until TEXT NOT NULL DEFAULT '';
-    ALTER TABLE topics ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE topics ADD COLUMN queued_seq INTEGER;
-    ALTER TABLE topics ADD COLUMN co_convener_ids TEXT NOT NULL DEFAULT '';
-    ALTER TABLE topics ADD COLUMN co_conveners TEXT NOT NULL DEFAULT '';
-    ALTER TABLE topics ADD COLUMN interest INTEGER NOT NULL DEFAULT 0;
+    -- topics gain a status ('merged') that the old CHECK refuses: rebuild the table (nothing
+    -- refers to it yet, so this is SQLite's plain copy-and-rename)
+    CREATE TABLE topics_new (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        convener_id TEXT REFERENCES participants(id) ON DELETE SET NULL,
+        convener_name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('open', 'hidden', 'merged')),
+        slot_id TEXT REFERENCES slots(id),
+        space_id TEXT REFERENCES spaces(id),
+        version INTEGER NOT NULL,
+        created_seq INTEGER NOT NULL,
+        pinned INTEGER NOT NULL DEFAULT 0,
+        queued_seq INTEGER,
+        co_convener_ids TEXT NOT NULL DEFAULT '',
+        co_conveners TEXT NOT NULL DEFAULT '',
+        interest INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO topics_new (id, event_id, title, description, convener_id, convener_name, status, slot_id,
+                            space_id, version, created_seq)
+        SELECT id, event_id, title, description, convener_id, convener_name, status, slot_id, space_id,
+               version, created_seq FROM topics;
+    DROP TABLE topics;
+    ALTER TABLE topics_new RENAME TO topics;
+    CREATE INDEX topics_event ON topics(event_id);
+    CREATE UNIQUE INDEX topics_cell ON topics(event_id, slot_id, space_id) WHERE slot_id IS NOT NULL;
     CREATE TABLE interests (
         id TEXT PRIMARY KEY,
         event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,

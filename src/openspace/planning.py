@@ -122,9 +122,17 @@ def _hints(
     space = board.spaces.get(space_id)
     if topic is None or topic.status != "open" or space is None or slot_id not in board.slots:
         return []
-    # the topic leaves its own cell when it moves, so that cell is free for this question
-    here = [t for t in board.topics.values() if t.slot_id == slot_id and t.status != "merged" and t.id != topic.id]
-    others = sorted((t for t in here if t.status == "open"), key=lambda t: (t.created_seq, t.id))
+    # The slot as it would be after the drop: the topic leaves its own cell, and whoever holds the
+    # target cell is swapped into that cell (or off the board if the topic had none), as `place` does.
+    here: dict[str, Topic] = {}  # space id -> topic, in this slot afterwards
+    for t in board.topics.values():
+        if t.id == topic.id or t.status == "merged" or t.slot_id != slot_id or t.space_id is None:
+            continue
+        if t.space_id != space_id:
+            here[t.space_id] = t
+        elif topic.slot_id == slot_id and topic.space_id is not None:
+            here[topic.space_id] = t
+    others = sorted((t for t in here.values() if t.status == "open"), key=lambda t: (t.created_seq, t.id))
     hints: list[Hint] = []
     mine = conveners.keys[topic.id]
     for other in others:
@@ -138,7 +146,7 @@ def _hints(
                 message = N_("A convener of this topic already convenes “%(other)s” in this slot.")
             hints.append(Hint("double_booked", message, params))
     if space.capacity is not None and topic.interest > space.capacity:
-        hints.append(_over_capacity(board, topic, space, {t.space_id for t in here}))
+        hints.append(_over_capacity(board, topic, space, set(here)))
     wanted = people.get(topic.id, set())
     for other in others:
         theirs = people.get(other.id, set())
@@ -154,7 +162,7 @@ def _hints(
     return hints
 
 
-def _over_capacity(board: Board, topic: Topic, space: Space, taken: set[str | None]) -> Hint:
+def _over_capacity(board: Board, topic: Topic, space: Space, taken: set[str]) -> Hint:
     """The room is too small: name the smallest free room in the slot that fits, keeping the
     bigger ones for bigger topics (a room without a capacity fits anything but comes last)."""
     fits = [
@@ -227,14 +235,15 @@ def suggest(board: Board, *, replace_unpinned: bool = False, seed: int = 0) -> d
 class _Planner:
     """Greedy placement, big topics first, then a bounded hill-climb over moves and swaps.
 
-    Who wants to come to each topic is an int bitmask over people, so the clashes a topic adds
-    to a slot are `popcount(its people & the union of the slot's other topics' people)`, exact
-    and cheap: the sum of max(0, k - 1) over people in a slot is the sum of its topics' sizes
-    minus the size of their union.
+    Who wants to come to each topic is an int bitmask over people. Per slot the planner keeps the
+    union of its topics' masks and the mask of people wanted by two or more of them, so the
+    clashes a topic adds to a slot, `popcount(its people & union)`, and the union without one
+    of its topics, `(union & ~mine) | (mine & twice)`, cost a few big-int operations whatever the
+    size of the board. (The sum of max(0, k - 1) over people in a slot is the sum of its topics'
+    sizes minus the size of their union, so adding a topic adds exactly that popcount.)
     """
 
     def __init__(self, board: Board, replace_unpinned: bool, seed: int) -> None:
-        self.board = board
         self.random = random.Random(seed)
         self.slots = [s.id for s in board.ordered_slots()]
         spaces = board.ordered_spaces()
@@ -250,12 +259,15 @@ class _Planner:
         self.mask = [sum(bit[p] for p in people.get(t.id, ())) for t in self.topics]
         self.keys = [conveners.keys[t.id] for t in self.topics]
         self.over = [
-            [0 if cap is None else OVERFLOW_WEIGHT * max(0, t.interest - cap) for cap in self.capacity]
+            [0 if s.capacity is None else OVERFLOW_WEIGHT * max(0, t.interest - s.capacity) for s in spaces]
             for t in self.topics
         ]
         self.cell: list[tuple[int, int] | None] = [None] * len(self.topics)
-        self.occupant: list[list[int | None]] = [[None] * len(self.spaces) for _ in self.slots]
+        self.occupant: list[list[int | None]] = [[None] * len(spaces) for _ in self.slots]
+        self.free = [len(spaces)] * len(self.slots)
         self.members: list[list[int]] = [[] for _ in self.slots]  # open topics in each slot
+        self.union = [0] * len(self.slots)
+        self.twice = [0] * len(self.slots)
         self.booked: list[Counter[str]] = [Counter() for _ in self.slots]
 
         self.movable: list[int] = []
@@ -276,9 +288,13 @@ class _Planner:
     def put(self, i: int, where: tuple[int, int]) -> None:
         slot, space = where
         self.cell[i] = where
+        if self.occupant[slot][space] is None:
+            self.free[slot] -= 1
         self.occupant[slot][space] = i
         if self.topics[i].status == "open":
             self.members[slot].append(i)
+            self.twice[slot] |= self.union[slot] & self.mask[i]
+            self.union[slot] |= self.mask[i]
             self.booked[slot].update(self.keys[i])
 
     def take(self, i: int) -> None:
@@ -287,16 +303,19 @@ class _Planner:
         slot, space = where
         self.cell[i] = None
         self.occupant[slot][space] = None
+        self.free[slot] += 1
         if self.topics[i].status == "open":
             self.members[slot].remove(i)
             self.booked[slot].subtract(self.keys[i])
+            self.union[slot] = self.twice[slot] = 0
+            for j in self.members[slot]:
+                self.twice[slot] |= self.union[slot] & self.mask[j]
+                self.union[slot] |= self.mask[j]
 
-    def union(self, slot: int, *without: int) -> int:
-        mask = 0
-        for j in self.members[slot]:
-            if j not in without:
-                mask |= self.mask[j]
-        return mask
+    def without(self, slot: int, i: int) -> int:
+        """The union of the slot's people if topic i (which is there) were not."""
+        mine = self.mask[i]
+        return (self.union[slot] & ~mine) | (mine & self.twice[slot])
 
     def free_for(self, i: int, slot: int, leaving: int | None = None) -> bool:
         """No convener of topic i is busy in the slot (counting `leaving` as gone)."""
@@ -331,26 +350,25 @@ class _Planner:
     def greedy(self, order: Iterable[int]) -> bool:
         """Put each topic into the free cell that costs least now; False if one found none.
 
-        Ties go to the smallest room that holds the crowd, so with the biggest topics first the
-        big rooms go to big topics and small rooms are not wasted on them.
+        Within a slot the room is the least overflowing, then the smallest that holds the crowd,
+        so with the biggest topics first the big rooms go to big topics and small rooms are not
+        wasted on them (a room without a capacity counts as the biggest).
         """
         everything = True
         for i in order:
-            interest = self.topics[i].interest
-            best: tuple[int, float, int, int] | None = None
+            over = self.over[i]
+            rooms = sorted(
+                range(len(self.spaces)), key=lambda r: (over[r], self.capacity[r] is None, self.capacity[r] or 0)
+            )
+            rank = {room: n for n, room in enumerate(rooms)}
+            best: tuple[int, int, int, int] | None = None  # (cost, room rank, slot, room)
             for slot in range(len(self.slots)):
-                if not self.free_for(i, slot):
+                if not self.free[slot] or not self.free_for(i, slot):
                     continue
-                if all(o is not None for o in self.occupant[slot]):
-                    continue
-                clash = (self.mask[i] & self.union(slot)).bit_count()
-                for space, cap in enumerate(self.capacity):
-                    if self.occupant[slot][space] is not None:
-                        continue
-                    waste = float("inf") if cap is None else cap - interest if cap >= interest else 1e9
-                    option = (self.over[i][space] + clash, waste, slot, space)
-                    if best is None or option < best:
-                        best = option
+                room = next(r for r in rooms if self.occupant[slot][r] is None)
+                option = (over[room] + (self.mask[i] & self.union[slot]).bit_count(), rank[room], slot, room)
+                if best is None or option < best:
+                    best = option
             if best is None:
                 everything = False
             else:
@@ -366,45 +384,38 @@ class _Planner:
         if not movable:
             return
         is_movable = set(movable)
+        over, mask = self.over, self.mask
         n_spaces = len(self.spaces)
         n_cells = len(self.slots) * n_spaces
         for _ in range(SEARCH_BUDGET):
             i = movable[self.random.randrange(len(movable))]
-            target = self.random.randrange(n_cells)
-            slot2, space2 = divmod(target, n_spaces)
+            slot2, space2 = divmod(self.random.randrange(n_cells), n_spaces)
             where = self.cell[i]
             assert where is not None
             slot1, space1 = where
             j = self.occupant[slot2][space2]
             if j == i or (j is not None and j not in is_movable):
                 continue
-            if j is None:
-                if slot1 == slot2:
-                    delta = self.over[i][space2] - self.over[i][space1]
-                else:
+            if j is None:  # a move into a free cell
+                delta = over[i][space2] - over[i][space1]
+                if slot1 != slot2:
                     if not self.free_for(i, slot2):
                         continue
-                    delta = (
-                        self.over[i][space2]
-                        - self.over[i][space1]
-                        + (self.mask[i] & self.union(slot2)).bit_count()
-                        - (self.mask[i] & self.union(slot1, i)).bit_count()
-                    )
+                    delta += (mask[i] & self.union[slot2]).bit_count() - (mask[i] & self.without(slot1, i)).bit_count()
                 if delta <= 0:
                     self.take(i)
                     self.put(i, (slot2, space2))
                 continue
-            delta = self.over[i][space2] + self.over[j][space1] - self.over[i][space1] - self.over[j][space2]
+            delta = over[i][space2] + over[j][space1] - over[i][space1] - over[j][space2]
             if slot1 != slot2:
                 if not self.free_for(i, slot2, leaving=j) or not self.free_for(j, slot1, leaving=i):
                     continue
-                rest1, rest2 = self.union(slot1, i), self.union(slot2, j)
-                mi, mj = self.mask[i], self.mask[j]
+                rest1, rest2 = self.without(slot1, i), self.without(slot2, j)
                 delta += (
-                    (mj & rest1).bit_count()
-                    + (mi & rest2).bit_count()
-                    - (mi & rest1).bit_count()
-                    - (mj & rest2).bit_count()
+                    (mask[j] & rest1).bit_count()
+                    + (mask[i] & rest2).bit_count()
+                    - (mask[i] & rest1).bit_count()
+                    - (mask[j] & rest2).bit_count()
                 )
             if delta <= 0:
                 self.take(i)

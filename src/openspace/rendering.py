@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from . import i18n
 from .model import Board, Slot
+from .views import PHASE_LABELS, clock_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +80,8 @@ class Renderer:
         self.env.globals.update(
             static=self.static_url,
             format_day=i18n.format_day,
+            clock_text=clock_text,
+            phase_labels=PHASE_LABELS,
             qr_svg=qr_svg,
             languages=i18n.LANGUAGE_NAMES,
             # each rendered form carries its own id: a double-click or a resent post applies once

@@ -7,13 +7,16 @@ from one and the same board.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from . import i18n
+import orjson
+
+from . import i18n, planning
 from .errors import N_
-from .model import Board, Slot, Space, Topic
-from .projection import Audience, state_for
+from .model import Announcement, Board, Event, Slot, Space, Topic
+from .projection import Audience, hidden_statuses, state_for
 
 
 @dataclass
@@ -25,6 +28,53 @@ class BoardView:
     topics: list[Topic]
     unplaced: list[Topic]
     slot_states: dict[str, str] = field(default_factory=dict)
+    now: str = ""  # UTC, ISO 8601: what "active" means for announcements
+
+    @property
+    def event(self) -> Event:
+        return self.board.event
+
+    @property
+    def queue(self) -> list[Topic]:
+        return self.board.pitch_queue()
+
+    @property
+    def spotlight(self) -> Topic | None:
+        topic = self.board.topics.get(self.board.event.spotlight or "")
+        return topic if topic is not None and topic.status == "open" else None
+
+    @property
+    def announcements(self) -> list[Announcement]:
+        active = [a for a in self.board.announcements.values() if a.expires_at > self.now]
+        return sorted(active, key=lambda a: a.created_at, reverse=True)
+
+    def queue_place(self, topic: Topic) -> int | None:
+        for number, queued in enumerate(self.queue, start=1):
+            if queued.id == topic.id:
+                return number
+        return None
+
+    def countdown(self) -> tuple[str, int] | None:
+        """What the clock on every screen counts down to: the facilitator's bell, else the slot's end."""
+        now = datetime.fromisoformat(self.now)
+        if self.event.bell_until and self.event.bell_until > self.now:
+            return "bell", int((datetime.fromisoformat(self.event.bell_until) - now).total_seconds())
+        zone = ZoneInfo(self.event.timezone)
+        for _, slots in self.days:
+            for slot in slots:
+                if self.slot_states.get(slot.id) == "now":
+                    end = datetime.fromisoformat(f"{slot.day}T{slot.end}").replace(tzinfo=zone)
+                    return "ends_in", max(0, int((end - now).total_seconds()))
+        return None
+
+    def free_cells(self) -> list[tuple[Slot, Space]]:
+        return [
+            (slot, space)
+            for _, slots in self.days
+            for slot in slots
+            for space in self.spaces
+            if not self.cell(slot, space)
+        ]
 
     def cell(self, slot: Slot, space: Space) -> Topic | None:
         return self.cells.get((slot.id, space.id))
@@ -36,7 +86,8 @@ class BoardView:
 
 
 def board_view(board: Board, audience: Audience, slot_states: dict[str, str] | None = None) -> BoardView:
-    topics = [t for t in board.ordered_topics() if audience == "facilitator" or t.status != "hidden"]
+    hidden = hidden_statuses(audience)
+    topics = [t for t in board.ordered_topics() if t.status not in hidden]
     days: dict[str, list[Slot]] = {}
     for slot in board.ordered_slots():
         days.setdefault(slot.day, []).append(slot)
@@ -49,6 +100,7 @@ def board_view(board: Board, audience: Audience, slot_states: dict[str, str] | N
         topics=topics,
         unplaced=[t for t in topics if not t.placed],
         slot_states=slot_states or {},
+        now=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 
@@ -59,6 +111,60 @@ def projector_day(view: BoardView) -> str | None:
             if any(view.slot_states.get(slot.id) == wanted for slot in slots):
                 return day
     return view.days[0][0] if view.days else None
+
+
+@dataclass
+class Suggestion:
+    """A suggested agenda as the facilitator previews it, with what it would change."""
+
+    moves: list[tuple[Topic, Slot, Space]]
+    unplaced: list[Topic]
+    before: planning.Quality
+    after: planning.Quality
+    plan: str  # JSON {topic id: [slot id, space id, version seen]} for agenda.apply
+
+
+def suggestion(board: Board, replace_unpinned: bool) -> Suggestion:
+    placement = planning.suggest(board, replace_unpinned=replace_unpinned)
+    moves = [
+        (board.topics[t], board.slots[slot], board.spaces[space])
+        for t, (slot, space) in placement.items()
+        if (board.topics[t].slot_id, board.topics[t].space_id) != (slot, space)
+    ]
+    moves.sort(key=lambda m: (m[1].day, m[1].start, m[2].position))
+    placed = {t.id for t, _, _ in moves} | {t.id for t in board.topics.values() if t.placed}
+    plan = {t.id: [slot.id, space.id, t.version] for t, slot, space in moves}
+    return Suggestion(
+        moves=moves,
+        unplaced=[t for t in board.live_topics() if t.status == "open" and t.id not in placed],
+        before=planning.quality(board),
+        after=planning.quality(board, {t.id: (slot.id, space.id) for t, slot, space in moves}),
+        plan=orjson.dumps(plan).decode(),
+    )
+
+
+def merge_rows(board: Board) -> list[dict[str, str]]:
+    """The merges the facilitator can undo, with the titles as they are now."""
+    rows = []
+    for merge in board.merges.values():
+        kept = board.topics.get(merge.into)
+        titles = [board.topics[i].title for i in merge.merged.split() if i in board.topics]
+        rows.append({"id": merge.id, "into": kept.title if kept else "", "titles": "”, “".join(titles)})
+    return rows
+
+
+def clock_text(seconds: int) -> str:
+    minutes, secs = divmod(max(0, seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+PHASE_LABELS = {
+    "opening": N_("Opening"),
+    "marketplace": N_("Marketplace open: propose your topics"),
+    "closed": N_("Marketplace closed"),
+    "sessions": N_("Sessions running"),
+    "closing": N_("Closing"),
+}
 
 
 # The strings the browser renders by itself, translated once per page.
@@ -82,6 +188,17 @@ CLIENT_STRINGS = {
     "sent": N_("Saved."),
     "hidden": N_("Hidden"),
     "all_placed": N_("Every topic is on the agenda."),
+    "interested_one": N_("%(num)s wants to go"),
+    "interested_many": N_("%(num)s want to go"),
+    "want": N_("I want to go"),
+    "going": N_("✓ I want to go"),
+    "pitch": N_("Ask to pitch it"),
+    "in_queue": N_("Number %(num)s in the pitch queue"),
+    "leave_queue": N_("Leave the queue"),
+    "place_own": N_("Put it on the agenda"),
+    "ends_in": N_("Ends in %(time)s"),
+    "bell": N_("Countdown: %(time)s"),
+    **{f"phase_{phase}": label for phase, label in PHASE_LABELS.items()},
 }
 
 
@@ -93,7 +210,9 @@ def event_days(first: str, last: str) -> list[str]:
     return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
-def page_data(board: Board, audience: Audience, me: str | None, slug: str, epoch: str) -> dict[str, Any]:
+def page_data(
+    board: Board, audience: Audience, me: str | None, slug: str, epoch: str, csrf: str = ""
+) -> dict[str, Any]:
     """Everything the page's script starts from: the same state a snapshot would carry."""
     language = i18n.current_language()
     event = board.event
@@ -104,6 +223,9 @@ def page_data(board: Board, audience: Audience, me: str | None, slug: str, epoch
         "epoch": epoch,
         "audience": audience,
         "me": me,
+        "csrf": csrf,
+        "myInterests": sorted(i.topic_id for i in board.interests.values() if me and i.participant_id == me),
+        "serverNow": datetime.now(UTC).isoformat(timespec="seconds"),
         "language": language,
         "timezone": event.timezone,
         "state": state_for(board, audience),

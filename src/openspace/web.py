@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import i18n, links
+from . import i18n, links, planning
 from .errors import N_, DomainError, Forbidden, Invalid, NotFound
-from .model import Event
+from .model import Board, Event, Slot, Space, Topic
 from .projection import Audience, state_for
 from .rendering import qr_svg, slot_states
 from .rules import Actor
@@ -35,7 +35,7 @@ from .security import (
     new_secret,
     same_hash,
 )
-from .views import board_view, page_data, projector_day
+from .views import board_view, merge_rows, page_data, projector_day, suggestion
 
 ANCHOR = re.compile(r"[A-Za-z][\w-]{0,40}")
 YEAR = 365 * 24 * 3600
@@ -68,6 +68,11 @@ class Visit:
         )
         response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
         return self.finish(response)
+
+    def page_data(self, board: Board, audience: Audience) -> dict[str, Any]:
+        assert self.event is not None
+        epoch = self.runtime.epoch(self.event.id)
+        return page_data(board, audience, self.actor.participant_id, self.event.slug, epoch, self.csrf)
 
     def finish(self, response: Response) -> Response:
         secure = self.request.url.scheme == "https"
@@ -171,7 +176,7 @@ async def participant(
         "participant.html",
         status=error.status if error else 200,
         vm=board_view(board, "public", slot_states(board)),
-        data=page_data(board, "public", v.actor.participant_id, v.event.slug, v.runtime.epoch(v.event.id)),
+        data=v.page_data(board, "public"),
         error=error.to_dict(i18n.gettext) if error else None,
         values=values or {},
         join_url=links.participant_link(v.runtime.base_url, v.event.slug),
@@ -205,7 +210,7 @@ async def edit_topic(
     topic = board.topics.get(topic_id)
     if topic is None or (topic.status == "hidden" and not v.actor.facilitator):
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
-    if not v.actor.facilitator and topic.convener_id != v.actor.participant_id:
+    if not v.actor.facilitator and not topic.convened_by(v.actor.participant_id):
         return refusal_page(v, Forbidden(N_("Only the convener of a topic or the facilitator can change it.")))
     return v.render(
         "edit_topic.html",
@@ -226,7 +231,7 @@ async def projector(request: Request) -> Response:
     return v.render(
         "projector.html",
         vm=vm,
-        data=page_data(board, "public", None, v.event.slug, v.runtime.epoch(v.event.id)),
+        data=v.page_data(board, "public"),
         join_url=links.participant_link(v.runtime.base_url, v.event.slug),
     )
 
@@ -242,13 +247,24 @@ async def facilitate(
     if not v.actor.facilitator:
         return refusal_page(v, Forbidden(N_("Only the facilitator can see this page. Open your facilitator link.")))
     board = await v.runtime.service.board(v.event.id)
-    pick = board.topics.get(request.query_params.get("pick", ""))
-    fragment = request.query_params.get("fragment") == "board"
+    query = request.query_params
+    pick = board.topics.get(query.get("pick", ""))
+    fragment = query.get("fragment") == "board"
+    merging = [t for i in dict.fromkeys(query.getlist("merge")) if (t := board.topics.get(i)) and t.status != "merged"]
+
+    def cell_hints(topic: Topic, slot: Slot, space: Space) -> list[planning.Hint]:
+        return planning.hints_for_cell(board, topic.id, slot.id, space.id)
+
     return v.render(
         "_facilitate_board.html" if fragment else "facilitate.html",
         status=error.status if error else 200,
         vm=board_view(board, "facilitator", slot_states(board)),
-        data=page_data(board, "facilitator", v.actor.participant_id, v.event.slug, v.runtime.epoch(v.event.id)),
+        hints=planning.hints_for_board(board),
+        cell_hints=cell_hints,
+        suggestion=suggestion(board, query.get("replace") == "1") if query.get("suggest") else None,
+        merging=merging if len(merging) > 1 else [],
+        merges=merge_rows(board),
+        data=v.page_data(board, "facilitator"),
         pick=pick,
         error=error.to_dict(i18n.gettext) if error else None,
         values=values or {},
@@ -256,7 +272,31 @@ async def facilitate(
     )
 
 
-PAGES = {"participant": participant, "facilitate": facilitate, "edit": edit_topic}
+async def place_topic(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """A convener's own "paper wall": the free cells, one button each (self-placement)."""
+    v = v or await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    board = await v.runtime.service.board(v.event.id)
+    topic = board.topics.get((values or {}).get("topic") or request.path_params.get("topic", ""))
+    if topic is None or topic.status != "open":
+        return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
+    if not v.actor.facilitator and not topic.convened_by(v.actor.participant_id):
+        return refusal_page(v, Forbidden(N_("Only the convener of a topic or the facilitator can change it.")))
+    return v.render(
+        "place_topic.html",
+        status=error.status if error else 200,
+        topic=topic,
+        vm=board_view(board, "public"),
+        error=error.to_dict(i18n.gettext) if error else None,
+    )
+
+
+PAGES = {"participant": participant, "facilitate": facilitate, "edit": edit_topic, "place": place_topic}
 
 
 async def act(request: Request) -> Response:
@@ -280,7 +320,12 @@ async def act(request: Request) -> Response:
         values["action"] = name if "name" in locals() else ""
         return await PAGES[page](request, v, error, values)
     slug = v.event.slug
-    target = {"participant": f"/e/{slug}#marketplace", "facilitate": f"/e/{slug}/facilitate", "edit": f"/e/{slug}"}
+    target = {
+        "participant": f"/e/{slug}#marketplace",
+        "facilitate": f"/e/{slug}/facilitate",
+        "edit": f"/e/{slug}",
+        "place": f"/e/{slug}#agenda",
+    }
     anchor = values.get("anchor", "")
     url = target[page] if not ANCHOR.fullmatch(anchor) else target[page].split("#")[0] + "#" + anchor
     return v.finish(RedirectResponse(url, status_code=303))
@@ -338,6 +383,7 @@ ROUTES = [
     Route("/e/{slug}/join", join, methods=["POST"], max_body_size=FORM_LIMIT * 2),
     Route("/e/{slug}/act", act, methods=["POST"], max_body_size=FORM_LIMIT * 2),
     Route("/e/{slug}/topics/{topic}/edit", edit_topic),
+    Route("/e/{slug}/topics/{topic}/place", place_topic),
     Route("/e/{slug}/projector", projector),
     Route("/e/{slug}/facilitate", facilitate),
     Route("/e/{slug}/f/{secret}", facilitator_login),

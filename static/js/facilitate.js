@@ -5,11 +5,12 @@
 
 import { Live, pageData } from "./live.js";
 import { enhanceForms } from "./forms.js";
+import { renderBanner, slotStates } from "./render.js";
 
 const data = pageData();
 const live = new Live(data);
 const board = document.getElementById("board");
-let pick = null;
+let view = new URLSearchParams(); // what the board shows besides the grid: pick, suggest, merge
 let timer = null;
 let dragging = false; // a drag is under way, or a pointer is pressed on a card and may start one
 
@@ -40,7 +41,8 @@ async function refresh({ focus = null } = {}) {
   const mine = ++issued;
   pending += 1;
   board.setAttribute("aria-busy", "true");
-  const url = `${board.dataset.fragment}${pick ? `&pick=${encodeURIComponent(pick)}` : ""}`;
+  const extra = view.toString();
+  const url = `${board.dataset.fragment}${extra ? `&${extra}` : ""}`;
   let html = null;
   try {
     const response = await fetch(url, { credentials: "same-origin" });
@@ -84,27 +86,48 @@ live.addEventListener("change", scheduleRefresh);
 enhanceForms(board, live, {
   onDone(form) {
     if (form.dataset.action === "topic.place") {
-      pick = null;
+      view = new URLSearchParams();
       refresh({ focus: `[data-pick="${CSS.escape(form.elements.topic.value)}"]` });
+    } else if (form.dataset.action === "agenda.apply" || form.dataset.action === "topic.merge") {
+      view = new URLSearchParams();
+      refresh({ focus: form.dataset.action === "topic.merge" ? "#topics-h" : "#grid-h" });
     }
   },
 });
 
+// Links and GET forms that only change what the board shows are answered by a fragment refresh,
+// not a page load: the facilitator keeps their place, and focus lands where the work continues.
 board.addEventListener("click", (event) => {
-  const link = event.target.closest("[data-pick], [data-pick-cancel]");
+  const link = event.target.closest(`a[href^="/e/${data.slug}/facilitate"]`);
   if (!link) return;
   event.preventDefault();
-  pick = link.dataset.pick || null;
-  refresh({ focus: pick ? "button.place" : `[data-pick]` });
+  const url = new URL(link.href);
+  view = url.searchParams;
+  const focus = view.has("pick") ? "button.place" : url.hash || "#grid-h";
+  refresh({ focus });
+});
+
+board.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.method !== "get") return;
+  event.preventDefault();
+  view = new URLSearchParams(new FormData(form));
+  refresh({ focus: view.has("suggest") ? "#suggest-h" : "#merge-h" });
 });
 
 board.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && pick) {
-    const topic = pick;
-    pick = null;
+  if (event.key === "Escape" && view.has("pick")) {
+    const topic = view.get("pick");
+    view = new URLSearchParams();
     refresh({ focus: `[data-pick="${CSS.escape(topic)}"]` });
   }
 });
+
+const offset = Date.parse(data.serverNow) - Date.now();
+setInterval(() => {
+  const banner = board.querySelector("[data-banner]");
+  if (banner) renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset);
+}, 1000);
 
 // A refresh must not replace a card between the press and the drag's start: Chromium then
 // cancels the drag. So a pressed pointer on a card counts as dragging until it is released.

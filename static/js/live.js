@@ -19,9 +19,14 @@ export function newId() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// Every list in a state (spaces, slots, topics, announcements, and merges for facilitators)
+// becomes a Map by id, so a patch's upserts and deletes apply the same way to each.
 function toMaps(state) {
-  const byId = (rows) => new Map(rows.map((row) => [row.id, row]));
-  return { event: state.event, spaces: byId(state.spaces), slots: byId(state.slots), topics: byId(state.topics) };
+  const maps = { event: state.event };
+  for (const [kind, rows] of Object.entries(state)) {
+    if (Array.isArray(rows)) maps[kind] = new Map(rows.map((row) => [row.id, row]));
+  }
+  return maps;
 }
 
 export class Live extends EventTarget {
@@ -111,10 +116,11 @@ export class Live extends EventTarget {
   apply(patch) {
     if (patch.event) this.state.event = patch.event;
     for (const [kind, rows] of Object.entries(patch.upsert || {})) {
+      if (!this.state[kind]) this.state[kind] = new Map();
       for (const row of rows) this.state[kind].set(row.id, row);
     }
     for (const [kind, ids] of Object.entries(patch.delete || {})) {
-      for (const id of ids) this.state[kind].delete(id);
+      for (const id of ids) this.state[kind]?.delete(id);
     }
   }
 

@@ -81,7 +81,7 @@ export function renderGrid(container, state, data, { states = {}, onlyDay = null
     out.push(el("p", { class: "empty" }, t.no_slots));
   }
   for (const [day, slots] of spaces.length ? days : []) {
-    out.push(el("h3", { class: "day" }, data.dayLabels[day] || day));
+    out.push(el("h3", { class: "day", id: `day-${day}` }, data.dayLabels[day] || day));
     const head = el("tr", {}, el("th", { scope: "col", class: "time-col" }, t.time));
     for (const space of spaces) {
       head.append(el("th", { scope: "col" }, space.name,
@@ -127,25 +127,118 @@ export function renderFresh(list, state, data) {
   list.replaceChildren(...items);
 }
 
+function conveners(topic) {
+  return [topic.convener_name, topic.co_conveners].filter(Boolean).join(", ");
+}
+
+function convenedBy(topic, me) {
+  return Boolean(me) && (topic.convener_id === me || topic.co_convener_ids.split(" ").includes(me));
+}
+
+// A small form that also works without JavaScript; forms.js sends it over the live connection.
+function actionForm(data, action, anchor, fields, label, topicTitle, { pressed = null, secondary = true } = {}) {
+  const form = el("form", { method: "post", action: `/e/${data.slug}/act`, class: "inline", "data-action": action });
+  const hidden = { csrf: data.csrf, action, return_to: "participant", anchor, ...fields };
+  for (const [name, value] of Object.entries(hidden)) form.append(el("input", { type: "hidden", name, value }));
+  form.append(el("button", {
+    type: "submit", class: secondary ? "small secondary" : "small",
+    "aria-pressed": pressed === null ? null : String(pressed),
+  }, label, el("span", { class: "visually-hidden" }, ` ${topicTitle}`)));
+  return form;
+}
+
+export function pitchQueue(state) {
+  return [...state.topics.values()]
+    .filter((t) => t.queued_seq !== null && t.status === "open")
+    .sort((a, b) => a.queued_seq - b.queued_seq || (a.id < b.id ? -1 : 1));
+}
+
 export function renderTopics(list, state, data) {
   const t = data.i18n;
   const topics = visibleTopics(state);
+  const queue = pitchQueue(state).map((q) => q.id);
+  const marked = new Set(data.myInterests);
+  const event = state.event;
+  const openMarket = event.phase === "marketplace";
   const items = topics.map((topic) => {
-    const mine = data.me && topic.convener_id === data.me;
+    const mine = convenedBy(topic, data.me);
     const slot = topic.slot_id && state.slots.get(topic.slot_id);
     const space = topic.space_id && state.spaces.get(topic.space_id);
-    const where = slot && space
-      ? `${data.dayShort[slot.day] || slot.day} ${slot.start}–${slot.end} · ${space.name}`
-      : t.unplaced;
-    return el("li", { class: mine ? "topic mine" : "topic", id: `topic-${topic.id}` },
+    const placed = Boolean(slot && space);
+    const where = placed ? `${data.dayShort[slot.day] || slot.day} ${slot.start}–${slot.end} · ${space.name}` : t.unplaced;
+    const anchor = `topic-${topic.id}`;
+    const names = conveners(topic);
+    const item = el("li", { class: mine ? "topic mine" : "topic", id: anchor },
       el("h3", { class: "t-title" }, topic.title),
-      topic.convener_name ? el("p", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })) : null,
+      names ? el("p", { class: "t-conv" }, fill(t.by, { name: names })) : null,
       topic.description ? el("p", { class: "t-desc" }, topic.description) : null,
       el("p", { class: "t-where" }, where),
-      mine ? el("p", { class: "t-mine" }, el("span", { class: "tag" }, t.yours), " ",
-        el("a", { href: `/e/${data.slug}/topics/${topic.id}/edit` }, t.edit,
-          el("span", { class: "visually-hidden" }, ` ${topic.title}`))) : null);
+      topic.interest ? el("p", { class: "t-count" },
+        fill(topic.interest === 1 ? t.interested_one : t.interested_many, { num: topic.interest })) : null);
+    if (data.me) {
+      const on = marked.has(topic.id);
+      const actions = el("div", { class: "t-actions" },
+        actionForm(data, "topic.interest", anchor, { topic: topic.id, on: on ? "0" : "1" },
+          on ? t.going : t.want, topic.title, { pressed: on, secondary: !on }));
+      if (mine) {
+        actions.append(el("span", { class: "tag" }, t.yours));
+        const position = queue.indexOf(topic.id) + 1;
+        if (position) {
+          actions.append(el("p", { class: "t-queue" }, fill(t.in_queue, { num: position })),
+            actionForm(data, "pitch.leave", anchor, { topic: topic.id }, t.leave_queue, topic.title));
+        } else if (openMarket && !placed) {
+          actions.append(actionForm(data, "pitch.join", anchor, { topic: topic.id }, t.pitch, topic.title));
+        }
+        if (openMarket && event.self_placement && !topic.pinned) {
+          actions.append(el("a", { class: "button small secondary", href: `/e/${data.slug}/topics/${topic.id}/place` },
+            t.place_own, el("span", { class: "visually-hidden" }, ` ${topic.title}`)));
+        }
+        actions.append(el("a", { class: "button small secondary", href: `/e/${data.slug}/topics/${topic.id}/edit` },
+          t.edit, el("span", { class: "visually-hidden" }, ` ${topic.title}`)));
+      }
+      item.append(actions);
+    }
+    return item;
   });
   if (!items.length) items.push(el("li", { class: "empty" }, t.no_topics));
   list.replaceChildren(...items);
+}
+
+// The strip on every screen: phase, countdown and announcements (see templates/_banner.html).
+export function countdownText(state, data, states, offsetMs) {
+  const t = data.i18n;
+  const now = Date.now() + offsetMs;
+  const format = (ms) => {
+    const seconds = Math.max(0, Math.floor(ms / 1000));
+    return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  };
+  const bell = state.event.bell_until && Date.parse(state.event.bell_until);
+  if (bell && bell > now) return fill(t.bell, { time: format(bell - now) });
+  const current = orderedSlots(state).find((s) => states[s.id] === "now");
+  if (!current) return "";
+  const { day, clock } = eventNow(state.event.timezone, new Date(now));
+  const toMinutes = (hhmm) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+  const seconds = new Date(now).getSeconds();
+  const left = day === current.day ? (toMinutes(current.end) - toMinutes(clock)) * 60 - seconds : 0;
+  return fill(t.ends_in, { time: format(left * 1000) });
+}
+
+export function renderBanner(banner, state, data, states, offsetMs) {
+  const t = data.i18n;
+  const phase = banner.querySelector("[data-phase]");
+  phase.dataset.phase = state.event.phase;
+  phase.textContent = t[`phase_${state.event.phase}`];
+  const countdown = banner.querySelector("[data-countdown]");
+  const text = countdownText(state, data, states, offsetMs);
+  countdown.hidden = !text;
+  countdown.textContent = text;
+  const now = new Date(Date.now() + offsetMs).toISOString();
+  const active = [...state.announcements.values()]
+    .filter((a) => new Date(a.expires_at).toISOString() > now)
+    .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+  const list = banner.querySelector("[data-announcements]");
+  const texts = active.map((a) => a.text);
+  if (texts.join("\n") !== [...list.children].map((li) => li.textContent).join("\n")) {
+    list.replaceChildren(...texts.map((text) => el("li", {}, text)));
+  }
 }
