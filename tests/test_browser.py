@@ -194,7 +194,7 @@ def test_the_live_page_equals_a_freshly_loaded_one(browser: Browser, server: Ser
     expect(phone.locator("#marketplace")).not_to_contain_text("Första")
     assert not_reloaded(phone)
     live_agenda, live_market = normalized(phone, "#agenda"), normalized(phone, "#marketplace")
-    fresh = context(browser, watch, PHONE).new_page()
+    fresh = phone.context.new_page()  # the same person, loading the page anew
     fresh.goto(f"{server.url}/e/{slug}")
     assert normalized(fresh, "#agenda") == live_agenda
     assert normalized(fresh, "#marketplace") == live_market
@@ -306,3 +306,58 @@ def test_pages_work_without_javascript(browser: Browser, server: Server, watch: 
     expect(page.locator("[role=alert]")).to_be_visible()
     expect(page.locator("#propose-title")).to_have_value("x" * 130)  # what was typed is still there
     watch.problems = [p for p in watch.problems if "status of 400" not in p]  # the refusal itself
+
+
+def test_the_pitch_queue_on_the_projector_while_a_phone_joins_it(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    """A phone asks to pitch, the facilitator spotlights it and places it: the projector follows live."""
+    slug, link = new_event(server.url, "Pitch", spaces=2, slots=2)
+    projector = context(browser, watch, PROJECTOR).new_page()
+    projector.goto(f"{server.url}/e/{slug}/projector")
+    expect(projector.locator("#conn")).to_have_attribute("data-state", "online")
+    mark_loaded(projector)
+    fac = facilitator_page(browser, watch, link)
+    phone = context(browser, watch, PHONE).new_page()
+    join(phone, server.url, slug, "Lisa")
+    phone.fill("#propose-title", "Lånecykel för e-böcker")
+    phone.click("#propose button[type=submit]")
+    card = phone.locator(".topic", has_text="Lånecykel")
+    card.get_by_role("button", name=re.compile("Ask to pitch")).click()
+    expect(card).to_contain_text("Number 1 in the pitch queue")
+    other = context(browser, watch, PHONE).new_page()
+    join(other, server.url, slug, "Olle")
+    other.locator(".topic", has_text="Lånecykel").get_by_role("button", name=re.compile("I want to go")).click()
+    expect(card).to_contain_text("1 wants to go")  # counts travel live; names never do
+    queue = fac.locator("#queue-section")
+    expect(queue).to_contain_text("Lånecykel")
+    queue.get_by_role("button", name=re.compile("Spotlight")).click()
+    expect(projector.locator("[data-spotlight] .spot-title")).to_have_text("Lånecykel för e-böcker")
+    expect(projector.locator("[data-spotlight] .spot-conv")).to_have_text("Lisa")
+    projector.screenshot(path=str(SHOTS / "projector-spotlight.png"))
+    fac.screenshot(path=str(SHOTS / "facilitator-queue.png"), full_page=True)
+    # place it in one step, with the keyboard alone
+    queue.locator(".spot-now").get_by_role("link", name=re.compile("Place it")).focus()
+    fac.keyboard.press("Enter")
+    expect(fac.locator("button.place").first).to_be_focused()
+    fac.keyboard.press("Enter")
+    expect(projector.locator("[data-spotlight]")).to_be_hidden()
+    expect(projector.locator("#agenda")).to_contain_text("Lånecykel för e-böcker")
+    expect(card).not_to_contain_text("pitch queue")
+    assert not_reloaded(projector)
+
+
+def test_announcements_and_the_opening_reach_the_projector_live(browser: Browser, server: Server, watch: Watch) -> None:
+    slug, link = new_event(server.url, "Öppning", spaces=1, slots=1, language="sv")
+    projector = context(browser, watch, PROJECTOR, locale="sv-SE").new_page()
+    projector.goto(f"{server.url}/e/{slug}/projector")
+    expect(projector.locator("#conn")).to_have_attribute("data-state", "online")
+    fac = facilitator_page(browser, watch, link)
+    fac.locator("#run-section").get_by_role("button", name="Öppning").click()
+    expect(projector.locator("[data-proj-opening]")).to_contain_text("De som kommer är de rätta")
+    projector.screenshot(path=str(SHOTS / "projector-opening.png"))
+    fac.fill("#announce-text", "Lunch kl. 12 i caféet")
+    fac.locator("#announce-form button[type=submit]").click()
+    expect(projector.locator("[data-announcements]")).to_contain_text("Lunch kl. 12 i caféet")
+    fac.locator("#run-section").get_by_role("button", name="5 min", exact=True).click()
+    expect(projector.locator("[data-countdown]")).to_contain_text(re.compile(r"Nedräkning: [45]:\d\d"))
