@@ -21,8 +21,9 @@ def test_phases_show_everywhere_and_closing_the_marketplace_stops_proposals(clie
     assert act(event.facilitator, event, "event.phase", "facilitate", phase="closed").status_code == 303
     page = phone.get(event.path).text
     assert "Marketplace closed" in page and "only the facilitator changes the agenda" in page
-    response = act(phone, event, "topic.propose", title="För sent")
+    response = act(phone, event, "topic.propose", title="För sent", description="Mitt långa resonemang")
     assert response.status_code == 403 and "closed" in response.text
+    assert "Mitt långa resonemang" in response.text  # what was typed is still in the form
     assert state(phone, event)["topics"] == []
     assert "Marketplace closed" in phone.get(f"{event.path}/projector").text
 
@@ -185,3 +186,17 @@ def test_facilitator_views_need_the_facilitator(client: TestClient) -> None:
     viewer = new_browser(client)
     for query in ("?suggest=1", "?merge=a&merge=b", "?pick=x"):
         assert viewer.get(f"{event.path}/facilitate{query}").status_code == 403
+
+
+def test_hints_while_placing_never_block(client: TestClient) -> None:
+    event = create_event(client, language="en")
+    spaces, slots = setup_grid(client, event, spaces=2, slots=1)
+    for title in ("Första", "Andra"):
+        act(event.facilitator, event, "topic.propose", "facilitate", title=title, convener_name="Kristina")
+    first, second = topic_id(client, event, "Första"), topic_id(client, event, "Andra")
+    act(event.facilitator, event, "topic.place", "facilitate", topic=first, slot=slots[0], space=spaces[0])
+    picking = event.facilitator.get(f"{event.path}/facilitate?pick={second}").text
+    assert "Kristina already convenes “Första” in this slot." in picking
+    placed = act(event.facilitator, event, "topic.place", "facilitate", topic=second, slot=slots[0], space=spaces[1])
+    assert placed.status_code == 303  # a hint, not a refusal
+    assert "already convenes" in event.facilitator.get(f"{event.path}/facilitate").text

@@ -314,9 +314,9 @@ async def act(request: Request) -> Response:
         action_id = values.pop("action_id", None) or None
         await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
         values["action"] = name
-    except Forbidden as error:
-        return refusal_page(v, error)
     except DomainError as error:
+        # every refusal goes back to the page the form came from, with what was typed; the pages
+        # themselves refuse anyone who may not see them
         values["action"] = name if "name" in locals() else ""
         return await PAGES[page](request, v, error, values)
     slug = v.event.slug
