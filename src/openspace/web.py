@@ -58,6 +58,10 @@ class Visit:
         return "facilitator" if self.actor.facilitator else "public"
 
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        """Render a page; a refusal passed as `error` sets the status and is shown translated."""
+        error = context.get("error")
+        if isinstance(error, DomainError):
+            status, context["error"] = error.status, error.to_dict(i18n.gettext)
         context.update(
             event=self.event,
             actor=self.actor,
@@ -65,6 +69,7 @@ class Visit:
             request=self.request,
             path=self.request.url.path,
             base_url=self.runtime.base_url,
+            join_url=links.participant_link(self.runtime.base_url, self.event.slug) if self.event else "",
         )
         response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
         return self.finish(response)
@@ -80,6 +85,13 @@ class Visit:
             response.set_cookie(CSRF_COOKIE, self.csrf, httponly=True, samesite="lax", secure=secure, path="/")
         response.headers["cache-control"] = "no-store"
         return response
+
+
+async def page(request: Request, v: Visit | None) -> tuple[Visit, Event, Board]:
+    """The start of every event page: who is visiting, which event, and its board now."""
+    v = v or await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    return v, v.event, await v.runtime.service.board(v.event.id)
 
 
 async def visit(request: Request, slug: str | None = None) -> Visit:
@@ -169,17 +181,13 @@ async def participant(
     error: DomainError | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    v = v or await visit(request, request.path_params["slug"])
-    assert v.event is not None
-    board = await v.runtime.service.board(v.event.id)
+    v, event, board = await page(request, v)
     return v.render(
         "participant.html",
-        status=error.status if error else 200,
         vm=board_view(board, "public", slot_states(board)),
         data=v.page_data(board, "public"),
-        error=error.to_dict(i18n.gettext) if error else None,
+        error=error,
         values=values or {},
-        join_url=links.participant_link(v.runtime.base_url, v.event.slug),
     )
 
 
@@ -203,9 +211,7 @@ async def edit_topic(
     error: DomainError | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    v = v or await visit(request, request.path_params["slug"])
-    assert v.event is not None
-    board = await v.runtime.service.board(v.event.id)
+    v, event, board = await page(request, v)
     topic_id = (values or {}).get("topic") or request.path_params.get("topic", "")
     topic = board.topics.get(topic_id)
     if topic is None or (topic.status == "hidden" and not v.actor.facilitator):
@@ -214,17 +220,14 @@ async def edit_topic(
         return refusal_page(v, Forbidden(N_("Only the convener of a topic or the facilitator can change it.")))
     return v.render(
         "edit_topic.html",
-        status=error.status if error else 200,
         topic=topic,
         values=values or {"title": topic.title, "description": topic.description, "version": str(topic.version)},
-        error=error.to_dict(i18n.gettext) if error else None,
+        error=error,
     )
 
 
 async def projector(request: Request) -> Response:
-    v = await visit(request, request.path_params["slug"])
-    assert v.event is not None
-    board = await v.runtime.service.board(v.event.id)
+    v, event, board = await page(request, None)
     vm = board_view(board, "public", slot_states(board))
     day = projector_day(vm)
     vm.days = [(d, slots) for d, slots in vm.days if d == day]
@@ -232,7 +235,6 @@ async def projector(request: Request) -> Response:
         "projector.html",
         vm=vm,
         data=v.page_data(board, "public"),
-        join_url=links.participant_link(v.runtime.base_url, v.event.slug),
     )
 
 
@@ -242,11 +244,9 @@ async def facilitate(
     error: DomainError | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    v = v or await visit(request, request.path_params["slug"])
-    assert v.event is not None
+    v, event, board = await page(request, v)
     if not v.actor.facilitator:
         return refusal_page(v, Forbidden(N_("Only the facilitator can see this page. Open your facilitator link.")))
-    board = await v.runtime.service.board(v.event.id)
     query = request.query_params
     pick = board.topics.get(query.get("pick", ""))
     fragment = query.get("fragment") == "board"
@@ -257,7 +257,6 @@ async def facilitate(
 
     return v.render(
         "_facilitate_board.html" if fragment else "facilitate.html",
-        status=error.status if error else 200,
         vm=board_view(board, "facilitator", slot_states(board)),
         hints=planning.hints_for_board(board),
         cell_hints=cell_hints,
@@ -266,9 +265,8 @@ async def facilitate(
         merges=merge_rows(board),
         data=v.page_data(board, "facilitator"),
         pick=pick,
-        error=error.to_dict(i18n.gettext) if error else None,
+        error=error,
         values=values or {},
-        join_url=links.participant_link(v.runtime.base_url, v.event.slug),
     )
 
 
@@ -279,9 +277,7 @@ async def place_topic(
     values: dict[str, str] | None = None,
 ) -> Response:
     """A convener's own "paper wall": the free cells, one button each (self-placement)."""
-    v = v or await visit(request, request.path_params["slug"])
-    assert v.event is not None
-    board = await v.runtime.service.board(v.event.id)
+    v, event, board = await page(request, v)
     topic = board.topics.get((values or {}).get("topic") or request.path_params.get("topic", ""))
     if topic is None or topic.status != "open":
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
@@ -289,10 +285,9 @@ async def place_topic(
         return refusal_page(v, Forbidden(N_("Only the convener of a topic or the facilitator can change it.")))
     return v.render(
         "place_topic.html",
-        status=error.status if error else 200,
         topic=topic,
         vm=board_view(board, "public"),
-        error=error.to_dict(i18n.gettext) if error else None,
+        error=error,
     )
 
 
@@ -346,9 +341,7 @@ async def facilitator_login(request: Request) -> Response:
 
 async def state_json(request: Request) -> Response:
     """The JSON twin of the board: exactly what a snapshot frame carries for this person."""
-    v = await visit(request, request.path_params["slug"])
-    assert v.event is not None
-    board = await v.runtime.service.board(v.event.id)
+    v, _, board = await page(request, None)
     return v.finish(JSONResponse(state_for(board, v.audience)))
 
 
