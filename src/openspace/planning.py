@@ -51,6 +51,10 @@ class Quality:
     double_booked: int  # (convener, slot) pairs with two or more topics
     clashes: int  # sum over people and slots of (topics they want in that slot - 1)
     overflow: int  # sum over placed topics of the people who want to come beyond the room's capacity
+    missed: int = 0  # interest marks nobody can honour: clashes, plus every mark on an unplaced topic
+
+    # "missed" is the fair yardstick when there are more topics than cells: placing the most
+    # wanted topics raises clashes (more people to collide) but lets far fewer people down.
 
 
 # --- who convenes what -----------------------------------------------------------------------
@@ -209,11 +213,22 @@ def quality(board: Board, placement: dict[str, tuple[str, str]] | None = None) -
         marked.update((pid, slot_id) for pid in people.get(topic.id, ()))
         if space.capacity is not None:
             overflow += max(0, topic.interest - space.capacity)
+    clashes = sum(n - 1 for n in marked.values())
+    left_out = sum(
+        len(people.get(t.id, ()))
+        for t in board.topics.values()
+        if t.status == "open" and t.id not in placed_ids(cells, board)
+    )
     return Quality(
         double_booked=sum(1 for n in booked.values() if n > 1),
-        clashes=sum(n - 1 for n in marked.values()),
+        clashes=clashes,
         overflow=overflow,
+        missed=clashes + left_out,
     )
+
+
+def placed_ids(cells: dict[str, Cell], board: Board) -> set[str]:
+    return {t for t, (slot, space) in cells.items() if slot in board.slots and space in board.spaces}
 
 
 # --- suggesting an agenda --------------------------------------------------------------------
