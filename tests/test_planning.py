@@ -249,9 +249,9 @@ def test_quality_counts_double_bookings_clashes_and_overflow() -> None:
         wants={"T1": people(12), "T2": people(2), "T3": people(3), "T4": people(1), "T5": people(50)},
     )
     # p0, p1 want T1, T2 and T3 in S1: 2 each; p2 wants T1 and T3: 1. T1 is 2 over A's 10.
-    assert quality(b) == Quality(double_booked=1, clashes=5, overflow=2)
+    assert quality(b) == Quality(double_booked=1, clashes=5, overflow=2, missed=5)  # all placed: missed = clashes
     # moved to S2: p0..p2 still want T1 and T3 together (3), p0 now wants T2 and T4 together (1)
-    assert quality(b, {"T2": ("S2", "C")}) == Quality(double_booked=0, clashes=4, overflow=2)
+    assert quality(b, {"T2": ("S2", "C")}) == Quality(double_booked=0, clashes=4, overflow=2, missed=4)
 
 
 # --- suggesting ------------------------------------------------------------------------------
