@@ -222,3 +222,25 @@ def test_merged_topics_cannot_be_placed() -> None:
     b = step(board(), "topic.merge", FAC, into="T1", topics="T2", title="x")
     assert isinstance(refused(b, "topic.place", FAC, topic="T2", slot="S1", space="A"), NotFound)
     assert replace(b.topics["T1"], title="x").title == "x"
+
+
+def test_a_hidden_topics_title_never_reaches_a_convener_through_a_conflict() -> None:
+    b = step(board(), "event.options", FAC, self_placement="1")
+    b = step(step(b, "topic.place", FAC, topic="T3", slot="S1", space="A"), "topic.hide", FAC, topic="T3")
+    error = refused(b, "topic.place", LISA, topic="T1", slot="S1", space="A")
+    assert isinstance(error, Conflict) and "Facebook" not in str(error) and not error.params
+
+
+def test_folded_topics_cannot_be_edited_withdrawn_or_shown_again() -> None:
+    b = step(board(), "topic.merge", FAC, into="T1", topics="T2", title="Båda")
+    for command, args in (("topic.edit", {"title": "x"}), ("topic.withdraw", {}), ("topic.hide", {"show": "1"})):
+        assert isinstance(refused(b, command, FAC, topic="T2", **args), NotFound)
+    assert b.topics["T2"].status == "merged"
+
+
+def test_accepting_a_plan_clears_the_spotlight_of_a_topic_it_places() -> None:
+    b = step(board(), "pitch.spotlight", FAC, topic="T1")
+    b = step(b, "agenda.apply", FAC, plan=orjson.dumps({"T1": ["S1", "A", 1]}).decode())
+    assert b.event.spotlight is None and b.topics["T1"].placed
+    change = rules.decide(b, "agenda.apply", {"plan": "{}"}, rules.Context(FAC, lambda: "x", 99))
+    assert change.result == {"placed": 0, "unchanged": True}

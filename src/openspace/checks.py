@@ -141,6 +141,8 @@ def ref(board: Board, args: Args, name: str, kind: str) -> Any:
     """Look up an entity of this event by id; another event's ids are simply not found."""
     raw = args.get(name)
     entity = board.entities(kind).get(raw) if isinstance(raw, str) else None  # type: ignore[arg-type]
+    if kind == "topics" and entity is not None and entity.status == "merged":
+        entity = None  # folded into another topic: only undoing the merge brings it back
     if entity is None:
         messages = {
             "topics": N_("That topic no longer exists. It may have been withdrawn."),

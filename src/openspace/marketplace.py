@@ -25,7 +25,6 @@ from .checks import (
 from .errors import N_, Conflict, Forbidden, Invalid, NotFound
 from .model import PHASES, Announcement, Board, Change, Entity, EntityKind, Event, Interest, Merge, Topic
 
-MAX_ANNOUNCEMENT = 200
 MAX_MERGE = 10
 OPEN_FOR_PROPOSALS = ("marketplace",)
 
@@ -296,7 +295,10 @@ def apply_plan(board: Board, args: Args, ctx: Context) -> Change:
         if cell in taken:
             raise Conflict(N_("The board changed since this suggestion was made. Ask for a new one."))
         taken[cell] = topic.id
-    return Change("agenda.applied", upserts=tuple(changed.values()), result={"placed": len(changed)})
+    if not changed:
+        return Change("agenda.applied", result={"placed": 0, "unchanged": True})
+    event = replace(board.event, spotlight=None) if board.event.spotlight in changed else None
+    return Change("agenda.applied", upserts=tuple(changed.values()), event=event, result={"placed": len(changed)})
 
 
 # --- announcements and the bell --------------------------------------------------------------

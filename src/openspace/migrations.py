@@ -141,4 +141,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX announcements_event ON announcements(event_id);
     """,
+    # 3: the law of two feet: who is where (private), head counts and flow (public)
+    """
+    ALTER TABLE slots ADD COLUMN moves INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE topics ADD COLUMN headcount INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE topics ADD COLUMN arrived INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE topics ADD COLUMN "left" INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE attendance (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        slot_id TEXT NOT NULL REFERENCES slots(id) ON DELETE CASCADE,
+        topic_id TEXT NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        participant_id TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE
+    );
+    CREATE INDEX attendance_event ON attendance(event_id);
+    """,
 ]

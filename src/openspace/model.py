@@ -11,9 +11,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-EntityKind = Literal["spaces", "slots", "topics", "interests", "merges", "announcements"]
+EntityKind = Literal["spaces", "slots", "topics", "interests", "merges", "announcements", "attendance"]
 # in the order rows are written: topics refer to spaces and slots, interests to topics
-ENTITY_KINDS: tuple[EntityKind, ...] = ("spaces", "slots", "topics", "interests", "merges", "announcements")
+ENTITY_KINDS: tuple[EntityKind, ...] = (
+    "spaces",
+    "slots",
+    "topics",
+    "interests",
+    "merges",
+    "announcements",
+    "attendance",
+)
 TopicStatus = Literal["open", "hidden", "merged"]
 Phase = Literal["opening", "marketplace", "closed", "sessions", "closing"]
 PHASES: tuple[Phase, ...] = ("opening", "marketplace", "closed", "sessions", "closing")
@@ -50,6 +58,7 @@ class Slot:
     day: str  # ISO date
     start: str  # "HH:MM", wall-clock time in the event's time zone
     end: str
+    moves: int = 0  # check-ins that moved someone from one session to another in this slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,9 @@ class Topic:
     co_convener_ids: str = ""  # space-separated participant ids, from merges
     co_conveners: str = ""  # their names, comma-separated, as shown
     interest: int = 0  # how many marked it; who did is private (Interest rows)
+    headcount: int = 0  # checked in now (or at the slot's end); who is private (Attendance rows)
+    arrived: int = 0  # check-ins over the slot, moves included: what drew people in
+    left: int = 0  # check-outs and moves away: what lost them
 
     @property
     def placed(self) -> bool:
@@ -96,6 +108,16 @@ class Interest:
 
 
 @dataclass(frozen=True, slots=True)
+class Attendance:
+    """Where one participant is in one slot: one row per person per slot, so moving replaces it."""
+
+    id: str  # "<slot id>|<participant id>"
+    slot_id: str
+    topic_id: str
+    participant_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Merge:
     """A merge of duplicates, kept so the facilitator can undo it (facilitators only)."""
 
@@ -113,8 +135,10 @@ class Announcement:
     expires_at: str  # UTC, ISO 8601
 
 
-Entity = Space | Slot | Topic | Interest | Merge | Announcement
-EntityType = type[Space] | type[Slot] | type[Topic] | type[Interest] | type[Merge] | type[Announcement]
+Entity = Space | Slot | Topic | Interest | Merge | Announcement | Attendance
+EntityType = (
+    type[Space] | type[Slot] | type[Topic] | type[Interest] | type[Merge] | type[Announcement] | type[Attendance]
+)
 ENTITY_TYPES: dict[EntityKind, EntityType] = {
     "spaces": Space,
     "slots": Slot,
@@ -122,6 +146,7 @@ ENTITY_TYPES: dict[EntityKind, EntityType] = {
     "interests": Interest,
     "merges": Merge,
     "announcements": Announcement,
+    "attendance": Attendance,
 }
 KINDS_BY_TYPE: dict[EntityType, EntityKind] = {t: k for k, t in ENTITY_TYPES.items()}
 
@@ -180,6 +205,7 @@ class Board:
     interests: dict[str, Interest] = field(default_factory=dict)
     merges: dict[str, Merge] = field(default_factory=dict)
     announcements: dict[str, Announcement] = field(default_factory=dict)
+    attendance: dict[str, Attendance] = field(default_factory=dict)
 
     def entities(self, kind: EntityKind) -> dict[str, Any]:
         mapping: dict[str, Any] = getattr(self, kind)
@@ -225,6 +251,7 @@ class Board:
             "interests": [asdict(i) for i in self.interests.values()],
             "merges": [asdict(m) for m in self.merges.values()],
             "announcements": sorted((asdict(a) for a in self.announcements.values()), key=lambda a: a["created_at"]),
+            "attendance": [asdict(a) for a in self.attendance.values()],
         }
 
 

@@ -17,7 +17,7 @@ Audience = Literal["public", "facilitator"]
 AUDIENCES: tuple[Audience, ...] = ("public", "facilitator")
 
 
-PRIVATE_KINDS = {"interests"}  # who wants to attend what: never on any screen, counts only
+PRIVATE_KINDS = {"interests", "attendance"}  # who wants to go, who is where: counts only, never names
 FACILITATOR_KINDS = {"merges"}  # kept for undo
 
 

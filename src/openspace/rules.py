@@ -116,6 +116,8 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
     if occupant is not None and occupant.id == topic.id:
         return Change("topic.placed", upserts=(), result={"unchanged": True})
     expected = args.get("swap_with") or None
+    if occupant is not None and occupant.id != expected and occupant.status == "hidden" and not ctx.actor.facilitator:
+        raise Conflict(N_("That cell is taken. Choose a free one."))  # never reveal a hidden title
     if occupant is not None and occupant.id != expected:
         raise Conflict(
             N_("%(space)s at %(start)s on %(day)s already has “%(title)s”. Nothing was moved."),

@@ -111,18 +111,23 @@ async def visit(request: Request, slug: str | None = None) -> Visit:
     return Visit(runtime, request, event, actor, csrf, new)
 
 
-async def read_form(request: Request, v: Visit) -> dict[str, str]:
-    """The posted fields as strings, after the CSRF and Origin checks."""
-    if int(request.headers.get("content-length") or 0) > FORM_LIMIT:
-        raise Invalid(N_("That was more text than one form can take. Please shorten it."))
-    async with request.form(max_files=0, max_fields=64, max_part_size=FORM_LIMIT) as form:
-        data = strings(form)
+async def read_form(request: Request, v: Visit, data: dict[str, str] | None = None) -> dict[str, str]:
+    """The posted fields as strings, after the CSRF and Origin checks (on `data` if already read)."""
+    if data is None:
+        data = await form_fields(request)
     settings = v.runtime.settings
     if not form_origin_ok(request.headers, request.url.scheme, settings.public_url):
         raise Forbidden(N_("This form was sent from another site, so it was refused."))
     if v.new_csrf or not csrf_ok(v.csrf, data.pop("csrf", None)):
         raise Forbidden(N_("This form had expired. Please try again: nothing was changed."))
     return data
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    if int(request.headers.get("content-length") or 0) > FORM_LIMIT:
+        raise Invalid(N_("That was more text than one form can take. Please shorten it."))
+    async with request.form(max_files=0, max_fields=64, max_part_size=FORM_LIMIT) as form:
+        return strings(form)
 
 
 def strings(form: FormData) -> dict[str, str]:
@@ -301,10 +306,11 @@ async def act(request: Request) -> Response:
     values: dict[str, str] = {}
     page = "participant"
     try:
-        values = await read_form(request, v)
-        page = values.pop("return_to", "participant")
+        values = await form_fields(request)
+        page = values.pop("return_to", "participant")  # known before the checks, to answer there
         if page not in PAGES:
             page = "participant"
+        values = await read_form(request, v, values)
         name = values.pop("action", "")
         action_id = values.pop("action_id", None) or None
         await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
