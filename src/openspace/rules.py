@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from . import marketplace
+from . import attendance, marketplace
 from .checks import (
     LANGUAGES,
     MAX,
@@ -83,7 +83,9 @@ def withdraw(board: Board, args: Args, ctx: Context) -> Change:
     may_edit(topic, ctx)
     marketplace.require_open_marketplace(board, ctx)
     check_version(topic, args)
-    marks = tuple(("interests", i.id) for i in board.interests.values() if i.topic_id == topic.id)
+    marks = tuple(("interests", i.id) for i in board.interests.values() if i.topic_id == topic.id) + tuple(
+        ("attendance", a.id) for a in board.attendance.values() if a.topic_id == topic.id
+    )
     event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
     return Change("topic.withdrawn", deletes=(*marks, ("topics", topic.id)), event=event)  # type: ignore[arg-type]
 
@@ -253,7 +255,8 @@ def remove_slot(board: Board, args: Args, ctx: Context) -> Change:
     require_facilitator(ctx)
     slot: Slot = ref(board, args, "slot", "slots")
     freed = tuple(bump(t, slot_id=None, space_id=None) for t in board.topics.values() if t.slot_id == slot.id)
-    return Change("slot.removed", upserts=freed, deletes=(("slots", slot.id),))
+    present = tuple(("attendance", a.id) for a in board.attendance.values() if a.slot_id == slot.id)
+    return Change("slot.removed", upserts=freed, deletes=(*present, ("slots", slot.id)))  # type: ignore[arg-type]
 
 
 # --- the event -------------------------------------------------------------------------------
@@ -322,7 +325,7 @@ COMMANDS: dict[str, Rule] = {
 
 def decide(board: Board, name: str, args: Args, ctx: Context) -> Change:
     """The single entry point: refuse by raising a DomainError, or return the change."""
-    rule = COMMANDS.get(name) or marketplace.COMMANDS.get(name)
+    rule = COMMANDS.get(name) or marketplace.COMMANDS.get(name) or attendance.COMMANDS.get(name)
     if rule is None:
         raise Invalid(N_("Unknown action."))
     return rule(board, args, ctx)

@@ -1,0 +1,115 @@
+"""The law of two feet: who is in which session now, as counts on every screen.
+
+One Attendance row per person per slot, so checking in elsewhere in the same slot moves the
+person (bumblebees and butterflies are welcome). Rows are private; topics carry the public
+counters: `headcount` (here now, and at the slot's end), `arrived` and `left` (the flow), and
+the slot counts its `moves`. A check-in is possible while the slot runs (from a few minutes
+before it starts); when it ends, the check-ins end with it and the counts remain as history.
+Pure like rules.py: the clock is `ctx.now`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .checks import Args, Context, Rule, ref
+from .errors import N_, Forbidden, Invalid
+from .model import Attendance, Board, Change, Entity, EntityKind, Event, Slot, Topic
+
+EARLY_MINUTES = 15  # people drift in before a session starts: let them check in
+
+
+def window(event: Event, slot: Slot) -> tuple[datetime, datetime]:
+    """A slot's start and end as instants, from its wall-clock times in the event's zone."""
+    zone = ZoneInfo(event.timezone)
+    start = datetime.fromisoformat(f"{slot.day}T{slot.start}").replace(tzinfo=zone)
+    end = datetime.fromisoformat(f"{slot.day}T{slot.end}").replace(tzinfo=zone)
+    return start, end
+
+
+def is_open(event: Event, slot: Slot, now: str) -> bool:
+    start, end = window(event, slot)
+    return start - timedelta(minutes=EARLY_MINUTES) <= datetime.fromisoformat(now) < end
+
+
+def is_over(event: Event, slot: Slot, now: str) -> bool:
+    return datetime.fromisoformat(now) >= window(event, slot)[1]
+
+
+def participant(ctx: Context) -> str:
+    if ctx.actor.participant_id is None:
+        raise Forbidden(N_("Please join the event with your name first."))
+    return ctx.actor.participant_id
+
+
+def session(board: Board, args: Args) -> tuple[Topic, Slot]:
+    topic: Topic = ref(board, args, "topic", "topics")
+    if topic.status != "open" or topic.slot_id is None or topic.space_id is None:
+        raise Invalid(N_("This topic is not on the agenda, so there is nowhere to check in."), field="topic")
+    return topic, board.slots[topic.slot_id]
+
+
+def check_in(board: Board, args: Args, ctx: Context) -> Change:
+    """"I'm here": counted in this session, and out of any other in the same slot."""
+    person = participant(ctx)
+    topic, slot = session(board, args)
+    if not is_open(board.event, slot, ctx.now):
+        raise Invalid(
+            N_("You can check in while the session runs, %(start)s–%(end)s on %(day)s."),
+            start=slot.start,
+            end=slot.end,
+            day=slot.day,
+        )
+    key = f"{slot.id}|{person}"
+    current = board.attendance.get(key)
+    if current is not None and current.topic_id == topic.id:
+        return Change("attendance.checked_in", result={"topic": topic.id, "unchanged": True})
+    upserts: list[Entity] = []
+    moved_from = None
+    if current is not None:
+        previous = board.topics.get(current.topic_id)
+        if previous is not None:
+            upserts.append(replace(previous, headcount=max(0, previous.headcount - 1), left=previous.left + 1))
+            moved_from = previous.id
+        upserts.append(replace(slot, moves=slot.moves + 1))
+    upserts.append(replace(topic, headcount=topic.headcount + 1, arrived=topic.arrived + 1))
+    upserts.append(Attendance(id=key, slot_id=slot.id, topic_id=topic.id, participant_id=person))
+    kind = "attendance.moved" if moved_from else "attendance.checked_in"
+    return Change(kind, upserts=tuple(upserts), result={"topic": topic.id, "moved_from": moved_from})
+
+
+def check_out(board: Board, args: Args, ctx: Context) -> Change:
+    """"I'm leaving": out of this session (the law of two feet needs no excuse)."""
+    person = participant(ctx)
+    topic, slot = session(board, args)
+    key = f"{slot.id}|{person}"
+    current = board.attendance.get(key)
+    if current is None or current.topic_id != topic.id or is_over(board.event, slot, ctx.now):
+        return Change("attendance.checked_out", result={"unchanged": True})
+    counted = replace(topic, headcount=max(0, topic.headcount - 1), left=topic.left + 1)
+    return Change("attendance.checked_out", upserts=(counted,), deletes=(("attendance", key),))
+
+
+def erase(board: Board, args: Args, ctx: Context) -> Change:
+    """Forget where this person has been. Sessions still running lose them from their count;
+    finished ones keep their counts, which no longer point at anyone."""
+    person = participant(ctx)
+    mine = [a for a in board.attendance.values() if a.participant_id == person]
+    upserts: list[Entity] = []
+    for row in mine:
+        topic, slot = board.topics.get(row.topic_id), board.slots.get(row.slot_id)
+        if topic is not None and slot is not None and not is_over(board.event, slot, ctx.now):
+            upserts.append(replace(topic, headcount=max(0, topic.headcount - 1)))
+    deletes: tuple[tuple[EntityKind, str], ...] = tuple(("attendance", a.id) for a in mine)
+    if not deletes:
+        return Change("attendance.erased", result={"unchanged": True})
+    return Change("attendance.erased", upserts=tuple(upserts), deletes=deletes)
+
+
+COMMANDS: dict[str, Rule] = {
+    "attendance.in": check_in,
+    "attendance.out": check_out,
+    "attendance.erase": erase,
+}

@@ -1,0 +1,112 @@
+"""The law of two feet, tested directly: one place per person per slot, moves, leaving, expiry at
+the slot's end, counts, flow, privacy."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import pytest
+
+from openspace import rules
+from openspace.errors import Forbidden, Invalid
+from openspace.model import Board, Event, Slot, Space, Topic, apply
+from openspace.projection import patch_for, state_for
+
+FAC = rules.Actor(facilitator=True)
+PEOPLE = [rules.Actor(participant_id=f"p{i}", name=f"Person {i}") for i in range(6)]
+DURING = "2026-03-14T09:30:00+00:00"  # 10:30 in Stockholm: slot S1 (10:00–11:00) runs
+BEFORE = "2026-03-14T07:00:00+00:00"
+AFTER = "2026-03-14T10:05:00+00:00"  # 11:05: S1 is over
+
+
+def board() -> Board:
+    return Board(
+        event=Event(id="e", slug="s", name="Demo", starts_on="2026-03-14", ends_on="2026-03-14"),
+        seq=1,
+        spaces={"A": Space("A", "Sagorummet", 3, 0), "B": Space("B", "Trappan", 25, 1)},
+        slots={"S1": Slot("S1", "2026-03-14", "10:00", "11:00"), "S2": Slot("S2", "2026-03-14", "11:15", "12:00")},
+        topics={
+            "T1": Topic("T1", "Policy", slot_id="S1", space_id="A"),
+            "T2": Topic("T2", "Facebook", slot_id="S1", space_id="B"),
+            "T3": Topic("T3", "Senare", slot_id="S2", space_id="A"),
+            "T4": Topic("T4", "Oplacerad"),
+        },
+    )
+
+
+def step(b: Board, command: str, actor: rules.Actor, now: str = DURING, **args: object) -> Board:
+    ids = itertools.count()
+    ctx = rules.Context(actor=actor, new_id=lambda: f"id{next(ids)}", seq=b.seq + 1, now=now)
+    return apply(b, rules.decide(b, command, args, ctx), b.seq + 1)
+
+
+def test_checking_in_counts_and_one_place_per_person_per_slot() -> None:
+    b = board()
+    for person in PEOPLE[:3]:
+        b = step(b, "attendance.in", person, topic="T1")
+    b = step(b, "attendance.in", PEOPLE[0], topic="T1")  # again: nothing changes
+    assert b.topics["T1"].headcount == 3 and b.topics["T1"].arrived == 3
+    assert len(b.attendance) == 3
+
+
+def test_checking_in_elsewhere_moves_the_person_and_counts_the_flow() -> None:
+    b = step(step(board(), "attendance.in", PEOPLE[0], topic="T1"), "attendance.in", PEOPLE[1], topic="T1")
+    b = step(b, "attendance.in", PEOPLE[0], topic="T2")
+    t1, t2 = b.topics["T1"], b.topics["T2"]
+    assert (t1.headcount, t1.left, t2.headcount, t2.arrived) == (1, 1, 1, 1)
+    assert b.slots["S1"].moves == 1
+    assert {a.topic_id for a in b.attendance.values() if a.participant_id == "p0"} == {"T2"}
+
+
+def test_leaving_checks_out() -> None:
+    b = step(board(), "attendance.in", PEOPLE[0], topic="T1")
+    b = step(b, "attendance.out", PEOPLE[0], topic="T1")
+    assert b.topics["T1"].headcount == 0 and b.topics["T1"].left == 1 and not b.attendance
+    assert step(b, "attendance.out", PEOPLE[0], topic="T1").topics == b.topics  # twice: nothing more
+
+
+def test_check_in_only_while_the_session_runs() -> None:
+    with pytest.raises(Invalid):
+        step(board(), "attendance.in", PEOPLE[0], now=BEFORE, topic="T1")
+    with pytest.raises(Invalid):
+        step(board(), "attendance.in", PEOPLE[0], now=AFTER, topic="T1")
+    early = "2026-03-14T08:50:00+00:00"  # 09:50 local, ten minutes before
+    assert step(board(), "attendance.in", PEOPLE[0], now=early, topic="T1").topics["T1"].headcount == 1
+
+
+def test_check_ins_end_with_the_slot_and_the_count_stays_as_history() -> None:
+    b = step(board(), "attendance.in", PEOPLE[0], topic="T1")
+    b = step(b, "attendance.out", PEOPLE[0], now=AFTER, topic="T1")  # after the end: nothing to leave
+    assert b.topics["T1"].headcount == 1
+    b = step(b, "attendance.in", PEOPLE[0], now="2026-03-14T10:20:00+00:00", topic="T3")  # next slot
+    assert b.topics["T3"].headcount == 1 and b.topics["T1"].headcount == 1
+
+
+def test_only_placed_topics_and_only_people_who_joined() -> None:
+    with pytest.raises(Invalid):
+        step(board(), "attendance.in", PEOPLE[0], topic="T4")
+    with pytest.raises(Forbidden):
+        step(board(), "attendance.in", rules.Actor(), topic="T1")
+
+
+def test_names_never_leave_the_server() -> None:
+    b = step(board(), "attendance.in", PEOPLE[5], topic="T2")
+    for audience in ("public", "facilitator"):
+        assert "p5" not in orjson.dumps(state_for(b, audience)).decode()  # type: ignore[arg-type]
+    ctx = rules.Context(actor=PEOPLE[4], new_id=lambda: "x", seq=9, now=DURING)
+    change = rules.decide(b, "attendance.in", {"topic": "T2"}, ctx)
+    assert "p4" not in orjson.dumps(patch_for(change, "facilitator")).decode()
+    assert patch_for(change, "public")["upsert"]["topics"][0]["headcount"] == 2
+
+
+def test_a_person_can_erase_their_attendance() -> None:
+    b = step(step(board(), "attendance.in", PEOPLE[0], topic="T1"), "attendance.in", PEOPLE[1], topic="T1")
+    b = step(b, "attendance.erase", PEOPLE[0])
+    assert [a.participant_id for a in b.attendance.values()] == ["p1"] and b.topics["T1"].headcount == 1
+
+
+def test_withdrawing_a_topic_or_removing_a_slot_drops_its_check_ins() -> None:
+    b = step(board(), "attendance.in", PEOPLE[0], topic="T1")
+    assert not step(b, "slot.remove", FAC, slot="S1").attendance
+    assert not step(b, "topic.withdraw", FAC, topic="T1").attendance
