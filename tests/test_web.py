@@ -125,7 +125,7 @@ def test_facilitator_sets_up_and_places_without_javascript(client: TestClient) -
     r = act(event.facilitator, event, "topic.place", "facilitate", topic=topic["id"], slot=slots[0], space=spaces[1])
     assert r.status_code == 303
     grid = client.get(event.path).text
-    assert re.search(r'data-space="Rum 2"><span class="t-title">Från lapp</span>', grid)
+    assert re.search(r'data-space="Rum 2"><a class="t-title" href="[^"]+">Från lapp</a>', grid)
 
 
 def test_hidden_topics_disappear_from_public_pages(client: TestClient) -> None:

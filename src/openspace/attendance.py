@@ -52,7 +52,7 @@ def session(board: Board, args: Args) -> tuple[Topic, Slot]:
 
 
 def check_in(board: Board, args: Args, ctx: Context) -> Change:
-    """"I'm here": counted in this session, and out of any other in the same slot."""
+    """ "I'm here": counted in this session, and out of any other in the same slot."""
     person = participant(ctx)
     topic, slot = session(board, args)
     if not is_open(board.event, slot, ctx.now):
@@ -81,7 +81,7 @@ def check_in(board: Board, args: Args, ctx: Context) -> Change:
 
 
 def check_out(board: Board, args: Args, ctx: Context) -> Change:
-    """"I'm leaving": out of this session (the law of two feet needs no excuse)."""
+    """ "I'm leaving": out of this session (the law of two feet needs no excuse)."""
     person = participant(ctx)
     topic, slot = session(board, args)
     key = f"{slot.id}|{person}"

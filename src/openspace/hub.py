@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_LAGGING = 4008  # fell too far behind: reconnect with your last sequence number
 CLOSE_RESTART = 1012  # the server is restarting: reconnect shortly
+CLOSE_GONE = 4004  # the event was deleted: do not reconnect
 
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
@@ -70,6 +71,7 @@ class Fanout(Protocol):
     def unregister(self, event_id: str, client: Client) -> None: ...
     def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None: ...
     def count(self, event_id: str) -> int: ...
+    async def close_event(self, event_id: str) -> None: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
 
@@ -95,6 +97,10 @@ class LocalHub:
 
     def count(self, event_id: str) -> int:
         return len(self.rooms.get(event_id, ()))
+
+    async def close_event(self, event_id: str) -> None:
+        for client in list(self.rooms.pop(event_id, ())):
+            await self._close(client, CLOSE_GONE)
 
     def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None:
         self._queue.put_nowait((event_id, seq, frames))

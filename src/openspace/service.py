@@ -155,6 +155,17 @@ class Service:
         await self.submit(run)
         return participant_id, token
 
+    async def delete_event(self, event_id: str) -> None:
+        """Delete the event and all its personal data; its screens are told and disconnected."""
+
+        async def run(tx: Transaction, batch: Batch) -> None:
+            await tx.delete_event(event_id)
+            batch.boards.pop(event_id, None)
+
+        await self.submit(run)
+        self.boards.pop(event_id, None)
+        await self.hub.close_event(event_id)
+
     async def open_facilitator_session(self, event_id: str) -> str:
         token = new_secret()
 

@@ -61,6 +61,7 @@ class Transaction(Protocol):
     async def insert_participant(self, participant_id: str, event_id: str, name: str, token_hash: str) -> None: ...
     async def rename_participant(self, participant_id: str, name: str) -> None: ...
     async def insert_facilitator_session(self, token_hash: str, event_id: str) -> None: ...
+    async def delete_event(self, event_id: str) -> None: ...
 
 
 class Store(Protocol):
@@ -157,6 +158,10 @@ class SQLiteTransaction:
 
     async def rename_participant(self, participant_id: str, name: str) -> None:
         await self.db.execute("UPDATE participants SET name = ? WHERE id = ?", (name, participant_id))
+
+    async def delete_event(self, event_id: str) -> None:
+        """Everything of the event goes with it: every table refers to events ON DELETE CASCADE."""
+        await self.db.execute("DELETE FROM events WHERE id = ?", (event_id,))
 
     async def insert_facilitator_session(self, token_hash: str, event_id: str) -> None:
         await self.db.execute(

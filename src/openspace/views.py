@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from . import i18n, planning
+from . import attendance, i18n, planning
 from .errors import N_
 from .model import Announcement, Board, Event, Slot, Space, Topic
 from .projection import Audience, hidden_statuses, state_for
@@ -66,6 +66,23 @@ class BoardView:
                     end = datetime.fromisoformat(f"{slot.day}T{slot.end}").replace(tzinfo=zone)
                     return "ends_in", max(0, int((end - now).total_seconds()))
         return None
+
+    def crowded(self) -> dict[str, Space | None]:
+        """Sessions on now with more people than places, each with a free room that would fit."""
+        flagged: dict[str, Space | None] = {}
+        for (slot_id, _), topic in self.cells.items():
+            space = self.board.spaces.get(topic.space_id or "")
+            if self.slot_states.get(slot_id) != "now" or space is None or space.capacity is None:
+                continue
+            if topic.headcount > space.capacity:
+                taken = {s for (sl, s) in self.cells if sl == slot_id}
+                fits = [
+                    s
+                    for s in self.spaces
+                    if s.id not in taken and (s.capacity is None or s.capacity >= topic.headcount)
+                ]
+                flagged[topic.id] = min(fits, key=lambda s: s.capacity or 10**9) if fits else None
+        return flagged
 
     def free_cells(self) -> list[tuple[Slot, Space]]:
         return [
@@ -153,6 +170,21 @@ def merge_rows(board: Board) -> list[dict[str, str]]:
     return rows
 
 
+def flow(board: Board, now: str) -> list[tuple[Slot, list[tuple[Topic, Space]]]]:
+    """For each slot that has started: its sessions with head counts, who came and who left."""
+    rows = []
+    for slot in board.ordered_slots():
+        if attendance.window(board.event, slot)[0] > datetime.fromisoformat(now):
+            continue
+        sessions = [
+            (t, board.spaces[t.space_id or ""])
+            for t in board.live_topics()
+            if t.slot_id == slot.id and t.space_id in board.spaces and t.status == "open"
+        ]
+        rows.append((slot, sorted(sessions, key=lambda pair: pair[1].position)))
+    return rows
+
+
 def clock_text(seconds: int) -> str:
     minutes, secs = divmod(max(0, seconds), 60)
     return f"{minutes}:{secs:02d}"
@@ -188,6 +220,11 @@ CLIENT_STRINGS = {
     "sent": N_("Saved."),
     "hidden": N_("Hidden"),
     "all_placed": N_("Every topic is on the agenda."),
+    "gone": N_("This event has been deleted."),
+    "here": N_("%(num)s here"),
+    "you_here": N_("You are here"),
+    "full": N_("Full: %(num)s people for %(capacity)s places."),
+    "full_move": N_("Full: %(num)s people for %(capacity)s places. %(space)s is free and fits."),
     "interested_one": N_("%(num)s wants to go"),
     "interested_many": N_("%(num)s want to go"),
     "want": N_("I want to go"),
@@ -225,6 +262,7 @@ def page_data(
         "me": me,
         "csrf": csrf,
         "myInterests": sorted(i.topic_id for i in board.interests.values() if me and i.participant_id == me),
+        "myAttendance": {a.slot_id: a.topic_id for a in board.attendance.values() if me and a.participant_id == me},
         "serverNow": datetime.now(UTC).isoformat(timespec="seconds"),
         "language": language,
         "timezone": event.timezone,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import i18n, links, planning
+from . import attendance, i18n, links, planning
 from .errors import N_, DomainError, Forbidden, Invalid, NotFound
 from .model import Board, Event, Slot, Space, Topic
 from .projection import Audience, state_for
@@ -35,7 +36,7 @@ from .security import (
     new_secret,
     same_hash,
 )
-from .views import board_view, merge_rows, page_data, projector_day, suggestion
+from .views import board_view, flow, merge_rows, page_data, projector_day, suggestion
 
 ANCHOR = re.compile(r"[A-Za-z][\w-]{0,40}")
 YEAR = 365 * 24 * 3600
@@ -268,6 +269,7 @@ async def facilitate(
         suggestion=suggestion(board, query.get("replace") == "1") if query.get("suggest") else None,
         merging=merging if len(merging) > 1 else [],
         merges=merge_rows(board),
+        flow=flow(board, datetime.now(UTC).isoformat(timespec="seconds")),
         data=v.page_data(board, "facilitator"),
         pick=pick,
         error=error,
@@ -296,7 +298,71 @@ async def place_topic(
     )
 
 
-PAGES = {"participant": participant, "facilitate": facilitate, "edit": edit_topic, "place": place_topic}
+async def session_page(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """One session (a topic in a slot and a space): what it is, who is here, and "I'm here"."""
+    v, event, board = await page(request, v)
+    topic = board.topics.get((values or {}).get("topic") or request.path_params.get("topic", ""))
+    if topic is None or topic.status != "open" or not topic.placed:
+        return refusal_page(v, NotFound(N_("That session is not on the agenda (any more).")))
+    slot, space = board.slots[topic.slot_id or ""], board.spaces[topic.space_id or ""]
+    me = v.actor.participant_id
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return v.render(
+        "session.html",
+        topic=topic,
+        slot=slot,
+        space=space,
+        vm=board_view(board, "public", slot_states(board)),
+        data=v.page_data(board, "public"),
+        here=bool(me)
+        and board.attendance.get(f"{slot.id}|{me}", None) is not None
+        and board.attendance[f"{slot.id}|{me}"].topic_id == topic.id,
+        over=attendance.is_over(event, slot, now),
+        error=error,
+    )
+
+
+async def room(request: Request) -> Response:
+    """Where a room sign's QR code leads: the session on there now, else the room's sessions."""
+    v, event, board = await page(request, None)
+    space = board.spaces.get(request.path_params["space"])
+    if space is None:
+        return refusal_page(v, NotFound(N_("That space no longer exists.")))
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    sessions = sorted(
+        (
+            (board.slots[t.slot_id or ""], t)
+            for t in board.topics.values()
+            if t.space_id == space.id and t.status == "open"
+        ),
+        key=lambda pair: (pair[0].day, pair[0].start),
+    )
+    for slot, topic in sessions:
+        if attendance.is_open(event, slot, now):
+            return v.finish(RedirectResponse(f"/e/{event.slug}/sessions/{topic.id}", status_code=303))
+    return v.render("room.html", space=space, sessions=sessions)
+
+
+async def print_rooms(request: Request) -> Response:
+    """One A4 sign per room, with a QR code that opens the session running there now."""
+    v, event, board = await page(request, None)
+    base = v.runtime.base_url
+    signs = [(space, f"{base}/e/{event.slug}/rooms/{space.id}") for space in board.ordered_spaces()]
+    return v.render("print_rooms.html", signs=signs)
+
+
+PAGES = {
+    "participant": participant,
+    "facilitate": facilitate,
+    "edit": edit_topic,
+    "place": place_topic,
+    "session": session_page,
+}
 
 
 async def act(request: Request) -> Response:
@@ -326,10 +392,32 @@ async def act(request: Request) -> Response:
         "facilitate": f"/e/{slug}/facilitate",
         "edit": f"/e/{slug}",
         "place": f"/e/{slug}#agenda",
+        "session": f"/e/{slug}/sessions/{values.get('topic', '')}",
     }
     anchor = values.get("anchor", "")
     url = target[page] if not ANCHOR.fullmatch(anchor) else target[page].split("#")[0] + "#" + anchor
     return v.finish(RedirectResponse(url, status_code=303))
+
+
+async def delete_event(request: Request) -> Response:
+    """The facilitator deletes the event, typing its name to show they mean it."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    if not v.actor.facilitator:
+        return refusal_page(v, Forbidden(N_("Only the facilitator can do that.")))
+    try:
+        data = await read_form(request, v)
+        if data.get("confirm", "").strip() != v.event.name:
+            raise Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
+    except DomainError as error:
+        return await facilitate(request, v, error, {"action": "event.delete"})
+    await v.runtime.service.delete_event(v.event.id)
+    gone = v.event
+    v.event = None
+    response = v.render("deleted.html", name=gone.name)
+    for cookie in (PARTICIPANT_COOKIE, FACILITATOR_COOKIE):
+        response.delete_cookie(cookie, path=f"/e/{gone.slug}")
+    return response
 
 
 async def facilitator_login(request: Request) -> Response:
@@ -383,9 +471,13 @@ ROUTES = [
     Route("/e/{slug}/act", act, methods=["POST"], max_body_size=FORM_LIMIT * 2),
     Route("/e/{slug}/topics/{topic}/edit", edit_topic),
     Route("/e/{slug}/topics/{topic}/place", place_topic),
+    Route("/e/{slug}/sessions/{topic}", session_page),
+    Route("/e/{slug}/rooms/{space}", room),
+    Route("/e/{slug}/print/rooms", print_rooms),
     Route("/e/{slug}/projector", projector),
     Route("/e/{slug}/facilitate", facilitate),
     Route("/e/{slug}/f/{secret}", facilitator_login),
+    Route("/e/{slug}/delete", delete_event, methods=["POST"], max_body_size=FORM_LIMIT * 2),
     Route("/e/{slug}/state.json", state_json),
     Route("/e/{slug}/qr.svg", qr),
 ]

@@ -82,6 +82,10 @@ export class Live extends EventTarget {
       this.setStatus("offline");
       // 4008: we fell behind and should resume at once; anything else: back off, with jitter
       // so that a whole room of phones does not reconnect in the same instant.
+      if (event.code === 4004) {
+        this.setStatus("gone"); // the event was deleted: there is nothing to come back to
+        return;
+      }
       if (event.code === 4008) {
         setTimeout(() => this.connect(), 50);
         return;

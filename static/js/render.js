@@ -63,6 +63,13 @@ export function projectorDay(state, states) {
   return current ? current.day : slots.length ? slots[0].day : null;
 }
 
+// The smallest free room in the slot that fits everyone (rooms without a capacity last).
+function freeRoom(state, spaces, cells, slot, people) {
+  const fits = spaces.filter((s) => !cells.has(`${slot.id} ${s.id}`) && (s.capacity === null || s.capacity >= people));
+  fits.sort((a, b) => (a.capacity ?? 1e9) - (b.capacity ?? 1e9));
+  return fits[0] || null;
+}
+
 export function renderGrid(container, state, data, { states = {}, onlyDay = null } = {}) {
   const t = data.i18n;
   const spaces = orderedSpaces(state);
@@ -98,9 +105,20 @@ export function renderGrid(container, state, data, { states = {}, onlyDay = null
         const topic = cells.get(`${slot.id} ${space.id}`);
         const cell = el("td", { "data-space": space.name });
         if (topic) {
-          cell.append(el("span", { class: "t-title" }, topic.title));
+          cell.append(el("a", { class: "t-title", href: `/e/${data.slug}/sessions/${topic.id}` }, topic.title));
           if (topic.convener_name) {
             cell.append(" ", el("span", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })));
+          }
+          if (st === "now") {
+            cell.append(" ", el("span", { class: "t-here" }, fill(t.here, { num: topic.headcount })));
+            if (space.capacity !== null && topic.headcount > space.capacity) {
+              const roomy = freeRoom(state, spaces, cells, slot, topic.headcount);
+              const values = { num: topic.headcount, capacity: space.capacity, space: roomy && roomy.name };
+              cell.append(" ", el("span", { class: "t-full" }, fill(roomy ? t.full_move : t.full, values)));
+            }
+            if (data.myAttendance && data.myAttendance[slot.id] === topic.id) {
+              cell.append(" ", el("span", { class: "tag" }, t.you_here));
+            }
           }
         } else {
           cell.append(el("span", { class: "free" }, t.free));
