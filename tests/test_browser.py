@@ -6,15 +6,19 @@ every page land in screenshots/ (ignored by git) for a person to look at.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from pypdf import PdfReader
 
 from .server import Server, free_port, running_server, stop
 
@@ -361,3 +365,96 @@ def test_announcements_and_the_opening_reach_the_projector_live(browser: Browser
     expect(projector.locator("[data-announcements]")).to_contain_text("Lunch kl. 12 i caféet")
     fac.locator("#run-section").get_by_role("button", name="5 min", exact=True).click()
     expect(projector.locator("[data-countdown]")).to_contain_text(re.compile(r"Nedräkning: [45]:\d\d"))
+
+
+def running_event(base: str, spaces: int = 2) -> tuple[str, str, list[str]]:
+    """An event today with a slot running now and one placed session per room."""
+    now = datetime.now(ZoneInfo("Europe/Stockholm"))
+    start = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0))
+    end = min(now + timedelta(minutes=30), now.replace(hour=23, minute=59))
+    with httpx2.Client(base_url=base, follow_redirects=False) as http:
+        token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
+        page = http.post("/new", data={"csrf": token, "name": "Två fötter", "starts_on": now.date().isoformat(),
+                                       "timezone": "Europe/Stockholm", "language": "en"}).text  # fmt: skip
+        link = re.search(r"<code>(http[^<]+)</code>", page).group(1)  # type: ignore[union-attr]
+        slug = link.split("/e/")[1].split("/")[0]
+        for n in range(spaces):
+            fac_act(http, slug, "space.add", name=f"Rum {n + 1}", capacity="3")
+        fac_act(
+            http, slug, "slot.add", day=now.date().isoformat(), start=start.strftime("%H:%M"), end=end.strftime("%H:%M")
+        )
+        board = http.get(f"/e/{slug}/state.json").json()
+        topics = []
+        for n, space in enumerate(board["spaces"]):
+            fac_act(http, slug, "topic.propose", title=f"Samtal {n + 1}", convener_name="Anna")
+            topic = http.get(f"/e/{slug}/state.json").json()["topics"][-1]["id"]
+            fac_act(http, slug, "topic.place", topic=topic, slot=board["slots"][0]["id"], space=space["id"])
+            topics.append(topic)
+    return slug, link, topics
+
+
+def test_five_phones_check_in_one_moves_and_the_projector_follows(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    slug, _, (first, second) = running_event(server.url)
+    projector = context(browser, watch, PROJECTOR).new_page()
+    projector.goto(f"{server.url}/e/{slug}/projector")
+    expect(projector.locator("#conn")).to_have_attribute("data-state", "online")
+    mark_loaded(projector)
+    phones = []
+    for n in range(5):
+        phone = context(browser, watch, PHONE).new_page()
+        join(phone, server.url, slug, f"Deltagare {n}")
+        phone.goto(f"{server.url}/e/{slug}/sessions/{first if n < 3 else second}")
+        phone.get_by_role("button", name="I'm here").click()
+        expect(phone.locator(".tag", has_text="You are here")).to_be_visible()
+        phones.append(phone)
+    cells = projector.locator("#agenda td")
+    expect(cells.nth(0)).to_contain_text("3 here")
+    expect(cells.nth(1)).to_contain_text("2 here")
+    # the law of two feet: one of the first room's three walks over to the second
+    phones[0].goto(f"{server.url}/e/{slug}/sessions/{second}")
+    phones[0].get_by_role("button", name="I'm here").click()
+    expect(cells.nth(0)).to_contain_text("2 here")
+    expect(cells.nth(1)).to_contain_text("3 here")
+    expect(cells.nth(1)).not_to_contain_text("Full")  # 3 people, 3 places
+    phones[1].goto(f"{server.url}/e/{slug}/sessions/{second}")
+    phones[1].get_by_role("button", name="I'm here").click()
+    expect(cells.nth(1)).to_contain_text("Full: 4 people for 3 places.")
+    assert not_reloaded(projector)
+    projector.screenshot(path=str(SHOTS / "projector-attendance.png"))
+    phones[1].screenshot(path=str(SHOTS / "session-phone.png"), full_page=True)
+
+
+def test_room_signs_render_as_one_a4_page_per_room(browser: Browser, server: Server, watch: Watch) -> None:
+    slug, _, _ = running_event(server.url, spaces=3)
+    page = context(browser, watch, LAPTOP).new_page()
+    page.goto(f"{server.url}/e/{slug}/print/rooms")
+    page.emulate_media(media="print")
+    pdf = page.pdf(prefer_css_page_size=True, print_background=True)
+    (SHOTS / "room-signs.pdf").write_bytes(pdf)
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 3
+    for number, sheet in enumerate(reader.pages, start=1):
+        width, height = float(sheet.mediabox.width), float(sheet.mediabox.height)
+        assert abs(width - 595) < 3 and abs(height - 842) < 3  # A4 in points
+        assert f"Rum {number}" in sheet.extract_text()
+
+
+def test_a_check_in_tapped_offline_is_sent_once_when_back(browser: Browser, server: Server, watch: Watch) -> None:
+    slug, _, (first, _) = running_event(server.url)
+    ctx = context(browser, watch, PHONE)
+    phone = ctx.new_page()
+    join(phone, server.url, slug, "Offline-Olle")
+    phone.goto(f"{server.url}/e/{slug}/sessions/{first}")
+    expect(phone.locator("#conn")).to_have_attribute("data-state", "online")
+    ctx.set_offline(True)
+    expect(phone.locator("#conn")).to_have_attribute("data-state", re.compile("offline|connecting"), timeout=15_000)
+    phone.get_by_role("button", name="I'm here").click()
+    expect(phone.locator(".form-status")).to_contain_text("Not sent yet")
+    ctx.set_offline(False)
+    expect(phone.locator(".tag", has_text="You are here")).to_be_visible(timeout=20_000)
+    with httpx2.Client(base_url=server.url) as http:
+        topic = next(t for t in http.get(f"/e/{slug}/state.json").json()["topics"] if t["id"] == first)
+    assert (topic["headcount"], topic["arrived"]) == (1, 1)  # sent once, counted once
+    watch.problems = [p for p in watch.problems if "ERR_INTERNET_DISCONNECTED" not in p]

@@ -91,6 +91,10 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             raise HTTPException(404)
         return FileResponse(path, headers={"cache-control": "public, max-age=31536000, immutable"})
 
+    async def favicon(request: Request) -> Response:
+        """Browsers ask for /favicon.ico whatever the page says: answer rather than log a 404."""
+        return FileResponse(renderer.static_root / "favicon.svg", media_type="image/svg+xml")
+
     async def error_page(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         if status == 500:
@@ -104,7 +108,12 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         return HTMLResponse(body, status_code=status)
 
     return Starlette(
-        routes=[*web.ROUTES, *ws.ROUTES, Route("/static/{version}/{path:path}", static)],
+        routes=[
+            *web.ROUTES,
+            *ws.ROUTES,
+            Route("/static/{version}/{path:path}", static),
+            Route("/favicon.ico", favicon),
+        ],
         middleware=[Middleware(SecurityHeadersMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,

@@ -7,6 +7,8 @@ const ACK_EVERY = 16;
 const ACK_AFTER_MS = 1000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15000;
+const PING_EVERY_MS = 15000;
+const SILENT_AFTER_MS = 35000; // nothing heard for this long: the connection is dead, not quiet
 
 export function pageData() {
   const node = document.getElementById("os-data");
@@ -45,6 +47,42 @@ export class Live extends EventTarget {
     this.ackTimer = null;
     this.ws = null;
     this.online = false;
+    this.lastHeard = Date.now();
+    this.retry = null;
+    // Bad venue wifi stalls a socket without closing it: the browser's own offline/online
+    // signals and a heartbeat notice, so the page says "offline" and reconnects by itself.
+    window.addEventListener("offline", () => this.drop());
+    window.addEventListener("online", () => {
+      this.backoff = BACKOFF_MIN_MS;
+      if (!this.online) this.reconnect(0);
+    });
+    setInterval(() => this.heartbeat(), PING_EVERY_MS);
+  }
+
+  heartbeat() {
+    if (!this.online) return;
+    if (Date.now() - this.lastHeard > SILENT_AFTER_MS) this.drop();
+    else this.ws.send('{"type":"ping"}');
+  }
+
+  // Give up on the current socket at once (its late close event is ignored) and try again.
+  drop() {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    this.online = false;
+    this.setStatus("offline");
+    try {
+      ws.close();
+    } catch {
+      // already closing
+    }
+    this.reconnect(this.backoff * (0.5 + Math.random()));
+  }
+
+  reconnect(delay) {
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.connect(), delay);
   }
 
   loadOutbox() {
@@ -64,20 +102,28 @@ export class Live extends EventTarget {
   }
 
   connect() {
+    if (this.ws) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = `since=${this.seq}&epoch=${encodeURIComponent(this.epoch)}`;
     this.setStatus("connecting");
     const ws = new WebSocket(`${scheme}//${location.host}/e/${this.slug}/ws?${query}`);
     this.ws = ws;
     ws.addEventListener("open", () => {
+      if (this.ws !== ws) return;
       this.backoff = BACKOFF_MIN_MS;
+      this.lastHeard = Date.now();
       this.online = true;
       this.setStatus("online");
       for (const message of this.outbox) ws.send(JSON.stringify(message));
     });
-    ws.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
+    ws.addEventListener("message", (event) => {
+      if (this.ws !== ws) return;
+      this.lastHeard = Date.now();
+      this.receive(JSON.parse(event.data));
+    });
     ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
+      this.ws = null;
       this.online = false;
       this.setStatus("offline");
       // 4008: we fell behind and should resume at once; anything else: back off, with jitter
@@ -87,12 +133,12 @@ export class Live extends EventTarget {
         return;
       }
       if (event.code === 4008) {
-        setTimeout(() => this.connect(), 50);
+        this.reconnect(50);
         return;
       }
       const delay = this.backoff * (0.5 + Math.random());
       this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
-      setTimeout(() => this.connect(), delay);
+      this.reconnect(delay);
     });
   }
 
@@ -105,7 +151,7 @@ export class Live extends EventTarget {
     } else if (message.type === "change") {
       if (message.seq <= this.seq) return;
       if (message.seq !== this.seq + 1) {
-        this.ws.close(); // a hole: reconnect, and the server fills it from the log
+        this.drop(); // a hole: reconnect, and the server fills it from the log
         return;
       }
       this.apply(message.patch);
