@@ -110,3 +110,30 @@ def test_withdrawing_a_topic_or_removing_a_slot_drops_its_check_ins() -> None:
     b = step(board(), "attendance.in", PEOPLE[0], topic="T1")
     assert not step(b, "slot.remove", FAC, slot="S1").attendance
     assert not step(b, "topic.withdraw", FAC, topic="T1").attendance
+
+
+def test_moving_a_session_to_another_time_ends_its_check_ins() -> None:
+    b = step(step(board(), "attendance.in", PEOPLE[0], topic="T1"), "attendance.in", PEOPLE[1], topic="T1")
+    moved = step(b, "topic.place", FAC, topic="T1", slot="S2", space="B")
+    assert moved.topics["T1"].headcount == 0 and not moved.attendance
+    same_slot = step(b, "topic.place", FAC, topic="T1", slot="S1", space="B", swap_with="T2")
+    assert same_slot.topics["T1"].headcount == 2  # another room at the same time: people follow
+    assert not step(b, "topic.unplace", FAC, topic="T1").attendance
+    assert not step(b, "space.remove", FAC, space="A").attendance
+
+
+def test_editing_a_slot_keeps_its_move_count() -> None:
+    b = step(step(board(), "attendance.in", PEOPLE[0], topic="T1"), "attendance.in", PEOPLE[0], topic="T2")
+    b = step(b, "slot.update", FAC, slot="S1", day="2026-03-14", start="10:00", end="11:05")
+    assert b.slots["S1"].moves == 1
+
+
+def test_walking_early_to_the_next_session_counts_the_person_once() -> None:
+    from dataclasses import replace as change
+
+    base = board()
+    b = change(base, slots={**base.slots, "S2": Slot("S2", "2026-03-14", "11:05", "12:00")})
+    b = step(b, "attendance.in", PEOPLE[0], now="2026-03-14T09:40:00+00:00", topic="T1")  # 10:40 in S1
+    b = step(b, "attendance.in", PEOPLE[0], now="2026-03-14T09:55:00+00:00", topic="T3")  # 10:55, S2 opens early
+    assert b.topics["T1"].headcount == 0 and b.topics["T1"].left == 1 and b.topics["T3"].headcount == 1
+    assert [a.slot_id for a in b.attendance.values()] == ["S2"]

@@ -67,6 +67,7 @@ def check_in(board: Board, args: Args, ctx: Context) -> Change:
     if current is not None and current.topic_id == topic.id:
         return Change("attendance.checked_in", result={"topic": topic.id, "unchanged": True})
     upserts: list[Entity] = []
+    deletes: list[tuple[EntityKind, str]] = []
     moved_from = None
     if current is not None:
         previous = board.topics.get(current.topic_id)
@@ -74,10 +75,18 @@ def check_in(board: Board, args: Args, ctx: Context) -> Change:
             upserts.append(replace(previous, headcount=max(0, previous.headcount - 1), left=previous.left + 1))
             moved_from = previous.id
         upserts.append(replace(slot, moves=slot.moves + 1))
+    # walking early to the next slot's session: out of the one still running, counted once
+    for row in board.attendance.values():
+        other_slot = board.slots.get(row.slot_id)
+        if row.participant_id == person and row.slot_id != slot.id and other_slot is not None:
+            if not is_over(board.event, other_slot, ctx.now) and (other := board.topics.get(row.topic_id)):
+                upserts.append(replace(other, headcount=max(0, other.headcount - 1), left=other.left + 1))
+                deletes.append(("attendance", row.id))
     upserts.append(replace(topic, headcount=topic.headcount + 1, arrived=topic.arrived + 1))
     upserts.append(Attendance(id=key, slot_id=slot.id, topic_id=topic.id, participant_id=person))
     kind = "attendance.moved" if moved_from else "attendance.checked_in"
-    return Change(kind, upserts=tuple(upserts), result={"topic": topic.id, "moved_from": moved_from})
+    result = {"topic": topic.id, "moved_from": moved_from}
+    return Change(kind, upserts=tuple(upserts), deletes=tuple(deletes), result=result)
 
 
 def check_out(board: Board, args: Args, ctx: Context) -> Change:

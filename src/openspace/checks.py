@@ -27,6 +27,8 @@ MAX = {
     "venue": 120,
     "space_name": 60,
     "announcement": 200,
+    "report": 10_000,
+    "action": 300,
 }
 MAX_CAPACITY = 10_000
 MAX_SPACES = 50
@@ -150,6 +152,8 @@ def ref(board: Board, args: Args, name: str, kind: str) -> Any:
             "slots": N_("That time slot no longer exists."),
             "merges": N_("That merge has already been undone."),
             "announcements": N_("That announcement has already ended."),
+            "photos": N_("That photo has already been removed."),
+            "actions": N_("That action item has already been removed."),
         }
         raise NotFound(messages[kind], field=name)
     return entity

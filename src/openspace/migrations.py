@@ -156,4 +156,60 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX attendance_event ON attendance(event_id);
     """,
+    # 4: the harvest: reports and their revisions, photos, dot-voting, action items
+    """
+    ALTER TABLE events ADD COLUMN voting_dots INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE topics ADD COLUMN dots INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE reports (
+        id TEXT PRIMARY KEY REFERENCES topics(id) ON DELETE CASCADE,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        participants TEXT NOT NULL DEFAULT '',
+        discussion TEXT NOT NULL DEFAULT '',
+        insights TEXT NOT NULL DEFAULT '',
+        recommendations TEXT NOT NULL DEFAULT '',
+        html TEXT NOT NULL DEFAULT '{}',
+        revision INTEGER NOT NULL DEFAULT 0,
+        locked INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX reports_event ON reports(event_id);
+    CREATE TABLE revisions (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        topic_id TEXT NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        revision INTEGER NOT NULL,
+        fields TEXT NOT NULL,
+        author TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX revisions_event ON revisions(event_id);
+    CREATE TABLE photos (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        topic_id TEXT NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        name TEXT NOT NULL UNIQUE,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        thumb_width INTEGER NOT NULL,
+        thumb_height INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX photos_event ON photos(event_id);
+    CREATE TABLE votes (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        participant_id TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+        topic_id TEXT NOT NULL REFERENCES topics(id) ON DELETE CASCADE
+    );
+    CREATE INDEX votes_event ON votes(event_id);
+    CREATE TABLE actions (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        topic_id TEXT NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        what TEXT NOT NULL,
+        who TEXT NOT NULL DEFAULT '',
+        due TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX actions_event ON actions(event_id);
+    """,
 ]

@@ -11,7 +11,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-EntityKind = Literal["spaces", "slots", "topics", "interests", "merges", "announcements", "attendance"]
+EntityKind = Literal[
+    "spaces",
+    "slots",
+    "topics",
+    "interests",
+    "merges",
+    "announcements",
+    "attendance",
+    "reports",
+    "revisions",
+    "photos",
+    "votes",
+    "actions",
+]
 # in the order rows are written: topics refer to spaces and slots, interests to topics
 ENTITY_KINDS: tuple[EntityKind, ...] = (
     "spaces",
@@ -21,6 +34,11 @@ ENTITY_KINDS: tuple[EntityKind, ...] = (
     "merges",
     "announcements",
     "attendance",
+    "reports",
+    "revisions",
+    "photos",
+    "votes",
+    "actions",
 )
 TopicStatus = Literal["open", "hidden", "merged"]
 Phase = Literal["opening", "marketplace", "closed", "sessions", "closing"]
@@ -42,6 +60,7 @@ class Event:
     self_placement: bool = False  # conveners may put their own topic into a free cell
     spotlight: str | None = None  # the topic being pitched on the projector
     bell_until: str = ""  # UTC instant a facilitator's countdown ends ("" = none)
+    voting_dots: int = 0  # dots per person in the convergence round; 0 = no round open
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +100,7 @@ class Topic:
     headcount: int = 0  # checked in now (or at the slot's end); who is private (Attendance rows)
     arrived: int = 0  # check-ins over the slot, moves included: what drew people in
     left: int = 0  # check-outs and moves away: what lost them
+    dots: int = 0  # dots from the convergence round; who gave them is private (Vote rows)
 
     @property
     def placed(self) -> bool:
@@ -118,6 +138,67 @@ class Attendance:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """A session's report, one per topic (id = the topic's id), written by many hands.
+
+    `html` is the rendered, sanitised Markdown of each field as JSON, made once when saved, so
+    every screen shows the same safe HTML without rendering Markdown itself.
+    """
+
+    id: str
+    participants: str = ""
+    discussion: str = ""
+    insights: str = ""
+    recommendations: str = ""
+    html: str = "{}"
+    revision: int = 0
+    locked: bool = False
+    updated_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """Every saved version of a report, kept so edits can be merged and restored (never broadcast)."""
+
+    id: str  # "<topic id>:<revision>"
+    topic_id: str
+    revision: int
+    fields: str  # JSON of the report's text fields
+    author: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    id: str
+    topic_id: str
+    name: str  # the random file name in the photo store
+    width: int
+    height: int
+    thumb_width: int
+    thumb_height: int
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One dot given by one person (id "<participant>|<n>"); private, like interest marks."""
+
+    id: str
+    participant_id: str
+    topic_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionItem:
+    id: str
+    topic_id: str
+    what: str
+    who: str = ""
+    due: str = ""  # ISO date, or "" for no date
+
+
+@dataclass(frozen=True, slots=True)
 class Merge:
     """A merge of duplicates, kept so the facilitator can undo it (facilitators only)."""
 
@@ -135,9 +216,22 @@ class Announcement:
     expires_at: str  # UTC, ISO 8601
 
 
-Entity = Space | Slot | Topic | Interest | Merge | Announcement | Attendance
+Entity = (
+    Space | Slot | Topic | Interest | Merge | Announcement | Attendance | Report | Revision | Photo | Vote | ActionItem
+)
 EntityType = (
-    type[Space] | type[Slot] | type[Topic] | type[Interest] | type[Merge] | type[Announcement] | type[Attendance]
+    type[Space]
+    | type[Slot]
+    | type[Topic]
+    | type[Interest]
+    | type[Merge]
+    | type[Announcement]
+    | type[Attendance]
+    | type[Report]
+    | type[Revision]
+    | type[Photo]
+    | type[Vote]
+    | type[ActionItem]
 )
 ENTITY_TYPES: dict[EntityKind, EntityType] = {
     "spaces": Space,
@@ -147,6 +241,11 @@ ENTITY_TYPES: dict[EntityKind, EntityType] = {
     "merges": Merge,
     "announcements": Announcement,
     "attendance": Attendance,
+    "reports": Report,
+    "revisions": Revision,
+    "photos": Photo,
+    "votes": Vote,
+    "actions": ActionItem,
 }
 KINDS_BY_TYPE: dict[EntityType, EntityKind] = {t: k for k, t in ENTITY_TYPES.items()}
 
@@ -206,6 +305,11 @@ class Board:
     merges: dict[str, Merge] = field(default_factory=dict)
     announcements: dict[str, Announcement] = field(default_factory=dict)
     attendance: dict[str, Attendance] = field(default_factory=dict)
+    reports: dict[str, Report] = field(default_factory=dict)
+    revisions: dict[str, Revision] = field(default_factory=dict)
+    photos: dict[str, Photo] = field(default_factory=dict)
+    votes: dict[str, Vote] = field(default_factory=dict)
+    actions: dict[str, ActionItem] = field(default_factory=dict)
 
     def entities(self, kind: EntityKind) -> dict[str, Any]:
         mapping: dict[str, Any] = getattr(self, kind)
@@ -252,6 +356,11 @@ class Board:
             "merges": [asdict(m) for m in self.merges.values()],
             "announcements": sorted((asdict(a) for a in self.announcements.values()), key=lambda a: a["created_at"]),
             "attendance": [asdict(a) for a in self.attendance.values()],
+            "reports": [asdict(r) for r in sorted(self.reports.values(), key=lambda r: r.updated_at)],
+            "revisions": [asdict(r) for r in self.revisions.values()],
+            "photos": [asdict(p) for p in sorted(self.photos.values(), key=lambda p: p.created_at)],
+            "votes": [asdict(v) for v in self.votes.values()],
+            "actions": [asdict(a) for a in self.actions.values()],
         }
 
 

@@ -17,7 +17,9 @@ Audience = Literal["public", "facilitator"]
 AUDIENCES: tuple[Audience, ...] = ("public", "facilitator")
 
 
-PRIVATE_KINDS = {"interests", "attendance"}  # who wants to go, who is where: counts only, never names
+# who wants to go, who is where, who gave which dot: counts only, never names; revisions are
+# history for merging and restoring, fetched by pages, too heavy to push to every phone
+PRIVATE_KINDS = {"interests", "attendance", "votes", "revisions"}
 FACILITATOR_KINDS = {"merges"}  # kept for undo
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from . import attendance, marketplace
+from . import attendance, harvest, marketplace
 from .checks import (
     LANGUAGES,
     MAX,
@@ -37,7 +37,7 @@ from .checks import (
     timezones,
 )
 from .errors import N_, Conflict, Forbidden, Invalid, NotFound
-from .model import Board, Change, Event, Slot, Space, Topic
+from .model import Board, Change, EntityKind, Event, Slot, Space, Topic
 
 __all__ = ["MAX", "MAX_TOPICS", "Actor", "Args", "Context", "decide", "event_fields", "text"]
 
@@ -83,11 +83,25 @@ def withdraw(board: Board, args: Args, ctx: Context) -> Change:
     may_edit(topic, ctx)
     marketplace.require_open_marketplace(board, ctx)
     check_version(topic, args)
-    marks = tuple(("interests", i.id) for i in board.interests.values() if i.topic_id == topic.id) + tuple(
+    marks = dependents(board, topic.id)
+    event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
+    return Change("topic.withdrawn", deletes=(*marks, ("topics", topic.id)), event=event)
+
+
+def vacate(board: Board, topic: Topic) -> tuple[Topic, tuple[tuple[EntityKind, str], ...]]:
+    """A session that moves to another slot or off the grid: the people checked in are not
+    there any more (they were in the old time), so its check-ins end and its count is zero."""
+    rows: tuple[tuple[EntityKind, str], ...] = tuple(
         ("attendance", a.id) for a in board.attendance.values() if a.topic_id == topic.id
     )
-    event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
-    return Change("topic.withdrawn", deletes=(*marks, ("topics", topic.id)), event=event)  # type: ignore[arg-type]
+    return (replace(topic, headcount=0) if rows else topic), rows
+
+
+def dependents(board: Board, topic_id: str) -> tuple[tuple[EntityKind, str], ...]:
+    """Everything that hangs off a topic and goes when it goes (the database cascades likewise)."""
+    kinds: tuple[EntityKind, ...] = ("interests", "attendance", "photos", "votes", "actions", "revisions")
+    rows = tuple((kind, row.id) for kind in kinds for row in board.entities(kind).values() if row.topic_id == topic_id)
+    return rows + ((("reports", topic_id),) if topic_id in board.reports else ())
 
 
 def hide(board: Board, args: Args, ctx: Context) -> Change:
@@ -133,10 +147,16 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
         # what they asked for, and nothing is overwritten.
         expected = None
     moved, event = marketplace.after_placing(board, bump(topic, slot_id=slot.id, space_id=space.id))
+    ended: tuple[tuple[EntityKind, str], ...] = ()
+    if topic.slot_id != slot.id:
+        moved, ended = vacate(board, moved)
     if occupant is None:
-        return Change("topic.placed", upserts=(moved,), event=event)
+        return Change("topic.placed", upserts=(moved,), deletes=ended, event=event)
     displaced = bump(occupant, slot_id=topic.slot_id, space_id=topic.space_id)
-    return Change("topic.swapped", upserts=(moved, displaced), event=event)
+    if occupant.slot_id != topic.slot_id:
+        displaced, more = vacate(board, displaced)
+        ended += more
+    return Change("topic.swapped", upserts=(moved, displaced), deletes=ended, event=event)
 
 
 def unplace(board: Board, args: Args, ctx: Context) -> Change:
@@ -145,7 +165,8 @@ def unplace(board: Board, args: Args, ctx: Context) -> Change:
     check_version(topic, args)
     if not topic.placed:
         return Change("topic.unplaced", result={"unchanged": True})
-    return Change("topic.unplaced", upserts=(bump(topic, slot_id=None, space_id=None),))
+    freed, ended = vacate(board, bump(topic, slot_id=None, space_id=None))
+    return Change("topic.unplaced", upserts=(freed,), deletes=ended)
 
 
 def rename_me(board: Board, args: Args, ctx: Context) -> Change:
@@ -207,8 +228,14 @@ def move_space(board: Board, args: Args, ctx: Context) -> Change:
 def remove_space(board: Board, args: Args, ctx: Context) -> Change:
     require_facilitator(ctx)
     space: Space = ref(board, args, "space", "spaces")
-    freed = tuple(bump(t, slot_id=None, space_id=None) for t in board.topics.values() if t.space_id == space.id)
-    return Change("space.removed", upserts=freed, deletes=(("spaces", space.id),))
+    freed: list[Topic] = []
+    ended: tuple[tuple[EntityKind, str], ...] = ()
+    for topic in board.topics.values():
+        if topic.space_id == space.id:
+            vacated, rows = vacate(board, bump(topic, slot_id=None, space_id=None))
+            freed.append(vacated)
+            ended += rows
+    return Change("space.removed", upserts=tuple(freed), deletes=(*ended, ("spaces", space.id)))
 
 
 def slot_times(board: Board, args: Args, except_id: str | None = None) -> tuple[str, str, str]:
@@ -248,7 +275,7 @@ def update_slot(board: Board, args: Args, ctx: Context) -> Change:
     require_facilitator(ctx)
     slot: Slot = ref(board, args, "slot", "slots")
     day, start, end = slot_times(board, args, except_id=slot.id)
-    return Change("slot.updated", upserts=(Slot(id=slot.id, day=day, start=start, end=end),))
+    return Change("slot.updated", upserts=(replace(slot, day=day, start=start, end=end),))
 
 
 def remove_slot(board: Board, args: Args, ctx: Context) -> Change:
@@ -323,9 +350,19 @@ COMMANDS: dict[str, Rule] = {
 }
 
 
-def decide(board: Board, name: str, args: Args, ctx: Context) -> Change:
-    """The single entry point: refuse by raising a DomainError, or return the change."""
-    rule = COMMANDS.get(name) or marketplace.COMMANDS.get(name) or attendance.COMMANDS.get(name)
+def decide(board: Board, name: str, args: Args, ctx: Context, *, internal: bool = False) -> Change:
+    """The single entry point: refuse by raising a DomainError, or return the change.
+
+    `internal` commands (recording an uploaded photo) come only from the server's own edges,
+    never from a form or a socket, because their arguments name files on the server.
+    """
+    rule = (
+        COMMANDS.get(name)
+        or marketplace.COMMANDS.get(name)
+        or attendance.COMMANDS.get(name)
+        or harvest.COMMANDS.get(name)
+        or (harvest.INTERNAL.get(name) if internal else None)
+    )
     if rule is None:
         raise Invalid(N_("Unknown action."))
     return rule(board, args, ctx)

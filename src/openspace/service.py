@@ -101,7 +101,14 @@ class Service:
         return await future
 
     async def execute(
-        self, event_id: str, actor: rules.Actor, name: str, args: rules.Args, action_id: str | None = None
+        self,
+        event_id: str,
+        actor: rules.Actor,
+        name: str,
+        args: rules.Args,
+        action_id: str | None = None,
+        *,
+        internal: bool = False,
     ) -> dict[str, Any]:
         """Run one command. A repeated `action_id` from the same person returns the first answer."""
 
@@ -113,7 +120,8 @@ class Service:
             board = await self._board_in(tx, batch, event_id)
             seq = board.seq + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
-            change = rules.decide(board, name, args, rules.Context(actor=actor, new_id=new_id, seq=seq, now=now))
+            context = rules.Context(actor=actor, new_id=new_id, seq=seq, now=now)
+            change = rules.decide(board, name, args, context, internal=internal)
             if name == "me.rename" and actor.participant_id:  # a name is not board state, but is kept
                 await tx.rename_participant(actor.participant_id, change.result["name"])
             if change.upserts or change.deletes or change.event:

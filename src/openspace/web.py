@@ -323,6 +323,7 @@ async def session_page(
         and board.attendance.get(f"{slot.id}|{me}", None) is not None
         and board.attendance[f"{slot.id}|{me}"].topic_id == topic.id,
         over=attendance.is_over(event, slot, now),
+        open_now=attendance.is_open(event, slot, now),
         error=error,
     )
 

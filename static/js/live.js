@@ -54,7 +54,7 @@ export class Live extends EventTarget {
     window.addEventListener("offline", () => this.drop());
     window.addEventListener("online", () => {
       this.backoff = BACKOFF_MIN_MS;
-      if (!this.online) this.reconnect(0);
+      if (!this.online && !this.gone) this.reconnect(0);
     });
     setInterval(() => this.heartbeat(), PING_EVERY_MS);
   }
@@ -129,6 +129,7 @@ export class Live extends EventTarget {
       // 4008: we fell behind and should resume at once; anything else: back off, with jitter
       // so that a whole room of phones does not reconnect in the same instant.
       if (event.code === 4004) {
+        this.gone = true;
         this.setStatus("gone"); // the event was deleted: there is nothing to come back to
         return;
       }

@@ -1,0 +1,240 @@
+"""The harvest: session reports written by many hands, photos, dot-voting and action items.
+
+A report save carries the revision it started from. If someone saved in between, the two edits
+are merged line by line against that base (merge3, as version control does); edits that touch
+different lines simply combine. If both changed the same lines, nothing is applied and the
+person is shown both texts, so no word is lost either way. Every revision is kept.
+Pure like rules.py: the clock is `ctx.now`; Markdown is rendered by markup.py (no I/O).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import orjson
+from merge3 import Merge3
+
+from . import markup
+from .checks import Args, Context, Rule, boolean, integer, ref, require_facilitator, text
+from .errors import N_, Conflict, Forbidden, Invalid, NotFound
+from .model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
+
+FIELDS = ("participants", "discussion", "insights", "recommendations")
+LIMITS = {"participants": 2000, "discussion": 10_000, "insights": 10_000, "recommendations": 10_000}
+MAX_PHOTOS = 30
+MAX_DOTS = 10
+
+
+def fields_of(report: Report | None) -> dict[str, str]:
+    return {f: getattr(report, f) if report else "" for f in FIELDS}
+
+
+def merge_text(base: str, ours: str, theirs: str) -> str | None:
+    """Three-way merge of one field; None when both sides changed the same lines."""
+    if ours == theirs or theirs == base:
+        return ours
+    if ours == base:
+        return theirs
+    merger = Merge3(base.splitlines(True), ours.splitlines(True), theirs.splitlines(True))
+    merged: list[str] = []
+    for region in merger.merge_regions():
+        kind = region[0]
+        if kind == "conflict":
+            return None
+        if kind == "unchanged":
+            merged.extend(merger.base[region[1] : region[2]])
+        elif kind in ("a", "same"):
+            merged.extend(merger.a[region[1] : region[2]])
+        elif kind == "b":
+            merged.extend(merger.b[region[1] : region[2]])
+    return "".join(merged)
+
+
+def writable_topic(board: Board, args: Args, ctx: Context) -> tuple[Topic, Report | None]:
+    """Anyone in the event may add to a report, unless the facilitator has locked it."""
+    if ctx.actor.participant_id is None and not ctx.actor.facilitator:
+        raise Forbidden(N_("Please join the event with your name first."))
+    topic: Topic = ref(board, args, "topic", "topics")
+    report = board.reports.get(topic.id)
+    if report is not None and report.locked and not ctx.actor.facilitator:
+        raise Forbidden(N_("The facilitator has locked this report."))
+    return topic, report
+
+
+def new_revision(
+    board: Board, topic: Topic, report: Report | None, texts: dict[str, str], ctx: Context, kind: str
+) -> Change:
+    number = (report.revision if report else 0) + 1
+    html = orjson.dumps({f: markup.render(texts[f]) for f in FIELDS if f != "participants"}).decode()
+    saved = Report(
+        id=topic.id,
+        **texts,
+        html=html,
+        revision=number,
+        locked=report.locked if report else False,
+        updated_at=ctx.now,
+    )
+    history = Revision(
+        id=f"{topic.id}:{number}",
+        topic_id=topic.id,
+        revision=number,
+        fields=orjson.dumps(texts).decode(),
+        author=ctx.actor.name or "",
+        created_at=ctx.now,
+    )
+    return Change(kind, upserts=(saved, history), result={"revision": number})
+
+
+def save_report(board: Board, args: Args, ctx: Context) -> Change:
+    topic, report = writable_topic(board, args, ctx)
+    ours = {f: text(args, f, "report", required=False)[: LIMITS[f] + 1] for f in FIELDS}
+    for name, value in ours.items():
+        if len(value) > LIMITS[name]:
+            raise Invalid(N_("This is too long: at most %(max)s characters."), field=name, max=LIMITS[name])
+    base_number = integer(args, "base", 0, 10**9) or 0
+    current = fields_of(report)
+    current_number = report.revision if report else 0
+    merged = dict(ours)
+    if base_number != current_number:
+        base_row = board.revisions.get(f"{topic.id}:{base_number}")
+        if base_number > current_number or (base_number > 0 and base_row is None):
+            raise Conflict(N_("This report changed in a way that cannot be merged. Your text is kept below."))
+        base = orjson.loads(base_row.fields) if base_row else fields_of(None)
+        clashing = []
+        for name in FIELDS:
+            result = merge_text(base[name], ours[name], current[name])
+            if result is None:
+                clashing.append(name)
+            else:
+                merged[name] = result
+        if clashing:
+            raise Conflict(
+                N_("Someone else changed the same lines while you wrote. Both texts are shown: nothing is lost."),
+                field=clashing[0],
+            )
+    if merged == current and report is not None:
+        return Change("report.saved", result={"revision": current_number, "unchanged": True})
+    change = new_revision(board, topic, report, merged, ctx, "report.saved")
+    return replace(change, result={**change.result, "merged": base_number != current_number})
+
+
+def lock_report(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    topic: Topic = ref(board, args, "topic", "topics")
+    report = board.reports.get(topic.id) or Report(id=topic.id, updated_at=ctx.now)
+    return Change("report.locked", upserts=(replace(report, locked=boolean(args, "locked")),))
+
+
+def restore_report(board: Board, args: Args, ctx: Context) -> Change:
+    """The facilitator brings back an earlier version, as a new revision (history stays whole)."""
+    require_facilitator(ctx)
+    topic: Topic = ref(board, args, "topic", "topics")
+    number = integer(args, "revision", 1, 10**9)
+    row = board.revisions.get(f"{topic.id}:{number}")
+    if row is None:
+        raise NotFound(N_("That version of the report does not exist."), field="revision")
+    return new_revision(board, topic, board.reports.get(topic.id), orjson.loads(row.fields), ctx, "report.restored")
+
+
+def add_photo(board: Board, args: Args, ctx: Context) -> Change:
+    """Record a photo the web layer has already re-encoded and stored under a random name."""
+    topic, _ = writable_topic(board, args, ctx)
+    if sum(1 for p in board.photos.values() if p.topic_id == topic.id) >= MAX_PHOTOS:
+        raise Invalid(N_("A session can have at most %(max)s photos."), max=MAX_PHOTOS)
+    width, height, thumb_width, thumb_height = (
+        integer(args, k, 1, 100_000) or 1 for k in ("width", "height", "thumb_width", "thumb_height")
+    )
+    photo = Photo(
+        id=ctx.new_id(),
+        topic_id=topic.id,
+        name=str(args.get("name", "")),
+        width=width,
+        height=height,
+        thumb_width=thumb_width,
+        thumb_height=thumb_height,
+        created_at=ctx.now,
+    )
+    return Change("photo.added", upserts=(photo,), result={"photo": photo.id})
+
+
+def remove_photo(board: Board, args: Args, ctx: Context) -> Change:
+    photo = ref(board, {"photo": args.get("photo")}, "photo", "photos")
+    topic = board.topics.get(photo.topic_id)
+    if not ctx.actor.facilitator and not (topic and topic.convened_by(ctx.actor.participant_id)):
+        raise Forbidden(N_("Only the convener of a topic or the facilitator can change it."))
+    return Change("photo.removed", deletes=(("photos", photo.id),), result={"name": photo.name})
+
+
+# --- convergence: dot-voting and action items ------------------------------------------------
+
+
+def open_voting(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    dots = integer(args, "dots", 0, MAX_DOTS) or 0
+    return Change("voting.set", event=replace(board.event, voting_dots=dots))
+
+
+def has_report(board: Board, topic: Topic) -> bool:
+    report = board.reports.get(topic.id)
+    return report is not None and any(fields_of(report).values())
+
+
+def vote(board: Board, args: Args, ctx: Context) -> Change:
+    """Give or take back one dot; never more dots than the round allows."""
+    person = ctx.actor.participant_id
+    if person is None:
+        raise Forbidden(N_("Please join the event with your name first."))
+    if not board.event.voting_dots:
+        raise Forbidden(N_("No vote is open right now."))
+    topic: Topic = ref(board, args, "topic", "topics")
+    if not has_report(board, topic):
+        raise Invalid(N_("Only sessions with a report can get dots."), field="topic")
+    mine = [v for v in board.votes.values() if v.participant_id == person]
+    if boolean(args, "on"):
+        if len(mine) >= board.event.voting_dots:
+            raise Invalid(N_("You have used all your %(max)s dots."), max=board.event.voting_dots)
+        used = {v.id for v in mine}
+        slot = next(f"{person}|{n}" for n in range(1, len(mine) + 2) if f"{person}|{n}" not in used)
+        upserts: tuple[Entity, ...] = (replace(topic, dots=topic.dots + 1), Vote(slot, person, topic.id))
+        return Change("vote.given", upserts=upserts, result={"left": board.event.voting_dots - len(mine) - 1})
+    given = sorted(v.id for v in mine if v.topic_id == topic.id)
+    if not given:
+        return Change("vote.taken", result={"unchanged": True, "left": board.event.voting_dots - len(mine)})
+    deletes: tuple[tuple[EntityKind, str], ...] = (("votes", given[-1]),)
+    left = board.event.voting_dots - len(mine) + 1
+    return Change("vote.taken", upserts=(replace(topic, dots=topic.dots - 1),), deletes=deletes, result={"left": left})
+
+
+def add_action(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    topic: Topic = ref(board, args, "topic", "topics")
+    what = text(args, "what", "action")
+    who = text(args, "who", "name", required=False)
+    due = text(args, "due", "venue", required=False)
+    if due:
+        try:
+            due = date.fromisoformat(due).isoformat()
+        except ValueError:
+            raise Invalid(N_("Please give a date as YYYY-MM-DD."), field="due") from None
+    item = ActionItem(ctx.new_id(), topic.id, what, who, due)
+    return Change("action.added", upserts=(item,), result={"action": item.id})
+
+
+def remove_action(board: Board, args: Args, ctx: Context) -> Change:
+    require_facilitator(ctx)
+    item = ref(board, {"action": args.get("action")}, "action", "actions")
+    return Change("action.removed", deletes=(("actions", item.id),))
+
+
+INTERNAL: dict[str, Rule] = {"photo.add": add_photo}  # only the upload handler records photos
+COMMANDS: dict[str, Rule] = {
+    "report.save": save_report,
+    "report.lock": lock_report,
+    "report.restore": restore_report,
+    "photo.remove": remove_photo,
+    "voting.set": open_voting,
+    "vote": vote,
+    "action.add": add_action,
+    "action.remove": remove_action,
+}
