@@ -392,7 +392,7 @@ def test_store_removes_a_partial_photo_when_writing_fails(tmp_path: Path, monkey
             raise OSError("disk full")
         real_replace(source, target)
 
-    monkeypatch.setattr(media.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         store.save(process(encode(two_halves(20, 20), "JPEG")))
     assert list(store.root.iterdir()) == []

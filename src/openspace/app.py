@@ -19,9 +19,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
-from . import i18n, links, web, ws
+from . import i18n, links, web, web_harvest, ws
 from .errors import N_
 from .hub import LocalHub
+from .media import PhotoStore
+from .model import Change
 from .rendering import Renderer
 from .runtime import Runtime
 from .security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
@@ -58,6 +60,13 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         epoch = await stored_secret(store, "epoch")
         hub = LocalHub(max_lag=settings.max_lag)
         service = Service(store, hub)
+        photos = PhotoStore(Path(f"{settings.db}.files"))  # beside the database, outside the web root
+
+        def forget_files(event_id: str, change: Change) -> None:
+            if change.kind == "photo.removed":
+                photos.delete(change.result["name"])
+
+        service.after_commit.append(forget_files)
         await hub.start()
         await service.start()
         runtime = Runtime(
@@ -69,6 +78,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             signer=CookieSigner(secret_key),
             base_url=links.public_base(settings.host, settings.port, settings.public_url),
             database_epoch=epoch[:12],
+            photos=photos,
         )
         app.state.runtime = runtime
         if on_ready is not None:
@@ -110,6 +120,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
     return Starlette(
         routes=[
             *web.ROUTES,
+            *web_harvest.ROUTES,
             *ws.ROUTES,
             Route("/static/{version}/{path:path}", static),
             Route("/favicon.ico", favicon),

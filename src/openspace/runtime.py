@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from .hub import Fanout
+from .media import PhotoStore
 from .model import Event
 from .rendering import Renderer
 from .rules import Actor
@@ -26,6 +27,7 @@ class Runtime:
     signer: CookieSigner
     base_url: str
     database_epoch: str
+    photos: PhotoStore
 
     def epoch(self, event_id: str) -> str:
         """Names this database and event, so a resume point from elsewhere is never trusted."""

@@ -67,6 +67,9 @@ class Service:
         self.store = store
         self.hub = hub
         self.boards: dict[str, Board] = {}
+        # called after commit for each published change: the place for files that follow the
+        # database (a removed photo's file), never for anything the transaction depends on
+        self.after_commit: list[Callable[[str, Change], None]] = []
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
@@ -238,3 +241,5 @@ class Service:
                 job.future.set_result(value)
         for event_id, seq, change in batch.published:
             self.hub.publish(event_id, seq, {aud: change_frame(seq, change, aud) for aud in AUDIENCES})
+            for hook in self.after_commit:
+                hook(event_id, change)

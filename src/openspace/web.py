@@ -364,6 +364,19 @@ PAGES = {
     "place": place_topic,
     "session": session_page,
 }
+TARGETS = {
+    "participant": "/e/{slug}#marketplace",
+    "facilitate": "/e/{slug}/facilitate",
+    "edit": "/e/{slug}",
+    "place": "/e/{slug}#agenda",
+    "session": "/e/{slug}/sessions/{topic}",
+}
+
+
+def register(name: str, page_function: Any, target: str) -> None:
+    """Pages of other modules (the harvest) join the form endpoint's table of return pages."""
+    PAGES[name] = page_function
+    TARGETS[name] = target
 
 
 async def act(request: Request) -> Response:
@@ -378,6 +391,8 @@ async def act(request: Request) -> Response:
         if page not in PAGES:
             page = "participant"
         values = await read_form(request, v, values)
+        if page == "report" and values.get("preview"):
+            return await PAGES[page](request, v, None, values)  # show the preview, save nothing
         name = values.pop("action", "")
         action_id = values.pop("action_id", None) or None
         await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
@@ -388,15 +403,9 @@ async def act(request: Request) -> Response:
         values["action"] = name if "name" in locals() else ""
         return await PAGES[page](request, v, error, values)
     slug = v.event.slug
-    target = {
-        "participant": f"/e/{slug}#marketplace",
-        "facilitate": f"/e/{slug}/facilitate",
-        "edit": f"/e/{slug}",
-        "place": f"/e/{slug}#agenda",
-        "session": f"/e/{slug}/sessions/{values.get('topic', '')}",
-    }
+    base = TARGETS[page].format(slug=slug, topic=values.get("topic", ""))
     anchor = values.get("anchor", "")
-    url = target[page] if not ANCHOR.fullmatch(anchor) else target[page].split("#")[0] + "#" + anchor
+    url = base if not ANCHOR.fullmatch(anchor) else base.split("#")[0] + "#" + anchor
     return v.finish(RedirectResponse(url, status_code=303))
 
 
@@ -412,7 +421,10 @@ async def delete_event(request: Request) -> Response:
             raise Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
     except DomainError as error:
         return await facilitate(request, v, error, {"action": "event.delete"})
+    board = await v.runtime.service.board(v.event.id)
+    names = [p.name for p in board.photos.values()]
     await v.runtime.service.delete_event(v.event.id)
+    v.runtime.photos.delete_all(names)
     gone = v.event
     v.event = None
     response = v.render("deleted.html", name=gone.name)

@@ -1,6 +1,6 @@
 import { Live, pageData } from "./live.js";
 import { enhanceForms } from "./forms.js";
-import { renderBanner, renderGrid, renderTopics, slotStates } from "./render.js";
+import { eventNow, renderBanner, renderGrid, renderTopics, slotStates } from "./render.js";
 
 const data = pageData();
 const live = new Live(data);
@@ -21,6 +21,29 @@ function render() {
     opening.open = phase === "opening";
   }
 }
+
+// Five minutes before a running session ends, its conveners are reminded to write the report.
+const nudge = document.querySelector("[data-nudge]");
+function remind() {
+  const states = slotStates(live.state, live.state.event.timezone);
+  const { day, clock } = eventNow(live.state.event.timezone, new Date(Date.now() + offset));
+  const minutes = (hhmm) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+  const due = [...live.state.topics.values()].find((topic) => {
+    const slot = topic.slot_id && live.state.slots.get(topic.slot_id);
+    const mine = data.me && (topic.convener_id === data.me || topic.co_convener_ids.split(" ").includes(data.me));
+    const report = live.state.reports.get(topic.id);
+    return mine && slot && states[slot.id] === "now" && slot.day === day && !(report && report.revision)
+      && minutes(slot.end) - minutes(clock) <= 5;
+  });
+  nudge.hidden = !due;
+  if (due) {
+    const link = nudge.querySelector("a");
+    link.href = `/e/${data.slug}/sessions/${due.id}/report`;
+    link.textContent = data.i18n.nudge;
+  }
+}
+setInterval(remind, 20000);
+remind();
 
 live.addEventListener("change", render);
 setInterval(() => renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset), 1000);

@@ -1,5 +1,5 @@
 import { Live, pageData } from "./live.js";
-import { projectorDay, renderBanner, renderFresh, renderGrid, slotStates } from "./render.js";
+import { projectorDay, renderBanner, renderFresh, renderGrid, renderVotes, slotStates } from "./render.js";
 
 const data = pageData();
 const live = new Live(data);
@@ -9,6 +9,7 @@ const box = document.querySelector(".proj-grid");
 const banner = document.querySelector("[data-banner]");
 const spotlight = document.querySelector("[data-spotlight]");
 const opening = document.querySelector("[data-proj-opening]");
+const votes = document.querySelector("[data-proj-votes]");
 const offset = Date.parse(data.serverNow) - Date.now(); // the projector's laptop clock may be off
 
 // The largest type that still fits: a room reads from the back, and nothing may scroll out of sight.
@@ -22,7 +23,7 @@ function fit() {
   }
 }
 
-// One of three faces: the topic being pitched, the opening, or the agenda.
+// One of four faces: the topic being pitched, the dot-vote's results, the opening, or the agenda.
 function renderMode() {
   const topic = live.state.topics.get(live.state.event.spotlight || "");
   const spot = topic && topic.status === "open" ? topic : null;
@@ -31,8 +32,11 @@ function renderMode() {
     spotlight.querySelector(".spot-title").textContent = spot.title;
     spotlight.querySelector(".spot-conv").textContent = [spot.convener_name, spot.co_conveners].filter(Boolean).join(", ");
   }
-  opening.hidden = Boolean(spot) || live.state.event.phase !== "opening";
-  box.hidden = Boolean(spot) || live.state.event.phase === "opening";
+  const voting = !spot && live.state.event.voting_dots > 0;
+  votes.hidden = !voting;
+  if (voting) renderVotes(votes.querySelector("[data-votes]"), live.state);
+  opening.hidden = Boolean(spot) || voting || live.state.event.phase !== "opening";
+  box.hidden = Boolean(spot) || voting || live.state.event.phase === "opening";
 }
 
 function render() {

@@ -260,3 +260,66 @@ export function renderBanner(banner, state, data, states, offsetMs) {
     list.replaceChildren(...texts.map((text) => el("li", {}, text)));
   }
 }
+
+// The news room (templates/news.html): reports newest first. Their HTML was rendered and
+// sanitised by the server when saved (markup.py), so it is inserted as it is.
+export function renderNews(container, state, data) {
+  const t = data.i18n;
+  const fields = ["discussion", "insights", "recommendations"];
+  const reports = [...state.reports.values()].sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1));
+  const voting = state.event.voting_dots;
+  const cards = [];
+  for (const report of reports) {
+    const topic = state.topics.get(report.id);
+    const html = JSON.parse(report.html || "{}");
+    const hasText = ["participants", ...fields].some((f) => report[f]);
+    if (!topic || topic.status !== "open" || !hasText) continue;
+    const card = el("article", { class: "card news-card", id: `report-${topic.id}`, "aria-labelledby": `news-${topic.id}` },
+      el("h2", { id: `news-${topic.id}` }, el("a", { href: `/e/${data.slug}/sessions/${topic.id}/report` }, topic.title)));
+    if (topic.convener_name) card.append(el("p", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })));
+    for (const field of fields) {
+      if (!html[field]) continue;
+      const block = el("div", { class: "md" });
+      block.innerHTML = html[field]; // sanitised by the server (nh3), never raw user HTML
+      card.append(block);
+    }
+    const photos = [...state.photos.values()].filter((p) => p.topic_id === topic.id);
+    if (photos.length) {
+      card.append(el("ul", { class: "photos" }, ...photos.map((p, i) => el("li", {},
+        el("img", { src: `/e/${data.slug}/photos/${p.name}/thumb`, width: p.thumb_width, height: p.thumb_height,
+          alt: fill(t.photo_of, { num: i + 1, title: topic.title }) })))));
+    }
+    if (voting) {
+      card.append(el("p", { class: "t-count" }, fill(topic.dots === 1 ? t.dot : t.dots, { num: topic.dots })));
+      if (data.me) {
+        const anchor = `report-${topic.id}`;
+        card.append(el("div", { class: "t-actions" },
+          newsVote(data, anchor, topic, "1", t.give_dot, "small"),
+          newsVote(data, anchor, topic, "0", t.take_dot, "small secondary")));
+      }
+    }
+    cards.push(card);
+  }
+  if (!cards.length) cards.push(el("p", { class: "empty" }, t.no_reports));
+  container.replaceChildren(...cards);
+}
+
+function newsVote(data, anchor, topic, on, label, cls) {
+  const form = el("form", { method: "post", action: `/e/${data.slug}/act`, class: "inline", "data-action": "vote" });
+  const fields = { csrf: data.csrf, action: "vote", return_to: "news", anchor, topic: topic.id, on };
+  for (const [name, value] of Object.entries(fields)) form.append(el("input", { type: "hidden", name, value }));
+  form.append(el("button", { type: "submit", class: cls }, label, el("span", { class: "visually-hidden" }, ` ${topic.title}`)));
+  return form;
+}
+
+// The projector's results face while a dot-vote is open: sessions by dots, most first.
+export function renderVotes(list, state) {
+  const ranked = [...state.topics.values()]
+    .filter((t) => t.status === "open" && state.reports.has(t.id))
+    .sort((a, b) => b.dots - a.dots || a.title.localeCompare(b.title));
+  const most = Math.max(1, ...ranked.map((t) => t.dots));
+  list.replaceChildren(...ranked.map((t) => el("li", {},
+    el("span", { class: "t-title" }, t.title), " ",
+    el("meter", { min: "0", max: String(most), value: String(t.dots) }), " ",
+    el("span", { class: "t-count" }, String(t.dots)))));
+}

@@ -1,0 +1,185 @@
+"""HTTP routes of the harvest: report pages, photo uploads and photos, the news wall, report sheets.
+
+Photos are re-encoded in a worker thread (media.py) before anything is recorded; only then does
+the upload become a change, through the internal `photo.add` command, so a file name never
+comes from a client. A refused or failed upload removes its files again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from . import markup, media
+from .errors import N_, Conflict, DomainError, Invalid, NotFound
+from .harvest import FIELDS
+from .model import Board, Topic
+from .rendering import slot_states
+from .views import board_view
+from .web import FORM_LIMIT, Visit, page, read_form, refusal_page, register, visit
+
+UPLOAD_LIMIT = media.MAX_BYTES + 256 * 1024  # one full-size photo per request, plus the form
+MAX_FILES = 5
+
+
+def topic_of(board: Board, topic_id: str) -> Topic | None:
+    topic = board.topics.get(topic_id)
+    return topic if topic is not None and topic.status == "open" else None
+
+
+async def report_page(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """A session's report: read it, write in it with others, preview, see both texts on a clash."""
+    v, event, board = await page(request, v)
+    values = values or {}
+    topic = topic_of(board, values.get("topic") or request.path_params.get("topic", ""))
+    if topic is None:
+        return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
+    report = board.reports.get(topic.id)
+    saved = {f: getattr(report, f) if report else "" for f in FIELDS}
+    typed = {f: values[f] for f in FIELDS if f in values}
+    preview = (
+        {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
+        if values.get("preview")
+        else None
+    )
+    clashing = isinstance(error, Conflict) and values.get("action") == "report.save"
+    return v.render(
+        "report.html",
+        topic=topic,
+        where=board_view(board, "public").where(topic),
+        report=report,
+        html=orjson.loads(report.html) if report else {},
+        texts=typed or saved,
+        saved=saved,
+        base=values.get("base") if (typed and not clashing) else (report.revision if report else 0),
+        clashing=clashing,
+        preview=preview,
+        photos=[p for p in sorted(board.photos.values(), key=lambda p: p.created_at) if p.topic_id == topic.id],
+        revisions=sorted((r for r in board.revisions.values() if r.topic_id == topic.id), key=lambda r: -r.revision)
+        if v.actor.facilitator
+        else [],
+        actions=[a for a in board.actions.values() if a.topic_id == topic.id],
+        data=v.page_data(board, "public"),
+        error=error,
+        values=values,
+    )
+
+
+async def upload_photos(request: Request) -> Response:
+    """Flip-chart photos from a phone's camera or files: re-encoded, stripped, stored, recorded."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    topic_id = request.path_params["topic"]
+    stored: list[str] = []
+    try:
+        if int(request.headers.get("content-length") or 0) > UPLOAD_LIMIT:
+            raise Invalid(media.TOO_LARGE, max=media.MAX_BYTES // (1024 * 1024))
+        async with request.form(max_files=MAX_FILES, max_fields=8, max_part_size=FORM_LIMIT) as form:
+            fields = {k: val for k, val in form.items() if isinstance(val, str)}
+            await read_form(request, v, fields)
+            uploads = [f for f in form.getlist("photos") if not isinstance(f, str) and f.filename]
+            if not uploads:
+                raise Invalid(N_("Choose a photo first."), field="photos")
+            for upload in uploads:
+                data = await upload.read(media.MAX_BYTES + 1)  # never more than one photo's worth
+                processed = await asyncio.to_thread(media.process, data)
+                name = await asyncio.to_thread(v.runtime.photos.save, processed)
+                stored.append(name)
+                await v.runtime.service.execute(
+                    v.event.id,
+                    v.actor,
+                    "photo.add",
+                    {
+                        "topic": topic_id,
+                        "name": name,
+                        "width": processed.width,
+                        "height": processed.height,
+                        "thumb_width": processed.thumb_width,
+                        "thumb_height": processed.thumb_height,
+                    },
+                    internal=True,
+                )
+                stored.remove(name)  # recorded: it belongs to the board now
+    except media.PhotoError as problem:
+        v.runtime.photos.delete_all(stored)
+        return await report_page(request, v, Invalid(problem.message, field="photos", **problem.params), {})
+    except DomainError as error:
+        v.runtime.photos.delete_all(stored)
+        return await report_page(request, v, error, {"topic": topic_id})
+    return v.finish(RedirectResponse(f"/e/{v.event.slug}/sessions/{topic_id}/report#photos", status_code=303))
+
+
+async def photo(request: Request) -> Response:
+    """A photo of this event only: the name must belong to one of its sessions."""
+    v, event, board = await page(request, None)
+    name = request.path_params["name"]
+    if not any(p.name == name for p in board.photos.values()):
+        return refusal_page(v, NotFound(N_("That photo has already been removed.")))
+    path = v.runtime.photos.path(name, thumb=request.path_params.get("size") == "thumb")
+    if path is None:
+        return refusal_page(v, NotFound(N_("That photo has already been removed.")))
+    return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "public, max-age=31536000, immutable"})
+
+
+async def news(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """The news room: reports as they arrive, newest first, live on phones and the projector."""
+    v, event, board = await page(request, v)
+    return v.render(
+        "news.html",
+        vm=board_view(board, "public", slot_states(board)),
+        data=v.page_data(board, "public"),
+        cards=news_cards(board),
+        error=error,
+    )
+
+
+def news_cards(board: Board) -> list[dict[str, Any]]:
+    cards = []
+    for report in sorted(board.reports.values(), key=lambda r: r.updated_at, reverse=True):
+        topic = topic_of(board, report.id)
+        if topic is None or topic.status != "open" or not any(getattr(report, f) for f in FIELDS):
+            continue
+        photos = [p for p in board.photos.values() if p.topic_id == topic.id]
+        cards.append({"topic": topic, "report": report, "html": orjson.loads(report.html), "photos": photos})
+    return cards
+
+
+async def print_reports(request: Request) -> Response:
+    """One sheet per session with a QR code to its report, for groups who write on paper first."""
+    v, event, board = await page(request, None)
+    view = board_view(board, "public")
+    sheets = [
+        (topic, view.where(topic), f"{v.runtime.base_url}/e/{event.slug}/sessions/{topic.id}/report")
+        for topic in view.topics
+        if topic.placed
+    ]
+    sheets.sort(key=lambda s: (s[1][0].day, s[1][0].start, s[1][1].position) if s[1] else ("", "", 0))
+    return v.render("print_reports.html", sheets=sheets)
+
+
+ROUTES = [
+    Route("/e/{slug}/sessions/{topic}/report", report_page),
+    Route("/e/{slug}/sessions/{topic}/photos", upload_photos, methods=["POST"], max_body_size=UPLOAD_LIMIT),
+    Route("/e/{slug}/photos/{name}", photo),
+    Route("/e/{slug}/photos/{name}/{size}", photo),
+    Route("/e/{slug}/news", news),
+    Route("/e/{slug}/print/reports", print_reports),
+]
+
+register("report", report_page, "/e/{slug}/sessions/{topic}/report")
+register("news", news, "/e/{slug}/news")
