@@ -458,3 +458,42 @@ def test_a_check_in_tapped_offline_is_sent_once_when_back(browser: Browser, serv
         topic = next(t for t in http.get(f"/e/{slug}/state.json").json()["topics"] if t["id"] == first)
     assert (topic["headcount"], topic["arrived"]) == (1, 1)  # sent once, counted once
     watch.problems = [p for p in watch.problems if "ERR_INTERNET_DISCONNECTED" not in p]
+
+
+def test_two_phones_write_one_report_at_once(browser: Browser, server: Server, watch: Watch) -> None:
+    slug, _, (topic, _) = running_event(server.url)
+    phones = []
+    for name in ("Lisa", "Olle"):
+        phone = context(browser, watch, PHONE).new_page()
+        join(phone, server.url, slug, name)
+        phone.goto(f"{server.url}/e/{slug}/sessions/{topic}/report")
+        phones.append(phone)
+    lisa, olle = phones
+    start = "Vi började med policy.\n\nSedan pratade vi om tid.\n\nTill sist: förebilder."
+    lisa.fill("#r-discussion", start)
+    lisa.get_by_role("button", name="Save the report").click()
+    expect(lisa.locator(".report-text")).to_contain_text("Vi började med policy.")
+    expect(olle.locator("[data-newer]")).to_be_visible()  # told live, while writing
+    olle.reload()
+    # both edit from the same version: different paragraphs merge
+    lisa.fill("#r-discussion", start.replace("policy.", "policy och strategi."))
+    olle.fill("#r-discussion", start.replace("förebilder.", "förebilder behövs."))
+    lisa.get_by_role("button", name="Save the report").click()
+    expect(lisa.locator(".report-text")).to_contain_text("policy och strategi")
+    olle.get_by_role("button", name="Save the report").click()
+    expect(olle.locator(".report-text")).to_contain_text("policy och strategi")
+    expect(olle.locator(".report-text")).to_contain_text("förebilder behövs")
+    # both change the same line: the second is shown both texts, and keeps its own words
+    lisa.reload()
+    olle.reload()
+    lisa.fill("#r-insights", "Lisas insikt")
+    olle.fill("#r-insights", "Olles insikt")
+    lisa.get_by_role("button", name="Save the report").click()
+    expect(lisa.locator(".report-text")).to_contain_text("Lisas insikt")
+    olle.get_by_role("button", name="Save the report").click()
+    expect(olle.locator("[role=alert]")).to_contain_text("Both texts are shown")
+    expect(olle.locator("#r-insights")).to_have_value("Olles insikt")
+    expect(olle.locator("details.theirs")).to_contain_text("Lisas insikt")
+    olle.screenshot(path=str(SHOTS / "report-conflict-phone.png"), full_page=True)
+    expect(olle.locator("details.theirs")).to_have_count(1)  # only the field that really clashed
+    watch.problems = [p for p in watch.problems if "status of 409" not in p]  # the refusal itself

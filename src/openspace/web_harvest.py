@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from . import markup, media
 from .errors import N_, Conflict, DomainError, Invalid, NotFound
-from .harvest import FIELDS
+from .harvest import FIELDS, merge_text
 from .model import Board, Topic
 from .rendering import slot_states
 from .views import board_view
@@ -53,6 +53,7 @@ async def report_page(
         else None
     )
     clashing = isinstance(error, Conflict) and values.get("action") == "report.save"
+    clashes = clashing_fields(board, topic.id, values, saved) if clashing else set()
     return v.render(
         "report.html",
         topic=topic,
@@ -63,6 +64,7 @@ async def report_page(
         saved=saved,
         base=values.get("base") if (typed and not clashing) else (report.revision if report else 0),
         clashing=clashing,
+        clashes=clashes,
         preview=preview,
         photos=[p for p in sorted(board.photos.values(), key=lambda p: p.created_at) if p.topic_id == topic.id],
         revisions=sorted((r for r in board.revisions.values() if r.topic_id == topic.id), key=lambda r: -r.revision)
@@ -73,6 +75,13 @@ async def report_page(
         error=error,
         values=values,
     )
+
+
+def clashing_fields(board: Board, topic_id: str, values: dict[str, str], saved: dict[str, str]) -> set[str]:
+    """The fields whose three-way merge failed: only those show the others' text beside yours."""
+    row = board.revisions.get(f"{topic_id}:{values.get('base', '')}")
+    base = orjson.loads(row.fields) if row else dict.fromkeys(FIELDS, "")
+    return {f for f in FIELDS if merge_text(base[f], values.get(f, "").strip(), saved[f]) is None}
 
 
 async def upload_photos(request: Request) -> Response:
