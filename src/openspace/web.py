@@ -88,6 +88,12 @@ class Visit:
         return response
 
 
+def requested_topic(board: Board, request: Request, values: dict[str, str] | None) -> Topic | None:
+    """The topic a page is about: from a re-rendered form's fields, else from the address."""
+    topic = board.topics.get((values or {}).get("topic") or request.path_params.get("topic", ""))
+    return topic if topic is not None and topic.status != "merged" else None
+
+
 async def page(request: Request, v: Visit | None) -> tuple[Visit, Event, Board]:
     """The start of every event page: who is visiting, which event, and its board now."""
     v = v or await visit(request, request.path_params["slug"])
@@ -218,8 +224,7 @@ async def edit_topic(
     values: dict[str, str] | None = None,
 ) -> Response:
     v, event, board = await page(request, v)
-    topic_id = (values or {}).get("topic") or request.path_params.get("topic", "")
-    topic = board.topics.get(topic_id)
+    topic = requested_topic(board, request, values)
     if topic is None or (topic.status == "hidden" and not v.actor.facilitator):
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
     if not v.actor.facilitator and not topic.convened_by(v.actor.participant_id):
@@ -285,7 +290,7 @@ async def place_topic(
 ) -> Response:
     """A convener's own "paper wall": the free cells, one button each (self-placement)."""
     v, event, board = await page(request, v)
-    topic = board.topics.get((values or {}).get("topic") or request.path_params.get("topic", ""))
+    topic = requested_topic(board, request, values)
     if topic is None or topic.status != "open":
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
     if not v.actor.facilitator and not topic.convened_by(v.actor.participant_id):
@@ -306,7 +311,7 @@ async def session_page(
 ) -> Response:
     """One session (a topic in a slot and a space): what it is, who is here, and "I'm here"."""
     v, event, board = await page(request, v)
-    topic = board.topics.get((values or {}).get("topic") or request.path_params.get("topic", ""))
+    topic = requested_topic(board, request, values)
     if topic is None or topic.status != "open" or not topic.placed:
         return refusal_page(v, NotFound(N_("That session is not on the agenda (any more).")))
     slot, space = board.slots[topic.slot_id or ""], board.spaces[topic.space_id or ""]

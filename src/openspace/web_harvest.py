@@ -18,18 +18,13 @@ from starlette.routing import Route
 from . import markup, media
 from .errors import N_, Conflict, DomainError, Invalid, NotFound
 from .harvest import FIELDS, merge_text
-from .model import Board, Topic
+from .model import Board
 from .rendering import slot_states
 from .views import board_view
-from .web import FORM_LIMIT, Visit, page, read_form, refusal_page, register, visit
+from .web import FORM_LIMIT, Visit, page, read_form, refusal_page, register, requested_topic, visit
 
 UPLOAD_LIMIT = media.MAX_BYTES + 256 * 1024  # one full-size photo per request, plus the form
 MAX_FILES = 5
-
-
-def topic_of(board: Board, topic_id: str) -> Topic | None:
-    topic = board.topics.get(topic_id)
-    return topic if topic is not None and topic.status == "open" else None
 
 
 async def report_page(
@@ -41,8 +36,8 @@ async def report_page(
     """A session's report: read it, write in it with others, preview, see both texts on a clash."""
     v, event, board = await page(request, v)
     values = values or {}
-    topic = topic_of(board, values.get("topic") or request.path_params.get("topic", ""))
-    if topic is None:
+    topic = requested_topic(board, request, values)
+    if topic is None or topic.status != "open":
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
     report = board.reports.get(topic.id)
     saved = {f: getattr(report, f) if report else "" for f in FIELDS}
@@ -160,7 +155,7 @@ async def news(
 def news_cards(board: Board) -> list[dict[str, Any]]:
     cards = []
     for report in sorted(board.reports.values(), key=lambda r: r.updated_at, reverse=True):
-        topic = topic_of(board, report.id)
+        topic = board.topics.get(report.id)
         if topic is None or topic.status != "open" or not any(getattr(report, f) for f in FIELDS):
             continue
         photos = [p for p in board.photos.values() if p.topic_id == topic.id]
