@@ -29,6 +29,7 @@ MAX = {
     "announcement": 200,
     "report": 10_000,
     "action": 300,
+    "licence": 120,
 }
 MAX_CAPACITY = 10_000
 MAX_SPACES = 50

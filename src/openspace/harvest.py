@@ -169,6 +169,12 @@ def remove_photo(board: Board, args: Args, ctx: Context) -> Change:
 # --- convergence: dot-voting and action items ------------------------------------------------
 
 
+def publish(board: Board, args: Args, ctx: Context) -> Change:
+    """Open the proceedings to anyone with the event's link, or close them again."""
+    require_facilitator(ctx)
+    return Change("proceedings.published", event=replace(board.event, published=boolean(args, "published")))
+
+
 def open_voting(board: Board, args: Args, ctx: Context) -> Change:
     require_facilitator(ctx)
     dots = integer(args, "dots", 0, MAX_DOTS) or 0
@@ -234,6 +240,7 @@ COMMANDS: dict[str, Rule] = {
     "report.restore": restore_report,
     "photo.remove": remove_photo,
     "voting.set": open_voting,
+    "proceedings.publish": publish,
     "vote": vote,
     "action.add": add_action,
     "action.remove": remove_action,

@@ -212,4 +212,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX actions_event ON actions(event_id);
     """,
+    # 5: proceedings: their licence, and whether they are published
+    """
+    ALTER TABLE events ADD COLUMN licence TEXT NOT NULL DEFAULT 'CC BY 4.0';
+    ALTER TABLE events ADD COLUMN published INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -61,6 +61,8 @@ class Event:
     spotlight: str | None = None  # the topic being pitched on the projector
     bell_until: str = ""  # UTC instant a facilitator's countdown ends ("" = none)
     voting_dots: int = 0  # dots per person in the convergence round; 0 = no round open
+    licence: str = "CC BY 4.0"  # of the proceedings: printed on the cover, carried in the JSON
+    published: bool = False  # proceedings readable by anyone with the link, not only the facilitator
 
 
 @dataclass(frozen=True, slots=True)

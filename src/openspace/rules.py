@@ -306,6 +306,7 @@ def event_fields(args: Args, base: Event) -> Event:
     language = str(args.get("language", ""))
     if language not in LANGUAGES:
         raise Invalid(N_("Please choose Swedish or English."), field="language")
+    licence = text(args, "licence", required=False) if "licence" in args else base.licence
     return replace(
         base,
         name=name,
@@ -315,6 +316,7 @@ def event_fields(args: Args, base: Event) -> Event:
         ends_on=ends_on,
         timezone=timezone,
         language=language,
+        licence=licence or "CC BY 4.0",
     )
 
 
