@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
-from . import i18n, links, web, web_harvest, ws
+from . import i18n, links, web, web_exports, web_harvest, ws
 from .errors import N_
 from .hub import LocalHub
 from .media import PhotoStore
@@ -65,6 +65,8 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         def forget_files(event_id: str, change: Change) -> None:
             if change.kind == "photo.removed":
                 photos.delete(change.result["name"])
+            elif change.kind == "topic.withdrawn":
+                photos.delete_all(change.result.get("photos", []))
 
         service.after_commit.append(forget_files)
         await hub.start()
@@ -121,6 +123,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         routes=[
             *web.ROUTES,
             *web_harvest.ROUTES,
+            *web_exports.ROUTES,
             *ws.ROUTES,
             Route("/static/{version}/{path:path}", static),
             Route("/favicon.ico", favicon),

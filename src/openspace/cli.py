@@ -1,4 +1,4 @@
-"""The `openspace` command: `serve` (the default) and `new-event`.
+"""The `openspace` command: `serve` (the default), `new-event`, `export` and `import`.
 
 Every `serve` option falls back to its `OPENSPACE_*` environment variable, then to the default in
 `settings.SETTINGS`; `openspace serve --help` shows the same help texts as docs/settings.md.
@@ -9,19 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 import uvicorn
 
-from . import links
+from . import export_data, exporting, links
 from .app import create_app
 from .demo import create_demo
 from .errors import DomainError
+from .exporting import FORMATS
 from .hub import LocalHub
+from .media import PhotoStore
 from .model import Event
 from .runtime import Runtime
-from .service import Service
+from .service import Service, new_id
 from .settings import SETTINGS, Settings
 from .storage import SQLiteStore
 
@@ -109,4 +112,63 @@ def new_event(**options: str) -> None:
         event, secret = asyncio.run(run())
     except DomainError as error:
         raise click.ClickException(f"{error} ({error.field})" if error.field else str(error)) from None
+    print_links(links.public_base(settings.host, settings.port, settings.public_url), event, secret)
+
+
+@main.command("export")
+@click.argument("event")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), required=True, help="What to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
+@click.option("--db", default=None, help=HELP["db"])
+def export_command(event: str, fmt: str, output: str, db: str | None) -> None:
+    """Write an event's proceedings or data to a file (EVENT is its slug, as in its links)."""
+    settings = Settings.from_env(db=db)
+
+    async def run() -> None:
+        store = SQLiteStore(settings.db)
+        await store.open()
+        try:
+            found = await store.event_by_slug(event)
+            if found is None:
+                raise click.ClickException(f"no event {event!r} in {settings.db}")
+            board = await store.load_board(found.id)
+            assert board is not None
+        finally:
+            await store.close()
+        steps = 2 + (len(board.photos) + 7 if fmt == "zip" else 0)
+        with click.progressbar(length=steps, label=f"Writing {fmt}", file=sys.stderr) as bar, open(output, "wb") as out:
+            bar.update(1)
+            exporting.write(board, fmt, out, PhotoStore(Path(f"{settings.db}.files")), progress=lambda _: bar.update(1))
+        click.echo(f"Wrote {output} ({Path(output).stat().st_size} bytes)")
+
+    asyncio.run(run())
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--db", default=None, help=HELP["db"])
+@click.option("--public-url", default=None, help=HELP["public_url"])
+def import_command(source: str, db: str | None, public_url: str | None) -> None:
+    """Restore an exported event (event.json, or the ZIP with its photos) as a new event."""
+    settings = Settings.from_env(db=db, public_url=public_url)
+
+    async def run() -> tuple[Event, str]:
+        document, files = exporting.read_archive(Path(source))
+        try:
+            imported = export_data.from_document(document, new_id)
+        except ValueError as problem:
+            raise click.ClickException(str(problem)) from None
+        store = SQLiteStore(settings.db)
+        await store.open()
+        photos = PhotoStore(Path(f"{settings.db}.files"))
+        service = Service(store, LocalHub())
+        await service.start()
+        try:
+            entities = exporting.restore_photos(imported, files, photos)
+            return await service.import_event(imported.event_fields, entities)
+        finally:
+            await service.stop()
+            await store.close()
+
+    event, secret = asyncio.run(run())
     print_links(links.public_base(settings.host, settings.port, settings.public_url), event, secret)

@@ -56,6 +56,8 @@ def writable_topic(board: Board, args: Args, ctx: Context) -> tuple[Topic, Repor
     if ctx.actor.participant_id is None and not ctx.actor.facilitator:
         raise Forbidden(N_("Please join the event with your name first."))
     topic: Topic = ref(board, args, "topic", "topics")
+    if topic.status != "open" and not ctx.actor.facilitator:
+        raise NotFound(N_("That topic no longer exists. It may have been withdrawn."), field="topic")
     report = board.reports.get(topic.id)
     if report is not None and report.locked and not ctx.actor.facilitator:
         raise Forbidden(N_("The facilitator has locked this report."))
@@ -194,7 +196,7 @@ def vote(board: Board, args: Args, ctx: Context) -> Change:
     if not board.event.voting_dots:
         raise Forbidden(N_("No vote is open right now."))
     topic: Topic = ref(board, args, "topic", "topics")
-    if not has_report(board, topic):
+    if topic.status != "open" or not has_report(board, topic):
         raise Invalid(N_("Only sessions with a report can get dots."), field="topic")
     mine = [v for v in board.votes.values() if v.participant_id == person]
     if boolean(args, "on"):

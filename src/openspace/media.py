@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from .errors import N_
 
@@ -113,6 +113,9 @@ def process(data: bytes) -> Processed:
     if not data:
         raise PhotoError(UNREADABLE)
     with _DECODE_LOCK, warnings.catch_warnings():
+        # Some libraries (WeasyPrint) switch this on for the whole process when imported: a
+        # truncated upload must still be refused, so it is set here, every time, under the lock.
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
         # Pillow warns about harmless oddities (corrupt EXIF, a malformed MPO read as plain JPEG); the
         # metadata is thrown away anyway, so those must not refuse a photo. A bomb warning must.
         warnings.simplefilter("ignore")

@@ -7,6 +7,7 @@ hidden reaches the public as a deletion, and one that is shown again as an upser
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import orjson
@@ -73,3 +74,16 @@ def snapshot_frame(board: Board, audience: Audience, reason: str, epoch: str) ->
     return orjson.dumps(
         {"type": "snapshot", "seq": board.seq, "epoch": epoch, "reason": reason, "state": state_for(board, audience)}
     ).decode()
+
+
+def public_board(board: Board) -> Board:
+    """The board as the public may have it whole (published exports): no hidden or folded topics,
+    nor anything hanging off them."""
+    gone = {t.id for t in board.topics.values() if t.status != "open"}
+    return replace(
+        board,
+        topics={k: t for k, t in board.topics.items() if k not in gone},
+        reports={k: r for k, r in board.reports.items() if k not in gone},
+        photos={k: p for k, p in board.photos.items() if p.topic_id not in gone},
+        actions={k: a for k, a in board.actions.items() if a.topic_id not in gone},
+    )

@@ -85,7 +85,8 @@ def withdraw(board: Board, args: Args, ctx: Context) -> Change:
     check_version(topic, args)
     marks = dependents(board, topic.id)
     event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
-    return Change("topic.withdrawn", deletes=(*marks, ("topics", topic.id)), event=event)
+    files = [p.name for p in board.photos.values() if p.topic_id == topic.id]
+    return Change("topic.withdrawn", deletes=(*marks, ("topics", topic.id)), event=event, result={"photos": files})
 
 
 def vacate(board: Board, topic: Topic) -> tuple[Topic, tuple[tuple[EntityKind, str], ...]]:

@@ -26,7 +26,7 @@ from typing import Any
 from . import rules
 from .errors import N_, DomainError, NotFound, Unavailable
 from .hub import Fanout
-from .model import Board, Change, Event, apply
+from .model import Board, Change, Entity, Event, apply
 from .projection import AUDIENCES, change_frame
 from .security import hash_token, new_secret
 from .storage import Store, Transaction
@@ -165,6 +165,21 @@ class Service:
 
         await self.submit(run)
         return participant_id, token
+
+    async def import_event(self, event_fields: dict[str, Any], entities: list[Entity]) -> tuple[Event, str]:
+        """A new event from an exported document, written whole in one transaction (or not at all)."""
+        secret = new_secret()
+        event = Event(id=new_id(), slug=new_slug(), **event_fields)
+        change = Change("event.imported", upserts=tuple(entities))
+
+        async def run(tx: Transaction, batch: Batch) -> Event:
+            await tx.insert_event(event, hash_token(secret))
+            await tx.apply(event.id, 1, change)
+            batch.boards[event.id] = apply(Board(event=event), change, 1)
+            return event
+
+        created: Event = await self.submit(run)
+        return created, secret
 
     async def delete_event(self, event_id: str) -> None:
         """Delete the event and all its personal data; its screens are told and disconnected."""

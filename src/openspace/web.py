@@ -40,7 +40,7 @@ from .views import board_view, flow, merge_rows, page_data, projector_day, sugge
 
 ANCHOR = re.compile(r"[A-Za-z][\w-]{0,40}")
 YEAR = 365 * 24 * 3600
-FORM_LIMIT = 64 * 1024
+FORM_LIMIT = 256 * 1024  # a full report in Swedish, percent-encoded (å is six bytes), fits
 
 
 @dataclass

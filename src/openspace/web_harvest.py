@@ -11,6 +11,8 @@ import asyncio
 from typing import Any
 
 import orjson
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,8 +25,8 @@ from .rendering import slot_states
 from .views import board_view
 from .web import FORM_LIMIT, Visit, page, read_form, refusal_page, register, requested_topic, visit
 
-UPLOAD_LIMIT = media.MAX_BYTES + 256 * 1024  # one full-size photo per request, plus the form
 MAX_FILES = 5
+UPLOAD_LIMIT = MAX_FILES * media.MAX_BYTES + 256 * 1024  # multipart spools files to disk, not memory
 
 
 async def report_page(
@@ -49,6 +51,8 @@ async def report_page(
     )
     clashing = isinstance(error, Conflict) and values.get("action") == "report.save"
     clashes = clashing_fields(board, topic.id, values, saved) if clashing else set()
+    if clashing:  # saving again starts from the current version: keep everyone's words
+        typed = merged_fields(board, topic.id, values, saved, clashes)
     return v.render(
         "report.html",
         topic=topic,
@@ -72,11 +76,24 @@ async def report_page(
     )
 
 
+def base_fields(board: Board, topic_id: str, values: dict[str, str]) -> dict[str, str]:
+    row = board.revisions.get(f"{topic_id}:{values.get('base', '')}")
+    return orjson.loads(row.fields) if row else dict.fromkeys(FIELDS, "")
+
+
 def clashing_fields(board: Board, topic_id: str, values: dict[str, str], saved: dict[str, str]) -> set[str]:
     """The fields whose three-way merge failed: only those show the others' text beside yours."""
-    row = board.revisions.get(f"{topic_id}:{values.get('base', '')}")
-    base = orjson.loads(row.fields) if row else dict.fromkeys(FIELDS, "")
+    base = base_fields(board, topic_id, values)
     return {f for f in FIELDS if merge_text(base[f], values.get(f, "").strip(), saved[f]) is None}
+
+
+def merged_fields(
+    board: Board, topic_id: str, values: dict[str, str], saved: dict[str, str], clashes: set[str]
+) -> dict[str, str]:
+    """What the form should hold after a clash, so that saving again loses nobody's words."""
+    base = base_fields(board, topic_id, values)
+    mine = {f: values.get(f, "").strip() for f in FIELDS}
+    return {f: mine[f] if f in clashes else (merge_text(base[f], mine[f], saved[f]) or "") for f in FIELDS}
 
 
 async def upload_photos(request: Request) -> Response:
@@ -88,32 +105,11 @@ async def upload_photos(request: Request) -> Response:
     try:
         if int(request.headers.get("content-length") or 0) > UPLOAD_LIMIT:
             raise Invalid(media.TOO_LARGE, max=media.MAX_BYTES // (1024 * 1024))
-        async with request.form(max_files=MAX_FILES, max_fields=8, max_part_size=FORM_LIMIT) as form:
-            fields = {k: val for k, val in form.items() if isinstance(val, str)}
-            await read_form(request, v, fields)
-            uploads = [f for f in form.getlist("photos") if not isinstance(f, str) and f.filename]
-            if not uploads:
-                raise Invalid(N_("Choose a photo first."), field="photos")
-            for upload in uploads:
-                data = await upload.read(media.MAX_BYTES + 1)  # never more than one photo's worth
-                processed = await asyncio.to_thread(media.process, data)
-                name = await asyncio.to_thread(v.runtime.photos.save, processed)
-                stored.append(name)
-                await v.runtime.service.execute(
-                    v.event.id,
-                    v.actor,
-                    "photo.add",
-                    {
-                        "topic": topic_id,
-                        "name": name,
-                        "width": processed.width,
-                        "height": processed.height,
-                        "thumb_width": processed.thumb_width,
-                        "thumb_height": processed.thumb_height,
-                    },
-                    internal=True,
-                )
-                stored.remove(name)  # recorded: it belongs to the board now
+        try:
+            async with request.form(max_files=MAX_FILES, max_fields=8, max_part_size=FORM_LIMIT) as form:
+                await store_uploads(v, topic_id, form, stored)
+        except MultiPartException:
+            raise Invalid(N_("Send at most %(max)s photos at a time."), field="photos", max=MAX_FILES) from None
     except media.PhotoError as problem:
         v.runtime.photos.delete_all(stored)
         return await report_page(request, v, Invalid(problem.message, field="photos", **problem.params), {})
@@ -123,13 +119,46 @@ async def upload_photos(request: Request) -> Response:
     return v.finish(RedirectResponse(f"/e/{v.event.slug}/sessions/{topic_id}/report#photos", status_code=303))
 
 
+async def store_uploads(v: Visit, topic_id: str, form: FormData, stored: list[str]) -> None:
+    """Check the form, then each photo in turn: re-encode, store, record (one at a time, bounded)."""
+    assert v.event is not None
+    fields = {k: val for k, val in form.items() if isinstance(val, str)}
+    await read_form(v.request, v, fields)
+    uploads = [f for f in form.getlist("photos") if not isinstance(f, str) and f.filename]
+    if not uploads:
+        raise Invalid(N_("Choose a photo first."), field="photos")
+    for upload in uploads:
+        data = await upload.read(media.MAX_BYTES + 1)  # never more than one photo's worth
+        processed = await asyncio.to_thread(media.process, data)
+        name = await asyncio.to_thread(v.runtime.photos.save, processed)
+        stored.append(name)
+        await v.runtime.service.execute(
+            v.event.id,
+            v.actor,
+            "photo.add",
+            {
+                "topic": topic_id,
+                "name": name,
+                "width": processed.width,
+                "height": processed.height,
+                "thumb_width": processed.thumb_width,
+                "thumb_height": processed.thumb_height,
+            },
+            internal=True,
+        )
+        stored.remove(name)  # recorded: it belongs to the board now
+
+
 async def photo(request: Request) -> Response:
     """A photo of this event only: the name must belong to one of its sessions."""
     v, event, board = await page(request, None)
     name = request.path_params["name"]
     if not any(p.name == name for p in board.photos.values()):
         return refusal_page(v, NotFound(N_("That photo has already been removed.")))
-    path = v.runtime.photos.path(name, thumb=request.path_params.get("size") == "thumb")
+    size = request.path_params.get("size")
+    if size not in (None, "thumb"):
+        return refusal_page(v, NotFound(N_("That photo has already been removed.")))
+    path = v.runtime.photos.path(name, thumb=size == "thumb")
     if path is None:
         return refusal_page(v, NotFound(N_("That photo has already been removed.")))
     return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "public, max-age=31536000, immutable"})

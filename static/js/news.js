@@ -20,9 +20,9 @@ function render() {
 live.addEventListener("change", render);
 setInterval(() => renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset), 1000);
 enhanceForms(document, live, {
-  onDone(form) {
+  onDone(form, result) {
     if (form.dataset.action !== "vote") return;
-    data.myDots += form.elements.on.value === "1" ? 1 : -1;
+    data.myDots = live.state.event.voting_dots - result.left; // the server counts, not the page
     render();
   },
 });

@@ -1,0 +1,162 @@
+"""`make bench` (= `python -m bench`): openspace's realtime performance against a bare baseline.
+
+For each client count N it starts the real server (`python -m openspace serve`, uvicorn with
+websockets-sansio, production settings, fresh database) and then the bare baseline
+(bench/baseline.py, the same uvicorn settings), each in turn with a load generator in a separate
+process: N websocket clients, a few driver connections making changes through the real action
+path at a fixed rate, in bursts and at a rising rate, and (at 2,000 clients) one frozen client.
+Then the durable write rate, an in-process snapshot timing and the participant page's weight.
+It prints one table, openspace beside the baseline measured in the same run, and writes it into
+docs/performance.md between the `bench:begin`/`bench:end` markers (the prose around them is
+kept). Never part of `make test`; every phase is bounded in count and time; traffic only to
+127.0.0.1. Run `python -m bench --help` for the options; the defaults stay under ~10 minutes on
+two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import report, servers, snapshot
+
+DOC = servers.ROOT / "docs" / "performance.md"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--clients", default="500,1000,2000", help="client counts, comma-separated (default %(default)s)"
+    )
+    parser.add_argument("--full", action="store_true", help="add 5,000 clients (at --rate-5000 changes/s)")
+    parser.add_argument("--rate", type=float, default=20.0, help="changes/s of the fixed-rate phase (default 20)")
+    parser.add_argument("--rate-5000", type=float, default=10.0, help="the fixed rate at 5,000 clients (default 10)")
+    parser.add_argument("--seconds", type=float, default=12.0, help="length of the fixed-rate phase (default 12)")
+    parser.add_argument("--bursts", type=int, default=4, help="number of bursts (default 4; 0 = none)")
+    parser.add_argument("--burst", type=int, default=50, help="changes per burst (default 50)")
+    parser.add_argument("--drivers", type=int, default=20, help="connections that make the changes (default 20)")
+    parser.add_argument(
+        "--participants", type=int, default=200, help="joined participants whose cookies the clients share"
+    )
+    parser.add_argument("--no-saturation", action="store_true", help="skip the rising-rate phase")
+    parser.add_argument(
+        "--frozen-at", type=int, default=2000, help="client count with the frozen-client phase (0 = none)"
+    )
+    parser.add_argument("--frozen-seconds", type=float, default=15.0, help="length of the frozen and its control phase")
+    parser.add_argument("--client", choices=("lite", "websockets"), default="lite", help="listener implementation")
+    parser.add_argument("--only", choices=("project", "baseline"), help="run one side only (no ratios)")
+    parser.add_argument("--durable-conns", type=int, default=64, help="concurrent connections of the durable phase")
+    parser.add_argument("--durable-events", type=int, default=16, help="events they are spread over (default 16)")
+    parser.add_argument("--durable-seconds", type=float, default=8.0)
+    parser.add_argument("--skip-durable", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write every raw result to this file")
+    parser.add_argument("--no-write", action="store_true", help=f"do not update {DOC.relative_to(servers.ROOT)}")
+    return parser.parse_args(argv)
+
+
+def fanout_config(args: argparse.Namespace, target: str, n: int, out: Path, payload: int) -> dict[str, Any]:
+    rate = args.rate_5000 if n >= 5000 else args.rate
+    return {
+        "mode": "fanout",
+        "target": target,
+        "out": str(out),
+        "clients": n,
+        "rate": rate,
+        "seconds": args.seconds,
+        "bursts": args.bursts,
+        "burst": args.burst,
+        "drivers": args.drivers,
+        "participants": args.participants,
+        "payload_bytes": payload,
+        "saturation": not args.no_saturation,
+        "sat_start": max(2.5, round(10_000 / (n + args.drivers), 1)),  # first step ≈ 10,000 deliveries/s
+        "frozen": n == args.frozen_at,
+        "frozen_seconds": args.frozen_seconds,
+        "page": target == "project" and n == min(parse_counts(args)),
+        "client": args.client,
+        "deadline": 400.0,
+    }
+
+
+def parse_counts(args: argparse.Namespace) -> list[int]:
+    counts = sorted({int(c) for c in args.clients.split(",") if c.strip()})
+    if args.full and 5000 not in counts:
+        counts.append(5000)
+    return counts
+
+
+def run_one(kind: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    server = servers.start(kind, workdir)
+    try:
+        config["port"], config["pid"] = server.port, server.pid
+        print(f"  {kind}: {config.get('clients', '')} clients on port {server.port} ...", flush=True)
+        started = time.monotonic()
+        result = servers.run_loadgen(config, timeout=config.get("deadline", 400.0) + 60)
+        result["elapsed_s"] = time.monotonic() - started
+        return result
+    except Exception as problem:
+        print(f"  {kind} failed: {problem}\n{server.tail()}", file=sys.stderr, flush=True)
+        return {"error": str(problem)}
+    finally:
+        servers.stop(server)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    counts = parse_counts(args)
+    targets = [args.only] if args.only else ["project", "baseline"]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on SIGTERM too
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": report.machine(), "fanout": {}, "args": vars(args) | {"json": None}}
+    print("openspace benchmark:", report.machine_line(results["machine"]), flush=True)
+    print("snapshot (in-process) ...", flush=True)
+    results["snapshot"] = snapshot.measure()
+    with tempfile.TemporaryDirectory(prefix="openspace-bench-") as tmp:
+        workdir = Path(tmp)
+        for n in counts:
+            print(f"{n} clients:", flush=True)
+            payload = 600
+            for target in targets:
+                config = fanout_config(args, target, n, workdir / f"{target}-{n}.json", payload)
+                result = run_one(target, config, workdir)
+                results["fanout"].setdefault(str(n), {})[target] = result
+                if target == "project" and result.get("frame_bytes"):
+                    payload = round(result["frame_bytes"])  # the baseline fans out frames of the same size
+        if "project" in targets and not args.skip_durable:
+            print("durable changes ...", flush=True)
+            config = {
+                "mode": "durable",
+                "target": "project",
+                "out": str(workdir / "durable.json"),
+                "durable_conns": args.durable_conns,
+                "durable_events": args.durable_events,
+                "durable_seconds": args.durable_seconds,
+                "deadline": 120.0,
+            }
+            results["durable"] = run_one("project", config, workdir).get("durable")
+    results["elapsed_s"] = time.monotonic() - started
+    table = report.table(results)
+    print()
+    print(table)
+    print(f"\n({results['elapsed_s']:.0f} s)")
+    if args.json:
+        args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    if not args.no_write:
+        report.write_doc(DOC, results, table, sys.argv[1:])
+        print(f"wrote {DOC.relative_to(servers.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the servers and generators were stopped by their finally blocks
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

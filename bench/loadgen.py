@@ -1,0 +1,696 @@
+"""The load generator: one process, its own event loop, every client and the driver in it.
+
+Started by `python -m bench` as `python -m bench.loadgen <json config>`, never inside the
+server's process, so clients and server never share an event loop. The driver that sends the
+actions and the listeners that receive the changes share this process, so one
+`perf_counter_ns` clock stamps both the send and every arrival. It reads the server's CPU time
+and memory from /proc/<pid> itself, at the edges of each phase. Every phase is bounded in count
+and in time; the result is one JSON document written to the path given in the config.
+
+Two kinds of run:
+
+* `fanout`: N listening clients in one event (openspace) or on the bare baseline, plus a few
+  driver connections that make the changes. Phases: idle memory, a fixed rate, bursts, a
+  rising rate until deliveries/s stop growing, and (optionally, always last because it may
+  wedge the server) the same fixed rate with one frozen client among the listeners.
+* `durable`: openspace only, many concurrent actions in closed loop (each connection sends its
+  next action when the last one's result is in), counting acknowledged results per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import resource
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+import orjson
+
+from .wire import Browser, Listener, Recorder, open_frozen, open_listener
+
+HOST = "127.0.0.1"
+DESCRIPTION = (
+    "How do we keep the conversation going after the event? Bring your ideas, your questions "
+    "and the tools that worked for you."
+)
+SLOT_TIMES = (("09:00", "10:00"), ("10:15", "11:15"), ("11:30", "12:30"), ("13:30", "14:30"), ("14:45", "15:45"))
+DAYS = ("2026-05-02", "2026-05-03")
+
+
+@dataclass
+class Config:
+    mode: str  # "fanout" or "durable"
+    target: str  # "project" or "baseline"
+    port: int
+    pid: int
+    out: str
+    clients: int = 500
+    rate: float = 20.0
+    seconds: float = 12.0
+    bursts: int = 5
+    burst: int = 50
+    burst_gap: float = 2.0
+    drivers: int = 10
+    participants: int = 200
+    payload_bytes: int = 600
+    saturation: bool = True
+    sat_start: float = 20.0
+    sat_steps: int = 6
+    sat_seconds: float = 4.0
+    frozen: bool = False
+    frozen_seconds: float = 15.0
+    page: bool = False
+    client: str = "lite"  # "lite" (wire.Listener) or "websockets" (websockets.asyncio.client)
+    durable_conns: int = 64
+    durable_events: int = 16
+    durable_seconds: float = 8.0
+    durable_max: int = 100_000
+    drain_seconds: float = 10.0
+    deadline: float = 300.0
+
+
+# --- measuring the server and ourselves --------------------------------------------------------------
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads: the event loop and aiosqlite's), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Meter:
+    """Server CPU, our own CPU and wall time over one phase."""
+
+    pid: int
+    wall: float = field(default_factory=time.monotonic)
+    server: float = 0.0
+    own: float = field(default_factory=own_cpu)
+
+    def __post_init__(self) -> None:
+        self.server = cpu_seconds(self.pid)
+
+    def read(self) -> dict[str, float]:
+        wall = time.monotonic() - self.wall
+        server, own = cpu_seconds(self.pid) - self.server, own_cpu() - self.own
+        return {
+            "wall_s": wall,
+            "server_cpu_s": server,
+            "server_cpu_pct": 100 * server / wall,
+            "client_cpu_pct": 100 * own / wall,
+        }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest rank: the smallest value with at least q % of the values at or below it."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    if not latencies:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
+    return {
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies),
+    }
+
+
+# --- drivers: the connections that make the changes ------------------------------------------------------
+
+
+class Driver:
+    """A connection that sends actions (openspace) or broadcast commands (baseline) and reads results."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.pending: dict[str, tuple[int, asyncio.Future[tuple[dict[str, Any], int, int]]]] = {}
+        listener.on_text = self.on_text
+
+    def act(self, name: str, args: dict[str, Any]) -> asyncio.Future[tuple[dict[str, Any], int, int]]:
+        """Send one action; the future gives (result message, send ns, result arrival ns)."""
+        action_id = secrets.token_hex(16)
+        future: asyncio.Future[tuple[dict[str, Any], int, int]] = asyncio.get_running_loop().create_future()
+        payload = orjson.dumps({"type": "action", "id": action_id, "name": name, "args": args})
+        sent = perf_counter_ns()
+        self.pending[action_id] = (sent, future)
+        self.listener.send(payload)
+        return future
+
+    def on_text(self, payload: bytes, now: int) -> None:
+        message = orjson.loads(payload)
+        if message.get("type") != "result":
+            return
+        sent, future = self.pending.pop(message.get("id"), (0, None))
+        if future is not None and not future.done():
+            future.set_result((message, sent, now))
+
+
+async def bounded_gather(factories: Iterable[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
+    """Run coroutines at most `limit` at a time; exceptions are returned, not raised."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(factory: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await factory()
+
+    return await asyncio.gather(*(one(f) for f in factories), return_exceptions=True)
+
+
+class WebsocketsListener:
+    """The same listener on `websockets.asyncio.client` (for `--client websockets`): slower, see wire.py."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self, url: str, origin: str, cookie: str) -> None:
+        from websockets.asyncio.client import connect
+
+        headers = {"cookie": cookie} if cookie else None
+        ws = await connect(url, origin=origin, additional_headers=headers, compression=None, ping_interval=None)  # type: ignore[arg-type]
+        self.task = asyncio.create_task(self.run(ws))
+
+    async def run(self, ws: Any) -> None:
+        unacked = 0
+        try:
+            async for message in ws:
+                now = perf_counter_ns()
+                if message.startswith('{"type":"change","seq":'):
+                    seq = int(message[23 : message.index(",", 23)])
+                    self.recorder.arrive(seq, now)
+                    self.recorder.bytes += len(message)
+                    unacked += 1
+                    if unacked >= 16:
+                        unacked = 0
+                        await ws.send(f'{{"type":"ack","seq":{seq}}}')
+        except Exception:
+            pass
+        finally:
+            if not self.closed.done():
+                self.closed.set_result(ws.close_code or 1006)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+# --- one fan-out run -------------------------------------------------------------------------------------
+
+
+class Fanout:
+    def __init__(self, config: Config) -> None:
+        self.c = config
+        self.recorder = Recorder()
+        self.drivers: list[Driver] = []
+        self.listeners: list[Any] = []
+        self.sent: dict[int, int] = {}  # seq -> perf_counter_ns when its action/command was sent
+        self.next_seq = 1  # the baseline's own numbering
+        self.turn = 0
+        self.topics: list[str] = []
+        self.path = "/ws"
+        self.cookies: list[str] = [""]
+        self.result: dict[str, Any] = {"target": config.target, "clients": config.clients, "drivers": config.drivers}
+
+    # setup
+
+    async def setup(self) -> None:
+        c = self.c
+        if c.target == "baseline":
+            for _ in range(c.drivers):
+                self.drivers.append(Driver(await open_listener(HOST, c.port, "/ws", "", self.recorder, False)))
+            return
+        browser = Browser(HOST, c.port)
+        slug = await asyncio.to_thread(browser.new_event, "Benchmark unconference", DAYS[0], DAYS[-1])
+        data = await asyncio.to_thread(browser.page_data, slug)
+        path = f"/e/{slug}/ws?since={data['seq']}&epoch={data['epoch']}"
+        facilitator = browser.cookie_header("os_f")
+        for _ in range(c.drivers):
+            self.drivers.append(Driver(await open_listener(HOST, c.port, path, facilitator, self.recorder, False)))
+        lead = self.drivers[0]
+
+        async def must(name: str, args: dict[str, Any]) -> dict[str, Any]:
+            message, _, _ = await asyncio.wait_for(lead.act(name, args), 30)
+            assert message["ok"], f"{name}: {message}"
+            result: dict[str, Any] = message["result"]
+            return result
+
+        spaces = [
+            (await must("space.add", {"name": f"Room {i + 1}", "capacity": 20 + 10 * i}))["space"] for i in range(6)
+        ]
+        slots = [
+            (await must("slot.add", {"day": day, "start": start, "end": end}))["slot"]
+            for day in DAYS
+            for start, end in SLOT_TIMES
+        ]
+        for i in range(60):
+            args = {"title": f"Session {i + 1}", "description": DESCRIPTION, "convener_name": f"Guest {i + 1}"}
+            self.topics.append((await must("topic.propose", args))["topic"])
+        for i, topic in enumerate(self.topics):
+            await must("topic.place", {"topic": topic, "slot": slots[i // 6], "space": spaces[i % 6]})
+        joiners = min(c.participants, c.clients)
+        with ThreadPoolExecutor(8) as pool:
+            self.cookies = [
+                "os_p=" + cookie
+                for cookie in await asyncio.gather(
+                    *(
+                        asyncio.get_running_loop().run_in_executor(pool, browser.join, slug, f"Participant {i}")
+                        for i in range(joiners)
+                    )
+                )
+            ]
+        data = await asyncio.to_thread(browser.page_data, slug)
+        self.path = f"/e/{slug}/ws?since={data['seq']}&epoch={data['epoch']}"
+        self.result["event"] = {"slug": slug, "topics": len(self.topics), "spaces": 6, "slots": 10}
+        self.result["participants_joined"] = joiners
+        if c.page:
+            self.result["page"] = await asyncio.to_thread(page_weight, HOST, c.port, slug)
+
+    async def open_listeners(self) -> None:
+        c = self.c
+        start = time.monotonic()
+
+        async def one(i: int) -> Any:
+            cookie = self.cookies[i % len(self.cookies)]
+            if c.client == "websockets":
+                ws = WebsocketsListener(self.recorder)
+                await ws.start(f"ws://{HOST}:{c.port}{self.path}", f"http://{HOST}:{c.port}", cookie)
+                return ws
+            return await open_listener(HOST, c.port, self.path, cookie, self.recorder)
+
+        opened = await bounded_gather(((lambda i=i: one(i)) for i in range(c.clients)), 64)
+        failures = [o for o in opened if isinstance(o, BaseException)]
+        self.listeners = [o for o in opened if not isinstance(o, BaseException)]
+        self.result["connect"] = {
+            "seconds": time.monotonic() - start,
+            "opened": len(self.listeners),
+            "failures": len(failures),
+            "first_failure": repr(failures[0]) if failures else None,
+        }
+        if len(failures) > c.clients // 100:
+            raise RuntimeError(f"{len(failures)} of {c.clients} clients failed to connect: {failures[0]!r}")
+
+    # making changes
+
+    def fire(self, i: int) -> asyncio.Future[Any] | None:
+        """Make one change now, through the next driver in turn."""
+        driver = self.drivers[self.turn % len(self.drivers)]
+        self.turn += 1
+        if self.c.target == "baseline":
+            seq, self.next_seq = self.next_seq, self.next_seq + 1
+            self.sent[seq] = perf_counter_ns()
+            driver.listener.send(b'{"type":"broadcast","seq":%d,"size":%d}' % (seq, self.c.payload_bytes))
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            done.set_result(seq)
+            return done
+        topic = self.topics[i % len(self.topics)]
+        args = {"topic": topic, "title": f"Session {i % 60 + 1} (sent {perf_counter_ns()})", "description": DESCRIPTION}
+        return asyncio.ensure_future(self._seq_of(driver.act("topic.edit", args)))
+
+    async def _seq_of(self, future: asyncio.Future[tuple[dict[str, Any], int, int]]) -> int | None:
+        message, sent, _ = await future
+        if not message.get("ok"):
+            return None
+        seq = int(message["result"]["seq"])
+        self.sent[seq] = sent
+        return seq
+
+    async def offer(self, rate: float, seconds: float) -> list[asyncio.Future[Any]]:
+        """Open loop: one change every 1/rate s, whether or not earlier ones are done."""
+        loop = asyncio.get_running_loop()
+        start, futures = loop.time(), []
+        for i in range(max(1, int(rate * seconds))):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            fired = self.fire(self.turn)
+            if fired is not None:
+                futures.append(fired)
+        return futures
+
+    async def settle(self, futures: list[asyncio.Future[Any]], timeout: float) -> list[int]:
+        """Wait (bounded) for the changes' results and for every listener to have them; their seqs."""
+        deadline = time.monotonic() + timeout
+        done, pending = await asyncio.wait(futures, timeout=timeout) if futures else (set(), set())
+        for future in pending:
+            future.cancel()
+        seqs = sorted(f.result() for f in done if not f.cancelled() and f.exception() is None and f.result())
+        expected = self.live_listeners()
+        while time.monotonic() < deadline:
+            if all(self.recorder.arrivals.get(s, (0, 0))[0] >= expected for s in seqs):
+                break
+            await asyncio.sleep(0.05)
+        return seqs
+
+    def live_listeners(self) -> int:
+        return sum(1 for listener in self.listeners if not listener.closed.done())
+
+    def latencies(self, seqs: list[int], expected: int) -> tuple[list[float], int]:
+        """Per change: ms from send to its arrival at the last listener; and how many never got everywhere."""
+        latencies, missing = [], 0
+        for seq in seqs:
+            count, last = self.recorder.arrivals.get(seq, (0, 0))
+            if count < expected:
+                missing += 1
+                latencies.append(float("inf"))
+            else:
+                latencies.append((last - self.sent[seq]) / 1e6)
+        return latencies, missing
+
+    def deliveries(self) -> int:
+        return sum(count for count, _ in self.recorder.arrivals.values()) + self.recorder.other_deliveries
+
+    # phases
+
+    async def phase_rate(self, name: str, rate: float, seconds: float) -> dict[str, Any]:
+        expected = self.live_listeners()
+        before, meter = self.deliveries(), Meter(self.c.pid)
+        futures = await self.offer(rate, seconds)
+        seqs = await self.settle(futures, self.c.drain_seconds)
+        usage = meter.read()
+        delivered = self.deliveries() - before
+        latencies, missing = self.latencies(seqs, expected)
+        phase = {
+            "rate": rate,
+            "offered": len(futures),
+            "changes": len(seqs),
+            "missing": missing,
+            "listeners": expected,
+            "closed_during": expected - self.live_listeners(),
+            **summary(latencies),
+            **usage,
+            "deliveries": delivered,
+            "cpu_us_per_delivery": 1e6 * usage["server_cpu_s"] / delivered if delivered else float("nan"),
+        }
+        self.result[name] = phase
+        return phase
+
+    async def phase_bursts(self) -> None:
+        c = self.c
+        expected = self.live_listeners()
+        before, meter = self.deliveries(), Meter(c.pid)
+        all_seqs: list[int] = []
+        completions = []
+        for _ in range(c.bursts):
+            start = perf_counter_ns()
+            futures = [f for f in (self.fire(self.turn) for _ in range(c.burst)) if f is not None]
+            seqs = await self.settle(futures, c.drain_seconds)
+            all_seqs += seqs
+            lasts = [self.recorder.arrivals.get(s, (0, 0))[1] for s in seqs]
+            completions.append((max(lasts) - start) / 1e6 if lasts and len(seqs) == c.burst else float("inf"))
+            await asyncio.sleep(c.burst_gap)
+        usage = meter.read()
+        latencies, missing = self.latencies(all_seqs, expected)
+        delivered = self.deliveries() - before
+        self.result["bursts"] = {
+            "bursts": c.bursts,
+            "size": c.burst,
+            "changes": len(all_seqs),
+            "missing": missing,
+            "closed_during": expected - self.live_listeners(),
+            **summary(latencies),
+            "completion_max_ms": max(completions),
+            **usage,
+            "deliveries": delivered,
+        }
+
+    async def phase_saturation(self) -> None:
+        """Double the rate until deliveries/s grow by less than 10 % (or the backlog will not drain)."""
+        c = self.c
+        steps: list[dict[str, Any]] = []
+        rate = c.sat_start
+        for _ in range(c.sat_steps):
+            counted: dict[str, Any] = {}
+
+            async def sample(counted: dict[str, Any] = counted) -> None:
+                await asyncio.sleep(min(1.0, c.sat_seconds / 4))  # the window starts once the rate is on
+                counted["n0"], counted["meter"] = self.deliveries(), Meter(c.pid)
+
+            sampler = asyncio.create_task(sample())
+            futures = await self.offer(rate, c.sat_seconds)
+            await sampler
+            usage = counted["meter"].read()
+            per_second = (self.deliveries() - counted["n0"]) / usage["wall_s"]
+            expected = self.live_listeners()
+            seqs = await self.settle(futures, c.drain_seconds)
+            drained = all(self.recorder.arrivals.get(s, (0, 0))[0] >= expected for s in seqs)
+            steps.append(
+                {
+                    "rate": rate,
+                    "deliveries_per_s": per_second,
+                    "drained": drained,
+                    "closed": c.clients - self.live_listeners(),
+                    **usage,
+                }
+            )
+            best = max(s["deliveries_per_s"] for s in steps[:-1]) if len(steps) > 1 else 0.0
+            if not drained or self.live_listeners() < expected or (best and per_second < 1.1 * best):
+                break
+            rate *= 2
+            await asyncio.sleep(0.5)
+        self.result["saturation"] = {
+            "steps": steps,
+            "deliveries_per_s": max(s["deliveries_per_s"] for s in steps),
+        }
+
+    async def phase_frozen(self) -> None:
+        """The fixed rate twice, back to back: without (control), then with one client that never reads.
+
+        Back to back, because p99 over a few hundred changes moves by tens of percent between
+        phases anyway; the frozen client is not counted, only what it does to the others is.
+        """
+        c = self.c
+        await self.phase_rate("control", c.rate, c.frozen_seconds)
+        await asyncio.sleep(1.0)
+        cookie = self.cookies[0] if c.target == "project" else ""
+        sock = await open_frozen(HOST, c.port, self.path, cookie)
+        try:
+            phase = await self.phase_rate("frozen", c.rate, c.frozen_seconds)
+            phase["frozen_closed_with"] = await close_code(sock, 3.0)
+        finally:
+            sock.close()
+
+    async def run(self) -> None:
+        c = self.c
+        await self.setup()
+        gc.collect()
+        gc.freeze()  # our own garbage collector must not pause the clients in the middle of a phase
+        await asyncio.sleep(1.0)
+        rss_before = rss_kib(c.pid)
+        await self.open_listeners()
+        await asyncio.sleep(2.0)  # let handshakes finish on the server's side
+        rss_after = rss_kib(c.pid)
+        self.result["memory"] = {
+            "rss_before_kib": rss_before,
+            "rss_after_kib": rss_after,
+            "per_connection_kib": (rss_after - rss_before) / max(1, len(self.listeners)),
+        }
+        await self.settle(await self.offer(c.rate, 1.0), c.drain_seconds)  # warm up, not measured
+        counted = sum(n for n, _ in self.recorder.arrivals.values())
+        self.result["frame_bytes"] = self.recorder.bytes / counted if counted else 0
+        await self.phase_rate("rate", c.rate, c.seconds)
+        if c.bursts:
+            await self.phase_bursts()
+        if c.saturation:
+            await asyncio.sleep(1.0)
+            await self.phase_saturation()
+        if c.frozen:
+            await asyncio.sleep(1.0)
+            await self.phase_frozen()
+
+    def close(self) -> None:
+        for listener in [*self.listeners, *(d.listener for d in self.drivers)]:
+            with contextlib.suppress(Exception):
+                listener.close()
+
+
+async def close_code(sock: socket.socket, timeout: float) -> int | None:
+    """Read what the frozen client was sent (bounded) and return the close code at its end, if any."""
+    loop = asyncio.get_running_loop()
+    deadline, tail = loop.time() + timeout, b""
+    while loop.time() < deadline:
+        try:
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), max(0.01, deadline - loop.time()))
+        except (TimeoutError, OSError):
+            break
+        if not chunk:
+            break
+        tail = (tail + chunk)[-64:]
+    at = tail.rfind(b"\x88\x02")  # an unmasked close frame with a two-byte code
+    return int.from_bytes(tail[at + 2 : at + 4], "big") if at >= 0 and len(tail) >= at + 4 else None
+
+
+# --- the participant page's weight -------------------------------------------------------------------
+
+
+def page_weight(host: str, port: int, slug: str) -> dict[str, Any]:
+    """GET the participant page and everything it loads (CSS, icon, JS modules and their imports),
+    with Accept-Encoding: gzip, counting each body as it came over the wire (http.client does not
+    decompress)."""
+    import re
+
+    browser = Browser(host, port)
+    browser.csrf(f"/e/{slug}")  # a returning visitor: the CSRF cookie is already set
+    gzip = {"Accept-Encoding": "gzip"}
+    items: list[dict[str, Any]] = []
+
+    def fetch(path: str) -> bytes:
+        status, response, body = browser.request("GET", path, headers=gzip)
+        _, _, plain = browser.request("GET", path)
+        items.append(
+            {
+                "path": path,
+                "status": status,
+                "bytes": len(body),
+                "uncompressed": len(plain),
+                "encoding": response.headers.get("content-encoding", ""),
+            }
+        )
+        return plain
+
+    html = fetch(f"/e/{slug}").decode()
+    queue = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+    seen: set[str] = set()
+    while queue:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        body = fetch(path)
+        if path.endswith(".js"):
+            base = path.rsplit("/", 1)[0]
+            for module in re.findall(r'(?:import|from)\s*["\'](\./[^"\']+)["\']', body.decode()):
+                queue.append(f"{base}/{module[2:]}")
+    return {
+        "total_bytes": sum(i["bytes"] for i in items),
+        "total_uncompressed": sum(i["uncompressed"] for i in items),
+        "items": items,
+    }
+
+
+# --- durable changes ------------------------------------------------------------------------------------------
+
+
+async def durable(c: Config) -> dict[str, Any]:
+    """Many concurrent actions through the real path, each connection in closed loop; results per second."""
+    recorder = Recorder()
+    per_event = max(1, c.durable_conns // c.durable_events)
+    drivers: list[tuple[Driver, str]] = []
+    for e in range(c.durable_events):
+        browser = Browser(HOST, c.port)
+        slug = await asyncio.to_thread(browser.new_event, f"Durable {e}", DAYS[0], DAYS[0])
+        data = await asyncio.to_thread(browser.page_data, slug)
+        path = f"/e/{slug}/ws?since={data['seq']}&epoch={data['epoch']}"
+        cookie = browser.cookie_header("os_f")
+        first = Driver(await open_listener(HOST, c.port, path, cookie, recorder, False))
+        message, _, _ = await asyncio.wait_for(
+            first.act("topic.propose", {"title": "Durable", "convener_name": "Bench"}), 30
+        )
+        topic = message["result"]["topic"]
+        drivers.append((first, topic))
+        for _ in range(per_event - 1):
+            drivers.append((Driver(await open_listener(HOST, c.port, path, cookie, recorder, False)), topic))
+    latencies: list[float] = []
+    refused = 0
+    meter = Meter(c.pid)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + c.durable_seconds
+
+    async def closed_loop(driver: Driver, topic: str, k: int) -> None:
+        nonlocal refused
+        i = 0
+        while loop.time() < end and len(latencies) < c.durable_max:
+            args = {"topic": topic, "title": f"Durable {k}.{i}", "description": DESCRIPTION}
+            message, sent, received = await asyncio.wait_for(driver.act("topic.edit", args), 30)
+            if message.get("ok"):
+                latencies.append((received - sent) / 1e6)
+            else:
+                refused += 1
+            i += 1
+
+    await asyncio.gather(*(closed_loop(d, t, k) for k, (d, t) in enumerate(drivers)))
+    usage = meter.read()
+    for driver, _ in drivers:
+        driver.listener.close()
+    return {
+        "connections": len(drivers),
+        "events": c.durable_events,
+        "results": len(latencies),
+        "refused": refused,
+        "per_second": len(latencies) / usage["wall_s"],
+        **summary(latencies),
+        **usage,
+    }
+
+
+# --- entry ---------------------------------------------------------------------------------------------------------
+
+
+def raise_nofile() -> None:
+    """Thousands of sockets need thousands of descriptors: raise the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def main_async(c: Config) -> dict[str, Any]:
+    if c.mode == "durable":
+        return {"durable": await durable(c)}
+    run = Fanout(c)
+    try:
+        await run.run()
+    finally:
+        run.close()
+        await asyncio.sleep(0.2)
+    return run.result
+
+
+def main() -> None:
+    c = Config(**orjson.loads(sys.argv[1]))
+    raise_nofile()
+    try:
+        import uvloop  # the same loop uvicorn[standard] gives the server: the client should not be the bottleneck
+
+        runner: Callable[[Awaitable[dict[str, Any]]], dict[str, Any]] = uvloop.run  # type: ignore[assignment]
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run  # type: ignore[assignment]
+
+    async def bounded() -> dict[str, Any]:
+        return await asyncio.wait_for(main_async(c), c.deadline)
+
+    result = runner(bounded())
+    result["config"] = asdict(c)
+    Path(c.out).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
+if __name__ == "__main__":
+    main()

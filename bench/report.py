@@ -1,0 +1,313 @@
+"""The one table of `python -m bench`, the machine it ran on, and its place in docs/performance.md.
+
+Where the baseline exists, each figure is given as openspace's value, the baseline's value
+from the same run, and their ratio, because absolute numbers move with the machine and the
+ratio is what says what openspace adds. The targets are the issue's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shlex
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+P99_TARGETS = {500: 30.0, 2000: 60.0, 5000: 150.0}  # ms, action -> last client, at the fixed rate
+SATURATION_TARGET = 50_000  # deliveries/s
+CPU_RATIO_TARGET = 1.5  # x the baseline, per delivered message
+MEMORY_TARGET = 32.0  # KiB per idle connection
+DURABLE_TARGET, DURABLE_P99 = 2000, 10.0  # changes/s, ms
+SNAPSHOT_TARGET = 5.0  # ms
+PAGE_TARGET = 100_000  # bytes, compressed, first load
+FROZEN_TARGET = 0.10  # the others' p99 may move by less than this
+
+
+def machine() -> dict[str, Any]:
+    model, memory = "?", "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    versions = {name: version(name) for name in ("uvicorn", "websockets", "starlette", "uvloop", "aiosqlite", "orjson")}
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": model,
+        "memory": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    v = m["versions"]
+    return (
+        f"{m['nproc']} × {m['cpu']}, {m['memory']}, Linux {m['kernel']}, Python {m['python']}, "
+        f"uvicorn {v['uvicorn']} (uvloop {v['uvloop']}), websockets {v['websockets']}, starlette {v['starlette']}"
+    )
+
+
+# --- formatting --------------------------------------------------------------------------------------
+
+
+def num(x: float | None, unit: str = "") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "stalled"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞"
+    digits = 0 if abs(x) >= 100 else 1
+    return f"{x:,.{digits}f}{unit}"
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    if not ours or not theirs:
+        return "—"
+    return f"×{ours / theirs:.2f}"
+
+
+def verdict(ok: bool | None) -> str:
+    return "—" if ok is None else ("yes" if ok else "**no**")
+
+
+def triple(phase: dict[str, Any] | None) -> str:
+    if not phase:
+        return "—"
+    cell = " / ".join(num(phase.get(k)) for k in ("p50_ms", "p99_ms", "max_ms"))
+    if phase.get("missing"):
+        cell += f" ({phase['missing']} of {phase['changes']} changes never reached every client)"
+    if phase.get("closed_during"):
+        cell += f" ({phase['closed_during']} clients closed)"
+    return cell
+
+
+def get(result: dict[str, Any] | None, *path: str) -> Any:
+    value: Any = result or {}
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+
+
+def table(results: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    fanout: dict[str, dict[str, Any]] = results.get("fanout", {})
+    for n_text, sides in fanout.items():
+        n = int(n_text)
+        ours, bare = sides.get("project"), sides.get("baseline")
+        for side, result in (("openspace", ours), ("baseline", bare)):
+            if result and "error" in result:
+                rows.append((f"{n} clients: {side} run failed", "", result["error"][:80], "", "", ""))
+        rate = get(ours, "rate", "rate") or get(bare, "rate", "rate") or 0
+        frame = get(ours, "frame_bytes") or get(bare, "frame_bytes") or 0
+        p99, bare_p99 = get(ours, "rate", "p99_ms"), get(bare, "rate", "p99_ms")
+        target = P99_TARGETS.get(n)
+        rows.append(
+            (
+                f"{n} clients @ {rate:g} changes/s: action → last client, p50 / p99 / max ms ({frame:.0f} B frames)",
+                f"p99 ≤ {target:g} ms" + (" (bare ≈ 41)" if n == 2000 else "") if target else "—",
+                triple(get(ours, "rate")),
+                triple(get(bare, "rate")),
+                ratio(p99, bare_p99) + " (p99)",
+                verdict(p99 is not None and p99 <= target) if target and ours else "—",
+            )
+        )
+        if get(ours, "bursts") or get(bare, "bursts"):
+            b = get(ours, "bursts") or get(bare, "bursts")
+            rows.append(
+                (
+                    f"{n} clients, bursts of {b['size']} changes at once: p50 / p99 / max ms",
+                    "—",
+                    triple(get(ours, "bursts")),
+                    triple(get(bare, "bursts")),
+                    ratio(get(ours, "bursts", "p99_ms"), get(bare, "bursts", "p99_ms")) + " (p99)",
+                    "—",
+                )
+            )
+        cpu, bare_cpu = get(ours, "rate", "cpu_us_per_delivery"), get(bare, "rate", "cpu_us_per_delivery")
+        rows.append(
+            (
+                f"{n} clients: server CPU per delivered message, µs (at {rate:g}/s)",
+                f"≤ {CPU_RATIO_TARGET}× bare",
+                num(cpu),
+                num(bare_cpu),
+                ratio(cpu, bare_cpu),
+                verdict(cpu / bare_cpu <= CPU_RATIO_TARGET) if cpu and bare_cpu else "—",
+            )
+        )
+        sat, bare_sat = get(ours, "saturation", "deliveries_per_s"), get(bare, "saturation", "deliveries_per_s")
+        if sat or bare_sat:
+            rows.append(
+                (
+                    f"{n} clients: deliveries/s at saturation",
+                    f"≥ {SATURATION_TARGET:,}",
+                    num(sat),
+                    num(bare_sat),
+                    ratio(sat, bare_sat),
+                    verdict(sat >= SATURATION_TARGET) if sat else "—",
+                )
+            )
+        mem, bare_mem = get(ours, "memory", "per_connection_kib"), get(bare, "memory", "per_connection_kib")
+        rows.append(
+            (
+                f"{n} clients: server memory per idle connection, KiB",
+                f"≤ {MEMORY_TARGET:g} KiB",
+                num(mem),
+                num(bare_mem),
+                ratio(mem, bare_mem),
+                verdict(mem <= MEMORY_TARGET) if mem else "—",
+            )
+        )
+        if get(ours, "frozen") or get(bare, "frozen"):
+            moved = frozen_change(ours)
+            rows.append(
+                (
+                    f"{n} clients + 1 frozen client @ {rate:g}/s: others' p99 ms, frozen vs control",
+                    f"moves < {FROZEN_TARGET:.0%}",
+                    frozen_cell(ours),
+                    frozen_cell(bare),
+                    "—",
+                    verdict(moved is not None and moved < FROZEN_TARGET) if ours else "—",
+                )
+            )
+        gen = [get(r, "rate", "client_cpu_pct") for r in (ours, bare)]
+        rows.append(
+            (
+                f"{n} clients: load generator CPU at {rate:g}/s, % of one core (must stay well below 100)",
+                "—",
+                num(gen[0], " %"),
+                num(gen[1], " %"),
+                "—",
+                "—",
+            )
+        )
+    durable = results.get("durable")
+    if durable:
+        rows.append(
+            (
+                f"Durable changes/s ({durable['connections']} connections in closed loop over "
+                f"{durable['events']} events, synchronous=FULL)",
+                f"≥ {DURABLE_TARGET:,}/s",
+                num(durable["per_second"]),
+                "—",
+                "—",
+                verdict(durable["per_second"] >= DURABLE_TARGET),
+            )
+        )
+        rows.append(
+            (
+                "Durable: action → result (commit) p50 / p99 / max ms",
+                f"p99 ≤ {DURABLE_P99:g} ms",
+                triple(durable),
+                "—",
+                "—",
+                verdict(durable["p99_ms"] <= DURABLE_P99),
+            )
+        )
+    snap = results.get("snapshot")
+    if snap:
+        for key, label in (
+            ("marketplace", "marketplace: 1,105 interest marks"),
+            ("end_of_day", "end of day: + 2,000 check-ins"),
+        ):
+            s = snap[key]
+            rows.append(
+                (
+                    f"Snapshot, 60 sessions / 200 participants ({label}), median ms (frame {s['frame_bytes']:,} B)",
+                    f"≤ {SNAPSHOT_TARGET:g} ms",
+                    num(s["median_ms"]),
+                    "—",
+                    "—",
+                    verdict(s["median_ms"] <= SNAPSHOT_TARGET),
+                )
+            )
+    page = next(
+        (get(sides.get("project"), "page") for sides in fanout.values() if get(sides.get("project"), "page")), None
+    )
+    if page:
+        parts = ", ".join(f"{Path(i['path']).name or 'page'} {i['bytes'] / 1000:.1f}" for i in page["items"])
+        rows.append(
+            (
+                "Participant page first load, gzip, KB as sent (60 sessions)",
+                f"≤ {PAGE_TARGET // 1000} KB",
+                f"{page['total_bytes'] / 1000:.1f} ({parts})",
+                "—",
+                "—",
+                verdict(page["total_bytes"] <= PAGE_TARGET),
+            )
+        )
+    header = ("Measure", "Target", "openspace", "bare baseline", "openspace ÷ bare", "Target met")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def frozen_change(result: dict[str, Any] | None) -> float | None:
+    frozen, control = get(result, "frozen", "p99_ms"), get(result, "control", "p99_ms")
+    if frozen is None or not control or get(result, "frozen", "missing"):
+        return None if frozen is not None or not control else math.inf
+    return frozen / control - 1
+
+
+def frozen_cell(result: dict[str, Any] | None) -> str:
+    if not get(result, "frozen"):
+        return "—"
+    frozen, control = get(result, "frozen"), get(result, "control") or {}
+    moved = frozen_change(result)
+    cell = f"{num(frozen.get('p99_ms'))} vs {num(control.get('p99_ms'))}"
+    cell += f" ({moved:+.0%})" if moved is not None and not math.isinf(moved) else ""
+    if frozen.get("missing"):
+        cell += f"; {frozen['missing']} of {frozen['changes']} changes never reached every client"
+    closed = frozen.get("frozen_closed_with")
+    cell += f"; frozen client closed with {closed}" if closed else "; frozen client never closed"
+    return cell
+
+
+# --- docs/performance.md -------------------------------------------------------------------------------------
+
+
+def write_doc(path: Path, results: dict[str, Any], table_text: str, argv: list[str]) -> None:
+    """Replace the generated part of the document; keep whatever was written around the markers."""
+    m = results["machine"]
+    v = m["versions"]
+    command = "make bench" if not argv else ".venv/bin/python -m bench " + " ".join(shlex.quote(a) for a in argv)
+    generated = f"""{BEGIN}
+<!-- Written by `python -m bench` ({m["date"]}); edit outside the markers only. -->
+
+Measured {m["date"]} with `{command}` ({results["elapsed_s"] / 60:.1f} minutes).
+
+{table_text}
+
+**Machine:** {m["nproc"]} CPUs (`nproc`), {m["cpu"]} (from /proc/cpuinfo), {m["memory"]} RAM,
+Linux {m["kernel"]}; Python {m["python"]}, uvicorn {v["uvicorn"]} on uvloop {v["uvloop"]},
+websockets {v["websockets"]}, Starlette {v["starlette"]}, aiosqlite {v["aiosqlite"]}, orjson {v["orjson"]}.
+Server and load generator share these cores.
+
+**Reproduce** (from the repository root, nothing else running):
+
+```
+make bench                                   # 500, 1000, 2000 clients (this table), ~9 minutes
+.venv/bin/python -m bench --full             # also 5,000 clients at 10 changes/s
+.venv/bin/python -m bench --clients 2000 --no-saturation --no-write   # one quick point
+.venv/bin/python -m bench --client websockets --clients 500 --no-write  # listeners on websockets' own client
+.venv/bin/python -m bench.snapshot           # the snapshot timing alone
+```
+{END}"""
+    if path.exists() and BEGIN in (text := path.read_text()) and END in text:
+        before, rest = text.split(BEGIN, 1)
+        after = rest.split(END, 1)[1]
+        path.write_text(before + generated + after)
+    else:
+        path.write_text(f"# Performance\n\n{generated}\n")

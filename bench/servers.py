@@ -1,0 +1,140 @@
+"""Start and stop the servers under test, and the load generator, as separate processes.
+
+openspace is started exactly as users start it (`python -m openspace serve`, uvicorn with
+websockets-sansio, production settings) on a fresh database in a temporary directory; the bare
+baseline (bench/baseline.py) on the same uvicorn settings. Each runs in its own session, so
+stopping it (SIGTERM, then SIGKILL after a grace period) takes its whole process group, also
+after an error or Ctrl-C in the benchmark. All traffic goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_nofile() -> None:
+    """Runs in the child before exec (the limit is inherited): thousands of sockets need descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass
+class Server:
+    kind: str  # "project" or "baseline"
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start(kind: str, workdir: Path) -> Server:
+    port = free_port()
+    if kind == "project":
+        db = workdir / f"bench-{port}.db"
+        command = [sys.executable, "-m", "openspace", "serve", "--no-demo", "--db", str(db), "--port", str(port)]
+        command += ["--log-level", "warning"]
+    else:
+        command = [sys.executable, "-m", "bench.baseline", "--port", str(port), "--log-level", "warning"]
+    log = workdir / f"{kind}-{port}.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=raise_nofile,
+        )
+    server = Server(kind, port, process, log)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the {kind} server exited at startup:\n{server.tail()}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return server
+        except OSError:
+            time.sleep(0.1)
+    stop(server)
+    raise RuntimeError(f"the {kind} server did not answer within {STARTUP_SECONDS} s:\n{server.tail()}")
+
+
+def stop(server: Server, grace: float = 5.0) -> None:
+    """SIGTERM to the process group; SIGKILL if it is still there after `grace` seconds."""
+    _end(server.process, grace)
+
+
+def _end(process: subprocess.Popen[bytes], grace: float) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        process.wait(timeout=grace)
+
+
+def run_loadgen(config: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run bench.loadgen in its own process (own event loop) and read its JSON result."""
+    out = Path(config["out"])
+    out.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.loadgen", orjson.dumps(config).decode()],
+        cwd=ROOT,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _end(process, 2.0)
+        raise RuntimeError(f"the load generator took longer than {timeout:.0f} s and was stopped") from None
+    finally:
+        _end(process, 2.0)  # also on Ctrl-C: the generator's group goes with us
+    if code != 0 or not out.exists():
+        raise RuntimeError(f"the load generator failed (exit {code})")
+    result: dict[str, Any] = orjson.loads(out.read_bytes())
+    return result

@@ -1,0 +1,149 @@
+"""Exports and imports as files: the I/O edge around export_data.py and proceedings.py.
+
+Every format is written to a file, never built whole in memory: the proceedings stream photo by
+photo, and the ZIP adds each stored photo from disk. The web layer runs these in a worker
+thread and streams the file; the CLI writes it where it is told, with progress.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from . import export_data, i18n, markup, media, proceedings
+from .harvest import FIELDS
+from .media import PhotoStore
+from .model import Board, Revision
+
+FORMATS: dict[str, tuple[str, str]] = {
+    # format: (file name, content type)
+    "md": ("proceedings.md", "text/markdown; charset=utf-8"),
+    "html": ("proceedings.html", "text/html; charset=utf-8"),
+    "pdf": ("proceedings.pdf", "application/pdf"),
+    "sessions.csv": ("sessions.csv", "text/csv; charset=utf-8"),
+    "actions.csv": ("actions.csv", "text/csv; charset=utf-8"),
+    "ics": ("agenda.ics", "text/calendar; charset=utf-8"),
+    "json": ("event.json", "application/json"),
+    "zip": ("proceedings.zip", "application/zip"),
+}
+Progress = Callable[[str], None]
+
+
+def file_name(board: Board, fmt: str) -> str:
+    """A safe download name: the slug and the format's own name, nothing a person typed."""
+    return f"{board.event.slug}-{FORMATS[fmt][0]}"
+
+
+def photo_link(board: Board) -> Callable[..., str]:
+    """How the Markdown and the archive name photos: by the JSON document's own names."""
+    names = export_data.photo_files(board)
+    return lambda photo: names.get(photo.id, "")
+
+
+def write(board: Board, fmt: str, out: BinaryIO, photos: PhotoStore, progress: Progress | None = None) -> None:
+    """Write one format of the event to `out` (a binary file), in the event's language."""
+    note = progress or (lambda _: None)
+    i18n.set_language(board.event.language)
+    if fmt in ("md", "html", "pdf"):
+        book = proceedings.build(board)
+        if fmt == "md":
+            out.write(proceedings.markdown(book, photo_link(board)).encode())
+        elif fmt == "html":
+            proceedings.write_html(book, out, photos)
+        else:
+            proceedings.write_pdf(book, out, photos)
+    elif fmt == "sessions.csv":
+        out.write(export_data.sessions_csv(board))
+    elif fmt == "actions.csv":
+        out.write(export_data.actions_csv(board))
+    elif fmt == "ics":
+        out.write(export_data.agenda_ics(board))
+    elif fmt == "json":
+        out.write(export_data.document_json(board))
+    elif fmt == "zip":
+        write_zip(board, out, photos, note)
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
+    note(fmt)
+
+
+def write_zip(board: Board, out: BinaryIO, photos: PhotoStore, note: Progress) -> None:
+    """Everything in one archive, under generated names only: no path a person typed."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for fmt in ("json", "md", "html", "pdf", "sessions.csv", "actions.csv", "ics"):
+            with archive.open(FORMATS[fmt][0], "w", force_zip64=True) as member:
+                write(board, fmt, member, photos)  # type: ignore[arg-type]
+            note(FORMATS[fmt][0])
+        for photo_id, name in export_data.photo_files(board).items():
+            path = photos.path(board.photos[photo_id].name, thumb=False)
+            if path is not None:
+                archive.write(path, name, compress_type=zipfile.ZIP_STORED)  # JPEGs do not shrink
+                note(name)
+
+
+def read_archive(path: Path) -> tuple[dict[str, object], dict[str, bytes]]:
+    """A .json document, or a .zip with event.json and its photos: the document and photo files."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            document = orjson.loads(archive.read("event.json"))
+            files = {
+                name: archive.read(name)
+                for name in archive.namelist()
+                if name.startswith("photos/") and name.endswith(".jpg") and ".." not in name
+            }
+        return document, files
+    return orjson.loads(path.read_bytes()), {}
+
+
+def to_bytes(board: Board, fmt: str, photos: PhotoStore) -> bytes:
+    """For small formats and tests: the whole file in memory."""
+    buffer = io.BytesIO()
+    write(board, fmt, buffer, photos)
+    return buffer.getvalue()
+
+
+def restore_photos(imported: export_data.Imported, files: dict[str, bytes], photos: PhotoStore) -> list[Any]:
+    """An imported event's entities, with each photo file re-encoded and stored under a new name.
+
+    Files from an archive are untrusted like any upload, so they go through media.process again;
+    a photo whose file is missing or unreadable is left out rather than pointing at nothing.
+    """
+    entities: list[Any] = []
+    kept_photos = []
+    for photo in imported.photos:
+        data = files.get(imported.photo_files.get(photo.id, ""))
+        if data is None:
+            continue
+        try:
+            name = photos.save(media.process(data))
+        except media.PhotoError:
+            continue
+        kept_photos.append(replace(photo, name=name))
+    reports, history = [], []
+    for report in imported.reports:
+        texts = {f: getattr(report, f) for f in FIELDS}
+        html = orjson.dumps({f: markup.render(texts[f]) for f in FIELDS if f != "participants"}).decode()
+        reports.append(replace(report, html=html))  # never trust a file's HTML
+        if report.revision:
+            row_id = f"{report.id}:{report.revision}"
+            history.append(
+                Revision(row_id, report.id, report.revision, orjson.dumps(texts).decode(), "", report.updated_at)
+            )
+    for group in (
+        imported.spaces,
+        imported.slots,
+        imported.topics,
+        reports,
+        history,
+        kept_photos,
+        imported.actions,
+        imported.announcements,
+    ):
+        entities.extend(group)
+    return entities

@@ -1,0 +1,125 @@
+"""Proceedings and exports through HTTP and the CLI: who may download, every format parses, the
+archive's names are safe, and export -> import -> export gives the same document."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+from icalendar import Calendar
+from pypdf import PdfReader
+from starlette.testclient import TestClient
+
+from openspace.cli import main
+
+from .conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
+from .test_harvest_flows import jpeg_with_gps, upload
+
+FORMATS = ["md", "html", "pdf", "sessions.csv", "actions.csv", "ics", "json", "zip"]
+
+
+def harvested_event(client: TestClient) -> tuple[EventHandle, list[str]]:
+    event = create_event(client, language="sv", theme="Hur når vi alla?", venue="Stenhamra")
+    spaces, slots = setup_grid(client, event, spaces=2, slots=1)
+    topics = []
+    for n, title in enumerate(["Sociala medier", '=HYPERLINK("http://evil")']):
+        act(event.facilitator, event, "topic.propose", "facilitate", title=title, convener_name="Anna Åström")
+        topic = state(client, event)["topics"][-1]["id"]
+        act(event.facilitator, event, "topic.place", "facilitate", topic=topic, slot=slots[0], space=spaces[n])
+        topics.append(topic)
+    lisa = join(client, event, "Lisa")
+    act(lisa, event, "report.save", "report", topic=topics[0], base="0", discussion="Vi **pratade** om policy.")
+    act(event.facilitator, event, "action.add", "facilitate", topic=topics[0], what="Skriv policyn", who="Lisa")
+    upload(event.facilitator, event, topics[0], "a.jpg", jpeg_with_gps())
+    return event, topics
+
+
+def test_the_facilitator_downloads_every_format(client: TestClient) -> None:
+    event, _ = harvested_event(client)
+    for fmt in FORMATS:
+        response = event.facilitator.get(f"{event.path}/export/{fmt}")
+        assert response.status_code == 200, fmt
+        disposition = response.headers["content-disposition"]
+        assert f"{event.slug}-" in disposition and ".." not in disposition and "/" not in disposition.split("=")[-1]
+    pdf = event.facilitator.get(f"{event.path}/export/pdf").content
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Sociala medier" in text and "CC BY 4.0" in text
+    rows = list(
+        csv.reader(io.StringIO(event.facilitator.get(f"{event.path}/export/sessions.csv").content.decode("utf-8-sig")))
+    )
+    assert rows[1][0] == "Sociala medier" and rows[2][0].startswith("'=")  # formula neutralised
+    calendar = Calendar.from_ical(event.facilitator.get(f"{event.path}/export/ics").content)
+    assert len(calendar.walk("VEVENT")) == 2
+
+
+def test_exports_are_the_facilitators_until_published(client: TestClient) -> None:
+    event, _ = harvested_event(client)
+    viewer = new_browser(client)
+    assert viewer.get(f"{event.path}/export/pdf").status_code == 403
+    assert viewer.get(f"{event.path}/proceedings").status_code == 403
+    assert viewer.get(f"{event.path}/export/nonsense").status_code == 404
+    act(event.facilitator, event, "proceedings.publish", "facilitate", published="1")
+    book = viewer.get(f"{event.path}/proceedings")
+    assert book.status_code == 200 and "Sociala medier" in book.text
+    assert (
+        "script-src" not in book.headers["content-security-policy"]
+        and "default-src 'none'" in book.headers["content-security-policy"]
+    )
+    assert viewer.get(f"{event.path}/export/json").status_code == 200
+
+
+def test_my_sessions_calendar(client: TestClient) -> None:
+    event, topics = harvested_event(client)
+    olle = join(client, event, "Olle")
+    act(olle, event, "topic.interest", topic=topics[1], on="1")
+    calendar = Calendar.from_ical(olle.get(f"{event.path}/my.ics").content)
+    assert [str(e["UID"]) for e in calendar.walk("VEVENT")] == [f"{topics[1]}@openspace"]
+    assert new_browser(client).get(f"{event.path}/my.ics").status_code == 403
+
+
+def test_the_archive_holds_everything_under_safe_names(client: TestClient) -> None:
+    event, _ = harvested_event(client)
+    archive = zipfile.ZipFile(io.BytesIO(event.facilitator.get(f"{event.path}/export/zip").content))
+    names = archive.namelist()
+    assert {
+        "event.json",
+        "proceedings.md",
+        "proceedings.html",
+        "proceedings.pdf",
+        "sessions.csv",
+        "actions.csv",
+        "agenda.ics",
+    } <= set(names)
+    assert "photos/photo-1.jpg" in names
+    assert all(not n.startswith("/") and ".." not in n and "\\" not in n for n in names)
+    document = orjson.loads(archive.read("event.json"))
+    assert document["photos"][0]["file"] == "photos/photo-1.jpg"
+
+
+def test_cli_export_import_export_gives_the_same_document(client: TestClient, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    event, _ = harvested_event(client)
+    runner = CliRunner()
+    first, second, archive = tmp_path / "first.json", tmp_path / "second.json", tmp_path / "all.zip"
+    result = runner.invoke(main, ["export", event.slug, "--format", "json", "-o", str(first), "--db", settings.db])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", event.slug, "--format", "zip", "-o", str(archive), "--db", settings.db])
+    assert result.exit_code == 0 and "Writing zip" in result.output, result.output
+    result = runner.invoke(main, ["import", str(archive), "--db", settings.db, "--public-url", "http://x.test"])
+    assert result.exit_code == 0, result.output
+    slug = next(line for line in result.output.splitlines() if line.startswith("Participant link")).rsplit("/", 1)[1]
+    result = runner.invoke(main, ["export", slug, "--format", "json", "-o", str(second), "--db", settings.db])
+    assert result.exit_code == 0, result.output
+    assert first.read_bytes() == second.read_bytes()
+    imported = orjson.loads(second.read_bytes())
+    assert imported["photos"] and imported["reports"][0]["discussion"] == "Vi **pratade** om policy."
+
+
+def test_cli_refuses_a_broken_document(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "something else", "version": 1}')
+    result = CliRunner().invoke(main, ["import", str(bad), "--db", settings.db])
+    assert result.exit_code != 0 and "schema" in result.output
