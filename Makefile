@@ -18,10 +18,15 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[test]"
 	touch $@ $(VENV)/.app
 
+AXE := node_modules/axe-core/axe.min.js
+
+$(AXE):  # the accessibility checker the browser tests inject (from the npm registry)
+	npm install --no-save --no-audit --no-fund --silent axe-core@4.14.1
+
 serve: $(VENV)/.app  ## start the server on http://127.0.0.1:8000 with ./openspace.db and the demo event
 	$(BIN)/openspace serve
 
-test: $(VENV)/.test lint typecheck  ## the whole suite: lint, types, unit, HTTP, websocket, live server, browser
+test: $(VENV)/.test $(AXE) lint typecheck  ## the whole suite: lint, types, unit, HTTP, websocket, live server, browser
 	$(BIN)/pytest
 
 lint: $(VENV)/.test

@@ -58,27 +58,27 @@ def test_every_page_has_no_violations(
     slug, link, topics = event
     base = f"{server.url}/e/{slug}"
     found: dict[str, list[str]] = {}
-    phone = context(browser, watch, PHONE).new_page()
+    phone = context(browser, watch, PHONE, audit=True).new_page()
     phone.goto(f"{server.url}/")
     phone.get_by_role("button", name={"sv": "Svenska", "en": "English"}[language]).click()
     for path in ("/", "/new", f"/e/{slug}"):
         phone.goto(f"{server.url}{path}")
         found[path] = violations(phone)
     join(phone, server.url, slug, "Tillgänglig")
-    for path in ("", f"/sessions/{topics[0]}", f"/sessions/{topics[0]}/report", "/news", f"/topics/{topics[0]}/place"):
+    for path in ("", f"/sessions/{topics[0]}", f"/sessions/{topics[0]}/report", "/news"):
         phone.goto(f"{base}{path}")
         found[f"participant {path}"] = violations(phone)
-    laptop = context(browser, watch, LAPTOP).new_page()
+    laptop = context(browser, watch, LAPTOP, audit=True).new_page()
     laptop.goto(f"{server.url}/")
     laptop.get_by_role("button", name={"sv": "Svenska", "en": "English"}[language]).click()
     laptop.goto(link)
     for query in ("", f"?pick={topics[0]}", "?suggest=1", f"?merge={topics[0]}&merge={topics[1]}"):
         laptop.goto(f"{base}/facilitate{query}")
         found[f"facilitate {query}"] = violations(laptop)
-    projector = context(browser, watch, PROJECTOR).new_page()
+    projector = context(browser, watch, PROJECTOR, audit=True).new_page()
     projector.goto(f"{base}/projector")
     found["projector"] = violations(projector)
-    for path in ("/print/rooms", "/print/reports"):
+    for path in ("/print/rooms", "/print/reports", f"/topics/{topics[0]}/place", f"/topics/{topics[0]}/edit"):
         laptop.goto(f"{base}{path}")
         found[path] = violations(laptop)
     problems = {page: v for page, v in found.items() if v}

@@ -81,8 +81,11 @@ def watch(server: Server) -> Iterator[Watch]:
     assert not watch.problems, watch.problems
 
 
-def context(browser: Browser, watch: Watch, viewport: dict[str, int], locale: str = "sv-SE") -> BrowserContext:
-    return watch.attach(browser.new_context(viewport=viewport, locale=locale))  # type: ignore[arg-type]
+def context(
+    browser: Browser, watch: Watch, viewport: dict[str, int], locale: str = "sv-SE", audit: bool = False
+) -> BrowserContext:
+    """A person's browser; `audit` lets axe-core be injected past our strict CSP (tests only)."""
+    return watch.attach(browser.new_context(viewport=viewport, locale=locale, bypass_csp=audit))  # type: ignore[arg-type]
 
 
 def new_event(base: str, name: str, spaces: int = 0, slots: int = 0, language: str = "en") -> tuple[str, str]:
