@@ -238,6 +238,7 @@ class Fanout:
         self.turn = 0
         self.topics: list[str] = []
         self.path = "/ws"
+        self.slug = ""
         self.cookies: list[str] = [""]
         self.result: dict[str, Any] = {"target": config.target, "clients": config.clients, "drivers": config.drivers}
 
@@ -250,7 +251,7 @@ class Fanout:
                 self.drivers.append(Driver(await open_listener(HOST, c.port, "/ws", "", self.recorder, False)))
             return
         browser = Browser(HOST, c.port)
-        slug = await asyncio.to_thread(browser.new_event, "Benchmark unconference", DAYS[0], DAYS[-1])
+        slug = self.slug = await asyncio.to_thread(browser.new_event, "Benchmark unconference", DAYS[0], DAYS[-1])
         data = await asyncio.to_thread(browser.page_data, slug)
         path = f"/e/{slug}/ws?since={data['seq']}&epoch={data['epoch']}"
         facilitator = browser.cookie_header("os_f")
@@ -366,7 +367,7 @@ class Fanout:
         seqs = sorted(f.result() for f in done if not f.cancelled() and f.exception() is None and f.result())
         expected = self.live_listeners()
         while time.monotonic() < deadline:
-            if all(self.recorder.arrivals.get(s, (0, 0))[0] >= expected for s in seqs):
+            if all(self.recorder.arrivals.get(s, (0, 0, 0))[0] >= expected for s in seqs):
                 break
             await asyncio.sleep(0.05)
         return seqs
@@ -378,7 +379,7 @@ class Fanout:
         """Per change: ms from send to its arrival at the last listener; and how many never got everywhere."""
         latencies, missing = [], 0
         for seq in seqs:
-            count, last = self.recorder.arrivals.get(seq, (0, 0))
+            count, last, _ = self.recorder.arrivals.get(seq, (0, 0, 0))
             if count < expected:
                 missing += 1
                 latencies.append(float("inf"))
@@ -386,8 +387,14 @@ class Fanout:
                 latencies.append((last - self.sent[seq]) / 1e6)
         return latencies, missing
 
+    def spread(self, seq: int) -> list[float | None]:
+        count, last, first = self.recorder.arrivals.get(seq, (0, 0, 0))
+        if not count:
+            return [None, None]
+        return [round((first - self.sent[seq]) / 1e6, 2), round((last - self.sent[seq]) / 1e6, 2)]
+
     def deliveries(self) -> int:
-        return sum(count for count, _ in self.recorder.arrivals.values()) + self.recorder.other_deliveries
+        return sum(seen[0] for seen in self.recorder.arrivals.values()) + self.recorder.other_deliveries
 
     # phases
 
@@ -399,7 +406,12 @@ class Fanout:
         usage = meter.read()
         delivered = self.deliveries() - before
         latencies, missing = self.latencies(seqs, expected)
+        first = self.sent[seqs[0]] if seqs else 0
+        series = [  # per change: sent at (ms into the phase), to the first client, to the last (ms)
+            [round((self.sent[s] - first) / 1e6, 1), *self.spread(s)] for s in seqs
+        ]
         phase = {
+            "series": series,
             "rate": rate,
             "offered": len(futures),
             "changes": len(seqs),
@@ -425,7 +437,7 @@ class Fanout:
             futures = [f for f in (self.fire(self.turn) for _ in range(c.burst)) if f is not None]
             seqs = await self.settle(futures, c.drain_seconds)
             all_seqs += seqs
-            lasts = [self.recorder.arrivals.get(s, (0, 0))[1] for s in seqs]
+            lasts = [self.recorder.arrivals.get(s, (0, 0, 0))[1] for s in seqs]
             completions.append((max(lasts) - start) / 1e6 if lasts and len(seqs) == c.burst else float("inf"))
             await asyncio.sleep(c.burst_gap)
         usage = meter.read()
@@ -462,7 +474,7 @@ class Fanout:
             per_second = (self.deliveries() - counted["n0"]) / usage["wall_s"]
             expected = self.live_listeners()
             seqs = await self.settle(futures, c.drain_seconds)
-            drained = all(self.recorder.arrivals.get(s, (0, 0))[0] >= expected for s in seqs)
+            drained = all(self.recorder.arrivals.get(s, (0, 0, 0))[0] >= expected for s in seqs)
             steps.append(
                 {
                     "rate": rate,
@@ -491,8 +503,11 @@ class Fanout:
         c = self.c
         await self.phase_rate("control", c.rate, c.frozen_seconds)
         await asyncio.sleep(1.0)
-        cookie = self.cookies[0] if c.target == "project" else ""
-        sock = await open_frozen(HOST, c.port, self.path, cookie)
+        cookie, path = "", self.path
+        if c.target == "project":  # connect up to date, as a page just loaded would: no catch-up to send
+            data = await asyncio.to_thread(Browser(HOST, c.port).page_data, self.slug)
+            cookie, path = self.cookies[0], f"/e/{self.slug}/ws?since={data['seq']}&epoch={data['epoch']}"
+        sock = await open_frozen(HOST, c.port, path, cookie)
         try:
             phase = await self.phase_rate("frozen", c.rate, c.frozen_seconds)
             phase["frozen_closed_with"] = await close_code(sock, 3.0)
@@ -515,7 +530,7 @@ class Fanout:
             "per_connection_kib": (rss_after - rss_before) / max(1, len(self.listeners)),
         }
         await self.settle(await self.offer(c.rate, 1.0), c.drain_seconds)  # warm up, not measured
-        counted = sum(n for n, _ in self.recorder.arrivals.values())
+        counted = sum(seen[0] for seen in self.recorder.arrivals.values())
         self.result["frame_bytes"] = self.recorder.bytes / counted if counted else 0
         await self.phase_rate("rate", c.rate, c.seconds)
         if c.bursts:

@@ -74,14 +74,14 @@ class Recorder:
     """
 
     def __init__(self) -> None:
-        self.arrivals: dict[int, list[int]] = {}  # seq -> [listeners that got it, ns of the last one]
+        self.arrivals: dict[int, list[int]] = {}  # seq -> [listeners that got it, ns of the last, of the first]
         self.other_deliveries = 0  # change frames that reached a driver (they are clients too)
         self.bytes = 0  # payload bytes of the change frames the listeners got (for the frame size)
 
     def arrive(self, seq: int, now: int) -> None:
         seen = self.arrivals.get(seq)
         if seen is None:
-            self.arrivals[seq] = [1, now]
+            self.arrivals[seq] = [1, now, now]
         else:
             seen[0] += 1
             seen[1] = now
