@@ -500,3 +500,51 @@ def test_two_phones_write_one_report_at_once(browser: Browser, server: Server, w
     olle.screenshot(path=str(SHOTS / "report-conflict-phone.png"), full_page=True)
     expect(olle.locator("details.theirs")).to_have_count(1)  # only the field that really clashed
     watch.problems = [p for p in watch.problems if "status of 409" not in p]  # the refusal itself
+
+
+def test_a_report_written_offline_is_kept_and_sent_once_when_back(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    slug, _, (topic, _) = running_event(server.url)
+    ctx = context(browser, watch, PHONE)
+    phone = ctx.new_page()
+    join(phone, server.url, slug, "Offline-Lisa")
+    phone.goto(f"{server.url}/e/{slug}/sessions/{topic}/report")
+    expect(phone.locator("#conn")).to_have_attribute("data-state", "online")
+    ctx.set_offline(True)
+    expect(phone.locator("#conn")).to_have_attribute("data-state", re.compile("offline|connecting"), timeout=15_000)
+    phone.fill("#r-discussion", "Skrivet i källaren utan nät.")
+    phone.get_by_role("button", name="Save the report").click()
+    expect(phone.locator("[data-draft]")).to_contain_text("Not sent yet")
+    ctx.set_offline(False)
+    expect(phone.locator(".report-text")).to_contain_text("Skrivet i källaren utan nät.", timeout=20_000)
+    phone.reload()  # and a reload neither loses nor resends it
+    expect(phone.locator("#r-discussion")).to_have_value("Skrivet i källaren utan nät.")
+    with httpx2.Client(base_url=server.url) as http:
+        report = next(r for r in http.get(f"/e/{slug}/state.json").json()["reports"] if r["id"] == topic)
+    assert report["revision"] == 1  # sent once
+    watch.problems = [p for p in watch.problems if "ERR_INTERNET_DISCONNECTED" not in p]
+
+
+def test_typed_report_text_survives_a_reload(browser: Browser, server: Server, watch: Watch) -> None:
+    slug, _, (topic, _) = running_event(server.url)
+    phone = context(browser, watch, PHONE).new_page()
+    join(phone, server.url, slug, "Glömsk")
+    phone.goto(f"{server.url}/e/{slug}/sessions/{topic}/report")
+    phone.fill("#r-insights", "Det här får inte försvinna")
+    phone.reload()
+    expect(phone.locator("#r-insights")).to_have_value("Det här får inte försvinna")
+    expect(phone.locator("[data-draft]")).to_contain_text("kept on this phone")
+
+
+def test_a_phones_first_load_is_light(browser: Browser, server: Server, watch: Watch) -> None:
+    """Bad venue wifi: the participant page, its styles and scripts, under 100 KB as transferred."""
+    slug, _, _ = running_event(server.url)
+    ctx = context(browser, watch, PHONE)
+    page = ctx.new_page()
+    sizes: list[int] = []
+    page.on("requestfinished", lambda request: sizes.append(request.sizes()["responseBodySize"]))
+    page.goto(f"{server.url}/e/{slug}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    total = sum(sizes)
+    assert 0 < total < 100 * 1024, f"{total} bytes"

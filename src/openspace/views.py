@@ -217,6 +217,8 @@ CLIENT_STRINGS = {
     "offline": N_("Offline. Your changes are kept and sent when the connection is back."),
     "connecting": N_("Connecting…"),
     "queued": N_("Not sent yet: waiting for the connection."),
+    "restored": N_("Your unsent text was kept on this phone and is back in the form."),
+    "waiting": N_("%(num)s changes are waiting to be sent."),
     "sent": N_("Saved."),
     "hidden": N_("Hidden"),
     "all_placed": N_("Every topic is on the agenda."),

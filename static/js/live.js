@@ -222,7 +222,8 @@ export class Live extends EventTarget {
     if (!node) return;
     node.hidden = false;
     node.dataset.state = status;
-    node.textContent = this.t[status];
+    const waiting = this.outbox.length && status !== "online" ? ` ${this.t.waiting.replace("%(num)s", this.outbox.length)}` : "";
+    node.textContent = this.t[status] + waiting;
     document.documentElement.dataset.conn = status;
   }
 }

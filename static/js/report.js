@@ -1,15 +1,86 @@
 // The report page stays a plain form (long texts, merging and both-texts display are the
-// server's work), but it says at once when someone else saves meanwhile.
+// server's work). This script makes sure no word is lost on the way:
+// - it says at once when someone else saves meanwhile;
+// - it keeps what is typed on the phone (localStorage) so a reload or a crash loses nothing;
+// - a save while offline is held, marked "not sent yet", and sent once the connection is back.
+//   The form carries its own action id, so a repeated send is applied once.
 import { Live, pageData } from "./live.js";
 
 const data = pageData();
 const live = new Live(data);
 const section = document.querySelector("[data-report]");
+const form = document.getElementById("report-form");
 const notice = document.querySelector("[data-newer]");
+const status = document.querySelector("[data-draft]");
 const seen = Number(section.dataset.revision);
+const key = `openspace-draft-${data.slug}-${section.dataset.report}`;
+const FIELDS = ["participants", "discussion", "insights", "recommendations"];
 
 live.addEventListener("change", () => {
   const report = live.state.reports.get(section.dataset.report);
   if (notice && report && report.revision > seen) notice.hidden = false;
 });
+
+function read() {
+  try {
+    return JSON.parse(localStorage.getItem(key) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function write(draft) {
+  try {
+    if (draft) localStorage.setItem(key, JSON.stringify(draft));
+    else localStorage.removeItem(key);
+  } catch {
+    // storage full or private mode: the form itself still holds the text
+  }
+}
+
+function current(queued) {
+  const texts = Object.fromEntries(FIELDS.map((f) => [f, form.elements[f].value]));
+  return { texts, base: form.elements.base.value, actionId: form.elements.action_id.value, queued };
+}
+
+function say(text) {
+  if (status) {
+    status.hidden = !text;
+    status.textContent = text;
+  }
+}
+
+function send() {
+  write({ ...current(true), queued: false, sent: true });
+  form.submit(); // a real post: the server merges, or shows both texts on a clash
+}
+
+if (form) {
+  const draft = read();
+  const same = draft && FIELDS.every((f) => draft.texts[f] === form.elements[f].value);
+  if (draft && (same || draft.sent)) {
+    write(null); // it reached the server: the page shows it
+  } else if (draft) {
+    for (const f of FIELDS) form.elements[f].value = draft.texts[f];
+    form.elements.base.value = draft.base;
+    if (draft.actionId) form.elements.action_id.value = draft.actionId;
+    say(draft.queued ? data.i18n.queued : data.i18n.restored);
+    if (draft.queued && navigator.onLine) send();
+  }
+  form.addEventListener("input", () => write(current(false)));
+  form.addEventListener("submit", (event) => {
+    if (event.submitter && event.submitter.name === "preview") return;
+    if (!navigator.onLine || !live.online) {
+      event.preventDefault(); // nowhere to send it now: hold it, and say so
+      write(current(true));
+      say(data.i18n.queued);
+      return;
+    }
+    write({ ...current(false), sent: true });
+  });
+  window.addEventListener("online", () => {
+    const held = read();
+    if (held && held.queued) send();
+  });
+}
 live.connect();
