@@ -52,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frozen-seconds", type=float, default=15.0, help="length of the frozen and its control phase")
     parser.add_argument("--client", choices=("lite", "websockets"), default="lite", help="listener implementation")
     parser.add_argument("--only", choices=("project", "baseline"), help="run one side only (no ratios)")
+    parser.add_argument("--ack-every", type=int, default=16, help="clients ack every N changes (live.js: 16)")
     parser.add_argument("--durable-conns", type=int, default=64, help="concurrent connections of the durable phase")
     parser.add_argument("--durable-events", type=int, default=16, help="events they are spread over (default 16)")
     parser.add_argument("--durable-seconds", type=float, default=8.0)
@@ -81,6 +82,7 @@ def fanout_config(args: argparse.Namespace, target: str, n: int, out: Path, payl
         "frozen_seconds": args.frozen_seconds,
         "page": target == "project" and n == min(parse_counts(args)),
         "client": args.client,
+        "ack_every": args.ack_every,
         "deadline": 400.0,
     }
 
@@ -93,6 +95,7 @@ def parse_counts(args: argparse.Namespace) -> list[int]:
 
 
 def run_one(kind: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    quiet = servers.wait_quiet()
     server = servers.start(kind, workdir)
     try:
         config["port"], config["pid"] = server.port, server.pid
@@ -100,6 +103,7 @@ def run_one(kind: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]:
         started = time.monotonic()
         result = servers.run_loadgen(config, timeout=config.get("deadline", 400.0) + 60)
         result["elapsed_s"] = time.monotonic() - started
+        result["load_before_pct"] = quiet
         return result
     except Exception as problem:
         print(f"  {kind} failed: {problem}\n{server.tail()}", file=sys.stderr, flush=True)

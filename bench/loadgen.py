@@ -72,6 +72,7 @@ class Config:
     frozen_seconds: float = 15.0
     page: bool = False
     client: str = "lite"  # "lite" (wire.Listener) or "websockets" (websockets.asyncio.client)
+    ack_every: int = 16  # live.js acks after 16 changes; larger values show what the ack storms cost
     durable_conns: int = 64
     durable_events: int = 16
     durable_seconds: float = 8.0
@@ -99,6 +100,13 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def machine_busy() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine (all cores) since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / TICK, sum(values) / TICK
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -112,18 +120,24 @@ class Meter:
     wall: float = field(default_factory=time.monotonic)
     server: float = 0.0
     own: float = field(default_factory=own_cpu)
+    busy: float = field(default_factory=lambda: machine_busy()[0])
 
     def __post_init__(self) -> None:
         self.server = cpu_seconds(self.pid)
 
     def read(self) -> dict[str, float]:
+        """CPU as % of one core over the phase. `other_cpu_pct` is the rest of the machine's busy
+        time: kernel work on behalf of the sockets, and any other program that ran meanwhile
+        (which makes the phase's figures unreliable when it is large)."""
         wall = time.monotonic() - self.wall
         server, own = cpu_seconds(self.pid) - self.server, own_cpu() - self.own
+        busy = machine_busy()[0] - self.busy
         return {
             "wall_s": wall,
             "server_cpu_s": server,
             "server_cpu_pct": 100 * server / wall,
             "client_cpu_pct": 100 * own / wall,
+            "other_cpu_pct": 100 * (busy - server - own) / wall,
         }
 
 
@@ -235,6 +249,7 @@ class Fanout:
         self.listeners: list[Any] = []
         self.sent: dict[int, int] = {}  # seq -> perf_counter_ns when its action/command was sent
         self.next_seq = 1  # the baseline's own numbering
+        self.result_ms: list[float] = []  # openspace: action -> its result at the driver, ms
         self.turn = 0
         self.topics: list[str] = []
         self.path = "/ws"
@@ -296,21 +311,33 @@ class Fanout:
         if c.page:
             self.result["page"] = await asyncio.to_thread(page_weight, HOST, c.port, slug)
 
-    async def open_listeners(self) -> None:
+    async def current_path(self) -> str:
+        """The websocket address a page loaded now would use: resuming at the current head."""
+        if self.c.target == "baseline":
+            return "/ws"
+        data = await asyncio.to_thread(Browser(HOST, self.c.port).page_data, self.slug)
+        return f"/e/{self.slug}/ws?since={data['seq']}&epoch={data['epoch']}"
+
+    async def open_listeners(self, count: int, path: str) -> tuple[list[Any], list[BaseException]]:
         c = self.c
-        start = time.monotonic()
 
         async def one(i: int) -> Any:
             cookie = self.cookies[i % len(self.cookies)]
             if c.client == "websockets":
                 ws = WebsocketsListener(self.recorder)
-                await ws.start(f"ws://{HOST}:{c.port}{self.path}", f"http://{HOST}:{c.port}", cookie)
+                await ws.start(f"ws://{HOST}:{c.port}{path}", f"http://{HOST}:{c.port}", cookie)
                 return ws
-            return await open_listener(HOST, c.port, self.path, cookie, self.recorder)
+            return await open_listener(HOST, c.port, path, cookie, self.recorder, ack_every=c.ack_every)
 
-        opened = await bounded_gather(((lambda i=i: one(i)) for i in range(c.clients)), 64)
-        failures = [o for o in opened if isinstance(o, BaseException)]
-        self.listeners = [o for o in opened if not isinstance(o, BaseException)]
+        opened = await bounded_gather(((lambda i=i: one(i)) for i in range(count)), 64)
+        return [o for o in opened if not isinstance(o, BaseException)], [
+            o for o in opened if isinstance(o, BaseException)
+        ]
+
+    async def connect_all(self) -> None:
+        c = self.c
+        start = time.monotonic()
+        self.listeners, failures = await self.open_listeners(c.clients, self.path)
         self.result["connect"] = {
             "seconds": time.monotonic() - start,
             "opened": len(self.listeners),
@@ -319,6 +346,28 @@ class Fanout:
         }
         if len(failures) > c.clients // 100:
             raise RuntimeError(f"{len(failures)} of {c.clients} clients failed to connect: {failures[0]!r}")
+
+    async def quiesce(self, limit: float) -> bool:
+        """Wait (bounded) until no change frame has arrived for a second: the server's backlog is gone."""
+        deadline = time.monotonic() + limit
+        last = -1
+        while time.monotonic() < deadline:
+            now = self.deliveries()
+            if now == last:
+                return True
+            last = now
+            await asyncio.sleep(1.0)
+        return False
+
+    async def reconnect_closed(self) -> int:
+        """Replace listeners the server closed (4008 after a backlog), as live.js reconnects at once."""
+        closed = [listener for listener in self.listeners if listener.closed.done()]
+        if not closed:
+            return 0
+        self.listeners = [listener for listener in self.listeners if not listener.closed.done()]
+        fresh, _ = await self.open_listeners(len(closed), await self.current_path())
+        self.listeners += fresh
+        return len(closed)
 
     # making changes
 
@@ -338,7 +387,8 @@ class Fanout:
         return asyncio.ensure_future(self._seq_of(driver.act("topic.edit", args)))
 
     async def _seq_of(self, future: asyncio.Future[tuple[dict[str, Any], int, int]]) -> int | None:
-        message, sent, _ = await future
+        message, sent, received = await future
+        self.result_ms.append((received - sent) / 1e6)
         if not message.get("ok"):
             return None
         seq = int(message["result"]["seq"])
@@ -401,6 +451,7 @@ class Fanout:
     async def phase_rate(self, name: str, rate: float, seconds: float) -> dict[str, Any]:
         expected = self.live_listeners()
         before, meter = self.deliveries(), Meter(self.c.pid)
+        self.result_ms = []
         futures = await self.offer(rate, seconds)
         seqs = await self.settle(futures, self.c.drain_seconds)
         usage = meter.read()
@@ -422,6 +473,7 @@ class Fanout:
             **usage,
             "deliveries": delivered,
             "cpu_us_per_delivery": 1e6 * usage["server_cpu_s"] / delivered if delivered else float("nan"),
+            "result": summary(self.result_ms),  # openspace only: action -> result (commit) at the driver
         }
         self.result[name] = phase
         return phase
@@ -503,11 +555,9 @@ class Fanout:
         c = self.c
         await self.phase_rate("control", c.rate, c.frozen_seconds)
         await asyncio.sleep(1.0)
-        cookie, path = "", self.path
-        if c.target == "project":  # connect up to date, as a page just loaded would: no catch-up to send
-            data = await asyncio.to_thread(Browser(HOST, c.port).page_data, self.slug)
-            cookie, path = self.cookies[0], f"/e/{self.slug}/ws?since={data['seq']}&epoch={data['epoch']}"
-        sock = await open_frozen(HOST, c.port, path, cookie)
+        cookie = self.cookies[0] if c.target == "project" else ""
+        # connected up to date, as a page just loaded would be: no catch-up to send it
+        sock = await open_frozen(HOST, c.port, await self.current_path(), cookie)
         try:
             phase = await self.phase_rate("frozen", c.rate, c.frozen_seconds)
             phase["frozen_closed_with"] = await close_code(sock, 3.0)
@@ -521,7 +571,7 @@ class Fanout:
         gc.freeze()  # our own garbage collector must not pause the clients in the middle of a phase
         await asyncio.sleep(1.0)
         rss_before = rss_kib(c.pid)
-        await self.open_listeners()
+        await self.connect_all()
         await asyncio.sleep(2.0)  # let handshakes finish on the server's side
         rss_after = rss_kib(c.pid)
         self.result["memory"] = {
@@ -538,6 +588,8 @@ class Fanout:
         if c.saturation:
             await asyncio.sleep(1.0)
             await self.phase_saturation()
+            self.result["saturation"]["quiet_after"] = await self.quiesce(60.0)
+            self.result["saturation"]["reconnected"] = await self.reconnect_closed()
         if c.frozen:
             await asyncio.sleep(1.0)
             await self.phase_frozen()

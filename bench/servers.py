@@ -117,6 +117,31 @@ def _end(process: subprocess.Popen[bytes], grace: float) -> None:
         process.wait(timeout=grace)
 
 
+def machine_load(seconds: float = 2.0) -> float:
+    """How busy the machine is, in % of one core (200 = two cores flat out), over `seconds`."""
+
+    def busy() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return sum(values) - values[3] - values[4], sum(values)
+
+    (b0, t0), _ = busy(), time.sleep(seconds)
+    b1, t1 = busy()
+    cores = len(os.sched_getaffinity(0))
+    return 100 * cores * (b1 - b0) / max(1, t1 - t0)
+
+
+def wait_quiet(threshold: float = 20.0, patience: float = 180.0) -> float:
+    """Wait (bounded) until nothing else keeps the machine busy: another program's load would
+    count against whichever side happened to run beside it. Returns the last load seen."""
+    deadline = time.monotonic() + patience
+    load = machine_load()
+    while load > threshold and time.monotonic() < deadline:
+        print(f"  the machine is busy with something else ({load:.0f} % of a core); waiting ...", flush=True)
+        time.sleep(5)
+        load = machine_load()
+    return load
+
+
 def run_loadgen(config: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run bench.loadgen in its own process (own event loop) and read its JSON result."""
     out = Path(config["out"])

@@ -90,8 +90,11 @@ class Recorder:
 class Listener(asyncio.Protocol):
     """One websocket client: records every change frame's arrival and acks every 16 like live.js."""
 
-    def __init__(self, request: bytes, accept: bytes, recorder: Recorder, counted: bool = True) -> None:
+    def __init__(
+        self, request: bytes, accept: bytes, recorder: Recorder, counted: bool = True, ack_every: int = ACK_EVERY
+    ) -> None:
         self.request = request
+        self.ack_every = ack_every
         self.accept = accept
         self.recorder = recorder
         self.counted = counted  # False for drivers: their deliveries count, their latency does not
@@ -185,18 +188,25 @@ class Listener(asyncio.Protocol):
         else:
             self.recorder.other_deliveries += 1
         self.unacked += 1
-        if self.unacked >= ACK_EVERY:
+        if self.unacked >= self.ack_every:
             self.unacked = 0
             self.send(b'{"type":"ack","seq":%d}' % seq)
 
 
 async def open_listener(
-    host: str, port: int, path: str, cookie: str, recorder: Recorder, counted: bool = True, timeout: float = 15.0
+    host: str,
+    port: int,
+    path: str,
+    cookie: str,
+    recorder: Recorder,
+    counted: bool = True,
+    timeout: float = 15.0,
+    ack_every: int = ACK_EVERY,
 ) -> Listener:
     request, accept = handshake(host, port, path, cookie)
     loop = asyncio.get_running_loop()
     _, protocol = await asyncio.wait_for(
-        loop.create_connection(lambda: Listener(request, accept, recorder, counted), host, port), timeout
+        loop.create_connection(lambda: Listener(request, accept, recorder, counted, ack_every), host, port), timeout
     )
     await asyncio.wait_for(asyncio.shield(protocol.opened), timeout)
     return protocol

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx2
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 from pypdf import PdfReader
 
@@ -547,4 +548,63 @@ def test_a_phones_first_load_is_light(browser: Browser, server: Server, watch: W
     page.goto(f"{server.url}/e/{slug}")
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
     total = sum(sizes)
+    print(f"participant page first load: {total} bytes over {len(sizes)} requests")
     assert 0 < total < 100 * 1024, f"{total} bytes"
+
+
+def test_every_role_through_the_ui_alone(browser: Browser, server: Server, watch: Watch, tmp_path: Path) -> None:
+    """The facilitator sets up from /new with forms only; a phone proposes, checks in, writes and
+    adds a photo; the facilitator places it with the keyboard, announces and downloads the book."""
+    today = datetime.now(ZoneInfo("Europe/Stockholm"))
+    laptop = context(browser, watch, LAPTOP).new_page()
+    laptop.goto(f"{server.url}/new")
+    laptop.get_by_role("button", name="English").click()
+    laptop.fill("#f-name", "Biblioteksdagen")
+    laptop.fill("#f-theme", "Vad gör vi med sociala medier?")
+    laptop.fill("#f-starts_on", today.date().isoformat())
+    laptop.select_option("#f-language", "en")
+    laptop.get_by_role("button", name="Create the event").click()
+    expect(laptop.locator("#created-h")).to_be_visible()
+    laptop.get_by_role("link", name="Set up spaces and time slots").click()
+    for name in ("Sagorummet", "Trappan"):
+        laptop.fill("#new-space-name", name)
+        laptop.fill("#new-space-cap", "12")
+        laptop.keyboard.press("Enter")
+        expect(laptop.locator("#setup-spaces")).to_contain_text(name)
+    start = max(today - timedelta(minutes=20), today.replace(hour=0, minute=0))
+    end = min(today + timedelta(minutes=40), today.replace(hour=23, minute=59))
+    laptop.fill("#new-slot-start", start.strftime("%H:%M"))
+    laptop.fill("#new-slot-end", end.strftime("%H:%M"))
+    laptop.locator("#add-slot button[type=submit]").click()
+    expect(laptop.locator("#setup-slots li")).to_have_count(1)
+    slug = laptop.url.split("/e/")[1].split("/")[0]
+    phone = context(browser, watch, PHONE).new_page()
+    join(phone, server.url, slug, "Maja")
+    phone.fill("#propose-title", "Instagram för barnavdelningen")
+    phone.click("#propose button[type=submit]")
+    expect(laptop.locator("[data-tray]")).to_contain_text("Instagram")
+    laptop.locator("[data-topic]", has_text="Instagram").get_by_role("link", name=re.compile("Move")).focus()
+    laptop.keyboard.press("Enter")
+    expect(laptop.locator("button.place").first).to_be_focused()
+    laptop.keyboard.press("Enter")
+    expect(phone.locator("#agenda")).to_contain_text("Instagram")
+    phone.locator("#agenda").get_by_role("link", name="Instagram för barnavdelningen").click()
+    phone.get_by_role("button", name="I'm here").click()
+    expect(phone.locator(".tag", has_text="You are here")).to_be_visible()
+    phone.get_by_role("link", name="Write the report").click()
+    phone.fill("#r-discussion", "Vi vill visa **bokprat** på Instagram.")
+    phone.get_by_role("button", name="Save the report").click()
+    expect(phone.locator(".report-text")).to_contain_text("bokprat")
+    photo = tmp_path / "blädderblock.jpg"
+    Image.new("RGB", (1600, 1200), "white").save(photo, "JPEG")
+    phone.set_input_files("#photo-files", str(photo))
+    phone.get_by_role("button", name="Upload").click()
+    expect(phone.locator(".photos img")).to_have_count(1)
+    laptop.fill("#announce-text", "Fika i personalrummet")
+    laptop.locator("#announce-form button[type=submit]").click()
+    expect(phone.locator("[data-banner]")).to_contain_text("Fika i personalrummet")
+    with laptop.expect_download() as download:
+        laptop.get_by_role("link", name="PDF").click()
+    pdf = PdfReader(download.value.path())
+    assert "Instagram för barnavdelningen" in "".join(p.extract_text() for p in pdf.pages)
+    laptop.screenshot(path=str(SHOTS / "facilitator-full.png"), full_page=True)

@@ -56,7 +56,8 @@ async def report_page(
     return v.render(
         "report.html",
         topic=topic,
-        where=board_view(board, "public").where(topic),
+        vm=(vm := board_view(board, "public", slot_states(board))),
+        where=vm.where(topic),
         report=report,
         html=orjson.loads(report.html) if report else {},
         texts=typed or saved,

@@ -5,6 +5,7 @@
 // - a save while offline is held, marked "not sent yet", and sent once the connection is back.
 //   The form carries its own action id, so a repeated send is applied once.
 import { Live, pageData } from "./live.js";
+import { renderBanner, slotStates } from "./render.js";
 
 const data = pageData();
 const live = new Live(data);
@@ -16,10 +17,15 @@ const seen = Number(section.dataset.revision);
 const key = `openspace-draft-${data.slug}-${section.dataset.report}`;
 const FIELDS = ["participants", "discussion", "insights", "recommendations"];
 
+const banner = document.querySelector("[data-banner]");
+const offset = Date.parse(data.serverNow) - Date.now();
+const showBanner = () => renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset);
 live.addEventListener("change", () => {
   const report = live.state.reports.get(section.dataset.report);
   if (notice && report && report.revision > seen) notice.hidden = false;
+  showBanner(); // announcements reach people while they write, too
 });
+setInterval(showBanner, 1000);
 
 function read() {
   try {
