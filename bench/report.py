@@ -27,6 +27,16 @@ PAGE_TARGET = 100_000  # bytes, compressed, first load
 FROZEN_TARGET = 0.10  # the others' p99 may move by less than this
 
 
+DISTURBED = 25.0  # % of a core used by anything but the server and the load generator during a phase
+
+
+def disturbed(result: dict[str, Any] | None) -> float | None:
+    """The largest foreign load during a run's measured phases, if it was large enough to matter."""
+    loads = [get(result, phase, "other_cpu_pct") for phase in ("rate", "bursts", "control", "frozen")]
+    worst = max((x for x in loads if x is not None), default=0.0)
+    return worst if worst > DISTURBED else None
+
+
 def machine() -> dict[str, Any]:
     model, memory = "?", "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -86,6 +96,8 @@ def triple(phase: dict[str, Any] | None) -> str:
         cell += f" ({phase['missing']} of {phase['changes']} changes never reached every client)"
     if phase.get("closed_during"):
         cell += f" ({phase['closed_during']} clients closed)"
+    if (phase.get("other_cpu_pct") or 0) > DISTURBED:
+        cell += f" ⚠ another program used {phase['other_cpu_pct']:.0f} % of a core meanwhile"
     return cell
 
 

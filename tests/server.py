@@ -40,7 +40,9 @@ class Server:
 
 
 @contextmanager
-def running_server(db: Path, port: int | None = None, demo: bool = True) -> Iterator[Server]:
+def running_server(
+    db: Path, port: int | None = None, demo: bool = True, log_level: str = "warning"
+) -> Iterator[Server]:
     port = port or free_port()
     command = [
         sys.executable,
@@ -52,7 +54,7 @@ def running_server(db: Path, port: int | None = None, demo: bool = True) -> Iter
         "--port",
         str(port),
         "--log-level",
-        "warning",
+        log_level,
     ]
     command.append("--demo" if demo else "--no-demo")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

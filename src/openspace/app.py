@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from . import i18n, links, web, web_exports, web_harvest, ws
 from .errors import N_
+from .guard import redact
 from .hub import LocalHub
 from .media import PhotoStore
 from .model import Change
@@ -110,7 +111,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
     async def error_page(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         if status == 500:
-            log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+            log.error("request failed: %s %s", request.method, redact(request.url.path), exc_info=exc)
         i18n.set_language(
             i18n.choose_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), "")
         )

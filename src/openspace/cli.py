@@ -20,6 +20,7 @@ from .app import create_app
 from .demo import create_demo
 from .errors import DomainError
 from .exporting import FORMATS
+from .guard import install_redaction
 from .hub import LocalHub
 from .media import PhotoStore
 from .model import Event
@@ -62,6 +63,7 @@ def serve(
     """Start the server (creating the demo event on first run)."""
     settings = Settings.from_env(host=host, port=port, db=db, demo=demo, public_url=public_url, log_level=log_level)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    install_redaction()
 
     async def on_ready(runtime: Runtime) -> None:
         if settings.demo and await runtime.store.event_count() == 0:
@@ -80,6 +82,7 @@ def serve(
         log_level=settings.log_level,
         # the change log, not the proxy, carries the truth: no server-side header spoofing trust
         proxy_headers=False,
+        log_config=None,  # keep the logging set up above, with secrets redacted
     )
 
 

@@ -181,6 +181,22 @@ def rename_me(board: Board, args: Args, ctx: Context) -> Change:
     return Change("participant.renamed", upserts=mine, result={"name": name})
 
 
+def forget_me(board: Board, args: Args, ctx: Context) -> Change:
+    """A participant erases their name from the event: their topics stay, without the name."""
+    if ctx.actor.participant_id is None:
+        raise Forbidden(N_("Please join the event with your name first."))
+    me, name = ctx.actor.participant_id, ctx.actor.name
+    changed = []
+    for topic in board.topics.values():
+        if topic.convener_id == me:
+            changed.append(bump(topic, convener_name="", convener_id=None))
+        elif me in topic.co_convener_ids.split():
+            ids = " ".join(i for i in topic.co_convener_ids.split() if i != me)
+            names = ", ".join(n for n in topic.co_conveners.split(", ") if n and n != name)
+            changed.append(bump(topic, co_convener_ids=ids, co_conveners=names))
+    return Change("participant.forgotten", upserts=tuple(changed), result={"name": ""})
+
+
 # --- spaces and slots ------------------------------------------------------------------------
 
 
@@ -342,6 +358,7 @@ COMMANDS: dict[str, Rule] = {
     "topic.place": place,
     "topic.unplace": unplace,
     "me.rename": rename_me,
+    "me.forget": forget_me,
     "space.add": add_space,
     "space.update": update_space,
     "space.move": move_space,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
+from .guard import RateLimit
 from .hub import Fanout
 from .media import PhotoStore
 from .model import Event
@@ -28,6 +29,7 @@ class Runtime:
     base_url: str
     database_epoch: str
     photos: PhotoStore
+    login_limit: RateLimit = field(default_factory=RateLimit)
 
     def epoch(self, event_id: str) -> str:
         """Names this database and event, so a resume point from elsewhere is never trusted."""

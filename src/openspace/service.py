@@ -125,7 +125,7 @@ class Service:
             now = datetime.now(UTC).isoformat(timespec="seconds")
             context = rules.Context(actor=actor, new_id=new_id, seq=seq, now=now)
             change = rules.decide(board, name, args, context, internal=internal)
-            if name == "me.rename" and actor.participant_id:  # a name is not board state, but is kept
+            if name in ("me.rename", "me.forget") and actor.participant_id:  # a name is kept, not board state
                 await tx.rename_participant(actor.participant_id, change.result["name"])
             if change.upserts or change.deletes or change.event:
                 await tx.apply(event_id, seq, change)
@@ -191,6 +191,16 @@ class Service:
         await self.submit(run)
         self.boards.pop(event_id, None)
         await self.hub.close_event(event_id)
+
+    async def rotate_facilitator_secret(self, event_id: str) -> str:
+        """A new secret; all facilitator sessions end (the caller opens one for whoever rotated)."""
+        secret = new_secret()
+
+        async def run(tx: Transaction, batch: Batch) -> None:
+            await tx.replace_facilitator_secret(event_id, hash_token(secret))
+
+        await self.submit(run)
+        return secret
 
     async def open_facilitator_session(self, event_id: str) -> str:
         token = new_secret()

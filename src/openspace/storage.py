@@ -62,6 +62,7 @@ class Transaction(Protocol):
     async def rename_participant(self, participant_id: str, name: str) -> None: ...
     async def insert_facilitator_session(self, token_hash: str, event_id: str) -> None: ...
     async def delete_event(self, event_id: str) -> None: ...
+    async def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None: ...
 
 
 class Store(Protocol):
@@ -158,6 +159,10 @@ class SQLiteTransaction:
 
     async def rename_participant(self, participant_id: str, name: str) -> None:
         await self.db.execute("UPDATE participants SET name = ? WHERE id = ?", (name, participant_id))
+
+    async def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None:
+        await self.db.execute("UPDATE events SET facilitator_secret_hash = ? WHERE id = ?", (secret_hash, event_id))
+        await self.db.execute("DELETE FROM facilitator_sessions WHERE event_id = ?", (event_id,))
 
     async def delete_event(self, event_id: str) -> None:
         """Everything of the event goes with it: every table refers to events ON DELETE CASCADE."""

@@ -414,6 +414,28 @@ async def act(request: Request) -> Response:
     return v.finish(RedirectResponse(url, status_code=303))
 
 
+async def rotate_link(request: Request) -> Response:
+    """A new facilitator link: the old one stops working and every session opened with it ends."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    if not v.actor.facilitator:
+        return refusal_page(v, Forbidden(N_("Only the facilitator can do that.")))
+    try:
+        await read_form(request, v)
+    except DomainError as error:
+        return refusal_page(v, error)
+    secret = await v.runtime.service.rotate_facilitator_secret(v.event.id)
+    token = await v.runtime.service.open_facilitator_session(v.event.id)  # this browser stays in
+    response = v.render(
+        "event_created.html",
+        participant_url=links.participant_link(v.runtime.base_url, v.event.slug),
+        facilitator_url=links.facilitator_link(v.runtime.base_url, v.event.slug, secret),
+        rotated=True,
+    )
+    set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    return response
+
+
 async def delete_event(request: Request) -> Response:
     """The facilitator deletes the event, typing its name to show they mean it."""
     v = await visit(request, request.path_params["slug"])
@@ -442,8 +464,15 @@ async def facilitator_login(request: Request) -> Response:
     """Exchange the secret link for a session cookie, then move to a URL without the secret."""
     v = await visit(request, request.path_params["slug"])
     assert v.event is not None
+    client = request.client.host if request.client else "unknown"
+    limiter = v.runtime.login_limit
+    if limiter.blocked(client):
+        response = refusal_page(v, Forbidden(N_("Too many wrong facilitator links from here. Wait a minute.")))
+        response.status_code = 429
+        return response
     stored = await v.runtime.store.facilitator_secret_hash(v.event.id)
     if stored is None or not same_hash(request.path_params["secret"], stored):
+        limiter.fail(client)
         return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Check that you copied all of it.")))
     token = await v.runtime.service.open_facilitator_session(v.event.id)
     response = v.finish(RedirectResponse(f"/e/{v.event.slug}/facilitate", status_code=303))
@@ -496,6 +525,7 @@ ROUTES = [
     Route("/e/{slug}/facilitate", facilitate),
     Route("/e/{slug}/f/{secret}", facilitator_login),
     Route("/e/{slug}/delete", delete_event, methods=["POST"], max_body_size=FORM_LIMIT * 2),
+    Route("/e/{slug}/rotate", rotate_link, methods=["POST"], max_body_size=FORM_LIMIT * 2),
     Route("/e/{slug}/state.json", state_json),
     Route("/e/{slug}/qr.svg", qr),
 ]

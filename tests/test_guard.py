@@ -1,0 +1,92 @@
+"""Secrets stay out of logs; facilitator links resist guessing and can be replaced; names can go."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import httpx2
+from starlette.testclient import TestClient
+
+from openspace import rules
+from openspace.guard import RateLimit, RedactSecrets, redact
+from openspace.model import Board, Event, Topic, apply
+
+from .conftest import act, create_event, join, new_browser, state
+from .server import running_server
+
+
+def test_redaction_scrubs_secrets_from_paths_and_records() -> None:
+    assert redact("GET /e/abc/f/SeCrEt-123_x HTTP/1.1") == "GET /e/abc/f/[secret] HTTP/1.1"
+    record = logging.LogRecord("uvicorn.access", 20, "", 0, '%s "%s %s"', ("1.2.3.4", "GET", "/e/s/f/abcdef"), None)
+    RedactSecrets().filter(record)
+    assert "abcdef" not in record.getMessage()
+
+
+def test_the_running_server_never_logs_a_facilitator_secret(tmp_path: Path) -> None:
+    with running_server(tmp_path / "logs.db", demo=True, log_level="info") as server:
+        link = server.link("Facilitator link")
+        secret = link.rsplit("/", 1)[1]
+        with httpx2.Client() as http:
+            http.get(link)
+            http.get(link + "wrong")
+        server.process.terminate()
+        server.process.wait(timeout=15)
+        if server.reader is not None:
+            server.reader.join(timeout=5)
+    logged = "".join(line for line in server.output if not line.startswith("Facilitator link"))
+    assert "/f/[secret]" in logged  # the access log saw the requests, without the secrets
+    assert secret not in logged
+
+
+def test_guessing_facilitator_links_is_slowed_down(client: TestClient) -> None:
+    event = create_event(client)
+    guesser = new_browser(client)
+    for n in range(10):
+        assert guesser.get(f"{event.path}/f/guess{n}").status_code == 403
+    right = event.facilitator_url.replace("http://127.0.0.1:8000", "")
+    assert guesser.get(right).status_code == 429  # even the right one, while blocked
+    limit = RateLimit(limit=2, window=60)
+    limit.fail("a", now=0)
+    limit.fail("a", now=1)
+    assert limit.blocked("a", now=2) and not limit.blocked("a", now=62)
+
+
+def test_a_new_link_ends_every_old_session(client: TestClient) -> None:
+    event = create_event(client)
+    other = new_browser(client)
+    old = event.facilitator_url.replace("http://127.0.0.1:8000", "")
+    assert other.get(old).status_code == 303 and other.get(f"{event.path}/facilitate").status_code == 200
+    token = event.facilitator.cookies.get("os_csrf")
+    page = event.facilitator.post(f"{event.path}/rotate", data={"csrf": token})
+    new = re.search(r"<code>http://[^<]+(/e/[^<]+)</code>", page.text).group(1)  # type: ignore[union-attr]
+    assert new != old
+    assert other.get(f"{event.path}/facilitate").status_code == 403  # logged out
+    assert event.facilitator.get(f"{event.path}/facilitate").status_code == 200  # stays in
+    assert new_browser(client).get(old).status_code == 403
+    assert new_browser(client).get(new).status_code == 303
+    participant = join(client, event)
+    assert (
+        participant.post(f"{event.path}/rotate", data={"csrf": participant.cookies.get("os_csrf")}).status_code == 403
+    )
+
+
+def test_a_participant_erases_their_name(client: TestClient) -> None:
+    event = create_event(client)
+    lisa = join(client, event, "Lisa Lindqvist")
+    act(lisa, event, "topic.propose", title="Mitt ämne")
+    act(lisa, event, "me.forget")
+    assert state(client, event)["topics"][0]["convener_name"] == ""
+    assert "Lisa Lindqvist" not in client.get(event.path).text
+    assert "Lisa Lindqvist" not in event.facilitator.get(f"{event.path}/facilitate").text
+
+
+def test_forgetting_removes_the_name_as_co_convener_too() -> None:
+    board = Board(
+        event=Event(id="e", slug="s", name="x"),
+        topics={"t": Topic("t", "T", convener_id="p1", convener_name="A", co_convener_ids="p2", co_conveners="B")},
+    )
+    ctx = rules.Context(rules.Actor(participant_id="p2", name="B"), lambda: "i", 1)
+    after = apply(board, rules.decide(board, "me.forget", {}, ctx), 1)
+    assert (after.topics["t"].co_conveners, after.topics["t"].co_convener_ids) == ("", "")
