@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=12.0, help="length of the fixed-rate phase (default 12)")
     parser.add_argument("--bursts", type=int, default=4, help="number of bursts (default 4; 0 = none)")
     parser.add_argument("--burst", type=int, default=50, help="changes per burst (default 50)")
-    parser.add_argument("--drivers", type=int, default=20, help="connections that make the changes (default 20)")
+    parser.add_argument("--drivers", type=int, default=32, help="connections that make the changes (default 32)")
     parser.add_argument(
         "--participants", type=int, default=200, help="joined participants whose cookies the clients share"
     )
@@ -53,9 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client", choices=("lite", "websockets"), default="lite", help="listener implementation")
     parser.add_argument("--only", choices=("project", "baseline"), help="run one side only (no ratios)")
     parser.add_argument("--ack-every", type=int, default=16, help="clients ack every N changes (live.js: 16)")
-    parser.add_argument("--durable-conns", type=int, default=64, help="concurrent connections of the durable phase")
-    parser.add_argument("--durable-events", type=int, default=16, help="events they are spread over (default 16)")
-    parser.add_argument("--durable-seconds", type=float, default=8.0)
+    parser.add_argument("--durable-conns", type=int, default=512, help="connections of the durable phase (default 512)")
+    parser.add_argument("--durable-events", type=int, default=128, help="events they are spread over (default 128)")
+    parser.add_argument("--durable-seconds", type=float, default=5.0, help="length of each offered rate's step")
     parser.add_argument("--skip-durable", action="store_true")
     parser.add_argument("--retries", type=int, default=1, help="re-runs of a side another program disturbed")
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")

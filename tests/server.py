@@ -74,6 +74,12 @@ def running_server(
     if not output or "openspace is running on" not in output[-1]:
         process.kill()
         raise AssertionError("the server did not start:\n" + "".join(output))
+    # "is running" is printed during startup, a moment before uvicorn binds: wait for the port
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.02)
     server = Server(url=f"http://127.0.0.1:{port}", process=process, output=output)
     # keep reading, so the server never blocks on a full pipe and its later output is kept
     reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)

@@ -6,6 +6,7 @@
         ├── Forbidden         the person may not do this                          -> 403
         ├── NotFound          the thing is gone (withdrawn, removed, other event) -> 404
         ├── Conflict          someone else changed it first                       -> 409
+        ├── SlowDown          too many actions too fast; send it again shortly    -> 429
         └── Unavailable       the server could not save; try again                -> 503
 
 Messages are English source strings marked with :func:`N_` and translated at the edge, in the
@@ -64,6 +65,13 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+class SlowDown(DomainError):
+    """Too many actions too fast: not refused for good, the client keeps it and sends it again."""
+
+    status = 429
+    code = "slow_down"
 
 
 class Unavailable(DomainError):

@@ -8,6 +8,7 @@ missing, malformed, in the future, or older than the log keeps. See docs/protoco
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from . import i18n
-from .errors import N_, DomainError, Invalid
+from .errors import N_, DomainError, Invalid, SlowDown
 from .hub import Client
 from .model import Board
 from .projection import Audience, change_frame, snapshot_frame
@@ -25,10 +26,13 @@ from .security import LANG_COOKIE, SECURITY_HEADERS, origin_ok
 
 log = logging.getLogger(__name__)
 
+ACTIONS_PER_SECOND = 10  # a person taps far slower; a script floods faster
+ACTION_BURST = 30  # an outbox resent after reconnecting may hold a few dozen at once
 CLOSE_POLICY = 1008
 CLOSE_UNSUPPORTED = 1003
 CLOSE_INTERNAL = 1011
 MAX_BAD_MESSAGES = 10
+MAX_SLOW_DOWNS = 200  # a flood, not an outbox being resent
 DENIAL_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
 
 
@@ -81,11 +85,12 @@ async def endpoint(ws: WebSocket) -> None:
             await ws.close(code)
 
     client = Client(audience, ws.send_text, close)
+    bucket = TokenBucket(ACTIONS_PER_SECOND, ACTION_BURST)
     runtime.hub.register(event.id, client)
     try:
         board = await runtime.service.board(event.id)
         await client.go_live(await catch_up(runtime, ws, board, audience))
-        bad = 0
+        bad = slow = 0
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -94,11 +99,12 @@ async def endpoint(ws: WebSocket) -> None:
             if text is None:
                 await ws.close(CLOSE_UNSUPPORTED)
                 break
-            if not await handle(runtime, ws, client, event.id, actor, text):
-                bad += 1
-                if bad > MAX_BAD_MESSAGES:
-                    await ws.close(CLOSE_POLICY)
-                    break
+            answer = await handle(runtime, ws, client, event.id, actor, text, bucket)
+            bad += answer is False
+            slow += answer is None
+            if bad > MAX_BAD_MESSAGES or slow > MAX_SLOW_DOWNS:
+                await ws.close(CLOSE_POLICY)
+                break
     except WebSocketDisconnect:
         pass
     except Exception:
@@ -108,8 +114,27 @@ async def endpoint(ws: WebSocket) -> None:
         runtime.hub.unregister(event.id, client)
 
 
-async def handle(runtime: Runtime, ws: WebSocket, client: Client, event_id: str, actor: Any, text: str) -> bool:
-    """Answer one client message; False when it was malformed."""
+class TokenBucket:
+    """Actions per connection: `rate` a second on average, up to `burst` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+async def handle(
+    runtime: Runtime, ws: WebSocket, client: Client, event_id: str, actor: Any, text: str, bucket: TokenBucket
+) -> bool | None:
+    """Answer one client message: True when fine, False when malformed, None when over the rate."""
     try:
         message = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -130,6 +155,9 @@ async def handle(runtime: Runtime, ws: WebSocket, client: Client, event_id: str,
     if kind != "action":
         await send_error(ws, message.get("id"), Invalid(N_("The server could not read that message.")))
         return False
+    if not bucket.take():
+        await send_error(ws, message.get("id"), SlowDown(N_("Too many actions at once. Please slow down.")))
+        return None
     action_id, name, args = message.get("id"), message.get("name"), message.get("args", {})
     if not isinstance(action_id, str) or not 8 <= len(action_id) <= 64 or not isinstance(name, str):
         await send_error(ws, None, Invalid(N_("The server could not read that message.")))

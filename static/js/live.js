@@ -208,6 +208,12 @@ export class Live extends EventTarget {
   }
 
   settle(message) {
+    if (!message.ok && message.error.code === "slow_down") {
+      // not refused, only too fast: keep it, and send it again in a moment
+      const held = this.outbox.find((m) => m.id === message.id);
+      if (held) setTimeout(() => this.online && this.ws.send(JSON.stringify(held)), 1500 + Math.random() * 1000);
+      return;
+    }
     this.outbox = this.outbox.filter((m) => m.id !== message.id);
     this.saveOutbox();
     const waiter = this.waiting.get(message.id);

@@ -1,0 +1,172 @@
+"""Reliability under faults, proven: exact catch-up after 500 changes, floods, oversized frames,
+durability across kill -9, Secure cookies over HTTPS. Loops are bounded; traffic stays on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from openspace.app import create_app
+
+from .conftest import ORIGIN, act, create_event, join
+from .server import Server, running_server, stop
+from .test_ws import page_data
+
+
+def apply_patch(state: dict[str, Any], patch: dict[str, Any]) -> None:
+    """What live.js does with a change, in Python: the client's copy of the board."""
+    if "event" in patch:
+        state["event"] = patch["event"]
+    for kind, rows in patch.get("upsert", {}).items():
+        table = {row["id"]: row for row in state.get(kind, [])}
+        table.update({row["id"]: row for row in rows})
+        state[kind] = list(table.values())
+    for kind, ids in patch.get("delete", {}).items():
+        state[kind] = [row for row in state.get(kind, []) if row["id"] not in set(ids)]
+
+
+def by_id(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: sorted(v, key=lambda r: r["id"]) if isinstance(v, list) else v for k, v in state.items() if k != "seq"}
+
+
+def test_r1_an_offline_client_gets_exactly_the_500_changes_it_missed(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    data = page_data(phone, event.path)
+    mine = data["state"]
+    for n in range(500):
+        if n % 5 == 4:
+            act(
+                event.facilitator,
+                event,
+                "topic.withdraw",
+                "facilitate",
+                topic=page_data(event.facilitator, f"{event.path}/facilitate")["state"]["topics"][0]["id"],
+            )
+        else:
+            act(event.facilitator, event, "topic.propose", "facilitate", title=f"Ämne {n}", convener_name="A")
+    with phone.websocket_connect(
+        f"{event.path}/ws?since={data['seq']}&epoch={data['epoch']}", headers={"origin": ORIGIN}
+    ) as ws:
+        received = [ws.receive_json() for _ in range(500)]
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}  # nothing more was queued: 0 duplicated
+    seqs = [m["seq"] for m in received]
+    assert seqs == list(range(data["seq"] + 1, data["seq"] + 501))  # 0 lost, in order
+    for message in received:
+        apply_patch(mine, message["patch"])
+    server = client.get(f"{event.path}/state.json").json()
+    assert by_id(mine) == by_id(server)  # the client's board equals the server's
+
+
+def test_s5_the_action_rate_is_bounded_per_connection() -> None:
+    from openspace.ws import TokenBucket
+
+    bucket = TokenBucket(rate=10, burst=30)
+    bucket.stamp = 0.0
+    assert sum(bucket.take(now=0.0) for _ in range(40)) == 30  # a burst passes, the rest waits
+    assert sum(bucket.take(now=1.0) for _ in range(40)) == 10  # then ten a second
+
+
+def test_s5_a_flood_is_told_to_slow_down_then_closed(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event)
+    codes = []
+    with phone.websocket_connect(f"{event.path}/ws", headers={"origin": ORIGIN}) as ws:
+        ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for n in range(1000):
+                ws.send_json({"type": "action", "id": f"flood-{n:04d}", "name": "no.such.action", "args": {}})
+                codes.append(ws.receive_json()["error"]["code"])
+        assert closed.value.code == 1008
+    assert "slow_down" in codes and codes.count("slow_down") > 100
+    assert client.get(f"{event.path}/state.json").json()["topics"] == []
+
+
+def test_s9_cookies_are_secure_over_https(settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings), base_url="https://testserver", follow_redirects=False) as https:
+        token = https.get("/new").headers["set-cookie"]
+        assert "Secure" in token and "HttpOnly" in token and "SameSite=lax" in token
+
+
+def test_s5_an_oversized_frame_is_closed_with_1009(tmp_path: Path) -> None:
+    with running_server(tmp_path / "big.db", demo=True) as server:
+        slug = server.link("Participant link").rsplit("/", 1)[1]
+
+        async def send_big() -> int | None:
+            url = server.url.replace("http", "ws") + f"/e/{slug}/ws"
+            ws = await connect(url, origin=server.url, max_size=None)  # type: ignore[arg-type]
+            await ws.recv()
+            await ws.send("x" * 200_000)
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+
+        assert asyncio.run(send_big()) == 1009
+
+
+async def write_until_killed(server: Server, link: str, rng: random.Random, tag: str) -> dict[int, str]:
+    """Propose topics at a person's pace until a random moment, then kill -9 the server."""
+    slug = link.split("/e/")[1].split("/")[0]
+    with httpx2.Client(follow_redirects=False) as http:
+        assert http.get(link.replace(link.split("/e/")[0], server.url)).status_code == 303
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    url = server.url.replace("http", "ws") + f"/e/{slug}/ws"
+    ws = await connect(url, origin=server.url, additional_headers={"cookie": cookie})  # type: ignore[arg-type]
+    acknowledged: dict[int, str] = {}
+    deadline = time.monotonic() + rng.uniform(0.3, 1.5)
+    n = 0
+    try:
+        while time.monotonic() < deadline:
+            title = f"{tag}-{n}"
+            action = {"type": "action", "id": f"d1-{tag}-{n:05d}", "name": "topic.propose"}
+            await ws.send(orjson.dumps({**action, "args": {"title": title, "convener_name": "x"}}).decode())
+            while (message := orjson.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "result":
+                pass
+            if message["ok"]:
+                acknowledged[message["result"]["seq"]] = title
+            n += 1
+            await asyncio.sleep(0.05)
+        server.process.send_signal(signal.SIGKILL)
+    finally:
+        await ws.close()
+    return acknowledged
+
+
+@pytest.mark.slow
+def test_d1_every_acknowledged_change_survives_kill_9(tmp_path: Path) -> None:
+    """20 times: steady writes, kill -9 at a random moment, then read the database itself."""
+    db = tmp_path / "d1.db"
+    rng = random.Random(20261121)
+    acknowledged: dict[int, str] = {}
+    link = ""
+    for round_ in range(20):
+        with running_server(db, demo=round_ == 0) as server:
+            link = link or server.link("Facilitator link")
+            acknowledged |= asyncio.run(write_until_killed(server, link, rng, f"r{round_}"))
+            server.process.wait(timeout=10)
+        stop(server)
+    check = sqlite3.connect(db)
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    titles = {row[0] for row in check.execute("SELECT title FROM topics")}
+    assert set(acknowledged.values()) <= titles  # every acknowledged change is there
+    (event_id, head) = check.execute("SELECT id, head_seq FROM events").fetchone()
+    seqs = [row[0] for row in check.execute("SELECT seq FROM changes WHERE event_id = ? ORDER BY seq", (event_id,))]
+    assert seqs == list(range(seqs[0], head + 1))  # no holes
+    assert max(acknowledged) <= head and len(acknowledged) > 50
+    check.close()
