@@ -608,3 +608,43 @@ def test_every_role_through_the_ui_alone(browser: Browser, server: Server, watch
     pdf = PdfReader(download.value.path())
     assert "Instagram för barnavdelningen" in "".join(p.extract_text() for p in pdf.pages)
     laptop.screenshot(path=str(SHOTS / "facilitator-full.png"), full_page=True)
+
+
+XSS = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "<svg/onload=alert(1)>",
+    "javascript:alert(1)",
+    "'-alert(1)-'",
+    "<iframe src=javascript:alert(1)>",
+    "[x](javascript:alert(1))",
+    '<a href="javascript:alert(1)">x</a>',
+    "{{7*7}}<details open ontoggle=alert(1)>",
+    "</textarea><script>alert(1)</script>",
+]
+
+
+def test_hostile_text_in_every_field_never_runs(browser: Browser, server: Server, watch: Watch) -> None:
+    """S6: the XSS corpus in every text field, seen on every page and in the proceedings: no script runs."""
+    slug, link, (first, second) = running_event(server.url)
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as http:
+        http.get(link.replace(link.split("/e/")[0], server.url))
+        for payload in XSS:
+            fac_act(http, slug, "topic.propose", title=payload, description=payload, convener_name=payload[:60])
+        fac_act(http, slug, "announce", text=payload[:200])
+        fac_act(http, slug, "report.save", topic=first, base="0", discussion="\n\n".join(XSS), insights=XSS[1])
+        fac_act(http, slug, "action.add", topic=first, what=XSS[0], who=XSS[1][:60])
+        fac_act(http, slug, "space.add", name=XSS[2][:60])
+    dialogs: list[str] = []
+    for viewport in (PHONE, LAPTOP, PROJECTOR):
+        page = context(browser, watch, viewport).new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        join(page, server.url, slug, XSS[1][:60])
+        for path in ("", "/projector", "/news", f"/sessions/{first}", f"/sessions/{first}/report"):
+            page.goto(f"{server.url}/e/{slug}{path}")
+            page.wait_for_timeout(150)
+        page.goto(link)
+        for path in ("/facilitate", "/proceedings"):
+            page.goto(f"{server.url}/e/{slug}{path}")
+            page.wait_for_timeout(150)
+    assert dialogs == [], dialogs

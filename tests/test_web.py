@@ -249,3 +249,32 @@ def test_page_state_matches_the_json_twin(client: TestClient) -> None:
         re.search(r'<script type="application/json" id="os-data">(.*?)</script>', html, re.S).group(1)
     )  # type: ignore[union-attr]
     assert embedded["state"] == state(client, event)
+
+
+def test_every_route_sends_the_security_headers(client: TestClient) -> None:
+    """S9: all pages, errors, files, downloads and refusals carry CSP, nosniff, no-referrer, no framing."""
+    from starlette.routing import Route
+
+    from openspace.app import create_app
+
+    event = create_event(client)
+    spaces, slots = setup_grid(client, event, spaces=1, slots=1)
+    act(event.facilitator, event, "topic.propose", "facilitate", title="T", convener_name="A")
+    topic = state(client, event)["topics"][0]["id"]
+    version = client.app.state.runtime.renderer.version  # type: ignore[attr-defined]
+    values = {"slug": event.slug, "topic": topic, "space": spaces[0], "secret": "wrong", "name": "x" * 22,
+              "size": "thumb", "fmt": "json", "version": version, "path": "css/app.css"}  # fmt: skip
+    app = create_app(client.app.state.runtime.settings)  # type: ignore[attr-defined]
+    checked = 0
+    for route in app.routes:
+        if not isinstance(route, Route) or "GET" not in (route.methods or set()):
+            continue
+        path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m.group(1)], route.path)
+        response = event.facilitator.get(path)
+        headers = response.headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert "'unsafe-inline'" not in headers["content-security-policy"].split("script-src")[-1].split(";")[0], path
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path
+        checked += 1
+    assert checked >= 20

@@ -15,7 +15,7 @@ from typing import Any
 import click
 import uvicorn
 
-from . import export_data, exporting, links
+from . import export_data, exporting, links, storage
 from .app import create_app
 from .demo import create_demo
 from .errors import DomainError
@@ -175,3 +175,26 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
 
     event, secret = asyncio.run(run())
     print_links(links.public_base(settings.host, settings.port, settings.public_url), event, secret)
+
+
+@main.command("backup")
+@click.option("--db", default=None, help=HELP["db"])
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="The backup file to write.")
+def backup_command(db: str | None, output: str) -> None:
+    """Copy the database while the server runs (SQLite's online backup), with its photos."""
+    settings = Settings.from_env(db=db)
+    storage.backup(Path(settings.db), Path(output))
+    click.echo(f"Backed up {settings.db} to {output}")
+
+
+@main.command("restore")
+@click.argument("backup", type=click.Path(exists=True, dir_okay=False))
+@click.option("--db", default=None, help=HELP["db"])
+def restore_command(backup: str, db: str | None) -> None:
+    """Make a database from a backup, for a fresh server (refuses to overwrite one)."""
+    settings = Settings.from_env(db=db)
+    try:
+        storage.restore(Path(backup), Path(settings.db))
+    except FileExistsError:
+        raise click.ClickException(f"{settings.db} exists: restore into a new file") from None
+    click.echo(f"Restored {backup} into {settings.db}: clients will resynchronise from a snapshot")
