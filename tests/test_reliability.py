@@ -221,3 +221,177 @@ def page_data_http(http: httpx2.Client, path: str) -> dict[str, Any]:
 
     html = http.get(path).text
     return orjson.loads(re.search(r'id="os-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr, no-any-return]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def facilitator_socket(server: Server, link: str) -> Any:
+    slug = link.split("/e/")[1].split("/")[0]
+    with httpx2.Client(follow_redirects=False) as http:
+        http.get(link.replace(link.split("/e/")[0], server.url))
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    url = server.url.replace("http", "ws") + f"/e/{slug}/ws"
+    return await connect(url, origin=server.url, additional_headers={"cookie": cookie})  # type: ignore[arg-type]
+
+
+async def drive(sockets: list[Any], count: int, tag: str) -> None:
+    """`count` proposals, spread over the facilitator's sockets at a person's pace each."""
+    for n in range(count):
+        ws = sockets[n % len(sockets)]
+        action = {"type": "action", "id": f"{tag}-{n:05d}", "name": "topic.propose"}
+        await ws.send(orjson.dumps({**action, "args": {"title": f"{tag}{n}", "convener_name": "x"}}).decode())
+        await asyncio.sleep(0.05)
+
+
+class Reader:
+    """A healthy screen: reads every frame, acknowledges every 16 changes like live.js."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws, self.seqs, self.closed_with = ws, [], None  # type: ignore[var-annotated]
+        self.task = asyncio.create_task(self.run())
+
+    async def run(self) -> None:
+        try:
+            async for raw in self.ws:
+                message = orjson.loads(raw)
+                if message["type"] == "change":
+                    self.seqs.append(message["seq"])
+                    if len(self.seqs) % 16 == 0:
+                        await self.ws.send(orjson.dumps({"type": "ack", "seq": message["seq"]}).decode())
+        except ConnectionClosed as closed:
+            self.closed_with = closed.rcvd.code if closed.rcvd else None
+
+
+@pytest.mark.slow
+def test_r4_a_frozen_client_is_cut_off_at_its_bound_and_the_others_get_everything(tmp_path: Path) -> None:
+    env_lag = "40"
+    import os
+
+    os.environ["OPENSPACE_MAX_LAG"] = env_lag
+    try:
+        with running_server(tmp_path / "r4.db", demo=True) as server:
+            link = server.link("Facilitator link")
+            slug = link.split("/e/")[1].split("/")[0]
+
+            async def scenario() -> None:
+                url = server.url.replace("http", "ws") + f"/e/{slug}/ws"
+                drivers = [await facilitator_socket(server, link) for _ in range(3)]
+                listening = [Reader(ws) for ws in drivers]  # drivers are screens too: they read and ack
+                readers = [Reader(await connect(url, origin=server.url)) for _ in range(50)]  # type: ignore[arg-type]
+                frozen = await connect(url, origin=server.url, max_queue=1)  # type: ignore[arg-type]
+                await asyncio.sleep(0.5)
+                first = orjson.loads(await frozen.recv())  # its snapshot; then it never reads or acks again
+                memory_before = rss_kib(server.process.pid)
+                await drive(drivers, 120, "r4")
+                await asyncio.sleep(1.0)
+                memory_after = rss_kib(server.process.pid)
+                head = first["seq"] + 120
+                for reader in readers:
+                    assert reader.seqs[-1] == head and reader.seqs == sorted(set(reader.seqs)), (
+                        "a healthy screen missed"
+                    )
+                    assert reader.closed_with is None
+                with pytest.raises(ConnectionClosed) as cut:
+                    while True:
+                        await asyncio.wait_for(frozen.recv(), 5)
+                assert cut.value.rcvd is not None and cut.value.rcvd.code == 4008  # closed at its bound
+                assert memory_after - memory_before < 50 * 1024  # bounded: well under 50 MiB for all this
+                resumed = await connect(f"{url}?since={first['seq']}&epoch={first['epoch']}", origin=server.url)  # type: ignore[arg-type]
+                caught_up = [orjson.loads(await resumed.recv())["seq"] for _ in range(120)]
+                assert caught_up == list(range(first["seq"] + 1, head + 1))  # and it resumes exactly
+                for ws in (*drivers, resumed, *(r.ws for r in readers)):
+                    await ws.close()
+                await asyncio.gather(*(r.task for r in (*readers, *listening)))
+
+            asyncio.run(scenario())
+    finally:
+        os.environ.pop("OPENSPACE_MAX_LAG", None)
+
+
+@pytest.mark.slow
+def test_r5_300_screens_come_back_after_a_restart_and_resynchronise(tmp_path: Path) -> None:
+    from .server import free_port
+
+    port, db = free_port(), tmp_path / "r5.db"
+
+    async def screen(url: str, origin: str, since: int, epoch: str, rng: random.Random, want: int) -> list[int]:
+        """live.js's reconnect, in Python: jittered backoff until the server answers, then resume."""
+        delay = 0.5
+        for _ in range(30):
+            await asyncio.sleep(delay * rng.uniform(0.5, 1.5))
+            try:
+                ws = await connect(f"{url}?since={since}&epoch={epoch}", origin=origin)  # type: ignore[arg-type]
+            except OSError:
+                delay = min(delay * 2, 4.0)
+                continue
+            got: list[int] = []
+            try:
+                while len(got) < want:
+                    message = orjson.loads(await asyncio.wait_for(ws.recv(), 20))
+                    if message["type"] == "change":
+                        got.append(message["seq"])
+            finally:
+                await ws.close()
+            return got
+        raise AssertionError("never came back")
+
+    with running_server(db, port=port, demo=True) as first:
+        link = first.link("Facilitator link")
+        slug = link.split("/e/")[1].split("/")[0]
+        with httpx2.Client(base_url=first.url) as http:
+            html = http.get(f"/e/{slug}").text
+        data = page_data_from(html)
+
+        async def connect_all() -> list[Any]:
+            url = first.url.replace("http", "ws") + f"/e/{slug}/ws?since={data['seq']}&epoch={data['epoch']}"
+            return [await connect(url, origin=first.url) for _ in range(300)]  # type: ignore[arg-type]
+
+        loop = asyncio.new_event_loop()
+        sockets = loop.run_until_complete(connect_all())
+        stop(first)  # every one of them is told 1012
+        codes = loop.run_until_complete(gather_close_codes(sockets))
+        assert set(codes) == {1012}
+    with running_server(db, port=port, demo=False) as second:
+
+        async def come_back() -> list[list[int]]:
+            url = second.url.replace("http", "ws") + f"/e/{slug}/ws"
+            rng = random.Random(5)
+            tasks = [
+                asyncio.create_task(screen(url, second.url, data["seq"], data["epoch"], rng, 5)) for _ in range(300)
+            ]
+            drivers = [await facilitator_socket(second, link)]
+            listening = Reader(drivers[0])
+            await asyncio.sleep(3)  # let them come back, jittered
+            await drive(drivers, 5, "r5")
+            results = await asyncio.gather(*tasks)
+            await drivers[0].close()
+            await listening.task
+            return results
+
+        results = loop.run_until_complete(come_back())
+        loop.close()
+    expected = list(range(data["seq"] + 1, data["seq"] + 6))
+    assert all(got == expected for got in results)  # all 300 resynchronised, exactly
+    assert not any("Traceback" in line or " 500 " in line for line in second.output)
+
+
+async def gather_close_codes(sockets: list[Any]) -> list[int | None]:
+    async def code(ws: Any) -> int | None:
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+
+    return await asyncio.gather(*(code(ws) for ws in sockets))
+
+
+def page_data_from(html: str) -> dict[str, Any]:
+    import re
+
+    return orjson.loads(re.search(r'id="os-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr, no-any-return]
