@@ -395,3 +395,45 @@ def page_data_from(html: str) -> dict[str, Any]:
     import re
 
     return orjson.loads(re.search(r'id="os-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr, no-any-return]
+
+
+def test_d2_a_full_disk_gets_a_clear_message_and_reading_goes_on(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from openspace import storage
+
+    event = create_event(client, language="en")
+    phone = join(client, event)
+
+    async def full(self, event_id, seq, change):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(storage.SQLiteTransaction, "apply", full)
+    response = act(phone, event, "topic.propose", title="Skrivs inte", description="men finns kvar i formuläret")
+    assert response.status_code == 503 and "Could not save just now" in response.text
+    assert "men finns kvar i formuläret" in response.text  # what was typed is still there
+    assert client.get(f"{event.path}/state.json").json()["topics"] == []  # nothing acknowledged
+    assert client.get(event.path).status_code == 200  # reading keeps working
+    monkeypatch.undo()
+    assert act(phone, event, "topic.propose", title="Nu går det").status_code == 303
+
+
+def test_s5_invalid_utf8_is_closed_with_1007_not_a_server_error(tmp_path: Path) -> None:
+    import os as _os
+
+    with running_server(tmp_path / "utf.db", demo=True) as server:
+        slug = server.link("Participant link").rsplit("/", 1)[1]
+
+        async def send_raw() -> int | None:
+            ws = await connect(server.url.replace("http", "ws") + f"/e/{slug}/ws", origin=server.url)  # type: ignore[arg-type]
+            await ws.recv()
+            payload, mask = b"\xff\xfe\xfd", _os.urandom(4)
+            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            ws.transport.write(bytes([0x81, 0x80 | len(payload)]) + mask + masked)  # a text frame, not UTF-8
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+
+        assert asyncio.run(send_raw()) == 1007
+    # uvicorn logs the decode error itself (uvicorn.error); the app raised nothing and answered no 500
+    assert not any(line.startswith("ERROR openspace") for line in server.output)
