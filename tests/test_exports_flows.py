@@ -123,3 +123,13 @@ def test_cli_refuses_a_broken_document(settings, tmp_path: Path) -> None:  # typ
     bad.write_text('{"schema": "something else", "version": 1}')
     result = CliRunner().invoke(main, ["import", str(bad), "--db", settings.db])
     assert result.exit_code != 0 and "schema" in result.output
+
+
+def test_published_exports_leave_hidden_topics_out(client: TestClient) -> None:
+    event, topics = harvested_event(client)
+    act(event.facilitator, event, "topic.hide", "facilitate", topic=topics[1])
+    act(event.facilitator, event, "proceedings.publish", "facilitate", published="1")
+    viewer = new_browser(client)
+    for fmt in ("json", "md", "sessions.csv"):
+        assert "HYPERLINK" not in viewer.get(f"{event.path}/export/{fmt}").content.decode("utf-8-sig"), fmt
+    assert "HYPERLINK" in event.facilitator.get(f"{event.path}/export/json").text  # the facilitator's own copy

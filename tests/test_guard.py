@@ -90,3 +90,31 @@ def test_forgetting_removes_the_name_as_co_convener_too() -> None:
     ctx = rules.Context(rules.Actor(participant_id="p2", name="B"), lambda: "i", 1)
     after = apply(board, rules.decide(board, "me.forget", {}, ctx), 1)
     assert (after.topics["t"].co_conveners, after.topics["t"].co_convener_ids) == ("", "")
+
+
+def test_a_new_link_takes_rights_from_open_sockets_at_once(client: TestClient) -> None:
+    event = create_event(client)
+    other = new_browser(client)
+    other.get(event.facilitator_url.replace("http://127.0.0.1:8000", ""))
+    with other.websocket_connect(f"{event.path}/ws", headers={"origin": "http://testserver"}) as ws:
+        ws.receive_json()
+        token = event.facilitator.cookies.get("os_csrf")
+        event.facilitator.post(f"{event.path}/rotate", data={"csrf": token})
+        ws.send_json({"type": "action", "id": "after-rotation", "name": "space.add", "args": {"name": "Kapat"}})
+        while (answer := ws.receive_json())["type"] != "result":
+            pass
+    assert answer["ok"] is False and answer["error"]["code"] == "forbidden"
+
+
+def test_backup_and_restore_refuse_what_they_cannot_use(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from openspace.cli import main
+
+    runner = CliRunner()
+    missing = runner.invoke(main, ["backup", "--db", str(tmp_path / "none.db"), "-o", str(tmp_path / "b.db")])
+    assert missing.exit_code != 0 and "no database" in missing.output
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    bad = runner.invoke(main, ["restore", str(junk), "--db", str(tmp_path / "new.db")])
+    assert bad.exit_code != 0 and not (tmp_path / "new.db").exists()

@@ -1,4 +1,4 @@
-"""The `openspace` command: `serve` (the default), `new-event`, `export` and `import`.
+"""The `openspace` command: `serve` (the default), `new-event`, `export`, `import`, `backup`, `restore`.
 
 Every `serve` option falls back to its `OPENSPACE_*` environment variable, then to the default in
 `settings.SETTINGS`; `openspace serve --help` shows the same help texts as docs/settings.md.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,10 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
 def backup_command(db: str | None, output: str) -> None:
     """Copy the database while the server runs (SQLite's online backup), with its photos."""
     settings = Settings.from_env(db=db)
-    storage.backup(Path(settings.db), Path(output))
+    try:
+        storage.backup(Path(settings.db), Path(output))
+    except FileNotFoundError:
+        raise click.ClickException(f"there is no database at {settings.db}") from None
     click.echo(f"Backed up {settings.db} to {output}")
 
 
@@ -197,4 +201,6 @@ def restore_command(backup: str, db: str | None) -> None:
         storage.restore(Path(backup), Path(settings.db))
     except FileExistsError:
         raise click.ClickException(f"{settings.db} exists: restore into a new file") from None
+    except (ValueError, sqlite3.DatabaseError) as problem:
+        raise click.ClickException(str(problem)) from None
     click.echo(f"Restored {backup} into {settings.db}: clients will resynchronise from a snapshot")

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -310,8 +310,10 @@ def backup(source: Path, target: Path) -> None:
     The backup API copies pages under the database's own locks, so it sees whole transactions
     only: every change acknowledged before it started is in the copy.
     """
+    if not source.is_file():
+        raise FileNotFoundError(source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(source)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:
         with dst:
@@ -332,10 +334,17 @@ def restore(backup_file: Path, target: Path) -> None:
     """
     if target.exists():
         raise FileExistsError(target)
-    backup(backup_file, target)
-    db = sqlite3.connect(target)
     try:
-        with db:
+        backup(backup_file, target)
+        with closing(sqlite3.connect(target)) as db, db:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+                raise ValueError(f"{backup_file} is not an openspace database")
             db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (secrets.token_urlsafe(32),))
-    finally:
-        db.close()
+    except (ValueError, sqlite3.DatabaseError):
+        target.unlink(missing_ok=True)  # leave nothing half-made behind
+        shutil.rmtree(f"{target}.files", ignore_errors=True)
+        raise
+        target.unlink(missing_ok=True)
+        shutil.rmtree(f"{target}.files", ignore_errors=True)
+        raise
+    db.close()

@@ -165,6 +165,11 @@ async def handle(
     if not isinstance(args, dict) or any(not isinstance(v, str | int | bool | None) for v in args.values()):
         await send_error(ws, action_id, Invalid(N_("The server could not read that message.")))
         return False
+    # who you are is looked up again for every action: a new facilitator link takes the old
+    # sessions' rights away at once, and a changed or erased name is used at once
+    event = runtime.service.boards.get(event_id)
+    if event is not None:
+        actor = await runtime.actor(ws, event.event)
     try:
         result = await runtime.service.execute(event_id, actor, name, args, action_id)
     except DomainError as error:

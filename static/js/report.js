@@ -64,13 +64,14 @@ function send() {
 if (form) {
   const draft = read();
   const same = draft && FIELDS.every((f) => draft.texts[f] === form.elements[f].value);
-  if (draft && (same || draft.sent)) {
+  if (draft && same) {
     write(null); // it reached the server: the page shows it
   } else if (draft) {
     for (const f of FIELDS) form.elements[f].value = draft.texts[f];
     form.elements.base.value = draft.base;
     if (draft.actionId) form.elements.action_id.value = draft.actionId;
     say(draft.queued ? data.i18n.queued : data.i18n.restored);
+    if (draft.sent) write({ ...draft, sent: false, queued: false }); // sent, but not on the page: keep it
     if (draft.queued && navigator.onLine) send();
   }
   form.addEventListener("input", () => write(current(false)));
@@ -84,9 +85,11 @@ if (form) {
     }
     write({ ...current(false), sent: true });
   });
-  window.addEventListener("online", () => {
+  const resend = () => {
     const held = read();
-    if (held && held.queued) send();
-  });
+    if (held && held.queued && navigator.onLine && live.online) send();
+  };
+  window.addEventListener("online", resend);
+  setInterval(resend, 3000); // the socket can come back while the browser never went "offline"
 }
 live.connect();
