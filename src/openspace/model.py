@@ -346,24 +346,31 @@ class Board:
                 return topic
         return None
 
-    def to_state(self) -> dict[str, Any]:
-        """The full state as JSON-ready data: what a snapshot carries (before projection)."""
-        return {
-            "event": asdict(self.event),
-            "seq": self.seq,
-            "spaces": [asdict(s) for s in self.ordered_spaces()],
-            "slots": [asdict(s) for s in self.ordered_slots()],
-            "topics": [asdict(t) for t in self.ordered_topics()],
-            "interests": [asdict(i) for i in self.interests.values()],
-            "merges": [asdict(m) for m in self.merges.values()],
-            "announcements": sorted((asdict(a) for a in self.announcements.values()), key=lambda a: a["created_at"]),
-            "attendance": [asdict(a) for a in self.attendance.values()],
-            "reports": [asdict(r) for r in sorted(self.reports.values(), key=lambda r: r.updated_at)],
-            "revisions": [asdict(r) for r in self.revisions.values()],
-            "photos": [asdict(p) for p in sorted(self.photos.values(), key=lambda p: p.created_at)],
-            "votes": [asdict(v) for v in self.votes.values()],
-            "actions": [asdict(a) for a in self.actions.values()],
+    def to_state(self, leave_out: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The full state as JSON-ready data: what a snapshot carries (before projection).
+
+        `leave_out` skips kinds an audience never gets, so they are not built only to be dropped
+        (thousands of check-ins at the end of a day would double a snapshot's cost).
+        """
+        rows: dict[str, Any] = {
+            "spaces": lambda: [asdict(s) for s in self.ordered_spaces()],
+            "slots": lambda: [asdict(s) for s in self.ordered_slots()],
+            "topics": lambda: [asdict(t) for t in self.ordered_topics()],
+            "interests": lambda: [asdict(i) for i in self.interests.values()],
+            "merges": lambda: [asdict(m) for m in self.merges.values()],
+            "announcements": lambda: sorted(
+                (asdict(a) for a in self.announcements.values()), key=lambda a: a["created_at"]
+            ),
+            "attendance": lambda: [asdict(a) for a in self.attendance.values()],
+            "reports": lambda: [asdict(r) for r in sorted(self.reports.values(), key=lambda r: r.updated_at)],
+            "revisions": lambda: [asdict(r) for r in self.revisions.values()],
+            "photos": lambda: [asdict(p) for p in sorted(self.photos.values(), key=lambda p: p.created_at)],
+            "votes": lambda: [asdict(v) for v in self.votes.values()],
+            "actions": lambda: [asdict(a) for a in self.actions.values()],
         }
+        state: dict[str, Any] = {"event": asdict(self.event), "seq": self.seq}
+        state.update({kind: build() for kind, build in rows.items() if kind not in leave_out})
+        return state
 
 
 def apply(board: Board, change: Change, seq: int) -> Board:

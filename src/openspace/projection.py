@@ -33,9 +33,7 @@ def withheld(audience: Audience) -> set[str]:
 
 
 def state_for(board: Board, audience: Audience) -> dict[str, Any]:
-    state = board.to_state()
-    for kind in withheld(audience):
-        del state[kind]
+    state = board.to_state(leave_out=frozenset(withheld(audience)))
     hidden = hidden_statuses(audience)
     state["topics"] = [t for t in state["topics"] if t["status"] not in hidden]
     return state
