@@ -93,17 +93,38 @@ def test_forgetting_removes_the_name_as_co_convener_too() -> None:
 
 
 def test_a_new_link_takes_rights_from_open_sockets_at_once(client: TestClient) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
     event = create_event(client)
     other = new_browser(client)
     other.get(event.facilitator_url.replace("http://127.0.0.1:8000", ""))
     with other.websocket_connect(f"{event.path}/ws", headers={"origin": "http://testserver"}) as ws:
-        ws.receive_json()
+        assert "merges" in ws.receive_json()["state"]  # a facilitator's snapshot
         token = event.facilitator.cookies.get("os_csrf")
         event.facilitator.post(f"{event.path}/rotate", data={"csrf": token})
+        try:
+            ws.receive_json()
+            raise AssertionError("the old facilitator socket stayed open")
+        except WebSocketDisconnect as closed:
+            assert closed.code == 4001  # sign in again
+    with other.websocket_connect(f"{event.path}/ws", headers={"origin": "http://testserver"}) as ws:
+        assert "merges" not in ws.receive_json()["state"]  # back as the public, not as facilitator
         ws.send_json({"type": "action", "id": "after-rotation", "name": "space.add", "args": {"name": "Kapat"}})
         while (answer := ws.receive_json())["type"] != "result":
             pass
     assert answer["ok"] is False and answer["error"]["code"] == "forbidden"
+
+
+def test_a_rename_is_used_at_once_on_the_same_socket(client: TestClient) -> None:
+    event = create_event(client)
+    phone = join(client, event, "Gammalt Namn")
+    with phone.websocket_connect(f"{event.path}/ws", headers={"origin": "http://testserver"}) as ws:
+        ws.receive_json()
+        for n, (name, args) in enumerate((("me.rename", {"name": "Nytt Namn"}), ("topic.propose", {"title": "T"}))):
+            ws.send_json({"type": "action", "id": f"rename-{n:04d}", "name": name, "args": args})
+            while ws.receive_json()["type"] != "result":
+                pass
+    assert state(client, event)["topics"][0]["convener_name"] == "Nytt Namn"
 
 
 def test_backup_and_restore_refuse_what_they_cannot_use(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 CLOSE_LAGGING = 4008  # fell too far behind: reconnect with your last sequence number
 CLOSE_RESTART = 1012  # the server is restarting: reconnect shortly
 CLOSE_GONE = 4004  # the event was deleted: do not reconnect
+CLOSE_REAUTH = 4001  # who you are has changed (a new facilitator link): reconnect and sign in again
 
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
@@ -72,6 +73,7 @@ class Fanout(Protocol):
     def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None: ...
     def count(self, event_id: str) -> int: ...
     async def close_event(self, event_id: str) -> None: ...
+    async def close_audience(self, event_id: str, audience: Audience, code: int = ...) -> None: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
 
@@ -97,6 +99,11 @@ class LocalHub:
 
     def count(self, event_id: str) -> int:
         return len(self.rooms.get(event_id, ()))
+
+    async def close_audience(self, event_id: str, audience: Audience, code: int = CLOSE_REAUTH) -> None:
+        for client in [c for c in self.rooms.get(event_id, ()) if c.audience == audience]:
+            self.unregister(event_id, client)
+            await self._close(client, code)
 
     async def close_event(self, event_id: str) -> None:
         for client in list(self.rooms.pop(event_id, ())):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from .errors import N_, DomainError, Invalid, SlowDown
 from .hub import Client
 from .model import Board
 from .projection import Audience, change_frame, snapshot_frame
+from .rules import Actor
 from .runtime import Runtime, runtime_of
 from .security import LANG_COOKIE, SECURITY_HEADERS, origin_ok
 
@@ -86,6 +88,7 @@ async def endpoint(ws: WebSocket) -> None:
 
     client = Client(audience, ws.send_text, close)
     bucket = TokenBucket(ACTIONS_PER_SECOND, ACTION_BURST)
+    session = Session(actor)
     runtime.hub.register(event.id, client)
     try:
         board = await runtime.service.board(event.id)
@@ -99,7 +102,7 @@ async def endpoint(ws: WebSocket) -> None:
             if text is None:
                 await ws.close(CLOSE_UNSUPPORTED)
                 break
-            answer = await handle(runtime, ws, client, event.id, actor, text, bucket)
+            answer = await handle(runtime, ws, client, event.id, session, text, bucket)
             bad += answer is False
             slow += answer is None
             if bad > MAX_BAD_MESSAGES or slow > MAX_SLOW_DOWNS:
@@ -131,8 +134,16 @@ class TokenBucket:
         return True
 
 
+class Session:
+    """Who is on this connection: fixed at connect, renamed by their own rename. A new facilitator
+    link closes facilitator connections (4001), which then sign in again from their cookies."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+
+
 async def handle(
-    runtime: Runtime, ws: WebSocket, client: Client, event_id: str, actor: Any, text: str, bucket: TokenBucket
+    runtime: Runtime, ws: WebSocket, client: Client, event_id: str, session: Session, text: str, bucket: TokenBucket
 ) -> bool | None:
     """Answer one client message: True when fine, False when malformed, None when over the rate."""
     try:
@@ -165,16 +176,13 @@ async def handle(
     if not isinstance(args, dict) or any(not isinstance(v, str | int | bool | None) for v in args.values()):
         await send_error(ws, action_id, Invalid(N_("The server could not read that message.")))
         return False
-    # who you are is looked up again for every action: a new facilitator link takes the old
-    # sessions' rights away at once, and a changed or erased name is used at once
-    event = runtime.service.boards.get(event_id)
-    if event is not None:
-        actor = await runtime.actor(ws, event.event)
     try:
-        result = await runtime.service.execute(event_id, actor, name, args, action_id)
+        result = await runtime.service.execute(event_id, session.actor, name, args, action_id)
     except DomainError as error:
         await send_error(ws, action_id, error)
         return True
+    if name in ("me.rename", "me.forget"):  # this connection speaks under the new name from now on
+        session.actor = replace(session.actor, name=result.get("name", ""))
     await ws.send_text(orjson.dumps({"type": "result", "id": action_id, "ok": True, "result": result}).decode())
     return True
 
