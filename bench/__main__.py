@@ -38,8 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--full", action="store_true", help="add 5,000 clients (at --rate-5000 changes/s)")
     parser.add_argument("--rate", type=float, default=20.0, help="changes/s of the fixed-rate phase (default 20)")
     parser.add_argument("--rate-5000", type=float, default=10.0, help="the fixed rate at 5,000 clients (default 10)")
-    parser.add_argument("--seconds", type=float, default=12.0, help="length of the fixed-rate phase (default 12)")
-    parser.add_argument("--bursts", type=int, default=4, help="number of bursts (default 4; 0 = none)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the fixed-rate phase (default 20)")
+    parser.add_argument("--bursts", type=int, default=3, help="number of bursts (default 3; 0 = none)")
     parser.add_argument("--burst", type=int, default=50, help="changes per burst (default 50)")
     parser.add_argument("--drivers", type=int, default=32, help="connections that make the changes (default 32)")
     parser.add_argument(
@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client", choices=("lite", "websockets"), default="lite", help="listener implementation")
     parser.add_argument("--only", choices=("project", "baseline"), help="run one side only (no ratios)")
     parser.add_argument("--ack-every", type=int, default=16, help="clients ack every N changes (live.js: 16)")
+    parser.add_argument("--description-bytes", type=int, default=0, help="longer topic descriptions: larger frames")
     parser.add_argument("--durable-conns", type=int, default=512, help="connections of the durable phase (default 512)")
     parser.add_argument("--durable-events", type=int, default=128, help="events they are spread over (default 128)")
     parser.add_argument("--durable-seconds", type=float, default=5.0, help="length of each offered rate's step")
@@ -84,6 +85,7 @@ def fanout_config(args: argparse.Namespace, target: str, n: int, out: Path, payl
         "page": target == "project" and n == min(parse_counts(args)),
         "client": args.client,
         "ack_every": args.ack_every,
+        "description_bytes": args.description_bytes,
         "deadline": 400.0,
     }
 

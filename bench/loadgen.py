@@ -75,6 +75,7 @@ class Config:
     page: bool = False
     client: str = "lite"  # "lite" (wire.Listener) or "websockets" (websockets.asyncio.client)
     ack_every: int = 16  # live.js acks after 16 changes; larger values show what the ack storms cost
+    description_bytes: int = 0  # 0: DESCRIPTION as is; more: a longer description, larger frames (max 2000)
     durable_conns: int = 512
     durable_events: int = 128
     durable_seconds: float = 5.0
@@ -255,6 +256,8 @@ class Fanout:
         self.refused: dict[str, int] = {}  # openspace: refusals by error code (slow_down, ...)
         self.turn = 0
         self.topics: list[str] = []
+        size = config.description_bytes or len(DESCRIPTION)
+        self.description = (DESCRIPTION * (size // len(DESCRIPTION) + 1))[:size].strip()
         self.path = "/ws"
         self.slug = ""
         self.cookies: list[str] = [""]
@@ -392,7 +395,8 @@ class Fanout:
             done.set_result(seq)
             return done
         topic = self.topics[i % len(self.topics)]
-        args = {"topic": topic, "title": f"Session {i % 60 + 1} (sent {perf_counter_ns()})", "description": DESCRIPTION}
+        title = f"Session {i % 60 + 1} (sent {perf_counter_ns()})"
+        args = {"topic": topic, "title": title, "description": self.description}
         return asyncio.ensure_future(self._seq_of(driver.act("topic.edit", args)))
 
     async def _seq_of(self, future: asyncio.Future[tuple[dict[str, Any], int, int]]) -> int | None:
@@ -579,7 +583,7 @@ class Fanout:
         sock = await open_frozen(HOST, c.port, await self.current_path(), cookie)
         try:
             phase = await self.phase_rate("frozen", c.rate, c.frozen_seconds)
-            phase["frozen_closed_with"] = await close_code(sock, 3.0)
+            phase["frozen_closed_with"] = await close_code(sock, 10.0)
         finally:
             sock.close()
 
@@ -622,6 +626,8 @@ class Fanout:
 async def close_code(sock: socket.socket, timeout: float) -> int | None:
     """Read what the frozen client was sent (bounded) and return the close code at its end, if any."""
     loop = asyncio.get_running_loop()
+    # open the window wide again: with a closed window the server's TCP only probes, ever more rarely
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     deadline, tail = loop.time() + timeout, b""
     while loop.time() < deadline:
         try:
@@ -631,6 +637,8 @@ async def close_code(sock: socket.socket, timeout: float) -> int | None:
         if not chunk:
             break
         tail = (tail + chunk)[-64:]
+        if tail[-4:-2] == b"\x88\x02":  # the close frame came last: nothing more will
+            break
     at = tail.rfind(b"\x88\x02")  # an unmasked close frame with a two-byte code
     return int.from_bytes(tail[at + 2 : at + 4], "big") if at >= 0 and len(tail) >= at + 4 else None
 

@@ -151,7 +151,7 @@ def table(results: dict[str, Any]) -> str:
         cpu, bare_cpu = get(ours, "rate", "cpu_us_per_delivery"), get(bare, "rate", "cpu_us_per_delivery")
         rows.append(
             (
-                f"{n} clients: server CPU per delivered message, µs (at {rate:g}/s)",
+                f"{n} clients: server CPU (all threads) per delivered frame, µs (at {rate:g}/s)",
                 f"≤ {CPU_RATIO_TARGET}× bare",
                 num(cpu),
                 num(bare_cpu),
@@ -251,7 +251,8 @@ def table(results: dict[str, Any]) -> str:
         (get(sides.get("project"), "page") for sides in fanout.values() if get(sides.get("project"), "page")), None
     )
     if page:
-        parts = ", ".join(f"{Path(i['path']).name or 'page'} {i['bytes'] / 1000:.1f}" for i in page["items"])
+        names = ["page", *(Path(i["path"]).name for i in page["items"][1:])]
+        parts = ", ".join(f"{name} {i['bytes'] / 1000:.1f}" for name, i in zip(names, page["items"], strict=True))
         rows.append(
             (
                 "Participant page first load, gzip, KB as sent (60 sessions)",
@@ -296,7 +297,8 @@ def write_doc(path: Path, results: dict[str, Any], table_text: str, argv: list[s
     """Replace the generated part of the document; keep whatever was written around the markers."""
     m = results["machine"]
     v = m["versions"]
-    command = "make bench" if not argv else ".venv/bin/python -m bench " + " ".join(shlex.quote(a) for a in argv)
+    shown = [a for i, a in enumerate(argv) if a != "--json" and (i == 0 or argv[i - 1] != "--json")]
+    command = "make bench" if not shown else ".venv/bin/python -m bench " + " ".join(shlex.quote(a) for a in shown)
     generated = f"""{BEGIN}
 <!-- Written by `python -m bench` ({m["date"]}); edit outside the markers only. -->
 
