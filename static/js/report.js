@@ -64,14 +64,16 @@ function send() {
 if (form) {
   const draft = read();
   const same = draft && FIELDS.every((f) => draft.texts[f] === form.elements[f].value);
-  if (draft && same) {
-    write(null); // it reached the server: the page shows it
+  // It reached the server if the page shows it, or if the report moved past the version the
+  // draft started from after it was sent (a merge changes the text, so "same" is not enough).
+  if (draft && (same || (draft.sent && seen > Number(draft.base)))) {
+    write(null);
   } else if (draft) {
     for (const f of FIELDS) form.elements[f].value = draft.texts[f];
     form.elements.base.value = draft.base;
     if (draft.actionId) form.elements.action_id.value = draft.actionId;
     say(draft.queued ? data.i18n.queued : data.i18n.restored);
-    if (draft.sent) write({ ...draft, sent: false, queued: false }); // sent, but not on the page: keep it
+    if (draft.sent) write({ ...draft, sent: false, queued: false }); // the send never arrived: keep it
     if (draft.queued && navigator.onLine) send();
   }
   form.addEventListener("input", () => write(current(false)));
