@@ -9,12 +9,12 @@ and in time; the result is one JSON document written to the path given in the co
 
 Two kinds of run:
 
-* `fanout`: N listening clients in one event (openspace) or on the bare baseline, plus a few
-  driver connections that make the changes. Phases: idle memory, a fixed rate, bursts, a
-  rising rate until deliveries/s stop growing, and (optionally, always last because it may
-  wedge the server) the same fixed rate with one frozen client among the listeners.
-* `durable`: openspace only, many concurrent actions in closed loop (each connection sends its
-  next action when the last one's result is in), counting acknowledged results per second.
+* `fanout`: N listening clients in one event (openspace) or on the bare baseline, plus driver
+  connections that make the changes. Phases: idle memory, a fixed rate, bursts, a rising rate
+  until deliveries/s stop growing, and (optionally, always last because it may wedge the
+  server) the fixed rate again without and then with one frozen client among the listeners.
+* `durable`: openspace only, many connections over many events sending actions at rising
+  offered rates (open loop), counting acknowledged results per second.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
@@ -59,11 +60,11 @@ class Config:
     out: str
     clients: int = 500
     rate: float = 20.0
-    seconds: float = 12.0
-    bursts: int = 5
+    seconds: float = 20.0
+    bursts: int = 3
     burst: int = 50
     burst_gap: float = 2.0
-    drivers: int = 10
+    drivers: int = 32
     participants: int = 200
     payload_bytes: int = 600
     saturation: bool = True
@@ -205,8 +206,9 @@ async def bounded_gather(factories: Iterable[Callable[[], Awaitable[Any]]], limi
 class WebsocketsListener:
     """The same listener on `websockets.asyncio.client` (for `--client websockets`): slower, see wire.py."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, ack_every: int) -> None:
         self.recorder = recorder
+        self.ack_every = ack_every
         self.closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None
 
@@ -227,7 +229,7 @@ class WebsocketsListener:
                     self.recorder.arrive(seq, now)
                     self.recorder.bytes += len(message)
                     unacked += 1
-                    if unacked >= 16:
+                    if unacked >= self.ack_every:
                         unacked = 0
                         await ws.send(f'{{"type":"ack","seq":{seq}}}')
         except Exception:
@@ -260,6 +262,7 @@ class Fanout:
         self.description = (DESCRIPTION * (size // len(DESCRIPTION) + 1))[:size].strip()
         self.path = "/ws"
         self.slug = ""
+        self.facilitator = ""  # the drivers' cookie (openspace)
         self.cookies: list[str] = [""]
         self.result: dict[str, Any] = {"target": config.target, "clients": config.clients, "drivers": config.drivers}
 
@@ -275,7 +278,7 @@ class Fanout:
         slug = self.slug = await asyncio.to_thread(browser.new_event, "Benchmark unconference", DAYS[0], DAYS[-1])
         data = await asyncio.to_thread(browser.page_data, slug)
         path = f"/e/{slug}/ws?since={data['seq']}&epoch={data['epoch']}"
-        facilitator = browser.cookie_header("os_f")
+        facilitator = self.facilitator = browser.cookie_header("os_f")
         for _ in range(c.drivers):
             self.drivers.append(Driver(await open_listener(HOST, c.port, path, facilitator, self.recorder, False)))
         turn = iter(range(1 << 30))
@@ -298,7 +301,7 @@ class Fanout:
         times = [{"day": day, "start": start, "end": end} for day in DAYS for start, end in SLOT_TIMES]
         slots = await each("slot.add", times, "slot")
         proposals = [
-            {"title": f"Session {i + 1}", "description": DESCRIPTION, "convener_name": f"Guest {i + 1}"}
+            {"title": f"Session {i + 1}", "description": self.description, "convener_name": f"Guest {i + 1}"}
             for i in range(60)
         ]
         self.topics = await each("topic.propose", proposals, "topic")
@@ -336,12 +339,12 @@ class Fanout:
         async def one(i: int) -> Any:
             cookie = self.cookies[i % len(self.cookies)]
             if c.client == "websockets":
-                ws = WebsocketsListener(self.recorder)
+                ws = WebsocketsListener(self.recorder, c.ack_every)
                 await ws.start(f"ws://{HOST}:{c.port}{path}", f"http://{HOST}:{c.port}", cookie)
                 return ws
             return await open_listener(HOST, c.port, path, cookie, self.recorder, ack_every=c.ack_every)
 
-        opened = await bounded_gather(((lambda i=i: one(i)) for i in range(count)), 64)
+        opened = await bounded_gather((partial(one, i) for i in range(count)), 64)
         return [o for o in opened if not isinstance(o, BaseException)], [
             o for o in opened if isinstance(o, BaseException)
         ]
@@ -371,21 +374,40 @@ class Fanout:
             await asyncio.sleep(1.0)
         return False
 
-    async def reconnect_closed(self) -> int:
-        """Replace listeners the server closed (4008 after a backlog), as live.js reconnects at once."""
+    def closed_codes(self) -> dict[str, dict[str, int]]:
+        """How the server closed listeners and drivers so far: close code -> count."""
+        codes: dict[str, dict[str, int]] = {"listeners": {}, "drivers": {}}
+        for kind, conns in (("listeners", self.listeners), ("drivers", [d.listener for d in self.drivers])):
+            for conn in conns:
+                if conn.closed.done():
+                    code = str(conn.closed.result())
+                    codes[kind][code] = codes[kind].get(code, 0) + 1
+        return codes
+
+    async def reconnect_closed(self) -> dict[str, dict[str, int]]:
+        """Replace listeners and drivers the server closed (4008 after a backlog), as live.js
+        reconnects at once; returns what was closed, by close code."""
+        codes = self.closed_codes()
+        path = await self.current_path()
         closed = [listener for listener in self.listeners if listener.closed.done()]
-        if not closed:
-            return 0
-        self.listeners = [listener for listener in self.listeners if not listener.closed.done()]
-        fresh, _ = await self.open_listeners(len(closed), await self.current_path())
-        self.listeners += fresh
-        return len(closed)
+        if closed:
+            self.listeners = [listener for listener in self.listeners if not listener.closed.done()]
+            fresh, _ = await self.open_listeners(len(closed), path)
+            self.listeners += fresh
+        cookie = self.facilitator if self.c.target == "project" else ""
+        for i, driver in enumerate(self.drivers):
+            if driver.listener.closed.done():
+                self.drivers[i] = Driver(await open_listener(HOST, self.c.port, path, cookie, self.recorder, False))
+        return codes
 
     # making changes
 
     def fire(self, i: int) -> asyncio.Future[Any] | None:
-        """Make one change now, through the next driver in turn."""
-        driver = self.drivers[self.turn % len(self.drivers)]
+        """Make one change now, through the next driver in turn that is still open."""
+        live = [d for d in self.drivers if not d.listener.closed.done()]
+        if not live:
+            return None
+        driver = live[self.turn % len(live)]
         self.turn += 1
         if self.c.target == "baseline":
             seq, self.next_seq = self.next_seq, self.next_seq + 1
@@ -484,6 +506,7 @@ class Fanout:
             "missing": missing,
             "listeners": expected,
             "closed_during": expected - self.live_listeners(),
+            "closed": self.closed_codes(),
             **summary(latencies),
             **usage,
             "deliveries": delivered,
@@ -551,13 +574,16 @@ class Fanout:
                     "rate": rate,
                     "deliveries_per_s": per_second,
                     "drained": drained,
-                    "closed": c.clients - self.live_listeners(),
+                    "closed": self.closed_codes(),
                     "refused": dict(self.refused),
                     **usage,
                 }
             )
             best = max(s["deliveries_per_s"] for s in steps[:-1]) if len(steps) > 1 else 0.0
-            if not drained or self.live_listeners() < expected or (best and per_second < 1.1 * best):
+            drivers_left = sum(1 for d in self.drivers if not d.listener.closed.done())
+            if not drained or self.live_listeners() < expected or drivers_left < len(self.drivers):
+                break  # past saturation: the server has started to close clients (see "closed")
+            if best and per_second < 1.1 * best:
                 break
             if rate >= ceiling:
                 steps[-1]["at_ceiling"] = True  # still growing: saturation is above what the drivers offer
@@ -717,7 +743,7 @@ async def durable(c: Config) -> dict[str, Any]:
         message, _, _ = await asyncio.wait_for(proposed, 30)
         return [(conn, message["result"]["topic"]) for conn in conns]
 
-    for group in await bounded_gather(((lambda e=e: one_event(e)) for e in range(c.durable_events)), 8):
+    for group in await bounded_gather((partial(one_event, e) for e in range(c.durable_events)), 8):
         if isinstance(group, BaseException):
             raise group
         drivers += group

@@ -7,6 +7,7 @@ ratio is what says what openspace adds. The targets are the issue's.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import platform
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+ROOT = Path(__file__).resolve().parent.parent
 P99_TARGETS = {500: 30.0, 2000: 60.0, 5000: 150.0}  # ms, action -> last client, at the fixed rate
 SATURATION_TARGET = 50_000  # deliveries/s
 CPU_RATIO_TARGET = 1.5  # x the baseline, per delivered message
@@ -47,6 +49,9 @@ def machine() -> dict[str, Any]:
         if line.startswith("MemTotal:"):
             memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     versions = {name: version(name) for name in ("uvicorn", "websockets", "starlette", "uvloop", "aiosqlite", "orjson")}
+    source = hashlib.sha256()  # which code was measured (the benchmark runs no git commands)
+    for path in sorted((ROOT / "src" / "openspace").rglob("*.py")):
+        source.update(path.read_bytes())
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu": model,
@@ -55,6 +60,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": versions,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "source": source.hexdigest()[:12],
     }
 
 
@@ -71,17 +77,17 @@ def machine_line(m: dict[str, Any]) -> str:
 
 def num(x: float | None, unit: str = "") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "stalled"
+        return "—"
     if isinstance(x, float) and math.isinf(x):
         return "∞"
     digits = 0 if abs(x) >= 100 else 1
     return f"{x:,.{digits}f}{unit}"
 
 
-def ratio(ours: float | None, theirs: float | None) -> str:
+def ratio(ours: float | None, theirs: float | None, what: str = "") -> str:
     if not ours or not theirs:
         return "—"
-    return f"×{ours / theirs:.2f}"
+    return f"×{ours / theirs:.2f}" + (f" ({what})" if what else "")
 
 
 def verdict(ok: bool | None) -> str:
@@ -91,7 +97,8 @@ def verdict(ok: bool | None) -> str:
 def triple(phase: dict[str, Any] | None) -> str:
     if not phase:
         return "—"
-    cell = " / ".join(num(phase.get(k)) for k in ("p50_ms", "p99_ms", "max_ms"))
+    never = "never" if phase.get("missing") else "—"  # JSON has no infinity: a change that never arrived
+    cell = " / ".join(num(phase[k]) if phase.get(k) is not None else never for k in ("p50_ms", "p99_ms", "max_ms"))
     if phase.get("missing"):
         cell += f" ({phase['missing']} of {phase['changes']} changes never reached every client)"
     if phase.get("closed_during"):
@@ -132,7 +139,7 @@ def table(results: dict[str, Any]) -> str:
                 f"p99 ≤ {target:g} ms" + (" (bare ≈ 41)" if n == 2000 else "") if target else "—",
                 triple(get(ours, "rate")),
                 triple(get(bare, "rate")),
-                ratio(p99, bare_p99) + " (p99)",
+                ratio(p99, bare_p99, "p99"),
                 verdict(p99 is not None and p99 <= target) if target and ours else "—",
             )
         )
@@ -144,7 +151,7 @@ def table(results: dict[str, Any]) -> str:
                     "—",
                     triple(get(ours, "bursts")),
                     triple(get(bare, "bursts")),
-                    ratio(get(ours, "bursts", "p99_ms"), get(bare, "bursts", "p99_ms")) + " (p99)",
+                    ratio(get(ours, "bursts", "p99_ms"), get(bare, "bursts", "p99_ms"), "p99"),
                     "—",
                 )
             )
@@ -165,8 +172,8 @@ def table(results: dict[str, Any]) -> str:
                 (
                     f"{n} clients: deliveries/s at saturation",
                     f"≥ {SATURATION_TARGET:,}",
-                    num(sat),
-                    num(bare_sat),
+                    num(sat) + kicked(ours),
+                    num(bare_sat) + kicked(bare),
                     ratio(sat, bare_sat),
                     verdict(sat >= SATURATION_TARGET) if sat else "—",
                 )
@@ -269,11 +276,26 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def kicked(result: dict[str, Any] | None) -> str:
+    """What the server closed while the rising rate ran past saturation, if anything."""
+    codes = get(result, "saturation", "reconnected") or {}
+    parts = [
+        f"{count} {kind} closed with {code}"
+        for kind in ("drivers", "listeners")
+        for code, count in (codes.get(kind) or {}).items()
+    ]
+    return f" (past it: {', '.join(parts)})" if parts else ""
+
+
 def frozen_change(result: dict[str, Any] | None) -> float | None:
-    frozen, control = get(result, "frozen", "p99_ms"), get(result, "control", "p99_ms")
-    if frozen is None or not control or get(result, "frozen", "missing"):
-        return None if frozen is not None or not control else math.inf
-    return frozen / control - 1
+    """How much the others' p99 rose with the frozen client (∞: a change never reached them all)."""
+    control = get(result, "control", "p99_ms")
+    if not control or not get(result, "frozen"):
+        return None
+    frozen = get(result, "frozen", "p99_ms")
+    if frozen is None or get(result, "frozen", "missing"):
+        return math.inf
+    return float(frozen) / float(control) - 1
 
 
 def frozen_cell(result: dict[str, Any] | None) -> str:
@@ -302,7 +324,8 @@ def write_doc(path: Path, results: dict[str, Any], table_text: str, argv: list[s
     generated = f"""{BEGIN}
 <!-- Written by `python -m bench` ({m["date"]}); edit outside the markers only. -->
 
-Measured {m["date"]} with `{command}` ({results["elapsed_s"] / 60:.1f} minutes).
+Measured {m["date"]} with `{command}` ({results["elapsed_s"] / 60:.1f} minutes, waits for a quiet machine
+included), on the code whose src/openspace/*.py hash to `{m["source"]}` (SHA-256, first 12 hex digits).
 
 {table_text}
 

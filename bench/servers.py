@@ -124,7 +124,8 @@ def machine_load(seconds: float = 2.0) -> float:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
         return sum(values) - values[3] - values[4], sum(values)
 
-    (b0, t0), _ = busy(), time.sleep(seconds)
+    b0, t0 = busy()
+    time.sleep(seconds)
     b1, t1 = busy()
     cores = len(os.sched_getaffinity(0))
     return 100 * cores * (b1 - b0) / max(1, t1 - t0)
