@@ -403,7 +403,7 @@ def test_d2_a_full_disk_gets_a_clear_message_and_reading_goes_on(client: TestCli
     event = create_event(client, language="en")
     phone = join(client, event)
 
-    async def full(self, event_id, seq, change):  # type: ignore[no-untyped-def]
+    def full(self, event_id, seq, change):  # type: ignore[no-untyped-def]
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(storage.SQLiteTransaction, "apply", full)
@@ -437,3 +437,20 @@ def test_s5_invalid_utf8_is_closed_with_1007_not_a_server_error(tmp_path: Path) 
         assert asyncio.run(send_raw()) == 1007
     # uvicorn logs the decode error itself (uvicorn.error); the app raised nothing and answered no 500
     assert not any(line.startswith("ERROR openspace") for line in server.output)
+
+
+def test_d3_a_backup_holds_every_photo_its_rows_name_and_nothing_of_an_older_backup(tmp_path: Path) -> None:
+    from openspace import storage
+
+    db, copy = tmp_path / "live.db", tmp_path / "backup.db"
+    with sqlite3.connect(db) as live:
+        live.execute("CREATE TABLE photos (name TEXT)")
+        live.execute("INSERT INTO photos VALUES ('kept')")
+    (tmp_path / "live.db.files").mkdir()
+    (tmp_path / "live.db.files" / "kept.jpg").write_bytes(b"jpeg")
+    (tmp_path / "backup.db.files").mkdir()
+    (tmp_path / "backup.db.files" / "stale.jpg").write_bytes(b"from an older backup at this path")
+    storage.backup(db, copy)
+    assert sorted(p.name for p in (tmp_path / "backup.db.files").iterdir()) == ["kept.jpg"]
+    with pytest.raises(FileExistsError):
+        storage.backup(db, db)  # never over itself

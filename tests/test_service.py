@@ -24,13 +24,16 @@ class Recorder:
     """A fake websocket client: records frames, can be frozen (never acknowledges)."""
 
     def __init__(self, hub: LocalHub, event_id: str, audience: str = "public") -> None:
-        self.frames: list[dict] = []  # type: ignore[type-arg]
+        self.frames: list[dict] = []  # type: ignore[type-arg]  # changes, batches unpacked
+        self.messages = 0  # websocket messages, a batch counting once
         self.closed_with: int | None = None
         self.client = Client(audience, self.send, self.close)  # type: ignore[arg-type]
         hub.register(event_id, self.client)
 
     async def send(self, frame: str) -> None:
-        self.frames.append(orjson.loads(frame))
+        message = orjson.loads(frame)
+        self.messages += 1
+        self.frames.extend(message["changes"] if message["type"] == "batch" else [message])
 
     async def close(self, code: int) -> None:
         self.closed_with = code
@@ -135,7 +138,7 @@ async def test_failed_commit_acknowledges_nothing(service: Service, monkeypatch:
     await seen.client.go_live(0)
     from openspace import storage
 
-    async def broken(self, event_id, seq, change):  # type: ignore[no-untyped-def]
+    def broken(self, event_id, seq, change):  # type: ignore[no-untyped-def]
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(storage.SQLiteTransaction, "apply", broken)
@@ -189,6 +192,78 @@ async def test_a_frozen_client_is_closed_at_its_bound_and_others_keep_going(serv
     assert frozen.closed_with == CLOSE_LAGGING
     assert len(frozen.frames) == 20  # exactly max_lag changes were sent before it was cut off
     assert healthy.seqs == list(range(1, 31)) and healthy.closed_with is None
+
+
+async def test_a_burst_reaches_each_client_as_one_frame_in_order(service: Service) -> None:
+    """The cost of a fan-out is its number of sends: changes waiting together go out together."""
+    event, _ = await service.create_event(EVENT)
+    early, late = Recorder(service.hub, event.id), Recorder(service.hub, event.id)  # type: ignore[arg-type]
+    await early.client.go_live(0)
+    await late.client.go_live(0)
+    writes = 0
+    write = service.store.write
+
+    async def counted(work):  # type: ignore[no-untyped-def]
+        nonlocal writes
+        writes += 1
+        return await write(work)
+
+    service.store.write = counted  # type: ignore[method-assign]
+    results = await asyncio.gather(*(service.execute(event.id, FAC, "space.add", {"name": f"R{i}"}) for i in range(12)))
+    assert sorted(r["seq"] for r in results) == list(range(1, 13))
+    assert writes == 1  # twelve actions, one transaction, one trip to the database thread
+    await service.hub.drain()  # type: ignore[attr-defined]
+    assert early.messages == 1 and early.seqs == list(range(1, 13))
+    assert [f["patch"]["upsert"]["spaces"][0]["name"] for f in early.frames] == [f"R{i}" for i in range(12)]
+    assert late.seqs == early.seqs
+
+
+async def test_a_client_caught_up_mid_batch_gets_only_the_rest() -> None:
+    hub = LocalHub(max_lag=20)
+    await hub.start()
+    try:
+        behind, ahead = Recorder(hub, "e"), Recorder(hub, "e")
+        await behind.client.go_live(0)
+        await ahead.client.go_live(3)  # its catch-up covered 1..3
+        for seq in range(1, 6):
+            frame = orjson.dumps({"type": "change", "seq": seq, "kind": "k", "patch": {}}).decode()
+            hub.publish("e", seq, {"public": frame, "facilitator": frame})
+        await hub.drain()
+        assert behind.seqs == [1, 2, 3, 4, 5] and behind.messages == 1
+        assert ahead.seqs == [4, 5] and ahead.messages == 1
+    finally:
+        await hub.stop()
+
+
+async def test_a_long_fan_out_lets_the_loop_breathe() -> None:
+    """Acks, actions and commits must not wait for the last of thousands of phones."""
+    hub = LocalHub(max_lag=20)
+    ticks = 0
+    seen: list[int] = []
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    class Counting(Recorder):
+        async def send(self, frame: str) -> None:
+            seen.append(ticks)
+
+    clients = [Counting(hub, "e") for _ in range(2000)]
+    for c in clients:
+        await c.client.go_live(0)
+    await hub.start()
+    task = asyncio.create_task(ticker())
+    try:
+        hub.publish("e", 1, {"public": "{}", "facilitator": "{}"})
+        await hub.drain()
+    finally:
+        task.cancel()
+        await hub.stop()
+    assert len(seen) == 2000
+    assert seen[-1] - seen[0] >= 3  # other tasks ran in between: every few hundred sends
 
 
 def test_change_patch_round_trips() -> None:

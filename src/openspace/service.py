@@ -1,11 +1,12 @@
 """The one write path: validate, write in one transaction, log with a sequence number, then publish.
 
 Every write, from a form post, a websocket message or the CLI, becomes a job on one queue. A
-single writer task takes whatever jobs are waiting, decides each on the latest board (the rules
-are pure), writes them all in one ``BEGIN IMMEDIATE`` transaction and commits once: a busy
-marketplace then costs one fsync per batch rather than per change. Only after the commit are the
-callers answered, the cached boards replaced and the changes published, so nobody is ever told
-"saved" about something a crash could still lose.
+single writer task takes whatever jobs are waiting and hands them to the store as one unit of
+work: on the database's thread, in one ``BEGIN IMMEDIATE`` transaction, each job is decided on
+the latest board (the rules are pure) and written, and the batch commits once. A busy
+marketplace then costs one fsync and one trip to the database thread per batch rather than per
+change. Only after the commit are the callers answered, the cached boards replaced and the
+changes published, so nobody is ever told "saved" about something a crash could still lose.
 
 If the commit fails (disk full, I/O error), every job in the batch is retried alone, so one bad
 job cannot sink the others, and a job that still fails is answered "could not save": nothing is
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,11 +50,13 @@ def new_slug() -> str:
 class Batch:
     """What one transaction decided: tentative boards and the changes to publish after commit."""
 
+    cached: dict[str, Board]  # the service's boards when the batch started (read, never written)
     boards: dict[str, Board] = field(default_factory=dict)
     published: list[tuple[str, int, Change]] = field(default_factory=list)
 
 
-JobFn = Callable[[Transaction, Batch], Awaitable[Any]]
+# runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state
+JobFn = Callable[[Transaction, Batch], Any]
 
 
 @dataclass
@@ -115,27 +118,27 @@ class Service:
     ) -> dict[str, Any]:
         """Run one command. A repeated `action_id` from the same person returns the first answer."""
 
-        async def run(tx: Transaction, batch: Batch) -> dict[str, Any]:
+        def run(tx: Transaction, batch: Batch) -> dict[str, Any]:
             if action_id:
-                prior = await tx.applied_result(event_id, actor.key, action_id)
+                prior = tx.applied_result(event_id, actor.key, action_id)
                 if prior is not None:
                     return prior
-            board = await self._board_in(tx, batch, event_id)
+            board = board_in(tx, batch, event_id)
             seq = board.seq + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
             context = rules.Context(actor=actor, new_id=new_id, seq=seq, now=now)
             change = rules.decide(board, name, args, context, internal=internal)
             if name in ("me.rename", "me.forget") and actor.participant_id:  # a name is kept, not board state
-                await tx.rename_participant(actor.participant_id, change.result["name"])
+                tx.rename_participant(actor.participant_id, change.result["name"])
             if change.upserts or change.deletes or change.event:
-                await tx.apply(event_id, seq, change)
+                tx.apply(event_id, seq, change)
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change))
             else:  # accepted, but nothing to change (already there): no log entry, no broadcast
                 seq = board.seq
             result = {"seq": seq, **change.result}
             if action_id:
-                await tx.record_action(event_id, actor.key, action_id, result)
+                tx.record_action(event_id, actor.key, action_id, result)
             return result
 
         result: dict[str, Any] = await self.submit(run)
@@ -147,8 +150,8 @@ class Service:
         base = Event(id=new_id(), slug=new_slug(), name="")
         event = rules.event_fields(args, base)
 
-        async def run(tx: Transaction, batch: Batch) -> Event:
-            await tx.insert_event(event, hash_token(secret))
+        def run(tx: Transaction, batch: Batch) -> Event:
+            tx.insert_event(event, hash_token(secret))
             batch.boards[event.id] = Board(event=event)
             return event
 
@@ -160,8 +163,8 @@ class Service:
         name = rules.text({"name": name}, "name")
         participant_id, token = new_id(), new_secret()
 
-        async def run(tx: Transaction, batch: Batch) -> None:
-            await tx.insert_participant(participant_id, event_id, name, hash_token(token))
+        def run(tx: Transaction, batch: Batch) -> None:
+            tx.insert_participant(participant_id, event_id, name, hash_token(token))
 
         await self.submit(run)
         return participant_id, token
@@ -172,9 +175,9 @@ class Service:
         event = Event(id=new_id(), slug=new_slug(), **event_fields)
         change = Change("event.imported", upserts=tuple(entities))
 
-        async def run(tx: Transaction, batch: Batch) -> Event:
-            await tx.insert_event(event, hash_token(secret))
-            await tx.apply(event.id, 1, change)
+        def run(tx: Transaction, batch: Batch) -> Event:
+            tx.insert_event(event, hash_token(secret))
+            tx.apply(event.id, 1, change)
             batch.boards[event.id] = apply(Board(event=event), change, 1)
             return event
 
@@ -184,8 +187,8 @@ class Service:
     async def delete_event(self, event_id: str) -> None:
         """Delete the event and all its personal data; its screens are told and disconnected."""
 
-        async def run(tx: Transaction, batch: Batch) -> None:
-            await tx.delete_event(event_id)
+        def run(tx: Transaction, batch: Batch) -> None:
+            tx.delete_event(event_id)
             batch.boards.pop(event_id, None)
 
         await self.submit(run)
@@ -196,8 +199,8 @@ class Service:
         """A new secret; all facilitator sessions end (the caller opens one for whoever rotated)."""
         secret = new_secret()
 
-        async def run(tx: Transaction, batch: Batch) -> None:
-            await tx.replace_facilitator_secret(event_id, hash_token(secret))
+        def run(tx: Transaction, batch: Batch) -> None:
+            tx.replace_facilitator_secret(event_id, hash_token(secret))
 
         await self.submit(run)
         return secret
@@ -205,25 +208,11 @@ class Service:
     async def open_facilitator_session(self, event_id: str) -> str:
         token = new_secret()
 
-        async def run(tx: Transaction, batch: Batch) -> None:
-            await tx.insert_facilitator_session(hash_token(token), event_id)
+        def run(tx: Transaction, batch: Batch) -> None:
+            tx.insert_facilitator_session(hash_token(token), event_id)
 
         await self.submit(run)
         return token
-
-    async def _board_in(self, tx: Transaction, batch: Batch, event_id: str) -> Board:
-        """The board as this batch has left it so far; re-read if another process wrote meanwhile."""
-        board = batch.boards.get(event_id)
-        if board is not None:
-            return board
-        board = self.boards.get(event_id)
-        head = await tx.head_seq(event_id)
-        if board is None or board.seq != head:
-            board = await self.store.load_board(event_id)
-            if board is None:
-                raise NotFound(N_("This event does not exist."))
-        batch.boards[event_id] = board
-        return board
 
     async def _write_loop(self) -> None:
         while True:
@@ -245,16 +234,21 @@ class Service:
                             job.future.set_exception(Unavailable(N_("Could not save just now. Please try again.")))
 
     async def _write(self, jobs: list[Job]) -> None:
-        batch = Batch()
-        outcomes: list[tuple[Job, Any, BaseException | None]] = []
-        async with self.store.transaction() as tx:
+        jobs = [job for job in jobs if not job.future.done()]  # not those whose caller went away
+        if not jobs:
+            return
+        batch = Batch(cached=dict(self.boards))
+
+        def work(tx: Transaction) -> list[tuple[Job, Any, BaseException | None]]:
+            outcomes: list[tuple[Job, Any, BaseException | None]] = []
             for job in jobs:
-                if job.future.done():  # the caller went away (cancelled request)
-                    continue
                 try:
-                    outcomes.append((job, await job.run(tx, batch), None))
-                except DomainError as refusal:
+                    outcomes.append((job, job.run(tx, batch), None))
+                except DomainError as refusal:  # refused before it wrote anything: the batch goes on
                     outcomes.append((job, None, refusal))
+            return outcomes
+
+        outcomes = await self.store.write(work)
         # committed: only now does anyone hear about it
         self.boards.update(batch.boards)
         for job, value, error in outcomes:
@@ -268,3 +262,17 @@ class Service:
             self.hub.publish(event_id, seq, {aud: change_frame(seq, change, aud) for aud in AUDIENCES})
             for hook in self.after_commit:
                 hook(event_id, change)
+
+
+def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:
+    """The board as this batch has left it so far; re-read if another process wrote meanwhile."""
+    board = batch.boards.get(event_id)
+    if board is not None:
+        return board
+    board = batch.cached.get(event_id)
+    if board is None or board.seq != tx.head_seq(event_id):
+        board = tx.load_board(event_id)
+        if board is None:
+            raise NotFound(N_("This event does not exist."))
+    batch.boards[event_id] = board
+    return board

@@ -221,6 +221,7 @@ CLIENT_STRINGS = {
     "waiting": N_("%(num)s changes are waiting to be sent."),
     "sent": N_("Saved."),
     "hidden": N_("Hidden"),
+    "waiting_one": N_("1 change is waiting to be sent."),
     "all_placed": N_("Every topic is on the agenda."),
     "gone": N_("This event has been deleted."),
     "photo_of": N_("Photo %(num)s from “%(title)s”"),
