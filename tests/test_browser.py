@@ -6,20 +6,24 @@ every page land in screenshots/ (ignored by git) for a person to look at.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx2
+import orjson
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 from pypdf import PdfReader
+from websockets.asyncio.client import connect
 
 from .server import Server, free_port, running_server, stop
 
@@ -207,6 +211,62 @@ def test_the_live_page_equals_a_freshly_loaded_one(browser: Browser, server: Ser
     assert normalized(fresh, "#agenda") == live_agenda
     assert normalized(fresh, "#marketplace") == live_market
     fac.screenshot(path=str(SHOTS / "facilitator-laptop.png"), full_page=True)
+
+
+def burst(base: str, link: str, slug: str, titles: list[str]) -> None:
+    """Propose topics from as many facilitator sockets at once, so that the writer commits them
+    together and the hub sends them on as one `batch` frame."""
+    with httpx2.Client(follow_redirects=False) as http:
+        assert http.get(link).status_code == 303
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    url = base.replace("http", "ws") + f"/e/{slug}/ws"
+
+    async def propose(ws, n: int) -> None:  # type: ignore[no-untyped-def]
+        await ws.send(orjson.dumps({"type": "action", "id": f"burst-{n:06d}-{slug}", "name": "topic.propose",
+                                    "args": {"title": titles[n], "convener_name": "Skur"}}).decode())  # fmt: skip
+        while orjson.loads(await ws.recv())["type"] != "result":
+            pass
+
+    async def run() -> None:
+        sockets = [await connect(url, origin=base, additional_headers={"cookie": cookie}) for _ in titles]
+        for ws in sockets:
+            await ws.recv()  # the snapshot
+        await asyncio.gather(*(propose(ws, n) for n, ws in enumerate(sockets)))
+        for ws in sockets:
+            await ws.close()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+        pool.submit(asyncio.run, run()).result(timeout=60)
+
+
+def test_a_burst_arrives_as_one_batch_and_the_page_still_equals_a_fresh_one(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    slug, link = new_event(server.url, "Burst", spaces=2, slots=2)
+    phone = context(browser, watch, PHONE).new_page()
+    batches: list[int] = []
+
+    def frames(ws) -> None:  # type: ignore[no-untyped-def]
+        ws.on("framereceived", lambda frame: batches.append(1) if '"type":"batch"' in str(frame) else None)
+
+    phone.on("websocket", frames)
+    join(phone, server.url, slug, "Olle")
+    mark_loaded(phone)
+    titles: list[str] = []
+    for round_ in range(5):  # the writer batches what is waiting: a few tries make it certain
+        more = [f"Skur {round_}.{n}" for n in range(12)]
+        burst(server.url, link, slug, more)
+        titles += more
+        expect(phone.locator("#marketplace")).to_contain_text(more[-1])
+        if batches:
+            break
+    assert batches, "no burst was ever sent as one batch frame"
+    for title in titles:
+        expect(phone.locator("#marketplace")).to_contain_text(title)
+    assert not_reloaded(phone)
+    fresh = phone.context.new_page()
+    fresh.goto(f"{server.url}/e/{slug}")
+    assert normalized(fresh, "#marketplace") == normalized(phone, "#marketplace")
 
 
 def test_two_facilitators_grab_one_cell(browser: Browser, server: Server, watch: Watch) -> None:

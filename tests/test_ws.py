@@ -190,3 +190,89 @@ def test_participants_see_hidden_topics_vanish_live(client: TestClient) -> None:
         act(event.facilitator, event, "topic.hide", "facilitate", topic=topic)
         change = ws.receive_json()
     assert change["patch"] == {"delete": {"topics": [topic]}}
+
+
+class FakeSocket:
+    """What `Connection` needs of a websocket: somewhere to send replies."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+
+class HeldService:
+    """A service whose writer is busy (a long fan-out, a slow disk) until released."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.release = asyncio.Event()
+        self.calls: list[str] = []
+
+    async def execute(self, event_id: str, actor: Any, name: str, args: Any, action_id: Any) -> dict[str, Any]:
+        self.calls.append(name)
+        await self.release.wait()
+        return {"seq": 9}
+
+
+def held_connection() -> tuple[Any, Any, FakeSocket, HeldService]:
+    from types import SimpleNamespace
+
+    from openspace.hub import Client
+    from openspace.rules import Actor
+    from openspace.ws import Connection, Session
+
+    async def nothing(*_: Any) -> None:
+        return None
+
+    socket, service = FakeSocket(), HeldService()
+    client = Client("public", nothing, nothing)
+    client.seq = 100  # a hundred changes were sent to this screen
+    connection = Connection(SimpleNamespace(service=service), socket, client, "e", Session(Actor()))  # type: ignore[arg-type]
+    return connection, client, socket, service
+
+
+async def test_acks_are_taken_while_the_connections_own_action_waits() -> None:
+    """A busy facilitator's acks must not queue behind their action, or the hub would close them
+    for lagging although their screen is up to date."""
+    import asyncio
+
+    connection, client, socket, service = held_connection()
+    assert await connection.read('{"type":"action","id":"act-00000001","name":"space.add","args":{"name":"A"}}')
+    await asyncio.sleep(0.01)
+    assert service.calls == ["space.add"]  # in flight, held by the writer
+    assert await connection.read('{"type":"ack","seq":80}')
+    assert await connection.read('{"type":"ping"}')
+    assert client.acked == 80 and socket.sent == [{"type": "pong"}]
+    service.release.set()
+    await connection.finish()
+    assert socket.sent[-1] == {"type": "result", "id": "act-00000001", "ok": True, "result": {"seq": 9}}
+
+
+async def test_slow_downs_are_counted_over_a_window_so_a_resent_outbox_is_not_closed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from openspace import ws as ws_module
+
+    connection, _, socket, service = held_connection()
+    clock = [1000.0]
+    monkeypatch.setattr(ws_module.time, "monotonic", lambda: clock[0])
+    connection.bucket.tokens, connection.bucket.stamp = 0, clock[0]
+    message = '{"type":"action","id":"act-%08d","name":"space.add","args":{}}'
+    assert all([await connection.read(message % n) for n in range(ws_module.MAX_SLOW_DOWNS)])
+    clock[0] += ws_module.SLOW_WINDOW + 0.01  # ten seconds on: those were an outbox, not a flood
+    connection.bucket.tokens, connection.bucket.stamp = 0, clock[0]
+    assert all([await connection.read(message % n) for n in range(ws_module.MAX_SLOW_DOWNS)])
+    assert not await connection.read(message % 999)  # but this many within ten seconds is a flood
+    assert {m["error"]["code"] for m in socket.sent} == {"slow_down"} and service.calls == []
+    service.release.set()
+    await connection.finish()
+
+
+async def test_a_malformed_action_is_malformed_even_over_the_rate() -> None:
+    connection, _, socket, _ = held_connection()
+    connection.bucket.tokens = 0
+    assert await connection.take('{"type":"action","id":{"x":1},"name":"space.add"}') is False
+    assert socket.sent == [{"type": "error", "ok": False, "error": socket.sent[0]["error"]}]
+    assert socket.sent[0]["error"]["code"] == "invalid"
+    await connection.finish()

@@ -7,6 +7,13 @@ would buffer for it without end: each client therefore acknowledges the sequence
 applied, and one that lags more than `max_lag` changes behind is closed with
 :data:`CLOSE_LAGGING` and resumes from its last sequence number when it reconnects.
 
+The cost of a fan-out is the number of sends, not their size (one pass through the ASGI stack
+and one send(2) per client). So under a burst, whatever changes of an event wait in the queue
+when a fan-out begins go to each client as *one* `batch` frame (its changes in order), encoded
+once per audience: 50 changes at once cost about as many sends as one. And a fan-out to
+thousands of clients yields to the loop every :data:`YIELD_EVERY` sends, so acks, actions,
+commits and their results interleave with it instead of waiting for the last phone.
+
 A connecting client is registered *before* its catch-up is read from the log, and holds what
 arrives meanwhile in `pending`; sequence numbers then drop duplicates, so nothing published
 between reading the log and going live can slip through the gap.
@@ -33,7 +40,10 @@ CLOSE_RESTART = 1012  # the server is restarting: reconnect shortly
 CLOSE_GONE = 4004  # the event was deleted: do not reconnect
 CLOSE_REAUTH = 4001  # who you are has changed (a new facilitator link): reconnect and sign in again
 
+YIELD_EVERY = 500  # sends between two yields to the event loop during one fan-out
+
 Send = Callable[[str], Awaitable[None]]
+Published = tuple[int, Mapping[Audience, str]]  # a change's seq and its frame for each audience
 Close = Callable[[int], Awaitable[None]]
 
 
@@ -84,8 +94,9 @@ class LocalHub:
     def __init__(self, max_lag: int = 256) -> None:
         self.max_lag = max_lag
         self.rooms: dict[str, set[Client]] = {}
-        self._queue: asyncio.Queue[tuple[str, int, Mapping[Audience, str]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, Published]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False  # a fan-out is under way (it may have yielded mid-way)
 
     def register(self, event_id: str, client: Client) -> None:
         self.rooms.setdefault(event_id, set()).add(client)
@@ -110,7 +121,7 @@ class LocalHub:
             await self._close(client, CLOSE_GONE)
 
     def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None:
-        self._queue.put_nowait((event_id, seq, frames))
+        self._queue.put_nowait((event_id, (seq, frames)))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="openspace-hub")
@@ -127,42 +138,77 @@ class LocalHub:
 
     async def drain(self) -> None:
         """Wait until every published frame has been handed to the clients (for tests)."""
-        while not self._queue.empty():
+        while not self._queue.empty() or self._busy:
             await asyncio.sleep(0)
         await asyncio.sleep(0)
 
     async def _run(self) -> None:
         while True:
-            event_id, seq, frames = await self._queue.get()
-            try:
-                await self._deliver(event_id, seq, frames)
-            except Exception:  # a bug here must not silence every later change
-                log.exception("fan-out of change %s of event %s failed", seq, event_id)
+            waiting = [await self._queue.get()]
+            while not self._queue.empty():
+                waiting.append(self._queue.get_nowait())
+            by_event: dict[str, list[Published]] = {}
+            for event_id, published in waiting:
+                by_event.setdefault(event_id, []).append(published)
+            self._busy = True
+            for event_id, changes in by_event.items():
+                try:
+                    await self._deliver(event_id, changes)
+                except Exception:  # a bug here must not silence every later change
+                    log.exception("fan-out of changes %s… of event %s failed", changes[0][0], event_id)
+            self._busy = False
 
-    async def _deliver(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None:
+    async def _deliver(self, event_id: str, changes: list[Published]) -> None:
+        """Send each client of the event the changes it has not had, as one frame."""
+        frames = BatchFrames(changes)
+        sent = 0
         for client in list(self.rooms.get(event_id, ())):
             if client.closed:
                 continue
-            frame = frames[client.audience]
             if not client.ready:
-                client.pending.append((seq, frame))
+                client.pending.extend((seq, encoded[client.audience]) for seq, encoded in changes)
                 if len(client.pending) > self.max_lag:
                     await self._close(client, CLOSE_LAGGING)
                 continue
-            if seq <= client.seq:
+            last = changes[-1][0]
+            if last <= client.seq:
                 continue
-            if seq - client.acked > self.max_lag:
+            if last - client.acked > self.max_lag:
                 await self._close(client, CLOSE_LAGGING)
                 continue
             try:
-                await client.send(frame)
+                await client.send(frames.after(client.seq, client.audience))
             except Exception:
                 client.closed = True
                 continue
-            client.seq = seq
+            client.seq = last
+            sent += 1
+            if sent % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
 
     async def _close(self, client: Client, code: int) -> None:
         client.closed = True
         client.pending.clear()
         with contextlib.suppress(Exception):
             await client.close(code)
+
+
+class BatchFrames:
+    """The frames for one fan-out, built once per audience and starting point, on demand.
+
+    Nearly every client is at the same place, so one frame per audience serves them all; a client
+    that joined mid-way (its catch-up covered the first changes) gets the rest from the cache.
+    """
+
+    def __init__(self, changes: list[Published]) -> None:
+        self.changes = changes
+        self.cache: dict[tuple[Audience, int], str] = {}
+
+    def after(self, seq: int, audience: Audience) -> str:
+        start = next(i for i, (s, _) in enumerate(self.changes) if s > seq)
+        frame = self.cache.get((audience, start))
+        if frame is None:
+            rest = [frames[audience] for _, frames in self.changes[start:]]
+            frame = rest[0] if len(rest) == 1 else '{"type":"batch","changes":[' + ",".join(rest) + "]}"
+            self.cache[(audience, start)] = frame
+        return frame

@@ -3,7 +3,9 @@
 // so a tap made offline, or just before a reload, is sent once the connection is back; the
 // server applies a repeated action id only once.
 
-const ACK_EVERY = 16;
+// Acks bound what the server buffers for us (it closes a client 256 changes behind); sent every
+// 64 changes or after 1-2 s, at a random point so that thousands of phones do not ack at once.
+const ACK_EVERY = 64;
 const ACK_AFTER_MS = 1000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15000;
@@ -47,6 +49,7 @@ export class Live extends EventTarget {
     this.ackTimer = null;
     this.ws = null;
     this.online = false;
+    this.status = "connecting";
     this.lastHeard = Date.now();
     this.retry = null;
     // Bad venue wifi stalls a socket without closing it: the browser's own offline/online
@@ -150,18 +153,28 @@ export class Live extends EventTarget {
       this.epoch = message.epoch;
       this.emit({ snapshot: true, reason: message.reason });
     } else if (message.type === "change") {
-      if (message.seq <= this.seq) return;
-      if (message.seq !== this.seq + 1) {
-        this.drop(); // a hole: reconnect, and the server fills it from the log
-        return;
-      }
-      this.apply(message.patch);
-      this.seq = message.seq;
-      this.emit({ kind: message.kind, patch: message.patch });
-      this.scheduleAck();
+      if (this.take(message)) this.emit({ kind: message.kind, patch: message.patch });
+    } else if (message.type === "batch") {
+      // several changes at once (a burst): apply them all, then draw once
+      const taken = message.changes.filter((change) => this.take(change));
+      if (taken.length) this.emit({ kind: "batch", changes: taken });
     } else if (message.type === "result") {
       this.settle(message);
     }
+  }
+
+  // Apply one change if it is the next one; false when already had, or after a hole (then the
+  // connection is dropped and the server fills the hole from its log on reconnecting).
+  take(change) {
+    if (change.seq <= this.seq || !this.ws) return false;
+    if (change.seq !== this.seq + 1) {
+      this.drop();
+      return false;
+    }
+    this.apply(change.patch);
+    this.seq = change.seq;
+    this.scheduleAck();
+    return true;
   }
 
   apply(patch) {
@@ -184,7 +197,7 @@ export class Live extends EventTarget {
     if (this.unacked >= ACK_EVERY) {
       this.ack();
     } else if (!this.ackTimer) {
-      this.ackTimer = setTimeout(() => this.ack(), ACK_AFTER_MS);
+      this.ackTimer = setTimeout(() => this.ack(), ACK_AFTER_MS * (1 + Math.random()));
     }
   }
 
@@ -204,6 +217,7 @@ export class Live extends EventTarget {
     this.saveOutbox();
     const promise = new Promise((resolve, reject) => this.waiting.set(message.id, { resolve, reject }));
     if (this.online) this.ws.send(JSON.stringify(message));
+    else this.setStatus(this.status); // one more waiting to be sent
     return { id: message.id, queued: !this.online, promise };
   }
 
@@ -216,6 +230,7 @@ export class Live extends EventTarget {
     }
     this.outbox = this.outbox.filter((m) => m.id !== message.id);
     this.saveOutbox();
+    if (this.status !== "online") this.setStatus(this.status); // one fewer waiting
     const waiter = this.waiting.get(message.id);
     if (!waiter) return;
     this.waiting.delete(message.id);
@@ -223,12 +238,17 @@ export class Live extends EventTarget {
     else waiter.reject(message.error);
   }
 
+  // The status line, with how many actions wait in the outbox while not connected; called again
+  // whenever that number changes.
   setStatus(status) {
+    this.status = status;
     const node = document.getElementById("conn");
     if (!node) return;
     node.hidden = false;
     node.dataset.state = status;
-    const waiting = this.outbox.length && status !== "online" ? ` ${this.t.waiting.replace("%(num)s", this.outbox.length)}` : "";
+    const count = this.outbox.length;
+    const text = count === 1 ? this.t.waiting_one : this.t.waiting.replace("%(num)s", count);
+    const waiting = count && status !== "online" && status !== "gone" ? ` ${text}` : "";
     node.textContent = this.t[status] + waiting;
     document.documentElement.dataset.conn = status;
   }
