@@ -52,13 +52,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frozen-seconds", type=float, default=15.0, help="length of the frozen and its control phase")
     parser.add_argument("--client", choices=("lite", "websockets"), default="lite", help="listener implementation")
     parser.add_argument("--only", choices=("project", "baseline"), help="run one side only (no ratios)")
-    parser.add_argument("--ack-every", type=int, default=16, help="clients ack every N changes (live.js: 16)")
+    parser.add_argument("--ack-every", type=int, default=64, help="clients ack every N changes (live.js: 64, or 1-2 s)")
     parser.add_argument("--description-bytes", type=int, default=0, help="longer topic descriptions: larger frames")
     parser.add_argument("--durable-conns", type=int, default=512, help="connections of the durable phase (default 512)")
     parser.add_argument("--durable-events", type=int, default=128, help="events they are spread over (default 128)")
     parser.add_argument("--durable-seconds", type=float, default=5.0, help="length of each offered rate's step")
     parser.add_argument("--skip-durable", action="store_true")
     parser.add_argument("--retries", type=int, default=1, help="re-runs of a side another program disturbed")
+    parser.add_argument(
+        "--patience", type=float, default=180.0, help="seconds to wait for a quiet machine before each server run"
+    )
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
     parser.add_argument("--no-write", action="store_true", help=f"do not update {DOC.relative_to(servers.ROOT)}")
     return parser.parse_args(argv)
@@ -97,8 +100,11 @@ def parse_counts(args: argparse.Namespace) -> list[int]:
     return counts
 
 
+PATIENCE = [180.0]  # --patience, set once in main
+
+
 def run_one(kind: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    quiet = servers.wait_quiet()
+    quiet = servers.wait_quiet(patience=PATIENCE[0])
     server = servers.start(kind, workdir)
     try:
         config["port"], config["pid"] = server.port, server.pid
@@ -117,6 +123,7 @@ def run_one(kind: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    PATIENCE[0] = args.patience
     counts = parse_counts(args)
     targets = [args.only] if args.only else ["project", "baseline"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on SIGTERM too

@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from .wire import Browser, Listener, Recorder, open_frozen, open_listener
+from .wire import ACK_EVERY, Browser, Listener, Recorder, open_frozen, open_listener, seqs_in
 
 HOST = "127.0.0.1"
 DESCRIPTION = (
@@ -75,7 +75,7 @@ class Config:
     frozen_seconds: float = 15.0
     page: bool = False
     client: str = "lite"  # "lite" (wire.Listener) or "websockets" (websockets.asyncio.client)
-    ack_every: int = 16  # live.js acks after 16 changes; larger values show what the ack storms cost
+    ack_every: int = ACK_EVERY  # as live.js; other values show what acks cost
     description_bytes: int = 0  # 0: DESCRIPTION as is; more: a longer description, larger frames (max 2000)
     durable_conns: int = 512
     durable_events: int = 128
@@ -224,14 +224,16 @@ class WebsocketsListener:
         try:
             async for message in ws:
                 now = perf_counter_ns()
-                if message.startswith('{"type":"change","seq":'):
-                    seq = int(message[23 : message.index(",", 23)])
+                frame = message.encode()
+                seqs = seqs_in(frame, 0, len(frame))
+                for seq in seqs:
                     self.recorder.arrive(seq, now)
+                if seqs:
                     self.recorder.bytes += len(message)
-                    unacked += 1
+                    unacked += len(seqs)
                     if unacked >= self.ack_every:
                         unacked = 0
-                        await ws.send(f'{{"type":"ack","seq":{seq}}}')
+                        await ws.send(f'{{"type":"ack","seq":{seqs[-1]}}}')
         except Exception:
             pass
         finally:

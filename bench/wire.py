@@ -20,6 +20,7 @@ import base64
 import hashlib
 import http.client
 import os
+import random
 import re
 import socket
 from collections.abc import Callable
@@ -30,7 +31,26 @@ from urllib.parse import urlencode
 import orjson
 
 CHANGE_PREFIX = b'{"type":"change","seq":'  # orjson keeps key order: every change frame starts so
-ACK_EVERY = 16  # like live.js: acknowledge after 16 unacknowledged changes
+BATCH_PREFIX = b'{"type":"batch","changes":['  # several changes in one frame (a burst), each as above
+ACK_EVERY = 64  # like live.js: acknowledge after 64 unacknowledged changes, or after 1-2 s
+ACK_AFTER_S = 1.0
+
+
+def seqs_in(frame: bytes, start: int, end: int) -> list[int]:
+    """The sequence numbers of a change or batch frame's changes (empty for any other frame)."""
+    if frame.startswith(CHANGE_PREFIX, start):
+        digits = start + len(CHANGE_PREFIX)
+        return [int(frame[digits : frame.index(b",", digits)])]
+    if not frame.startswith(BATCH_PREFIX, start):
+        return []
+    found, at = [], start
+    while (at := frame.find(CHANGE_PREFIX, at, end)) >= 0:
+        digits = at + len(CHANGE_PREFIX)
+        found.append(int(frame[digits : frame.index(b",", digits)]))
+        at = digits
+    return found
+
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_TEXT, OP_CLOSE, OP_PING = 0x1, 0x8, 0x9
 
@@ -88,7 +108,8 @@ class Recorder:
 
 
 class Listener(asyncio.Protocol):
-    """One websocket client: records every change frame's arrival and acks every 16 like live.js."""
+    """One websocket client: records every change's arrival and acks like live.js (every 64 changes,
+    or 1-2 s after the first unacknowledged one)."""
 
     def __init__(
         self, request: bytes, accept: bytes, recorder: Recorder, counted: bool = True, ack_every: int = ACK_EVERY
@@ -104,6 +125,8 @@ class Listener(asyncio.Protocol):
         self.upgraded = False
         self.buffer = b""
         self.unacked = 0
+        self.last_seq = 0
+        self.ack_timer: asyncio.TimerHandle | None = None
         self.on_text: Callable[[bytes, int], None] | None = None  # non-change frames (results)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -162,9 +185,9 @@ class Listener(asyncio.Protocol):
             if end > n:
                 break
             opcode = data[i] & 0x0F
-            if opcode == OP_TEXT and data.startswith(CHANGE_PREFIX, start):
-                digits = start + len(CHANGE_PREFIX)
-                self.change(int(data[digits : data.index(b",", digits)]), now, length)
+            seqs = seqs_in(data, start, end) if opcode == OP_TEXT else []
+            if seqs:
+                self.changes(seqs, now, length)
             elif opcode == OP_TEXT:
                 if self.on_text is not None:
                     self.on_text(data[start:end], now)
@@ -181,16 +204,27 @@ class Listener(asyncio.Protocol):
         if i < n:
             self.buffer = data[i:]
 
-    def change(self, seq: int, now: int, length: int) -> None:
+    def changes(self, seqs: list[int], now: int, length: int) -> None:
         if self.counted:
-            self.recorder.arrive(seq, now)
+            for seq in seqs:
+                self.recorder.arrive(seq, now)
             self.recorder.bytes += length
         else:
-            self.recorder.other_deliveries += 1
-        self.unacked += 1
+            self.recorder.other_deliveries += len(seqs)
+        self.last_seq = seqs[-1]
+        self.unacked += len(seqs)
         if self.unacked >= self.ack_every:
-            self.unacked = 0
-            self.send(b'{"type":"ack","seq":%d}' % seq)
+            self.ack()
+        elif self.ack_timer is None:
+            delay = ACK_AFTER_S * (1 + random.random())
+            self.ack_timer = asyncio.get_running_loop().call_later(delay, self.ack)
+
+    def ack(self) -> None:
+        if self.ack_timer is not None:
+            self.ack_timer.cancel()
+            self.ack_timer = None
+        self.unacked = 0
+        self.send(b'{"type":"ack","seq":%d}' % self.last_seq)
 
 
 async def open_listener(
