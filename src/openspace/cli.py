@@ -24,6 +24,7 @@ from .exporting import FORMATS
 from .guard import install_redaction
 from .hub import LocalHub
 from .media import PhotoStore
+from .frames import FrameProtocol
 from .model import Event
 from .runtime import Runtime
 from .service import Service, new_id
@@ -77,7 +78,7 @@ def serve(
         app,
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws=FrameProtocol,  # uvicorn's websockets-sansio, plus pre-framed fan-out writes (frames.py)
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=False,
         log_level=settings.log_level,

@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
+from .frames import text_frame
 from .projection import Audience
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ CLOSE_REAUTH = 4001  # who you are has changed (a new facilitator link): reconne
 YIELD_EVERY = 500  # sends between two yields to the event loop during one fan-out
 
 Send = Callable[[str], Awaitable[None]]
+Write = Callable[[bytes], bool]  # a finished frame straight to the socket (frames.py); False: gone
 Published = tuple[int, Mapping[Audience, str]]  # a change's seq and its frame for each audience
 Close = Callable[[int], Awaitable[None]]
 
@@ -50,11 +52,12 @@ Close = Callable[[int], Awaitable[None]]
 class Client:
     """One websocket connection of one event, as the hub sees it."""
 
-    __slots__ = ("acked", "audience", "close", "closed", "pending", "ready", "send", "seq")
+    __slots__ = ("acked", "audience", "close", "closed", "pending", "ready", "send", "seq", "write")
 
-    def __init__(self, audience: Audience, send: Send, close: Close) -> None:
+    def __init__(self, audience: Audience, send: Send, close: Close, write: Write | None = None) -> None:
         self.audience = audience
         self.send = send
+        self.write = write
         self.close = close
         self.seq = -1  # the last sequence number sent to this client
         self.acked = -1  # the last one it told us it applied
@@ -176,11 +179,16 @@ class LocalHub:
             if last - client.acked > self.max_lag:
                 await self._close(client, CLOSE_LAGGING)
                 continue
-            try:
-                await client.send(frames.after(client.seq, client.audience))
-            except Exception:
-                client.closed = True
-                continue
+            if client.write is not None:
+                if not client.write(frames.raw(client.seq, client.audience)):
+                    await self._close(client, CLOSE_LAGGING)  # closing already, or stuck and aborted
+                    continue
+            else:
+                try:
+                    await client.send(frames.text(client.seq, client.audience))
+                except Exception:
+                    client.closed = True
+                    continue
             client.seq = last
             sent += 1
             if sent % YIELD_EVERY == 0:
@@ -202,13 +210,23 @@ class BatchFrames:
 
     def __init__(self, changes: list[Published]) -> None:
         self.changes = changes
-        self.cache: dict[tuple[Audience, int], str] = {}
+        self.texts: dict[tuple[Audience, int], str] = {}
+        self.raws: dict[tuple[Audience, int], bytes] = {}
 
-    def after(self, seq: int, audience: Audience) -> str:
+    def text(self, seq: int, audience: Audience) -> str:
+        """The changes after `seq`, as one JSON text."""
         start = next(i for i, (s, _) in enumerate(self.changes) if s > seq)
-        frame = self.cache.get((audience, start))
+        frame = self.texts.get((audience, start))
         if frame is None:
             rest = [frames[audience] for _, frames in self.changes[start:]]
             frame = rest[0] if len(rest) == 1 else '{"type":"batch","changes":[' + ",".join(rest) + "]}"
-            self.cache[(audience, start)] = frame
+            self.texts[(audience, start)] = frame
+        return frame
+
+    def raw(self, seq: int, audience: Audience) -> bytes:
+        """The same as a finished websocket frame."""
+        key = (audience, seq)
+        frame = self.raws.get(key)
+        if frame is None:
+            frame = self.raws[key] = text_frame(self.text(seq, audience))
         return frame

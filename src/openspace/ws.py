@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from . import i18n
 from .errors import N_, DomainError, Invalid, SlowDown
+from .frames import EXTENSION
 from .hub import Client
 from .model import Board
 from .projection import Audience, change_frame, snapshot_frame
@@ -90,7 +91,8 @@ async def endpoint(ws: WebSocket) -> None:
         if ws.application_state == WebSocketState.CONNECTED:
             await ws.close(code)
 
-    client = Client(audience, ws.send_text, close)
+    frames = ws.scope.get("extensions", {}).get(EXTENSION)  # pre-framed writes, under our uvicorn protocol
+    client = Client(audience, ws.send_text, close, frames["write"] if frames else None)
     connection = Connection(runtime, ws, client, event.id, Session(actor))
     runtime.hub.register(event.id, client)
     try:
