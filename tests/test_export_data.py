@@ -18,7 +18,7 @@ import icalendar
 import orjson
 import pytest
 
-from openspace import export_data
+from openspace import export_agenda, export_data, export_reader
 from openspace.export_data import Imported
 from openspace.model import (
     ActionItem,
@@ -217,7 +217,7 @@ def parse_csv(data: bytes) -> list[list[str]]:
 
 
 def test_sessions_csv_parses_back_to_the_agenda_in_order() -> None:
-    data = export_data.sessions_csv(stockholm_board())
+    data = export_agenda.sessions_csv(stockholm_board())
     assert data.endswith(b"\r\n") and b"recommendations,action_items\r\n" in data
     rows = parse_csv(data)
     assert rows[0] == [
@@ -282,7 +282,7 @@ def test_sessions_csv_parses_back_to_the_agenda_in_order() -> None:
 
 
 def test_actions_csv_lists_actions_of_open_topics() -> None:
-    rows = parse_csv(export_data.actions_csv(stockholm_board()))
+    rows = parse_csv(export_agenda.actions_csv(stockholm_board()))
     assert rows == [
         ["session", "what", "who", "due"],
         ["Läsfrämjande på äldreboenden", "'=cmd|' /C calc'!A0", "", ""],
@@ -307,17 +307,17 @@ def test_every_formula_start_is_neutralised_and_plain_text_is_not(hostile: str) 
             "Y": ActionItem("Y", "U", "vanlig text", "Örjan"),
         },
     )
-    session = parse_csv(export_data.sessions_csv(board))[1]
+    session = parse_csv(export_agenda.sessions_csv(board))[1]
     assert session[0] == session[1] == session[5] == session[12] == session[13] == "'" + hostile
     assert session[16].startswith("'" + hostile)
-    actions = parse_csv(export_data.actions_csv(board))[1:]
+    actions = parse_csv(export_agenda.actions_csv(board))[1:]
     assert actions == [
         ["'" + hostile, "'" + hostile, "'" + hostile, ""],
         ["Åäö = bra, -ish @home", "vanlig text", "Örjan", ""],
     ]
-    assert export_data.neutralise("Åäö = bra") == "Åäö = bra"
-    assert export_data.neutralise("") == ""
-    assert export_data.neutralise(" =1") == " =1"  # only the first character counts
+    assert export_agenda.neutralise("Åäö = bra") == "Åäö = bra"
+    assert export_agenda.neutralise("") == ""
+    assert export_agenda.neutralise(" =1") == " =1"  # only the first character counts
 
 
 # --- iCalendar ----------------------------------------------------------------------------------
@@ -329,8 +329,8 @@ def events_of(data: bytes) -> list[icalendar.Event]:
 
 
 def test_agenda_has_one_event_per_session_in_stockholm_time() -> None:
-    data = export_data.agenda_ics(stockholm_board())
-    assert data == export_data.agenda_ics(stockholm_board())  # deterministic
+    data = export_agenda.agenda_ics(stockholm_board())
+    assert data == export_agenda.agenda_ics(stockholm_board())  # deterministic
     calendar = icalendar.Calendar.from_ical(data)
     assert str(calendar["PRODID"]) == "-//openspace//EN"
     assert str(calendar["X-WR-CALNAME"]) == "Biblioteksdagen i Västerås"
@@ -355,7 +355,7 @@ def test_agenda_has_one_event_per_session_in_stockholm_time() -> None:
 
 
 def test_agenda_in_another_time_zone() -> None:
-    data = export_data.agenda_ics(new_york_board(), calendar_name="Mina pass")
+    data = export_agenda.agenda_ics(new_york_board(), calendar_name="Mina pass")
     calendar = icalendar.Calendar.from_ical(data)
     assert str(calendar["X-WR-CALNAME"]) == "Mina pass"
     assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["America/New_York"]
@@ -369,9 +369,9 @@ def test_agenda_in_another_time_zone() -> None:
 
 def test_only_topics_keeps_my_sessions() -> None:
     board = stockholm_board()
-    mine = events_of(export_data.agenda_ics(board, only_topics={"tpc-kod-88hh", "tpc-hidden-99ii"}))
+    mine = events_of(export_agenda.agenda_ics(board, only_topics={"tpc-kod-88hh", "tpc-hidden-99ii"}))
     assert [str(e["UID"]) for e in mine] == ["tpc-kod-88hh@openspace"]
-    assert events_of(export_data.agenda_ics(board, only_topics=set())) == []
+    assert events_of(export_agenda.agenda_ics(board, only_topics=set())) == []
 
 
 # --- the JSON document --------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_only_topics_keeps_my_sessions() -> None:
 def board_from(imported: Imported) -> Board:
     """What an import would write for a new event, photos stored under deterministic names."""
     photos = [replace(p, name=f"stored-{n}.jpg") for n, p in enumerate(imported.photos)]
-    assert all(p.name == export_data.PHOTO_NAME_PLACEHOLDER for p in imported.photos)
+    assert all(p.name == export_reader.PHOTO_NAME_PLACEHOLDER for p in imported.photos)
     return Board(
         event=Event(id="x", slug="y", **imported.event_fields),
         spaces={s.id: s for s in imported.spaces},

@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 from click.testing import CliRunner
 from icalendar import Calendar
+from PIL import Image
 from pypdf import PdfReader
 from starlette.testclient import TestClient
 
+from openspace import export_data, exporting, markup, media, rules
 from openspace.cli import main
+from openspace.media import PhotoStore
+from openspace.model import Board, Event, apply, kind_of
 
 from .conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
+from .test_export_data import descending_ids, stockholm_board
 from .test_harvest_flows import jpeg_with_gps, upload
 
 FORMATS = ["md", "html", "pdf", "sessions.csv", "actions.csv", "ics", "json", "zip"]
@@ -133,3 +140,68 @@ def test_published_exports_leave_hidden_topics_out(client: TestClient) -> None:
     for fmt in ("json", "md", "sessions.csv"):
         assert "HYPERLINK" not in viewer.get(f"{event.path}/export/{fmt}").content.decode("utf-8-sig"), fmt
     assert "HYPERLINK" in event.facilitator.get(f"{event.path}/export/json").text  # the facilitator's own copy
+
+
+def test_published_archives_and_books_leave_hidden_topics_and_their_photos_out(client: TestClient) -> None:
+    event, topics = harvested_event(client)
+    act(event.facilitator, event, "report.save", "report", topic=topics[1], base="0", discussion="Hemligt")
+    upload(event.facilitator, event, topics[1], "b.jpg", jpeg_with_gps())
+    act(event.facilitator, event, "topic.hide", "facilitate", topic=topics[1])
+    act(event.facilitator, event, "proceedings.publish", "facilitate", published="1")
+    viewer = new_browser(client)
+    archive = zipfile.ZipFile(io.BytesIO(viewer.get(f"{event.path}/export/zip").content))
+    assert [n for n in archive.namelist() if n.startswith("photos/")] == ["photos/photo-1.jpg"]
+    assert (
+        "Hemligt" not in archive.read("event.json").decode() and "HYPERLINK" not in archive.read("event.json").decode()
+    )
+    assert "Hemligt" not in viewer.get(f"{event.path}/proceedings").text
+
+
+def stored_board(store: PhotoStore) -> Board:
+    """The Stockholm board with every photo really stored, each of its own width."""
+    board = stockholm_board()
+    photos = {}
+    for n, photo in enumerate(sorted(board.photos.values(), key=lambda p: p.id), start=1):
+        out = io.BytesIO()
+        Image.new("RGB", (100 + 10 * n, 60), "white").save(out, "PNG")
+        processed = media.process(out.getvalue())
+        photos[photo.id] = replace(photo, name=store.save(processed), width=processed.width)
+    return replace(board, photos=photos)
+
+
+def test_the_archives_photo_files_are_the_documents_photos(tmp_path: Path) -> None:
+    """A merged topic's photo is not exported: the numbering of the files must skip it as well."""
+    store = PhotoStore(tmp_path / "files")
+    board = stored_board(store)
+    archive = zipfile.ZipFile(io.BytesIO(exporting.to_bytes(board, "zip", store)))
+    document = orjson.loads(archive.read("event.json"))
+    files = sorted(n for n in archive.namelist() if n.startswith("photos/"))
+    assert files == sorted(p["file"] for p in document["photos"]) and len(files) == 3
+    for entry in document["photos"]:
+        assert Image.open(io.BytesIO(archive.read(entry["file"]))).width == entry["width"], entry
+    markdown = archive.read("proceedings.md").decode()
+    linked = re.findall(r"\((photos/photo-\d+\.jpg)\)", markdown)
+    assert linked and set(linked) <= set(files)
+
+
+def test_an_import_renders_the_html_again_and_keeps_a_version_to_merge_from(tmp_path: Path) -> None:
+    document = export_data.to_document(stockholm_board())
+    document["reports"][0]["html"] = {"discussion": '<meta http-equiv="refresh" content="0;url=http://x.test">'}
+    imported = export_data.from_document(document, descending_ids())
+    entities = exporting.restore_photos(imported, {}, PhotoStore(tmp_path))
+    rows: dict[str, dict[str, object]] = {}
+    for entity in entities:
+        rows.setdefault(kind_of(entity), {})[entity.id] = entity
+    board = Board(event=Event(id="e", slug="s", **imported.event_fields), seq=1, **rows)  # type: ignore[arg-type]
+    report = next(r for r in board.reports.values() if r.revision == 4)
+    assert "<meta" not in report.html
+    assert orjson.loads(report.html)["discussion"] == markup.render(report.discussion)
+    assert board.revisions[f"{report.id}:4"].revision == 4
+    facilitator = rules.Actor(facilitator=True)
+    first, second = (report.discussion + "\n\nLisa.", "Olle.\n\n" + report.discussion)
+    for n, text in enumerate((first, second), start=2):  # both from version 4, at the same time
+        context = rules.Context(facilitator, lambda: "x", n, now="2026-03-15T10:00:00+00:00")
+        board = apply(
+            board, rules.decide(board, "report.save", {"topic": report.id, "base": "4", "discussion": text}, context), n
+        )
+    assert board.reports[report.id].discussion == "Olle.\n\n" + report.discussion + "\n\nLisa."

@@ -10,9 +10,9 @@ import pytest
 
 from openspace import rules
 from openspace.errors import Conflict, Forbidden, Invalid, NotFound
-from openspace.harvest import merge_text
-from openspace.model import Board, Event, Slot, Space, Topic, apply
-from openspace.projection import state_for
+from openspace.harvest import after_clash, merge_text
+from openspace.model import Board, Change, Event, Report, Slot, Space, Topic, apply
+from openspace.projection import patch_for, state_for
 
 FAC = rules.Actor(facilitator=True)
 LISA = rules.Actor(participant_id="p-lisa", name="Lisa")
@@ -134,10 +134,11 @@ def test_photos_are_recorded_only_by_the_server() -> None:
         rules.decide(board(), "photo.add", args, rules.Context(LISA, lambda: "x", 2))
     change = rules.decide(board(), "photo.add", args, rules.Context(LISA, lambda: "x", 2), internal=True)
     b = apply(board(), change, 2)
-    assert b.photos["x"].name == "a" * 22
+    (photo,) = b.photos.values()
+    assert photo.name == "a" * 22 and photo.id.startswith("x.")
     with pytest.raises(Forbidden):
-        step(b, "photo.remove", OLLE, photo="x")
-    assert not step(b, "photo.remove", LISA, photo="x").photos
+        step(b, "photo.remove", OLLE, photo=photo.id)
+    assert not step(b, "photo.remove", LISA, photo=photo.id).photos
 
 
 def test_dot_voting_never_exceeds_the_dots() -> None:
@@ -174,3 +175,171 @@ def test_withdrawing_a_topic_takes_its_harvest_along() -> None:
     b = step(b, "action.add", FAC, topic="T1", what="y")
     gone = step(b, "topic.withdraw", LISA, topic="T1")
     assert not gone.reports and not gone.revisions and not gone.actions
+
+
+# --- what the harvest shows of hidden and merged topics (note 16) ----------------------------
+
+
+def photo_args(topic: str = "T1") -> dict[str, str]:
+    return {"topic": topic, "name": "b" * 22, "width": "10", "height": "10", "thumb_width": "5", "thumb_height": "5"}
+
+
+def add_photo(b: Board, actor: rules.Actor, topic: str = "T1") -> Board:
+    ctx = rules.Context(actor, lambda: f"ph{b.seq}", b.seq + 1, now=f"2026-03-14T11:{b.seq:02d}:00+00:00")
+    return apply(b, rules.decide(b, "photo.add", photo_args(topic), ctx, internal=True), b.seq + 1)
+
+
+def harvested() -> Board:
+    b = save(board(), LISA, 0, discussion="Hemligt samtal")
+    b = add_photo(b, LISA)
+    return step(b, "action.add", FAC, topic="T1", what="Hemlig åtgärd")
+
+
+def harvest_rows(state: dict[str, object]) -> list[object]:
+    return [*state["reports"], *state["photos"], *state["actions"]]  # type: ignore[misc]
+
+
+def test_a_hidden_topics_report_photos_and_actions_never_reach_the_public() -> None:
+    b = harvested()
+    assert len(harvest_rows(state_for(b, "public"))) == 3
+    b = step(b, "topic.hide", FAC, topic="T1")
+    public = state_for(b, "public")
+    assert harvest_rows(public) == [] and "Hemlig" not in orjson.dumps(public).decode()
+    assert len(harvest_rows(state_for(b, "facilitator"))) == 3  # the facilitator still has it all
+
+
+def test_harvest_changes_on_a_hidden_topic_reach_only_the_facilitator() -> None:
+    b = step(harvested(), "topic.hide", FAC, topic="T1")
+    ctx = rules.Context(FAC, lambda: "z", b.seq + 1)
+    changes = [
+        rules.decide(b, "report.save", {"topic": "T1", "base": "1", "discussion": "Ännu hemligare"}, ctx),
+        rules.decide(b, "report.lock", {"topic": "T1", "locked": "1"}, ctx),
+        rules.decide(b, "report.restore", {"topic": "T1", "revision": "1"}, ctx),
+        rules.decide(b, "photo.add", photo_args(), ctx, internal=True),
+        rules.decide(b, "action.add", {"topic": "T1", "what": "Hemligt"}, ctx),
+    ]
+    for change in changes:
+        public = patch_for(change, "public")
+        assert not {"reports", "photos", "actions"} & set(public.get("upsert", {})), change.kind
+        assert "Hemlig" not in orjson.dumps(public).decode(), change.kind
+        assert {"reports", "photos", "actions"} & set(patch_for(change, "facilitator")["upsert"]), change.kind
+
+
+def test_harvest_changes_on_an_open_topic_reach_everyone() -> None:
+    b = harvested()
+    ctx = rules.Context(LISA, lambda: "z", b.seq + 1)
+    report = rules.decide(b, "report.save", {"topic": "T1", "base": "1", "discussion": "Öppet"}, ctx)
+    assert patch_for(report, "public")["upsert"]["reports"][0]["discussion"] == "Öppet"
+    photo = rules.decide(b, "photo.add", photo_args(), ctx, internal=True)
+    assert patch_for(photo, "public")["upsert"]["photos"][0]["topic_id"] == "T1"
+
+
+def test_a_harvest_row_without_its_topic_is_withheld_from_the_public() -> None:
+    """Fail closed: a change that does not say whose row it is cannot show it to everyone."""
+    change = Change("report.saved", upserts=(Report("T1", discussion="Vem vet?"),))
+    assert patch_for(change, "public") == {}
+    assert patch_for(change, "facilitator")["upsert"]["reports"][0]["discussion"] == "Vem vet?"
+
+
+def test_a_merged_topics_harvest_is_shown_to_nobody() -> None:
+    b = step(board(), "report.save", LISA, topic="T2", base="0", discussion="Dubblett")
+    b = add_photo(b, LISA, topic="T2")
+    b = step(b, "topic.merge", FAC, into="T1", topics="T2", title="Policy")
+    assert b.topics["T2"].status == "merged"
+    for audience in ("public", "facilitator"):
+        assert harvest_rows(state_for(b, audience)) == []  # type: ignore[arg-type]
+
+
+# --- a clash never drops others' edits (note 18) ------------------------------------------------
+
+
+def test_after_a_clash_the_form_holds_every_merged_edit_even_with_crlf() -> None:
+    """Lisa edits line 1 of the insights and a line of the discussion; Olle, from the older
+    version, edits line 3 of the insights and the same line of the discussion. His browser sends
+    CRLF line ends, as every browser does. The insights must come back merged, not as his alone."""
+    insights = "Ett.\nTvå.\nTre.\n"
+    b = save(board(), LISA, 0, discussion="Samma rad.", insights=insights)
+    b = save(b, LISA, 1, discussion="Lisas rad.", insights=insights.replace("Ett.", "Ett, sa Lisa."))
+    olle = {
+        "topic": "T1",
+        "base": "1",
+        "discussion": "Olles rad.",
+        "insights": insights.replace("Tre.", "Tre, sa Olle.").replace("\n", "\r\n"),
+    }
+    with pytest.raises(Conflict):
+        step(b, "report.save", OLLE, **olle)
+    texts, clashes = after_clash(b, "T1", olle)
+    assert clashes == {"discussion"}
+    assert texts["insights"] == "Ett, sa Lisa.\nTvå.\nTre, sa Olle." and texts["discussion"] == "Olles rad."
+    again = save(b, OLLE, b.reports["T1"].revision, **{**texts, "discussion": "Lisas och Olles rad."})
+    assert again.reports["T1"].insights == "Ett, sa Lisa.\nTvå.\nTre, sa Olle."  # nothing of Lisa's lost
+
+
+def test_after_an_unmergeable_clash_every_differing_field_is_shown_both_ways() -> None:
+    b = save(save(board(), LISA, 0, discussion="Lisa"), LISA, 1, discussion="Lisa igen", insights="Lisas")
+    texts, clashes = after_clash(b, "T1", {"base": "7", "discussion": "Olle", "insights": "Lisas"})
+    assert clashes == {"discussion"} and texts == {**texts, "discussion": "Olle", "insights": "Lisas"}
+
+
+# --- the dot-vote: never below zero, and new rounds (notes 21 and 23) --------------------------
+
+
+def voted(dots: str = "3") -> Board:
+    b = save(board(), LISA, 0, discussion="Något")
+    b = step(b, "voting.set", FAC, dots=dots)
+    for _ in range(3):
+        b = step(b, "vote", OLLE, topic="T1", on="1")
+    return b
+
+
+def result(b: Board, command: str, actor: rules.Actor, **args: object) -> dict[str, object]:
+    return rules.decide(b, command, args, rules.Context(actor, lambda: "r", b.seq + 1)).result
+
+
+def test_dots_left_is_never_negative_after_the_facilitator_lowers_the_dots() -> None:
+    b = step(voted(), "voting.set", FAC, dots="1")  # Olle has given 3
+    assert result(b, "vote", OLLE, topic="T1", on="0")["left"] == 0
+    assert result(b, "vote", NILS, topic="T1", on="0") == {"unchanged": True, "left": 1}
+    b = save(b, LISA, 1, discussion="Något mer")
+    assert result(step(b, "topic.propose", NILS, title="Ny"), "vote", OLLE, topic="T1", on="0")["left"] == 0
+
+
+def test_closing_and_opening_again_continues_the_round() -> None:
+    b = step(step(voted(), "voting.set", FAC, dots="0"), "voting.set", FAC, dots="3")
+    assert b.topics["T1"].dots == 3 and len(b.votes) == 3
+    with pytest.raises(Invalid):
+        step(b, "vote", OLLE, topic="T1", on="1")  # his three dots are still given
+
+
+def test_a_new_round_takes_every_dot_back_and_only_the_facilitator_starts_one() -> None:
+    b = voted()
+    with pytest.raises(Forbidden):
+        step(b, "voting.set", LISA, dots="3", new_round="1")
+    change = rules.decide(b, "voting.set", {"dots": "2", "new_round": "1"}, rules.Context(FAC, lambda: "r", b.seq + 1))
+    assert change.kind == "voting.new_round" and change.result == {"cleared": 3}
+    assert "votes" not in patch_for(change, "public").get("delete", {})  # who voted stays private
+    b = apply(b, change, b.seq + 1)
+    assert (b.topics["T1"].dots, b.votes, b.event.voting_dots) == (0, {}, 2)
+    b = step(step(b, "vote", OLLE, topic="T1", on="1"), "vote", OLLE, topic="T1", on="1")
+    assert b.topics["T1"].dots == 2  # a whole new set of dots
+
+
+# --- whoever added a photo may remove it (note 24) ----------------------------------------------
+
+
+def test_whoever_added_a_photo_may_remove_it_while_they_may_add_one() -> None:
+    b = add_photo(board(), NILS)  # Nils does not convene T1
+    (photo,) = b.photos.values()
+    with pytest.raises(Forbidden):
+        step(b, "photo.remove", OLLE, photo=photo.id)
+    assert not step(b, "photo.remove", NILS, photo=photo.id).photos
+    assert not step(b, "photo.remove", LISA, photo=photo.id).photos  # the convener, as before
+    locked = step(b, "report.lock", FAC, topic="T1", locked="1")
+    with pytest.raises(Forbidden, match="locked"):
+        step(locked, "photo.remove", NILS, photo=photo.id)
+    typed_in = add_photo(board(), OLLE, topic="T2")  # a topic the facilitator typed in: no convener
+    (other,) = typed_in.photos.values()
+    assert not step(typed_in, "photo.remove", OLLE, photo=other.id).photos
+    with pytest.raises(Forbidden):
+        step(typed_in, "photo.remove", NILS, photo=other.id)
+    assert not step(typed_in, "photo.remove", FAC, photo=other.id).photos

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image, ImageFile, ImageFilter
 from pypdf import PdfReader
 
-from openspace import i18n, markup, media, proceedings
+from openspace import i18n, markup, media, proceedings, proceedings_chart, proceedings_html, proceedings_markdown
 from openspace.media import PhotoStore
 from openspace.model import ActionItem, Board, Event, Photo, Report, Slot, Space, Topic
 
@@ -168,7 +168,7 @@ def test_build_orders_the_chapters_by_time_and_space_and_keeps_the_rest_out(boar
     assert [c.topic.id for c in book.convergence] == ["t2", "t1", "t3", "t4", "t5"]
     assert [(rank, c.dots) for rank, c in book.ranking] == [(1, 5), (2, 2), (2, 2), (4, 0), (4, 0)]
     assert [(item.id, c.topic.id) for item, c in book.actions] == [("x1", "t1"), ("x2", "t3")]
-    assert book.chart_svg == proceedings.attendance_chart(board)
+    assert book.chart_svg == proceedings_chart.attendance_chart(board)
 
 
 def test_no_dots_means_no_convergence_table(board: Board) -> None:
@@ -182,7 +182,7 @@ def test_no_dots_means_no_convergence_table(board: Board) -> None:
 
 def test_markdown_has_the_titles_contents_licence_reports_and_photos(board: Board) -> None:
     book = proceedings.build(board)
-    text = proceedings.markdown(book, lambda p: f"photos/{p.id}.jpg")
+    text = proceedings_markdown.markdown(book, lambda p: f"photos/{p.id}.jpg")
     assert text.startswith("# Framtidens skola\n\n> Hur når vi alla elever?\n")
     assert "Stenhamra bygdegård" in text and "CC BY 4.0" in text and "lördag 14 mars 2026" in text
     assert f"## {i18n.gettext('Contents')}" in text
@@ -206,9 +206,9 @@ def test_markdown_has_the_titles_contents_licence_reports_and_photos(board: Boar
 
 
 def test_markdown_escapes_what_people_type_outside_reports() -> None:
-    assert proceedings._md("a *b* [c](d) | e <f> # g_h") == "a \\*b\\* \\[c\\](d) \\| e \\<f\\> \\# g\\_h"
-    assert proceedings._md("1. first") == "1\\. first" and proceedings._md("- dash") == "\\- dash"
-    assert proceedings._md("line\nbreak &amp; Q&A") == "line break \\&amp; Q&A"
+    assert proceedings_markdown._md("a *b* [c](d) | e <f> # g_h") == "a \\*b\\* \\[c\\](d) \\| e \\<f\\> \\# g\\_h"
+    assert proceedings_markdown._md("1. first") == "1\\. first" and proceedings_markdown._md("- dash") == "\\- dash"
+    assert proceedings_markdown._md("line\nbreak &amp; Q&A") == "line break \\&amp; Q&A"
 
 
 # --- HTML ----------------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_markdown_escapes_what_people_type_outside_reports() -> None:
 
 def html_of(board: Board, store: PhotoStore, **options: bool) -> str:
     out = io.BytesIO()
-    proceedings.write_html(proceedings.build(board), out, store, **options)
+    proceedings_html.write_html(proceedings.build(board), out, store, **options)
     return out.getvalue().decode()
 
 
@@ -286,7 +286,7 @@ def test_text_that_looks_like_a_photo_marker_stays_text(board: Board, store: Pho
 
 def test_pdf_has_every_title_and_the_licence(board: Board, store: PhotoStore) -> None:
     out = io.BytesIO()
-    proceedings.write_pdf(proceedings.build(board), out, store)
+    proceedings_html.write_pdf(proceedings.build(board), out, store)
     reader = PdfReader(io.BytesIO(out.getvalue()))
     pages = [squeeze(page.extract_text()) for page in reader.pages]
     text = " ".join(pages)
@@ -300,7 +300,7 @@ def test_pdf_has_every_title_and_the_licence(board: Board, store: PhotoStore) ->
 
 def test_making_a_pdf_leaves_upload_checks_as_strict_as_before(board: Board, store: PhotoStore) -> None:
     """WeasyPrint's import tells Pillow to load truncated images, process-wide; that must not stick."""
-    proceedings.write_pdf(proceedings.build(board), io.BytesIO(), store)
+    proceedings_html.write_pdf(proceedings.build(board), io.BytesIO(), store)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     whole = jpeg(300, 200, (10, 120, 10))
     with pytest.raises(media.PhotoError):
@@ -311,8 +311,8 @@ def test_the_pdf_fetcher_reads_only_the_stores_photos(board: Board, store: Photo
     name = board.photos["p1"].name
     path = store.path(name, thumb=False)
     assert path is not None
-    assert proceedings.store_file(store, path.as_uri()) == path
-    assert proceedings.store_file(store, store.root.resolve().joinpath(f"{name}.thumb.jpg").as_uri()) is not None
+    assert proceedings_html.store_file(store, path.as_uri()) == path
+    assert proceedings_html.store_file(store, store.root.resolve().joinpath(f"{name}.thumb.jpg").as_uri()) is not None
     secret = tmp_path / "secret.jpg"
     secret.write_bytes(b"x")
     for url in (
@@ -325,8 +325,8 @@ def test_the_pdf_fetcher_reads_only_the_stores_photos(board: Board, store: Photo
         "data:image/jpeg;base64,AAAA",
         f"file://evil.example{path}",
     ):
-        assert proceedings.store_file(store, url) is None, url
-    fetcher = proceedings._weasyprint()[1](store)
+        assert proceedings_html.store_file(store, url) is None, url
+    fetcher = proceedings_html._weasyprint()[1](store)
     with pytest.raises(ValueError):
         fetcher("http://example.org/a.jpg")
     response = fetcher(path.as_uri())
@@ -340,7 +340,7 @@ def test_the_pdf_fetcher_reads_only_the_stores_photos(board: Board, store: Photo
 
 
 def test_attendance_chart_is_well_formed_with_a_bar_per_session(board: Board) -> None:
-    svg = proceedings.attendance_chart(board)
+    svg = proceedings_chart.attendance_chart(board)
     root = ET.fromstring(svg)
     assert root.tag == f"{SVG}svg" and root.get("width") == "800"
     bars = root.findall(f".//{SVG}rect[@class='bar']")
@@ -350,12 +350,12 @@ def test_attendance_chart_is_well_formed_with_a_bar_per_session(board: Board) ->
     texts = ["".join(node.itertext()) for node in root.iter(f"{SVG}text")]
     assert "<script>alert(1)</script> Säkerhet" in " ".join(texts)  # escaped in the file, text when parsed
     assert "<script" not in svg and "10:00–11:00" in texts and "13:00–14:00" in texts
-    assert svg == proceedings.attendance_chart(board)
+    assert svg == proceedings_chart.attendance_chart(board)
     assert "http://www.w3.org/2000/svg" in svg and "href" not in svg
 
 
 def test_attendance_chart_for_an_empty_agenda_is_still_an_svg() -> None:
-    root = ET.fromstring(proceedings.attendance_chart(Board(event=EVENT)))
+    root = ET.fromstring(proceedings_chart.attendance_chart(Board(event=EVENT)))
     assert root.findall(f".//{SVG}rect[@class='bar']") == []
 
 
@@ -384,7 +384,7 @@ def test_html_streams_two_hundred_photos_in_bounded_memory(tmp_path: Path) -> No
     tracemalloc.start()
     try:
         with target.open("wb") as out:
-            proceedings.write_html(book, out, store)
+            proceedings_html.write_html(book, out, store)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

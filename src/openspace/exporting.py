@@ -1,4 +1,4 @@
-"""Exports and imports as files: the I/O edge around export_data.py and proceedings.py.
+"""Exports and imports as files: the I/O edge around export_data.py, export_agenda.py and the proceedings.
 
 Every format is written to a file, never built whole in memory: the proceedings stream photo by
 photo, and the ZIP adds each stored photo from disk. The web layer runs these in a worker
@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from . import export_data, i18n, markup, media, proceedings
+from . import export_agenda, export_data, i18n, markup, media, proceedings, proceedings_html, proceedings_markdown
 from .harvest import FIELDS
 from .media import PhotoStore
 from .model import Board, Revision
@@ -53,17 +53,17 @@ def write(board: Board, fmt: str, out: BinaryIO, photos: PhotoStore, progress: P
     if fmt in ("md", "html", "pdf"):
         book = proceedings.build(board)
         if fmt == "md":
-            out.write(proceedings.markdown(book, photo_link(board)).encode())
+            out.write(proceedings_markdown.markdown(book, photo_link(board)).encode())
         elif fmt == "html":
-            proceedings.write_html(book, out, photos)
+            proceedings_html.write_html(book, out, photos)
         else:
-            proceedings.write_pdf(book, out, photos)
+            proceedings_html.write_pdf(book, out, photos)
     elif fmt == "sessions.csv":
-        out.write(export_data.sessions_csv(board))
+        out.write(export_agenda.sessions_csv(board))
     elif fmt == "actions.csv":
-        out.write(export_data.actions_csv(board))
+        out.write(export_agenda.actions_csv(board))
     elif fmt == "ics":
-        out.write(export_data.agenda_ics(board))
+        out.write(export_agenda.agenda_ics(board))
     elif fmt == "json":
         out.write(export_data.document_json(board))
     elif fmt == "zip":

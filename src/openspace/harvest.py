@@ -5,10 +5,16 @@ are merged line by line against that base (merge3, as version control does); edi
 different lines simply combine. If both changed the same lines, nothing is applied and the
 person is shown both texts, so no word is lost either way. Every revision is kept.
 Pure like rules.py: the clock is `ctx.now`; Markdown is rendered by markup.py (no I/O).
+
+Every change that writes a report, a photo or an action item also carries the topic's row as it
+is: a change is projected for the public on its own (projection.py), and the topic's status in it
+is what keeps a hidden topic's harvest from the public.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import replace
 from datetime import date
 
@@ -16,7 +22,7 @@ import orjson
 from merge3 import Merge3
 
 from . import markup
-from .checks import Args, Context, Rule, boolean, integer, ref, require_facilitator, text
+from .checks import Actor, Args, Context, Rule, boolean, integer, ref, require_facilitator, text
 from .errors import N_, Conflict, Forbidden, Invalid, NotFound
 from .model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
 
@@ -28,6 +34,19 @@ MAX_DOTS = 10
 
 def fields_of(report: Report | None) -> dict[str, str]:
     return {f: getattr(report, f) if report else "" for f in FIELDS}
+
+
+def typed_fields(args: Args) -> dict[str, str]:
+    """The four texts as a save reads them: a browser's CRLF line ends made LF, and trimmed."""
+    return {f: text(args, f, "report", required=False)[: LIMITS[f] + 1] for f in FIELDS}
+
+
+def base_fields(board: Board, topic_id: str, base: int) -> dict[str, str] | None:
+    """The texts of revision `base` (all empty for 0); None when that revision is unknown."""
+    if base == 0:
+        return fields_of(None)
+    row = board.revisions.get(f"{topic_id}:{base}")
+    return orjson.loads(row.fields) if row else None
 
 
 def merge_text(base: str, ours: str, theirs: str) -> str | None:
@@ -85,12 +104,12 @@ def new_revision(
         author=ctx.actor.name or "",
         created_at=ctx.now,
     )
-    return Change(kind, upserts=(saved, history), result={"revision": number})
+    return Change(kind, upserts=(topic, saved, history), result={"revision": number})
 
 
 def save_report(board: Board, args: Args, ctx: Context) -> Change:
     topic, report = writable_topic(board, args, ctx)
-    ours = {f: text(args, f, "report", required=False)[: LIMITS[f] + 1] for f in FIELDS}
+    ours = typed_fields(args)
     for name, value in ours.items():
         if len(value) > LIMITS[name]:
             raise Invalid(N_("This is too long: at most %(max)s characters."), field=name, max=LIMITS[name])
@@ -99,10 +118,9 @@ def save_report(board: Board, args: Args, ctx: Context) -> Change:
     current_number = report.revision if report else 0
     merged = dict(ours)
     if base_number != current_number:
-        base_row = board.revisions.get(f"{topic.id}:{base_number}")
-        if base_number > current_number or (base_number > 0 and base_row is None):
+        base = base_fields(board, topic.id, base_number)
+        if base_number > current_number or base is None:
             raise Conflict(N_("This report changed in a way that cannot be merged. Your text is kept below."))
-        base = orjson.loads(base_row.fields) if base_row else fields_of(None)
         clashing = []
         for name in FIELDS:
             result = merge_text(base[name], ours[name], current[name])
@@ -121,11 +139,37 @@ def save_report(board: Board, args: Args, ctx: Context) -> Change:
     return replace(change, result={**change.result, "merged": base_number != current_number})
 
 
+def after_clash(board: Board, topic_id: str, args: Args) -> tuple[dict[str, str], set[str]]:
+    """What the report form holds after a refused save, and which fields clashed.
+
+    Saving again starts from the current revision, so a field that merged must hold the merged
+    text: left with only the writer's own text, the next save would quietly undo what the others
+    wrote in it. Only a clashing field keeps the writer's text, shown beside the others'. The
+    texts are read as a save reads them, so a browser's CRLF line ends merge as the save would.
+    When the base revision is unknown, every field both sides filled differently clashes.
+    """
+    try:
+        ours = typed_fields(args)
+        base_number = integer(args, "base", 0, 10**9) or 0
+    except Invalid:
+        ours, base_number = {f: str(args.get(f) or "") for f in FIELDS}, -1
+    theirs = fields_of(board.reports.get(topic_id))
+    base = (base_fields(board, topic_id, base_number) if base_number >= 0 else None) or fields_of(None)
+    texts: dict[str, str] = {}
+    clashes: set[str] = set()
+    for name in FIELDS:
+        merged = merge_text(base[name], ours[name], theirs[name])
+        if merged is None:
+            clashes.add(name)
+        texts[name] = ours[name] if merged is None else merged
+    return texts, clashes
+
+
 def lock_report(board: Board, args: Args, ctx: Context) -> Change:
     require_facilitator(ctx)
     topic: Topic = ref(board, args, "topic", "topics")
     report = board.reports.get(topic.id) or Report(id=topic.id, updated_at=ctx.now)
-    return Change("report.locked", upserts=(replace(report, locked=boolean(args, "locked")),))
+    return Change("report.locked", upserts=(topic, replace(report, locked=boolean(args, "locked"))))
 
 
 def restore_report(board: Board, args: Args, ctx: Context) -> Change:
@@ -139,6 +183,36 @@ def restore_report(board: Board, args: Args, ctx: Context) -> Change:
     return new_revision(board, topic, board.reports.get(topic.id), orjson.loads(row.fields), ctx, "report.restored")
 
 
+def uploader_tag(random_part: str, participant_id: str) -> str:
+    return hashlib.sha256(f"openspace-photo|{random_part}|{participant_id}".encode()).hexdigest()[:16]
+
+
+def photo_id(random_part: str, participant_id: str | None) -> str:
+    """A new photo's id, by which its uploader, and only they, can tell the photo is theirs.
+
+    The board keeps no uploader column (nobody is shown who took which photo), so the id carries
+    a hash of its random part and the uploader's participant id: only someone who already knows
+    that id can match it. Photos the facilitator uploads, or that came with an import, have none.
+    """
+    return f"{random_part}.{uploader_tag(random_part, participant_id)}" if participant_id else random_part
+
+
+def uploaded_by(photo: Photo, participant_id: str | None) -> bool:
+    random_part, _, tag = photo.id.partition(".")
+    return bool(participant_id and tag) and hmac.compare_digest(tag, uploader_tag(random_part, participant_id or ""))
+
+
+def may_remove_photo(board: Board, photo: Photo, actor: Actor) -> bool:
+    """The facilitator, the session's conveners, and whoever added the photo while they may still
+    add photos there (the topic open, the report not locked)."""
+    topic = board.topics.get(photo.topic_id)
+    if actor.facilitator or (topic is not None and topic.convened_by(actor.participant_id)):
+        return True
+    report = board.reports.get(photo.topic_id)
+    open_to_them = topic is not None and topic.status == "open" and not (report and report.locked)
+    return open_to_them and uploaded_by(photo, actor.participant_id)
+
+
 def add_photo(board: Board, args: Args, ctx: Context) -> Change:
     """Record a photo the web layer has already re-encoded and stored under a random name."""
     topic, _ = writable_topic(board, args, ctx)
@@ -148,7 +222,7 @@ def add_photo(board: Board, args: Args, ctx: Context) -> Change:
         integer(args, k, 1, 100_000) or 1 for k in ("width", "height", "thumb_width", "thumb_height")
     )
     photo = Photo(
-        id=ctx.new_id(),
+        id=photo_id(ctx.new_id(), ctx.actor.participant_id),
         topic_id=topic.id,
         name=str(args.get("name", "")),
         width=width,
@@ -157,14 +231,16 @@ def add_photo(board: Board, args: Args, ctx: Context) -> Change:
         thumb_height=thumb_height,
         created_at=ctx.now,
     )
-    return Change("photo.added", upserts=(photo,), result={"photo": photo.id})
+    return Change("photo.added", upserts=(topic, photo), result={"photo": photo.id})
 
 
 def remove_photo(board: Board, args: Args, ctx: Context) -> Change:
-    photo = ref(board, {"photo": args.get("photo")}, "photo", "photos")
-    topic = board.topics.get(photo.topic_id)
-    if not ctx.actor.facilitator and not (topic and topic.convened_by(ctx.actor.participant_id)):
-        raise Forbidden(N_("Only the convener of a topic or the facilitator can change it."))
+    photo: Photo = ref(board, {"photo": args.get("photo")}, "photo", "photos")
+    if not may_remove_photo(board, photo, ctx.actor):
+        report = board.reports.get(photo.topic_id)
+        if report is not None and report.locked and uploaded_by(photo, ctx.actor.participant_id):
+            raise Forbidden(N_("The facilitator has locked this report."))
+        raise Forbidden(N_("Only whoever added a photo, the convener of its session or the facilitator can remove it."))
     return Change("photo.removed", deletes=(("photos", photo.id),), result={"name": photo.name})
 
 
@@ -178,9 +254,19 @@ def publish(board: Board, args: Args, ctx: Context) -> Change:
 
 
 def open_voting(board: Board, args: Args, ctx: Context) -> Change:
+    """Open, change or close the vote; with `new_round`, every dot given so far is taken back first.
+
+    Closing and opening again continues the same round (a vote closed by mistake loses nothing);
+    a second vote on the same sessions is a new round, which only the facilitator can start.
+    """
     require_facilitator(ctx)
     dots = integer(args, "dots", 0, MAX_DOTS) or 0
-    return Change("voting.set", event=replace(board.event, voting_dots=dots))
+    event = replace(board.event, voting_dots=dots)
+    if not boolean(args, "new_round"):
+        return Change("voting.set", event=event)
+    upserts = tuple(replace(t, dots=0) for t in board.ordered_topics() if t.dots)
+    deletes: tuple[tuple[EntityKind, str], ...] = tuple(("votes", v) for v in sorted(board.votes))
+    return Change("voting.new_round", upserts=upserts, deletes=deletes, event=event, result={"cleared": len(deletes)})
 
 
 def has_report(board: Board, topic: Topic) -> bool:
@@ -199,18 +285,19 @@ def vote(board: Board, args: Args, ctx: Context) -> Change:
     if topic.status != "open" or not has_report(board, topic):
         raise Invalid(N_("Only sessions with a report can get dots."), field="topic")
     mine = [v for v in board.votes.values() if v.participant_id == person]
+    allowed = board.event.voting_dots  # may have been lowered below what someone has given: never "-1 left"
     if boolean(args, "on"):
         if len(mine) >= board.event.voting_dots:
             raise Invalid(N_("You have used all your %(max)s dots."), max=board.event.voting_dots)
         used = {v.id for v in mine}
         slot = next(f"{person}|{n}" for n in range(1, len(mine) + 2) if f"{person}|{n}" not in used)
         upserts: tuple[Entity, ...] = (replace(topic, dots=topic.dots + 1), Vote(slot, person, topic.id))
-        return Change("vote.given", upserts=upserts, result={"left": board.event.voting_dots - len(mine) - 1})
+        return Change("vote.given", upserts=upserts, result={"left": max(0, allowed - len(mine) - 1)})
     given = sorted(v.id for v in mine if v.topic_id == topic.id)
     if not given:
-        return Change("vote.taken", result={"unchanged": True, "left": board.event.voting_dots - len(mine)})
+        return Change("vote.taken", result={"unchanged": True, "left": max(0, allowed - len(mine))})
     deletes: tuple[tuple[EntityKind, str], ...] = (("votes", given[-1]),)
-    left = board.event.voting_dots - len(mine) + 1
+    left = max(0, allowed - len(mine) + 1)
     return Change("vote.taken", upserts=(replace(topic, dots=topic.dots - 1),), deletes=deletes, result={"left": left})
 
 
@@ -226,7 +313,7 @@ def add_action(board: Board, args: Args, ctx: Context) -> Change:
         except ValueError:
             raise Invalid(N_("Please give a date as YYYY-MM-DD."), field="due") from None
     item = ActionItem(ctx.new_id(), topic.id, what, who, due)
-    return Change("action.added", upserts=(item,), result={"action": item.id})
+    return Change("action.added", upserts=(topic, item), result={"action": item.id})
 
 
 def remove_action(board: Board, args: Args, ctx: Context) -> Change:

@@ -3,6 +3,14 @@
 Frames are encoded once per audience, not once per client: a facilitator sees everything, the
 public (participants and the projector) never sees a hidden topic's text. A topic that becomes
 hidden reaches the public as a deletion, and one that is shown again as an upsert.
+
+What hangs off a topic (its report, photos and action items) is as hidden as the topic itself.
+A change is projected on its own, without a board (the change log is replayed to clients that
+catch up), so the harvest's rules put the topic row into every change that writes such a row:
+the topic's status in the same patch says who may see it. A harvest row whose topic is not in
+its change is withheld from the public, so a rule that forgets the topic leaks nothing. Rows a
+client already has when their topic is hidden stay in its memory, unseen: every page draws only
+the rows of topics it has.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ AUDIENCES: tuple[Audience, ...] = ("public", "facilitator")
 # history for merging and restoring, fetched by pages, too heavy to push to every phone
 PRIVATE_KINDS = {"interests", "attendance", "votes", "revisions"}
 FACILITATOR_KINDS = {"merges"}  # kept for undo
+# rows that belong to a topic (by `topic_id`; a report's id is its topic's id)
+HARVEST_KINDS = ("reports", "photos", "actions")
 
 
 def hidden_statuses(audience: Audience) -> set[str]:
@@ -32,33 +42,53 @@ def withheld(audience: Audience) -> set[str]:
     return PRIVATE_KINDS | (set() if audience == "facilitator" else FACILITATOR_KINDS)
 
 
+def owner(kind: str, row: dict[str, Any]) -> str:
+    """The topic a harvest row belongs to."""
+    return str(row["id"] if kind == "reports" else row["topic_id"])
+
+
 def state_for(board: Board, audience: Audience) -> dict[str, Any]:
     state = board.to_state(leave_out=frozenset(withheld(audience)))
     hidden = hidden_statuses(audience)
     state["topics"] = [t for t in state["topics"] if t["status"] not in hidden]
+    seen = {t["id"] for t in state["topics"]}
+    for kind in HARVEST_KINDS:
+        state[kind] = [row for row in state[kind] if owner(kind, row) in seen]
     return state
 
 
 def patch_for(change: Change, audience: Audience) -> dict[str, Any]:
-    """The change as this audience sees it: withheld kinds dropped, hidden topics as deletions."""
+    """The change as this audience sees it: withheld kinds dropped, hidden topics as deletions,
+    and the harvest rows of a topic this audience may not see left out."""
     patch = change.to_patch()
     upsert, delete = patch.setdefault("upsert", {}), patch.setdefault("delete", {})
     for kind in withheld(audience):
         upsert.pop(kind, None)
         delete.pop(kind, None)
     hidden = hidden_statuses(audience)
-    topics = upsert.get("topics")
-    if topics:
-        gone = [t["id"] for t in topics if t["status"] in hidden]
-        if gone:
-            upsert["topics"] = [t for t in topics if t["status"] not in hidden]
-            delete.setdefault("topics", []).extend(gone)
+    topics = upsert.get("topics") or []
+    status = {t["id"]: t["status"] for t in topics}
+    gone = [t["id"] for t in topics if t["status"] in hidden]
+    if gone:
+        upsert["topics"] = [t for t in topics if t["status"] not in hidden]
+        delete.setdefault("topics", []).extend(gone)
+    for kind in HARVEST_KINDS:
+        if kind in upsert:
+            upsert[kind] = [row for row in upsert[kind] if visible(status.get(owner(kind, row)), audience)]
     for part, key in ((upsert, "upsert"), (delete, "delete")):
         for kind in [k for k, rows in part.items() if not rows]:
             del part[kind]
         if not part:
             patch.pop(key, None)
     return patch
+
+
+def visible(status: str | None, audience: Audience) -> bool:
+    """Whether a harvest row may go out, given its topic's status in the same change (None: the
+    topic is not in it). Only the facilitator gets rows whose topic the change does not show."""
+    if status is None:
+        return audience == "facilitator"
+    return status not in hidden_statuses(audience)
 
 
 def change_frame(seq: int, change: Change, audience: Audience) -> str:

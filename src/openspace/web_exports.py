@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from . import export_data, exporting
+from . import export_agenda, exporting
 from .errors import N_, Forbidden, NotFound
 from .model import Board
 from .projection import public_board
@@ -88,7 +88,7 @@ async def my_calendar(request: Request) -> Response:
     mine = {i.topic_id for i in board.interests.values() if i.participant_id == me}
     mine |= {a.topic_id for a in board.attendance.values() if a.participant_id == me}
     mine |= {t.id for t in board.topics.values() if t.convened_by(me)}
-    body = export_data.agenda_ics(board, only_topics=mine, calendar_name=event.name)
+    body = export_agenda.agenda_ics(board, only_topics=mine, calendar_name=event.name)
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -19,14 +20,16 @@ from starlette.routing import Route
 
 from . import markup, media
 from .errors import N_, Conflict, DomainError, Invalid, NotFound
-from .harvest import FIELDS, merge_text
-from .model import Board
+from .harvest import FIELDS, after_clash, may_remove_photo
+from .model import Board, Photo
+from .projection import hidden_statuses
 from .rendering import slot_states
 from .views import board_view
 from .web import FORM_LIMIT, Visit, page, read_form, refusal_page, register, requested_topic, visit
 
 MAX_FILES = 5
 UPLOAD_LIMIT = MAX_FILES * media.MAX_BYTES + 256 * 1024  # multipart spools files to disk, not memory
+TOO_BIG_A_FORM = N_("What you sent was larger than the server accepts. Please send something smaller.")
 
 
 async def report_page(
@@ -35,11 +38,15 @@ async def report_page(
     error: DomainError | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    """A session's report: read it, write in it with others, preview, see both texts on a clash."""
+    """A session's report: read it, write in it with others, preview, see both texts on a clash.
+
+    The facilitator also reaches the report of a hidden topic: they are the only one who may still
+    write in it, lock it or bring back a version, so the page is theirs even while nobody else's.
+    """
     v, event, board = await page(request, v)
     values = values or {}
     topic = requested_topic(board, request, values)
-    if topic is None or topic.status != "open":
+    if topic is None or topic.status in hidden_statuses(v.audience):
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
     report = board.reports.get(topic.id)
     saved = {f: getattr(report, f) if report else "" for f in FIELDS}
@@ -50,9 +57,10 @@ async def report_page(
         else None
     )
     clashing = isinstance(error, Conflict) and values.get("action") == "report.save"
-    clashes = clashing_fields(board, topic.id, values, saved) if clashing else set()
+    clashes: set[str] = set()
     if clashing:  # saving again starts from the current version: keep everyone's words
-        typed = merged_fields(board, topic.id, values, saved, clashes)
+        typed, clashes = after_clash(board, topic.id, values)
+    photos = sorted((p for p in board.photos.values() if p.topic_id == topic.id), key=lambda p: (p.created_at, p.id))
     return v.render(
         "report.html",
         topic=topic,
@@ -66,35 +74,18 @@ async def report_page(
         clashing=clashing,
         clashes=clashes,
         preview=preview,
-        photos=[p for p in sorted(board.photos.values(), key=lambda p: p.created_at) if p.topic_id == topic.id],
+        photos=photos,
+        removable={p.id for p in photos if may_remove_photo(board, p, v.actor)},
+        max_files=MAX_FILES,
+        max_bytes=media.MAX_BYTES,
         revisions=sorted((r for r in board.revisions.values() if r.topic_id == topic.id), key=lambda r: -r.revision)
         if v.actor.facilitator
         else [],
         actions=[a for a in board.actions.values() if a.topic_id == topic.id],
-        data=v.page_data(board, "public"),
+        data=v.page_data(board, v.audience),
         error=error,
         values=values,
     )
-
-
-def base_fields(board: Board, topic_id: str, values: dict[str, str]) -> dict[str, str]:
-    row = board.revisions.get(f"{topic_id}:{values.get('base', '')}")
-    return orjson.loads(row.fields) if row else dict.fromkeys(FIELDS, "")
-
-
-def clashing_fields(board: Board, topic_id: str, values: dict[str, str], saved: dict[str, str]) -> set[str]:
-    """The fields whose three-way merge failed: only those show the others' text beside yours."""
-    base = base_fields(board, topic_id, values)
-    return {f for f in FIELDS if merge_text(base[f], values.get(f, "").strip(), saved[f]) is None}
-
-
-def merged_fields(
-    board: Board, topic_id: str, values: dict[str, str], saved: dict[str, str], clashes: set[str]
-) -> dict[str, str]:
-    """What the form should hold after a clash, so that saving again loses nobody's words."""
-    base = base_fields(board, topic_id, values)
-    mine = {f: values.get(f, "").strip() for f in FIELDS}
-    return {f: mine[f] if f in clashes else (merge_text(base[f], mine[f], saved[f]) or "") for f in FIELDS}
 
 
 async def upload_photos(request: Request) -> Response:
@@ -105,12 +96,12 @@ async def upload_photos(request: Request) -> Response:
     stored: list[str] = []
     try:
         if int(request.headers.get("content-length") or 0) > UPLOAD_LIMIT:
-            raise Invalid(media.TOO_LARGE, max=media.MAX_BYTES // (1024 * 1024))
+            raise Invalid(media.TOO_LARGE, field="photos", max=media.MAX_BYTES // (1024 * 1024))
         try:
             async with request.form(max_files=MAX_FILES, max_fields=8, max_part_size=FORM_LIMIT) as form:
                 await store_uploads(v, topic_id, form, stored)
-        except MultiPartException:
-            raise Invalid(N_("Send at most %(max)s photos at a time."), field="photos", max=MAX_FILES) from None
+        except (MultiPartException, HTTPException) as problem:
+            raise upload_refusal(problem) from None
     except media.PhotoError as problem:
         v.runtime.photos.delete_all(stored)
         return await report_page(request, v, Invalid(problem.message, field="photos", **problem.params), {})
@@ -118,6 +109,17 @@ async def upload_photos(request: Request) -> Response:
         v.runtime.photos.delete_all(stored)
         return await report_page(request, v, error, {"topic": topic_id})
     return v.finish(RedirectResponse(f"/e/{v.event.slug}/sessions/{topic_id}/report#photos", status_code=303))
+
+
+def upload_refusal(problem: MultiPartException | HTTPException) -> Exception:
+    """Starlette's parser refuses too many files or too large a part as a bare 400 (an
+    HTTPException inside an app): said on the report page instead, as any other refusal."""
+    detail = str(problem.detail if isinstance(problem, HTTPException) else problem.message)
+    if detail.startswith("Too many files"):
+        return Invalid(N_("Send at most %(max)s photos at a time."), field="photos", max=MAX_FILES)
+    if "maximum size" in detail or (isinstance(problem, HTTPException) and problem.status_code == 413):
+        return Invalid(TOO_BIG_A_FORM, field="photos")
+    return problem
 
 
 async def store_uploads(v: Visit, topic_id: str, form: FormData, stored: list[str]) -> None:
@@ -150,19 +152,29 @@ async def store_uploads(v: Visit, topic_id: str, form: FormData, stored: list[st
         stored.remove(name)  # recorded: it belongs to the board now
 
 
+def shown_photo(board: Board, name: str, v: Visit) -> Photo | None:
+    """The photo of this event by that file name, if this visitor may see its session."""
+    found = next((p for p in board.photos.values() if p.name == name), None)
+    topic = board.topics.get(found.topic_id) if found else None
+    return found if topic is not None and topic.status not in hidden_statuses(v.audience) else None
+
+
 async def photo(request: Request) -> Response:
-    """A photo of this event only: the name must belong to one of its sessions."""
+    """A photo of this event only, of a session this visitor may see: hiding a topic hides its
+    photos too, even from someone who kept the address. Cached privately only, since a shared
+    cache would go on serving it after the topic is hidden.
+    """
     v, event, board = await page(request, None)
     name = request.path_params["name"]
-    if not any(p.name == name for p in board.photos.values()):
-        return refusal_page(v, NotFound(N_("That photo has already been removed.")))
     size = request.path_params.get("size")
-    if size not in (None, "thumb"):
+    if size not in (None, "thumb") or shown_photo(board, name, v) is None:
         return refusal_page(v, NotFound(N_("That photo has already been removed.")))
     path = v.runtime.photos.path(name, thumb=size == "thumb")
     if path is None:
         return refusal_page(v, NotFound(N_("That photo has already been removed.")))
-    return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "public, max-age=31536000, immutable"})
+    return FileResponse(
+        path, media_type="image/jpeg", headers={"cache-control": "private, max-age=31536000, immutable"}
+    )
 
 
 async def news(

@@ -17,7 +17,13 @@ function render() {
   }
 }
 
-live.addEventListener("change", render);
+live.addEventListener("change", (event) => {
+  // A new round takes back every dot given so far, this person's too.
+  const { kind, changes } = event.detail;
+  const kinds = kind === "batch" ? changes.map((change) => change.kind) : [kind];
+  if (kinds.includes("voting.new_round")) data.myDots = 0;
+  render();
+});
 setInterval(() => renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset), 1000);
 enhanceForms(document, live, {
   onDone(form, result) {

@@ -4,6 +4,8 @@
 // - it keeps what is typed on the phone (localStorage) so a reload or a crash loses nothing;
 // - a save while offline is held, marked "not sent yet", and sent once the connection is back.
 //   The form carries its own action id, so a repeated send is applied once.
+// It also says at once when more photos, or larger ones, are chosen than the server takes,
+// instead of after a long upload over the venue's wifi.
 import { Live, pageData } from "./live.js";
 import { renderBanner, slotStates } from "./render.js";
 
@@ -93,5 +95,20 @@ if (form) {
   };
   window.addEventListener("online", resend);
   setInterval(resend, 3000); // the socket can come back while the browser never went "offline"
+}
+const picker = document.querySelector("[data-upload] input[type=file]");
+if (picker) {
+  const problem = document.querySelector("[data-upload-error]");
+  picker.addEventListener("change", () => {
+    const chosen = [...picker.files];
+    let text = "";
+    if (chosen.length > Number(picker.dataset.maxFiles)) text = picker.dataset.tooMany;
+    else if (chosen.some((file) => file.size > Number(picker.dataset.maxBytes))) text = picker.dataset.tooLarge;
+    picker.setCustomValidity(text); // the browser then refuses to send the form
+    if (problem) {
+      problem.textContent = text;
+      problem.hidden = !text;
+    }
+  });
 }
 live.connect();
