@@ -137,3 +137,53 @@ def test_walking_early_to_the_next_session_counts_the_person_once() -> None:
     b = step(b, "attendance.in", PEOPLE[0], now="2026-03-14T09:55:00+00:00", topic="T3")  # 10:55, S2 opens early
     assert b.topics["T1"].headcount == 0 and b.topics["T1"].left == 1 and b.topics["T3"].headcount == 1
     assert [a.slot_id for a in b.attendance.values()] == ["S2"]
+
+
+def test_hiding_merging_or_rescheduling_a_session_ends_its_check_ins() -> None:
+    """Check-ins used to outlive these: counted twice, or stuck with nowhere to check out."""
+    import orjson as json
+
+    b = step(step(board(), "attendance.in", PEOPLE[0], topic="T1"), "attendance.in", PEOPLE[1], topic="T1")
+    hidden = step(b, "topic.hide", FAC, topic="T1")
+    assert hidden.topics["T1"].headcount == 0 and not hidden.attendance
+    merged = step(b, "topic.merge", FAC, into="T2", topics="T1", title="Båda")
+    assert merged.topics["T1"].headcount == 0 and not merged.attendance
+    undone = step(merged, "topic.unmerge", FAC, merge=next(iter(merged.merges)))
+    assert undone.topics["T1"].headcount == 0 and undone.topics["T1"].placed  # back, with nobody in it
+    plan = json.dumps({"T1": ["S2", "B", 1]}).decode()
+    moved = step(b, "agenda.apply", FAC, plan=plan)
+    assert moved.topics["T1"].headcount == 0 and not moved.attendance
+    later = step(moved, "attendance.in", PEOPLE[0], now="2026-03-14T10:20:00+00:00", topic="T1")
+    assert later.topics["T1"].headcount == 1  # counted once, in its new time
+    same_time = step(b, "agenda.apply", FAC, plan=json.dumps({"T1": ["S1", "B", 1], "T2": ["S1", "A", 1]}).decode())
+    assert same_time.topics["T1"].headcount == 2  # another room at the same time: people follow
+    gone = step(b, "slot.remove", FAC, slot="S1")
+    assert gone.topics["T1"].headcount == 0 and not gone.topics["T1"].placed
+
+
+def test_leaving_works_even_after_the_session_moved() -> None:
+    """A check-in left behind (by an older version) can still be ended by its owner."""
+    from dataclasses import replace as change
+
+    b = step(board(), "attendance.in", PEOPLE[0], topic="T1")
+    b = change(b, topics={**b.topics, "T1": change(b.topics["T1"], slot_id="S2", space_id="B")})
+    b = step(b, "attendance.out", PEOPLE[0], topic="T1")  # was "unchanged": looked only in S2
+    assert not b.attendance and b.topics["T1"].headcount == 0 and b.topics["T1"].left == 1
+    b = step(b, "attendance.in", PEOPLE[1], topic="T2")
+    hidden = change(b, topics={**b.topics, "T2": change(b.topics["T2"], status="hidden")})
+    out = step(hidden, "attendance.out", PEOPLE[1], topic="T2")  # was refused: "not on the agenda"
+    assert not out.attendance and out.topics["T2"].headcount == 0
+
+
+def test_the_full_warning_names_a_room_that_can_really_be_taken() -> None:
+    """The free room the warning names used to be a hidden topic's cell, and refused the move."""
+    from openspace.views import board_view
+
+    b = board()
+    for person in PEOPLE[:4]:
+        b = step(b, "attendance.in", person, topic="T1")  # 4 people, Sagorummet holds 3
+    b = step(b, "topic.hide", FAC, topic="T2")
+    crowded = board_view(b, "public", {"S1": "now"}).crowded()
+    assert crowded["T1"] is not None and crowded["T1"].id == "B"
+    moved = step(b, "topic.place", FAC, topic="T1", slot="S1", space="B")
+    assert moved.occupant("S1", "B") == moved.topics["T1"] and moved.topics["T1"].headcount == 4

@@ -130,8 +130,10 @@ def test_merging_duplicates_and_undoing_it(client: TestClient) -> None:
 
 
 def test_suggested_agenda_preview_and_accept(client: TestClient) -> None:
-    event = create_event(client, language="en")
-    setup_grid(client, event, spaces=2, slots=2)
+    event = create_event(client, language="en", starts_on="2099-03-14")  # slots that are still ahead
+    for n in range(2):
+        act(event.facilitator, event, "space.add", "facilitate", name=f"Rum {n + 1}", capacity="10")
+        act(event.facilitator, event, "slot.add", "facilitate", day="2099-03-14", start=f"1{n}:00", end=f"1{n}:45")
     for title, convener in (("Ett", "Anna"), ("Två", "Anna"), ("Tre", "Bo")):
         act(event.facilitator, event, "topic.propose", "facilitate", title=title, convener_name=convener)
     preview = event.facilitator.get(f"{event.path}/facilitate?suggest=1").text
@@ -200,3 +202,25 @@ def test_hints_while_placing_never_block(client: TestClient) -> None:
     placed = act(event.facilitator, event, "topic.place", "facilitate", topic=second, slot=slots[0], space=spaces[1])
     assert placed.status_code == 303  # a hint, not a refusal
     assert "already convenes" in event.facilitator.get(f"{event.path}/facilitate").text
+
+
+def test_withdrawing_a_merged_topic_gives_the_others_back_through_the_forms(client: TestClient) -> None:
+    """Written to the database too: the folded topic returns to its cell, which the kept topic
+    had taken over, and nothing of the merge is left behind."""
+    event = create_event(client, language="en")
+    spaces, slots = setup_grid(client, event, spaces=1, slots=1)
+    lisa, olle = join(client, event, "Lisa"), join(client, event, "Olle")
+    act(lisa, event, "topic.propose", title="Sociala medier-policy")
+    act(olle, event, "topic.propose", title="Policy för sociala medier")
+    a, b = topic_id(client, event, "Sociala medier-policy"), topic_id(client, event, "Policy för sociala medier")
+    act(event.facilitator, event, "topic.place", "facilitate", topic=b, slot=slots[0], space=spaces[0])
+    act(event.facilitator, event, "topic.merge", "facilitate", into=a, topics=b, title="Policy")
+    act(event.facilitator, event, "topic.place", "facilitate", topic=a, slot=slots[0], space=spaces[0])
+    assert act(lisa, event, "topic.withdraw", "edit", topic=a).status_code == 303
+    topics = state(event.facilitator, event)["topics"]
+    assert [(t["title"], t["status"], t["convener_name"]) for t in topics] == [
+        ("Policy för sociala medier", "open", "Olle")
+    ]
+    assert topics[0]["slot_id"] is None  # its old cell was the kept topic's until this change
+    assert state(event.facilitator, event)["merges"] == []
+    assert "Policy för sociala medier" in olle.get(event.path).text

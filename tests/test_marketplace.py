@@ -226,7 +226,9 @@ def test_merged_topics_cannot_be_placed() -> None:
 
 def test_a_hidden_topics_title_never_reaches_a_convener_through_a_conflict() -> None:
     b = step(board(), "event.options", FAC, self_placement="1")
-    b = step(step(b, "topic.place", FAC, topic="T3", slot="S1", space="A"), "topic.hide", FAC, topic="T3")
+    # hiding takes a topic off the grid now; an older version left hidden topics in their cells
+    left_behind = replace(b.topics["T3"], status="hidden", slot_id="S1", space_id="A")
+    b = replace(b, topics={**b.topics, "T3": left_behind})
     error = refused(b, "topic.place", LISA, topic="T1", slot="S1", space="A")
     assert isinstance(error, Conflict) and "Facebook" not in str(error) and not error.params
 
@@ -244,3 +246,32 @@ def test_accepting_a_plan_clears_the_spotlight_of_a_topic_it_places() -> None:
     assert b.event.spotlight is None and b.topics["T1"].placed
     change = rules.decide(b, "agenda.apply", {"plan": "{}"}, rules.Context(FAC, lambda: "x", 99))
     assert change.result == {"placed": 0, "unchanged": True}
+
+
+def test_hiding_takes_a_topic_off_the_grid_so_its_cell_really_is_free() -> None:
+    """A hidden topic looked like a free cell to everyone else; now the cell is free."""
+    b = step(board(), "event.options", FAC, self_placement="1")
+    b = step(step(b, "topic.place", FAC, topic="T3", slot="S1", space="A"), "topic.hide", FAC, topic="T3")
+    assert not b.topics["T3"].placed and b.topics["T3"].status == "hidden"
+    b = step(b, "topic.place", LISA, topic="T1", slot="S1", space="A")  # was refused: "That cell is taken"
+    assert b.occupant("S1", "A") == b.topics["T1"]
+    error = refused(b, "topic.place", FAC, topic="T3", slot="S2", space="A")
+    assert isinstance(error, Invalid) and not b.topics["T3"].placed  # hidden topics stay off the agenda
+    shown = step(b, "topic.hide", FAC, topic="T3", show="1")
+    assert shown.topics["T3"].status == "open" and step(shown, "topic.place", FAC, topic="T3", slot="S2", space="A")
+    mine_hidden = step(b, "topic.hide", FAC, topic="T1")
+    assert isinstance(refused(mine_hidden, "topic.place", LISA, topic="T1", slot="S2", space="B"), Forbidden)
+
+
+def test_withdrawing_the_kept_topic_of_a_merge_gives_the_folded_topics_back() -> None:
+    """The folded topics used to stay merged, seen by nobody, for good."""
+    b = step(board(), "topic.interest", OLLE, topic="T2", on="1")
+    b = step(b, "topic.place", FAC, topic="T2", slot="S2", space="B")
+    b = step(b, "topic.merge", FAC, into="T1", topics="T2 T3", title="Policy, sammanslaget")
+    b = step(b, "topic.withdraw", LISA, topic="T1")
+    assert "T1" not in b.topics and not b.merges
+    assert b.topics["T2"].status == b.topics["T3"].status == "open"
+    assert (b.topics["T2"].slot_id, b.topics["T2"].space_id, b.topics["T2"].interest) == ("S2", "B", 1)
+    assert b.interested("T2") == {"p-olle"} and b.interested("T1") == set()
+    public = [t["id"] for t in state_for(b, "public")["topics"]]
+    assert public == ["T2", "T3"]

@@ -412,3 +412,23 @@ def test_suggestion_on_overfull_boards_places_the_most_wanted_with_less_overflow
 
 def total(scores: list[Quality]) -> Quality:
     return Quality(*(sum(column) for column in zip(*(astuple(q) for q in scores), strict=True)))
+
+
+def test_suggest_leaves_slots_that_have_started_alone() -> None:
+    """On the day, a suggestion fills only slots still ahead, and never moves a running session."""
+    b = make(
+        lisa("T1", slot_id="S1", space_id="A"),  # under way at 10:30: stays even with replace_unpinned
+        olle("T2"),
+        Topic("T3", "Three", convener_id="p-x"),
+        Topic("T4", "Four", convener_id="p-y"),
+        wants={"T1": people(25), "T2": people(5), "T3": people(8), "T4": people(3)},
+    )
+    during_s1 = "2026-03-14T09:30:00+00:00"  # 10:30 in Stockholm: S1 (10:00–11:00) runs
+    for replace_unpinned in (False, True):
+        plan = suggest(b, replace_unpinned=replace_unpinned, now=during_s1)
+        valid(b, plan)
+        assert "T1" not in plan and {slot for slot, _ in plan.values()} == {"S2"}
+        assert sorted(plan) == ["T2", "T3", "T4"]
+    after_s2 = "2026-03-14T12:00:00+00:00"
+    assert suggest(b, replace_unpinned=True, now=after_s2) == {}  # the day is over: nowhere to go
+    assert {slot for slot, _ in suggest(b, now="2026-03-14T08:00:00+00:00").values()} <= {"S1", "S2"}

@@ -262,3 +262,55 @@ def test_limits_on_counts() -> None:
     many = {f"t{i}": Topic(f"t{i}", "x") for i in range(rules.MAX_TOPICS)}
     with pytest.raises(Invalid):
         rules.decide(replace(board(), topics=many), "topic.propose", {"title": "one more"}, ctx(LISA))
+
+
+ANNA_1 = rules.Actor(participant_id="p-anna1", name="Anna")
+ANNA_2 = rules.Actor(participant_id="p-anna2", name="Anna")
+BO = rules.Actor(participant_id="p-bo", name="Bo")
+
+
+def merged_board() -> Board:
+    """Lisa's T1 with topics by two people called Anna and by Bo merged into it."""
+    b = board()
+    for actor, tid in ((ANNA_1, "A1"), (ANNA_2, "A2"), (BO, "B")):
+        own = Topic(tid, tid, convener_id=actor.participant_id, convener_name=actor.name)
+        b = replace(b, topics={**b.topics, tid: own})
+    b = run(b, "topic.merge", FACILITATOR, into="T1", topics="A1 A2 B", title="Policy")
+    assert b.topics["T1"].co_conveners == "Anna, Bo"
+    return b
+
+
+def test_a_rename_reaches_the_topics_someone_co_convenes() -> None:
+    b = run(merged_board(), "me.rename", BO, name="Bo Berg")
+    assert b.topics["T1"].co_conveners == "Anna, Bo Berg"
+    b = run(b, "me.rename", ANNA_1, name="Anna Ek")
+    assert b.topics["T1"].co_conveners == "Anna, Bo Berg, Anna Ek"  # the other Anna is still Anna
+    undone = run(b, "topic.unmerge", FACILITATOR, merge=next(iter(b.merges)))
+    assert (undone.topics["B"].convener_name, undone.topics["A1"].convener_name) == ("Bo Berg", "Anna Ek")
+
+
+def test_erasing_a_name_takes_only_ones_own_entry_as_co_convener() -> None:
+    """Two co-conveners with one name both vanished; a name from before a rename stayed."""
+    b = run(merged_board(), "me.forget", ANNA_1)
+    assert b.topics["T1"].co_conveners == "Anna, Bo" and not b.topics["T1"].convened_by("p-anna1")
+    # an older version renamed only the topics someone proposed, so "Bo" stayed in the merged list
+    own = next(t for t in b.topics.values() if t.convener_id == "p-bo")
+    b = replace(b, topics={**b.topics, own.id: replace(own, convener_name="Bo Berg")})
+    b = run(b, "me.forget", replace(BO, name="Bo Berg"))
+    assert b.topics["T1"].co_conveners == "Anna" and b.topics["T1"].co_convener_ids == "p-anna2"
+
+
+def test_erasing_a_name_reaches_what_undoing_a_merge_brings_back_and_report_versions() -> None:
+    from openspace.model import Revision
+
+    b = merged_board()
+    versions = {
+        "T1:1": Revision("T1:1", "T1", 1, "{}", "Bo", "2026-03-14T10:00:00+00:00"),
+        "T1:2": Revision("T1:2", "T1", 2, "{}", "Lisa", "2026-03-14T10:05:00+00:00"),
+    }
+    b = run(replace(b, revisions=versions), "me.forget", BO)
+    assert [r.author for r in b.revisions.values()] == ["", "Lisa"]
+    assert "Bo" not in next(iter(b.merges.values())).before and "p-bo" not in next(iter(b.merges.values())).before
+    undone = run(b, "topic.unmerge", FACILITATOR, merge=next(iter(b.merges)))
+    back = next(t for t in undone.topics.values() if t.title == "B")
+    assert (back.convener_id, back.convener_name, back.status) == (None, "", "open")

@@ -278,3 +278,51 @@ def test_every_route_sends_the_security_headers(client: TestClient) -> None:
         assert headers["referrer-policy"] == "no-referrer", path
         checked += 1
     assert checked >= 20
+
+
+def test_an_outbox_resent_after_joining_or_logging_in_is_applied_once(client: TestClient) -> None:
+    """The same browser keeps its idempotency records whatever it becomes: the facilitator who
+    joins, the participant who opens the facilitator link (the key used to change with it)."""
+    event = create_event(client)
+    laptop = event.facilitator
+    with laptop.websocket_connect(f"{event.path}/ws", headers={"origin": ORIGIN}) as ws:
+        ws.receive_json()
+        ws.send_json({"type": "action", "id": "outbox-000001", "name": "space.add", "args": {"name": "Trappan"}})
+        while (first := ws.receive_json())["type"] != "result":
+            pass
+    answer = laptop.post(f"{event.path}/join", data={"csrf": laptop.cookies.get("os_csrf"), "name": "Facilitatorn"})
+    assert answer.status_code == 303
+    with laptop.websocket_connect(f"{event.path}/ws", headers={"origin": ORIGIN}) as ws:  # as F and P now
+        ws.receive_json()
+        ws.send_json({"type": "action", "id": "outbox-000001", "name": "space.add", "args": {"name": "Trappan"}})
+        while (again := ws.receive_json())["type"] != "result":
+            pass
+    assert again == first and [s["name"] for s in state(laptop, event)["spaces"]] == ["Trappan"]
+
+    phone = join(client, event, "Olle")
+    assert act(phone, event, "topic.propose", title="Från mobilen", action_id="outbox-000002").status_code == 303
+    assert phone.get(event.facilitator_url.replace("http://127.0.0.1:8000", "")).status_code == 303
+    assert act(phone, event, "topic.propose", title="Från mobilen", action_id="outbox-000002").status_code == 303
+    assert [t["title"] for t in state(phone, event)["topics"]] == ["Från mobilen"]
+    other = join(client, event, "Lisa")  # the same id from another browser is another action
+    assert act(other, event, "topic.propose", title="Lisas", action_id="outbox-000002").status_code == 303
+    assert [t["title"] for t in state(phone, event)["topics"]] == ["Från mobilen", "Lisas"]
+
+
+def test_a_cell_freed_by_hiding_can_be_taken_from_the_self_placement_page(client: TestClient) -> None:
+    event = create_event(client, language="en")
+    setup_grid(client, event, spaces=1, slots=1)
+    act(event.facilitator, event, "event.options", "facilitate", self_placement="1")
+    act(event.facilitator, event, "topic.propose", "facilitate", title="Reklam", convener_name="Spam")
+    phone = join(client, event)
+    act(phone, event, "topic.propose", title="Mitt ämne")
+    spam, mine = (t["id"] for t in state(event.facilitator, event)["topics"])
+    s = state(event.facilitator, event)
+    slot, space = s["slots"][0]["id"], s["spaces"][0]["id"]
+    act(event.facilitator, event, "topic.place", "facilitate", topic=spam, slot=slot, space=space)
+    act(event.facilitator, event, "topic.hide", "facilitate", topic=spam)
+    page = phone.get(f"{event.path}/topics/{mine}/place").text
+    assert f'name="space" value="{space}"' in page  # offered, and this time it is really free
+    placed = act(phone, event, "topic.place", "place", topic=mine, slot=slot, space=space, swap_with="")
+    assert placed.status_code == 303
+    assert [t["slot_id"] for t in state(phone, event)["topics"]] == [slot]

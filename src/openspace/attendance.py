@@ -44,6 +44,16 @@ def participant(ctx: Context) -> str:
     return ctx.actor.participant_id
 
 
+def vacate(board: Board, topic: Topic) -> tuple[Topic, tuple[tuple[EntityKind, str], ...]]:
+    """A session that moves to another slot, leaves the grid, is hidden or is merged away: the
+    people checked in are not there any more (they were at the old time and place), so its
+    check-ins end and its count is zero. `topic` is the topic as it will be after the change."""
+    rows: tuple[tuple[EntityKind, str], ...] = tuple(
+        ("attendance", a.id) for a in board.attendance.values() if a.topic_id == topic.id
+    )
+    return (replace(topic, headcount=0) if rows or topic.headcount else topic), rows
+
+
 def session(board: Board, args: Args) -> tuple[Topic, Slot]:
     topic: Topic = ref(board, args, "topic", "topics")
     if topic.status != "open" or topic.slot_id is None or topic.space_id is None:
@@ -90,15 +100,21 @@ def check_in(board: Board, args: Args, ctx: Context) -> Change:
 
 
 def check_out(board: Board, args: Args, ctx: Context) -> Change:
-    """ "I'm leaving": out of this session (the law of two feet needs no excuse)."""
+    """ "I'm leaving": out of this session (the law of two feet needs no excuse).
+
+    The check-in is found by person and topic, not by where the topic is now: leaving must work
+    even if the session was moved or taken off the agenda after the person came in.
+    """
     person = participant(ctx)
-    topic, slot = session(board, args)
-    key = f"{slot.id}|{person}"
-    current = board.attendance.get(key)
-    if current is None or current.topic_id != topic.id or is_over(board.event, slot, ctx.now):
-        return Change("attendance.checked_out", result={"unchanged": True})
-    counted = replace(topic, headcount=max(0, topic.headcount - 1), left=topic.left + 1)
-    return Change("attendance.checked_out", upserts=(counted,), deletes=(("attendance", key),))
+    topic: Topic = ref(board, args, "topic", "topics")
+    for row in board.attendance.values():
+        if row.participant_id == person and row.topic_id == topic.id:
+            slot = board.slots.get(row.slot_id)
+            if slot is not None and is_over(board.event, slot, ctx.now):
+                continue  # over: the count stays as history
+            counted = replace(topic, headcount=max(0, topic.headcount - 1), left=topic.left + 1)
+            return Change("attendance.checked_out", upserts=(counted,), deletes=(("attendance", row.id),))
+    return Change("attendance.checked_out", result={"unchanged": True})
 
 
 def erase(board: Board, args: Args, ctx: Context) -> Change:

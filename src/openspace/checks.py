@@ -46,10 +46,18 @@ class Actor:
     participant_id: str | None = None
     name: str = ""
     facilitator: bool = False
+    browser: str = ""  # a hash of the browser's CSRF cookie, when it sent one
 
     @property
     def key(self) -> str:
-        """A stable name for idempotency records, unique within the event."""
+        """Whose idempotency records an action id is looked up in.
+
+        The browser, not the role: its outbox is resent with the same ids after the person joins,
+        opens the facilitator link or is logged out, and must still be applied only once. Without
+        a browser (a socket from a script that never loaded a page) the role stands in.
+        """
+        if self.browser:
+            return "b:" + self.browser
         if self.participant_id:
             return "p:" + self.participant_id
         return "f" if self.facilitator else "anon"

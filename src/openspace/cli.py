@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import sqlite3
 import sys
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,10 @@ from .app import create_app
 from .demo import create_demo
 from .errors import DomainError
 from .exporting import FORMATS
+from .frames import FrameProtocol
 from .guard import install_redaction
 from .hub import LocalHub
 from .media import PhotoStore
-from .frames import FrameProtocol
 from .model import Event
 from .runtime import Runtime
 from .service import Service, new_id
@@ -185,10 +188,20 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
 def backup_command(db: str | None, output: str) -> None:
     """Copy the database while the server runs (SQLite's online backup), with its photos."""
     settings = Settings.from_env(db=db)
+    source, target = Path(settings.db), Path(output)
+    require_database(source)
+    if target.resolve() == source.resolve():
+        raise click.ClickException(f"{output} is the database itself: back up into another file")
+    # written beside the target and moved over it only when whole, so a failed backup never
+    # leaves a broken file, or a database without its photos, where the last good backup was
+    partial = target.with_name(f".{target.name}.partial")
     try:
-        storage.backup(Path(settings.db), Path(output))
-    except FileNotFoundError:
-        raise click.ClickException(f"there is no database at {settings.db}") from None
+        discard(partial)
+        storage.backup(source, partial)
+        move_over(partial, target)
+    except (OSError, sqlite3.Error) as problem:
+        discard(partial)
+        raise click.ClickException(f"could not write the backup {output}: {problem}") from None
     click.echo(f"Backed up {settings.db} to {output}")
 
 
@@ -198,10 +211,49 @@ def backup_command(db: str | None, output: str) -> None:
 def restore_command(backup: str, db: str | None) -> None:
     """Make a database from a backup, for a fresh server (refuses to overwrite one)."""
     settings = Settings.from_env(db=db)
+    target = Path(settings.db)
+    require_database(Path(backup))
+    if target.exists():
+        raise click.ClickException(f"{settings.db} exists: restore into a new file")
     try:
-        storage.restore(Path(backup), Path(settings.db))
-    except FileExistsError:
-        raise click.ClickException(f"{settings.db} exists: restore into a new file") from None
-    except (ValueError, sqlite3.DatabaseError) as problem:
-        raise click.ClickException(str(problem)) from None
+        storage.restore(Path(backup), target)
+    except FileExistsError as problem:
+        named = problem.filename if problem.filename is not None else (problem.args or ("",))[0]
+        if Path(str(named)) == target:  # made by someone else meanwhile: not ours to remove
+            raise click.ClickException(f"{settings.db} exists: restore into a new file") from None
+        raise click.ClickException(f"could not restore into {settings.db}: {problem}") from None
+    except (ValueError, OSError, sqlite3.Error) as problem:
+        discard(target)  # it did not exist before: nothing half-made stays behind
+        raise click.ClickException(f"could not restore into {settings.db}: {problem}") from None
     click.echo(f"Restored {backup} into {settings.db}: clients will resynchronise from a snapshot")
+
+
+def require_database(path: Path) -> None:
+    """Refuse, before anything is written, a file that is missing or not an openspace database
+    (SQLite would happily back up an empty file it just created, or someone else's database)."""
+    if not path.is_file():
+        raise click.ClickException(f"there is no database at {path}")
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as database:
+            found = database.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    except sqlite3.DatabaseError:
+        found = None
+    if found is None:
+        raise click.ClickException(f"{path} is not an openspace database")
+
+
+def move_over(partial: Path, target: Path) -> None:
+    """Put a finished backup and its photo folder where the old ones were."""
+    photos, old_photos = Path(f"{partial}.files"), Path(f"{target}.files")
+    os.replace(partial, target)
+    shutil.rmtree(old_photos, ignore_errors=True)  # replaced, never merged into
+    if photos.is_dir():
+        os.replace(photos, old_photos)
+
+
+def discard(path: Path) -> None:
+    """Remove a half-made database and what goes with it; whatever is not there is fine."""
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        with suppress(FileNotFoundError, NotADirectoryError):
+            leftover.unlink()
+    shutil.rmtree(f"{path}.files", ignore_errors=True)

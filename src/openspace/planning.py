@@ -1,12 +1,14 @@
 """Planning aids for the facilitator: hints about a cell, a score for an agenda, a suggested agenda.
 
-Pure like rules.py: no I/O, no clock, and the one source of chance is a `random.Random` seeded
-by the caller, so the same board and seed always give the same suggestion (a preview that is
-accepted a moment later is exactly what was shown).
+Pure like rules.py: no I/O, the clock handed in by the caller (`now`, as `ctx.now` is to the
+rules), and the one source of chance is a `random.Random` seeded by the caller, so the same
+board, clock and seed always give the same suggestion (a preview that is accepted a moment later
+is exactly what was shown).
 
-Only open topics are planned for and counted. A hidden topic left in a cell still holds that
-cell (nobody else may be put there, as `marketplace.apply_plan` also insists), but it is not
-happening, so its convener and its interested people are free. Merged topics never count.
+Only open topics are planned for and counted. Hiding a topic takes it off the grid, but a hidden
+topic left in a cell by an older version still holds that cell (nobody else may be put there, as
+`marketplace.apply_plan` also insists); it is not happening, so its convener and its interested
+people are free. Merged topics never count.
 
 A convener is known by participant id; a topic typed in by the facilitator for someone has no
 id, so the name, case-folded, stands in for the person. A merge keeps folded conveners' ids in
@@ -19,7 +21,9 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
+from .attendance import window
 from .errors import N_
 from .model import Board, Space, Topic
 
@@ -234,7 +238,9 @@ def placed_ids(cells: dict[str, Cell], board: Board) -> set[str]:
 # --- suggesting an agenda --------------------------------------------------------------------
 
 
-def suggest(board: Board, *, replace_unpinned: bool = False, seed: int = 0) -> dict[str, tuple[str, str]]:
+def suggest(
+    board: Board, *, replace_unpinned: bool = False, seed: int = 0, now: str | None = None
+) -> dict[str, tuple[str, str]]:
     """Suggest cells for the open topics that have none (and, if asked, re-place every unpinned
     placed one): topic id -> (slot id, space id), only for topics that would get a new cell.
 
@@ -243,8 +249,20 @@ def suggest(board: Board, *, replace_unpinned: bool = False, seed: int = 0) -> d
     A topic that has a cell keeps having one (the result cannot say "unplace"), so when there are
     more topics than cells, the unplaced topics with the most interest get the free cells.
     Pinned and hidden topics, and placed ones unless `replace_unpinned`, stay where they are.
+
+    With `now` (UTC, ISO 8601), slots that have started by then are history or under way: nothing
+    is put into them and nothing in them moves, since nobody can go back in time or be moved
+    out of a session they are sitting in.
     """
-    return _Planner(board, replace_unpinned, seed).run()
+    return _Planner(board, replace_unpinned, seed, started_slots(board, now)).run()
+
+
+def started_slots(board: Board, now: str | None) -> set[str]:
+    """The slots whose start, in the event's time zone, is not after `now` (none without a clock)."""
+    if now is None:
+        return set()
+    instant = datetime.fromisoformat(now)
+    return {slot.id for slot in board.slots.values() if window(board.event, slot)[0] <= instant}
 
 
 class _Planner:
@@ -258,9 +276,10 @@ class _Planner:
     sizes minus the size of their union, so adding a topic adds exactly that popcount.)
     """
 
-    def __init__(self, board: Board, replace_unpinned: bool, seed: int) -> None:
+    def __init__(self, board: Board, replace_unpinned: bool, seed: int, started: set[str] | None = None) -> None:
         self.random = random.Random(seed)
         self.slots = [s.id for s in board.ordered_slots()]
+        self.started = {i for i, s in enumerate(self.slots) if s in (started or set())}
         spaces = board.ordered_spaces()
         self.spaces = [s.id for s in spaces]
         self.capacity = [s.capacity for s in spaces]
@@ -291,7 +310,8 @@ class _Planner:
             where = None
             if topic.slot_id in slot_index and topic.space_id in space_index:
                 where = (slot_index[topic.slot_id], space_index[topic.space_id])
-            if topic.status == "open" and not topic.pinned and (where is None or replace_unpinned):
+            may_leave = where is None or (replace_unpinned and where[0] not in self.started)
+            if topic.status == "open" and not topic.pinned and may_leave:
                 self.movable.append(i)
                 if where is not None:
                     self.before[i] = where
@@ -378,7 +398,7 @@ class _Planner:
             rank = {room: n for n, room in enumerate(rooms)}
             best: tuple[int, int, int, int] | None = None  # (cost, room rank, slot, room)
             for slot in range(len(self.slots)):
-                if not self.free[slot] or not self.free_for(i, slot):
+                if not self.free[slot] or slot in self.started or not self.free_for(i, slot):
                     continue
                 room = next(r for r in rooms if self.occupant[slot][r] is None)
                 option = (over[room] + (self.mask[i] & self.union[slot]).bit_count(), rank[room], slot, room)
@@ -405,6 +425,8 @@ class _Planner:
         for _ in range(SEARCH_BUDGET):
             i = movable[self.random.randrange(len(movable))]
             slot2, space2 = divmod(self.random.randrange(n_cells), n_spaces)
+            if slot2 in self.started:
+                continue
             where = self.cell[i]
             assert where is not None
             slot1, space1 = where

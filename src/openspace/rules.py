@@ -37,7 +37,7 @@ from .checks import (
     timezones,
 )
 from .errors import N_, Conflict, Forbidden, Invalid, NotFound
-from .model import Board, Change, EntityKind, Event, Slot, Space, Topic
+from .model import Board, Change, Entity, EntityKind, Event, Slot, Space, Topic
 
 __all__ = ["MAX", "MAX_TOPICS", "Actor", "Args", "Context", "decide", "event_fields", "text"]
 
@@ -79,23 +79,22 @@ def edit(board: Board, args: Args, ctx: Context) -> Change:
 
 
 def withdraw(board: Board, args: Args, ctx: Context) -> Change:
+    """A topic goes, with everything hanging off it; topics merged into it come back first."""
     topic: Topic = ref(board, args, "topic", "topics")
     may_edit(topic, ctx)
     marketplace.require_open_marketplace(board, ctx)
     check_version(topic, args)
+    restored, undone = marketplace.release_folded(board, topic)
     marks = dependents(board, topic.id)
     event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
     files = [p.name for p in board.photos.values() if p.topic_id == topic.id]
-    return Change("topic.withdrawn", deletes=(*marks, ("topics", topic.id)), event=event, result={"photos": files})
-
-
-def vacate(board: Board, topic: Topic) -> tuple[Topic, tuple[tuple[EntityKind, str], ...]]:
-    """A session that moves to another slot or off the grid: the people checked in are not
-    there any more (they were in the old time), so its check-ins end and its count is zero."""
-    rows: tuple[tuple[EntityKind, str], ...] = tuple(
-        ("attendance", a.id) for a in board.attendance.values() if a.topic_id == topic.id
+    return Change(
+        "topic.withdrawn",
+        upserts=tuple(restored),
+        deletes=(*undone, *marks, ("topics", topic.id)),
+        event=event,
+        result={"photos": files},
     )
-    return (replace(topic, headcount=0) if rows else topic), rows
 
 
 def dependents(board: Board, topic_id: str) -> tuple[tuple[EntityKind, str], ...]:
@@ -106,13 +105,19 @@ def dependents(board: Board, topic_id: str) -> tuple[tuple[EntityKind, str], ...
 
 
 def hide(board: Board, args: Args, ctx: Context) -> Change:
+    """Hide a topic from everyone but the facilitator, or show it again.
+
+    A hidden topic also leaves the grid (and its check-ins end): otherwise its cell would look
+    free on every public screen while nobody could take it. Shown again, it waits unplaced.
+    """
     require_facilitator(ctx)
     topic: Topic = ref(board, args, "topic", "topics")
     check_version(topic, args)
-    status = "open" if boolean(args, "show") else "hidden"
-    event = replace(board.event, spotlight=None) if status == "hidden" and board.event.spotlight == topic.id else None
-    kind = "topic.hidden" if status == "hidden" else "topic.shown"
-    return Change(kind, upserts=(bump(topic, status=status),), event=event)
+    if boolean(args, "show"):
+        return Change("topic.shown", upserts=(bump(topic, status="open"),))
+    hidden, ended = attendance.vacate(board, bump(topic, status="hidden", slot_id=None, space_id=None))
+    event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
+    return Change("topic.hidden", upserts=(hidden,), deletes=ended, event=event)
 
 
 def place(board: Board, args: Args, ctx: Context) -> Change:
@@ -130,6 +135,10 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
     space: Space = ref(board, args, "space", "spaces")
     occupant = board.occupant(slot.id, space.id)
     marketplace.check_self_placement(board, topic, ctx, swapping=bool(args.get("swap_with")))
+    if topic.status == "hidden":  # hidden topics stay off the agenda (see `hide`)
+        if not ctx.actor.facilitator:
+            raise Forbidden(N_("The facilitator has hidden this topic, so it cannot be changed now."))
+        raise Invalid(N_("Show this topic again before you put it on the agenda."), field="topic")
     if occupant is not None and occupant.id == topic.id:
         return Change("topic.placed", upserts=(), result={"unchanged": True})
     expected = args.get("swap_with") or None
@@ -150,12 +159,14 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
     moved, event = marketplace.after_placing(board, bump(topic, slot_id=slot.id, space_id=space.id))
     ended: tuple[tuple[EntityKind, str], ...] = ()
     if topic.slot_id != slot.id:
-        moved, ended = vacate(board, moved)
+        moved, ended = attendance.vacate(board, moved)
     if occupant is None:
         return Change("topic.placed", upserts=(moved,), deletes=ended, event=event)
     displaced = bump(occupant, slot_id=topic.slot_id, space_id=topic.space_id)
-    if occupant.slot_id != topic.slot_id:
-        displaced, more = vacate(board, displaced)
+    if occupant.status == "hidden":  # left in a cell by an older version: off the grid, not elsewhere
+        displaced = bump(occupant, slot_id=None, space_id=None)
+    if displaced.slot_id != occupant.slot_id:
+        displaced, more = attendance.vacate(board, displaced)
         ended += more
     return Change("topic.swapped", upserts=(moved, displaced), deletes=ended, event=event)
 
@@ -166,34 +177,49 @@ def unplace(board: Board, args: Args, ctx: Context) -> Change:
     check_version(topic, args)
     if not topic.placed:
         return Change("topic.unplaced", result={"unchanged": True})
-    freed, ended = vacate(board, bump(topic, slot_id=None, space_id=None))
+    freed, ended = attendance.vacate(board, bump(topic, slot_id=None, space_id=None))
     return Change("topic.unplaced", upserts=(freed,), deletes=ended)
 
 
 def rename_me(board: Board, args: Args, ctx: Context) -> Change:
-    """A participant changes their display name; their topics carry the new name."""
-    if ctx.actor.participant_id is None:
+    """A participant changes their display name; their topics, merged ones too, carry the new name."""
+    me = ctx.actor.participant_id
+    if me is None:
         raise Forbidden(N_("Please join the event with your name first."))
     name = text(args, "name")
-    mine = tuple(
-        bump(t, convener_name=name) for t in board.topics.values() if t.convener_id == ctx.actor.participant_id
-    )
-    return Change("participant.renamed", upserts=mine, result={"name": name})
+    old = marketplace.names_of(board, me) | ({ctx.actor.name} - {""})
+    mine: list[Topic] = []
+    for topic in board.topics.values():
+        if topic.convener_id == me:
+            mine.append(bump(topic, convener_name=name))
+        elif me in topic.co_convener_ids.split():
+            _, names = marketplace.renamed_co_conveners(board, topic, me, old, name)
+            if names != topic.co_conveners:
+                mine.append(bump(topic, co_conveners=names))
+    merges = marketplace.renamed_in_merges(board, me, old, name)  # what undoing a merge brings back
+    return Change("participant.renamed", upserts=(*mine, *merges), result={"name": name})
 
 
 def forget_me(board: Board, args: Args, ctx: Context) -> Change:
-    """A participant erases their name from the event: their topics stay, without the name."""
-    if ctx.actor.participant_id is None:
+    """A participant erases their name from the event: their topics stay, without the name.
+
+    Everywhere the board keeps it: as convener, as co-convener (only their own entry, found by
+    id, whatever name it was given under), in the merges' copies that undoing would bring back,
+    and as the author of report versions (kept by name only, so a namesake's go too).
+    """
+    me = ctx.actor.participant_id
+    if me is None:
         raise Forbidden(N_("Please join the event with your name first."))
-    me, name = ctx.actor.participant_id, ctx.actor.name
-    changed = []
+    old = marketplace.names_of(board, me) | ({ctx.actor.name} - {""})
+    changed: list[Entity] = []
     for topic in board.topics.values():
         if topic.convener_id == me:
             changed.append(bump(topic, convener_name="", convener_id=None))
         elif me in topic.co_convener_ids.split():
-            ids = " ".join(i for i in topic.co_convener_ids.split() if i != me)
-            names = ", ".join(n for n in topic.co_conveners.split(", ") if n and n != name)
+            ids, names = marketplace.renamed_co_conveners(board, topic, me, old, "")
             changed.append(bump(topic, co_convener_ids=ids, co_conveners=names))
+    changed += marketplace.renamed_in_merges(board, me, old, "")
+    changed += [replace(r, author="") for r in board.revisions.values() if r.author and r.author in old]
     return Change("participant.forgotten", upserts=tuple(changed), result={"name": ""})
 
 
@@ -249,7 +275,7 @@ def remove_space(board: Board, args: Args, ctx: Context) -> Change:
     ended: tuple[tuple[EntityKind, str], ...] = ()
     for topic in board.topics.values():
         if topic.space_id == space.id:
-            vacated, rows = vacate(board, bump(topic, slot_id=None, space_id=None))
+            vacated, rows = attendance.vacate(board, bump(topic, slot_id=None, space_id=None))
             freed.append(vacated)
             ended += rows
     return Change("space.removed", upserts=tuple(freed), deletes=(*ended, ("spaces", space.id)))
@@ -298,9 +324,16 @@ def update_slot(board: Board, args: Args, ctx: Context) -> Change:
 def remove_slot(board: Board, args: Args, ctx: Context) -> Change:
     require_facilitator(ctx)
     slot: Slot = ref(board, args, "slot", "slots")
-    freed = tuple(bump(t, slot_id=None, space_id=None) for t in board.topics.values() if t.slot_id == slot.id)
-    present = tuple(("attendance", a.id) for a in board.attendance.values() if a.slot_id == slot.id)
-    return Change("slot.removed", upserts=freed, deletes=(*present, ("slots", slot.id)))  # type: ignore[arg-type]
+    freed: list[Topic] = []
+    ended: dict[tuple[EntityKind, str], None] = {
+        ("attendance", a.id): None for a in board.attendance.values() if a.slot_id == slot.id
+    }
+    for topic in board.topics.values():
+        if topic.slot_id == slot.id:  # off the grid, and with nobody in it, as `unplace` leaves it
+            vacated, rows = attendance.vacate(board, bump(topic, slot_id=None, space_id=None))
+            freed.append(vacated)
+            ended.update(dict.fromkeys(rows))
+    return Change("slot.removed", upserts=tuple(freed), deletes=(*ended, ("slots", slot.id)))
 
 
 # --- the event -------------------------------------------------------------------------------

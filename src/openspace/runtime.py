@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
-from .guard import RateLimit
+from .guard import LoginGuard
 from .hub import Fanout
 from .media import PhotoStore
 from .model import Event
 from .rendering import Renderer
 from .rules import Actor
-from .security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, CookieSigner, hash_token
+from .security import CSRF_COOKIE, FACILITATOR_COOKIE, PARTICIPANT_COOKIE, CookieSigner, browser_key, hash_token
 from .service import Service
 from .settings import Settings
 from .storage import Store
@@ -29,7 +29,7 @@ class Runtime:
     base_url: str
     database_epoch: str
     photos: PhotoStore
-    login_limit: RateLimit = field(default_factory=RateLimit)
+    login_limit: LoginGuard = field(default_factory=LoginGuard)
 
     def epoch(self, event_id: str) -> str:
         """Names this database and event, so a resume point from elsewhere is never trusted."""
@@ -46,7 +46,8 @@ class Runtime:
         token = self.signer.unsign(conn.cookies.get(FACILITATOR_COOKIE))
         if token:
             facilitator = await self.store.facilitator_session(event.id, hash_token(token))
-        return Actor(participant_id=participant_id, name=name, facilitator=facilitator)
+        browser = browser_key(conn.cookies.get(CSRF_COOKIE))
+        return Actor(participant_id=participant_id, name=name, facilitator=facilitator, browser=browser)
 
 
 def runtime_of(conn: HTTPConnection) -> Runtime:

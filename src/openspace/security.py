@@ -43,6 +43,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def browser_key(csrf_cookie: str | None) -> str:
+    """Names one browser for idempotency records without storing its CSRF token.
+
+    A cookie too short to be one of ours (`new_secret` makes 43 characters) names nobody, just
+    as the pages replace it instead of trusting it.
+    """
+    if not csrf_cookie or len(csrf_cookie) < 32:
+        return ""
+    return hash_token("browser:" + csrf_cookie)[:32]
+
+
 def same_hash(token: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_token(token), stored_hash)
 

@@ -139,10 +139,12 @@ class Suggestion:
     before: planning.Quality
     after: planning.Quality
     plan: str  # JSON {topic id: [slot id, space id, version seen]} for agenda.apply
+    too_late: bool = False  # every slot has started: nothing can be suggested, whatever is unplaced
 
 
-def suggestion(board: Board, replace_unpinned: bool) -> Suggestion:
-    placement = planning.suggest(board, replace_unpinned=replace_unpinned)
+def suggestion(board: Board, replace_unpinned: bool, now: str | None = None) -> Suggestion:
+    placement = planning.suggest(board, replace_unpinned=replace_unpinned, now=now)
+    started = planning.started_slots(board, now)
     moves = [
         (board.topics[t], board.slots[slot], board.spaces[space])
         for t, (slot, space) in placement.items()
@@ -157,6 +159,7 @@ def suggestion(board: Board, replace_unpinned: bool) -> Suggestion:
         before=planning.quality(board),
         after=planning.quality(board, {t.id: (slot.id, space.id) for t, slot, space in moves}),
         plan=orjson.dumps(plan).decode(),
+        too_late=bool(board.slots) and len(started) == len(board.slots),
     )
 
 
@@ -218,10 +221,10 @@ CLIENT_STRINGS = {
     "connecting": N_("Connecting…"),
     "queued": N_("Not sent yet: waiting for the connection."),
     "restored": N_("Your unsent text was kept on this phone and is back in the form."),
+    "waiting_one": N_("1 change is waiting to be sent."),
     "waiting": N_("%(num)s changes are waiting to be sent."),
     "sent": N_("Saved."),
     "hidden": N_("Hidden"),
-    "waiting_one": N_("1 change is waiting to be sent."),
     "all_placed": N_("Every topic is on the agenda."),
     "gone": N_("This event has been deleted."),
     "photo_of": N_("Photo %(num)s from “%(title)s”"),

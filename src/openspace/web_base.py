@@ -1,0 +1,147 @@
+"""What every page and form post starts from: the visit (who, which event, which language, which
+CSRF token), reading a form safely, and answering with a page or a refusal.
+
+The page modules (`web_public`, `web_facilitator`, `web_harvest`, `web_exports`) and the form
+endpoint (`web`) share these, so a check made here is made the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from . import i18n, links
+from .errors import N_, DomainError, Forbidden, Invalid
+from .model import Board, Event, Topic
+from .projection import Audience
+from .rules import Actor
+from .runtime import Runtime, runtime_of
+from .security import CSRF_COOKIE, LANG_COOKIE, csrf_ok, form_origin_ok, new_secret
+from .views import page_data
+
+YEAR = 365 * 24 * 3600
+FORM_LIMIT = 256 * 1024  # a full report in Swedish, percent-encoded (å is six bytes), fits
+
+
+@dataclass
+class Visit:
+    """One request as the pages need it: who, in which language, with which CSRF token."""
+
+    runtime: Runtime
+    request: Request
+    event: Event | None
+    actor: Actor
+    csrf: str
+    new_csrf: bool
+
+    @property
+    def audience(self) -> Audience:
+        return "facilitator" if self.actor.facilitator else "public"
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        """Render a page; a refusal passed as `error` sets the status and is shown translated."""
+        error = context.get("error")
+        if isinstance(error, DomainError):
+            status, context["error"] = error.status, error.to_dict(i18n.gettext)
+        context.update(
+            event=self.event,
+            actor=self.actor,
+            csrf=self.csrf,
+            request=self.request,
+            path=self.request.url.path,
+            base_url=self.runtime.base_url,
+            join_url=links.participant_link(self.runtime.base_url, self.event.slug) if self.event else "",
+        )
+        response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
+        return self.finish(response)
+
+    def page_data(self, board: Board, audience: Audience) -> dict[str, Any]:
+        assert self.event is not None
+        epoch = self.runtime.epoch(self.event.id)
+        return page_data(board, audience, self.actor.participant_id, self.event.slug, epoch, self.csrf)
+
+    def finish(self, response: Response) -> Response:
+        """The CSRF cookie lives as long as the session cookies: it also names the browser whose
+        outbox is resent (`Actor.key`), so losing it early could apply a resent action twice."""
+        secure = self.request.url.scheme == "https"
+        if self.new_csrf:
+            response.set_cookie(
+                CSRF_COOKIE, self.csrf, max_age=YEAR, httponly=True, samesite="lax", secure=secure, path="/"
+            )
+        response.headers["cache-control"] = "no-store"
+        return response
+
+
+def requested_topic(board: Board, request: Request, values: dict[str, str] | None) -> Topic | None:
+    """The topic a page is about: from a re-rendered form's fields, else from the address."""
+    topic = board.topics.get((values or {}).get("topic") or request.path_params.get("topic", ""))
+    return topic if topic is not None and topic.status != "merged" else None
+
+
+async def page(request: Request, v: Visit | None) -> tuple[Visit, Event, Board]:
+    """The start of every event page: who is visiting, which event, and its board now."""
+    v = v or await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    return v, v.event, await v.runtime.service.board(v.event.id)
+
+
+async def visit(request: Request, slug: str | None = None) -> Visit:
+    runtime = runtime_of(request)
+    event = None
+    if slug is not None:
+        event = await runtime.service.event(slug)
+        if event is None:
+            raise HTTPException(404)
+    existing = request.cookies.get(CSRF_COOKIE)
+    csrf, new = (existing, False) if existing and len(existing) >= 32 else (new_secret(), True)
+    language = i18n.choose_language(
+        request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), event.language if event else ""
+    )
+    i18n.set_language(language)
+    actor = await runtime.actor(request, event) if event else Actor()
+    return Visit(runtime, request, event, actor, csrf, new)
+
+
+async def read_form(request: Request, v: Visit, data: dict[str, str] | None = None) -> dict[str, str]:
+    """The posted fields as strings, after the CSRF and Origin checks (on `data` if already read)."""
+    if data is None:
+        data = await form_fields(request)
+    settings = v.runtime.settings
+    if not form_origin_ok(request.headers, request.url.scheme, settings.public_url):
+        raise Forbidden(N_("This form was sent from another site, so it was refused."))
+    if v.new_csrf or not csrf_ok(v.csrf, data.pop("csrf", None)):
+        raise Forbidden(N_("This form had expired. Please try again: nothing was changed."))
+    return data
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    if int(request.headers.get("content-length") or 0) > FORM_LIMIT:
+        raise Invalid(N_("That was more text than one form can take. Please shorten it."))
+    async with request.form(max_files=0, max_fields=64, max_part_size=FORM_LIMIT) as form:
+        return strings(form)
+
+
+def strings(form: FormData) -> dict[str, str]:
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def refusal_page(v: Visit, error: DomainError) -> Response:
+    return v.render("error.html", status=error.status, error=error.to_dict(i18n.gettext))
+
+
+def set_session_cookie(response: Response, request: Request, event: Event, name: str, value: str) -> None:
+    """Scoped to the event's own path: one event's cookies are never even sent to another's pages."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=YEAR,
+        path=f"/e/{event.slug}",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )

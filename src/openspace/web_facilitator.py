@@ -1,0 +1,127 @@
+"""The facilitator's side: the board they run the event from, signing in with the secret link,
+replacing that link, and deleting the event.
+
+Every page here checks `actor.facilitator` itself before showing or doing anything; forms that
+change the board post to the shared form endpoint in `web` with `return_to=facilitate`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from . import links, planning
+from .errors import N_, DomainError, Forbidden, Invalid
+from .model import Slot, Space, Topic
+from .rendering import slot_states
+from .security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, same_hash
+from .views import board_view, flow, merge_rows, suggestion
+from .web_base import Visit, page, read_form, refusal_page, set_session_cookie, visit
+
+
+async def facilitate(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    v, event, board = await page(request, v)
+    if not v.actor.facilitator:
+        return refusal_page(v, Forbidden(N_("Only the facilitator can see this page. Open your facilitator link.")))
+    query = request.query_params
+    pick = board.topics.get(query.get("pick", ""))
+    fragment = query.get("fragment") == "board"
+    merging = [t for i in dict.fromkeys(query.getlist("merge")) if (t := board.topics.get(i)) and t.status != "merged"]
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def cell_hints(topic: Topic, slot: Slot, space: Space) -> list[planning.Hint]:
+        return planning.hints_for_cell(board, topic.id, slot.id, space.id)
+
+    return v.render(
+        "_facilitate_board.html" if fragment else "facilitate.html",
+        vm=board_view(board, "facilitator", slot_states(board)),
+        hints=planning.hints_for_board(board),
+        cell_hints=cell_hints,
+        suggestion=suggestion(board, query.get("replace") == "1", now) if query.get("suggest") else None,
+        merging=merging if len(merging) > 1 else [],
+        merges=merge_rows(board),
+        flow=flow(board, now),
+        data=v.page_data(board, "facilitator"),
+        pick=pick,
+        error=error,
+        values=values or {},
+    )
+
+
+async def facilitator_login(request: Request) -> Response:
+    """Exchange the secret link for a session cookie, then move to a URL without the secret.
+
+    The right link always works: wrong ones are counted per link and per event (`LoginGuard`),
+    never per address, since behind a proxy everyone shares one.
+    """
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    secret = request.path_params["secret"]
+    stored = await v.runtime.store.facilitator_secret_hash(v.event.id)
+    if stored is None or not same_hash(secret, stored):
+        guard = v.runtime.login_limit
+        if guard.refused(v.event.id, secret):
+            error = Forbidden(N_("Too many tries with wrong facilitator links. Wait a minute, then check the link."))
+            response = refusal_page(v, error)
+            response.status_code = 429
+            return response
+        guard.fail(v.event.id, secret)
+        return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Check that you copied all of it.")))
+    token = await v.runtime.service.open_facilitator_session(v.event.id)
+    response = v.finish(RedirectResponse(f"/e/{v.event.slug}/facilitate", status_code=303))
+    set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    return response
+
+
+async def rotate_link(request: Request) -> Response:
+    """A new facilitator link: the old one stops working and every session opened with it ends."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    if not v.actor.facilitator:
+        return refusal_page(v, Forbidden(N_("Only the facilitator can do that.")))
+    try:
+        await read_form(request, v)
+    except DomainError as error:
+        return refusal_page(v, error)
+    secret = await v.runtime.service.rotate_facilitator_secret(v.event.id)
+    await v.runtime.hub.close_audience(v.event.id, "facilitator")  # open pages sign in again
+    token = await v.runtime.service.open_facilitator_session(v.event.id)  # this browser stays in
+    response = v.render(
+        "event_created.html",
+        participant_url=links.participant_link(v.runtime.base_url, v.event.slug),
+        facilitator_url=links.facilitator_link(v.runtime.base_url, v.event.slug, secret),
+        rotated=True,
+    )
+    set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    return response
+
+
+async def delete_event(request: Request) -> Response:
+    """The facilitator deletes the event, typing its name to show they mean it."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    if not v.actor.facilitator:
+        return refusal_page(v, Forbidden(N_("Only the facilitator can do that.")))
+    try:
+        data = await read_form(request, v)
+        if data.get("confirm", "").strip() != v.event.name:
+            raise Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
+    except DomainError as error:
+        return await facilitate(request, v, error, {"action": "event.delete"})
+    board = await v.runtime.service.board(v.event.id)
+    names = [p.name for p in board.photos.values()]
+    await v.runtime.service.delete_event(v.event.id)
+    v.runtime.photos.delete_all(names)
+    gone = v.event
+    v.event = None
+    response = v.render("deleted.html", name=gone.name)
+    for cookie in (PARTICIPANT_COOKIE, FACILITATOR_COOKIE):
+        response.delete_cookie(cookie, path=f"/e/{gone.slug}")
+    return response

@@ -1,0 +1,225 @@
+"""The pages anyone with the event's link opens: the participant page and joining, a topic's edit
+and self-placement pages, a session and a room, the projector and the printed room signs; and
+outside any event, the home page, creating an event and choosing a language.
+
+All of them work without JavaScript; their forms post to the one form endpoint in `web`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from . import attendance, i18n, links
+from .errors import N_, DomainError, Forbidden, NotFound
+from .projection import state_for
+from .rendering import qr_svg, slot_states
+from .security import FACILITATOR_COOKIE, LANG_COOKIE, PARTICIPANT_COOKIE
+from .views import board_view, projector_day
+from .web_base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
+
+
+async def home(request: Request) -> Response:
+    v = await visit(request)
+    return v.render("home.html")
+
+
+async def new_event(request: Request) -> Response:
+    v = await visit(request)
+    values: dict[str, str] = {"language": i18n.current_language(), "timezone": "Europe/Stockholm"}
+    if request.method == "GET":
+        return v.render("new_event.html", values=values)
+    try:
+        values = await read_form(request, v)
+        event, secret = await v.runtime.service.create_event(values)
+    except DomainError as error:
+        return v.render("new_event.html", status=error.status, values=values, error=error.to_dict(i18n.gettext))
+    token = await v.runtime.service.open_facilitator_session(event.id)
+    v.event = event
+    response = v.render(
+        "event_created.html",
+        participant_url=links.participant_link(v.runtime.base_url, event.slug),
+        facilitator_url=links.facilitator_link(v.runtime.base_url, event.slug, secret),
+    )
+    set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    return response
+
+
+async def participant(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    v, event, board = await page(request, v)
+    return v.render(
+        "participant.html",
+        vm=board_view(board, "public", slot_states(board)),
+        data=v.page_data(board, "public"),
+        error=error,
+        values=values or {},
+    )
+
+
+async def join(request: Request) -> Response:
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    values: dict[str, str] = {}
+    try:
+        values = await read_form(request, v)
+        participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
+    except DomainError as error:
+        return await participant(request, v, error, values)
+    response = v.finish(RedirectResponse(f"/e/{v.event.slug}#marketplace", status_code=303))
+    set_session_cookie(response, request, v.event, PARTICIPANT_COOKIE, v.runtime.signer.sign(token))
+    return response
+
+
+async def edit_topic(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    v, event, board = await page(request, v)
+    topic = requested_topic(board, request, values)
+    if topic is None or (topic.status == "hidden" and not v.actor.facilitator):
+        return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
+    if not v.actor.facilitator and not topic.convened_by(v.actor.participant_id):
+        return refusal_page(v, Forbidden(N_("Only the convener of a topic or the facilitator can change it.")))
+    return v.render(
+        "edit_topic.html",
+        topic=topic,
+        values=values or {"title": topic.title, "description": topic.description, "version": str(topic.version)},
+        error=error,
+    )
+
+
+async def projector(request: Request) -> Response:
+    v, event, board = await page(request, None)
+    vm = board_view(board, "public", slot_states(board))
+    day = projector_day(vm)
+    vm.days = [(d, slots) for d, slots in vm.days if d == day]
+    return v.render(
+        "projector.html",
+        vm=vm,
+        data=v.page_data(board, "public"),
+    )
+
+
+async def place_topic(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """A convener's own "paper wall": the free cells, one button each (self-placement).
+
+    Free means free on the whole board: a cell held by a topic the public cannot see is not
+    offered, so nobody picks a cell only to be told it is taken.
+    """
+    v, event, board = await page(request, v)
+    topic = requested_topic(board, request, values)
+    if topic is None or topic.status != "open":
+        return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
+    if not v.actor.facilitator and not topic.convened_by(v.actor.participant_id):
+        return refusal_page(v, Forbidden(N_("Only the convener of a topic or the facilitator can change it.")))
+    taken = {(t.slot_id, t.space_id) for t in board.topics.values() if t.placed}
+    return v.render(
+        "place_topic.html",
+        topic=topic,
+        vm=board_view(board, "public"),
+        taken=taken,
+        error=error,
+    )
+
+
+async def session_page(
+    request: Request,
+    v: Visit | None = None,
+    error: DomainError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """One session (a topic in a slot and a space): what it is, who is here, and "I'm here"."""
+    v, event, board = await page(request, v)
+    topic = requested_topic(board, request, values)
+    if topic is None or topic.status != "open" or not topic.placed:
+        return refusal_page(v, NotFound(N_("That session is not on the agenda (any more).")))
+    slot, space = board.slots[topic.slot_id or ""], board.spaces[topic.space_id or ""]
+    me = v.actor.participant_id
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return v.render(
+        "session.html",
+        topic=topic,
+        slot=slot,
+        space=space,
+        vm=board_view(board, "public", slot_states(board)),
+        data=v.page_data(board, "public"),
+        here=bool(me)
+        and board.attendance.get(f"{slot.id}|{me}", None) is not None
+        and board.attendance[f"{slot.id}|{me}"].topic_id == topic.id,
+        over=attendance.is_over(event, slot, now),
+        open_now=attendance.is_open(event, slot, now),
+        error=error,
+    )
+
+
+async def room(request: Request) -> Response:
+    """Where a room sign's QR code leads: the session on there now, else the room's sessions."""
+    v, event, board = await page(request, None)
+    space = board.spaces.get(request.path_params["space"])
+    if space is None:
+        return refusal_page(v, NotFound(N_("That space no longer exists.")))
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    sessions = sorted(
+        (
+            (board.slots[t.slot_id or ""], t)
+            for t in board.topics.values()
+            if t.space_id == space.id and t.status == "open"
+        ),
+        key=lambda pair: (pair[0].day, pair[0].start),
+    )
+    for slot, topic in sessions:
+        if attendance.is_open(event, slot, now):
+            return v.finish(RedirectResponse(f"/e/{event.slug}/sessions/{topic.id}", status_code=303))
+    return v.render("room.html", space=space, sessions=sessions)
+
+
+async def print_rooms(request: Request) -> Response:
+    """One A4 sign per room, with a QR code that opens the session running there now."""
+    v, event, board = await page(request, None)
+    base = v.runtime.base_url
+    signs = [(space, f"{base}/e/{event.slug}/rooms/{space.id}") for space in board.ordered_spaces()]
+    return v.render("print_rooms.html", signs=signs)
+
+
+async def state_json(request: Request) -> Response:
+    """The JSON twin of the board: exactly what a snapshot frame carries for this person."""
+    v, _, board = await page(request, None)
+    return v.finish(JSONResponse(state_for(board, v.audience)))
+
+
+async def qr(request: Request) -> Response:
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    svg = qr_svg(links.participant_link(v.runtime.base_url, v.event.slug))
+    return Response(svg, media_type="image/svg+xml", headers={"cache-control": "public, max-age=3600"})
+
+
+async def choose_language(request: Request) -> Response:
+    v = await visit(request)
+    try:
+        data = await read_form(request, v)
+    except DomainError as error:
+        return refusal_page(v, error)
+    back = data.get("next", "/")
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = "/"
+    response = v.finish(RedirectResponse(quote(back, safe="/#?=&"), status_code=303))
+    language = data.get("language", "")
+    if language in i18n.LANGUAGES:
+        response.set_cookie(LANG_COOKIE, language, max_age=YEAR, samesite="lax", path="/")
+    return response
