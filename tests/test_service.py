@@ -276,3 +276,22 @@ def test_change_patch_round_trips() -> None:
     )
     again = Change.from_patch("x", orjson.loads(orjson.dumps(change.to_patch())))
     assert again.upserts == change.upserts and again.deletes == change.deletes
+
+
+async def test_a_read_right_after_a_commit_sees_it_while_other_reads_run(service: Service) -> None:
+    """A page loaded right after its event was created, or a person joined, must find them, however
+    busy the reader is with everyone else's pages."""
+    stop = False
+
+    async def busy_reader() -> None:
+        while not stop:
+            await service.store.event_count()
+
+    readers = [asyncio.create_task(busy_reader()) for _ in range(4)]
+    try:
+        for _ in range(150):
+            event, _ = await service.create_event(EVENT)
+            assert await service.store.event_by_slug(event.slug) is not None
+    finally:
+        stop = True
+        await asyncio.gather(*readers)
