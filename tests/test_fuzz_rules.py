@@ -9,7 +9,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openspace import attendance, harvest, marketplace, rules
+from openspace import rules
 from openspace.errors import DomainError
 from openspace.model import PHASES, Board, Event, Slot, Space, Topic, apply
 
@@ -21,7 +21,7 @@ ACTORS = [
     rules.Actor(participant_id="p2", name="Olle"),
     rules.Actor(),  # someone who never joined
 ]
-COMMANDS = sorted({*rules.COMMANDS, *marketplace.COMMANDS, *attendance.COMMANDS, *harvest.COMMANDS})
+COMMANDS = sorted(rules.ALL_COMMANDS)
 FACILITATOR_ONLY = set(FACILITATOR_ACTIONS) | {
     "event.phase", "event.options", "pitch.spotlight", "topic.pin", "topic.merge", "topic.unmerge",
     "agenda.apply", "announce", "announce.end", "bell.set", "report.lock", "report.restore", "voting.set",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from . import attendance, harvest, marketplace
+from . import attendance, harvest, marketplace, merging
 from .checks import (
     LANGUAGES,
     MAX,
@@ -84,7 +84,7 @@ def withdraw(board: Board, args: Args, ctx: Context) -> Change:
     may_edit(topic, ctx)
     marketplace.require_open_marketplace(board, ctx)
     check_version(topic, args)
-    restored, undone = marketplace.release_folded(board, topic)
+    restored, undone = merging.release_folded(board, topic)
     marks = dependents(board, topic.id)
     event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
     files = [p.name for p in board.photos.values() if p.topic_id == topic.id]
@@ -114,7 +114,7 @@ def hide(board: Board, args: Args, ctx: Context) -> Change:
     topic: Topic = ref(board, args, "topic", "topics")
     check_version(topic, args)
     if boolean(args, "show"):
-        return Change("topic.shown", upserts=(bump(topic, status="open"),))
+        return Change("topic.shown", upserts=(bump(topic, status="open"), *harvest.rows_of(board, topic.id)))
     hidden, ended = attendance.vacate(board, bump(topic, status="hidden", slot_id=None, space_id=None))
     event = replace(board.event, spotlight=None) if board.event.spotlight == topic.id else None
     return Change("topic.hidden", upserts=(hidden,), deletes=ended, event=event)
@@ -187,16 +187,16 @@ def rename_me(board: Board, args: Args, ctx: Context) -> Change:
     if me is None:
         raise Forbidden(N_("Please join the event with your name first."))
     name = text(args, "name")
-    old = marketplace.names_of(board, me) | ({ctx.actor.name} - {""})
+    old = merging.names_of(board, me) | ({ctx.actor.name} - {""})
     mine: list[Topic] = []
     for topic in board.topics.values():
         if topic.convener_id == me:
             mine.append(bump(topic, convener_name=name))
         elif me in topic.co_convener_ids.split():
-            _, names = marketplace.renamed_co_conveners(board, topic, me, old, name)
+            _, names = merging.renamed_co_conveners(board, topic, me, old, name)
             if names != topic.co_conveners:
                 mine.append(bump(topic, co_conveners=names))
-    merges = marketplace.renamed_in_merges(board, me, old, name)  # what undoing a merge brings back
+    merges = merging.renamed_in_merges(board, me, old, name)  # what undoing a merge brings back
     return Change("participant.renamed", upserts=(*mine, *merges), result={"name": name})
 
 
@@ -210,15 +210,15 @@ def forget_me(board: Board, args: Args, ctx: Context) -> Change:
     me = ctx.actor.participant_id
     if me is None:
         raise Forbidden(N_("Please join the event with your name first."))
-    old = marketplace.names_of(board, me) | ({ctx.actor.name} - {""})
+    old = merging.names_of(board, me) | ({ctx.actor.name} - {""})
     changed: list[Entity] = []
     for topic in board.topics.values():
         if topic.convener_id == me:
             changed.append(bump(topic, convener_name="", convener_id=None))
         elif me in topic.co_convener_ids.split():
-            ids, names = marketplace.renamed_co_conveners(board, topic, me, old, "")
+            ids, names = merging.renamed_co_conveners(board, topic, me, old, "")
             changed.append(bump(topic, co_convener_ids=ids, co_conveners=names))
-    changed += marketplace.renamed_in_merges(board, me, old, "")
+    changed += merging.renamed_in_merges(board, me, old, "")
     changed += [replace(r, author="") for r in board.revisions.values() if r.author and r.author in old]
     return Change("participant.forgotten", upserts=tuple(changed), result={"name": ""})
 
@@ -402,6 +402,15 @@ COMMANDS: dict[str, Rule] = {
     "event.update": update_event,
 }
 
+# every command a person may send, from each module that holds rules
+ALL_COMMANDS: dict[str, Rule] = {
+    **COMMANDS,
+    **marketplace.COMMANDS,
+    **merging.COMMANDS,
+    **attendance.COMMANDS,
+    **harvest.COMMANDS,
+}
+
 
 def decide(board: Board, name: str, args: Args, ctx: Context, *, internal: bool = False) -> Change:
     """The single entry point: refuse by raising a DomainError, or return the change.
@@ -409,13 +418,7 @@ def decide(board: Board, name: str, args: Args, ctx: Context, *, internal: bool 
     `internal` commands (recording an uploaded photo) come only from the server's own edges,
     never from a form or a socket, because their arguments name files on the server.
     """
-    rule = (
-        COMMANDS.get(name)
-        or marketplace.COMMANDS.get(name)
-        or attendance.COMMANDS.get(name)
-        or harvest.COMMANDS.get(name)
-        or (harvest.INTERNAL.get(name) if internal else None)
-    )
+    rule = ALL_COMMANDS.get(name) or (harvest.INTERNAL.get(name) if internal else None)
     if rule is None:
         raise Invalid(N_("Unknown action."))
     return rule(board, args, ctx)
