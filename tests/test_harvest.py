@@ -250,6 +250,22 @@ def test_a_merged_topics_harvest_is_shown_to_nobody() -> None:
         assert harvest_rows(state_for(b, audience)) == []  # type: ignore[arg-type]
 
 
+def test_a_topic_shown_again_or_unmerged_brings_its_harvest_back_to_the_public() -> None:
+    """Public screens dropped the harvest while the topic was hidden or folded: the change that
+    makes it visible again must carry it, or open pages would miss the report until a reload."""
+    hidden = step(harvested(), "topic.hide", FAC, topic="T1")
+    ctx = rules.Context(FAC, lambda: "z", hidden.seq + 1)
+    shown = patch_for(rules.decide(hidden, "topic.hide", {"topic": "T1", "show": "1"}, ctx), "public")
+    assert {"reports", "photos", "actions"} <= set(shown["upsert"])
+    b = step(board(), "report.save", LISA, topic="T2", base="0", discussion="Dubblett")
+    b = add_photo(b, LISA, topic="T2")
+    b = step(b, "topic.merge", FAC, into="T1", topics="T2", title="Policy")
+    ctx = rules.Context(FAC, lambda: "z", b.seq + 1)
+    undone = rules.decide(b, "topic.unmerge", {"merge": next(iter(b.merges))}, ctx)
+    public = patch_for(undone, "public")["upsert"]
+    assert public["reports"][0]["discussion"] == "Dubblett" and public["photos"][0]["topic_id"] == "T2"
+
+
 # --- a clash never drops others' edits (note 18) ------------------------------------------------
 
 

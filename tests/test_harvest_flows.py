@@ -189,3 +189,16 @@ def test_viewers_cannot_write_or_upload(client: TestClient) -> None:
     viewer.get(event.path)
     assert save(viewer, event, topic, "0", discussion="x").status_code == 403
     assert upload(viewer, event, topic, "a.jpg", jpeg_with_gps()).status_code == 403
+
+
+def test_the_projector_lists_only_sessions_that_can_get_a_dot(client: TestClient) -> None:
+    """A lock makes an empty report row; a session without report text cannot get a dot, so it is
+    not among the results either."""
+    event, topic = placed_topic(client)
+    act(event.facilitator, event, "topic.propose", "facilitate", title="Meröppna bibliotek", convener_name="Olle")
+    other = next(t["id"] for t in state(client, event)["topics"] if t["id"] != topic)
+    act(event.facilitator, event, "report.lock", "report", topic=other, locked="1")
+    save(event.facilitator, event, topic, "0", discussion="Vi provar.")
+    act(event.facilitator, event, "voting.set", "facilitate", dots="2")
+    votes = client.get(f"{event.path}/projector").text.split("data-votes", 1)[1].split("</ol>", 1)[0]
+    assert "Biblioteken och AI" in votes and "Meröppna bibliotek" not in votes

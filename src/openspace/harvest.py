@@ -269,6 +269,18 @@ def open_voting(board: Board, args: Args, ctx: Context) -> Change:
     return Change("voting.new_round", upserts=upserts, deletes=deletes, event=event, result={"cleared": len(deletes)})
 
 
+def rows_of(board: Board, topic_id: str) -> list[Entity]:
+    """A topic's report, photos and action items, unchanged. The public got none of them while
+    the topic was hidden or merged away, so a change that makes it visible again carries them
+    along, and the projection sends them with the topic."""
+    report = board.reports.get(topic_id)
+    return [
+        *([report] if report else []),
+        *(p for p in board.photos.values() if p.topic_id == topic_id),
+        *(a for a in board.actions.values() if a.topic_id == topic_id),
+    ]
+
+
 def has_report(board: Board, topic: Topic) -> bool:
     report = board.reports.get(topic.id)
     return report is not None and any(fields_of(report).values())

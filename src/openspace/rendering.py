@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from . import i18n
+from .harvest import has_report
 from .model import Board, Slot
 from .views import PHASE_LABELS, clock_text
 
@@ -84,6 +85,7 @@ class Renderer:
             phase_labels=PHASE_LABELS,
             qr_svg=qr_svg,
             languages=i18n.LANGUAGE_NAMES,
+            has_report=has_report,  # a session can get dots only once its report has text
             # each rendered form carries its own id: a double-click or a resent post applies once
             new_action_id=lambda: secrets.token_urlsafe(12),
         )

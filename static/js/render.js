@@ -272,8 +272,7 @@ export function renderNews(container, state, data) {
   for (const report of reports) {
     const topic = state.topics.get(report.id);
     const html = JSON.parse(report.html || "{}");
-    const hasText = ["participants", ...fields].some((f) => report[f]);
-    if (!topic || topic.status !== "open" || !hasText) continue;
+    if (!topic || topic.status !== "open" || !hasReport(report)) continue;
     const card = el("article", { class: "card news-card", id: `report-${topic.id}`, "aria-labelledby": `news-${topic.id}` },
       el("h2", { id: `news-${topic.id}` }, el("a", { href: `/e/${data.slug}/sessions/${topic.id}/report` }, topic.title)));
     if (topic.convener_name) card.append(el("p", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })));
@@ -313,9 +312,15 @@ function newsVote(data, anchor, topic, on, label, cls) {
 }
 
 // The projector's results face while a dot-vote is open: sessions by dots, most first.
+// As harvest.has_report: a report row (a lock makes one) is not a report until it has text.
+const REPORT_FIELDS = ["participants", "discussion", "insights", "recommendations"];
+function hasReport(report) {
+  return Boolean(report) && REPORT_FIELDS.some((f) => report[f]);
+}
+
 export function renderVotes(list, state) {
   const ranked = [...state.topics.values()]
-    .filter((t) => t.status === "open" && state.reports.has(t.id))
+    .filter((t) => t.status === "open" && hasReport(state.reports.get(t.id)))
     .sort((a, b) => b.dots - a.dots || a.title.localeCompare(b.title));
   const most = Math.max(1, ...ranked.map((t) => t.dots));
   list.replaceChildren(...ranked.map((t) => el("li", {},
