@@ -295,3 +295,54 @@ async def test_a_read_right_after_a_commit_sees_it_while_other_reads_run(service
     finally:
         stop = True
         await asyncio.gather(*readers)
+
+
+async def test_a_name_changed_in_another_tab_is_the_name_used_and_an_erased_one_is_gone(service: Service) -> None:
+    event, _ = await service.create_event(EVENT)
+    pid, _ = await service.join(event.id, "Lisa Gammal")
+    phone = Actor(participant_id=pid, name="Lisa Gammal")  # a socket opened before the rename
+    laptop = Actor(participant_id=pid, name="Lisa Gammal", browser="laptop")
+    await service.execute(event.id, laptop, "me.rename", {"name": "Lisa Ny"}, "rename-0001")
+    topic = await service.execute(event.id, phone, "topic.propose", {"title": "AI"}, "propose-0001")
+    assert (await service.board(event.id)).topics[topic["topic"]].convener_name == "Lisa Ny"
+    await service.execute(event.id, laptop, "me.forget", {}, "forget-0001")
+    again = await service.execute(event.id, laptop, "me.rename", {"name": "x"}, "rename-0001")  # a resend
+    assert "name" not in again and "Lisa Ny" not in orjson.dumps(again).decode()
+    later = await service.execute(event.id, phone, "topic.propose", {"title": "Mer"}, "propose-0002")
+    assert (await service.board(event.id)).topics[later["topic"]].convener_name == ""
+
+
+async def test_swaps_are_written_whatever_order_the_cells_change_in(service: Service) -> None:
+    """Two topics trading cells pass through a moment where both want one cell: the store frees
+    the cells first. A single topic moving needs no such step (and skips it)."""
+    event, _ = await service.create_event(EVENT)
+    space = (await service.execute(event.id, FAC, "space.add", {"name": "A"}))["space"]
+    other = (await service.execute(event.id, FAC, "space.add", {"name": "B"}))["space"]
+    slot = (await service.execute(event.id, FAC, "slot.add", {"day": "2026-03-14", "start": "10:00", "end": "11:00"}))[
+        "slot"
+    ]
+    one, two, three = [
+        (await service.execute(event.id, FAC, "topic.propose", {"title": t}))["topic"] for t in ("Ett", "Två", "Tre")
+    ]
+    await service.execute(event.id, FAC, "topic.place", {"topic": one, "slot": slot, "space": space})
+    await service.execute(event.id, FAC, "topic.place", {"topic": two, "slot": slot, "space": other})
+    await service.execute(event.id, FAC, "topic.place", {"topic": one, "slot": slot, "space": other, "swap_with": two})
+    await service.execute(
+        event.id, FAC, "topic.place", {"topic": three, "slot": slot, "space": other, "swap_with": one}
+    )
+    stored = await service.store.load_board(event.id)
+    assert stored is not None
+    cells = {t.title: (t.slot_id, t.space_id) for t in stored.topics.values()}
+    assert cells == {"Ett": (None, None), "Två": (slot, space), "Tre": (slot, other)}
+
+
+async def test_the_same_action_twice_in_one_batch_applies_once(service: Service) -> None:
+    """An outbox resent while the first send is still waiting for the writer: both land in one
+    transaction, whose answers are written at its end; the second must still find the first's."""
+    event, _ = await service.create_event(EVENT)
+    first, second = await asyncio.gather(
+        service.execute(event.id, FAC, "space.add", {"name": "A"}, "twice-0001"),
+        service.execute(event.id, FAC, "space.add", {"name": "A"}, "twice-0001"),
+    )
+    assert first == second and len((await service.board(event.id)).spaces) == 1
+    assert (await service.store.load_board(event.id)).seq == 1  # type: ignore[union-attr]

@@ -8,7 +8,8 @@ the websocket pushes, which is why there is only one source of truth.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from operator import attrgetter
 from typing import Any, Literal
 
 EntityKind = Literal[
@@ -270,10 +271,10 @@ class Change:
         """The JSON form stored in the change log and sent to facilitators."""
         patch: dict[str, Any] = {}
         if self.event is not None:
-            patch["event"] = asdict(self.event)
+            patch["event"] = as_row(self.event)
         upserts: dict[str, list[dict[str, Any]]] = {}
         for entity in self.upserts:
-            upserts.setdefault(kind_of(entity), []).append(asdict(entity))
+            upserts.setdefault(kind_of(entity), []).append(as_row(entity))
         if upserts:
             patch["upsert"] = upserts
         deletes: dict[str, list[str]] = {}
@@ -353,22 +354,22 @@ class Board:
         (thousands of check-ins at the end of a day would double a snapshot's cost).
         """
         rows: dict[str, Any] = {
-            "spaces": lambda: [asdict(s) for s in self.ordered_spaces()],
-            "slots": lambda: [asdict(s) for s in self.ordered_slots()],
-            "topics": lambda: [asdict(t) for t in self.ordered_topics()],
-            "interests": lambda: [asdict(i) for i in self.interests.values()],
-            "merges": lambda: [asdict(m) for m in self.merges.values()],
+            "spaces": lambda: [as_row(s) for s in self.ordered_spaces()],
+            "slots": lambda: [as_row(s) for s in self.ordered_slots()],
+            "topics": lambda: [as_row(t) for t in self.ordered_topics()],
+            "interests": lambda: [as_row(i) for i in self.interests.values()],
+            "merges": lambda: [as_row(m) for m in self.merges.values()],
             "announcements": lambda: sorted(
-                (asdict(a) for a in self.announcements.values()), key=lambda a: a["created_at"]
+                (as_row(a) for a in self.announcements.values()), key=lambda a: a["created_at"]
             ),
-            "attendance": lambda: [asdict(a) for a in self.attendance.values()],
-            "reports": lambda: [asdict(r) for r in sorted(self.reports.values(), key=lambda r: r.updated_at)],
-            "revisions": lambda: [asdict(r) for r in self.revisions.values()],
-            "photos": lambda: [asdict(p) for p in sorted(self.photos.values(), key=lambda p: p.created_at)],
-            "votes": lambda: [asdict(v) for v in self.votes.values()],
-            "actions": lambda: [asdict(a) for a in self.actions.values()],
+            "attendance": lambda: [as_row(a) for a in self.attendance.values()],
+            "reports": lambda: [as_row(r) for r in sorted(self.reports.values(), key=lambda r: r.updated_at)],
+            "revisions": lambda: [as_row(r) for r in self.revisions.values()],
+            "photos": lambda: [as_row(p) for p in sorted(self.photos.values(), key=lambda p: p.created_at)],
+            "votes": lambda: [as_row(v) for v in self.votes.values()],
+            "actions": lambda: [as_row(a) for a in self.actions.values()],
         }
-        state: dict[str, Any] = {"event": asdict(self.event), "seq": self.seq}
+        state: dict[str, Any] = {"event": as_row(self.event), "seq": self.seq}
         state.update({kind: build() for kind, build in rows.items() if kind not in leave_out})
         return state
 
@@ -391,3 +392,18 @@ def apply(board: Board, change: Change, seq: int) -> Board:
 
 def column_names(entity_type: EntityType | type[Event]) -> list[str]:
     return [f.name for f in fields(entity_type)]
+
+
+_READERS: dict[type, tuple[tuple[str, ...], attrgetter[Any]]] = {}
+
+
+def as_row(entity: Any) -> dict[str, Any]:
+    """An entity or the event as a plain dict, field by field. Every field is a plain value, so
+    this is `dataclasses.asdict` without its deep copy, which cost a tenth of the writer's time."""
+    kind = type(entity)
+    reader = _READERS.get(kind)
+    if reader is None:
+        names = tuple(f.name for f in fields(kind))
+        reader = _READERS[kind] = (names, attrgetter(*names))
+    names, read = reader
+    return dict(zip(names, read(entity), strict=True))

@@ -57,11 +57,14 @@ def state_for(board: Board, audience: Audience) -> dict[str, Any]:
     return state
 
 
-def patch_for(change: Change, audience: Audience) -> dict[str, Any]:
+def patch_for(change: Change, audience: Audience, full: dict[str, Any] | None = None) -> dict[str, Any]:
     """The change as this audience sees it: withheld kinds dropped, hidden topics as deletions,
-    and the harvest rows of a topic this audience may not see left out."""
-    patch = change.to_patch()
-    upsert, delete = patch.setdefault("upsert", {}), patch.setdefault("delete", {})
+    and the harvest rows of a topic this audience may not see left out. `full` is the change's
+    own patch when the caller has it already (it is left as it is; its rows are shared)."""
+    full = change.to_patch() if full is None else full
+    patch = {key: value for key, value in full.items() if key not in ("upsert", "delete")}
+    upsert = patch["upsert"] = {kind: list(rows) for kind, rows in full.get("upsert", {}).items()}
+    delete = patch["delete"] = {kind: list(ids) for kind, ids in full.get("delete", {}).items()}
     for kind in withheld(audience):
         upsert.pop(kind, None)
         delete.pop(kind, None)
@@ -91,10 +94,16 @@ def visible(status: str | None, audience: Audience) -> bool:
     return status not in hidden_statuses(audience)
 
 
-def change_frame(seq: int, change: Change, audience: Audience) -> str:
+def change_frame(seq: int, change: Change, audience: Audience, full: dict[str, Any] | None = None) -> str:
     return orjson.dumps(
-        {"type": "change", "seq": seq, "kind": change.kind, "patch": patch_for(change, audience)}
+        {"type": "change", "seq": seq, "kind": change.kind, "patch": patch_for(change, audience, full)}
     ).decode()
+
+
+def change_frames(seq: int, change: Change) -> dict[Audience, str]:
+    """The change's frame for every audience, from one patch."""
+    full = change.to_patch()
+    return {audience: change_frame(seq, change, audience, full) for audience in AUDIENCES}
 
 
 def snapshot_frame(board: Board, audience: Audience, reason: str, epoch: str) -> str:

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from . import rules
 from .errors import N_, DomainError, NotFound, Unavailable
 from .hub import Fanout
 from .model import Board, Change, Entity, Event, apply
-from .projection import AUDIENCES, change_frame
+from .projection import change_frames
 from .security import hash_token, new_secret
 from .storage import Store, Transaction
 
@@ -126,10 +126,16 @@ class Service:
             board = board_in(tx, batch, event_id)
             seq = board.seq + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
-            context = rules.Context(actor=actor, new_id=new_id, seq=seq, now=now)
+            who = actor
+            if actor.participant_id:  # the name as it is now: another tab may have renamed or erased it
+                current = tx.participant_name(actor.participant_id)
+                who = actor if current is None else replace(actor, name=current)
+            context = rules.Context(actor=who, new_id=new_id, seq=seq, now=now)
             change = rules.decide(board, name, args, context, internal=internal)
             if name in ("me.rename", "me.forget") and actor.participant_id:  # a name is kept, not board state
                 tx.rename_participant(actor.participant_id, change.result["name"])
+            if name == "me.forget" and actor.participant_id:  # nor kept in the answers to earlier renames
+                tx.forget_names_in_results(event_id, (actor.key, f"p:{actor.participant_id}"))
             if change.upserts or change.deletes or change.event:
                 tx.apply(event_id, seq, change)
                 batch.boards[event_id] = apply(board, change, seq)
@@ -259,7 +265,7 @@ class Service:
             else:
                 job.future.set_result(value)
         for event_id, seq, change in batch.published:
-            self.hub.publish(event_id, seq, {aud: change_frame(seq, change, aud) for aud in AUDIENCES})
+            self.hub.publish(event_id, seq, change_frames(seq, change))
             for hook in self.after_commit:
                 hook(event_id, change)
 

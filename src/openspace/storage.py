@@ -14,13 +14,14 @@ reads are few and small, and mostly served from the service's cached boards.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -37,6 +38,7 @@ from .model import (
     EntityType,
     Event,
     Topic,
+    as_row,
     column_names,
     kind_of,
 )
@@ -84,6 +86,8 @@ class Transaction(Protocol):
     def insert_event(self, event: Event, secret_hash: str) -> None: ...
     def insert_participant(self, participant_id: str, event_id: str, name: str, token_hash: str) -> None: ...
     def rename_participant(self, participant_id: str, name: str) -> None: ...
+    def participant_name(self, participant_id: str) -> str | None: ...
+    def forget_names_in_results(self, event_id: str, actors: tuple[str, ...]) -> None: ...
     def insert_facilitator_session(self, token_hash: str, event_id: str) -> None: ...
     def delete_event(self, event_id: str) -> None: ...
     def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None: ...
@@ -108,11 +112,40 @@ class Store(Protocol):
 
 
 class SQLiteTransaction:
+    """One transaction on the writer's thread.
+
+    The rows a change touches are written at once (the next job's checks may depend on them),
+    but its change-log entry, the event's new head and the action's answer are kept until the
+    batch ends and then written with one `executemany` each. Every statement hands Python's
+    lock to the event loop and waits to get it back, and under load that wait, not SQLite, is
+    what a batch costs; these three were half of a job's statements.
+    """
+
     def __init__(self, db: sqlite3.Connection, log_keep: int) -> None:
         self.db = db
         self.log_keep = log_keep
+        self.log: list[tuple[str, int, str, str]] = []  # change-log rows
+        self.heads: dict[str, int] = {}  # event -> its new head
+        self.answers: dict[tuple[str, str, str], str] = {}  # (event, actor, action id) -> result JSON
+
+    def flush(self) -> None:
+        """Write what was kept for the end of the batch: before COMMIT, or before a statement that
+        must see it."""
+        db = self.db
+        if self.log:
+            db.executemany("INSERT INTO changes (event_id, seq, kind, patch) VALUES (?, ?, ?, ?)", self.log)
+        if self.heads:
+            db.executemany("UPDATE events SET head_seq = ? WHERE id = ?", [(s, e) for e, s in self.heads.items()])
+        if self.answers:
+            db.executemany(
+                "INSERT INTO applied_actions (event_id, actor, action_id, result) VALUES (?, ?, ?, ?)",
+                [(*key, result) for key, result in self.answers.items()],
+            )
+        self.log, self.heads, self.answers = [], {}, {}
 
     def head_seq(self, event_id: str) -> int:
+        if event_id in self.heads:
+            return self.heads[event_id]
         row = self.db.execute("SELECT head_seq FROM events WHERE id = ?", (event_id,)).fetchone()
         return int(row[0]) if row else 0
 
@@ -127,11 +160,11 @@ class SQLiteTransaction:
         """Write one change's rows, its change-log entry and the event's new head, in order."""
         db = self.db
         moved = [e.id for e in change.upserts if isinstance(e, Topic)]
-        if moved:  # free the cells first, so a swap never trips the one-topic-per-cell index
+        if len(moved) > 1:  # a swap, say: free the cells first, so it never trips the one-topic-per-cell index
             marks = ",".join("?" * len(moved))
             db.execute(f"UPDATE topics SET slot_id = NULL, space_id = NULL WHERE id IN ({marks})", moved)
         for kind in ENTITY_KINDS:
-            rows = [asdict(e) for e in change.upserts if kind_of(e) == kind]
+            rows = [as_row(e) for e in change.upserts if kind_of(e) == kind]
             if rows:
                 db.executemany(upsert_sql(kind), [(*row.values(), event_id) for row in rows])
         for kind in reversed(ENTITY_KINDS):
@@ -140,17 +173,15 @@ class SQLiteTransaction:
                 db.executemany(f"DELETE FROM {kind} WHERE id = ? AND event_id = ?", ids)
         if change.event is not None:
             editable = [c for c in EVENT_COLUMNS if c not in ("id", "slug")]
-            values = asdict(change.event)
+            values = as_row(change.event)
             db.execute(
                 f"UPDATE events SET {', '.join(f'{quote(c)} = ?' for c in editable)} WHERE id = ?",
                 [values[c] for c in editable] + [event_id],
             )
-        db.execute(
-            "INSERT INTO changes (event_id, seq, kind, patch) VALUES (?, ?, ?, ?)",
-            (event_id, seq, change.kind, orjson.dumps(change.to_patch()).decode()),
-        )
-        db.execute("UPDATE events SET head_seq = ? WHERE id = ?", (seq, event_id))
+        self.log.append((event_id, seq, change.kind, orjson.dumps(change.to_patch()).decode()))
+        self.heads[event_id] = seq
         if seq % 100 == 0:
+            self.flush()
             if seq > self.log_keep:
                 db.execute("DELETE FROM changes WHERE event_id = ? AND seq <= ?", (event_id, seq - self.log_keep))
             # an outbox resends within minutes or hours; a week of idempotency records is ample
@@ -161,6 +192,9 @@ class SQLiteTransaction:
             )
 
     def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None:
+        kept = self.answers.get((event_id, actor, action_id))  # the same action twice in one batch
+        if kept is not None:
+            return orjson.loads(kept)  # type: ignore[no-any-return]
         row = self.db.execute(
             "SELECT result FROM applied_actions WHERE event_id = ? AND actor = ? AND action_id = ?",
             (event_id, actor, action_id),
@@ -168,13 +202,10 @@ class SQLiteTransaction:
         return orjson.loads(row[0]) if row else None
 
     def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None:
-        self.db.execute(
-            "INSERT INTO applied_actions (event_id, actor, action_id, result) VALUES (?, ?, ?, ?)",
-            (event_id, actor, action_id, orjson.dumps(result).decode()),
-        )
+        self.answers[(event_id, actor, action_id)] = orjson.dumps(result).decode()
 
     def insert_event(self, event: Event, secret_hash: str) -> None:
-        values = asdict(event)
+        values = as_row(event)
         self.db.execute(
             f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, facilitator_secret_hash) "
             f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})",
@@ -190,12 +221,28 @@ class SQLiteTransaction:
     def rename_participant(self, participant_id: str, name: str) -> None:
         self.db.execute("UPDATE participants SET name = ? WHERE id = ?", (name, participant_id))
 
+    def participant_name(self, participant_id: str) -> str | None:
+        row = self.db.execute("SELECT name FROM participants WHERE id = ?", (participant_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def forget_names_in_results(self, event_id: str, actors: tuple[str, ...]) -> None:
+        """Answers are kept for a week so that a resent action gets its first answer again; an
+        erased name must not live on in the answers to earlier renames."""
+        self.flush()
+        marks = ",".join("?" * len(actors))
+        self.db.execute(
+            f"UPDATE applied_actions SET result = json_remove(result, '$.name') "
+            f"WHERE event_id = ? AND actor IN ({marks}) AND json_extract(result, '$.name') IS NOT NULL",
+            (event_id, *actors),
+        )
+
     def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None:
         self.db.execute("UPDATE events SET facilitator_secret_hash = ? WHERE id = ?", (secret_hash, event_id))
         self.db.execute("DELETE FROM facilitator_sessions WHERE event_id = ?", (event_id,))
 
     def delete_event(self, event_id: str) -> None:
         """Everything of the event goes with it: every table refers to events ON DELETE CASCADE."""
+        self.flush()
         self.db.execute("DELETE FROM events WHERE id = ?", (event_id,))
 
     def insert_facilitator_session(self, token_hash: str, event_id: str) -> None:
@@ -205,6 +252,7 @@ class SQLiteTransaction:
         self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
+@functools.cache
 def upsert_sql(kind: EntityKind) -> str:
     columns = [*COLUMNS[kind], "event_id"]
     updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in COLUMNS[kind] if c != "id")
@@ -272,7 +320,9 @@ class SQLiteStore:
     def _transact(self, db: sqlite3.Connection, work: Callable[[Transaction], T]) -> T:
         db.execute("BEGIN IMMEDIATE")
         try:
-            result = work(SQLiteTransaction(db, self.log_keep))
+            tx = SQLiteTransaction(db, self.log_keep)
+            result = work(tx)
+            tx.flush()
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:  # also when COMMIT itself failed (disk full): never leave it open
