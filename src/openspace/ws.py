@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from . import i18n
 from .errors import N_, DomainError, Invalid, SlowDown
-from .frames import EXTENSION
+from .frames import EXTENSION, text_frame
 from .hub import Client
 from .model import Board
 from .projection import Audience, change_frame, snapshot_frame
@@ -153,9 +153,9 @@ class Connection:
     and its acks must not wait behind it: a busy facilitator would fall `max_lag` changes behind
     on paper and be closed for lagging although their screen was up to date.
 
-    Most sockets are phones that only listen, thousands at a time, so what an action needs (its
-    queue, its task, the slow-down record) is made on the first action, and the task ends when
-    the queue is empty: an idle connection costs no more than before.
+    Most sockets are phones that only listen, thousands at a time, so what actions need (their
+    queue and task, the slow-down record) is made on the first action: an idle connection costs
+    no more than before.
     """
 
     __slots__ = ("bad", "bucket", "client", "event_id", "queue", "runtime", "session", "slow", "worker", "ws")
@@ -163,17 +163,24 @@ class Connection:
     def __init__(self, runtime: Runtime, ws: WebSocket, client: Client, event_id: str, session: Session) -> None:
         self.runtime, self.ws, self.client, self.event_id, self.session = runtime, ws, client, event_id, session
         self.bucket = TokenBucket(ACTIONS_PER_SECOND, ACTION_BURST)
-        self.queue: deque[Action] | None = None
+        self.queue: asyncio.Queue[Action | None] | None = None
         self.worker: asyncio.Task[None] | None = None
         self.bad = 0
         self.slow: deque[float] | None = None  # when the recent slow-downs were sent
 
+    async def send(self, text: str) -> None:
+        """A reply, as a pre-built frame when the server offers that (frames.py), like the fan-out."""
+        if self.client.write is None:
+            await self.ws.send_text(text)
+        elif not self.client.write(text_frame(text)):
+            raise ConnectionError("the socket is closing")
+
     async def finish(self) -> None:
         """Let actions already read be answered (their changes saved), for a few seconds at most."""
-        if self.worker is not None:
-            worker = self.worker
-            await asyncio.wait({worker}, timeout=FINISH_SECONDS)
-            worker.cancel()
+        if self.worker is not None and self.queue is not None:
+            self.queue.put_nowait(None)
+            await asyncio.wait({self.worker}, timeout=FINISH_SECONDS)
+            self.worker.cancel()
 
     async def read(self, text: str) -> bool:
         """Take one client message; False when the connection should be closed for abuse."""
@@ -190,13 +197,12 @@ class Connection:
 
     async def take(self, text: str) -> bool | None:
         """True when fine, False when malformed, None when over the rate."""
-        ws = self.ws
         try:
             message = orjson.loads(text)
         except orjson.JSONDecodeError:
             message = None
         if not isinstance(message, dict):
-            await send_error(ws, None, Invalid(N_("The server could not read that message.")))
+            await self.refuse(None, Invalid(N_("The server could not read that message.")))
             return False
         kind = message.get("type")
         if kind == "ack":
@@ -205,63 +211,55 @@ class Connection:
                 self.client.ack(seq)
             return True
         if kind == "ping":
-            await ws.send_text('{"type":"pong"}')
+            await self.send('{"type":"pong"}')
             return True
         action_id, name, args = message.get("id"), message.get("name"), message.get("args", {})
         if kind != "action" or not isinstance(action_id, str) or not 8 <= len(action_id) <= 64:
-            await send_error(ws, None, Invalid(N_("The server could not read that message.")))
+            await self.refuse(None, Invalid(N_("The server could not read that message.")))
             return False
         if not isinstance(name, str) or not isinstance(args, dict):
-            await send_error(ws, action_id, Invalid(N_("The server could not read that message.")))
+            await self.refuse(action_id, Invalid(N_("The server could not read that message.")))
             return False
         if any(not isinstance(v, str | int | bool | None) for v in args.values()):
-            await send_error(ws, action_id, Invalid(N_("The server could not read that message.")))
+            await self.refuse(action_id, Invalid(N_("The server could not read that message.")))
             return False
         if not self.bucket.take():
-            await send_error(ws, action_id, SlowDown(N_("Too many actions at once. Please slow down.")))
+            await self.refuse(action_id, SlowDown(N_("Too many actions at once. Please slow down.")))
             return None
         if self.queue is None:
-            self.queue = deque()
-        self.queue.append((action_id, name, args))
-        if self.worker is None:
+            self.queue = asyncio.Queue()
             self.worker = asyncio.create_task(self.perform(self.queue), name="openspace-actions")
+        self.queue.put_nowait((action_id, name, args))
         return True
 
-    async def perform(self, queue: deque[Action]) -> None:
-        try:
-            while queue:
-                action = queue[0]
-                try:
-                    await self.answer(*action)
-                except (WebSocketDisconnect, WebSocketDisconnected, OSError):
-                    pass  # gone before its answer: the change is saved, and the outbox asks again
-                except Exception:
-                    log.exception("action %s on event %s failed", action[1], self.event_id)
-                queue.popleft()
-        finally:
-            self.worker = None
+    async def perform(self, queue: asyncio.Queue[Action | None]) -> None:
+        while (action := await queue.get()) is not None:
+            try:
+                await self.answer(*action)
+            except (WebSocketDisconnect, WebSocketDisconnected, OSError):
+                pass  # gone before its answer: the change is saved, and the outbox asks again
+            except Exception:
+                log.exception("action %s on event %s failed", action[1], self.event_id)
 
     async def answer(self, action_id: str, name: str, args: dict[str, Any]) -> None:
         try:
             result = await self.runtime.service.execute(self.event_id, self.session.actor, name, args, action_id)
         except DomainError as error:
-            await send_error(self.ws, action_id, error)
+            await self.refuse(action_id, error)
             return
         if name in ("me.rename", "me.forget"):  # this connection speaks under the new name from now on
             self.session.actor = replace(self.session.actor, name=result.get("name", ""))
-        reply = orjson.dumps({"type": "result", "id": action_id, "ok": True, "result": result}).decode()
-        await self.ws.send_text(reply)
+        await self.send(orjson.dumps({"type": "result", "id": action_id, "ok": True, "result": result}).decode())
 
-
-async def send_error(ws: WebSocket, action_id: str | None, error: DomainError) -> None:
-    reply: dict[str, Any] = {
-        "type": "result" if action_id else "error",
-        "ok": False,
-        "error": error.to_dict(i18n.gettext),
-    }
-    if action_id:
-        reply["id"] = action_id
-    await ws.send_text(orjson.dumps(reply).decode())
+    async def refuse(self, action_id: str | None, error: DomainError) -> None:
+        reply: dict[str, Any] = {
+            "type": "result" if action_id else "error",
+            "ok": False,
+            "error": error.to_dict(i18n.gettext),
+        }
+        if action_id:
+            reply["id"] = action_id
+        await self.send(orjson.dumps(reply).decode())
 
 
 ROUTES = [WebSocketRoute("/e/{slug}/ws", endpoint)]
