@@ -33,9 +33,9 @@ DOC = servers.ROOT / "docs" / "performance.md"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--clients", default="500,1000,2000", help="client counts, comma-separated (default %(default)s)"
+        "--clients", default="500,1000,2000,5000", help="client counts, comma-separated (default %(default)s)"
     )
-    parser.add_argument("--full", action="store_true", help="add 5,000 clients (at --rate-5000 changes/s)")
+    parser.add_argument("--full", action="store_true", help="make sure 5,000 clients are among --clients")
     parser.add_argument("--rate", type=float, default=20.0, help="changes/s of the fixed-rate phase (default 20)")
     parser.add_argument("--rate-5000", type=float, default=10.0, help="the fixed rate at 5,000 clients (default 10)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the fixed-rate phase (default 20)")
@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--patience", type=float, default=180.0, help="seconds to wait for a quiet machine before each server run"
     )
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
+    parser.add_argument(
+        "--from-json", type=Path, help="measure nothing: render the table (and the doc) from a --json file"
+    )
     parser.add_argument("--no-write", action="store_true", help=f"do not update {DOC.relative_to(servers.ROOT)}")
     return parser.parse_args(argv)
 
@@ -124,11 +127,19 @@ def run_one(kind: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     PATIENCE[0] = args.patience
+    if args.from_json:
+        saved: dict[str, Any] = orjson.loads(args.from_json.read_bytes())
+        return finish(args, saved, saved.get("argv", []))
     counts = parse_counts(args)
     targets = [args.only] if args.only else ["project", "baseline"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on SIGTERM too
     started = time.monotonic()
-    results: dict[str, Any] = {"machine": report.machine(), "fanout": {}, "args": vars(args) | {"json": None}}
+    results: dict[str, Any] = {
+        "machine": report.machine(),
+        "fanout": {},
+        "args": vars(args) | {"json": None},
+        "argv": sys.argv[1:] if argv is None else argv,
+    }
     print("openspace benchmark:", report.machine_line(results["machine"]), flush=True)
     print("snapshot (in-process) ...", flush=True)
     results["snapshot"] = snapshot.measure()
@@ -161,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             }
             results["durable"] = run_one("project", config, workdir).get("durable")
     results["elapsed_s"] = time.monotonic() - started
+    return finish(args, results, results["argv"])
+
+
+def finish(args: argparse.Namespace, results: dict[str, Any], argv: list[str]) -> int:
+    """Print the table, keep the raw results (--json) and write the doc (unless --no-write)."""
     table = report.table(results)
     print()
     print(table)
@@ -168,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     if not args.no_write:
-        report.write_doc(DOC, results, table, sys.argv[1:])
+        report.write_doc(DOC, results, table, argv)
         print(f"wrote {DOC.relative_to(servers.ROOT)}")
     return 0
 

@@ -21,6 +21,7 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 ROOT = Path(__file__).resolve().parent.parent
 P99_TARGETS = {500: 30.0, 2000: 60.0, 5000: 150.0}  # ms, action -> last client, at the fixed rate
 SATURATION_TARGET = 50_000  # deliveries/s
+SCALING_SLACK = 1.15  # "constant" from 500 to 5,000 clients: within 15 %
 CPU_RATIO_TARGET = 1.5  # x the baseline, per delivered message
 MEMORY_TARGET = 32.0  # KiB per idle connection
 DURABLE_TARGET, DURABLE_P99 = 2000, 10.0  # changes/s, ms
@@ -212,6 +213,7 @@ def table(results: dict[str, Any]) -> str:
                 "—",
             )
         )
+    rows += scaling(fanout)
     durable = results.get("durable")
     if durable:
         at = durable["at_target"]
@@ -276,6 +278,34 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scaling(fanout: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str, str]]:
+    """Memory per connection constant, and fan-out cost no worse than linear (constant per frame),
+    from the fewest clients measured to the most."""
+    ours = {int(n): sides.get("project") for n, sides in fanout.items() if get(sides.get("project"), "rate")}
+    if len(ours) < 2:
+        return []
+    low, high = min(ours), max(ours)
+    rows = []
+    for label, path, unit, target in (
+        ("server memory per idle connection", ("memory", "per_connection_kib"), " KiB", "constant"),
+        ("server CPU per delivered frame", ("rate", "cpu_us_per_delivery"), " µs", "no worse than linear"),
+    ):
+        a, b = get(ours[low], *path), get(ours[high], *path)
+        if not a or not b:
+            continue
+        rows.append(
+            (
+                f"From {low:,} to {high:,} clients: {label}",
+                f"{target} (×≤{SCALING_SLACK:g})",
+                f"{num(a, unit)} → {num(b, unit)} (×{b / a:.2f})",
+                "—",
+                "—",
+                verdict(b / a <= SCALING_SLACK),
+            )
+        )
+    return rows
+
+
 def kicked(result: dict[str, Any] | None) -> str:
     """What the server closed while the rising rate ran past saturation, if anything."""
     codes = get(result, "saturation", "reconnected") or {}
@@ -337,9 +367,9 @@ Server and load generator share these cores.
 **Reproduce** (from the repository root, nothing else running):
 
 ```
-make bench                                   # 500, 1000, 2000 clients (this table), ~9 minutes
-.venv/bin/python -m bench --full             # also 5,000 clients at 10 changes/s
+make bench                                   # 500, 1,000, 2,000 and 5,000 clients, durable writes: ~13 minutes
 .venv/bin/python -m bench --clients 2000 --no-saturation --no-write   # one quick point
+.venv/bin/python -m bench --clients '' --only project --no-write      # the durable write rate alone
 .venv/bin/python -m bench --client websockets --clients 500 --no-write  # listeners on websockets' own client
 .venv/bin/python -m bench.snapshot           # the snapshot timing alone
 ```

@@ -37,7 +37,7 @@ from .storage import SQLiteStore
 
 HELP = {s.name: s.help for s in SETTINGS}
 GC_YOUNG = 50_000  # allocations between young collections (CPython's default is 700)
-SWITCH_INTERVAL = 0.0005  # s a thread waiting for Python's lock waits at most (CPython's default: 0.005)
+SWITCH_INTERVAL = 0.0005  # s a thread waits at most for Python's lock (CPython: 0.005)
 
 
 def print_links(base: str, event: Event, secret: str, out: Any = None) -> None:
