@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+# in the order rows are written: topics refer to spaces and slots, interests to topics
 EntityKind = Literal[
     "spaces",
     "slots",
@@ -26,24 +27,10 @@ EntityKind = Literal[
     "votes",
     "actions",
 ]
-# in the order rows are written: topics refer to spaces and slots, interests to topics
-ENTITY_KINDS: tuple[EntityKind, ...] = (
-    "spaces",
-    "slots",
-    "topics",
-    "interests",
-    "merges",
-    "announcements",
-    "attendance",
-    "reports",
-    "revisions",
-    "photos",
-    "votes",
-    "actions",
-)
+ENTITY_KINDS: tuple[EntityKind, ...] = get_args(EntityKind)
 TopicStatus = Literal["open", "hidden", "merged"]
 Phase = Literal["opening", "marketplace", "closed", "sessions", "closing"]
-PHASES: tuple[Phase, ...] = ("opening", "marketplace", "closed", "sessions", "closing")
+PHASES: tuple[Phase, ...] = get_args(Phase)
 
 
 @dataclass(frozen=True, slots=True)
