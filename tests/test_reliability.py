@@ -403,7 +403,7 @@ def test_d2_a_full_disk_gets_a_clear_message_and_reading_goes_on(client: TestCli
     event = create_event(client, language="en")
     phone = join(client, event)
 
-    def full(self, event_id, seq, change):  # type: ignore[no-untyped-def]
+    def full(self, event_id, seq, change, patch):  # type: ignore[no-untyped-def]
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(storage.SQLiteTransaction, "apply", full)

@@ -138,7 +138,7 @@ async def test_failed_commit_acknowledges_nothing(service: Service, monkeypatch:
     await seen.client.go_live(0)
     from openspace import storage
 
-    def broken(self, event_id, seq, change):  # type: ignore[no-untyped-def]
+    def broken(self, event_id, seq, change, patch):  # type: ignore[no-untyped-def]
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(storage.SQLiteTransaction, "apply", broken)

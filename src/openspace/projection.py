@@ -100,9 +100,8 @@ def change_frame(seq: int, change: Change, audience: Audience, full: dict[str, A
     ).decode()
 
 
-def change_frames(seq: int, change: Change) -> dict[Audience, str]:
-    """The change's frame for every audience, from one patch."""
-    full = change.to_patch()
+def change_frames(seq: int, change: Change, full: dict[str, Any]) -> dict[Audience, str]:
+    """The change's frame for every audience, from its one patch (the one the log stored)."""
     return {audience: change_frame(seq, change, audience, full) for audience in AUDIENCES}
 
 

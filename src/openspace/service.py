@@ -52,7 +52,7 @@ class Batch:
 
     cached: dict[str, Board]  # the service's boards when the batch started (read, never written)
     boards: dict[str, Board] = field(default_factory=dict)
-    published: list[tuple[str, int, Change]] = field(default_factory=list)
+    published: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)  # with its patch
 
 
 # runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state
@@ -137,9 +137,10 @@ class Service:
             if name == "me.forget" and actor.participant_id:  # nor kept in the answers to earlier renames
                 tx.forget_names_in_results(event_id, (actor.key, f"p:{actor.participant_id}"))
             if change.upserts or change.deletes or change.event:
-                tx.apply(event_id, seq, change)
+                patch = change.to_patch()
+                tx.apply(event_id, seq, change, patch)
                 batch.boards[event_id] = apply(board, change, seq)
-                batch.published.append((event_id, seq, change))
+                batch.published.append((event_id, seq, change, patch))
             else:  # accepted, but nothing to change (already there): no log entry, no broadcast
                 seq = board.seq
             result = {"seq": seq, **change.result}
@@ -183,7 +184,7 @@ class Service:
 
         def run(tx: Transaction, batch: Batch) -> Event:
             tx.insert_event(event, hash_token(secret))
-            tx.apply(event.id, 1, change)
+            tx.apply(event.id, 1, change, change.to_patch())
             batch.boards[event.id] = apply(Board(event=event), change, 1)
             return event
 
@@ -264,8 +265,8 @@ class Service:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(value)
-        for event_id, seq, change in batch.published:
-            self.hub.publish(event_id, seq, change_frames(seq, change))
+        for event_id, seq, change, patch in batch.published:
+            self.hub.publish(event_id, seq, change_frames(seq, change, patch))
             for hook in self.after_commit:
                 hook(event_id, change)
 

@@ -80,7 +80,7 @@ class Transaction(Protocol):
 
     def head_seq(self, event_id: str) -> int: ...
     def load_board(self, event_id: str) -> Board | None: ...
-    def apply(self, event_id: str, seq: int, change: Change) -> None: ...
+    def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None: ...
     def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None: ...
     def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None: ...
     def insert_event(self, event: Event, secret_hash: str) -> None: ...
@@ -156,8 +156,9 @@ class SQLiteTransaction:
         rows = {kind: self.db.execute(sql, (event_id,)).fetchall() for kind, sql in BOARD_KIND_SQL.items()}
         return board_from_rows(row, rows)
 
-    def apply(self, event_id: str, seq: int, change: Change) -> None:
-        """Write one change's rows, its change-log entry and the event's new head, in order."""
+    def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:
+        """Write one change's rows, its change-log entry (`patch`, which is `change.to_patch()`:
+        built once, for the log here and for the frames after commit) and the event's new head."""
         db = self.db
         moved = [e.id for e in change.upserts if isinstance(e, Topic)]
         if len(moved) > 1:  # a swap, say: free the cells first, so it never trips the one-topic-per-cell index
@@ -178,7 +179,7 @@ class SQLiteTransaction:
                 f"UPDATE events SET {', '.join(f'{quote(c)} = ?' for c in editable)} WHERE id = ?",
                 [values[c] for c in editable] + [event_id],
             )
-        self.log.append((event_id, seq, change.kind, orjson.dumps(change.to_patch()).decode()))
+        self.log.append((event_id, seq, change.kind, orjson.dumps(patch).decode()))
         self.heads[event_id] = seq
         if seq % 100 == 0:
             self.flush()
