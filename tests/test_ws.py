@@ -222,7 +222,7 @@ def held_connection() -> tuple[Any, Any, FakeSocket, HeldService]:
 
     from openspace.hub import Client
     from openspace.rules import Actor
-    from openspace.ws import Connection, Session
+    from openspace.ws import Connection
 
     async def nothing(*_: Any) -> None:
         return None
@@ -230,7 +230,7 @@ def held_connection() -> tuple[Any, Any, FakeSocket, HeldService]:
     socket, service = FakeSocket(), HeldService()
     client = Client("public", nothing, nothing)
     client.seq = 100  # a hundred changes were sent to this screen
-    connection = Connection(SimpleNamespace(service=service), socket, client, "e", Session(Actor()))  # type: ignore[arg-type]
+    connection = Connection(SimpleNamespace(service=service), socket, client, "e", Actor())  # type: ignore[arg-type]
     return connection, client, socket, service
 
 

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -93,7 +92,7 @@ async def endpoint(ws: WebSocket) -> None:
 
     frames = ws.scope.get("extensions", {}).get(EXTENSION)  # pre-framed writes, under our uvicorn protocol
     client = Client(audience, ws.send_text, close, frames["write"] if frames else None)
-    connection = Connection(runtime, ws, client, event.id, Session(actor))
+    connection = Connection(runtime, ws, client, event.id, actor)
     runtime.hub.register(event.id, client)
     try:
         board = await runtime.service.board(event.id)
@@ -136,14 +135,6 @@ class TokenBucket:
         return True
 
 
-class Session:
-    """Who is on this connection: fixed at connect, renamed by their own rename. A new facilitator
-    link closes facilitator connections (4001), which then sign in again from their cookies."""
-
-    def __init__(self, actor: Actor) -> None:
-        self.actor = actor
-
-
 Action = tuple[str, str, dict[str, Any]]  # id, name, args
 
 
@@ -158,10 +149,12 @@ class Connection:
     no more than before.
     """
 
-    __slots__ = ("bad", "bucket", "client", "event_id", "queue", "runtime", "session", "slow", "worker", "ws")
+    __slots__ = ("actor", "bad", "bucket", "client", "event_id", "queue", "runtime", "slow", "worker", "ws")
 
-    def __init__(self, runtime: Runtime, ws: WebSocket, client: Client, event_id: str, session: Session) -> None:
-        self.runtime, self.ws, self.client, self.event_id, self.session = runtime, ws, client, event_id, session
+    def __init__(self, runtime: Runtime, ws: WebSocket, client: Client, event_id: str, actor: Actor) -> None:
+        # who is fixed at connect; a name changed since is read by the service at each action,
+        # and a new facilitator link closes facilitator connections (4001) to sign in again
+        self.runtime, self.ws, self.client, self.event_id, self.actor = runtime, ws, client, event_id, actor
         self.bucket = TokenBucket(ACTIONS_PER_SECOND, ACTION_BURST)
         self.queue: asyncio.Queue[Action | None] | None = None
         self.worker: asyncio.Task[None] | None = None
@@ -243,12 +236,10 @@ class Connection:
 
     async def answer(self, action_id: str, name: str, args: dict[str, Any]) -> None:
         try:
-            result = await self.runtime.service.execute(self.event_id, self.session.actor, name, args, action_id)
+            result = await self.runtime.service.execute(self.event_id, self.actor, name, args, action_id)
         except DomainError as error:
             await self.refuse(action_id, error)
             return
-        if name in ("me.rename", "me.forget"):  # this connection speaks under the new name from now on
-            self.session.actor = replace(self.session.actor, name=result.get("name", ""))
         await self.send(orjson.dumps({"type": "result", "id": action_id, "ok": True, "result": result}).decode())
 
     async def refuse(self, action_id: str | None, error: DomainError) -> None:
