@@ -11,7 +11,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from openspace.frames import FrameProtocol, text_frame
-from openspace.hub import CLOSE_LAGGING, Client, LocalHub
+from openspace.hub import CLOSE_RESTART, Client, LocalHub
 
 
 def parse(raw: bytes) -> Frame:
@@ -70,7 +70,7 @@ async def test_a_phone_that_stopped_reading_is_aborted_not_waited_for() -> None:
     assert p.transport.aborted and p.transport.written == []
 
 
-async def test_the_hub_writes_frames_and_closes_a_stuck_client_without_waiting_for_it() -> None:
+async def test_the_hub_writes_frames_and_drops_a_stuck_client_without_waiting_for_it() -> None:
     hub = LocalHub(max_lag=20)
     written: list[bytes] = []
     closed: list[int] = []
@@ -92,9 +92,11 @@ async def test_the_hub_writes_frames_and_closes_a_stuck_client_without_waiting_f
             frame = orjson.dumps({"type": "change", "seq": seq}).decode()
             hub.publish("e", seq, {"public": frame, "facilitator": frame})
         await hub.drain()
+        assert closed == []  # the write aborted it already: no close that would wait on its buffers
     finally:
         await hub.stop()
+    assert closed == [CLOSE_RESTART]  # at shutdown only the healthy one is told; the stuck one is gone
     assert [orjson.loads(parse(raw).data) for raw in written] == [
         {"type": "batch", "changes": [{"type": "change", "seq": 1}, {"type": "change", "seq": 2}]}
     ]
-    assert healthy.seq == 2 and stuck.closed and closed[0] == CLOSE_LAGGING
+    assert healthy.seq == 2 and stuck.closed

@@ -135,7 +135,7 @@ class LocalHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         for room in list(self.rooms.values()):
-            for client in list(room):
+            for client in [c for c in room if not c.closed]:
                 await self._close(client, CLOSE_RESTART)
         self.rooms.clear()
 
@@ -181,7 +181,10 @@ class LocalHub:
                 continue
             if client.write is not None:
                 if not client.write(frames.raw(client.seq, client.audience)):
-                    await self._close(client, CLOSE_LAGGING)  # closing already, or stuck and aborted
+                    # closing already, or stuck and aborted by the write: nothing left to close,
+                    # and a close would wait for buffers that never drain
+                    client.closed = True
+                    client.pending.clear()
                     continue
             else:
                 try:
@@ -210,23 +213,21 @@ class BatchFrames:
 
     def __init__(self, changes: list[Published]) -> None:
         self.changes = changes
-        self.texts: dict[tuple[Audience, int], str] = {}
+        self.texts: dict[tuple[Audience, int], str] = {}  # by audience and the client's last seq
         self.raws: dict[tuple[Audience, int], bytes] = {}
 
     def text(self, seq: int, audience: Audience) -> str:
         """The changes after `seq`, as one JSON text."""
-        start = next(i for i, (s, _) in enumerate(self.changes) if s > seq)
-        frame = self.texts.get((audience, start))
+        frame = self.texts.get((audience, seq))
         if frame is None:
-            rest = [frames[audience] for _, frames in self.changes[start:]]
+            rest = [frames[audience] for s, frames in self.changes if s > seq]
             frame = rest[0] if len(rest) == 1 else '{"type":"batch","changes":[' + ",".join(rest) + "]}"
-            self.texts[(audience, start)] = frame
+            self.texts[(audience, seq)] = frame
         return frame
 
     def raw(self, seq: int, audience: Audience) -> bytes:
         """The same as a finished websocket frame."""
-        key = (audience, seq)
-        frame = self.raws.get(key)
+        frame = self.raws.get((audience, seq))
         if frame is None:
-            frame = self.raws[key] = text_frame(self.text(seq, audience))
+            frame = self.raws[(audience, seq)] = text_frame(self.text(seq, audience))
         return frame
