@@ -20,8 +20,8 @@ import random
 import time
 from dataclasses import dataclass, fields, replace
 
-from openspace.model import Board, Event, Interest, Slot, Space, Topic
-from openspace.planning import Quality, quality, suggest
+from openspace.domain.model import Board, Event, Interest, Slot, Space, Topic
+from openspace.domain.planning import Quality, quality, suggest
 
 CAPACITIES = (10, 15, 20, 25, 40, 60)
 SLOT_TIMES = (("09:00", "10:00"), ("10:15", "11:15"), ("13:00", "14:00"), ("14:15", "15:15"))

@@ -23,10 +23,10 @@ from pathlib import Path
 from PIL import Image
 
 from openspace import media
-from openspace.hub import LocalHub
-from openspace.rules import Actor
+from openspace.domain.rules import Actor
+from openspace.live.hub import LocalHub
 from openspace.service import Service
-from openspace.storage import SQLiteStore
+from openspace.store.sqlite import SQLiteStore
 
 SESSIONS, PHOTOS, SLOTS, SPACES = 60, 200, 6, 10
 FORMATS = ["md", "html", "pdf", "sessions.csv", "json", "zip"]

@@ -16,8 +16,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from openspace.model import Attendance, Board
-from openspace.projection import snapshot_frame
+from openspace.domain.model import Attendance, Board
+from openspace.domain.projection import snapshot_frame
 
 from .agenda_quality import generate_event
 

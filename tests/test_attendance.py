@@ -8,10 +8,10 @@ import itertools
 import orjson
 import pytest
 
-from openspace import rules
-from openspace.errors import Forbidden, Invalid
-from openspace.model import Board, Event, Slot, Space, Topic, apply
-from openspace.projection import patch_for, state_for
+from openspace.domain import rules
+from openspace.domain.errors import Forbidden, Invalid
+from openspace.domain.model import Board, Event, Slot, Space, Topic, apply
+from openspace.domain.projection import patch_for, state_for
 
 FAC = rules.Actor(facilitator=True)
 PEOPLE = [rules.Actor(participant_id=f"p{i}", name=f"Person {i}") for i in range(6)]
@@ -177,7 +177,7 @@ def test_leaving_works_even_after_the_session_moved() -> None:
 
 def test_the_full_warning_names_a_room_that_can_really_be_taken() -> None:
     """The free room the warning names used to be a hidden topic's cell, and refused the move."""
-    from openspace.views import board_view
+    from openspace.web.views import board_view
 
     b = board()
     for person in PEOPLE[:4]:

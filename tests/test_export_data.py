@@ -18,9 +18,7 @@ import icalendar
 import orjson
 import pytest
 
-from openspace import export_agenda, export_data, export_reader
-from openspace.export_data import Imported
-from openspace.model import (
+from openspace.domain.model import (
     ActionItem,
     Announcement,
     Attendance,
@@ -35,6 +33,10 @@ from openspace.model import (
     Topic,
     Vote,
 )
+from openspace.exports import agenda as export_agenda
+from openspace.exports import document as export_data
+from openspace.exports import reader as export_reader
+from openspace.exports.document import Imported
 
 HOSTILE = ['=HYPERLINK("http://x")', "+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1"]
 

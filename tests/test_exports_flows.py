@@ -17,10 +17,13 @@ from PIL import Image
 from pypdf import PdfReader
 from starlette.testclient import TestClient
 
-from openspace import export_data, exporting, markup, media, rules
+from openspace import media
 from openspace.cli import main
+from openspace.domain import markup, rules
+from openspace.domain.model import Board, Event, apply, kind_of
+from openspace.exports import document as export_data
+from openspace.exports import formats as exporting
 from openspace.media import PhotoStore
-from openspace.model import Board, Event, apply, kind_of
 
 from .conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
 from .test_export_data import descending_ids, stockholm_board

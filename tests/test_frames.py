@@ -10,8 +10,8 @@ import orjson
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from openspace.frames import FrameProtocol, text_frame
-from openspace.hub import CLOSE_RESTART, Client, LocalHub
+from openspace.live.frames import FrameProtocol, text_frame
+from openspace.live.hub import CLOSE_RESTART, Client, LocalHub
 
 
 def parse(raw: bytes) -> Frame:

@@ -9,9 +9,9 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openspace import rules
-from openspace.errors import DomainError
-from openspace.model import PHASES, Board, Event, Slot, Space, Topic, apply
+from openspace.domain import rules
+from openspace.domain.errors import DomainError
+from openspace.domain.model import PHASES, Board, Event, Slot, Space, Topic, apply
 
 from .conftest import FACILITATOR_ACTIONS
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx2
 from starlette.testclient import TestClient
 
-from openspace import rules
+from openspace.domain import rules
+from openspace.domain.model import Board, Event, Topic, apply
 from openspace.guard import LoginGuard, RateLimit, RedactSecrets, redact
-from openspace.model import Board, Event, Topic, apply
 
 from .conftest import act, create_event, join, new_browser, state
 from .server import running_server

@@ -8,11 +8,11 @@ import itertools
 import orjson
 import pytest
 
-from openspace import rules
-from openspace.errors import Conflict, Forbidden, Invalid, NotFound
-from openspace.harvest import after_clash, merge_text
-from openspace.model import Board, Change, Event, Report, Slot, Space, Topic, apply
-from openspace.projection import patch_for, state_for
+from openspace.domain import rules
+from openspace.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from openspace.domain.harvest import after_clash, merge_text
+from openspace.domain.model import Board, Change, Event, Report, Slot, Space, Topic, apply
+from openspace.domain.projection import patch_for, state_for
 
 FAC = rules.Actor(facilitator=True)
 LISA = rules.Actor(participant_id="p-lisa", name="Lisa")

@@ -9,10 +9,10 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from openspace import rules
-from openspace.errors import Conflict, Forbidden, Invalid, NotFound
-from openspace.model import Board, Event, Slot, Space, Topic, apply
-from openspace.projection import patch_for, state_for
+from openspace.domain import rules
+from openspace.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from openspace.domain.model import Board, Event, Slot, Space, Topic, apply
+from openspace.domain.projection import patch_for, state_for
 
 FAC = rules.Actor(facilitator=True)
 LISA = rules.Actor(participant_id="p-lisa", name="Lisa")

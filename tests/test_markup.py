@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from openspace import markup
-from openspace.markup import excerpt, render
+from openspace.domain import markup
+from openspace.domain.markup import excerpt, render
 
 ALLOWED_TAGS = {
     "p",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from openspace.migrations import MIGRATIONS
-from openspace.storage import SQLiteStore
+from openspace.store.migrations import MIGRATIONS
+from openspace.store.sqlite import SQLiteStore
 
 
 async def test_a_version_one_database_is_upgraded_in_place(tmp_path: Path) -> None:

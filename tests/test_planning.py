@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from bench.agenda_quality import baseline, generate_event
 
-from openspace.model import Board, Event, Interest, Slot, Space, Topic
-from openspace.planning import Hint, Quality, hints_for_board, hints_for_cell, quality, suggest
+from openspace.domain.model import Board, Event, Interest, Slot, Space, Topic
+from openspace.domain.planning import Hint, Quality, hints_for_board, hints_for_cell, quality, suggest
 
 SPACES = {
     "A": Space("A", "Sagorummet", 10, 0),

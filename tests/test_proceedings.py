@@ -22,9 +22,14 @@ import pytest
 from PIL import Image, ImageFile, ImageFilter
 from pypdf import PdfReader
 
-from openspace import i18n, markup, media, proceedings, proceedings_chart, proceedings_html, proceedings_markdown
+from openspace import i18n, media
+from openspace.domain import markup
+from openspace.domain.model import ActionItem, Board, Event, Photo, Report, Slot, Space, Topic
+from openspace.exports import chart as proceedings_chart
+from openspace.exports import html as proceedings_html
+from openspace.exports import markdown as proceedings_markdown
+from openspace.exports import proceedings
 from openspace.media import PhotoStore
-from openspace.model import ActionItem, Board, Event, Photo, Report, Slot, Space, Topic
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE_TITLE = "<script>alert(1)</script> Säkerhet"

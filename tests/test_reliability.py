@@ -74,7 +74,7 @@ def test_r1_an_offline_client_gets_exactly_the_500_changes_it_missed(client: Tes
 
 
 def test_s5_the_action_rate_is_bounded_per_connection() -> None:
-    from openspace.ws import TokenBucket
+    from openspace.live.ws import TokenBucket
 
     bucket = TokenBucket(rate=10, burst=30)
     bucket.stamp = 0.0
@@ -398,7 +398,7 @@ def page_data_from(html: str) -> dict[str, Any]:
 
 
 def test_d2_a_full_disk_gets_a_clear_message_and_reading_goes_on(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from openspace import storage
+    from openspace.store import sqlite as storage
 
     event = create_event(client, language="en")
     phone = join(client, event)
@@ -440,7 +440,7 @@ def test_s5_invalid_utf8_is_closed_with_1007_not_a_server_error(tmp_path: Path) 
 
 
 def test_d3_a_backup_holds_every_photo_its_rows_name_and_nothing_of_an_older_backup(tmp_path: Path) -> None:
-    from openspace import storage
+    from openspace.store import sqlite as storage
 
     db, copy = tmp_path / "live.db", tmp_path / "backup.db"
     with sqlite3.connect(db) as live:

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from openspace import rules
-from openspace.errors import Conflict, Forbidden, Invalid, NotFound
-from openspace.model import Board, Event, Slot, Space, Topic, apply
+from openspace.domain import rules
+from openspace.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from openspace.domain.model import Board, Event, Slot, Space, Topic, apply
 
 from .conftest import FACILITATOR_ACTIONS
 
@@ -301,7 +301,7 @@ def test_erasing_a_name_takes_only_ones_own_entry_as_co_convener() -> None:
 
 
 def test_erasing_a_name_reaches_what_undoing_a_merge_brings_back_and_report_versions() -> None:
-    from openspace.model import Revision
+    from openspace.domain.model import Revision
 
     b = merged_board()
     versions = {

@@ -9,12 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from openspace.errors import Conflict, Unavailable
-from openspace.hub import CLOSE_LAGGING, Client, LocalHub
-from openspace.model import Change
-from openspace.rules import Actor
+from openspace.domain.errors import Conflict, Unavailable
+from openspace.domain.model import Change
+from openspace.domain.rules import Actor
+from openspace.live.hub import CLOSE_LAGGING, Client, LocalHub
 from openspace.service import Service
-from openspace.storage import SQLiteStore
+from openspace.store.sqlite import SQLiteStore
 
 FAC = Actor(facilitator=True)
 EVENT = {"name": "Test", "starts_on": "2026-03-14", "timezone": "Europe/Stockholm", "language": "sv"}
@@ -136,7 +136,7 @@ async def test_failed_commit_acknowledges_nothing(service: Service, monkeypatch:
     event, _ = await service.create_event(EVENT)
     seen = Recorder(service.hub, event.id)  # type: ignore[arg-type]
     await seen.client.go_live(0)
-    from openspace import storage
+    from openspace.store import sqlite as storage
 
     def broken(self, event_id, seq, change, patch):  # type: ignore[no-untyped-def]
         raise sqlite3.OperationalError("database or disk is full")
@@ -267,7 +267,7 @@ async def test_a_long_fan_out_lets_the_loop_breathe() -> None:
 
 
 def test_change_patch_round_trips() -> None:
-    from openspace.model import Slot, Space, Topic
+    from openspace.domain.model import Slot, Space, Topic
 
     change = Change(
         "x",

@@ -220,9 +220,9 @@ class HeldService:
 def held_connection() -> tuple[Any, Any, FakeSocket, HeldService]:
     from types import SimpleNamespace
 
-    from openspace.hub import Client
-    from openspace.rules import Actor
-    from openspace.ws import Connection
+    from openspace.domain.rules import Actor
+    from openspace.live.hub import Client
+    from openspace.live.ws import Connection
 
     async def nothing(*_: Any) -> None:
         return None
@@ -252,7 +252,7 @@ async def test_acks_are_taken_while_the_connections_own_action_waits() -> None:
 
 
 async def test_slow_downs_are_counted_over_a_window_so_a_resent_outbox_is_not_closed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from openspace import ws as ws_module
+    from openspace.live import ws as ws_module
 
     connection, _, socket, service = held_connection()
     clock = [1000.0]

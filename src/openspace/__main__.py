@@ -1,5 +1,5 @@
 """`python -m openspace`: the same as the `openspace` command."""
 
-from .cli import main
+from openspace.cli import main
 
 main()

@@ -19,18 +19,22 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
-from . import i18n, links, web, web_exports, web_harvest, ws
-from .errors import N_
-from .guard import redact
-from .hub import LocalHub
-from .media import PhotoStore
-from .model import Change
-from .rendering import Renderer
-from .runtime import Runtime
-from .security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
-from .service import Service
-from .settings import Settings
-from .storage import SQLiteStore
+from openspace import i18n, links
+from openspace.domain.errors import N_
+from openspace.domain.model import Change
+from openspace.guard import redact
+from openspace.live import ws
+from openspace.live.hub import LocalHub
+from openspace.media import PhotoStore
+from openspace.runtime import Runtime
+from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
+from openspace.service import Service
+from openspace.settings import Settings
+from openspace.store.sqlite import SQLiteStore
+from openspace.web import exports as web_exports
+from openspace.web import harvest as web_harvest
+from openspace.web import routes as web
+from openspace.web.rendering import Renderer
 
 log = logging.getLogger(__name__)
 

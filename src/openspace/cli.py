@@ -20,20 +20,23 @@ from typing import Any
 import click
 import uvicorn
 
-from . import export_data, exporting, links, storage
-from .app import create_app
-from .demo import create_demo
-from .errors import DomainError
-from .exporting import FORMATS
-from .frames import FrameProtocol
-from .guard import install_redaction
-from .hub import LocalHub
-from .media import PhotoStore
-from .model import Event
-from .runtime import Runtime
-from .service import Service, new_id
-from .settings import SETTINGS, Settings
-from .storage import SQLiteStore
+from openspace import links
+from openspace.app import create_app
+from openspace.demo import create_demo
+from openspace.domain.errors import DomainError
+from openspace.domain.model import Event
+from openspace.exports import document as export_data
+from openspace.exports import formats as exporting
+from openspace.exports.formats import FORMATS
+from openspace.guard import install_redaction
+from openspace.live.frames import FrameProtocol
+from openspace.live.hub import LocalHub
+from openspace.media import PhotoStore
+from openspace.runtime import Runtime
+from openspace.service import Service, new_id
+from openspace.settings import SETTINGS, Settings
+from openspace.store import sqlite as storage
+from openspace.store.sqlite import SQLiteStore
 
 HELP = {s.name: s.help for s in SETTINGS}
 GC_YOUNG = 50_000  # allocations between young collections (CPython's default is 700)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .model import Event
-from .rules import Actor
-from .service import Service
+from openspace.domain.model import Event
+from openspace.domain.rules import Actor
+from openspace.service import Service
 
 THEME = "Hur påverkar sociala medier bibliotekens kärnverksamhet, och vilken roll ska biblioteken ha?"
 SPACES = [("Sagorummet", 20), ("Läsfåtöljerna", 12), ("Verkstaden", 15), ("Trappan", 25)]

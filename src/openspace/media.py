@@ -28,7 +28,7 @@ from typing import Any
 
 from PIL import Image, ImageFile, ImageOps
 
-from .errors import N_
+from openspace.domain.errors import N_
 
 MAX_BYTES = 15 * 1024 * 1024  # per photo, as uploaded
 MAX_PIXELS = 40_000_000  # well above any phone camera (48 MP sensors save 12 MP by default), far below a bomb

@@ -6,16 +6,23 @@ from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
-from .guard import LoginGuard
-from .hub import Fanout
-from .media import PhotoStore
-from .model import Event
-from .rendering import Renderer
-from .rules import Actor
-from .security import CSRF_COOKIE, FACILITATOR_COOKIE, PARTICIPANT_COOKIE, CookieSigner, browser_key, hash_token
-from .service import Service
-from .settings import Settings
-from .storage import Store
+from openspace.domain.model import Event
+from openspace.domain.rules import Actor
+from openspace.guard import LoginGuard
+from openspace.live.hub import Fanout
+from openspace.media import PhotoStore
+from openspace.security import (
+    CSRF_COOKIE,
+    FACILITATOR_COOKIE,
+    PARTICIPANT_COOKIE,
+    CookieSigner,
+    browser_key,
+    hash_token,
+)
+from openspace.service import Service
+from openspace.settings import Settings
+from openspace.store.sqlite import Store
+from openspace.web.rendering import Renderer
 
 
 @dataclass

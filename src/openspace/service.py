@@ -24,13 +24,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from . import rules
-from .errors import N_, DomainError, NotFound, Unavailable
-from .hub import Fanout
-from .model import Board, Change, Entity, Event, apply
-from .projection import change_frames
-from .security import hash_token, new_secret
-from .storage import Store, Transaction
+from openspace.domain import rules
+from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
+from openspace.domain.model import Board, Change, Entity, Event, apply
+from openspace.domain.projection import change_frames
+from openspace.live.hub import Fanout
+from openspace.security import hash_token, new_secret
+from openspace.store.sqlite import Store, Transaction
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from . import i18n, links
-from .errors import N_, DomainError, Forbidden, Invalid
-from .model import Board, Event, Topic
-from .projection import Audience
-from .rules import Actor
-from .runtime import Runtime, runtime_of
-from .security import CSRF_COOKIE, LANG_COOKIE, csrf_ok, form_origin_ok, new_secret
-from .views import page_data
+from openspace import i18n, links
+from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
+from openspace.domain.model import Board, Event, Topic
+from openspace.domain.projection import Audience
+from openspace.domain.rules import Actor
+from openspace.runtime import Runtime, runtime_of
+from openspace.security import CSRF_COOKIE, LANG_COOKIE, csrf_ok, form_origin_ok, new_secret
+from openspace.web.views import page_data
 
 YEAR = 365 * 24 * 3600
 FORM_LIMIT = 256 * 1024  # a full report in Swedish, percent-encoded (å is six bytes), fits

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .errors import DomainError
-from .web_base import (
+from openspace.domain.errors import DomainError
+from openspace.web.base import (
     FORM_LIMIT,
     YEAR,
     Visit,
@@ -30,8 +30,8 @@ from .web_base import (
     set_session_cookie,
     visit,
 )
-from .web_facilitator import delete_event, facilitate, facilitator_login, rotate_link
-from .web_public import (
+from openspace.web.facilitator import delete_event, facilitate, facilitator_login, rotate_link
+from openspace.web.public import (
     choose_language,
     edit_topic,
     home,

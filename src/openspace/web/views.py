@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from . import attendance, i18n, planning
-from .errors import N_
-from .model import Announcement, Board, Event, Slot, Space, Topic
-from .projection import Audience, hidden_statuses, state_for
+from openspace import i18n
+from openspace.domain import attendance, planning
+from openspace.domain.errors import N_
+from openspace.domain.model import Announcement, Board, Event, Slot, Space, Topic
+from openspace.domain.projection import Audience, hidden_statuses, state_for
 
 
 @dataclass

@@ -12,9 +12,9 @@ import math
 import re
 from xml.sax.saxutils import escape
 
-from . import i18n
-from .i18n import gettext as _
-from .model import Board, Slot, Space, Topic
+from openspace import i18n
+from openspace.domain.model import Board, Slot, Space, Topic
+from openspace.i18n import gettext as _
 
 CHART_WIDTH = 800
 _BAR_COLOUR = "#2f6690"

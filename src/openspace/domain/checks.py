@@ -14,8 +14,8 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from .errors import N_, Conflict, Forbidden, Invalid, NotFound
-from .model import Board, Change, Topic
+from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from openspace.domain.model import Board, Change, Topic
 
 LANGUAGES = ("sv", "en")
 MAX = {

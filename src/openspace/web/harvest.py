@@ -18,14 +18,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import markup, media
-from .errors import N_, Conflict, DomainError, Invalid, NotFound
-from .harvest import FIELDS, after_clash, may_remove_photo
-from .model import Board, Photo
-from .projection import hidden_statuses
-from .rendering import slot_states
-from .views import board_view
-from .web import FORM_LIMIT, Visit, page, read_form, refusal_page, register, requested_topic, visit
+from openspace import media
+from openspace.domain import markup
+from openspace.domain.errors import N_, Conflict, DomainError, Invalid, NotFound
+from openspace.domain.harvest import FIELDS, after_clash, may_remove_photo
+from openspace.domain.model import Board, Photo
+from openspace.domain.projection import hidden_statuses
+from openspace.web.rendering import slot_states
+from openspace.web.routes import FORM_LIMIT, Visit, page, read_form, refusal_page, register, requested_topic, visit
+from openspace.web.views import board_view
 
 MAX_FILES = 5
 UPLOAD_LIMIT = MAX_FILES * media.MAX_BYTES + 256 * 1024  # multipart spools files to disk, not memory

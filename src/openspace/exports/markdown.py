@@ -12,9 +12,8 @@ from collections.abc import Callable
 
 from markdown_it import MarkdownIt
 
-from .i18n import gettext as _
-from .model import Photo
-from .proceedings import (
+from openspace.domain.model import Photo
+from openspace.exports.proceedings import (
     REPORT_FIELDS,
     Book,
     Chapter,
@@ -26,6 +25,7 @@ from .proceedings import (
     photo_alt,
     short_time,
 )
+from openspace.i18n import gettext as _
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
 _MD_ENTITY = re.compile(r"&(?=#?\w+;)")

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from . import i18n, markup
-from .i18n import gettext as _
-from .i18n import ngettext
-from .model import ActionItem, Board, Event, Photo, Report, Slot, Space, Topic
-from .proceedings_chart import agenda, attendance_chart
+from openspace import i18n
+from openspace.domain import markup
+from openspace.domain.model import ActionItem, Board, Event, Photo, Report, Slot, Space, Topic
+from openspace.exports.chart import agenda, attendance_chart
+from openspace.i18n import gettext as _
+from openspace.i18n import ngettext
 
 REPORT_FIELDS = ("participants", "discussion", "insights", "recommendations")
 HTML_FIELDS = ("discussion", "insights", "recommendations")  # "participants" is a plain list of names

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from . import attendance, harvest, marketplace, merging
-from .checks import (
+from openspace.domain import attendance, harvest, marketplace, merging
+from openspace.domain.checks import (
     LANGUAGES,
     MAX,
     MAX_CAPACITY,
@@ -36,8 +36,8 @@ from .checks import (
     text,
     timezones,
 )
-from .errors import N_, Conflict, Forbidden, Invalid, NotFound
-from .model import Board, Change, Entity, EntityKind, Event, Slot, Space, Topic
+from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from openspace.domain.model import Board, Change, Entity, EntityKind, Event, Slot, Space, Topic
 
 __all__ = ["MAX", "MAX_TOPICS", "Actor", "Args", "Context", "decide", "event_fields", "text"]
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import orjson
 
-from .model import Board, Change
+from openspace.domain.model import Board, Change
 
 Audience = Literal["public", "facilitator"]
 AUDIENCES: tuple[Audience, ...] = ("public", "facilitator")

@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from .attendance import window
-from .errors import N_
-from .model import Board, Space, Topic
+from openspace.domain.attendance import window
+from openspace.domain.errors import N_
+from openspace.domain.model import Board, Space, Topic
 
 # One person who cannot get into the room weighs as much as this many missed sessions: a room
 # that is too small hurts everyone in it, a clash only the one person who has to choose.

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from .harvest import FIELDS, has_report
-from .model import ActionItem, Board, Slot, Space, Topic
+from openspace.domain.harvest import FIELDS, has_report
+from openspace.domain.model import ActionItem, Board, Slot, Space, Topic
 
 PRODID = "-//openspace//EN"
 SESSION_COLUMNS = (

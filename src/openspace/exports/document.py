@@ -20,9 +20,11 @@ from typing import Any
 
 import orjson
 
-from .checks import MAX_SLOTS, MAX_SPACES
-from .export_agenda import actions_of
-from .export_reader import (
+from openspace.domain.checks import MAX_SLOTS, MAX_SPACES
+from openspace.domain.harvest import FIELDS
+from openspace.domain.model import ActionItem, Announcement, Board, Photo, Report, Slot, Space, Topic
+from openspace.exports.agenda import actions_of
+from openspace.exports.reader import (
     MAX_ROWS,
     Reader,
     fresh_ids,
@@ -31,8 +33,6 @@ from .export_reader import (
     read_reports,
     read_topics,
 )
-from .harvest import FIELDS
-from .model import ActionItem, Announcement, Board, Photo, Report, Slot, Space, Topic
 
 SCHEMA_NAME = "openspace.event"
 SCHEMA_VERSION = 1

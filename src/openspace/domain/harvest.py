@@ -21,10 +21,10 @@ from datetime import date
 import orjson
 from merge3 import Merge3
 
-from . import markup
-from .checks import Actor, Args, Context, Rule, boolean, integer, ref, require_facilitator, text
-from .errors import N_, Conflict, Forbidden, Invalid, NotFound
-from .model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
+from openspace.domain import markup
+from openspace.domain.checks import Actor, Args, Context, Rule, boolean, integer, ref, require_facilitator, text
+from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from openspace.domain.model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
 
 FIELDS = ("participants", "discussion", "insights", "recommendations")
 LIMITS = {"participants": 2000, "discussion": 10_000, "insights": 10_000, "recommendations": 10_000}

@@ -13,13 +13,14 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from . import attendance, i18n, links
-from .errors import N_, DomainError, Forbidden, NotFound
-from .projection import state_for
-from .rendering import qr_svg, slot_states
-from .security import FACILITATOR_COOKIE, LANG_COOKIE, PARTICIPANT_COOKIE
-from .views import board_view, projector_day
-from .web_base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
+from openspace import i18n, links
+from openspace.domain import attendance
+from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
+from openspace.domain.projection import state_for
+from openspace.security import FACILITATOR_COOKIE, LANG_COOKIE, PARTICIPANT_COOKIE
+from openspace.web.base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
+from openspace.web.rendering import qr_svg, slot_states
+from openspace.web.views import board_view, projector_day
 
 
 async def home(request: Request) -> Response:

@@ -28,8 +28,7 @@ from typing import Any, Protocol, TypeVar
 import aiosqlite
 import orjson
 
-from .migrations import MIGRATIONS
-from .model import (
+from openspace.domain.model import (
     ENTITY_KINDS,
     ENTITY_TYPES,
     Board,
@@ -42,6 +41,7 @@ from .model import (
     column_names,
     kind_of,
 )
+from openspace.store.migrations import MIGRATIONS
 
 EVENT_COLUMNS = column_names(Event)
 COLUMNS: dict[EntityKind, list[str]] = {kind: column_names(t) for kind, t in ENTITY_TYPES.items()}

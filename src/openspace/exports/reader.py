@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from .checks import LANGUAGES, MAX_TOPICS, TIME_RE, timezones
-from .harvest import FIELDS, MAX_DOTS, MAX_PHOTOS
-from .model import PHASES, Photo, Report, Topic
+from openspace.domain.checks import LANGUAGES, MAX_TOPICS, TIME_RE, timezones
+from openspace.domain.harvest import FIELDS, MAX_DOTS, MAX_PHOTOS
+from openspace.domain.model import PHASES, Photo, Report, Topic
 
 PHOTO_NAME_PLACEHOLDER = ""  # Photo.name after import, until the caller has stored the file
 PHOTO_FILE_RE = re.compile(r"^photos/[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.jpg$")

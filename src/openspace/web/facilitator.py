@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from . import links, planning
-from .errors import N_, DomainError, Forbidden, Invalid
-from .model import Slot, Space, Topic
-from .rendering import slot_states
-from .security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, same_hash
-from .views import board_view, flow, merge_rows, suggestion
-from .web_base import Visit, page, read_form, refusal_page, set_session_cookie, visit
+from openspace import links
+from openspace.domain import planning
+from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
+from openspace.domain.model import Slot, Space, Topic
+from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, same_hash
+from openspace.web.base import Visit, page, read_form, refusal_page, set_session_cookie, visit
+from openspace.web.rendering import slot_states
+from openspace.web.views import board_view, flow, merge_rows, suggestion
 
 
 async def facilitate(

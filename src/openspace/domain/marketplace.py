@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from .attendance import vacate
-from .checks import (
+from openspace.domain.attendance import vacate
+from openspace.domain.checks import (
     Args,
     Context,
     Rule,
@@ -23,8 +23,8 @@ from .checks import (
     require_facilitator,
     text,
 )
-from .errors import N_, Conflict, Forbidden, Invalid, NotFound
-from .model import PHASES, Announcement, Board, Change, EntityKind, Event, Interest, Topic
+from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from openspace.domain.model import PHASES, Announcement, Board, Change, EntityKind, Event, Interest, Topic
 
 OPEN_FOR_PROPOSALS = ("marketplace",)
 

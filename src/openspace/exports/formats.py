@@ -16,10 +16,16 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from . import export_agenda, export_data, i18n, markup, media, proceedings, proceedings_html, proceedings_markdown
-from .harvest import FIELDS
-from .media import PhotoStore
-from .model import Board, Revision
+from openspace import i18n, media
+from openspace.domain import markup
+from openspace.domain.harvest import FIELDS
+from openspace.domain.model import Board, Revision
+from openspace.exports import agenda as export_agenda
+from openspace.exports import document as export_data
+from openspace.exports import html as proceedings_html
+from openspace.exports import markdown as proceedings_markdown
+from openspace.exports import proceedings
+from openspace.media import PhotoStore
 
 FORMATS: dict[str, tuple[str, str]] = {
     # format: (file name, content type)

@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from . import export_agenda, exporting
-from .errors import N_, Forbidden, NotFound
-from .model import Board
-from .projection import public_board
-from .web import Visit, page, refusal_page
+from openspace.domain.errors import N_, Forbidden, NotFound
+from openspace.domain.model import Board
+from openspace.domain.projection import public_board
+from openspace.exports import agenda as export_agenda
+from openspace.exports import formats as exporting
+from openspace.web.routes import Visit, page, refusal_page
 
 UNPUBLISHED = N_("Only the facilitator can download this until the proceedings are published.")
 PROCEEDINGS_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"

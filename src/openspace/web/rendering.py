@@ -20,17 +20,18 @@ import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from . import i18n
-from .harvest import has_report
-from .model import Board, Slot
-from .views import PHASE_LABELS, clock_text
+from openspace import i18n
+from openspace.domain.harvest import has_report
+from openspace.domain.model import Board, Slot
+from openspace.web.views import PHASE_LABELS, clock_text
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = PACKAGE_DIR.parents[1]
 
 
 def asset_dir(name: str) -> Path:
     """`templates` or `static`: inside an installed package, else at the repository's top (editable)."""
-    installed = Path(__file__).resolve().parent / name
+    installed = PACKAGE_DIR / name
     return installed if installed.is_dir() else REPO_ROOT / name
 
 

@@ -14,9 +14,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .checks import Args, Context, Rule, ref
-from .errors import N_, Forbidden, Invalid
-from .model import Attendance, Board, Change, Entity, EntityKind, Event, Slot, Topic
+from openspace.domain.checks import Args, Context, Rule, ref
+from openspace.domain.errors import N_, Forbidden, Invalid
+from openspace.domain.model import Attendance, Board, Change, Entity, EntityKind, Event, Slot, Topic
 
 EARLY_MINUTES = 15  # people drift in before a session starts: let them check in
 

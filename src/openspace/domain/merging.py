@@ -12,12 +12,12 @@ from typing import Any
 
 import orjson
 
-from .attendance import vacate
-from .checks import Args, Context, Rule, bump, ref, require_facilitator, text
-from .errors import N_, Conflict, Invalid
-from .harvest import rows_of
-from .marketplace import open_topic
-from .model import Board, Change, Entity, EntityKind, Interest, Merge, Topic
+from openspace.domain.attendance import vacate
+from openspace.domain.checks import Args, Context, Rule, bump, ref, require_facilitator, text
+from openspace.domain.errors import N_, Conflict, Invalid
+from openspace.domain.harvest import rows_of
+from openspace.domain.marketplace import open_topic
+from openspace.domain.model import Board, Change, Entity, EntityKind, Interest, Merge, Topic
 
 MAX_MERGE = 10
 

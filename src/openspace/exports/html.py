@@ -31,10 +31,9 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 from PIL import ImageFile
 
-from . import i18n, media
-from .media import PhotoStore
-from .model import Photo
-from .proceedings import (
+from openspace import i18n, media
+from openspace.domain.model import Photo
+from openspace.exports.proceedings import (
     HTML_FIELDS,
     Book,
     dates_text,
@@ -45,7 +44,8 @@ from .proceedings import (
     photo_alt,
     short_time,
 )
-from .rendering import asset_dir
+from openspace.media import PhotoStore
+from openspace.web.rendering import asset_dir
 
 TEMPLATE = "proceedings.html"
 

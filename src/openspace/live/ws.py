@@ -18,15 +18,15 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
-from . import i18n
-from .errors import N_, DomainError, Invalid, SlowDown
-from .frames import EXTENSION, text_frame
-from .hub import Client
-from .model import Board
-from .projection import Audience, change_frame, snapshot_frame
-from .rules import Actor
-from .runtime import Runtime, runtime_of
-from .security import LANG_COOKIE, SECURITY_HEADERS, origin_ok
+from openspace import i18n
+from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
+from openspace.domain.model import Board
+from openspace.domain.projection import Audience, change_frame, snapshot_frame
+from openspace.domain.rules import Actor
+from openspace.live.frames import EXTENSION, text_frame
+from openspace.live.hub import Client
+from openspace.runtime import Runtime, runtime_of
+from openspace.security import LANG_COOKIE, SECURITY_HEADERS, origin_ok
 
 log = logging.getLogger(__name__)
 

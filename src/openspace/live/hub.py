@@ -31,8 +31,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
-from .frames import text_frame
-from .projection import Audience
+from openspace.domain.projection import Audience
+from openspace.live.frames import text_frame
 
 log = logging.getLogger(__name__)
 
