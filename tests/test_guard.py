@@ -12,9 +12,8 @@ from starlette.testclient import TestClient
 from openspace.domain import rules
 from openspace.domain.model import Board, Event, Topic, apply
 from openspace.guard import LoginGuard, RateLimit, RedactSecrets, redact
-
-from .conftest import act, create_event, join, new_browser, state
-from .server import running_server
+from tests.conftest import act, create_event, join, new_browser, state
+from tests.server import running_server
 
 
 def test_redaction_scrubs_secrets_from_paths_and_records() -> None:

@@ -21,10 +21,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from openspace.app import create_app
-
-from .conftest import ORIGIN, act, create_event, join
-from .server import Server, running_server, stop
-from .test_ws import page_data
+from tests.conftest import ORIGIN, act, create_event, join
+from tests.live.test_ws import page_data
+from tests.server import Server, running_server, stop
 
 
 def apply_patch(state: dict[str, Any], patch: dict[str, Any]) -> None:

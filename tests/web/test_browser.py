@@ -25,12 +25,12 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, 
 from pypdf import PdfReader
 from websockets.asyncio.client import connect
 
-from .server import Server, free_port, running_server, stop
+from tests.server import Server, free_port, running_server, stop
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PHONE = {"width": 360, "height": 740}
 LAPTOP = {"width": 1366, "height": 900}
 PROJECTOR = {"width": 1920, "height": 1080}

@@ -24,10 +24,9 @@ from openspace.domain.model import Board, Event, apply, kind_of
 from openspace.exports import document as export_data
 from openspace.exports import formats as exporting
 from openspace.media import PhotoStore
-
-from .conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
-from .test_export_data import descending_ids, stockholm_board
-from .test_harvest_flows import jpeg_with_gps, upload
+from tests.conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
+from tests.exports.test_export_data import descending_ids, stockholm_board
+from tests.web.test_harvest_flows import jpeg_with_gps, upload
 
 FORMATS = ["md", "html", "pdf", "sessions.csv", "actions.csv", "ics", "json", "zip"]
 

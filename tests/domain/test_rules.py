@@ -10,8 +10,7 @@ import pytest
 from openspace.domain import rules
 from openspace.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from openspace.domain.model import Board, Event, Slot, Space, Topic, apply
-
-from .conftest import FACILITATOR_ACTIONS
+from tests.conftest import FACILITATOR_ACTIONS
 
 FACILITATOR = rules.Actor(facilitator=True)
 LISA = rules.Actor(participant_id="p-lisa", name="Lisa")

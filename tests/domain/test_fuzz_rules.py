@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from openspace.domain import rules
 from openspace.domain.errors import DomainError
 from openspace.domain.model import PHASES, Board, Event, Slot, Space, Topic, apply
-
-from .conftest import FACILITATOR_ACTIONS
+from tests.conftest import FACILITATOR_ACTIONS
 
 ACTORS = [
     rules.Actor(facilitator=True),

@@ -13,7 +13,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from .server import running_server
+from tests.server import running_server
 
 TIMEOUT = 10.0
 

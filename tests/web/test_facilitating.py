@@ -7,7 +7,7 @@ import re
 
 from starlette.testclient import TestClient
 
-from .conftest import ORIGIN, act, create_event, join, new_browser, setup_grid, state
+from tests.conftest import ORIGIN, act, create_event, join, new_browser, setup_grid, state
 
 
 def topic_id(client: TestClient, event, title: str) -> str:  # type: ignore[no-untyped-def]

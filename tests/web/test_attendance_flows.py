@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.testclient import TestClient
 
-from .conftest import ORIGIN, EventHandle, act, create_event, join, new_browser, state
+from tests.conftest import ORIGIN, EventHandle, act, create_event, join, new_browser, state
 
 
 def event_running_now(client: TestClient, spaces: int = 2) -> tuple[EventHandle, list[str], str]:

@@ -11,9 +11,9 @@ import re
 from PIL import Image
 from starlette.testclient import TestClient
 
-from .conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
-from .test_harvest_flows import jpeg_with_gps, placed_topic, report_of, save, upload
-from .test_ws import connect, page_data
+from tests.conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
+from tests.live.test_ws import connect, page_data
+from tests.web.test_harvest_flows import jpeg_with_gps, placed_topic, report_of, save, upload
 
 
 def harvested_hidden(client: TestClient) -> tuple[EventHandle, str, TestClient, dict]:  # type: ignore[type-arg]

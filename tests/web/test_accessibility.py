@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from .server import Server
-from .test_browser import (  # noqa: F401  (fixtures)
+from tests.server import Server
+from tests.web.test_browser import (  # noqa: F401  (fixtures)
     LAPTOP,
     PHONE,
     PROJECTOR,
@@ -28,7 +28,7 @@ from .test_browser import (  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 if not AXE.exists():
     if os.environ.get("OPENSPACE_REQUIRE_BROWSER"):
         raise RuntimeError(f"{AXE} is missing: `make test` installs axe-core from the npm registry")

@@ -6,7 +6,7 @@ import re
 
 from starlette.testclient import TestClient
 
-from .conftest import ORIGIN, act, create_event, csrf_of, join, new_browser, setup_grid, state
+from tests.conftest import ORIGIN, act, create_event, csrf_of, join, new_browser, setup_grid, state
 
 
 def test_home_and_new_event_pages(client: TestClient) -> None:

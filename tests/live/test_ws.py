@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from .conftest import ORIGIN, EventHandle, act, create_event, join, new_browser, setup_grid
+from tests.conftest import ORIGIN, EventHandle, act, create_event, join, new_browser, setup_grid
 
 
 def page_data(browser: TestClient, path: str) -> dict[str, Any]:

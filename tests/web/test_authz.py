@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from .conftest import FACILITATOR_ACTIONS, ORIGIN, EventHandle, act, create_event, join, new_browser, setup_grid, state
+from tests.conftest import (
+    FACILITATOR_ACTIONS,
+    ORIGIN,
+    EventHandle,
+    act,
+    create_event,
+    join,
+    new_browser,
+    setup_grid,
+    state,
+)
 
 
 def args_for(event_state: dict, topic: str) -> dict[str, str]:  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 from starlette.testclient import TestClient
 
-from .conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
+from tests.conftest import EventHandle, act, create_event, join, new_browser, setup_grid, state
 
 
 def placed_topic(client: TestClient) -> tuple[EventHandle, str]:
