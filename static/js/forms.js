@@ -1,6 +1,7 @@
 // Sends every form marked data-action through the live connection instead of a page load.
 // The same forms post to /e/<slug>/act without JavaScript. What the person typed stays in the
-// form until the server has accepted it; a refusal is shown next to the form, translated.
+// form until the server has accepted it; a refusal is shown next to the form, translated, and
+// stays there (data-keep: a live refresh never removes it) until the person sends the form again.
 
 // action_id belongs to the no-JavaScript post; live.send gives every send its own id
 const SKIP = new Set(["csrf", "action", "return_to", "anchor", "action_id"]);
@@ -14,6 +15,7 @@ function statusOf(form) {
     node.setAttribute("aria-live", "polite");
     form.append(node);
   }
+  node.setAttribute("data-keep", "");
   return node;
 }
 
@@ -29,7 +31,7 @@ function showError(form, error) {
   }
 }
 
-export function enhanceForms(root, live, { onDone } = {}) {
+export function enhanceForms(root, live, { onDone, onError } = {}) {
   root.addEventListener("submit", (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.dataset.action) return;
@@ -59,6 +61,7 @@ export function enhanceForms(root, live, { onDone } = {}) {
       },
       (error) => {
         form.removeAttribute("aria-busy");
+        if (onError && onError(form, error) === false) return; // the page shows it elsewhere
         showError(form, error);
       },
     );

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from openspace import i18n, links
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
@@ -22,6 +22,7 @@ from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
 from openspace.runtime import Runtime, runtime_of
 from openspace.security import CSRF_COOKIE, LANG_COOKIE, csrf_ok, form_origin_ok, new_secret
+from openspace.web import regions
 from openspace.web.views import page_data
 
 YEAR = 365 * 24 * 3600
@@ -57,7 +58,16 @@ class Visit:
             base_url=self.runtime.base_url,
             join_url=links.participant_link(self.runtime.base_url, self.event.slug) if self.event else "",
         )
-        response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
+        html = self.runtime.renderer.render(template, **context)
+        have = regions.wanted(self.request.headers.get(regions.HEADER))
+        if have is not None:  # a live page asking for its changed regions: the same render, cut
+            data = context.get("data")
+            seq = data.get("seq") if isinstance(data, dict) else None
+            answer = JSONResponse(regions.answer(html, have, seq), status_code=status)
+            answer.headers["vary"] = "x-regions"
+            return self.finish(answer)
+        response = HTMLResponse(html, status_code=status)
+        response.headers["vary"] = "x-regions"
         return self.finish(response)
 
     def page_data(self, board: Board, audience: Audience) -> dict[str, Any]:

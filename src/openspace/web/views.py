@@ -7,7 +7,7 @@ from one and the same board.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,6 +48,10 @@ class BoardView:
     def announcements(self) -> list[Announcement]:
         active = [a for a in self.board.announcements.values() if a.expires_at > self.now]
         return sorted(active, key=lambda a: a.created_at, reverse=True)
+
+    def until(self, seconds: int) -> str:
+        """The instant a countdown of `seconds` from now ends, for the page to tick towards."""
+        return (datetime.fromisoformat(self.now) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
     def queue_place(self, topic: Topic) -> int | None:
         for number, queued in enumerate(self.queue, start=1):
@@ -203,20 +207,9 @@ PHASE_LABELS = {
 }
 
 
-# The strings the browser renders by itself, translated once per page.
+# The strings the browser shows by itself (the connection's state, a form's fate, the countdown's
+# tick), translated once per page. Every other text is in the markup the server renders.
 CLIENT_STRINGS = {
-    "time": N_("Time"),
-    "place": N_("%(num)s place"),
-    "places": N_("%(num)s places"),
-    "now": N_("Now"),
-    "next": N_("Next"),
-    "free": N_("Free"),
-    "by": N_("by %(name)s"),
-    "unplaced": N_("Not on the agenda yet"),
-    "edit": N_("Edit"),
-    "yours": N_("Your topic"),
-    "no_topics": N_("No topics yet. Be the first to propose one!"),
-    "no_slots": N_("The facilitator has not set up the agenda yet."),
     "online": N_("Connected"),
     "offline": N_("Offline. Your changes are kept and sent when the connection is back."),
     "connecting": N_("Connecting…"),
@@ -225,41 +218,12 @@ CLIENT_STRINGS = {
     "waiting_one": N_("1 change is waiting to be sent."),
     "waiting": N_("%(num)s changes are waiting to be sent."),
     "sent": N_("Saved."),
-    "hidden": N_("Hidden"),
-    "all_placed": N_("Every topic is on the agenda."),
     "gone": N_("This event has been deleted."),
-    "photo_of": N_("Photo %(num)s from “%(title)s”"),
-    "dot": N_("%(num)s dot"),
-    "dots": N_("%(num)s dots"),
-    "give_dot": N_("Give a dot"),
-    "take_dot": N_("Take a dot back"),
-    "no_reports": N_("No reports yet. They appear here as soon as someone writes one."),
-    "dots_left": N_("Vote with your dots: you have %(num)s left."),
     "nudge": N_("Your session ends in a few minutes: write its report while it is fresh."),
-    "here": N_("%(num)s here"),
-    "you_here": N_("You are here"),
-    "full": N_("Full: %(num)s people for %(capacity)s places."),
-    "full_move": N_("Full: %(num)s people for %(capacity)s places. %(space)s is free and fits."),
-    "interested_one": N_("%(num)s wants to go"),
-    "interested_many": N_("%(num)s want to go"),
-    "want": N_("I want to go"),
-    "going": N_("✓ I want to go"),
-    "pitch": N_("Ask to pitch it"),
-    "in_queue": N_("Number %(num)s in the pitch queue"),
-    "leave_queue": N_("Leave the queue"),
-    "place_own": N_("Put it on the agenda"),
     "ends_in": N_("Ends in %(time)s"),
     "bell": N_("Countdown: %(time)s"),
-    **{f"phase_{phase}": label for phase, label in PHASE_LABELS.items()},
+    "dismiss": N_("Dismiss"),
 }
-
-
-def event_days(first: str, last: str) -> list[str]:
-    try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError:
-        return []
-    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
 def page_data(
@@ -268,7 +232,6 @@ def page_data(
     """Everything the page's script starts from: the same state a snapshot would carry."""
     language = i18n.current_language()
     event = board.event
-    days = {slot.day for slot in board.slots.values()} | set(event_days(event.starts_on, event.ends_on))
     return {
         "slug": slug,
         "seq": board.seq,
@@ -283,7 +246,5 @@ def page_data(
         "language": language,
         "timezone": event.timezone,
         "state": state_for(board, audience),
-        "dayLabels": {day: i18n.format_day(day) for day in sorted(days)},
-        "dayShort": {day: i18n.format_day(day, pattern="EEE") for day in sorted(days)},
         "i18n": {key: i18n.gettext(text) for key, text in CLIENT_STRINGS.items()},
     }

@@ -1,0 +1,156 @@
+// One source of markup (issue #14): every part of a page that follows the board is rendered by
+// the server only, as a region of the page itself (data-region="NAME"). When changes arrive the
+// page asks its own address again, once per burst, with the hashes of the regions it has; the
+// server answers with the regions that differ (web/regions.py) and they are morphed into place
+// with idiomorph, so a page left open equals the page loaded fresh.
+//
+// What belongs to the person and this device is never overwritten by a morph: what they are
+// typing (a field whose value differs from the one rendered), the caret and focus (idiomorph keeps
+// the element), which <details> they opened, the projector's fitted type size, a form's busy and
+// invalid marks, and any node marked data-keep (a message addressed to them, the session nudge).
+
+import { Idiomorph } from "../vendor/idiomorph.esm.js";
+
+const PACE_MS = 40; // changes that arrive this close together are fetched as one
+const RETRY_MS = 2000;
+const CLOCK_MS = 30000; // "now" and "next" and expired announcements follow the clock
+const OWN = new Set(["style", "aria-busy", "aria-invalid", "data-dirty"]);
+const TEXT_INPUT = new Set(["text", "search", "email", "url", "tel", "number", "password", "date", "time"]);
+
+function typed(node) {
+  const field = node instanceof HTMLTextAreaElement
+    || (node instanceof HTMLInputElement && TEXT_INPUT.has(node.type));
+  return field && node.value !== node.defaultValue;
+}
+
+const kept = (node) => node instanceof Element && node.hasAttribute("data-keep");
+
+export const MORPH = {
+  morphStyle: "outerHTML",
+  ignoreActiveValue: true,
+  callbacks: {
+    beforeNodeMorphed: (oldNode) => !kept(oldNode),
+    beforeNodeRemoved: (node) => !kept(node),
+    beforeAttributeUpdated(name, node) {
+      if (OWN.has(name)) return false;
+      if (name === "open" && (node.tagName === "DETAILS" || node.tagName === "DIALOG")) return false;
+      return !(name === "value" && typed(node));
+    },
+  },
+};
+
+const topRegions = () => [...document.querySelectorAll("[data-region]")].filter(
+  (node) => !node.parentElement.closest("[data-region]"));
+
+function clock(ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+export class Regions extends EventTarget {
+  // url(): the address whose regions this page shows; busy: an element marked aria-busy while
+  // a refresh is due; hold(): true while the page must not change under the person (a drag).
+  constructor(live, data, { url = () => location.pathname + location.search, busy = null, hold = () => false } = {}) {
+    super();
+    this.live = live;
+    this.url = url;
+    this.busy = busy;
+    this.hold = hold;
+    this.hashes = {}; // none yet: the first answer brings every region once
+    this.seq = data.seq;
+    this.timer = null;
+    this.running = false;
+    this.again = false;
+    this.waiters = [];
+    this.offset = Date.parse(data.serverNow) - Date.now(); // the device's clock may be off
+    this.t = data.i18n;
+    document.documentElement.dataset.seq = String(this.seq);
+    live.addEventListener("change", () => this.schedule());
+    setInterval(() => this.schedule(), CLOCK_MS);
+    setInterval(() => this.tick(), 1000);
+    this.tick();
+  }
+
+  // Refresh soon; the promise resolves once the page shows the newest answer.
+  schedule(delay = PACE_MS) {
+    const done = new Promise((resolve) => this.waiters.push(resolve));
+    if (this.busy) this.busy.setAttribute("aria-busy", "true");
+    if (!this.timer) this.timer = setTimeout(() => this.fetch(), delay);
+    return done;
+  }
+
+  async fetch() {
+    this.timer = null;
+    if (this.running || this.hold()) {
+      this.again = true; // one more fetch once this one or the hold ends
+      return;
+    }
+    this.running = true;
+    let answer = null;
+    try {
+      const response = await fetch(this.url(), {
+        credentials: "same-origin", headers: { "X-Regions": JSON.stringify(this.hashes) },
+      });
+      if (response.redirected || response.status === 403 || response.status === 404 || response.status === 410) {
+        // the page itself is now another one (a room's session began, a session left the
+        // agenda): go where a fresh load would go
+        window.location.assign(response.redirected ? response.url : window.location.href);
+        return;
+      }
+      if (response.ok) answer = await response.json();
+    } catch {
+      // bad wifi: tried again below
+    }
+    this.running = false;
+    if (!answer) {
+      this.timer = setTimeout(() => this.fetch(), RETRY_MS); // a stale page must not stay stale
+      return;
+    }
+    if (this.hold()) {
+      this.again = true;
+    } else {
+      this.apply(answer);
+    }
+    if (this.again || this.hold() || this.live.seq > this.seq) {
+      this.again = false;
+      if (!this.hold()) this.schedule(0);
+      return;
+    }
+    if (this.busy) this.busy.removeAttribute("aria-busy");
+    const waiters = this.waiters.splice(0);
+    for (const resolve of waiters) resolve();
+  }
+
+  // Called by the page when a hold ends.
+  release() {
+    if (this.again) this.schedule(0);
+  }
+
+  apply(answer) {
+    const names = Object.keys(answer.hashes);
+    const here = topRegions().map((node) => node.dataset.region);
+    if (here.some((name) => !names.includes(name)) || names.some((name) => !here.includes(name))) {
+      window.location.reload(); // the page's very shape changed: only a load can match it
+      return;
+    }
+    for (const [name, html] of Object.entries(answer.regions)) {
+      const node = document.querySelector(`[data-region="${CSS.escape(name)}"]`);
+      Idiomorph.morph(node, html, MORPH);
+    }
+    this.hashes = answer.hashes;
+    if (answer.seq !== null && answer.seq !== undefined) this.seq = answer.seq;
+    document.documentElement.dataset.seq = String(this.seq);
+    this.tick();
+    this.dispatchEvent(new CustomEvent("applied", { detail: { names: Object.keys(answer.regions) } }));
+  }
+
+  // Between two renders only the countdown moves: towards the instant the server rendered.
+  tick() {
+    for (const node of document.querySelectorAll("[data-countdown][data-until]")) {
+      const left = Date.parse(node.dataset.until) - (Date.now() + this.offset);
+      const text = (this.t[node.dataset.kind] || "%(time)s").replace("%(time)s", clock(left));
+      if (node.textContent !== text) node.textContent = text;
+      if (left <= 0 && left > -3000 && !this.timer && !this.running) this.schedule(); // the slot or bell is over
+    }
+  }
+}
