@@ -27,7 +27,9 @@ const kept = (node) => node instanceof Element && node.hasAttribute("data-keep")
 
 export const MORPH = {
   morphStyle: "outerHTML",
-  ignoreActiveValue: true,
+  // not idiomorph's ignoreActiveValue: it also freezes a focused button's label ("I'm here"
+  // stayed after the tap); a field keeps what was typed into it by the check below instead
+  ignoreActiveValue: false,
   callbacks: {
     beforeNodeMorphed: (oldNode) => !kept(oldNode),
     beforeNodeRemoved: (node) => !kept(node),

@@ -12,11 +12,11 @@ from __future__ import annotations
 import difflib
 import random
 import re
+from contextlib import closing
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx2
-import orjson
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -75,13 +75,21 @@ NORMALISE = """() => {
 
 def server_seq(base: str, slug: str) -> int:
     """The event's newest seq, as a live page learns it: from a regions answer."""
-    answer = httpx2.get(f"{base}/e/{slug}", headers={"x-regions": "{}"})
-    return int(answer.json()["seq"])
+    with httpx2.Client(base_url=base) as http:
+        return int(http.get(f"/e/{slug}", headers={"x-regions": "{}"}).json()["seq"])
+
+
+CAUGHT_UP = """(seq) => Number(document.documentElement.dataset.seq) >= seq
+  && !document.querySelector('[data-region][aria-busy=true]')"""
 
 
 def caught_up(page: Page, seq: int) -> None:
-    page.wait_for_function(f"Number(document.documentElement.dataset.seq) >= {seq}", timeout=20_000)
-    page.wait_for_function("!document.querySelector('[data-region][aria-busy=true]')", timeout=20_000)
+    """The page shows regions rendered at `seq` or later (polled: the pages' CSP forbids eval)."""
+    for _ in range(200):
+        if page.evaluate(CAUGHT_UP, seq):
+            return
+        page.wait_for_timeout(100)
+    pytest.fail(f"{page.url} never caught up with seq {seq}")
 
 
 def same_as_fresh(page: Page, label: str) -> None:
@@ -158,7 +166,9 @@ def random_action(rng: random.Random, fac: httpx2.Client, people: list[httpx2.Cl
         fac_act_ok(fac, slug, "topic.propose", title=f"Lapp {rng.randrange(1000)}", convener_name="Kim")
     elif pick < 0.32 and open_topics and spaces and slots:
         t = rng.choice(open_topics)
-        fac_act_ok(fac, slug, "topic.place", topic=t["id"], slot=rng.choice(slots)["id"], space=rng.choice(spaces)["id"])
+        fac_act_ok(
+            fac, slug, "topic.place", topic=t["id"], slot=rng.choice(slots)["id"], space=rng.choice(spaces)["id"]
+        )
     elif pick < 0.36 and open_topics:
         t = rng.choice([t for t in open_topics if t["id"] != keep] or open_topics)
         if t["id"] != keep:
@@ -170,7 +180,13 @@ def random_action(rng: random.Random, fac: httpx2.Client, people: list[httpx2.Cl
     elif pick < 0.48 and open_topics:
         post(someone, slug, "topic.interest", topic=rng.choice(open_topics)["id"], on=rng.choice(["1", "0"]))
     elif pick < 0.56 and open_topics:
-        post(someone, slug, rng.choice(["attendance.in", "attendance.out"]), "session", topic=rng.choice(open_topics)["id"])
+        post(
+            someone,
+            slug,
+            rng.choice(["attendance.in", "attendance.out"]),
+            "session",
+            topic=rng.choice(open_topics)["id"],
+        )
     elif pick < 0.62:
         fac_act_ok(fac, slug, "event.phase", phase=rng.choice(PHASES))
     elif pick < 0.66 and spaces:
@@ -191,7 +207,15 @@ def random_action(rng: random.Random, fac: httpx2.Client, people: list[httpx2.Cl
         post(someone, slug, "vote", "news", topic=rng.choice(open_topics)["id"], on=rng.choice(["1", "1", "0"]))
     elif pick < 0.94 and open_topics:
         t = rng.choice(open_topics)
-        post(someone, slug, "report.save", "report", topic=t["id"], base="0", discussion=f"Vi pratade om **{t['title']}**")
+        post(
+            someone,
+            slug,
+            "report.save",
+            "report",
+            topic=t["id"],
+            base="0",
+            discussion=f"Vi pratade om **{t['title']}**",
+        )
     elif pick < 0.97:
         fac_act_ok(fac, slug, "bell.set", minutes=str(rng.choice([0, 5])))
     else:
@@ -226,6 +250,24 @@ def run_and_compare(browser: Browser, server: Server, watch: Watch, seed: int, a
         expect(page.locator("#conn")).to_have_attribute("data-state", "online")
         mark_loaded(page)
     people = [http_of(phone_ctx, server.url)] + [joined(server.url, slug, f"Deltagare {n}") for n in range(3)]
+    try:
+        play(rng, fac, people, slug, keep, pages, server, seed, actions)
+    finally:
+        for http in [fac, *people]:
+            http.close()
+
+
+def play(
+    rng: random.Random,
+    fac: httpx2.Client,
+    people: list[httpx2.Client],
+    slug: str,
+    keep: str,
+    pages: dict[str, Page],
+    server: Server,
+    seed: int,
+    actions: int,
+) -> None:
 
     checkpoints = sorted({actions // 3, 2 * actions // 3, actions})
     for n in range(1, actions + 1):
@@ -237,8 +279,6 @@ def run_and_compare(browser: Browser, server: Server, watch: Watch, seed: int, a
                 same_as_fresh(page, f"seed {seed}, after {n} actions, {name}")
     for name, page in pages.items():
         assert not_reloaded(page), f"{name} was reloaded"
-    for http in [fac, *people]:
-        http.close()
 
 
 @pytest.mark.parametrize("seed", [14, 1414])
@@ -256,3 +296,172 @@ def test_live_pages_equal_fresh_ones_through_many_random_days(
 ) -> None:
     """The same, over more seeds and longer days."""
     run_and_compare(browser, server, watch, seed, actions=200)
+
+
+def test_typing_in_the_propose_form_survives_30_changes(browser: Browser, server: Server, watch: Watch) -> None:
+    """Text, caret and focus stay while 30 changes arrive and the marketplace is morphed 30 times."""
+    slug, link = new_event(server.url, "Skriv", spaces=2, slots=2)
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as fac:
+        fac.get(link)
+        assert fac_act_ok(fac, slug, "event.phase", phase="marketplace")
+        phone = context(browser, watch, PHONE).new_page()
+        join(phone, server.url, slug, "Skribent")
+        mark_loaded(phone)
+        phone.fill("#propose-title", "Bibliotek och spel")  # typed, then the person moves on
+        phone.click("#propose-desc")
+        phone.keyboard.type("Hur lånar vi ut spel")
+        for _ in range(8):
+            phone.keyboard.press("ArrowLeft")  # the caret in the middle: "Hur lånar vi| ut spel"
+        for n in range(30):
+            assert fac_act_ok(fac, slug, "topic.propose", title=f"Förslag {n}", convener_name="Kim")
+        caught_up(phone, server_seq(server.url, slug))
+    expect(phone.locator("#marketplace")).to_contain_text("Förslag 29")
+    expect(phone.locator("#propose-desc")).to_be_focused()
+    assert phone.eval_on_selector("#propose-desc", "n => [n.value, n.selectionStart, n.selectionEnd]") == [
+        "Hur lånar vi ut spel", 12, 12]  # fmt: skip
+    expect(phone.locator("#propose-title")).to_have_value("Bibliotek och spel")
+    phone.keyboard.type(" gärna")  # typing goes on where the caret was
+    expect(phone.locator("#propose-desc")).to_have_value("Hur lånar vi gärna ut spel")
+    assert not_reloaded(phone)
+
+
+def test_the_propose_form_comes_and_goes_with_the_marketplace(browser: Browser, server: Server, watch: Watch) -> None:
+    """Phones that joined during the opening get the propose form when the marketplace opens."""
+    slug, link = new_event(server.url, "Faser", spaces=2, slots=2)
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as fac:
+        fac.get(link)
+        assert fac_act_ok(fac, slug, "event.phase", phase="opening")
+    phone = context(browser, watch, PHONE).new_page()
+    phone.goto(f"{server.url}/e/{slug}")
+    phone.fill("#f-name", "Tidig")
+    phone.click("#join button[type=submit]")
+    expect(phone.locator("#propose .notice")).to_be_visible()
+    expect(phone.locator("#propose-title")).to_have_count(0)
+    projector = context(browser, watch, PROJECTOR).new_page()
+    projector.goto(f"{server.url}/e/{slug}/projector")
+    for page in (phone, projector):
+        expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+        mark_loaded(page)
+    expect(projector.locator("[data-proj-opening]")).to_be_visible()
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as fac:
+        fac.get(link)
+        assert fac_act_ok(fac, slug, "event.phase", phase="marketplace")
+        expect(phone.locator("#propose-title")).to_be_visible()
+        expect(phone.locator("#propose .notice")).to_have_count(0)
+        expect(projector.locator("[data-proj-opening]")).to_be_hidden()
+        expect(projector.locator(".proj-grid")).to_be_visible()
+        phone.fill("#propose-title", "Ett förslag")
+        phone.click("#propose button[type=submit]")
+        expect(phone.locator("#marketplace")).to_contain_text("Ett förslag")
+        expect(phone.locator("#propose [data-action='topic.propose'] .form-status")).to_have_text(
+            re.compile(r"\S")
+        )  # "Saved."
+        assert fac_act_ok(fac, slug, "announce", text="Lunch nu", minutes="15")
+        expect(phone.locator("[data-announcements]")).to_contain_text("Lunch nu")
+        expect(phone.locator("#propose [data-action='topic.propose'] .form-status")).to_have_text(
+            re.compile(r"\S")
+        )  # a refresh kept it
+        assert fac_act_ok(fac, slug, "event.phase", phase="closed")
+        expect(phone.locator("#propose-title")).to_have_count(0)
+        expect(phone.locator("#propose .notice")).to_be_visible()
+    assert not_reloaded(phone) and not_reloaded(projector)
+
+
+def test_the_connection_state_is_seen_wherever_the_page_is_scrolled(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    """Offline, with the number of changes waiting, in view at the bottom of a long page."""
+    slug, _ = new_event(server.url, "Långt", spaces=2, slots=8)
+    ctx = context(browser, watch, PHONE)
+    phone = ctx.new_page()
+    join(phone, server.url, slug, "Scroll")
+    phone.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    conn = phone.locator("#conn")
+    expect(conn).to_be_in_viewport()
+    ctx.set_offline(True)
+    expect(conn).to_have_attribute("data-state", re.compile("offline|connecting"))
+    phone.locator("details.privacy summary").click()
+    phone.locator("details.privacy button").first.click()  # "forget where I have been", offline
+    expect(conn).to_contain_text("1")
+    expect(conn).to_be_in_viewport()
+    ctx.set_offline(False)
+    expect(conn).to_have_attribute("data-state", "online", timeout=20_000)
+    expect(conn).to_be_in_viewport()
+
+
+def test_a_refused_keyboard_placement_stays_said_and_ends_the_move(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    """Another facilitator took the cell a moment earlier: the refusal stays, the move mode ends."""
+    slug, link = new_event(server.url, "Tangent", spaces=1, slots=1)
+    page = facilitator_page(browser, watch, link)
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as other:
+        other.get(link)
+        for title in ("Ett", "Två"):
+            assert fac_act_ok(other, slug, "topic.propose", title=title, convener_name="Kim")
+        expect(page.locator("[data-tray]")).to_contain_text("Två")
+        state = board(other, slug)
+        mark_loaded(page)
+        page.locator("[data-topic]", has_text="Två").get_by_role("link", name=re.compile("Move")).focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("button.place").first).to_be_focused()
+        # this laptop's board goes stale for a moment, while the other facilitator takes the cell
+        page.route("**/facilitate?fragment=board*", lambda route: route.abort())
+        ett = next(t["id"] for t in state["topics"] if t["title"] == "Ett")
+        assert fac_act_ok(other, slug, "topic.place", topic=ett, slot=state["slots"][0]["id"],
+                          space=state["spaces"][0]["id"])  # fmt: skip
+        page.keyboard.press("Enter")  # "Place here" on the cell it still sees as free
+        alert = page.locator("#board-alert")
+        expect(alert).to_contain_text("Ett")
+        page.unroute("**/facilitate?fragment=board*")
+        expect(page.locator("button.place")).to_have_count(0, timeout=10_000)  # the move ended
+        expect(page.locator("td.cell").first).to_contain_text("Ett")
+        expect(
+            page.locator("[data-topic]", has_text="Två").get_by_role("link", name=re.compile("Move"))
+        ).to_be_focused()
+        assert fac_act_ok(other, slug, "topic.propose", title="Tre", convener_name="Kim")  # more refreshes
+        expect(page.locator("[data-tray]")).to_contain_text("Tre")
+        expect(alert).to_contain_text("Ett")  # still said
+        alert.get_by_role("button").click()
+        expect(alert).to_have_count(0)
+    assert not_reloaded(page)
+    watch.problems = [p for p in watch.problems if "Failed to load resource" not in p]
+
+
+def test_the_session_page_follows_its_room_capacity_and_crowd(browser: Browser, server: Server, watch: Watch) -> None:
+    """A session moved to another room, a capacity changed and a room filled up: all without reload."""
+    slug, link, fac = today_event(server.url)
+    with closing(fac), closing(joined(server.url, slug, "Till")) as other:
+        session_follows(browser, watch, server, slug, link, fac, other)
+
+
+def session_follows(
+    browser: Browser, watch: Watch, server: Server, slug: str, link: str, fac: httpx2.Client, other: httpx2.Client
+) -> None:
+    fac.get(link)
+    assert fac_act_ok(fac, slug, "topic.propose", title="Flyttbart", convener_name="Ada")
+    state = board(fac, slug)
+    topic, slot = state["topics"][-1]["id"], state["slots"][0]["id"]
+    rum1, rum2, rum3 = state["spaces"]
+    assert fac_act_ok(fac, slug, "topic.place", topic=topic, slot=slot, space=rum1["id"])
+    phone = context(browser, watch, PHONE).new_page()
+    join(phone, server.url, slug, "Besökare")
+    phone.goto(f"{server.url}/e/{slug}/sessions/{topic}")
+    expect(phone.locator("#conn")).to_have_attribute("data-state", "online")
+    mark_loaded(phone)
+    card = phone.locator("[data-session]")
+    expect(card.locator(".meta")).to_contain_text("Rum 1")
+    assert fac_act_ok(fac, slug, "topic.place", topic=topic, slot=slot, space=rum2["id"])
+    expect(card.locator(".meta")).to_contain_text("Rum 2")
+    expect(card.locator("[data-headcount]")).to_contain_text("3 places")
+    assert fac_act_ok(fac, slug, "space.update", space=rum2["id"], name="Rum 2", capacity="1")
+    expect(card.locator("[data-headcount]")).to_contain_text("1 place")
+    phone.get_by_role("button", name=re.compile("I'm here")).click()
+    expect(card.locator(".tag")).to_contain_text("You are here")
+    assert post(other, slug, "attendance.in", "session", topic=topic)
+    expect(card.locator("[data-headcount]")).to_contain_text("2 here")
+    expect(card.locator(".t-full")).to_contain_text("Rum 1")  # full, and the free room that fits
+    assert fac_act_ok(fac, slug, "space.update", space=rum2["id"], name="Rum 2", capacity="5")
+    expect(card.locator(".t-full")).to_have_count(0)
+    assert not_reloaded(phone)
+    same_as_fresh(phone, "session page")

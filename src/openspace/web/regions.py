@@ -9,7 +9,8 @@ only the regions whose hash differs are sent, and the page morphs them into plac
 because it *is* that page, minus what the person is doing in it.
 
 Hashes leave out the per-render form ids (`action_id`, new for every render so that a no-script
-post is applied once): without that every region would look changed every time.
+post is applied once) and the countdown's text (the page ticks it towards `data-until` itself):
+without that a region would look changed at every render.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ MAX_HEADER = 4096  # a page has a handful of regions: 16-character hashes fit ma
 
 REGION = re.compile(r'<(?P<tag>[a-z]+)\b[^>]*?\sdata-region="(?P<name>[\w-]+)"[^>]*>.*?<!--/(?P=name)-->', re.S)
 ACTION_ID = re.compile(r'(name="action_id" value=")[^"]*(")')
+COUNTDOWN = re.compile(r"(<p [^>]*data-countdown[^>]*>)[^<]*")
 
 
 def regions(html: str) -> dict[str, str]:
@@ -38,7 +40,8 @@ def regions(html: str) -> dict[str, str]:
 
 def region_hash(html: str) -> str:
     """What a region looks like, short: equal hashes mean nothing to send."""
-    return hashlib.blake2b(ACTION_ID.sub(r"\1\2", html).encode(), digest_size=8).hexdigest()
+    steady = COUNTDOWN.sub(r"\1", ACTION_ID.sub(r"\1\2", html))
+    return hashlib.blake2b(steady.encode(), digest_size=8).hexdigest()
 
 
 def wanted(header: str | None) -> dict[str, str] | None:

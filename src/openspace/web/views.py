@@ -7,7 +7,7 @@ from one and the same board.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,9 +49,18 @@ class BoardView:
         active = [a for a in self.board.announcements.values() if a.expires_at > self.now]
         return sorted(active, key=lambda a: a.created_at, reverse=True)
 
-    def until(self, seconds: int) -> str:
-        """The instant a countdown of `seconds` from now ends, for the page to tick towards."""
-        return (datetime.fromisoformat(self.now) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+    def countdown_until(self) -> str:
+        """The instant the countdown ends (UTC), for the page to tick towards between renders:
+        the same for every render, so a region's hash does not change with the clock."""
+        if self.event.bell_until and self.event.bell_until > self.now:
+            return datetime.fromisoformat(self.event.bell_until).astimezone(UTC).isoformat(timespec="seconds")
+        zone = ZoneInfo(self.event.timezone)
+        for _, slots in self.days:
+            for slot in slots:
+                if self.slot_states.get(slot.id) == "now":
+                    end = datetime.fromisoformat(f"{slot.day}T{slot.end}").replace(tzinfo=zone)
+                    return end.astimezone(UTC).isoformat(timespec="seconds")
+        return ""
 
     def queue_place(self, topic: Topic) -> int | None:
         for number, queued in enumerate(self.queue, start=1):
