@@ -1,0 +1,108 @@
+"""Live regions (issue #14): a page asks its own address again with the hashes it has and gets
+back only the regions that changed, cut from the very page a fresh load renders."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.testclient import TestClient
+
+from openspace.web import regions
+from tests.conftest import act, create_event, join, setup_grid, state
+
+PAGE = (
+    '<body><header data-region="top"><a>Brand</a></header><!--/top-->'
+    '<section data-region="list"><ul><li>a</li></ul>'
+    '<form><input type="hidden" name="action_id" value="AAA"></form>'
+    '<p class="countdown" data-countdown data-until="x">Ends in 4:59</p></section><!--/list--></body>'
+)
+
+
+def ask(client: TestClient, path: str, have: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+    response = client.get(path, headers={"x-regions": orjson.dumps(have or {}).decode()})
+    assert response.headers["content-type"].startswith("application/json"), response.text[:200]
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_regions_are_cut_from_the_page_with_their_outer_element() -> None:
+    """Each region is its outer HTML, the closing marker left out."""
+    cut = regions.regions(PAGE)
+    assert list(cut) == ["top", "list"]
+    assert cut["top"] == '<header data-region="top"><a>Brand</a></header>'
+    assert cut["list"].startswith('<section data-region="list">') and cut["list"].endswith("</section>")
+
+
+def test_a_hash_ignores_form_ids_and_the_countdowns_ticking() -> None:
+    """A fresh form id or a second less on the clock is no change to send."""
+    other = PAGE.replace("AAA", "BBB").replace("4:59", "4:58")
+    assert regions.region_hash(regions.regions(PAGE)["list"]) == regions.region_hash(regions.regions(other)["list"])
+    changed = PAGE.replace("<li>a</li>", "<li>b</li>")
+    assert regions.region_hash(regions.regions(PAGE)["list"]) != regions.region_hash(regions.regions(changed)["list"])
+
+
+def test_what_a_page_says_it_has_is_read_defensively() -> None:
+    """No header is a page load; anything unreadable counts as having nothing."""
+    assert regions.wanted(None) is None
+    assert regions.wanted('{"top": "abc"}') == {"top": "abc"}
+    assert regions.wanted("not json") == {}
+    assert regions.wanted("[1, 2]") == {}
+    assert regions.wanted("{" + " " * regions.MAX_HEADER + "}") == {}
+
+
+def test_only_changed_regions_come_back(client: TestClient) -> None:
+    """Asked with the hashes it has, a page gets nothing until the board changes, then only what changed."""
+    event = create_event(client)
+    person = join(client, event, "Lisa")
+    act(event.facilitator, event, "event.phase", "facilitate", phase="marketplace")
+    first = ask(person, event.path)
+    assert set(first["regions"]) == {"top", "banner", "intro", "agenda", "marketplace", "propose"}
+    assert first["regions"].keys() == first["hashes"].keys()
+    again = ask(person, event.path, first["hashes"])
+    assert again["regions"] == {} and again["seq"] == first["seq"]
+    assert act(person, event, "topic.propose", title="Spel på biblioteket").status_code == 303
+    after = ask(person, event.path, first["hashes"])
+    assert after["seq"] > first["seq"]
+    assert "marketplace" in after["regions"] and "Spel på biblioteket" in after["regions"]["marketplace"]
+    assert "top" not in after["regions"] and "intro" not in after["regions"]
+
+
+def test_a_plain_load_is_html_and_says_it_varies_by_the_header(client: TestClient) -> None:
+    event = create_event(client)
+    response = client.get(event.path)
+    assert response.headers["content-type"].startswith("text/html")
+    assert "x-regions" in response.headers["vary"]
+    assert 'data-region="marketplace"' in response.text and "<!--/marketplace-->" in response.text
+
+
+def test_the_session_region_follows_a_move_to_another_room(client: TestClient) -> None:
+    """The session page's region is rendered anew: room and capacity follow without a reload."""
+    event = create_event(client)
+    spaces, slots = setup_grid(client, event, spaces=2, slots=1)
+    act(event.facilitator, event, "topic.propose", "facilitate", title="Flytt", convener_name="Kim")
+    topic = state(event.facilitator, event)["topics"][-1]["id"]
+    act(event.facilitator, event, "topic.place", "facilitate", topic=topic, slot=slots[0], space=spaces[0])
+    path = f"{event.path}/sessions/{topic}"
+    before = ask(client, path)
+    assert "Rum 1" in before["regions"]["session"]
+    act(event.facilitator, event, "topic.place", "facilitate", topic=topic, slot=slots[0], space=spaces[1])
+    act(event.facilitator, event, "space.update", "facilitate", space=spaces[1], name="Rum 2", capacity="7")
+    after = ask(client, path, before["hashes"])
+    assert "Rum 2" in after["regions"]["session"]  # (the slot is over: no capacity is shown)
+    act(event.facilitator, event, "topic.unplace", "facilitate", topic=topic)
+    gone = client.get(path, headers={"x-regions": "{}"})
+    assert gone.status_code == 404  # the page then loads what a fresh load shows
+
+
+def test_the_facilitators_board_is_one_region_even_when_asked_as_a_fragment(client: TestClient) -> None:
+    event = create_event(client)
+    fragment = f"{event.path}/facilitate?fragment=board"
+    assert "data-region" not in event.facilitator.get(fragment).text.split("\n", 3)[0]
+    answer = ask(event.facilitator, fragment)
+    assert set(answer["regions"]) == {"top", "board"}
+
+
+def test_the_room_page_is_live_too(client: TestClient) -> None:
+    event = create_event(client)
+    spaces, _ = setup_grid(client, event, spaces=1, slots=1)
+    page = client.get(f"{event.path}/rooms/{spaces[0]}")
+    assert 'id="os-data"' in page.text and "js/page.js" in page.text
+    assert set(ask(client, f"{event.path}/rooms/{spaces[0]}")["regions"]) == {"top", "room"}
