@@ -41,6 +41,20 @@ export const MORPH = {
   },
 };
 
+const region = (name) => document.querySelector(`[data-region="${CSS.escape(name)}"]`);
+
+// A region as sent, with each nested region the page already had (a stub) filled from the page.
+function filled(html) {
+  const box = document.createElement("template");
+  box.innerHTML = html;
+  for (const stub of box.content.querySelectorAll("template[data-same]")) {
+    const mine = region(stub.dataset.same);
+    if (!mine) return null;
+    stub.replaceWith(mine.cloneNode(true), document.createComment(`/${stub.dataset.same}`));
+  }
+  return box.content.firstElementChild;
+}
+
 const topRegions = () => [...document.querySelectorAll("[data-region]")].filter(
   (node) => !node.parentElement.closest("[data-region]"));
 
@@ -91,7 +105,7 @@ export class Regions extends EventTarget {
     let answer = null;
     try {
       const response = await fetch(this.url(), {
-        credentials: "same-origin", headers: { "X-Regions": JSON.stringify(this.hashes) },
+        credentials: "same-origin", headers: { "X-Regions": [...new Set(Object.values(this.hashes))].join(" ") },
       });
       if (response.redirected || response.status === 403 || response.status === 404 || response.status === 410) {
         // the page itself is now another one (a room's session began, a session left the
@@ -129,17 +143,19 @@ export class Regions extends EventTarget {
   }
 
   apply(answer) {
-    const names = Object.keys(answer.hashes);
+    const names = answer.outer;
     const here = topRegions().map((node) => node.dataset.region);
-    if (here.some((name) => !names.includes(name)) || names.some((name) => !here.includes(name))) {
+    const fresh = Object.entries(answer.regions).map(([name, html]) => [region(name), filled(html)]);
+    if (here.length !== names.length || here.some((name) => !names.includes(name))
+      || fresh.some(([node, next]) => !node || !next)) {
       window.location.reload(); // the page's very shape changed: only a load can match it
       return;
     }
-    for (const [name, html] of Object.entries(answer.regions)) {
-      const node = document.querySelector(`[data-region="${CSS.escape(name)}"]`);
-      Idiomorph.morph(node, html, MORPH);
-    }
-    this.hashes = answer.hashes;
+    for (const [node, next] of fresh) Idiomorph.morph(node, next, MORPH);
+    // what the page has now: the hashes sent, and those it kept of regions still on the page
+    const hashes = { ...this.hashes, ...answer.hashes };
+    const present = new Set([...document.querySelectorAll("[data-region]")].map((node) => node.dataset.region));
+    this.hashes = Object.fromEntries(Object.entries(hashes).filter(([name]) => present.has(name)));
     if (answer.seq !== null && answer.seq !== undefined) this.seq = answer.seq;
     document.documentElement.dataset.seq = String(this.seq);
     this.tick();

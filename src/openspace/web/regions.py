@@ -2,69 +2,100 @@
 
 There is one source of markup (issue #14). A page marks each part that follows the board with
 `data-region="NAME"` on its outer element and closes it with `<!--/NAME-->`. When a change
-arrives, the page asks its own address again with an `X-Regions` header that carries, as JSON,
-the hash of each region as it last got it; the answer is the same page rendered anew, of which
-only the regions whose hash differs are sent, and the page morphs them into place
-(static/js/regions.js). So a page left open shows what the page loaded fresh would show,
-because it *is* that page, minus what the person is doing in it.
+arrives, the page asks its own address again with an `X-Regions` header listing the hashes of
+the regions it has; the answer is the same page rendered anew, of which only the regions whose
+hash the page does not have are sent, and the page morphs them into place (static/js/regions.js).
+So a page left open shows what the page loaded fresh would show, because it *is* that page,
+minus what the person is doing in it.
 
-Hashes leave out the per-render form ids (`action_id`, new for every render so that a no-script
-post is applied once) and the countdown's text (the page ticks it towards `data-until` itself):
-without that a region would look changed at every render.
+Regions nest: a marketplace region holds one region per topic, an agenda one per row. Inside a
+region that is sent, a nested region the page already has goes as `<template data-same="NAME">`
+(without its closing marker), which the page fills from its own copy, marker and all, before
+morphing; so one changed topic in a list of sixty costs the bytes of that topic and sixty short
+stubs, not of the list.
+
+A region's name is inside its own markup, so equal hashes mean the same region unchanged: the
+page sends hashes only, not names. Hashes leave out the per-render form ids (`action_id`, new
+for every render so that a no-script post is applied once) and the countdown's text (the page
+ticks it towards `data-until` itself): without that a region would look changed at every render.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 HEADER = "x-regions"
-MAX_HEADER = 4096  # a page has a handful of regions: 16-character hashes fit many times over
+MAX_HEADER = 16_384  # about 1,800 hashes; past that the page is sent whole, never refused
 
-REGION = re.compile(r'<(?P<tag>[a-z]+)\b[^>]*?\sdata-region="(?P<name>[\w-]+)"[^>]*>.*?<!--/(?P=name)-->', re.S)
+START = re.compile(r'<[a-z]+\b[^>]*?\sdata-region="(?P<name>[\w-]+)"[^>]*>')
 ACTION_ID = re.compile(r'(name="action_id" value=")[^"]*(")')
 COUNTDOWN = re.compile(r"(<p [^>]*data-countdown[^>]*>)[^<]*")
 
 
-def regions(html: str) -> dict[str, str]:
-    """Every region of a rendered page, by name, as its outer HTML (the closing marker left out)."""
-    found: dict[str, str] = {}
-    for match in REGION.finditer(html):
+@dataclass(frozen=True)
+class Region:
+    name: str
+    start: int  # where its outer element begins in the page
+    end: int  # where its closing marker begins
+
+
+def find(html: str) -> list[Region]:
+    """Every region of a rendered page, in document order (a region before the ones it holds)."""
+    found = []
+    for match in START.finditer(html):
         name = match.group("name")
-        found[name] = match.group(0)[: -len(f"<!--/{name}-->")]
+        end = html.find(f"<!--/{name}-->", match.end())
+        if end >= 0:
+            found.append(Region(name, match.start(), end))
     return found
 
 
+def regions(html: str) -> dict[str, str]:
+    """Every region by name, as its outer HTML (its closing marker left out)."""
+    return {r.name: html[r.start : r.end] for r in find(html)}
+
+
 def region_hash(html: str) -> str:
-    """What a region looks like, short: equal hashes mean nothing to send."""
+    """What a region looks like, in eight characters: equal hashes mean nothing to send."""
     steady = COUNTDOWN.sub(r"\1", ACTION_ID.sub(r"\1\2", html))
-    return hashlib.blake2b(steady.encode(), digest_size=8).hexdigest()
+    return base64.urlsafe_b64encode(hashlib.blake2b(steady.encode(), digest_size=6).digest()).decode()
 
 
-def wanted(header: str | None) -> dict[str, str] | None:
+def wanted(header: str | None) -> set[str] | None:
     """The hashes a page says it has; None when the request is a plain page load."""
     if header is None:
         return None
     if len(header) > MAX_HEADER:
-        return {}
-    try:
-        have = orjson.loads(header)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(have, dict):
-        return {}
-    return {str(k): str(v) for k, v in have.items()}
+        return set()
+    return set(header.split())
 
 
-def answer(html: str, have: dict[str, str], seq: int | None) -> dict[str, Any]:
-    """The regions that differ from what the page has, with every current hash and the seq they show."""
+def answer(html: str, have: set[str], seq: int | None) -> dict[str, Any]:
+    """The outermost regions the page lacks, with the nested regions it has as stubs; the names
+    of all outermost regions (the page's shape); and the hashes of the regions sent, nested ones
+    included (the page keeps the hashes of what it was not sent)."""
+    found = find(html)
+    hashes = {r.name: region_hash(html[r.start : r.end]) for r in found}
     changed: dict[str, str] = {}
-    hashes: dict[str, str] = {}
-    for name, part in regions(html).items():
-        hashes[name] = region_hash(part)
-        if have.get(name) != hashes[name]:
-            changed[name] = part
-    return {"seq": seq, "hashes": hashes, "regions": changed}
+    sent: dict[str, str] = {}
+    outer = [r for r in found if not any(o.start < r.start < o.end for o in found)]
+    for region in outer:
+        if hashes[region.name] in have:
+            continue
+        sent[region.name] = hashes[region.name]
+        parts, at = [], region.start
+        for inner in found:
+            if not (region.start < inner.start < region.end) or inner.start < at:
+                continue  # not inside this region, or inside a stub already made
+            if hashes[inner.name] in have:
+                parts += [html[at : inner.start], f'<template data-same="{inner.name}"></template>']
+                at = inner.end + len(f"<!--/{inner.name}-->")  # the page puts the marker back
+            else:
+                sent[inner.name] = hashes[inner.name]
+        parts.append(html[at : region.end])
+        changed[region.name] = "".join(parts)
+    return {"seq": seq, "outer": [r.name for r in outer], "hashes": sent, "regions": changed}
