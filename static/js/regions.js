@@ -13,7 +13,8 @@ import { Idiomorph } from "../vendor/idiomorph.esm.js";
 
 const PACE_MS = 40; // changes that arrive this close together are fetched as one
 const RETRY_MS = 2000;
-const CLOCK_MS = 30000; // "now" and "next" and expired announcements follow the clock
+const CLOCK_JITTER_MS = 5000; // a room full of phones does not ask at the same instant
+const CLOCK_MAX_MS = 6 * 3600 * 1000; // beyond what a timer should wait at once
 const OWN = new Set(["style", "aria-busy", "aria-invalid", "data-dirty"]);
 const TEXT_INPUT = new Set(["text", "search", "email", "url", "tel", "number", "password", "date", "time"]);
 
@@ -82,7 +83,8 @@ export class Regions extends EventTarget {
     this.t = data.i18n;
     document.documentElement.dataset.seq = String(this.seq);
     live.addEventListener("change", () => this.schedule());
-    setInterval(() => this.schedule(), CLOCK_MS);
+    this.clock = null;
+    this.atClockChange(data.clockChange);
     setInterval(() => this.tick(), 1000);
     this.tick();
   }
@@ -137,6 +139,16 @@ export class Regions extends EventTarget {
     for (const resolve of waiters) resolve();
   }
 
+  // Without any change, a page renders differently when a slot starts or ends, an announcement
+  // expires or the bell runs out: the server says when the next such moment is, and the page
+  // asks again then (no polling).
+  atClockChange(when) {
+    clearTimeout(this.clock);
+    if (!when) return;
+    const wait = Date.parse(when) - (Date.now() + this.offset) + 500 + Math.random() * CLOCK_JITTER_MS;
+    this.clock = setTimeout(() => this.schedule(), Math.min(Math.max(wait, 0), CLOCK_MAX_MS));
+  }
+
   // Called by the page when a hold ends.
   release() {
     if (this.again) this.schedule(0);
@@ -157,6 +169,7 @@ export class Regions extends EventTarget {
     const present = new Set([...document.querySelectorAll("[data-region]")].map((node) => node.dataset.region));
     this.hashes = Object.fromEntries(Object.entries(hashes).filter(([name]) => present.has(name)));
     if (answer.seq !== null && answer.seq !== undefined) this.seq = answer.seq;
+    this.atClockChange(answer.clockChange);
     document.documentElement.dataset.seq = String(this.seq);
     this.tick();
     this.dispatchEvent(new CustomEvent("applied", { detail: { names: Object.keys(answer.regions) } }));

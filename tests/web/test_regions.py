@@ -3,9 +3,14 @@ back only the regions that changed, cut from the very page a fresh load renders.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from bench.agenda_quality import generate_event
 from starlette.testclient import TestClient
 
 from openspace.web import regions
+from openspace.web.views import next_clock_change
 from tests.conftest import act, create_event, join, setup_grid, state
 
 PAGE = (
@@ -127,3 +132,25 @@ def test_the_room_page_is_live_too(client: TestClient) -> None:
     page = client.get(f"{event.path}/rooms/{spaces[0]}")
     assert 'id="os-data"' in page.text and "js/page.js" in page.text
     assert set(ask(client, f"{event.path}/rooms/{spaces[0]}")["regions"]) == {"top", "room"}
+
+
+def test_a_page_learns_when_the_clock_alone_will_change_it(client: TestClient) -> None:
+    """The next slot boundary or expiry comes with every answer, so a live page asks again then
+    instead of polling."""
+    event = create_event(client)
+    setup_grid(client, event, spaces=1, slots=1)
+    act(event.facilitator, event, "announce", "facilitate", text="Fika", minutes="15")
+    answer = ask(client, event.path)
+    assert answer["clockChange"] > datetime.now(UTC).isoformat()  # the announcement's end
+
+
+def test_the_next_clock_change_is_a_slots_check_in_start_or_end() -> None:
+    board = generate_event(seed=1, topics=4, participants=5, slots=2)  # 09:00-10:00, 10:15-11:15
+    zone = ZoneInfo(board.event.timezone)
+    at = lambda hhmm: datetime.fromisoformat(f"2026-03-14T{hhmm}").replace(tzinfo=zone)  # noqa: E731
+    utc = lambda hhmm: at(hhmm).astimezone(UTC).isoformat(timespec="seconds")  # noqa: E731
+    assert next_clock_change(board, at("07:00")) == utc("08:45")  # check-in opens
+    assert next_clock_change(board, at("08:50")) == utc("09:00")
+    assert next_clock_change(board, at("09:30")) == utc("10:00")
+    assert next_clock_change(board, at("10:05")) == utc("10:15")
+    assert next_clock_change(board, at("12:00")) is None

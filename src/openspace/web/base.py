@@ -61,9 +61,11 @@ class Visit:
         html = self.runtime.renderer.render(template, **context)
         have = regions.wanted(self.request.headers.get(regions.HEADER))
         if have is not None:  # a live page asking for its changed regions: the same render, cut
-            data = context.get("data")
-            seq = data.get("seq") if isinstance(data, dict) else None
-            answer = JSONResponse(regions.answer(html, have, seq), status_code=status)
+            given = context.get("data")
+            data: dict[str, Any] = given if isinstance(given, dict) else {}
+            cut = regions.answer(html, have, data.get("seq"))
+            cut["clockChange"] = data.get("clockChange")
+            answer = JSONResponse(cut, status_code=status)
             answer.headers["vary"] = "x-regions"
             return self.finish(answer)
         response = HTMLResponse(html, status_code=status)

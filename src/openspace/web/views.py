@@ -7,7 +7,7 @@ from one and the same board.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -235,12 +235,35 @@ CLIENT_STRINGS = {
 }
 
 
+def next_clock_change(board: Board, now: datetime) -> str | None:
+    """The next instant at which a page would render differently with no change to the board:
+    a slot's check-in opening, start or end ("now", "next", "I'm here"), an announcement
+    expiring, the bell running out. A live page asks again then, instead of polling."""
+    zone = ZoneInfo(board.event.timezone)
+    early = timedelta(minutes=attendance.EARLY_MINUTES)
+    moments: list[datetime] = []
+    for slot in board.slots.values():
+        try:
+            start = datetime.fromisoformat(f"{slot.day}T{slot.start}").replace(tzinfo=zone)
+            end = datetime.fromisoformat(f"{slot.day}T{slot.end}").replace(tzinfo=zone)
+        except ValueError:
+            continue
+        moments += [start - early, start, end]
+    for announcement in board.announcements.values():
+        moments.append(datetime.fromisoformat(announcement.expires_at))
+    if board.event.bell_until:
+        moments.append(datetime.fromisoformat(board.event.bell_until))
+    future = [m for m in moments if m > now]
+    return min(future).astimezone(UTC).isoformat(timespec="seconds") if future else None
+
+
 def page_data(
     board: Board, audience: Audience, me: str | None, slug: str, epoch: str, csrf: str = ""
 ) -> dict[str, Any]:
     """Everything the page's script starts from: the same state a snapshot would carry."""
     language = i18n.current_language()
     event = board.event
+    now = datetime.now(UTC)
     return {
         "slug": slug,
         "seq": board.seq,
@@ -251,7 +274,8 @@ def page_data(
         "myInterests": sorted(i.topic_id for i in board.interests.values() if me and i.participant_id == me),
         "myAttendance": {a.slot_id: a.topic_id for a in board.attendance.values() if me and a.participant_id == me},
         "myDots": sum(1 for v in board.votes.values() if me and v.participant_id == me),
-        "serverNow": datetime.now(UTC).isoformat(timespec="seconds"),
+        "serverNow": now.isoformat(timespec="seconds"),
+        "clockChange": next_clock_change(board, now),
         "language": language,
         "timezone": event.timezone,
         "state": state_for(board, audience),
