@@ -21,7 +21,7 @@ from openspace.security import (
 )
 from openspace.service import Service
 from openspace.settings import Settings
-from openspace.store.sqlite import Store
+from openspace.store.base import Store
 from openspace.web.rendering import Renderer
 
 
