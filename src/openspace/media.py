@@ -207,11 +207,9 @@ class PhotoStore:
         self.files: FileStore = LocalFolder(files) if isinstance(files, Path) else files
 
     @property
-    def root(self) -> Path:
-        """The local folder the photos are in (for the PDF writer, which reads files by URL)."""
-        if not isinstance(self.files, LocalFolder):
-            raise TypeError("this photo store has no local folder")
-        return self.files.root
+    def root(self) -> Path | None:
+        """The local folder the photos are in, if they are in one (the PDF writer reads by file URL)."""
+        return self.files.root if isinstance(self.files, LocalFolder) else None
 
     def save(self, photo: Processed) -> str:
         """Write both files atomically and return their new random name."""

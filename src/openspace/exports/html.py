@@ -184,7 +184,8 @@ def write_pdf(book: Book, out: BinaryIO, photos: PhotoStore) -> None:
         return path.as_uri() if path is not None else ""
 
     document = "".join(_render(book, photo_src))
-    base_url = photos.root.resolve().as_uri() + "/"
+    # WeasyPrint reads photos by file URL: a photo store without local files gives a PDF without photos
+    base_url = photos.root.resolve().as_uri() + "/" if photos.root is not None else None
     html_class(string=document, base_url=base_url, url_fetcher=fetcher_class(photos)).write_pdf(out)
 
 
