@@ -15,6 +15,7 @@ from typing import BinaryIO
 import orjson
 import pytest
 from PIL import Image
+from starlette.testclient import TestClient
 
 from openspace import media
 from openspace.exports import formats as exporting
@@ -23,7 +24,9 @@ from openspace.exports import proceedings
 from openspace.media import PhotoStore
 from openspace.store import FileStore, file_store, sqlite_url
 from openspace.store.files import LocalFolder, valid_key
+from tests.conftest import act, state
 from tests.exports.test_exports_flows import stored_board
+from tests.web.test_harvest_flows import jpeg_with_gps, placed_topic, upload
 
 
 class MemoryFiles:
@@ -128,3 +131,21 @@ def test_photos_and_exports_work_on_a_store_without_local_paths() -> None:
     with pytest.raises(FileNotFoundError):
         photos.open("Z" * 22, thumb=False)
     assert media.PhotoStore(files).path("Z" * 22, thumb=False) is None
+
+
+def test_the_photo_pages_work_on_a_store_without_local_paths(client: TestClient) -> None:
+    """Upload, show (full and thumbnail) and remove a photo when the files have no path on disk."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    files = MemoryFiles()
+    runtime.photos = runtime.service.photos = PhotoStore(files)
+    event, topic = placed_topic(client)
+    assert upload(event.facilitator, event, topic, "a.jpg", jpeg_with_gps()).status_code == 303
+    photo = state(client, event)["photos"][0]
+    assert sorted(files.files) == [f"{photo['name']}.jpg", f"{photo['name']}.thumb.jpg"]
+    for suffix, key in (("", ".jpg"), ("/thumb", ".thumb.jpg")):
+        served = client.get(f"{event.path}/photos/{photo['name']}{suffix}")
+        assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+        assert served.content == files.files[f"{photo['name']}{key}"]
+    assert act(event.facilitator, event, "photo.remove", "report", topic=topic, photo=photo["id"]).status_code == 303
+    assert files.files == {}
+    assert client.get(f"{event.path}/photos/{photo['name']}").status_code == 404
