@@ -22,17 +22,19 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openspace.domain import rules
 from openspace.domain.effects import Effect, FilesRemoved
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.projection import change_frames
-from openspace.live.hub import Fanout
-from openspace.media import PhotoStore
 from openspace.security import hash_token, new_secret
 from openspace.store.base import Store, Transaction
+
+if TYPE_CHECKING:  # the fan-out and the photos are handed in by the app; the write path only uses them
+    from openspace.live.hub import Fanout
+    from openspace.media import PhotoStore
 
 log = logging.getLogger(__name__)
 
