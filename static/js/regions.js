@@ -12,7 +12,8 @@
 import { Idiomorph } from "../vendor/idiomorph.esm.js";
 
 const PACE_MS = 40; // changes that arrive this close together are fetched as one
-const RETRY_MS = 2000;
+const RETRY_MS = 2000; // doubled after each failed ask, up to RETRY_MAX_MS
+const RETRY_MAX_MS = 30000;
 const CLOCK_JITTER_MS = 5000; // a room full of phones does not ask at the same instant
 const CLOCK_MAX_MS = 6 * 3600 * 1000; // beyond what a timer should wait at once
 const OWN = new Set(["style", "aria-busy", "aria-invalid", "data-dirty"]);
@@ -65,9 +66,11 @@ function clock(ms) {
 }
 
 export class Regions extends EventTarget {
-  // url(): the address whose regions this page shows; busy: an element marked aria-busy while
-  // a refresh is due; hold(): true while the page must not change under the person (a drag).
-  constructor(live, data, { url = () => location.pathname + location.search, busy = null, hold = () => false } = {}) {
+  // url(): the address whose regions this page shows (by default the page's own, `here` in its
+  // data; none for a form's answer, which then stays as it is until the person goes on); busy: an
+  // element marked aria-busy while a refresh is due; hold(): true while the page must not change
+  // under the person (a drag).
+  constructor(live, data, { url = data.here ? () => data.here : null, busy = null, hold = () => false } = {}) {
     super();
     this.live = live;
     this.url = url;
@@ -79,6 +82,7 @@ export class Regions extends EventTarget {
     this.running = false;
     this.again = false;
     this.waiters = [];
+    this.retry = RETRY_MS;
     this.offset = Date.parse(data.serverNow) - Date.now(); // the device's clock may be off
     this.t = data.i18n;
     document.documentElement.dataset.seq = String(this.seq);
@@ -91,6 +95,7 @@ export class Regions extends EventTarget {
 
   // Refresh soon; the promise resolves once the page shows the newest answer.
   schedule(delay = PACE_MS) {
+    if (!this.url) return Promise.resolve();
     const done = new Promise((resolve) => this.waiters.push(resolve));
     if (this.busy) this.busy.setAttribute("aria-busy", "true");
     if (!this.timer) this.timer = setTimeout(() => this.fetch(), delay);
@@ -121,9 +126,12 @@ export class Regions extends EventTarget {
     }
     this.running = false;
     if (!answer) {
-      this.timer = setTimeout(() => this.fetch(), RETRY_MS); // a stale page must not stay stale
+      // a stale page must not stay stale, but a phone offline for long need not keep asking
+      this.timer = setTimeout(() => this.fetch(), this.retry);
+      this.retry = Math.min(this.retry * 2, RETRY_MAX_MS);
       return;
     }
+    this.retry = RETRY_MS;
     if (this.hold()) {
       this.again = true;
     } else {
@@ -163,7 +171,12 @@ export class Regions extends EventTarget {
       window.location.reload(); // the page's very shape changed: only a load can match it
       return;
     }
+    // What the person is working in stays where they see it, whatever grew above it (the
+    // browser's own scroll anchoring may pick a node in a list above the form instead).
+    const focus = document.activeElement && document.activeElement !== document.body ? document.activeElement : null;
+    const before = focus && focus.getBoundingClientRect().top;
     for (const [node, next] of fresh) Idiomorph.morph(node, next, MORPH);
+    if (focus && focus.isConnected) window.scrollBy(0, focus.getBoundingClientRect().top - before);
     // what the page has now: the hashes sent, and those it kept of regions still on the page
     const hashes = { ...this.hashes, ...answer.hashes };
     const present = new Set([...document.querySelectorAll("[data-region]")].map((node) => node.dataset.region));

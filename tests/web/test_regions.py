@@ -3,6 +3,8 @@ back only the regions that changed, cut from the very page a fresh load renders.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -11,7 +13,7 @@ from starlette.testclient import TestClient
 
 from openspace.web import regions
 from openspace.web.views import next_clock_change
-from tests.conftest import act, create_event, join, setup_grid, state
+from tests.conftest import ORIGIN, act, create_event, join, setup_grid, state
 
 PAGE = (
     '<body><header data-region="top"><a>Brand</a></header><!--/top-->'
@@ -154,3 +156,19 @@ def test_the_next_clock_change_is_a_slots_check_in_start_or_end() -> None:
     assert next_clock_change(board, at("09:30")) == utc("10:00")
     assert next_clock_change(board, at("10:05")) == utc("10:15")
     assert next_clock_change(board, at("12:00")) is None
+
+
+def test_a_forms_answer_has_no_address_to_ask_again(client: TestClient) -> None:
+    """A refusal rendered at /join has no GET twin: its page data says so, and it asks nothing."""
+    event = create_event(client)
+    page = client.get(f"{event.path}?x=1")
+    assert page_data(page.text)["here"] == f"{event.path}?x=1"
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    refused = client.post(f"{event.path}/join", data={"csrf": token, "name": ""}, headers={"origin": ORIGIN})
+    assert refused.status_code >= 400 and page_data(refused.text)["here"] is None
+
+
+def page_data(html: str) -> dict:  # type: ignore[type-arg]
+    found = re.search(r'<script type="application/json" id="os-data">(.*?)</script>', html, re.S)
+    assert found
+    return json.loads(found.group(1))  # type: ignore[no-any-return]

@@ -58,13 +58,18 @@ class Visit:
             base_url=self.runtime.base_url,
             join_url=links.participant_link(self.runtime.base_url, self.event.slug) if self.event else "",
         )
+        data = context.get("data")
+        if isinstance(data, dict):
+            # where this page asks for its live regions: its own address, unless it is a form's
+            # answer (a refusal shown at /act or /join), which has no address to ask again
+            url = self.request.url
+            data["here"] = (url.path + (f"?{url.query}" if url.query else "")) if self.request.method == "GET" else None
         html = self.runtime.renderer.render(template, **context)
         have = regions.wanted(self.request.headers.get(regions.HEADER))
         if have is not None:  # a live page asking for its changed regions: the same render, cut
-            given = context.get("data")
-            data: dict[str, Any] = given if isinstance(given, dict) else {}
-            cut = regions.answer(html, have, data.get("seq"))
-            cut["clockChange"] = data.get("clockChange")
+            given: dict[str, Any] = data if isinstance(data, dict) else {}
+            cut = regions.answer(html, have, given.get("seq"))
+            cut["clockChange"] = given.get("clockChange")
             answer = JSONResponse(cut, status_code=status)
             answer.headers["vary"] = "x-regions"
             return self.finish(answer)
