@@ -471,3 +471,37 @@ def session_follows(
     expect(card.locator(".t-full")).to_have_count(0)
     assert not_reloaded(phone)
     same_as_fresh(phone, "session page")
+
+
+def test_the_room_and_report_pages_follow_the_board(browser: Browser, server: Server, watch: Watch) -> None:
+    """A room sign's page lists a session placed there meanwhile; the report page gets an
+    announcement and a rename while the text typed into the report stays."""
+    slug, link = new_event(server.url, "Rum och rapport", spaces=2, slots=2)
+    ctx = context(browser, watch, PHONE)
+    phone = ctx.new_page()
+    join(phone, server.url, slug, "Skrivare")
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as fac:
+        fac.get(link)
+        state = board(fac, slug)
+        space, slot = state["spaces"][1], state["slots"][1]
+        assert fac_act_ok(fac, slug, "topic.propose", title="Rummets samtal", convener_name="Kim")
+        topic = board(fac, slug)["topics"][-1]["id"]
+        room = ctx.new_page()
+        room.goto(f"{server.url}/e/{slug}/rooms/{space['id']}")
+        report = ctx.new_page()
+        report.goto(f"{server.url}/e/{slug}/sessions/{topic}/report")
+        for page in (room, report):
+            expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+            mark_loaded(page)
+        expect(room.locator("[data-region=room]")).not_to_contain_text("Rummets samtal")
+        report.fill("#r-discussion", "Vi började med")
+        assert fac_act_ok(fac, slug, "topic.place", topic=topic, slot=slot["id"], space=space["id"])
+        expect(room.locator("[data-region=room]")).to_contain_text("Rummets samtal")
+        assert fac_act_ok(fac, slug, "announce", text="Tio minuter kvar", minutes="15")
+        assert fac_act_ok(fac, slug, "topic.edit", topic=topic, title="Rummets stora samtal")
+        expect(report.locator("[data-announcements]")).to_contain_text("Tio minuter kvar")
+        expect(report.locator("#report-h")).to_contain_text("Rummets stora samtal")
+        expect(report.locator("#r-discussion")).to_have_value("Vi började med")
+        caught_up(room, server_seq(server.url, slug))
+        same_as_fresh(room, "room page")
+    assert not_reloaded(room) and not_reloaded(report)
