@@ -6,7 +6,9 @@ regions it has (web/regions.py), and gets the regions that changed. This measure
 `PEOPLE` joined participants who each marked 3 interests:
 
 - the server time of one answer per page (median and p90 over the iterations), which is the
-  whole page rendered for that person, then cut and hashed;
+  whole page rendered for that person, then cut and hashed; for a visitor who has not joined
+  (and the projector) the render is shared by all such visitors (`regions.SharedRenders`), so
+  their repeated asks at one seq measure that sharing;
 - the bytes of the answer's body as gzip sends it (level 9, as Starlette's GZipMiddleware)
   after each kind of typical change, for a page that had every region before it; the first
   answer a page gets (every region, once per page load); and the `X-Regions` request header
@@ -109,8 +111,11 @@ def measure(iterations: int = 40) -> dict[str, Any]:
             slug, fac, phone = build(client)
             state = _state(fac, slug)
             topic = state["topics"][0]["id"]
+            visitor = _other(client)
+            visitor.get(f"/e/{slug}")  # has not joined: shares one render with every such visitor
             pages = {
                 "participant": (phone, f"/e/{slug}"),
+                "participant, not joined": (visitor, f"/e/{slug}"),
                 "projector": (client, f"/e/{slug}/projector"),
                 "session": (phone, f"/e/{slug}/sessions/{topic}"),
                 "news": (phone, f"/e/{slug}/news"),

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from openspace.web import regions
 from openspace.web.views import next_clock_change
-from tests.conftest import ORIGIN, act, create_event, join, setup_grid, state
+from tests.conftest import ORIGIN, act, create_event, join, new_browser, setup_grid, state
 
 PAGE = (
     '<body><header data-region="top"><a>Brand</a></header><!--/top-->'
@@ -172,3 +172,31 @@ def page_data(html: str) -> dict:  # type: ignore[type-arg]
     found = re.search(r'<script type="application/json" id="os-data">(.*?)</script>', html, re.S)
     assert found
     return json.loads(found.group(1))  # type: ignore[no-any-return]
+
+
+def test_visitors_who_have_not_joined_share_one_render(client: TestClient) -> None:
+    """Their pages differ only by the CSRF token, so one render serves them all, token swapped."""
+    event = create_event(client)
+    shared = client.app.state.runtime.renderer.shared  # type: ignore[attr-defined]
+    one, two = new_browser(client), new_browser(client)
+    one.get(event.path), two.get(event.path)  # each gets its own CSRF cookie
+    first, second = ask(one, event.path), ask(two, event.path)
+    assert len(shared.entries) == 1
+    assert one.cookies["os_csrf"] in first["regions"]["top"] and two.cookies["os_csrf"] in second["regions"]["top"]
+    assert one.cookies["os_csrf"] not in second["regions"]["top"]
+    lisa = join(client, event, "Lisa")
+    ask(lisa, event.path)  # a joined participant is rendered for herself
+    assert len(shared.entries) == 1
+    act(lisa, event, "topic.propose", title="Nytt")
+    assert "Nytt" in ask(two, event.path)["regions"]["marketplace"]  # a new seq, a new render
+    assert len(shared.entries) == 2
+
+
+def test_a_shared_render_lasts_until_the_clock_changes_the_page() -> None:
+    shared = regions.SharedRenders(limit=2)
+    shared.put(("a",), "<p>tok1</p>", "tok1", "2026-03-14T10:00:00+00:00")
+    assert shared.get(("a",), "tok2", "2026-03-14T09:59:59+00:00") == "<p>tok2</p>"
+    assert shared.get(("a",), "tok2", "2026-03-14T10:00:00+00:00") is None
+    for key in ("b", "c", "d"):
+        shared.put((key,), key, "", None)
+    assert list(shared.entries) == [("c",), ("d",)] and shared.get(("d",), "x", "") == "d"

@@ -8,6 +8,7 @@ endpoint (`web`) share these, so a check made here is made the same way everywhe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -64,18 +65,33 @@ class Visit:
             # answer (a refusal shown at /act or /join), which has no address to ask again
             url = self.request.url
             data["here"] = (url.path + (f"?{url.query}" if url.query else "")) if self.request.method == "GET" else None
-        html = self.runtime.renderer.render(template, **context)
         have = regions.wanted(self.request.headers.get(regions.HEADER))
         if have is not None:  # a live page asking for its changed regions: the same render, cut
             given: dict[str, Any] = data if isinstance(data, dict) else {}
+            html = self.shared_render(template, status, given, context)
             cut = regions.answer(html, have, given.get("seq"))
             cut["clockChange"] = given.get("clockChange")
             answer = JSONResponse(cut, status_code=status)
             answer.headers["vary"] = "x-regions"
             return self.finish(answer)
-        response = HTMLResponse(html, status_code=status)
+        response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
         response.headers["vary"] = "x-regions"
         return self.finish(response)
+
+    def shared_render(self, template: str, status: int, data: dict[str, Any], context: dict[str, Any]) -> str:
+        """The page for a live regions' ask: shared among visitors who hold nothing of their own
+        in it (`regions.SharedRenders`), else rendered for this person."""
+        renderer = self.runtime.renderer
+        seq = data.get("seq")
+        if self.actor.facilitator or self.actor.participant_id or seq is None or status != 200:
+            return renderer.render(template, **context)
+        key = (template, str(data.get("here")), i18n.current_language(), str(seq))
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        html = renderer.shared.get(key, self.csrf, now)
+        if html is None:
+            html = renderer.render(template, **context)
+            renderer.shared.put(key, html, self.csrf, data.get("clockChange"))
+        return html
 
     def page_data(self, board: Board, audience: Audience) -> dict[str, Any]:
         assert self.event is not None

@@ -25,7 +25,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 HEADER = "x-regions"
@@ -99,3 +100,37 @@ def answer(html: str, have: set[str], seq: int | None) -> dict[str, Any]:
         parts.append(html[at : region.end])
         changed[region.name] = "".join(parts)
     return {"seq": seq, "outer": [r.name for r in outer], "hashes": sent, "regions": changed}
+
+
+@dataclass
+class SharedRenders:
+    """Pages rendered once for everyone who holds nothing of their own in them.
+
+    Every ask renders the whole page for the person asking, which is what keeps a page left open
+    equal to a fresh one, and costs a render per open page and burst of changes. A visitor who
+    has not joined (a phone that only follows the agenda, the projector) sees the same markup as
+    every other such visitor but for their CSRF token (the language form): their asks share one
+    render per page, language, seq and clock, with the token swapped. Bounded, least recently used
+    first out. Joined participants and facilitators are rendered for themselves (issue #14 leaves
+    sharing those for later: their marks, check-ins and forms are in the markup).
+    """
+
+    limit: int = 256
+    entries: OrderedDict[tuple[str, ...], tuple[str, str, str | None]] = field(default_factory=OrderedDict)
+
+    def get(self, key: tuple[str, ...], csrf: str, now: str) -> str | None:
+        found = self.entries.get(key)
+        if found is None:
+            return None
+        html, token, until = found
+        if until is not None and now >= until:  # the clock has changed the page since
+            del self.entries[key]
+            return None
+        self.entries.move_to_end(key)
+        return html.replace(token, csrf) if token and csrf else html
+
+    def put(self, key: tuple[str, ...], html: str, csrf: str, until: str | None) -> None:
+        self.entries[key] = (html, csrf, until)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.limit:
+            self.entries.popitem(last=False)
