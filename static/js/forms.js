@@ -1,5 +1,5 @@
 // Sends every form marked data-action through the live connection instead of a page load.
-// The same forms post to /e/<slug>/act without JavaScript. What the person typed stays in the
+// The same forms post to the form endpoint without JavaScript. What the person typed stays in the
 // form until the server has accepted it; a refusal is shown next to the form, translated.
 
 // action_id belongs to the no-JavaScript post; live.send gives every send its own id

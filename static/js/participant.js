@@ -1,6 +1,6 @@
 import { Live, pageData } from "./live.js";
 import { enhanceForms } from "./forms.js";
-import { eventNow, renderBanner, renderGrid, renderTopics, slotStates } from "./render.js";
+import { eventNow, link, renderBanner, renderGrid, renderTopics, slotStates } from "./render.js";
 
 const data = pageData();
 const live = new Live(data);
@@ -37,9 +37,9 @@ function remind() {
   });
   nudge.hidden = !due;
   if (due) {
-    const link = nudge.querySelector("a");
-    link.href = `/e/${data.slug}/sessions/${due.id}/report`;
-    link.textContent = data.i18n.nudge;
+    const anchor = nudge.querySelector("a");
+    anchor.href = link(data, "report", { topic: due.id });
+    anchor.textContent = data.i18n.nudge;
   }
 }
 setInterval(remind, 20000);

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from openspace import links
 from openspace.domain import planning
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
 from openspace.domain.model import Slot, Space, Topic
@@ -22,12 +21,7 @@ from openspace.web.rendering import slot_states
 from openspace.web.views import board_view, flow, merge_rows, suggestion
 
 
-async def facilitate(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def facilitate(request: Request, v: Visit | None = None) -> Response:
     v, event, board = await page(request, v)
     if not v.actor.facilitator:
         return refusal_page(v, Forbidden(N_("Only the facilitator can see this page. Open your facilitator link.")))
@@ -51,8 +45,8 @@ async def facilitate(
         flow=flow(board, now),
         data=v.page_data(board, "facilitator"),
         pick=pick,
-        error=error,
-        values=values or {},
+        error=v.error,
+        values=v.values,
     )
 
 
@@ -76,7 +70,7 @@ async def facilitator_login(request: Request) -> Response:
         guard.fail(v.event.id, secret)
         return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Check that you copied all of it.")))
     token = await v.runtime.service.open_facilitator_session(v.event.id)
-    response = v.finish(RedirectResponse(f"/e/{v.event.slug}/facilitate", status_code=303))
+    response = v.finish(RedirectResponse(v.url("facilitate", slug=v.event.slug), status_code=303))
     set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
     return response
 
@@ -96,8 +90,8 @@ async def rotate_link(request: Request) -> Response:
     token = await v.runtime.service.open_facilitator_session(v.event.id)  # this browser stays in
     response = v.render(
         "event_created.html",
-        participant_url=links.participant_link(v.runtime.base_url, v.event.slug),
-        facilitator_url=links.facilitator_link(v.runtime.base_url, v.event.slug, secret),
+        participant_url=v.link("participant", slug=v.event.slug),
+        facilitator_url=v.link("facilitator_login", slug=v.event.slug, secret=secret),
         rotated=True,
     )
     set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
@@ -115,7 +109,7 @@ async def delete_event(request: Request) -> Response:
         if data.get("confirm", "").strip() != v.event.name:
             raise Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
     except DomainError as error:
-        return await facilitate(request, v, error, {"action": "event.delete"})
+        return await facilitate(request, v.again(error, {"action": "event.delete"}))
     board = await v.runtime.service.board(v.event.id)
     names = [p.name for p in board.photos.values()]
     await v.runtime.service.delete_event(v.event.id)
@@ -124,5 +118,5 @@ async def delete_event(request: Request) -> Response:
     v.event = None
     response = v.render("deleted.html", name=gone.name)
     for cookie in (PARTICIPANT_COOKIE, FACILITATOR_COOKIE):
-        response.delete_cookie(cookie, path=f"/e/{gone.slug}")
+        response.delete_cookie(cookie, path=v.url("participant", slug=gone.slug))
     return response

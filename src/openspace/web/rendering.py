@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -89,10 +90,21 @@ class Renderer:
             has_report=has_report,  # a session can get dots only once its report has text
             # each rendered form carries its own id: a double-click or a resent post applies once
             new_action_id=lambda: secrets.token_urlsafe(12),
+            url=self.url,
         )
+        self.url_path_for: Callable[..., Any] | None = None
+
+    def use_routes(self, url_path_for: Callable[..., Any]) -> None:
+        """Templates build links by route name (`url("session", slug=…, topic=…)`) from the app's
+        route table, so a path is written once, in `web.routes`; the app hands it over once built."""
+        self.url_path_for = url_path_for
+
+    def url(self, name: str, /, **params: Any) -> str:
+        assert self.url_path_for is not None, "the app has not handed its routes to the renderer"
+        return str(self.url_path_for(name, **params))
 
     def static_url(self, path: str) -> str:
-        return f"/static/{self.version}/{path}"
+        return self.url("static", version=self.version, path=path)
 
     def render(self, template: str, **context: Any) -> str:
         context.setdefault("lang", i18n.current_language())
