@@ -155,7 +155,7 @@ board.addEventListener("dragstart", (event) => {
 board.addEventListener("dragend", () => {
   dragging = false;
   delete board.dataset.dragTopic;
-  board.querySelectorAll(".drop-over").forEach((n) => n.classList.remove("drop-over"));
+  for (const n of board.querySelectorAll(".drop-over")) n.classList.remove("drop-over");
   scheduleRefresh();
 });
 board.addEventListener("dragover", (event) => {

@@ -32,7 +32,7 @@ function remind() {
     const slot = topic.slot_id && live.state.slots.get(topic.slot_id);
     const mine = data.me && (topic.convener_id === data.me || topic.co_convener_ids.split(" ").includes(data.me));
     const report = live.state.reports.get(topic.id);
-    return mine && slot && states[slot.id] === "now" && slot.day === day && !(report && report.revision)
+    return mine && slot && states[slot.id] === "now" && slot.day === day && !report?.revision
       && minutes(slot.end) - minutes(clock) <= 5;
   });
   nudge.hidden = !due;

@@ -70,7 +70,7 @@ export function projectorDay(state, states) {
 }
 
 // The smallest free room in the slot that fits everyone (rooms without a capacity last).
-function freeRoom(state, spaces, cells, slot, people) {
+function freeRoom(spaces, cells, slot, people) {
   const fits = spaces.filter((s) => !cells.has(`${slot.id} ${s.id}`) && (s.capacity === null || s.capacity >= people));
   fits.sort((a, b) => (a.capacity ?? 1e9) - (b.capacity ?? 1e9));
   return fits[0] || null;
@@ -118,8 +118,8 @@ export function renderGrid(container, state, data, { states = {}, onlyDay = null
           if (st === "now") {
             cell.append(" ", el("span", { class: "t-here" }, fill(t.here, { num: topic.headcount })));
             if (space.capacity !== null && topic.headcount > space.capacity) {
-              const roomy = freeRoom(state, spaces, cells, slot, topic.headcount);
-              const values = { num: topic.headcount, capacity: space.capacity, space: roomy && roomy.name };
+              const roomy = freeRoom(spaces, cells, slot, topic.headcount);
+              const values = { num: topic.headcount, capacity: space.capacity, space: roomy?.name };
               cell.append(" ", el("span", { class: "t-full" }, fill(roomy ? t.full_move : t.full, values)));
             }
             if (data.myAttendance && data.myAttendance[slot.id] === topic.id) {
@@ -278,7 +278,7 @@ export function renderNews(container, state, data) {
   for (const report of reports) {
     const topic = state.topics.get(report.id);
     const html = JSON.parse(report.html || "{}");
-    if (!topic || topic.status !== "open" || !hasReport(report)) continue;
+    if (topic?.status !== "open" || !hasReport(report)) continue;
     const card = el("article", { class: "card news-card", id: `report-${topic.id}`, "aria-labelledby": `news-${topic.id}` },
       el("h2", { id: `news-${topic.id}` }, el("a", { href: link(data, "report", { topic: topic.id }) }, topic.title)));
     if (topic.convener_name) card.append(el("p", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })));
