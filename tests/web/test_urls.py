@@ -97,4 +97,4 @@ def test_the_return_pages_are_one_explicit_table_without_import_side_effects() -
         used |= set(re.findall(r'(?:hidden|button_form)\(csrf, (?:[\w.]+, )?"[\w.]+", "(\w+)"', text))
     for script in (ROOT / "static" / "js").glob("*.js"):
         used |= set(re.findall(r'return_to: "(\w+)"', script.read_text()))
-    assert used == set(RETURNS), (used ^ set(RETURNS))
+    assert used == set(RETURNS), used ^ set(RETURNS)
