@@ -133,7 +133,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,
     )
-    renderer.use_routes(app.url_path_for)  # templates build every link from this route table
+    renderer.use_routes(app.routes)  # templates build every link from this route table
     return app
 
 

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from starlette.routing import Match, Route
+import pytest
+from starlette.routing import Match, NoMatchFound, Route
 from starlette.testclient import TestClient
 
 from openspace.web.routes import RETURNS, ROUTES, path_for
@@ -66,6 +67,19 @@ def test_the_addresses_a_script_gets_are_routes_of_the_app(client: TestClient) -
         scope = {"type": kind, "path": path, "method": "GET"}
         assert any(route.matches(scope)[0] != Match.NONE for route in routes), (name, path)
         assert path.startswith(event.path + "/") or path == event.path, (name, path)
+
+
+def test_the_renderer_builds_links_by_name_and_refuses_an_unknown_one(client: TestClient) -> None:
+    """Templates' `url()` picks the route of that name whose parameters fit, as `url_path_for` does."""
+    renderer = client.app.state.runtime.renderer  # type: ignore[attr-defined]
+    assert renderer.url("photo", slug="a", name="p.jpg") == "/e/a/photos/p.jpg"
+    assert renderer.url("photo", slug="a", name="p.jpg", size="thumb") == "/e/a/photos/p.jpg/thumb"
+    assert renderer.url("live", slug="a") == "/e/a/ws"
+    assert renderer.url("home") == "/"
+    with pytest.raises(NoMatchFound):
+        renderer.url("nowhere")
+    with pytest.raises(NoMatchFound):
+        renderer.url("session", slug="a")  # a parameter missing
 
 
 def test_the_cli_builds_its_links_from_the_same_table() -> None:

@@ -48,7 +48,7 @@ class Visit:
 
     def url(self, name: str, /, **params: str) -> str:
         """A path by route name, from the app's one route table (`web.routes`)."""
-        return path_to(self.request, name, **params)
+        return self.runtime.renderer.url(name, **params)
 
     def link(self, name: str, /, **params: str) -> str:
         """A full link by route name, for QR codes and links people copy: the public base URL first."""
@@ -181,7 +181,6 @@ def set_session_cookie(response: Response, request: Request, event: Event, name:
 
 
 def path_to(request: Request, name: str, /, **params: str) -> str:
-    """A path by route name from the app's route table. Starlette's `request.url_for` would add the
-    host the request came by, where a link stays a path (or starts from the public base URL)."""
-    router = request.scope.get("router") or request.app
-    return str(router.url_path_for(name, **params))
+    """A path by route name from the app's route table, as templates build theirs. (Starlette's
+    `request.url_for` would add the host the request came by: links here stay paths.)"""
+    return runtime_of(request).renderer.url(name, **params)
