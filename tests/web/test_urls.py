@@ -13,7 +13,7 @@ from starlette.routing import Match, NoMatchFound, Route
 from starlette.testclient import TestClient
 
 from openspace.web.routes import RETURNS, ROUTES, path_for
-from tests.conftest import create_event, join
+from tests.conftest import act, create_event, join
 from tests.live.test_ws import page_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +112,15 @@ def test_the_return_pages_are_one_explicit_table_without_import_side_effects() -
     for script in (ROOT / "static" / "js").glob("*.js"):
         used |= set(re.findall(r'return_to: "(\w+)"', script.read_text()))
     assert used == set(RETURNS), used ^ set(RETURNS)
+
+
+def test_a_form_returns_to_its_page_by_route_name(client: TestClient) -> None:
+    """After an action, the form endpoint redirects to the page named in RETURNS, with the form's
+    own anchor if it names one; a session page without a topic falls back to the event's page."""
+    event = create_event(client)
+    lisa = join(client, event)
+    assert act(lisa, event, "me.rename", "news", name="Lisa A").headers["location"] == f"{event.path}/news"
+    moved = act(lisa, event, "me.rename", "participant", name="Lisa B", anchor="propose")
+    assert moved.headers["location"] == f"{event.path}#propose"
+    assert act(lisa, event, "me.rename", "place", name="Lisa C").headers["location"] == f"{event.path}#agenda"
+    assert act(lisa, event, "me.rename", "session", name="Lisa D").headers["location"] == event.path
