@@ -116,10 +116,7 @@ async def delete_event(request: Request) -> Response:
         if not v.actor.facilitator:
             return refusal_page(v, form)
         return await facilitate(request, v.again(form, {"action": "event.delete"}))  # the board, with the message
-    board = await v.runtime.service.board(event.id)
-    names = [p.name for p in board.photos.values()]
-    await v.runtime.service.delete_event(event.id)
-    v.runtime.photos.delete_all(names)
+    await v.runtime.service.delete_event(event.id)  # its photos' files go with it
     v.event = None
     response = v.render("deleted.html", name=event.name)
     for cookie in (PARTICIPANT_COOKIE, FACILITATOR_COOKIE):
