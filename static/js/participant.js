@@ -3,7 +3,7 @@
 // reminds a convener to write the report.
 import { Live, pageData } from "./live.js";
 import { enhanceForms } from "./forms.js";
-import { Regions } from "./regions.js";
+import { link, Regions } from "./regions.js";
 
 const data = pageData();
 const live = new Live(data);
@@ -41,13 +41,13 @@ function remind() {
     const mine = data.me && (topic.convener_id === data.me || topic.co_convener_ids.split(" ").includes(data.me));
     const report = live.state.reports.get(topic.id);
     return mine && slot && slot.day === day && slot.start <= clock && clock < slot.end
-      && !(report && report.revision) && minutes(slot.end) - minutes(clock) <= 5;
+      && !report?.revision && minutes(slot.end) - minutes(clock) <= 5;
   });
   nudge.hidden = !due;
   if (due) {
-    const link = nudge.querySelector("a");
-    link.href = `/e/${data.slug}/sessions/${due.id}/report`;
-    link.textContent = data.i18n.nudge;
+    const anchor = nudge.querySelector("a");
+    anchor.href = link(data, "report", { topic: due.id });
+    anchor.textContent = data.i18n.nudge;
   }
 }
 setInterval(remind, 20000);

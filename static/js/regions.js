@@ -43,6 +43,12 @@ export const MORPH = {
   },
 };
 
+// An address from the page data: the server names every one (data.urls), so no script builds a
+// path; one that names a topic or a photo holds a {topic} or {name}, filled in here.
+export function link(data, name, params = {}) {
+  return data.urls[name].replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(params[key]));
+}
+
 const region = (name) => document.querySelector(`[data-region="${CSS.escape(name)}"]`);
 
 // A region as sent, with each nested region the page already had (a stub) filled from the page.
@@ -174,9 +180,9 @@ export class Regions extends EventTarget {
     // What the person is working in stays where they see it, whatever grew above it (the
     // browser's own scroll anchoring may pick a node in a list above the form instead).
     const focus = document.activeElement && document.activeElement !== document.body ? document.activeElement : null;
-    const before = focus && focus.getBoundingClientRect().top;
+    const before = focus?.getBoundingClientRect().top;
     for (const [node, next] of fresh) Idiomorph.morph(node, next, MORPH);
-    if (focus && focus.isConnected) window.scrollBy(0, focus.getBoundingClientRect().top - before);
+    if (focus?.isConnected) window.scrollBy(0, focus.getBoundingClientRect().top - before);
     // what the page has now: the hashes sent, and those it kept of regions still on the page
     const hashes = { ...this.hashes, ...answer.hashes };
     const present = new Set([...document.querySelectorAll("[data-region]")].map((node) => node.dataset.region));
