@@ -25,6 +25,7 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from openspace.settings import Settings
 
 ORIGIN = "http://bench"
 SPACES, SLOTS, PEOPLE = 6, 10, 40
+REGION_TARGET = 2_000  # bytes, compressed: what a typical change may cost a phone (#14)
 
 
 def _csrf(client: TestClient, path: str) -> str:
@@ -154,6 +156,42 @@ def measure(iterations: int = 40) -> dict[str, Any]:
                 sizes[change] = {name: ask(who, path, before[name])[1] for name, (who, path) in pages.items()}
             result["change_bytes"] = sizes
             return result
+
+
+def rows(
+    found: dict[str, Any] | None, num: Callable[[float], str], verdict: Callable[[bool], str]
+) -> list[tuple[str, str, str, str, str, str]]:
+    """The rows `make bench` adds to docs/performance.md (bench/report.py hands in its formatters)."""
+    if not found:
+        return []
+    size = f"{found['sessions']} sessions / {found['people']} participants"
+    rows = []
+    for change, per_page in found["change_bytes"].items():
+        phone = per_page["participant"]
+        rows.append(
+            (
+                f"Live regions, {size}: answer after {change}, gzip B (phone's participant page; others)",
+                f"≤ {REGION_TARGET:,} B (phone)",
+                f"{phone:,}; " + ", ".join(f"{k} {v:,}" for k, v in per_page.items() if k != "participant"),
+                "—",
+                "—",
+                verdict(phone <= REGION_TARGET),
+            )
+        )
+    for name, page in found["pages"].items():
+        rows.append(
+            (
+                f"Live regions, {size}: {name} page, server ms per ask, median / p90"
+                f" (first answer {page['first_bytes']:,} B gzip, {page['regions']} regions,"
+                f" X-Regions header {page['header_bytes']:,} B)",
+                "—",
+                f"{num(page['median_ms'])} / {num(page['p90_ms'])}",
+                "—",
+                "—",
+                "—",
+            )
+        )
+    return rows
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from . import regions
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 ROOT = Path(__file__).resolve().parent.parent
 P99_TARGETS = {500: 30.0, 2000: 60.0, 5000: 150.0}  # ms, action -> last client, at the fixed rate
@@ -27,7 +29,6 @@ MEMORY_TARGET = 32.0  # KiB per idle connection
 DURABLE_TARGET, DURABLE_P99 = 2000, 10.0  # changes/s, ms
 SNAPSHOT_TARGET = 5.0  # ms
 PAGE_TARGET = 100_000  # bytes, compressed, first load
-REGION_TARGET = 2_000  # bytes, compressed: what a typical change may cost a phone (#14)
 FROZEN_TARGET = 0.10  # the others' p99 may move by less than this
 
 
@@ -257,7 +258,7 @@ def table(results: dict[str, Any]) -> str:
                     verdict(s["median_ms"] <= SNAPSHOT_TARGET),
                 )
             )
-    rows += region_rows(results.get("regions"))
+    rows += regions.rows(results.get("regions"), num, verdict)
     page = next(
         (get(sides.get("project"), "page") for sides in fanout.values() if get(sides.get("project"), "page")), None
     )
@@ -278,40 +279,6 @@ def table(results: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def region_rows(found: dict[str, Any] | None) -> list[tuple[str, str, str, str, str, str]]:
-    """Live regions (#14, bench/regions.py): what a page's ask after a change costs."""
-    if not found:
-        return []
-    size = f"{found['sessions']} sessions / {found['people']} participants"
-    rows = []
-    for change, per_page in found["change_bytes"].items():
-        phone = per_page["participant"]
-        rows.append(
-            (
-                f"Live regions, {size}: answer after {change}, gzip B (phone's participant page; others)",
-                f"≤ {REGION_TARGET:,} B (phone)",
-                f"{phone:,}; " + ", ".join(f"{k} {v:,}" for k, v in per_page.items() if k != "participant"),
-                "—",
-                "—",
-                verdict(phone <= REGION_TARGET),
-            )
-        )
-    for name, page in found["pages"].items():
-        rows.append(
-            (
-                f"Live regions, {size}: {name} page, server ms per ask, median / p90"
-                f" (first answer {page['first_bytes']:,} B gzip, {page['regions']} regions,"
-                f" X-Regions header {page['header_bytes']:,} B)",
-                "—",
-                f"{num(page['median_ms'])} / {num(page['p90_ms'])}",
-                "—",
-                "—",
-                "—",
-            )
-        )
-    return rows
 
 
 def scaling(fanout: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str, str]]:
