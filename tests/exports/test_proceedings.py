@@ -195,11 +195,13 @@ def test_markdown_has_the_titles_contents_licence_reports_and_photos(board: Boar
         assert f"(#{chapter.anchor})" in text and f'<a id="{chapter.anchor}"></a>' in text
     for title in TITLES[:3] + ["Öppen källkod i klassrummet"]:
         assert title in text
-    # a title is shown as typed, never as markup; a report is kept as its group wrote it
+    # a title is shown as typed, never as markup; a report keeps its formatting but its raw HTML
+    # shows as typed too (#19)
     assert "## 1. \\<script\\>alert(1)\\</script\\> Säkerhet" in text
-    assert HOSTILE_REPORT in text and "Vi **pratade** om policy." in text
-    assert not re.search(r"(?<!\\)<(script|img)", text.replace(HOSTILE_REPORT, ""))
-    assert "### Viktigast\nAlla måste vara med." in text  # a report's "#" sits under its chapter, as in the app
+    assert "Vi testade \\<script>alert(1)\\</script> och \\<img src=x onerror=alert(1)> på **skärmen**." in text
+    assert "[Läs mer](https://example.org/sakerhet)" in text and "Vi **pratade** om policy." in text
+    assert not re.search(r"(?<!\\)<(script|img)", text)
+    assert "### Viktigast\n\nAlla måste vara med." in text  # a report's "#" sits under its chapter, as in the app
     assert "Anna \\\nÖrjan \\\nLisa" in text  # participants: a name per line
     assert "Dold fråga" not in text and "Ska inte synas" not in text and "Varken plats" not in text
     assert "](photos/p1.jpg)" in text and "](photos/p2.jpg)" in text
