@@ -96,7 +96,7 @@ def join(client: TestClient, event: EventHandle, name: str = "Lisa") -> TestClie
 
 def act(browser: TestClient, event: EventHandle, action: str, return_to: str = "participant", **args: str):  # type: ignore[no-untyped-def]
     token = browser.cookies.get("os_csrf") or csrf_of(browser, event.path)
-    data = {"csrf": token, "action": action, "return_to": return_to, **args}
+    data = {"csrf": token, "_action": action, "_return_to": return_to, **args}
     return browser.post(f"{event.path}/act", data=data, headers={"origin": ORIGIN})
 
 

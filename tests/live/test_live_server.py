@@ -34,7 +34,7 @@ def join(base: str, slug: str, name: str) -> httpx2.Client:
 
 def propose(http: httpx2.Client, slug: str, title: str) -> None:
     token = http.cookies.get("os_csrf")
-    response = http.post(f"/e/{slug}/act", data={"csrf": token, "action": "topic.propose", "title": title})
+    response = http.post(f"/e/{slug}/act", data={"csrf": token, "_action": "topic.propose", "title": title})
     assert response.status_code == 303, response.text
 
 

@@ -109,7 +109,7 @@ def new_event(base: str, name: str, spaces: int = 0, slots: int = 0, language: s
 
 
 def fac_act(http: httpx2.Client, slug: str, action: str, **args: str) -> None:
-    data = {"csrf": http.cookies.get("os_csrf"), "action": action, "return_to": "facilitate", **args}
+    data = {"csrf": http.cookies.get("os_csrf"), "_action": action, "_return_to": "facilitate", **args}
     response = http.post(f"/e/{slug}/act", data=data)
     assert response.status_code == 303, response.text
 

@@ -115,7 +115,7 @@ async def delete_event(request: Request) -> Response:
         if data.get("confirm", "").strip() != v.event.name:
             raise Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
     except DomainError as error:
-        return await facilitate(request, v, error, {"action": "event.delete"})
+        return await facilitate(request, v, error, {"_action": "event.delete"})
     board = await v.runtime.service.board(v.event.id)
     names = [p.name for p in board.photos.values()]
     await v.runtime.service.delete_event(v.event.id)

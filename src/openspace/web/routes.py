@@ -63,6 +63,16 @@ __all__ = [
 ]
 
 ANCHOR = re.compile(r"[A-Za-z][\w-]{0,40}")
+# The fields that steer the form endpoint start with "_" (and csrf, which every form has): an
+# action's arguments never do, so no argument can take their names (#19: `action.remove` takes
+# an `action` argument, which once collided with the field that named the action).
+ACTION_FIELD, RETURN_FIELD, ANCHOR_FIELD, ID_FIELD, PREVIEW_FIELD = (
+    "_action",
+    "_return_to",
+    "_anchor",
+    "_action_id",
+    "_preview",
+)
 
 PAGES = {
     "participant": participant,
@@ -94,24 +104,22 @@ async def act(request: Request) -> Response:
     page = "participant"
     try:
         values = await form_fields(request)
-        page = values.pop("return_to", "participant")  # known before the checks, to answer there
+        page = values.get(RETURN_FIELD, "participant")  # known before the checks, to answer there
         if page not in PAGES:
             page = "participant"
         values = await read_form(request, v, values)
-        if page == "report" and values.get("preview"):
+        if page == "report" and values.get(PREVIEW_FIELD):
             return await PAGES[page](request, v, None, values)  # show the preview, save nothing
-        name = values.pop("action", "")
-        action_id = values.pop("action_id", None) or None
-        await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
-        values["action"] = name
+        args = {key: value for key, value in values.items() if not key.startswith("_")}
+        action_id = values.get(ID_FIELD) or None
+        await v.runtime.service.execute(v.event.id, v.actor, values.get(ACTION_FIELD, ""), args, action_id)
     except DomainError as error:
-        # every refusal goes back to the page the form came from, with what was typed; the pages
-        # themselves refuse anyone who may not see them
-        values["action"] = name if "name" in locals() else ""
+        # every refusal goes back to the page the form came from, with what was typed (and the
+        # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them
         return await PAGES[page](request, v, error, values)
     slug = v.event.slug
     base = TARGETS[page].format(slug=slug, topic=values.get("topic", ""))
-    anchor = values.get("anchor", "")
+    anchor = values.get(ANCHOR_FIELD, "")
     url = base if not ANCHOR.fullmatch(anchor) else base.split("#")[0] + "#" + anchor
     return v.finish(RedirectResponse(url, status_code=303))
 
