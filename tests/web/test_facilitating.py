@@ -204,6 +204,25 @@ def test_hints_while_placing_never_block(client: TestClient) -> None:
     assert "already convenes" in event.facilitator.get(f"{event.path}/facilitate").text
 
 
+def test_while_moving_a_topic_every_cell_speaks_of_that_topic(client: TestClient) -> None:
+    """A cell's notes while moving A are about A going there, never about the card already in it (#19)."""
+    event = create_event(client, language="en")
+    spaces, slots = setup_grid(client, event, spaces=3, slots=2)
+    f = event.facilitator
+    for title, convener in (("Moved", "Kristina"), ("Holder", "Olle"), ("Twin", "Olle"), ("Other", "Kristina")):
+        act(f, event, "topic.propose", "facilitate", title=title, convener_name=convener)
+    moved, holder, twin, other = (topic_id(client, event, t) for t in ("Moved", "Holder", "Twin", "Other"))
+    act(f, event, "topic.place", "facilitate", topic=holder, slot=slots[0], space=spaces[0])
+    act(f, event, "topic.place", "facilitate", topic=twin, slot=slots[0], space=spaces[1])  # Olle twice: a clash
+    act(f, event, "topic.place", "facilitate", topic=other, slot=slots[0], space=spaces[2])
+    page = f.get(f"{event.path}/facilitate?pick={moved}").text
+    cell = re.search(rf'<td class="cell" data-slot="{slots[0]}" data-space="{spaces[0]}".*?</td>', page, re.S)
+    assert cell, "the holder's cell"
+    notes = re.findall(r'class="hint-(?:note|lead)">([^<]*)<', cell.group(0))
+    assert notes == ["If “Moved” goes here:", "Kristina already convenes “Other” in this slot."], notes
+    assert "Olle already convenes" in f.get(f"{event.path}/facilitate").text  # the card's own note, when not moving
+
+
 def test_withdrawing_a_merged_topic_gives_the_others_back_through_the_forms(client: TestClient) -> None:
     """Written to the database too: the folded topic returns to its cell, which the kept topic
     had taken over, and nothing of the merge is left behind."""
