@@ -78,7 +78,9 @@ def create_event(client: TestClient, **fields: str) -> EventHandle:
     }
     browser = new_browser(client)
     data["csrf"] = csrf_of(browser, "/new")
-    response = browser.post("/new", data=data)
+    created = browser.post("/new", data=data)
+    assert created.status_code == 303, created.text  # post/redirect/get: to the page with the links
+    response = browser.get(created.headers["location"])
     assert response.status_code == 200, response.text
     url = re.search(r"<code>(http://[^<]+/f/[^<]+)</code>", response.text)
     assert url

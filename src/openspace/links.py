@@ -42,5 +42,9 @@ def participant_link(base: str, slug: str) -> str:
     return f"{base}/e/{slug}"
 
 
+def projector_link(base: str, slug: str) -> str:
+    return f"{base}/e/{slug}/projector"
+
+
 def facilitator_link(base: str, slug: str, secret: str) -> str:
     return f"{base}/e/{slug}/f/{secret}"

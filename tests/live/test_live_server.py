@@ -118,7 +118,7 @@ def test_real_server_refuses_foreign_origins(tmp_path: Path) -> None:
                 "language": "en",
             },
         )
-        slug = re.search(r"/e/([a-z0-9]+)/facilitate", created.text).group(1)  # type: ignore[union-attr]
+        slug = re.search(r"/e/([a-z0-9]+)/ready", created.headers["location"]).group(1)  # type: ignore[union-attr]
 
         async def attempt(origin: str) -> bool:
             try:

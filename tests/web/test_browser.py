@@ -97,8 +97,8 @@ def new_event(base: str, name: str, spaces: int = 0, slots: int = 0, language: s
     """Create an event over HTTP as the /new form does; returns its slug and facilitator link."""
     with httpx2.Client(base_url=base, follow_redirects=False) as http:
         token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
-        page = http.post("/new", data={"csrf": token, "name": name, "starts_on": "2026-06-01",
-                                       "timezone": "Europe/Stockholm", "language": language}).text  # fmt: skip
+        page = created_page(http, data={"csrf": token, "name": name, "starts_on": "2026-06-01",
+                                       "timezone": "Europe/Stockholm", "language": language})  # fmt: skip
         link = re.search(r"<code>(http[^<]+)</code>", page).group(1)  # type: ignore[union-attr]
         slug = link.split("/e/")[1].split("/")[0]
         for n in range(spaces):
@@ -106,6 +106,13 @@ def new_event(base: str, name: str, spaces: int = 0, slots: int = 0, language: s
         for n in range(slots):
             fac_act(http, slug, "slot.add", day="2026-06-01", start=f"{9 + n:02d}:00", end=f"{9 + n:02d}:50")
     return slug, link
+
+
+def created_page(http: httpx2.Client, data: dict[str, str]) -> str:
+    """POST /new, then the page it redirects to, which shows the links."""
+    created = http.post("/new", data=data)
+    assert created.status_code == 303, created.text
+    return http.get(created.headers["location"]).text
 
 
 def fac_act(http: httpx2.Client, slug: str, action: str, **args: str) -> None:
@@ -438,8 +445,8 @@ def running_event(base: str, spaces: int = 2) -> tuple[str, str, list[str]]:
     end = min(now + timedelta(minutes=30), now.replace(hour=23, minute=59))
     with httpx2.Client(base_url=base, follow_redirects=False) as http:
         token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
-        page = http.post("/new", data={"csrf": token, "name": "Två fötter", "starts_on": now.date().isoformat(),
-                                       "timezone": "Europe/Stockholm", "language": "en"}).text  # fmt: skip
+        page = created_page(http, data={"csrf": token, "name": "Två fötter", "starts_on": now.date().isoformat(),
+                                       "timezone": "Europe/Stockholm", "language": "en"})  # fmt: skip
         link = re.search(r"<code>(http[^<]+)</code>", page).group(1)  # type: ignore[union-attr]
         slug = link.split("/e/")[1].split("/")[0]
         for n in range(spaces):

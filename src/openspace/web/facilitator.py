@@ -15,8 +15,8 @@ from starlette.responses import RedirectResponse, Response
 from openspace import links
 from openspace.domain import planning
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
-from openspace.domain.model import Slot, Space, Topic
-from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, same_hash
+from openspace.domain.model import Event, Slot, Space, Topic
+from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, READY_COOKIE, same_hash
 from openspace.web.base import Visit, page, read_form, refusal_page, set_session_cookie, visit
 from openspace.web.rendering import slot_states
 from openspace.web.views import board_view, flow, merge_rows, suggestion
@@ -81,6 +81,50 @@ async def facilitator_login(request: Request) -> Response:
     return response
 
 
+READY_SECONDS = 3600  # long enough to print the QR codes and copy the links; the link itself lasts
+
+
+def links_ready(request: Request, v: Visit, event: Event, secret: str, token: str, rotated: bool = False) -> Response:
+    """After a new event or a new facilitator link: redirect to the page that shows the links.
+
+    Post/redirect/get (#19): reloading that page shows the same links again, where reloading the
+    answer to the post made a second event (or yet another link). The secret goes along in a
+    signed cookie that only that page receives, and is shown while it is still the event's link.
+    """
+    target = f"/e/{event.slug}/ready" + ("?rotated=1" if rotated else "")
+    response = v.finish(RedirectResponse(target, status_code=303))
+    set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    response.set_cookie(
+        READY_COOKIE,
+        v.runtime.signer.sign(f"ready:{secret}"),
+        max_age=READY_SECONDS,
+        path=f"/e/{event.slug}/ready",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def event_ready(request: Request) -> Response:
+    """The links of a new event, or a new facilitator link, with copy buttons and the QR code."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    signed = v.runtime.signer.unsign(request.cookies.get(READY_COOKIE)) or ""
+    secret = signed.removeprefix("ready:") if signed.startswith("ready:") else ""
+    stored = await v.runtime.store.facilitator_secret_hash(v.event.id)
+    if not v.actor.facilitator or not secret or stored is None or not same_hash(secret, stored):
+        return v.finish(RedirectResponse(f"/e/{v.event.slug}/facilitate", status_code=303))
+    base = v.runtime.base_url
+    return v.render(
+        "event_created.html",
+        participant_url=links.participant_link(base, v.event.slug),
+        facilitator_url=links.facilitator_link(base, v.event.slug, secret),
+        projector_url=links.projector_link(base, v.event.slug),
+        rotated=request.query_params.get("rotated") == "1",
+    )
+
+
 async def rotate_link(request: Request) -> Response:
     """A new facilitator link: the old one stops working and every session opened with it ends."""
     v = await visit(request, request.path_params["slug"])
@@ -94,14 +138,7 @@ async def rotate_link(request: Request) -> Response:
     secret = await v.runtime.service.rotate_facilitator_secret(v.event.id)
     await v.runtime.hub.close_audience(v.event.id, "facilitator")  # open pages sign in again
     token = await v.runtime.service.open_facilitator_session(v.event.id)  # this browser stays in
-    response = v.render(
-        "event_created.html",
-        participant_url=links.participant_link(v.runtime.base_url, v.event.slug),
-        facilitator_url=links.facilitator_link(v.runtime.base_url, v.event.slug, secret),
-        rotated=True,
-    )
-    set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
-    return response
+    return links_ready(request, v, v.event, secret, token, rotated=True)
 
 
 async def delete_event(request: Request) -> Response:

@@ -30,7 +30,7 @@ from openspace.web.base import (
     set_session_cookie,
     visit,
 )
-from openspace.web.facilitator import delete_event, facilitate, facilitator_login, rotate_link
+from openspace.web.facilitator import delete_event, event_ready, facilitate, facilitator_login, rotate_link
 from openspace.web.public import (
     choose_language,
     edit_topic,
@@ -139,6 +139,7 @@ ROUTES = [
     Route("/e/{slug}/projector", projector),
     Route("/e/{slug}/facilitate", facilitate),
     Route("/e/{slug}/f/{secret}", facilitator_login),
+    Route("/e/{slug}/ready", event_ready),
     Route("/e/{slug}/delete", delete_event, methods=["POST"], max_body_size=FORM_LIMIT * 2),
     Route("/e/{slug}/rotate", rotate_link, methods=["POST"], max_body_size=FORM_LIMIT * 2),
     Route("/e/{slug}/state.json", state_json),
