@@ -429,7 +429,7 @@ def test_announcements_and_the_opening_reach_the_projector_live(browser: Browser
     expect(projector.locator("#conn")).to_have_attribute("data-state", "online")
     fac = facilitator_page(browser, watch, link)
     fac.locator("#run-section").get_by_role("button", name="Öppning").click()
-    expect(projector.locator("[data-proj-opening]")).to_contain_text("De som kommer är de rätta")
+    expect(projector.locator("[data-proj-opening]")).to_contain_text("De som kommer är rätt personer")
     projector.screenshot(path=str(SHOTS / "projector-opening.png"))
     fac.fill("#announce-text", "Lunch kl. 12 i caféet")
     fac.locator("#announce-form button[type=submit]").click()

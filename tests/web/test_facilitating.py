@@ -32,7 +32,15 @@ def test_the_opening_is_on_phones_and_the_projector(client: TestClient) -> None:
     event = create_event(client, language="sv", theme="Hur når vi våra användare?")
     act(event.facilitator, event, "event.phase", "facilitate", phase="opening")
     projector = client.get(f"{event.path}/projector").text
-    assert "De som kommer är de rätta" in projector and "Hur når vi våra användare?" in projector
+    assert "Hur når vi våra användare?" in projector
+    # the four principles as Swedish open-space practitioners say them (#19)
+    principles = re.search(r'<ol class="principles">(.*?)</ol>', projector, re.S)
+    assert principles and re.findall(r"<li>([^<]+)</li>", principles.group(1)) == [
+        "De som kommer är rätt personer.",
+        "Det som händer är det enda som kunde ha hänt.",
+        "När det börjar är det rätt tid.",
+        "När det är slut, är det slut.",
+    ]
     phone = join(client, event)
     assert re.search(r'<details class="opening" data-opening open>', phone.get(event.path).text)
 
