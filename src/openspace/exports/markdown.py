@@ -23,6 +23,7 @@ from openspace.exports.proceedings import (
     field_label,
     licence_text,
     photo_alt,
+    proposer,
     short_time,
 )
 from openspace.i18n import gettext as _
@@ -56,6 +57,7 @@ def _md_words() -> dict[str, str]:
     words = {
         "Action items": _("Action items"),
         "Action list": _("Action list"),
+        "Also proposed": _("Also proposed"),
         "Attendance": _("Attendance"),
         "Contents": _("Contents"),
         "Convergence": _("Convergence"),
@@ -94,6 +96,8 @@ def markdown(book: Book, photo_link: Callable[[Photo], str]) -> str:
     if book.others:
         out.append(f"- [{w['Other topics']}](#other-topics)")
         out += [f"  - [{c.number}. {_md(c.title)}](#{c.anchor})" for c in book.others]
+    if book.also_proposed:
+        out.append(f"- [{w['Also proposed']}](#also-proposed)")
     if book.convergence:
         out.append(f"- [{w['Convergence']}](#convergence)")
     if book.actions:
@@ -107,6 +111,11 @@ def markdown(book: Book, photo_link: Callable[[Photo], str]) -> str:
             out += ['<a id="other-topics"></a>', "", f"## {w['Other topics']}", ""]
         out += _md_chapter(c, photo_link)
 
+    if book.also_proposed:
+        out += ['<a id="also-proposed"></a>', "", f"## {w['Also proposed']}", ""]
+        out += [_md(_("Proposed in the marketplace, but not held as a session.")), ""]
+        out += ["- " + " · ".join(_md(part) for part in (t.title, proposer(t)) if part) for t in book.also_proposed]
+        out.append("")
     if book.convergence:
         out += ['<a id="convergence"></a>', "", f"## {w['Convergence']}", ""]
         out += [f"| # | {w['Session']} | {w['Dots']} |", "|--:|---|--:|"]
