@@ -12,8 +12,8 @@ from tests.server import Server
 from tests.web.test_browser import (  # noqa: F401  (fixtures)
     Watch,
     browser,
-    facilitator_page,
     fac_act,
+    facilitator_page,
     new_event,
     server,
     watch,

@@ -39,7 +39,8 @@ OPENING = """() => {
   const size = (el) => parseFloat(getComputedStyle(el).fontSize);
   const leaves = [...face.querySelectorAll('*')].filter((el) => el.childElementCount === 0 && el.textContent.trim());
   const theme = face.querySelector('.theme');
-  return {theme: size(theme), italic: getComputedStyle(theme).fontStyle, others: leaves.filter((el) => el !== theme).map(size),
+  return {theme: size(theme), italic: getComputedStyle(theme).fontStyle,
+          others: leaves.filter((el) => el !== theme).map(size),
           bottom: Math.max(...leaves.map((el) => el.getBoundingClientRect().bottom)), height: innerHeight};
 }"""
 
