@@ -3,7 +3,7 @@
 // the link's text is selected and copied the older way, or left selected for the person to copy.
 
 const section = document.querySelector("[data-copied]");
-const status = section && section.querySelector(".copy-status");
+const status = section?.querySelector(".copy-status");
 
 function select(node) {
   const range = document.createRange();
