@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -32,7 +33,27 @@ FACILITATOR_ACTIONS = [
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "test.db"), demo=False, secret_key="test-secret-key", port=8000)
+    # every test client shares one address and loops faster than people: the per-address and
+    # per-event limits are tested on their own (tests/test_limits.py), with their defaults
+    return Settings(
+        db=str(tmp_path / "test.db"),
+        demo=False,
+        secret_key="test-secret-key",
+        port=8000,
+        **UNLIMITED,
+    )
+
+
+UNLIMITED: dict[str, Any] = {
+    "limit_actions_person": "100000/1",
+    "limit_actions_address": "100000/1",
+    "limit_actions_event": "100000/1",
+    "limit_previews": "100000/1",
+    "limit_joins_address": "100000/1",
+    "limit_new_events_address": "100000/1",
+    "limit_new_events": "100000/1",
+    "limit_uploads_person": "100000/1",
+}
 
 
 @pytest.fixture

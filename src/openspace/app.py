@@ -23,6 +23,8 @@ from openspace import i18n, links
 from openspace.domain.errors import N_
 from openspace.domain.model import Change
 from openspace.guard import redact
+from openspace.jobs import Cache, JobPool
+from openspace.limits import Limits
 from openspace.live import ws
 from openspace.live.hub import LocalHub
 from openspace.media import PhotoStore
@@ -74,6 +76,9 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
                 photos.delete_all(change.result.get("photos", []))
 
         service.after_commit.append(forget_files)
+        jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
+        service.offload = jobs.run
+        exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
         await hub.start()
         await service.start()
         runtime = Runtime(
@@ -86,6 +91,9 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             base_url=links.public_base(settings.host, settings.port, settings.public_url),
             database_epoch=epoch[:12],
             photos=photos,
+            jobs=jobs,
+            limits=Limits(settings),
+            exports=exports,
         )
         app.state.runtime = runtime
         if on_ready is not None:
@@ -98,9 +106,13 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             await hub.stop()
             await service.stop()
             await store.close()
+            exports.clear()
+            jobs.close()
 
     async def static(request: Request) -> Response:
         """Static files under a version hash: cached for a year, since a change changes the URL."""
+        if "\x00" in request.path_params["path"]:  # resolve() raises on NUL: a 404, not a 500 (#21, 15)
+            raise HTTPException(404)
         path = (renderer.static_root / request.path_params["path"]).resolve()
         if request.path_params["version"] != renderer.version or not is_inside(path, renderer.static_root):
             raise HTTPException(404)

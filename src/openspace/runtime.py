@@ -9,6 +9,8 @@ from starlette.requests import HTTPConnection
 from openspace.domain.model import Event
 from openspace.domain.rules import Actor
 from openspace.guard import LoginGuard
+from openspace.jobs import Cache, JobPool
+from openspace.limits import Limits
 from openspace.live.hub import Fanout
 from openspace.media import PhotoStore
 from openspace.security import (
@@ -36,6 +38,9 @@ class Runtime:
     base_url: str
     database_epoch: str
     photos: PhotoStore
+    jobs: JobPool
+    limits: Limits
+    exports: Cache  # built export files by (event, seq, format, audience)
     login_limit: LoginGuard = field(default_factory=LoginGuard)
 
     def epoch(self, event_id: str) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from openspace.domain import rules
+from openspace.domain import harvest, markup, rules
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.projection import change_frames
@@ -75,6 +75,8 @@ class Service:
         self.after_commit: list[Callable[[str, Change], None]] = []
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        # where heavy preparation runs (jobs.JobPool.run), so the writer never renders Markdown
+        self.offload: Callable[..., Any] | None = None
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="openspace-writer")
@@ -117,6 +119,8 @@ class Service:
         internal: bool = False,
     ) -> dict[str, Any]:
         """Run one command. A repeated `action_id` from the same person returns the first answer."""
+        if name == "report.save" and self.offload is not None:  # render outside the transaction
+            await self.offload(warm_report, args)
 
         def run(tx: Transaction, batch: Batch) -> dict[str, Any]:
             if action_id:
@@ -269,6 +273,12 @@ class Service:
             self.hub.publish(event_id, seq, change_frames(seq, change, patch))
             for hook in self.after_commit:
                 hook(event_id, change)
+
+
+def warm_report(args: rules.Args) -> None:
+    """Render a report's texts as the save will read them, so the writer finds them rendered."""
+    with contextlib.suppress(DomainError):  # refused input is refused by the writer, as ever
+        markup.warm(list(harvest.typed_fields(args).values()))
 
 
 def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:

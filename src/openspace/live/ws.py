@@ -84,7 +84,19 @@ async def endpoint(ws: WebSocket) -> None:
     actor = await runtime.actor(ws, event)
     i18n.set_language(i18n.choose_language(ws.cookies.get(LANG_COOKIE), None, event.language))
     audience: Audience = "facilitator" if actor.facilitator else "public"
-    await ws.accept()
+    counted = runtime.limits.open_socket(ws, actor)  # per person and per address (issue #21)
+    if counted is None:
+        await ws.send_denial_response(PlainTextResponse("Too many connections", 429, headers=DENIAL_HEADERS))
+        return
+    try:
+        await ws.accept()
+        await serve(runtime, ws, event.id, event.slug, actor, audience)
+    finally:
+        runtime.limits.close_socket(counted)
+
+
+async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor: Actor, audience: Audience) -> None:
+    """One accepted socket: catch up, go live, read its messages until it goes."""
 
     async def close(code: int) -> None:
         if ws.application_state == WebSocketState.CONNECTED:
@@ -92,10 +104,10 @@ async def endpoint(ws: WebSocket) -> None:
 
     frames = ws.scope.get("extensions", {}).get(EXTENSION)  # pre-framed writes, under our uvicorn protocol
     client = Client(audience, ws.send_text, close, frames["write"] if frames else None)
-    connection = Connection(runtime, ws, client, event.id, actor)
-    runtime.hub.register(event.id, client)
+    connection = Connection(runtime, ws, client, event_id, actor)
+    runtime.hub.register(event_id, client)
     try:
-        board = await runtime.service.board(event.id)
+        board = await runtime.service.board(event_id)
         await client.go_live(await catch_up(runtime, ws, board, audience))
         while True:
             message = await ws.receive()
@@ -111,10 +123,10 @@ async def endpoint(ws: WebSocket) -> None:
     except (WebSocketDisconnect, WebSocketDisconnected):
         pass
     except Exception:
-        log.exception("websocket of event %s failed", event.slug)
+        log.exception("websocket of event %s failed", slug)
         await close(CLOSE_INTERNAL)
     finally:
-        runtime.hub.unregister(event.id, client)
+        runtime.hub.unregister(event_id, client)
         await connection.finish()
 
 
@@ -216,8 +228,12 @@ class Connection:
         if any(not isinstance(v, str | int | bool | None) for v in args.values()):
             await self.refuse(action_id, Invalid(N_("The server could not read that message.")))
             return False
-        if not self.bucket.take():
-            await self.refuse(action_id, SlowDown(N_("Too many actions at once. Please slow down.")))
+        try:
+            if not self.bucket.take():
+                raise SlowDown(N_("Too many actions at once. Please slow down."))
+            self.runtime.limits.action(self.ws, self.event_id, self.actor)  # shared with forms, other sockets
+        except SlowDown as refusal:
+            await self.refuse(action_id, refusal)
             return None
         if self.queue is None:
             self.queue = asyncio.Queue()

@@ -99,9 +99,11 @@ async def act(request: Request) -> Response:
             page = "participant"
         values = await read_form(request, v, values)
         if page == "report" and values.get("preview"):
+            v.runtime.limits.preview(request, v.actor)
             return await PAGES[page](request, v, None, values)  # show the preview, save nothing
         name = values.pop("action", "")
         action_id = values.pop("action_id", None) or None
+        v.runtime.limits.action(request, v.event.id, v.actor)
         await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
         values["action"] = name
     except DomainError as error:
