@@ -59,7 +59,8 @@ class Runtime:
         if token:
             facilitator = await self.store.facilitator_session(event.id, hash_token(token))
         browser = browser_key(conn.cookies.get(CSRF_COOKIE))
-        return Actor(participant_id=participant_id, name=name, facilitator=facilitator, browser=browser)
+        secret = self.signer.derive(f"participant|{participant_id}") if participant_id else ""
+        return Actor(participant_id=participant_id, name=name, facilitator=facilitator, browser=browser, secret=secret)
 
 
 def runtime_of(conn: HTTPConnection) -> Runtime:
