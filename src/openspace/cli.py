@@ -189,8 +189,8 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
     settings = Settings.from_env(db=db, public_url=public_url)
 
     async def run() -> tuple[Event, str]:
-        document, files = exporting.read_archive(Path(source))
         try:
+            document, files = exporting.read_archive(Path(source))
             imported = export_data.from_document(document, new_id)
         except ValueError as problem:
             raise click.ClickException(str(problem)) from None
