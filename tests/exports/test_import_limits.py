@@ -76,7 +76,7 @@ def test_a_zip_bomb_is_refused_before_it_is_expanded(tmp_path: Path, monkeypatch
         formats.read_archive(bomb)
 
 
-def test_a_photo_in_a_zip_larger_than_a_photo_may_be_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_zipped_photo_larger_than_a_photo_may_be_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each member is bounded by what it may be, and the whole by MAX_ARCHIVE."""
     monkeypatch.setattr(formats.media, "MAX_BYTES", 1000)
     archive_path = tmp_path / "proceedings.zip"
