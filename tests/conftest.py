@@ -40,6 +40,7 @@ def settings(tmp_path: Path) -> Settings:
         demo=False,
         secret_key="test-secret-key",
         port=8000,
+        allowed_hosts="testserver",  # the test client's Host
         **UNLIMITED,
     )
 

@@ -15,11 +15,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
-from openspace import i18n, links
+from openspace import i18n, links, serving
 from openspace.domain.errors import N_
 from openspace.domain.model import Change
 from openspace.guard import redact
@@ -145,7 +146,11 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             Route("/static/{version}/{path:path}", static),
             Route("/favicon.ico", favicon),
         ],
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(GZipMiddleware, minimum_size=500),
+        ],
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,
     )

@@ -20,7 +20,7 @@ from typing import Any
 import click
 import uvicorn
 
-from openspace import links
+from openspace import links, serving
 from openspace.app import create_app
 from openspace.demo import create_demo
 from openspace.domain.errors import DomainError
@@ -91,6 +91,8 @@ def serve(
         ws=FrameProtocol,  # uvicorn's websockets-sansio, plus pre-framed fan-out writes (frames.py)
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=False,
+        http=serving.http_protocol(settings),  # headers within header_timeout (slowloris)
+        limit_concurrency=settings.max_connections,
         log_level=settings.log_level,
         # the change log, not the proxy, carries the truth: no server-side header spoofing trust
         proxy_headers=False,
