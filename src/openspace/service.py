@@ -22,15 +22,17 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openspace.domain import harvest, markup, rules
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.projection import change_frames
-from openspace.live.hub import Fanout
 from openspace.security import hash_token, new_secret
 from openspace.store.sqlite import Store, Transaction
+
+if TYPE_CHECKING:  # the fan-out is handed in by the app; the write path only publishes to it
+    from openspace.live.hub import Fanout
 
 log = logging.getLogger(__name__)
 
