@@ -80,6 +80,12 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
+
+        def forget_exports(event_id: str, change: Change) -> None:
+            if change.kind == "participant.forgotten":  # a built file may hold the erased name
+                exports.forget(event_id)
+
+        service.after_commit.append(forget_exports)
         await hub.start()
         await service.start()
         runtime = Runtime(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from openspace.domain import harvest, markup, rules
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
+from openspace.domain.patches import slim_patch
 from openspace.domain.projection import change_frames
 from openspace.security import hash_token, new_secret
 from openspace.store.sqlite import Store, Transaction
@@ -143,7 +144,7 @@ class Service:
             if name == "me.forget" and actor.participant_id:  # nor kept in the answers to earlier renames
                 tx.forget_names_in_results(event_id, (actor.key, f"p:{actor.participant_id}"))
             if change.upserts or change.deletes or change.event:
-                patch = change.to_patch()
+                patch = slim_patch(board, change)  # only what changed, for the log and the screens
                 tx.apply(event_id, seq, change, patch)
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change, patch))
@@ -206,6 +207,7 @@ class Service:
 
         await self.submit(run)
         self.boards.pop(event_id, None)
+        await self.store.checkpoint()  # the WAL must not keep the deleted rows' pages
         await self.hub.close_event(event_id)
 
     async def rotate_facilitator_secret(self, event_id: str) -> str:

@@ -32,6 +32,11 @@ SETTINGS: list[Setting] = [
     Setting("secret_key", "", "Key that signs cookies. Empty: generated once and kept in the database."),
     Setting("log_keep", 1000, "How many recent changes per event the change log keeps for resuming clients."),
     Setting("max_lag", 256, "Changes a client may fall behind before it is disconnected and told to resume."),
+    Setting(
+        "catchup_timeout",
+        30,
+        "Seconds a resuming client has to take what it missed (at most log_keep changes, else a snapshot).",
+    ),
     Setting("ws_max_size", 65536, "Largest websocket message accepted from a client, in bytes."),
     Setting("log_level", "info", "Server log level: debug, info, warning or error."),
     # heavy work (issue #21): one bounded pool for rendering, exports, photos and planning
@@ -72,6 +77,7 @@ class Settings:
     secret_key: str = ""
     log_keep: int = 1000
     max_lag: int = 256
+    catchup_timeout: int = 30
     ws_max_size: int = 65536
     log_level: str = "info"
     jobs_workers: int = 2

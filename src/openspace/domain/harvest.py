@@ -29,6 +29,7 @@ from openspace.domain.model import ActionItem, Board, Change, Entity, EntityKind
 FIELDS = ("participants", "discussion", "insights", "recommendations")
 LIMITS = {"participants": 2000, "discussion": 10_000, "insights": 10_000, "recommendations": 10_000}
 MAX_PHOTOS = 30  # per session
+MAX_REVISIONS = 25  # versions kept per report: enough to merge and to bring one back, bounded
 MAX_PERSON_PHOTOS = 60  # per participant and event
 MAX_EVENT_PHOTOS = 1500  # per event: about 3 GB at worst (noise), far less for flip-charts
 MAX_DOTS = 10
@@ -106,7 +107,14 @@ def new_revision(
         author=ctx.actor.name or "",
         created_at=ctx.now,
     )
-    return Change(kind, upserts=(topic, saved, history), result={"revision": number})
+    # revisions are bounded (issue #21, case 6: 600 saves added 75 MiB, all of it also held in
+    # memory): the oldest beyond MAX_REVISIONS go, so a report holds at most that many versions
+    expired: tuple[tuple[EntityKind, str], ...] = tuple(
+        ("revisions", r.id)
+        for r in board.revisions.values()
+        if r.topic_id == topic.id and r.revision <= number - MAX_REVISIONS
+    )
+    return Change(kind, upserts=(topic, saved, history), deletes=expired, result={"revision": number})
 
 
 def save_report(board: Board, args: Args, ctx: Context) -> Change:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import secrets
 import shutil
 import sqlite3
@@ -45,7 +46,9 @@ from openspace.store.migrations import MIGRATIONS
 
 EVENT_COLUMNS = column_names(Event)
 COLUMNS: dict[EntityKind, list[str]] = {kind: column_names(t) for kind, t in ENTITY_TYPES.items()}
-PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 5000")
+# secure_delete: deleted rows are overwritten with zeros, so erased names and deleted events leave
+# no fragments in free pages (issue #21, case 9)
+PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 5000", "secure_delete = ON")
 T = TypeVar("T")
 
 
@@ -99,6 +102,7 @@ class Store(Protocol):
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+    async def checkpoint(self) -> None: ...
     async def write(self, work: Callable[[Transaction], T]) -> T: ...
     async def event_count(self) -> int: ...
     async def meta(self, key: str) -> str | None: ...
@@ -106,6 +110,7 @@ class Store(Protocol):
     async def event_by_slug(self, slug: str) -> Event | None: ...
     async def load_board(self, event_id: str) -> Board | None: ...
     async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None: ...
+    async def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None: ...
     async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None: ...
     async def facilitator_session(self, event_id: str, token_hash: str) -> bool: ...
     async def facilitator_secret_hash(self, event_id: str) -> str | None: ...
@@ -228,8 +233,11 @@ class SQLiteTransaction:
 
     def forget_names_in_results(self, event_id: str, actors: tuple[str, ...]) -> None:
         """Answers are kept for a week so that a resent action gets its first answer again; an
-        erased name must not live on in the answers to earlier renames."""
+        erased name must not live on in the answers to earlier renames. Nor in the change log:
+        it is compacted to nothing before the erasure, so a screen resuming from before it gets
+        a snapshot, which no longer has the name (issue #21, case 9)."""
         self.flush()
+        self.db.execute("DELETE FROM changes WHERE event_id = ?", (event_id,))
         marks = ",".join("?" * len(actors))
         self.db.execute(
             f"UPDATE applied_actions SET result = json_remove(result, '$.name') "
@@ -271,6 +279,15 @@ def connect(path: str) -> sqlite3.Connection:
     return db
 
 
+def private(path: Path) -> None:
+    """The database holds names and texts: readable by the server's user only (0600), as are the
+    WAL and shared-memory files, which SQLite creates with the database's own permissions."""
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if name.exists():
+            os.chmod(name, 0o600)
+
+
 def migrate(db: sqlite3.Connection) -> None:
     current = int(db.execute("PRAGMA user_version").fetchone()[0])
     for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
@@ -289,6 +306,7 @@ class SQLiteStore:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private(Path(self.path))
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="openspace-db-writer")
         loop = asyncio.get_running_loop()
         self._writer = await loop.run_in_executor(self._pool, connect, self.path)
@@ -311,6 +329,15 @@ class SQLiteStore:
     def reader(self) -> aiosqlite.Connection:
         assert self._reader is not None, "store is not open"
         return self._reader
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it to nothing: after an event is deleted,
+        its rows must not live on in the WAL's older page images (issue #21, case 9)."""
+        assert self._pool is not None and self._writer is not None, "store is not open"
+        writer = self._writer
+        await asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        )
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
         """Run `work` in one transaction on the writer's thread: committed if it returns, rolled
@@ -365,13 +392,18 @@ class SQLiteStore:
 
     async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None:
         """Changes after `since` up to `until`, or None when the log no longer reaches back that far."""
+        patches = await self.patches_since(event_id, since, until)
+        return None if patches is None else [(seq, Change.from_patch(kind, patch)) for seq, kind, patch in patches]
+
+    async def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
+        """The patches as logged (slim updates and all: domain/patches.py), or None as above."""
         rows = await self._all(
             "SELECT seq, kind, patch FROM changes WHERE event_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
             (event_id, since, until),
         )
         if len(rows) != until - since or (rows and rows[0][0] != since + 1):
             return None
-        return [(int(seq), Change.from_patch(kind, orjson.loads(patch))) for seq, kind, patch in rows]
+        return [(int(seq), str(kind), orjson.loads(patch)) for seq, kind, patch in rows]
 
     async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None:
         row = await self._one(
@@ -408,6 +440,7 @@ def backup(source: Path, target: Path) -> None:
     shutil.rmtree(copied, ignore_errors=True)  # the folder of an older backup at this path, never merged into
     copy_new_files(photos, copied)
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    private(target)
     dst = sqlite3.connect(target)
     try:
         with dst:

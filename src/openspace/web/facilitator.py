@@ -133,6 +133,7 @@ async def delete_event(request: Request) -> Response:
     names = [p.name for p in board.photos.values()]
     await v.runtime.service.delete_event(v.event.id)
     v.runtime.photos.delete_all(names)
+    v.runtime.exports.forget(v.event.id)
     gone = v.event
     v.event = None
     response = v.render("deleted.html", name=gone.name)
