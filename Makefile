@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PIP_FLAGS ?= --quiet --disable-pip-version-check
+# -qq: pip's own errors still show, its notes and the build backend's do not (a first `make serve`
+# printed ~200 lines of them, #19)
+PIP_FLAGS ?= -qq --disable-pip-version-check
 
 .PHONY: serve test lint typecheck unit browser i18n bench clean
 
@@ -19,9 +21,13 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.app
 
 AXE := node_modules/axe-core/axe.min.js
+BIOME := node_modules/.bin/biome
+# From the npm registry: the accessibility checker the browser tests inject, and the JavaScript
+# linter. In one command, since `npm install --no-save` removes what it was not asked for.
+NPM_TOOLS := axe-core@4.14.1 @biomejs/biome@2.6.9
 
-$(AXE):  # the accessibility checker the browser tests inject (from the npm registry)
-	npm install --no-save --no-audit --no-fund --silent axe-core@4.14.1
+$(AXE) $(BIOME) &:
+	npm install --no-save --no-audit --no-fund --silent $(NPM_TOOLS)
 
 serve: $(VENV)/.app  ## start the server on http://127.0.0.1:8000 with ./openspace.db and the demo event
 	$(BIN)/openspace serve
@@ -30,10 +36,11 @@ test: $(VENV)/.test $(AXE) lint typecheck  ## the whole suite: lint, types, unit
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report  # fails under the floor in pyproject.toml
 
-lint: $(VENV)/.test
+lint: $(VENV)/.test $(BIOME)  ## ruff over the Python, biome over the JavaScript in static/ (biome.json)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/lint-imports  # the architecture contract in pyproject.toml
+	$(BIOME) lint --error-on-warnings static/js
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy

@@ -37,7 +37,7 @@ def test_a_report_preview_is_rendered_in_the_job_pool(client: TestClient, monkey
     topic = state(lisa, event)["topics"][0]["id"]
     seen = threads_of(monkeypatch, markup, "_sanitise")
     markup.render.cache_clear()
-    response = act(lisa, event, "", "report", topic=topic, preview="1", discussion="![" * 500)
+    response = act(lisa, event, "", "report", topic=topic, _preview="1", discussion="![" * 500)
     assert response.status_code == 200
     assert seen and all(name.startswith("openspace-job") for name in seen), seen
 

@@ -114,7 +114,7 @@ def test_report_previews_are_limited(limited: TestClient) -> None:
     lisa = join(limited, event)
     act(lisa, event, "topic.propose", title="Bibliotek")
     topic = limited.get(f"{event.path}/state.json").json()["topics"][0]["id"]
-    codes = [act(lisa, event, "", "report", topic=topic, preview="1", discussion="x").status_code for _ in range(3)]
+    codes = [act(lisa, event, "", "report", topic=topic, _preview="1", discussion="x").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
 

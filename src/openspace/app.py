@@ -22,7 +22,6 @@ from starlette.routing import Route
 
 from openspace import i18n, links, serving
 from openspace.domain.errors import N_
-from openspace.domain.model import Change
 from openspace.guard import redact
 from openspace.jobs import Cache, JobPool
 from openspace.limits import Limits
@@ -33,9 +32,7 @@ from openspace.runtime import Runtime
 from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
 from openspace.service import Service
 from openspace.settings import Settings
-from openspace.store.sqlite import SQLiteStore
-from openspace.web import exports as web_exports
-from openspace.web import harvest as web_harvest
+from openspace.store import Store, file_store, open_store
 from openspace.web import routes as web
 from openspace.web.rendering import Renderer
 
@@ -62,30 +59,16 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = SQLiteStore(settings.db, log_keep=settings.log_keep)
-        await store.open()
+        store = await open_store(settings.database, log_keep=settings.log_keep)
         secret_key = settings.secret_key or await stored_secret(store, "secret_key")
         epoch = await stored_secret(store, "epoch")
         hub = LocalHub(max_lag=settings.max_lag)
-        service = Service(store, hub)
-        photos = PhotoStore(Path(f"{settings.db}.files"))  # beside the database, outside the web root
-
-        def forget_files(event_id: str, change: Change) -> None:
-            if change.kind == "photo.removed":
-                photos.delete(change.result["name"])
-            elif change.kind == "topic.withdrawn":
-                photos.delete_all(change.result.get("photos", []))
-
-        service.after_commit.append(forget_files)
+        photos = PhotoStore(file_store(settings.database))  # the store's files, outside the web root
+        service = Service(store, hub, photos)
         jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
-
-        def forget_exports(event_id: str, change: Change) -> None:
-            if change.kind == "participant.forgotten":  # a built file may hold the erased name
-                exports.forget(event_id)
-
-        service.after_commit.append(forget_exports)
+        service.erased.append(exports.forget)  # a built file may hold the erased name
         await hub.start()
         await service.start()
         runtime = Runtime(
@@ -143,14 +126,12 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         body = renderer.render("error.html", error={"message": text}, title=title, event=None, path=request.url.path)
         return HTMLResponse(body, status_code=status)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *web.ROUTES,
-            *web_harvest.ROUTES,
-            *web_exports.ROUTES,
             *ws.ROUTES,
-            Route("/static/{version}/{path:path}", static),
-            Route("/favicon.ico", favicon),
+            Route("/static/{version}/{path:path}", static, name="static"),
+            Route("/favicon.ico", favicon, name="favicon"),
         ],
         middleware=[
             Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
@@ -160,13 +141,15 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,
     )
+    renderer.use_routes(app.routes)  # templates build every link from this route table
+    return app
 
 
 def is_inside(path: Path, root: Path) -> bool:
     return path == root.resolve() or root.resolve() in path.parents
 
 
-async def stored_secret(store: SQLiteStore, key: str) -> str:
+async def stored_secret(store: Store, key: str) -> str:
     """A random value made once per database and kept in it (so cookies survive restarts)."""
     value = await store.meta(key)
     if value is None:

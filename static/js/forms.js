@@ -1,9 +1,11 @@
 // Sends every form marked data-action through the live connection instead of a page load.
-// The same forms post to /e/<slug>/act without JavaScript. What the person typed stays in the
+// The same forms post to the form endpoint without JavaScript. What the person typed stays in the
 // form until the server has accepted it; a refusal is shown next to the form, translated.
 
-// action_id belongs to the no-JavaScript post; live.send gives every send its own id
-const SKIP = new Set(["csrf", "action", "return_to", "anchor", "action_id"]);
+// The fields that steer the no-JavaScript post start with "_" (the action's name, the page to go
+// back to, the anchor, the action's id: live.send gives every send its own id), so none of them
+// can take an argument's name (#19); the rest, but csrf, are the action's arguments.
+const steers = (key) => key === "csrf" || key.startsWith("_");
 
 function statusOf(form) {
   let node = form.querySelector(".form-status");
@@ -21,9 +23,9 @@ function showError(form, error) {
   const status = statusOf(form);
   status.textContent = error.message;
   status.classList.add("is-error");
-  form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+  for (const n of form.querySelectorAll("[aria-invalid]")) n.removeAttribute("aria-invalid");
   const field = error.field && form.elements.namedItem(error.field);
-  if (field && field.focus) {
+  if (field?.focus) {
     field.setAttribute("aria-invalid", "true");
     field.focus();
   }
@@ -37,7 +39,7 @@ export function enhanceForms(root, live, { onDone } = {}) {
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const args = {};
     for (const [key, value] of new FormData(form, event.submitter)) {
-      if (!SKIP.has(key) && typeof value === "string") args[key] = value;
+      if (!steers(key) && typeof value === "string") args[key] = value;
     }
     const status = statusOf(form);
     status.classList.remove("is-error");
@@ -48,7 +50,7 @@ export function enhanceForms(root, live, { onDone } = {}) {
       (result) => {
         form.removeAttribute("aria-busy");
         status.textContent = live.t.sent;
-        form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+        for (const n of form.querySelectorAll("[aria-invalid]")) n.removeAttribute("aria-invalid");
         if (form.dataset.reset !== undefined) {
           form.reset();
           form.querySelectorAll("input:not([type=hidden]), textarea").forEach((n) => { n.value = ""; });

@@ -32,7 +32,15 @@ def test_the_opening_is_on_phones_and_the_projector(client: TestClient) -> None:
     event = create_event(client, language="sv", theme="Hur når vi våra användare?")
     act(event.facilitator, event, "event.phase", "facilitate", phase="opening")
     projector = client.get(f"{event.path}/projector").text
-    assert "De som kommer är de rätta" in projector and "Hur når vi våra användare?" in projector
+    assert "Hur når vi våra användare?" in projector
+    # the four principles as Swedish open-space practitioners say them (#19)
+    principles = re.search(r'<ol class="principles">(.*?)</ol>', projector, re.S)
+    assert principles and re.findall(r"<li>([^<]+)</li>", principles.group(1)) == [
+        "De som kommer är rätt personer.",
+        "Det som händer är det enda som kunde ha hänt.",
+        "När det börjar är det rätt tid.",
+        "När det är slut, är det slut.",
+    ]
     phone = join(client, event)
     assert re.search(r'<details class="opening" data-opening open>', phone.get(event.path).text)
 
@@ -204,6 +212,25 @@ def test_hints_while_placing_never_block(client: TestClient) -> None:
     assert "already convenes" in event.facilitator.get(f"{event.path}/facilitate").text
 
 
+def test_while_moving_a_topic_every_cell_speaks_of_that_topic(client: TestClient) -> None:
+    """A cell's notes while moving A are about A going there, never about the card already in it (#19)."""
+    event = create_event(client, language="en")
+    spaces, slots = setup_grid(client, event, spaces=3, slots=2)
+    f = event.facilitator
+    for title, convener in (("Moved", "Kristina"), ("Holder", "Olle"), ("Twin", "Olle"), ("Other", "Kristina")):
+        act(f, event, "topic.propose", "facilitate", title=title, convener_name=convener)
+    moved, holder, twin, other = (topic_id(client, event, t) for t in ("Moved", "Holder", "Twin", "Other"))
+    act(f, event, "topic.place", "facilitate", topic=holder, slot=slots[0], space=spaces[0])
+    act(f, event, "topic.place", "facilitate", topic=twin, slot=slots[0], space=spaces[1])  # Olle twice: a clash
+    act(f, event, "topic.place", "facilitate", topic=other, slot=slots[0], space=spaces[2])
+    page = f.get(f"{event.path}/facilitate?pick={moved}").text
+    cell = re.search(rf'<td class="cell" data-slot="{slots[0]}" data-space="{spaces[0]}".*?</td>', page, re.S)
+    assert cell, "the holder's cell"
+    notes = re.findall(r'class="hint-(?:note|lead)">([^<]*)<', cell.group(0))
+    assert notes == ["If “Moved” goes here:", "Kristina already convenes “Other” in this slot."], notes
+    assert "Olle already convenes" in f.get(f"{event.path}/facilitate").text  # the card's own note, when not moving
+
+
 def test_withdrawing_a_merged_topic_gives_the_others_back_through_the_forms(client: TestClient) -> None:
     """Written to the database too: the folded topic returns to its cell, which the kept topic
     had taken over, and nothing of the merge is left behind."""
@@ -224,3 +251,16 @@ def test_withdrawing_a_merged_topic_gives_the_others_back_through_the_forms(clie
     assert topics[0]["slot_id"] is None  # its old cell was the kept topic's until this change
     assert state(event.facilitator, event)["merges"] == []
     assert "Policy för sociala medier" in olle.get(event.path).text
+
+
+def test_a_stale_form_to_delete_the_event_or_replace_the_link_changes_nothing(client: TestClient) -> None:
+    """A refused CSRF token: deleting shows the board again with the message, a new link a refusal."""
+    event = create_event(client)
+    stale = {"csrf": "x" * 43, "confirm": "Open space i biblioteket"}
+    deleted = event.facilitator.post(f"{event.path}/delete", data=stale, headers={"origin": ORIGIN})
+    assert deleted.status_code == 403 and 'id="grid-h"' in deleted.text and 'role="alert"' in deleted.text
+    rotated = event.facilitator.post(f"{event.path}/rotate", data=stale, headers={"origin": ORIGIN})
+    assert rotated.status_code == 403 and 'id="grid-h"' not in rotated.text
+    assert event.facilitator.get(f"{event.path}/facilitate").status_code == 200  # still there, still signed in
+    login = event.facilitator_url.replace("http://127.0.0.1:8000", "")
+    assert new_browser(client).get(login).status_code == 303  # the old link still works

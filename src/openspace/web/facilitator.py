@@ -2,7 +2,7 @@
 replacing that link, and deleting the event.
 
 Every page here checks `actor.facilitator` itself before showing or doing anything; forms that
-change the board post to the shared form endpoint in `web` with `return_to=facilitate`.
+change the board post to the shared form endpoint in `web` with `_return_to=facilitate`.
 """
 
 from __future__ import annotations
@@ -13,22 +13,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from openspace import links
 from openspace.domain import planning
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
-from openspace.domain.model import Slot, Space, Topic
-from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, same_hash
+from openspace.domain.model import Event, Slot, Space, Topic
+from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, READY_COOKIE, same_hash
 from openspace.web.base import Visit, page, read_form, refusal_page, set_session_cookie, visit
 from openspace.web.rendering import slot_states
 from openspace.web.views import board_view, flow, merge_rows, suggestion
 
 
-async def facilitate(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def facilitate(request: Request, v: Visit | None = None) -> Response:
     v, event, board = await page(request, v)
     if not v.actor.facilitator:
         return refusal_page(v, Forbidden(N_("Only the facilitator can see this page. Open your facilitator link.")))
@@ -45,6 +39,7 @@ async def facilitate(
         suggested = suggestion(board, query.get("replace") == "1", now) if query.get("suggest") else None
         return board_hints, picked, suggested
 
+    error = v.error
     try:
         hints, picked, suggested = await v.runtime.jobs.run(plan)
     except DomainError as busy:
@@ -65,7 +60,7 @@ async def facilitate(
         data=v.page_data(board, "facilitator"),
         pick=pick,
         error=error,
-        values=values or {},
+        values=v.values,
     )
 
 
@@ -89,54 +84,93 @@ async def facilitator_login(request: Request) -> Response:
         guard.fail(v.event.id, secret)
         return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Check that you copied all of it.")))
     token = await v.runtime.service.open_facilitator_session(v.event.id)
-    response = v.finish(RedirectResponse(f"/e/{v.event.slug}/facilitate", status_code=303))
+    response = v.finish(RedirectResponse(v.url("facilitate", slug=v.event.slug), status_code=303))
     set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
     return response
+
+
+async def facilitator_form(request: Request) -> tuple[Visit, Event, dict[str, str] | DomainError]:
+    """The start of the facilitator's own posts (a new link, deleting the event): the visit, its
+    event, and the form's fields once they passed the CSRF and Origin checks, or else the refusal,
+    which anyone but the facilitator gets whatever they sent."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    if not v.actor.facilitator:
+        return v, v.event, Forbidden(N_("Only the facilitator can do that."))
+    try:
+        return v, v.event, await read_form(request, v)
+    except DomainError as error:
+        return v, v.event, error
+
+
+READY_SECONDS = 3600  # long enough to print the QR codes and copy the links; the link itself lasts
+
+
+def links_ready(request: Request, v: Visit, event: Event, secret: str, token: str, rotated: bool = False) -> Response:
+    """After a new event or a new facilitator link: redirect to the page that shows the links.
+
+    Post/redirect/get (#19): reloading that page shows the same links again, where reloading the
+    answer to the post made a second event (or yet another link). The secret goes along in a
+    signed cookie that only that page receives, and is shown while it is still the event's link.
+    """
+    target = v.url("event_ready", slug=event.slug) + ("?rotated=1" if rotated else "")
+    response = v.finish(RedirectResponse(target, status_code=303))
+    set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    response.set_cookie(
+        READY_COOKIE,
+        v.runtime.signer.sign(f"ready:{secret}"),
+        max_age=READY_SECONDS,
+        path=v.url("event_ready", slug=event.slug),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def event_ready(request: Request) -> Response:
+    """The links of a new event, or a new facilitator link, with copy buttons and the QR code."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    slug = v.event.slug
+    signed = v.runtime.signer.unsign(request.cookies.get(READY_COOKIE)) or ""
+    secret = signed.removeprefix("ready:") if signed.startswith("ready:") else ""
+    stored = await v.runtime.store.facilitator_secret_hash(v.event.id)
+    if not v.actor.facilitator or not secret or stored is None or not same_hash(secret, stored):
+        return v.finish(RedirectResponse(v.url("facilitate", slug=slug), status_code=303))
+    return v.render(
+        "event_created.html",
+        participant_url=v.link("participant", slug=slug),
+        facilitator_url=v.link("facilitator_login", slug=slug, secret=secret),
+        projector_url=v.link("projector", slug=slug),
+        rotated=request.query_params.get("rotated") == "1",
+    )
 
 
 async def rotate_link(request: Request) -> Response:
     """A new facilitator link: the old one stops working and every session opened with it ends."""
-    v = await visit(request, request.path_params["slug"])
-    assert v.event is not None
-    if not v.actor.facilitator:
-        return refusal_page(v, Forbidden(N_("Only the facilitator can do that.")))
-    try:
-        await read_form(request, v)
-    except DomainError as error:
-        return refusal_page(v, error)
-    secret = await v.runtime.service.rotate_facilitator_secret(v.event.id)
-    await v.runtime.hub.close_audience(v.event.id, "facilitator")  # open pages sign in again
-    token = await v.runtime.service.open_facilitator_session(v.event.id)  # this browser stays in
-    response = v.render(
-        "event_created.html",
-        participant_url=links.participant_link(v.runtime.base_url, v.event.slug),
-        facilitator_url=links.facilitator_link(v.runtime.base_url, v.event.slug, secret),
-        rotated=True,
-    )
-    set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
-    return response
+    v, event, form = await facilitator_form(request)
+    if isinstance(form, DomainError):
+        return refusal_page(v, form)
+    secret = await v.runtime.service.rotate_facilitator_secret(event.id)
+    await v.runtime.hub.close_audience(event.id, "facilitator")  # open pages sign in again
+    token = await v.runtime.service.open_facilitator_session(event.id)  # this browser stays in
+    return links_ready(request, v, event, secret, token, rotated=True)
 
 
 async def delete_event(request: Request) -> Response:
     """The facilitator deletes the event, typing its name to show they mean it."""
-    v = await visit(request, request.path_params["slug"])
-    assert v.event is not None
-    if not v.actor.facilitator:
-        return refusal_page(v, Forbidden(N_("Only the facilitator can do that.")))
-    try:
-        data = await read_form(request, v)
-        if data.get("confirm", "").strip() != v.event.name:
-            raise Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
-    except DomainError as error:
-        return await facilitate(request, v, error, {"action": "event.delete"})
-    board = await v.runtime.service.board(v.event.id)
-    names = [p.name for p in board.photos.values()]
-    await v.runtime.service.delete_event(v.event.id)
-    v.runtime.photos.delete_all(names)
-    v.runtime.exports.forget(v.event.id)
-    gone = v.event
+    v, event, form = await facilitator_form(request)
+    if isinstance(form, dict) and form.get("confirm", "").strip() != event.name:
+        form = Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
+    if isinstance(form, DomainError):
+        if not v.actor.facilitator:
+            return refusal_page(v, form)
+        return await facilitate(request, v.again(form, {"_action": "event.delete"}))  # the board, with the message
+    await v.runtime.service.delete_event(event.id)  # its photos' files go with it
+    v.runtime.exports.forget(event.id)
     v.event = None
-    response = v.render("deleted.html", name=gone.name)
+    response = v.render("deleted.html", name=event.name)
     for cookie in (PARTICIPANT_COOKIE, FACILITATOR_COOKIE):
-        response.delete_cookie(cookie, path=f"/e/{gone.slug}")
+        response.delete_cookie(cookie, path=v.url("participant", slug=event.slug))
     return response
