@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from openspace.app import create_app
 from openspace.settings import Settings
+from tests.server import UNLIMITED as SERVER_UNLIMITED
 
 ORIGIN = "http://testserver"
 FACILITATOR_ACTIONS = [
@@ -45,16 +46,7 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-UNLIMITED: dict[str, Any] = {
-    "limit_actions_person": "100000/1",
-    "limit_actions_address": "100000/1",
-    "limit_actions_event": "100000/1",
-    "limit_previews": "100000/1",
-    "limit_joins_address": "100000/1",
-    "limit_new_events_address": "100000/1",
-    "limit_new_events": "100000/1",
-    "limit_uploads_person": "100000/1",
-}
+UNLIMITED: dict[str, Any] = dict(SERVER_UNLIMITED)
 
 
 @pytest.fixture
