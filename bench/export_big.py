@@ -24,7 +24,7 @@ from PIL import Image
 
 from openspace import media
 from openspace.domain.rules import Actor
-from openspace.live.hub import LocalHub
+from openspace.live.bus import MemoryBus
 from openspace.service import Service
 from openspace.store.sqlite import SQLiteStore
 
@@ -45,7 +45,7 @@ def flipchart(seed: int) -> bytes:
 async def build(db: Path) -> str:
     store = SQLiteStore(db)
     await store.open()
-    service = Service(store, LocalHub())
+    service = Service(store, MemoryBus())
     await service.start()
     photos = media.PhotoStore(Path(f"{db}.files"))
     fac = Actor(facilitator=True)

@@ -24,6 +24,8 @@ from openspace.domain.errors import N_
 from openspace.domain.model import Change
 from openspace.guard import redact
 from openspace.live import ws
+from openspace.live.bus import open_bus
+from openspace.live.feed import Feed
 from openspace.live.hub import LocalHub
 from openspace.media import PhotoStore
 from openspace.runtime import Runtime
@@ -64,7 +66,10 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         secret_key = settings.secret_key or await stored_secret(store, "secret_key")
         epoch = await stored_secret(store, "epoch")
         hub = LocalHub(max_lag=settings.max_lag)
-        service = Service(store, hub)
+        bus = open_bus(settings.bus_url)
+        service = Service(store, bus)
+        feed = Feed(store, hub, service)
+        bus.subscribe(feed.take, feed.resync)
         photos = PhotoStore(Path(f"{settings.db}.files"))  # beside the database, outside the web root
 
         def forget_files(event_id: str, change: Change) -> None:
@@ -75,6 +80,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
 
         service.after_commit.append(forget_files)
         await hub.start()
+        await bus.start()
         await service.start()
         runtime = Runtime(
             settings=settings,
@@ -97,6 +103,8 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         finally:
             await hub.stop()
             await service.stop()
+            await bus.stop()
+            await feed.settle()
             await store.close()
 
     async def static(request: Request) -> Response:

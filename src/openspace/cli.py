@@ -29,8 +29,8 @@ from openspace.exports import document as export_data
 from openspace.exports import formats as exporting
 from openspace.exports.formats import FORMATS
 from openspace.guard import install_redaction
+from openspace.live.bus import MemoryBus
 from openspace.live.frames import FrameProtocol
-from openspace.live.hub import LocalHub
 from openspace.media import PhotoStore
 from openspace.runtime import Runtime
 from openspace.service import Service, new_id
@@ -136,7 +136,7 @@ def new_event(**options: str) -> None:
     async def run() -> tuple[Event, str]:
         store = SQLiteStore(settings.db)
         await store.open()
-        service = Service(store, LocalHub())
+        service = Service(store, MemoryBus())
         await service.start()
         try:
             return await service.create_event(options)
@@ -197,7 +197,7 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
         store = SQLiteStore(settings.db)
         await store.open()
         photos = PhotoStore(Path(f"{settings.db}.files"))
-        service = Service(store, LocalHub())
+        service = Service(store, MemoryBus())
         await service.start()
         try:
             entities = exporting.restore_photos(imported, files, photos)

@@ -30,6 +30,12 @@ SETTINGS: list[Setting] = [
         "--host (the machine's LAN address when listening on all interfaces).",
     ),
     Setting("secret_key", "", "Key that signs cookies. Empty: generated once and kept in the database."),
+    Setting(
+        "bus_url",
+        "",
+        "How committed changes reach the other server processes: empty (or memory://) for one process, "
+        "redis://host:port/0 for several.",
+    ),
     Setting("log_keep", 1000, "How many recent changes per event the change log keeps for resuming clients."),
     Setting("max_lag", 256, "Changes a client may fall behind before it is disconnected and told to resume."),
     Setting("ws_max_size", 65536, "Largest websocket message accepted from a client, in bytes."),
@@ -45,6 +51,7 @@ class Settings:
     demo: bool = True
     public_url: str = ""
     secret_key: str = ""
+    bus_url: str = ""
     log_keep: int = 1000
     max_lag: int = 256
     ws_max_size: int = 65536

@@ -92,7 +92,7 @@ async def rotate_link(request: Request) -> Response:
     except DomainError as error:
         return refusal_page(v, error)
     secret = await v.runtime.service.rotate_facilitator_secret(v.event.id)
-    await v.runtime.hub.close_audience(v.event.id, "facilitator")  # open pages sign in again
+    # the service tells every process: open facilitator pages sign in again
     token = await v.runtime.service.open_facilitator_session(v.event.id)  # this browser stays in
     response = v.render(
         "event_created.html",
