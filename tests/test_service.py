@@ -148,7 +148,9 @@ async def test_two_facilitators_drop_into_one_cell(service: Service) -> None:
     assert board.occupant(slot, space).id == t1  # type: ignore[union-attr]
 
 
-async def test_failed_commit_acknowledges_nothing(service: Service, hub: LocalHub, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_failed_commit_acknowledges_nothing(
+    service: Service, hub: LocalHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Disk full or an I/O error: the person hears "could not save", and nothing was published."""
     event, _ = await service.create_event(EVENT)
     seen = Recorder(hub, event.id)
