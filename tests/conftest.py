@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from openspace.app import create_app
 from openspace.settings import Settings
+from tests.backends import RedisServer, redis_server
 
 ORIGIN = "http://testserver"
 FACILITATOR_ACTIONS = [
@@ -117,3 +118,10 @@ def setup_grid(client: TestClient, event: EventHandle, spaces: int = 2, slots: i
         assert r.status_code == 303, r.text
     s = state(event.facilitator, event)
     return [x["id"] for x in s["spaces"]], [x["id"] for x in s["slots"]]
+
+
+@pytest.fixture
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server of our own on a free port of 127.0.0.1 (skipped if not installed)."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server

@@ -1,0 +1,94 @@
+"""Real Redis and PostgreSQL servers from Debian's packages, started by the tests themselves.
+
+No Docker: `redis-server` daemonized on a free port with nothing saved, and a throwaway
+PostgreSQL cluster (`initdb` + `pg_ctl`) in a temporary folder, both on 127.0.0.1 only. A test
+that needs one is skipped when the package is missing, unless OPENSPACE_REQUIRE_BACKENDS is set
+(CI installs them, so there a missing server is a failure).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.server import free_port
+
+READY_SECONDS = 20.0
+
+
+def need(program: str, where: tuple[str, ...] = ()) -> str:
+    """The program's path, or skip (fail under OPENSPACE_REQUIRE_BACKENDS)."""
+    found = shutil.which(program) or next((p for d in where if Path(p := f"{d}/{program}").exists()), None)
+    if found is None:
+        message = f"{program} is not installed (apt-get install redis-server postgresql)"
+        if os.environ.get("OPENSPACE_REQUIRE_BACKENDS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@dataclass
+class RedisServer:
+    port: int
+    folder: Path
+    program: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        subprocess.run(
+            [
+                self.program,
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--daemonize", "yes",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.folder),
+                "--pidfile", str(self.folder / "redis.pid"),
+                "--logfile", str(self.folder / "redis.log"),
+            ],
+            check=True,
+        )  # fmt: skip
+        self.cli("ping", attempts=int(READY_SECONDS / 0.05))
+
+    def stop(self) -> None:
+        with suppress(subprocess.CalledProcessError):
+            self.cli("shutdown", "nosave", attempts=1)
+        pidfile = self.folder / "redis.pid"
+        for _ in range(int(READY_SECONDS / 0.05)):
+            if not pidfile.exists():
+                return
+            time.sleep(0.05)
+
+    def cli(self, *args: str, attempts: int = 1) -> str:
+        for attempt in range(attempts):
+            done = subprocess.run(
+                ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args], capture_output=True, text=True
+            )
+            if done.returncode == 0 and "Could not connect" not in done.stdout + done.stderr:
+                return done.stdout
+            if attempt + 1 < attempts:
+                time.sleep(0.05)
+        raise subprocess.CalledProcessError(done.returncode, args, done.stdout, done.stderr)
+
+
+@contextmanager
+def redis_server(folder: Path) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), folder, need("redis-server"))
+    need("redis-cli")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
