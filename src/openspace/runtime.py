@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
 from openspace.domain.model import Event
 from openspace.domain.rules import Actor
 from openspace.guard import LoginGuard
-from openspace.live.hub import Fanout
-from openspace.media import PhotoStore
 from openspace.security import (
     CSRF_COOKIE,
     FACILITATOR_COOKIE,
@@ -19,10 +18,14 @@ from openspace.security import (
     browser_key,
     hash_token,
 )
-from openspace.service import Service
-from openspace.settings import Settings
-from openspace.store.sqlite import Store
-from openspace.web.rendering import Renderer
+
+if TYPE_CHECKING:  # the parts are built in app.py; naming them here must not make runtime depend on them
+    from openspace.live.hub import Fanout
+    from openspace.media import PhotoStore
+    from openspace.service import Service
+    from openspace.settings import Settings
+    from openspace.store.sqlite import Store
+    from openspace.web.rendering import Renderer
 
 
 @dataclass

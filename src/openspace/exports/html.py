@@ -32,6 +32,7 @@ from markupsafe import Markup
 from PIL import ImageFile
 
 from openspace import i18n, media
+from openspace.assets import asset_dir
 from openspace.domain.model import Photo
 from openspace.exports.proceedings import (
     HTML_FIELDS,
@@ -45,7 +46,6 @@ from openspace.exports.proceedings import (
     short_time,
 )
 from openspace.media import PhotoStore
-from openspace.web.rendering import asset_dir
 
 TEMPLATE = "proceedings.html"
 
