@@ -92,3 +92,57 @@ def redis_server(folder: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+PG_BIN = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+
+
+@dataclass
+class PostgresServer:
+    port: int
+    folder: Path
+    bin: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://openspace@127.0.0.1:{self.port}/{database}"
+
+    def run(self, *command: str) -> None:
+        """As the cluster's owner: PostgreSQL refuses to run as root."""
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.folder}"
+        self.run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-o", options, "-l",
+                 str(self.folder / "log"), "-w", "-t", str(int(READY_SECONDS)), "start")  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        with suppress(subprocess.CalledProcessError):
+            self.run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", mode, "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as db:
+            db.execute(f'CREATE DATABASE "{name}"'.encode())
+        return self.url(name)
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway cluster: initdb into a fresh folder (owned by postgres when we are root)."""
+    initdb = Path(need("initdb", PG_BIN))
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="openspace-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    server = PostgresServer(free_port(), folder, initdb.parent)
+    server.run(str(initdb), "-D", str(folder / "data"), "-U", "openspace", "--auth=trust", "-E", "UTF8",
+               "--no-sync", "--locale=C.UTF-8")  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)

@@ -16,7 +16,9 @@ from openspace.live.bus import MemoryBus
 from openspace.live.feed import Feed
 from openspace.live.hub import CLOSE_LAGGING, Client, LocalHub
 from openspace.service import Service
+from openspace.store.postgres import PostgresTransaction
 from openspace.store.sqlite import SQLiteStore
+from tests.conftest import MakeStore
 
 FAC = Actor(facilitator=True)
 EVENT = {"name": "Test", "starts_on": "2026-03-14", "timezone": "Europe/Stockholm", "language": "sv"}
@@ -46,9 +48,10 @@ class Recorder:
 
 
 @pytest.fixture
-async def wired(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A service, its in-process bus, the feed and the socket registry, wired as the app does."""
-    store = SQLiteStore(tmp_path / "s.db", log_keep=50)
+async def wired(make_store: MakeStore):  # type: ignore[no-untyped-def]
+    """A service, its in-process bus, the feed and the socket registry, wired as the app does,
+    on SQLite and on PostgreSQL."""
+    store = make_store(log_keep=50)
     await store.open()
     hub = LocalHub(max_lag=20)
     bus = MemoryBus()
@@ -161,6 +164,7 @@ async def test_failed_commit_acknowledges_nothing(
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(storage.SQLiteTransaction, "apply", broken)
+    monkeypatch.setattr(PostgresTransaction, "apply", broken)
     with pytest.raises(Unavailable):
         await service.execute(event.id, FAC, "space.add", {"name": "A"})
     monkeypatch.undo()

@@ -3,9 +3,9 @@ cached boards current; a gap is filled from the change log (issue #13's live sea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import pytest
@@ -16,7 +16,8 @@ from openspace.live.bus import MemoryBus, open_bus
 from openspace.live.feed import Feed
 from openspace.live.hub import CLOSE_GONE, CLOSE_LAGGING, CLOSE_REAUTH, Client, LocalHub
 from openspace.service import Committed, Notice, Service
-from openspace.store.sqlite import SQLiteStore
+from openspace.store.sqlite import Store
+from tests.conftest import MakeStore
 
 FAC = Actor(facilitator=True)
 EVENT = {"name": "Test", "starts_on": "2026-03-14", "timezone": "Europe/Stockholm", "language": "sv"}
@@ -43,7 +44,7 @@ class Screen:
 class Worker:
     """One server process as far as the write path and fan-out go."""
 
-    store: SQLiteStore
+    store: Store
     service: Service
     hub: LocalHub
     feed: Feed
@@ -53,8 +54,8 @@ class Worker:
         await self.hub.drain()
 
 
-async def start_worker(path: Path, bus: MemoryBus, log_keep: int = 1000) -> Worker:
-    store = SQLiteStore(path, log_keep=log_keep)
+async def start_worker(make_store: MakeStore, bus: MemoryBus, log_keep: int = 1000) -> Worker:
+    store = make_store(log_keep=log_keep)
     await store.open()
     hub = LocalHub(max_lag=50)
     service = Service(store, bus)
@@ -73,11 +74,11 @@ async def stop_worker(worker: Worker) -> None:
 
 
 @pytest.fixture
-async def two(tmp_path: Path) -> AsyncIterator[tuple[Worker, Worker]]:
+async def two(make_store: MakeStore) -> AsyncIterator[tuple[Worker, Worker]]:
     """Two processes on one database and one bus: what several uvicorn workers are."""
     bus = MemoryBus()
-    a = await start_worker(tmp_path / "s.db", bus)
-    b = await start_worker(tmp_path / "s.db", bus)
+    a = await start_worker(make_store, bus)
+    b = await start_worker(make_store, bus)
     yield a, b
     await stop_worker(a)
     await stop_worker(b)
@@ -100,11 +101,11 @@ async def test_a_change_written_by_one_process_reaches_the_others_sockets_and_bo
     assert b.feed.filled == 0  # nothing went missing: nothing read from the log
 
 
-async def test_a_missed_message_is_filled_from_the_change_log_in_order(tmp_path: Path) -> None:
+async def test_a_missed_message_is_filled_from_the_change_log_in_order(make_store: MakeStore) -> None:
     """A bus that drops a message (pub/sub is at most once): the next one reveals the gap."""
     bus = MemoryBus()
-    a = await start_worker(tmp_path / "s.db", bus)
-    b = await start_worker(tmp_path / "s.db", MemoryBus())  # hears only what we hand it below
+    a = await start_worker(make_store, bus)
+    b = await start_worker(make_store, MemoryBus())  # hears only what we hand it below
     try:
         event, _ = await a.service.create_event(EVENT)
         await b.service.board(event.id)
@@ -128,11 +129,11 @@ async def test_a_missed_message_is_filled_from_the_change_log_in_order(tmp_path:
         await stop_worker(b)
 
 
-async def test_a_reconnected_bus_catches_up_even_the_last_change_of_a_burst(tmp_path: Path) -> None:
+async def test_a_reconnected_bus_catches_up_even_the_last_change_of_a_burst(make_store: MakeStore) -> None:
     """No later message reveals a lost last change: the resync after a reconnect does."""
     bus = MemoryBus()
-    a = await start_worker(tmp_path / "s.db", bus)
-    b = await start_worker(tmp_path / "s.db", MemoryBus())
+    a = await start_worker(make_store, bus)
+    b = await start_worker(make_store, MemoryBus())
     try:
         event, _ = await a.service.create_event(EVENT)
         sent: list[Committed] = []
@@ -150,10 +151,10 @@ async def test_a_reconnected_bus_catches_up_even_the_last_change_of_a_burst(tmp_
         await stop_worker(b)
 
 
-async def test_a_gap_past_the_log_sends_screens_to_resume_from_a_snapshot(tmp_path: Path) -> None:
+async def test_a_gap_past_the_log_sends_screens_to_resume_from_a_snapshot(make_store: MakeStore) -> None:
     bus = MemoryBus()
-    a = await start_worker(tmp_path / "s.db", bus, log_keep=10)
-    b = await start_worker(tmp_path / "s.db", MemoryBus(), log_keep=10)
+    a = await start_worker(make_store, bus, log_keep=10)
+    b = await start_worker(make_store, MemoryBus(), log_keep=10)
     try:
         event, _ = await a.service.create_event(EVENT)
         await b.service.board(event.id)
@@ -228,3 +229,33 @@ def test_a_failing_subscriber_does_not_stop_the_others() -> None:
     bus.publish(Committed("e", 1, change, change.to_patch()))
     bus.publish(Notice("e", "deleted"))
     assert len(seen) == 2
+
+
+async def test_two_writers_of_one_event_share_one_gap_free_sequence(two: tuple[Worker, Worker]) -> None:
+    """Both processes write the same event at once: every number is handed out once, in commit
+    order, and every screen on either process sees all of them once, in order."""
+    a, b = two
+    event, _ = await a.service.create_event(EVENT)
+    space = (await a.service.execute(event.id, FAC, "space.add", {"name": "R"}))["space"]
+    screens = []
+    for worker in (a, b):
+        await worker.service.board(event.id)
+        screen = Screen(worker.hub, event.id)
+        await screen.client.go_live(1)
+        screens.append(screen)
+
+    async def writes(worker: Worker, name: str) -> list[int]:
+        seqs = []
+        for i in range(20):
+            args = {"space": space, "name": f"{name}{i}"}
+            seqs.append((await worker.service.execute(event.id, FAC, "space.update", args))["seq"])
+        return seqs
+
+    from_a, from_b = await asyncio.gather(writes(a, "A"), writes(b, "B"))
+    assert sorted(from_a + from_b) == list(range(2, 42))
+    await a.settle()
+    await b.settle()
+    for screen in screens:
+        assert screen.seqs == list(range(2, 42)) and screen.closed_with is None
+    assert (await a.service.board(event.id)) == (await b.service.board(event.id))
+    assert (await a.store.changes_since(event.id, 0, 41)) is not None
