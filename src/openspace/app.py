@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from openspace import i18n, links
@@ -32,7 +32,8 @@ from openspace.runtime import Runtime
 from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
 from openspace.service import Service
 from openspace.settings import Settings
-from openspace.store.sqlite import SQLiteStore
+from openspace.store.factory import database_url, open_store
+from openspace.store.sqlite import Store
 from openspace.web import exports as web_exports
 from openspace.web import harvest as web_harvest
 from openspace.web import routes as web
@@ -61,7 +62,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = SQLiteStore(settings.db, log_keep=settings.log_keep)
+        store = open_store(database_url(settings.database_url, settings.db), log_keep=settings.log_keep)
         await store.open()
         secret_key = settings.secret_key or await stored_secret(store, "secret_key")
         epoch = await stored_secret(store, "epoch")
@@ -94,6 +95,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             photos=photos,
         )
         app.state.runtime = runtime
+        app.state.bus = bus
         if on_ready is not None:
             result = on_ready(runtime)
             if hasattr(result, "__await__"):
@@ -115,6 +117,25 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         if not path.is_file():
             raise HTTPException(404)
         return FileResponse(path, headers={"cache-control": "public, max-age=31536000, immutable"})
+
+    async def healthz(request: Request) -> Response:
+        """Alive: the process answers. A supervisor restarts a worker that stops answering this."""
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        """Ready for traffic: the database answers and the bus is subscribed. A proxy sends clients
+        elsewhere while this says 503 (a worker starting, or cut off from Redis or PostgreSQL)."""
+        runtime: Runtime = request.app.state.runtime
+        problems = []
+        try:
+            await runtime.store.event_count()
+        except Exception:
+            problems.append("database")
+        if not getattr(request.app.state.bus, "ready", True):
+            problems.append("bus")
+        if problems:
+            return PlainTextResponse("not ready: " + ", ".join(problems), status_code=503)
+        return PlainTextResponse("ready")
 
     async def favicon(request: Request) -> Response:
         """Browsers ask for /favicon.ico whatever the page says: answer rather than log a 404."""
@@ -140,6 +161,8 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             *ws.ROUTES,
             Route("/static/{version}/{path:path}", static),
             Route("/favicon.ico", favicon),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
         ],
         middleware=[Middleware(SecurityHeadersMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
         exception_handlers={HTTPException: error_page, Exception: error_page},
@@ -151,7 +174,7 @@ def is_inside(path: Path, root: Path) -> bool:
     return path == root.resolve() or root.resolve() in path.parents
 
 
-async def stored_secret(store: SQLiteStore, key: str) -> str:
+async def stored_secret(store: Store, key: str) -> str:
     """A random value made once per database and kept in it (so cookies survive restarts)."""
     value = await store.meta(key)
     if value is None:

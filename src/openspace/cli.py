@@ -36,7 +36,10 @@ from openspace.runtime import Runtime
 from openspace.service import Service, new_id
 from openspace.settings import SETTINGS, Settings
 from openspace.store import sqlite as storage
+from openspace.store.factory import database_url as storage_url
+from openspace.store.factory import open_store
 from openspace.store.sqlite import SQLiteStore
+from openspace.workers import serve_workers
 
 HELP = {s.name: s.help for s in SETTINGS}
 GC_YOUNG = 50_000  # allocations between young collections (CPython's default is 700)
@@ -68,13 +71,37 @@ def main(ctx: click.Context) -> None:
 @click.option("--demo/--no-demo", default=None, help=HELP["demo"])
 @click.option("--public-url", default=None, help=HELP["public_url"])
 @click.option("--log-level", default=None, help=HELP["log_level"])
+@click.option("--database-url", default=None, help=HELP["database_url"])
+@click.option("--bus-url", default=None, help=HELP["bus_url"])
+@click.option("--workers", type=int, default=None, help=HELP["workers"])
 def serve(
-    host: str | None, port: int | None, db: str | None, demo: bool | None, public_url: str | None, log_level: str | None
+    host: str | None,
+    port: int | None,
+    db: str | None,
+    demo: bool | None,
+    public_url: str | None,
+    log_level: str | None,
+    database_url: str | None,
+    bus_url: str | None,
+    workers: int | None,
 ) -> None:
     """Start the server (creating the demo event on first run)."""
-    settings = Settings.from_env(host=host, port=port, db=db, demo=demo, public_url=public_url, log_level=log_level)
+    settings = Settings.from_env(
+        host=host,
+        port=port,
+        db=db,
+        demo=demo,
+        public_url=public_url,
+        log_level=log_level,
+        database_url=database_url,
+        bus_url=bus_url,
+        workers=workers,
+    )
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     install_redaction()
+    if settings.workers > 1:
+        serve_workers(settings)
+        return
 
     async def on_ready(runtime: Runtime) -> None:
         if settings.demo and await runtime.store.event_count() == 0:
@@ -285,3 +312,45 @@ def discard(path: Path) -> None:
         with suppress(FileNotFoundError, NotADirectoryError):
             leftover.unlink()
     shutil.rmtree(f"{path}.files", ignore_errors=True)
+
+
+@main.command("migrate")
+@click.option("--database-url", default=None, help=HELP["database_url"])
+@click.option("--db", default=None, help=HELP["db"])
+def migrate_command(database_url: str | None, db: str | None) -> None:
+    """Bring the database's schema up to date (servers also do it as they start)."""
+    settings = Settings.from_env(database_url=database_url, db=db)
+    url = storage_url(settings.database_url, settings.db)
+
+    async def run() -> None:
+        store = open_store(url)
+        await store.open()  # opening migrates, under a lock when several start at once
+        await store.close()
+
+    asyncio.run(run())
+    click.echo(f"The schema of {redact_url(url)} is up to date")
+
+
+@main.command("copy")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--database-url", default=None, help="The PostgreSQL database to copy into (postgresql://…).")
+def copy_command(source: str, database_url: str | None) -> None:
+    """Copy every event of a SQLite file (SOURCE) into PostgreSQL, with its change log."""
+    settings = Settings.from_env(database_url=database_url)
+    if not settings.database_url.startswith(("postgresql://", "postgres://")):
+        raise click.ClickException("give the target as --database-url postgresql://… (or OPENSPACE_DATABASE_URL)")
+    require_database(Path(source))
+    from openspace.store.copy import copy_events
+
+    copied, skipped = copy_events(Path(source), settings.database_url)
+    click.echo(f"Copied {copied} events into {redact_url(settings.database_url)} ({skipped} were there already)")
+    click.echo(f"Photos stay in {source}.files: copy that folder to where the servers keep photos.")
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, for messages."""
+    head, _, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, place = rest.rpartition("@")
+        return f"{head}://{credentials.split(':', 1)[0]}@{place}"
+    return url

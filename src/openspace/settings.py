@@ -22,6 +22,12 @@ SETTINGS: list[Setting] = [
     Setting("host", "127.0.0.1", "Address to listen on. Use 0.0.0.0 to let phones on the venue's network join."),
     Setting("port", 8000, "Port to listen on."),
     Setting("db", "openspace.db", "Path of the SQLite database file (created if missing)."),
+    Setting(
+        "database_url",
+        "",
+        "The database: empty for the SQLite file of --db, or postgresql://user@host:5432/name to share one "
+        "between several workers and hosts.",
+    ),
     Setting("demo", True, "Create the demo event (the Stenhamra workshop) if the database has no events."),
     Setting(
         "public_url",
@@ -40,6 +46,7 @@ SETTINGS: list[Setting] = [
     Setting("max_lag", 256, "Changes a client may fall behind before it is disconnected and told to resume."),
     Setting("ws_max_size", 65536, "Largest websocket message accepted from a client, in bytes."),
     Setting("log_level", "info", "Server log level: debug, info, warning or error."),
+    Setting("workers", 1, "Server processes on this host. More than one needs a bus_url (and is best on PostgreSQL)."),
 ]
 
 
@@ -48,6 +55,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     db: str = "openspace.db"
+    database_url: str = ""
     demo: bool = True
     public_url: str = ""
     secret_key: str = ""
@@ -56,6 +64,7 @@ class Settings:
     max_lag: int = 256
     ws_max_size: int = 65536
     log_level: str = "info"
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
