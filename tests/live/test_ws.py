@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from openspace.settings import Settings
 from tests.conftest import ORIGIN, EventHandle, act, create_event, join, new_browser, setup_grid
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Every websocket test on both stores (issue #17)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    return Settings(db=str(tmp_path / "test.db"), database_url=url, demo=False, secret_key="test-secret-key", port=8000)
 
 
 def page_data(browser: TestClient, path: str) -> dict[str, Any]:
