@@ -27,13 +27,18 @@ from tests.server import STARTUP_SECONDS, free_port
 
 
 @contextmanager
-def workers(database_url: str, bus_url: str, count: int = 2) -> Iterator[tuple[str, list[str]]]:
-    """`openspace serve --workers N` on a free port; its URL and its output so far."""
+def workers(
+    database_url: str, bus_url: str, count: int = 2, processes: list[subprocess.Popen[str]] | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """`openspace serve --workers N` on a free port; its URL and its output so far. The process
+    is appended to `processes`, for a test that kills it."""
     port = free_port()
     command = [sys.executable, "-m", "openspace", "serve", "--port", str(port), "--workers", str(count),
                "--database-url", database_url, "--bus-url", bus_url, "--log-level", "warning"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    if processes is not None:
+        processes.append(process)
     output: list[str] = []
     assert process.stdout is not None
     reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
