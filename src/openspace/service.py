@@ -132,6 +132,17 @@ class Service:
     async def event(self, slug: str) -> Event | None:
         return await self.store.event_by_slug(slug)
 
+    async def refresh(self, event_id: str) -> Board:
+        """The board as the store has it now, cached if it is newer than the cached one."""
+        board = await self.store.load_board(event_id)
+        if board is None:
+            raise NotFound(N_("This event does not exist."))
+        cached = self.boards.get(event_id)
+        if cached is None or cached.seq < board.seq:
+            self.boards[event_id] = board
+            return board
+        return cached
+
     def known_head(self, event_id: str) -> int | None:
         """The sequence number of the cached board, if one is cached (where the bus's feed starts)."""
         board = self.boards.get(event_id)

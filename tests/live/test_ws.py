@@ -285,3 +285,38 @@ async def test_a_malformed_action_is_malformed_even_over_the_rate() -> None:
     assert socket.sent == [{"type": "error", "ok": False, "error": socket.sent[0]["error"]}]
     assert socket.sent[0]["error"]["code"] == "invalid"
     await connection.finish()
+
+
+def test_a_resume_point_written_by_another_process_is_honoured_not_snapshotted(
+    client: TestClient, settings: Settings
+) -> None:
+    """A client moved over from another worker may know a change this process's bus has not
+    brought yet: its resume point is good, and it gets deltas, not a snapshot."""
+    import asyncio
+
+    from openspace.domain.rules import Actor
+    from openspace.live.bus import MemoryBus
+    from openspace.service import Service
+    from openspace.store.factory import database_url, open_store
+
+    event = create_event(client)
+    data = page_data(event.facilitator, event.path)
+
+    async def elsewhere() -> None:  # another process: same database, a bus that reaches nobody here
+        store = open_store(database_url(settings.database_url, settings.db))
+        await store.open()
+        service = Service(store, MemoryBus())
+        await service.start()
+        try:
+            found = await store.event_by_slug(event.slug)
+            assert found is not None
+            await service.execute(found.id, Actor(facilitator=True), "space.add", {"name": "Annanstans"})
+        finally:
+            await service.stop()
+            await store.close()
+
+    asyncio.run(elsewhere())
+    with connect(event.facilitator, event, f"?since={data['seq'] + 1}&epoch={data['epoch']}") as ws:
+        assert act(event.facilitator, event, "space.add", "facilitate", name="Här").status_code == 303
+        first = ws.receive_json()
+        assert first["type"] == "change" and first["seq"] == data["seq"] + 2, first
