@@ -40,6 +40,7 @@ class RedisServer:
     port: int
     folder: Path
     program: str
+    bind: tuple[str, ...] = ("127.0.0.1",)
 
     @property
     def url(self) -> str:
@@ -49,7 +50,8 @@ class RedisServer:
         subprocess.run(
             [
                 self.program,
-                "--bind", "127.0.0.1",
+                "--bind", *self.bind,
+                "--protected-mode", "no",
                 "--port", str(self.port),
                 "--daemonize", "yes",
                 "--save", "",
@@ -84,8 +86,9 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(folder: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), folder, need("redis-server"))
+def redis_server(folder: Path, also_on: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+    folder.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(free_port(), folder, need("redis-server"), ("127.0.0.1", *also_on))
     need("redis-cli")
     server.start()
     try:
@@ -111,8 +114,10 @@ class PostgresServer:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         subprocess.run([*prefix, *command], check=True, capture_output=True, text=True)
 
+    listen: str = "127.0.0.1"
+
     def start(self) -> None:
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.folder}"
+        options = f"-h {self.listen} -p {self.port} -k {self.folder}"
         self.run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-o", options, "-l",
                  str(self.folder / "log"), "-w", "-t", str(int(READY_SECONDS)), "start")  # fmt: skip
 
@@ -129,17 +134,21 @@ class PostgresServer:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """A throwaway cluster: initdb into a fresh folder (owned by postgres when we are root)."""
+def postgres_server(also_on: tuple[str, ...] = (), clients: str = "") -> Iterator[PostgresServer]:
+    """A throwaway cluster: initdb into a fresh folder (owned by postgres when we are root).
+    `also_on`: addresses to listen on besides 127.0.0.1; `clients`: a network they may log in from."""
     initdb = Path(need("initdb", PG_BIN))
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="openspace-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-    server = PostgresServer(free_port(), folder, initdb.parent)
+    server = PostgresServer(free_port(), folder, initdb.parent, ",".join(("127.0.0.1", *also_on)))
     server.run(str(initdb), "-D", str(folder / "data"), "-U", "openspace", "--auth=trust", "-E", "UTF8",
                "--no-sync", "--locale=C.UTF-8")  # fmt: skip
+    if clients:
+        with open(folder / "data" / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {clients} trust\n")
     server.start()
     try:
         yield server
