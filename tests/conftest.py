@@ -14,8 +14,9 @@ from starlette.testclient import TestClient
 
 from openspace.app import create_app
 from openspace.settings import Settings
+from openspace.store import Store
 from openspace.store.postgres import PostgresStore
-from openspace.store.sqlite import SQLiteStore, Store
+from openspace.store.sqlite import SQLiteStore
 from tests.backends import PostgresServer, RedisServer, postgres_server, redis_server
 
 ORIGIN = "http://testserver"

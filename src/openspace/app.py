@@ -21,7 +21,6 @@ from starlette.routing import Route
 
 from openspace import i18n, links
 from openspace.domain.errors import N_
-from openspace.domain.model import Change
 from openspace.guard import redact
 from openspace.live import ws
 from openspace.live.bus import open_bus
@@ -32,10 +31,7 @@ from openspace.runtime import Runtime
 from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
 from openspace.service import Service
 from openspace.settings import Settings
-from openspace.store.factory import database_url, open_store
-from openspace.store.sqlite import Store
-from openspace.web import exports as web_exports
-from openspace.web import harvest as web_harvest
+from openspace.store import Store, file_store, open_store
 from openspace.web import routes as web
 from openspace.web.rendering import Renderer
 
@@ -62,24 +58,15 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = open_store(database_url(settings.database_url, settings.db), log_keep=settings.log_keep)
-        await store.open()
+        store = await open_store(settings.database, log_keep=settings.log_keep)
         secret_key = settings.secret_key or await stored_secret(store, "secret_key")
         epoch = await stored_secret(store, "epoch")
         hub = LocalHub(max_lag=settings.max_lag)
         bus = open_bus(settings.bus_url)
-        service = Service(store, bus)
+        photos = PhotoStore(file_store(settings.database))  # the store's files, outside the web root
+        service = Service(store, bus, photos)
         feed = Feed(store, hub, service)
         bus.subscribe(feed.take, feed.resync)
-        photos = PhotoStore(Path(f"{settings.db}.files"))  # beside the database, outside the web root
-
-        def forget_files(event_id: str, change: Change) -> None:
-            if change.kind == "photo.removed":
-                photos.delete(change.result["name"])
-            elif change.kind == "topic.withdrawn":
-                photos.delete_all(change.result.get("photos", []))
-
-        service.after_commit.append(forget_files)
         await hub.start()
         await bus.start()
         await service.start()
@@ -153,21 +140,21 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         body = renderer.render("error.html", error={"message": text}, title=title, event=None, path=request.url.path)
         return HTMLResponse(body, status_code=status)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *web.ROUTES,
-            *web_harvest.ROUTES,
-            *web_exports.ROUTES,
             *ws.ROUTES,
-            Route("/static/{version}/{path:path}", static),
-            Route("/favicon.ico", favicon),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/static/{version}/{path:path}", static, name="static"),
+            Route("/favicon.ico", favicon, name="favicon"),
+            Route("/healthz", healthz, name="healthz"),
+            Route("/readyz", readyz, name="readyz"),
         ],
         middleware=[Middleware(SecurityHeadersMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,
     )
+    renderer.use_routes(app.routes)  # templates build every link from this route table
+    return app
 
 
 def is_inside(path: Path, root: Path) -> bool:

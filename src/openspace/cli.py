@@ -9,11 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
-import shutil
-import sqlite3
 import sys
-from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +17,7 @@ import click
 import uvicorn
 
 from openspace import links
+from openspace import store as storage
 from openspace.app import create_app
 from openspace.demo import create_demo
 from openspace.domain.errors import DomainError
@@ -35,10 +32,8 @@ from openspace.media import PhotoStore
 from openspace.runtime import Runtime
 from openspace.service import Service, new_id
 from openspace.settings import SETTINGS, Settings
-from openspace.store import sqlite as storage
-from openspace.store.factory import database_url as storage_url
-from openspace.store.factory import open_store
-from openspace.store.sqlite import SQLiteStore
+from openspace.store import StoreError
+from openspace.web.routes import path_for
 from openspace.workers import serve_workers
 
 HELP = {s.name: s.help for s in SETTINGS}
@@ -49,9 +44,9 @@ SWITCH_INTERVAL = 0.0005  # s a thread waits at most for Python's lock (CPython:
 def print_links(base: str, event: Event, secret: str, out: Any = None) -> None:
     out = out or sys.stdout
     print(f"Event:            {event.name}", file=out)
-    print(f"Participant link: {links.participant_link(base, event.slug)}", file=out)
-    print(f"Projector:        {links.participant_link(base, event.slug)}/projector", file=out)
-    print(f"Facilitator link: {links.facilitator_link(base, event.slug, secret)}", file=out)
+    print(f"Participant link: {base}{path_for('participant', slug=event.slug)}", file=out)
+    print(f"Projector:        {base}{path_for('projector', slug=event.slug)}", file=out)
+    print(f"Facilitator link: {base}{path_for('facilitator_login', slug=event.slug, secret=secret)}", file=out)
     print("Keep the facilitator link secret: whoever opens it can run the event.", file=out)
     out.flush()
 
@@ -161,8 +156,7 @@ def new_event(**options: str) -> None:
     settings = Settings.from_env(db=options.pop("db"), public_url=options.pop("public_url"))
 
     async def run() -> tuple[Event, str]:
-        store = SQLiteStore(settings.db)
-        await store.open()
+        store = await open_store(settings)
         service = Service(store, MemoryBus())
         await service.start()
         try:
@@ -188,12 +182,11 @@ def export_command(event: str, fmt: str, output: str, db: str | None) -> None:
     settings = Settings.from_env(db=db)
 
     async def run() -> None:
-        store = SQLiteStore(settings.db)
-        await store.open()
+        store = await open_store(settings)
         try:
             found = await store.event_by_slug(event)
             if found is None:
-                raise click.ClickException(f"no event {event!r} in {settings.db}")
+                raise click.ClickException(f"no event {event!r} in {storage.describe(settings.database)}")
             board = await store.load_board(found.id)
             assert board is not None
         finally:
@@ -201,7 +194,8 @@ def export_command(event: str, fmt: str, output: str, db: str | None) -> None:
         steps = 2 + (len(board.photos) + 7 if fmt == "zip" else 0)
         with click.progressbar(length=steps, label=f"Writing {fmt}", file=sys.stderr) as bar, open(output, "wb") as out:
             bar.update(1)
-            exporting.write(board, fmt, out, PhotoStore(Path(f"{settings.db}.files")), progress=lambda _: bar.update(1))
+            photos = PhotoStore(storage.file_store(settings.database))
+            exporting.write(board, fmt, out, photos, progress=lambda _: bar.update(1))
         click.echo(f"Wrote {output} ({Path(output).stat().st_size} bytes)")
 
     asyncio.run(run())
@@ -221,10 +215,9 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
             imported = export_data.from_document(document, new_id)
         except ValueError as problem:
             raise click.ClickException(str(problem)) from None
-        store = SQLiteStore(settings.db)
-        await store.open()
-        photos = PhotoStore(Path(f"{settings.db}.files"))
-        service = Service(store, MemoryBus())
+        store = await open_store(settings)
+        photos = PhotoStore(storage.file_store(settings.database))
+        service = Service(store, MemoryBus(), photos)
         await service.start()
         try:
             entities = exporting.restore_photos(imported, files, photos)
@@ -243,21 +236,23 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
 def backup_command(db: str | None, output: str) -> None:
     """Copy the database while the server runs (SQLite's online backup), with its photos."""
     settings = Settings.from_env(db=db)
-    source, target = Path(settings.db), Path(output)
-    require_database(source)
-    if target.resolve() == source.resolve():
-        raise click.ClickException(f"{output} is the database itself: back up into another file")
+    target = Path(output)
+    where = describe(settings)
     # written beside the target and moved over it only when whole, so a failed backup never
     # leaves a broken file, or a database without its photos, where the last good backup was
     partial = target.with_name(f".{target.name}.partial")
     try:
-        discard(partial)
-        storage.backup(source, partial)
-        move_over(partial, target)
-    except (OSError, sqlite3.Error) as problem:
-        discard(partial)
+        storage.check_backup(settings.database, target)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
+    try:
+        storage.discard_backup(partial)
+        storage.backup(settings.database, partial)
+        storage.install_backup(partial, target)
+    except (OSError, StoreError) as problem:
+        storage.discard_backup(partial)
         raise click.ClickException(f"could not write the backup {output}: {problem}") from None
-    click.echo(f"Backed up {settings.db} to {output}")
+    click.echo(f"Backed up {where} to {output}")
 
 
 @main.command("restore")
@@ -266,52 +261,26 @@ def backup_command(db: str | None, output: str) -> None:
 def restore_command(backup: str, db: str | None) -> None:
     """Make a database from a backup, for a fresh server (refuses to overwrite one)."""
     settings = Settings.from_env(db=db)
-    target = Path(settings.db)
-    require_database(Path(backup))
-    if target.exists():
-        raise click.ClickException(f"{settings.db} exists: restore into a new file")
     try:
-        storage.restore(Path(backup), target)
-    except FileExistsError as problem:
-        named = problem.filename if problem.filename is not None else (problem.args or ("",))[0]
-        if Path(str(named)) == target:  # made by someone else meanwhile: not ours to remove
-            raise click.ClickException(f"{settings.db} exists: restore into a new file") from None
-        raise click.ClickException(f"could not restore into {settings.db}: {problem}") from None
-    except (ValueError, OSError, sqlite3.Error) as problem:
-        discard(target)  # it did not exist before: nothing half-made stays behind
-        raise click.ClickException(f"could not restore into {settings.db}: {problem}") from None
-    click.echo(f"Restored {backup} into {settings.db}: clients will resynchronise from a snapshot")
+        storage.restore(Path(backup), settings.database)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
+    click.echo(f"Restored {backup} into {describe(settings)}: clients will resynchronise from a snapshot")
 
 
-def require_database(path: Path) -> None:
-    """Refuse, before anything is written, a file that is missing or not an openspace database
-    (SQLite would happily back up an empty file it just created, or someone else's database)."""
-    if not path.is_file():
-        raise click.ClickException(f"there is no database at {path}")
+async def open_store(settings: Settings) -> storage.Store:
+    """The store the settings name, opened; a wrong URL is a message, not a traceback."""
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as database:
-            found = database.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-    except sqlite3.DatabaseError:
-        found = None
-    if found is None:
-        raise click.ClickException(f"{path} is not an openspace database")
+        return await storage.open_store(settings.database, log_keep=settings.log_keep)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
 
 
-def move_over(partial: Path, target: Path) -> None:
-    """Put a finished backup and its photo folder where the old ones were."""
-    photos, old_photos = Path(f"{partial}.files"), Path(f"{target}.files")
-    os.replace(partial, target)
-    shutil.rmtree(old_photos, ignore_errors=True)  # replaced, never merged into
-    if photos.is_dir():
-        os.replace(photos, old_photos)
-
-
-def discard(path: Path) -> None:
-    """Remove a half-made database and what goes with it; whatever is not there is fine."""
-    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
-        with suppress(FileNotFoundError, NotADirectoryError):
-            leftover.unlink()
-    shutil.rmtree(f"{path}.files", ignore_errors=True)
+def describe(settings: Settings) -> str:
+    try:
+        return storage.describe(settings.database)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
 
 
 @main.command("migrate")
@@ -320,15 +289,13 @@ def discard(path: Path) -> None:
 def migrate_command(database_url: str | None, db: str | None) -> None:
     """Bring the database's schema up to date (servers also do it as they start)."""
     settings = Settings.from_env(database_url=database_url, db=db)
-    url = storage_url(settings.database_url, settings.db)
 
     async def run() -> None:
-        store = open_store(url)
-        await store.open()  # opening migrates, under a lock when several start at once
+        store = await open_store(settings)  # opening migrates, under a lock when several start at once
         await store.close()
 
     asyncio.run(run())
-    click.echo(f"The schema of {redact_url(url)} is up to date")
+    click.echo(f"The schema of {describe(settings)} is up to date")
 
 
 @main.command("copy")
@@ -337,20 +304,9 @@ def migrate_command(database_url: str | None, db: str | None) -> None:
 def copy_command(source: str, database_url: str | None) -> None:
     """Copy every event of a SQLite file (SOURCE) into PostgreSQL, with its change log."""
     settings = Settings.from_env(database_url=database_url)
-    if not settings.database_url.startswith(("postgresql://", "postgres://")):
-        raise click.ClickException("give the target as --database-url postgresql://… (or OPENSPACE_DATABASE_URL)")
-    require_database(Path(source))
-    from openspace.store.copy import copy_events
-
-    copied, skipped = copy_events(Path(source), settings.database_url)
-    click.echo(f"Copied {copied} events into {redact_url(settings.database_url)} ({skipped} were there already)")
+    try:
+        copied, skipped = storage.copy_events(Path(source), settings.database)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
+    click.echo(f"Copied {copied} events into {describe(settings)} ({skipped} were there already)")
     click.echo(f"Photos stay in {source}.files: copy that folder to where the servers keep photos.")
-
-
-def redact_url(url: str) -> str:
-    """A database URL without its password, for messages."""
-    head, _, rest = url.partition("://")
-    if "@" in rest:
-        credentials, _, place = rest.rpartition("@")
-        return f"{head}://{credentials.split(':', 1)[0]}@{place}"
-    return url

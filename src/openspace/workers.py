@@ -23,7 +23,7 @@ from openspace.live.bus import MemoryBus
 from openspace.live.frames import FrameProtocol
 from openspace.service import Service
 from openspace.settings import Settings
-from openspace.store.factory import database_url, open_store
+from openspace.store import open_store
 
 
 def serve_workers(settings: Settings) -> None:
@@ -54,8 +54,7 @@ async def prepare(settings: Settings) -> None:
     from openspace.cli import print_links  # the CLI's output format; imported late, it imports us
     from openspace.links import public_base
 
-    store = open_store(database_url(settings.database_url, settings.db), log_keep=settings.log_keep)
-    await store.open()
+    store = await open_store(settings.database, log_keep=settings.log_keep)
     try:
         if settings.demo and await store.event_count() == 0:
             service = Service(store, MemoryBus())

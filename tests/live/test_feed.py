@@ -16,7 +16,7 @@ from openspace.live.bus import MemoryBus, open_bus
 from openspace.live.feed import Feed
 from openspace.live.hub import CLOSE_GONE, CLOSE_LAGGING, CLOSE_REAUTH, Client, LocalHub
 from openspace.service import Committed, Notice, Service
-from openspace.store.sqlite import Store
+from openspace.store import Store
 from tests.conftest import MakeStore
 
 FAC = Actor(facilitator=True)

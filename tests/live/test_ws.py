@@ -19,7 +19,8 @@ from tests.conftest import ORIGIN, EventHandle, act, create_event, join, new_bro
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Every websocket test on both stores (issue #17)."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
-    return Settings(db=str(tmp_path / "test.db"), database_url=url, demo=False, secret_key="test-secret-key", port=8000)
+    db = "" if url else str(tmp_path / "test.db")
+    return Settings(db=db, database_url=url, demo=False, secret_key="test-secret-key", port=8000)
 
 
 def page_data(browser: TestClient, path: str) -> dict[str, Any]:
@@ -297,14 +298,13 @@ def test_a_resume_point_written_by_another_process_is_honoured_not_snapshotted(
     from openspace.domain.rules import Actor
     from openspace.live.bus import MemoryBus
     from openspace.service import Service
-    from openspace.store.factory import database_url, open_store
+    from openspace.store import open_store
 
     event = create_event(client)
     data = page_data(event.facilitator, event.path)
 
     async def elsewhere() -> None:  # another process: same database, a bus that reaches nobody here
-        store = open_store(database_url(settings.database_url, settings.db))
-        await store.open()
+        store = await open_store(settings.database)
         service = Service(store, MemoryBus())
         await service.start()
         try:

@@ -27,14 +27,15 @@ import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from openspace.domain.effects import Effect, NameForgotten, NameSet
 from openspace.domain.model import ENTITY_KINDS, Board, Change, EntityKind, Event, Topic, as_row, kind_of
+from openspace.store.base import Transaction
 from openspace.store.pg_schema import MIGRATIONS
 from openspace.store.sqlite import (
     BOARD_EVENT_SQL,
     BOARD_KIND_SQL,
     COLUMNS,
     EVENT_COLUMNS,
-    Transaction,
     board_from_rows,
     from_row,
     quote,
@@ -68,7 +69,7 @@ class PostgresTransaction:
         if event_id not in self.locked:
             row = self.db.execute("SELECT head_seq FROM events WHERE id = %s FOR UPDATE", (event_id,)).fetchone()
             self.locked[event_id] = int(row[0]) if row else 0
-        return self.locked[event_id]
+        return self.heads.get(event_id, self.locked[event_id])
 
     def flush(self) -> None:
         db = self.db
@@ -106,9 +107,9 @@ class PostgresTransaction:
         return board_from_rows(row, rows)
 
     def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:
+        if event_id not in self.locked:  # without the row lock another worker could take the same seq
+            raise RuntimeError(f"change {seq} of event {event_id} written without lock_event")
         db = self.db
-        if event_id not in self.locked:
-            self.lock_event(event_id)
         moved = [e.id for e in change.upserts if isinstance(e, Topic)]
         if len(moved) > 1:  # a swap: free the cells first, so it never trips the one-topic-per-cell index
             db.execute("UPDATE topics SET slot_id = NULL, space_id = NULL WHERE id = ANY(%s)", (moved,))
@@ -167,6 +168,14 @@ class PostgresTransaction:
             "INSERT INTO participants (id, event_id, name, token_hash) VALUES (%s, %s, %s, %s)",
             (participant_id, event_id, name, token_hash),
         )
+
+    def apply_effects(self, event_id: str, effects: tuple[Effect, ...]) -> None:
+        """The effects kept in the database (see SQLiteTransaction.apply_effects)."""
+        for effect in effects:
+            if isinstance(effect, NameSet):
+                self.rename_participant(effect.participant_id, effect.name)
+            elif isinstance(effect, NameForgotten):
+                self.forget_names_in_results(event_id, effect.actors)
 
     def rename_participant(self, participant_id: str, name: str) -> None:
         self.db.execute("UPDATE participants SET name = %s WHERE id = %s", (name, participant_id))
