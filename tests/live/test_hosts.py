@@ -71,9 +71,9 @@ def namespaces() -> Iterator[list[tuple[str, str, str]]]:
 
 
 @contextmanager
-def worker_on(ns: str, address: str, database_url: str, bus_url: str, db: Path) -> Iterator[subprocess.Popen[str]]:
+def worker_on(ns: str, address: str, database_url: str, bus_url: str) -> Iterator[subprocess.Popen[str]]:
     command = ["ip", "netns", "exec", ns, sys.executable, "-m", "openspace", "serve", "--host", address,
-               "--port", "8000", "--db", str(db), "--database-url", database_url, "--bus-url", bus_url,
+               "--port", "8000", "--database-url", database_url, "--bus-url", bus_url,
                "--log-level", "warning"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -157,7 +157,7 @@ def test_three_hosts_lose_nothing_while_20_changes_a_second_flow_through_every_f
             gateway = gateways[i]
             url = f"postgresql://openspace@{gateway}:{pg.port}/hosts"
             workers.append(stack.enter_context(
-                worker_on(ns, address, url, f"redis://{gateway}:{redis.port}/0", tmp_path / f"w{i}.db")
+                worker_on(ns, address, url, f"redis://{gateway}:{redis.port}/0")
             ))  # fmt: skip
         base = stack.enter_context(nginx(tmp_path / "nginx", [f"{a}:8000" for _, _, a in hosts]))
         # the demo event, made by the first worker
