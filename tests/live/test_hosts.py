@@ -145,6 +145,10 @@ class Screen:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("OPENSPACE_FAULT_TESTS"),
+    reason="four servers and nginx on this machine: set OPENSPACE_FAULT_TESTS=1 (.ci/run does)",
+)
 def test_three_hosts_lose_nothing_while_20_changes_a_second_flow_through_every_fault(tmp_path: Path) -> None:
     with ExitStack() as stack:
         hosts = stack.enter_context(namespaces())
@@ -212,7 +216,7 @@ def test_three_hosts_lose_nothing_while_20_changes_a_second_flow_through_every_f
                 await asyncio.gather(*writes)
             head = page_data(person, f"/e/{slug}")["seq"]
             until.set_result(head)
-            await asyncio.wait_for(asyncio.gather(*followers), 120)
+            await asyncio.wait_for(asyncio.gather(*followers), 300)
             return screens, head
 
         screens, head = asyncio.run(run())
