@@ -180,7 +180,7 @@ def test_three_hosts_lose_nothing_while_20_changes_a_second_flow_through_every_f
             token = person.cookies.get("os_csrf")
             with suppress(httpx2.TransportError):
                 response = await client.post(
-                    f"/e/{slug}/act", data={"csrf": token, "action": "topic.propose", "title": title}
+                    f"/e/{slug}/act", data={"csrf": token, "_action": "topic.propose", "title": title}
                 )
                 acknowledged[title] = response.status_code == 303
 

@@ -95,7 +95,7 @@ async def follow(base: str, slug: str, data: dict[str, Any], count: int, drops: 
 def propose_at(http: httpx2.Client, base: str, slug: str, title: str) -> None:
     """Propose through one server directly, past the proxy (the other may be stopped)."""
     token = http.cookies.get("os_csrf")
-    response = http.post(f"{base}/e/{slug}/act", data={"csrf": token, "action": "topic.propose", "title": title})
+    response = http.post(f"{base}/e/{slug}/act", data={"csrf": token, "_action": "topic.propose", "title": title})
     assert response.status_code == 303, response.text
 
 
