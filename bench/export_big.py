@@ -24,7 +24,7 @@ from PIL import Image
 
 from openspace import media
 from openspace.domain.rules import Actor
-from openspace.live.hub import LocalHub
+from openspace.live.bus import MemoryBus
 from openspace.service import Service
 from openspace.store import file_store, open_store, sqlite_url
 from openspace.store.sqlite_backup import photo_folder
@@ -46,7 +46,7 @@ def flipchart(seed: int) -> bytes:
 async def build(db: Path) -> str:
     store = await open_store(sqlite_url(db))
     photos = media.PhotoStore(file_store(sqlite_url(db)))
-    service = Service(store, LocalHub(), photos)
+    service = Service(store, MemoryBus(), photos)
     await service.start()
     fac = Actor(facilitator=True)
     try:

@@ -4,7 +4,8 @@ and participants that go through the real HTTP routes, as a person's browser wou
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from starlette.testclient import TestClient
 
 from openspace.app import create_app
 from openspace.settings import Settings
+from openspace.store import Store
+from openspace.store.postgres import PostgresStore
+from openspace.store.sqlite import SQLiteStore
+from tests.backends import PostgresServer, RedisServer, postgres_server, redis_server
 from tests.server import UNLIMITED as SERVER_UNLIMITED
 
 ORIGIN = "http://testserver"
@@ -133,3 +138,35 @@ def setup_grid(client: TestClient, event: EventHandle, spaces: int = 2, slots: i
         assert r.status_code == 303, r.text
     s = state(event.facilitator, event)
     return [x["id"] for x in s["spaces"]], [x["id"] for x in s["slots"]]
+
+
+@pytest.fixture
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server of our own on a free port of 127.0.0.1 (skipped if not installed)."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresServer]:
+    """One real PostgreSQL cluster for the session (initdb + pg_ctl on 127.0.0.1)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresServer) -> str:
+    """A fresh, empty database on it for each test."""
+    return postgres_cluster.create_database(f"t{secrets.token_hex(6)}")
+
+
+MakeStore = Callable[..., Store]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
+    """Stores of one database, SQLite or PostgreSQL: the same tests run against both (issue #17)."""
+    if request.param == "sqlite":
+        return lambda log_keep=1000: SQLiteStore(tmp_path / "s.db", log_keep=log_keep)
+    url = request.getfixturevalue("postgres_url")
+    return lambda log_keep=1000: PostgresStore(url, log_keep=log_keep)

@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 from openspace.guard import LoginGuard
+from openspace.live.feed import Feed
 from openspace.live.hub import CLOSE_REAUTH
+from openspace.service import Service
 from openspace.web import facilitator
 
 PROTOCOL = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text(encoding="utf-8")
@@ -37,7 +39,11 @@ def test_wrong_facilitator_links_are_limited_per_secret_and_per_event_as_documen
 
 
 def test_rotating_the_link_closes_facilitator_sockets_as_documented() -> None:
-    assert "close_audience" in inspect.getsource(facilitator.rotate_link)
+    # the route rotates; the service announces it on the bus, and every process's feed closes
+    # its facilitator sockets (issue #13: not only this process's)
+    assert "rotate_facilitator_secret" in inspect.getsource(facilitator.rotate_link)
+    assert 'Notice(event_id, "reauth")' in inspect.getsource(Service.rotate_facilitator_secret)
+    assert "close_audience" in inspect.getsource(Feed.take)
     rotate = row("POST `/e/{slug}/rotate`")
     assert f"closed with **{CLOSE_REAUTH}**" in rotate and "keep the audience" not in rotate
     note = flat(PROTOCOL[PROTOCOL.index("7. Each visit to the facilitator link") :].split("\n8. ")[0])

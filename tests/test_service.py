@@ -12,9 +12,13 @@ import pytest
 from openspace.domain.errors import Conflict, Unavailable
 from openspace.domain.model import Change
 from openspace.domain.rules import Actor
+from openspace.live.bus import MemoryBus
+from openspace.live.feed import Feed
 from openspace.live.hub import CLOSE_LAGGING, Client, LocalHub
 from openspace.service import Service
+from openspace.store.postgres import PostgresTransaction
 from openspace.store.sqlite import SQLiteStore
+from tests.conftest import MakeStore
 
 FAC = Actor(facilitator=True)
 EVENT = {"name": "Test", "starts_on": "2026-03-14", "timezone": "Europe/Stockholm", "language": "sv"}
@@ -44,17 +48,33 @@ class Recorder:
 
 
 @pytest.fixture
-async def service(tmp_path: Path):  # type: ignore[no-untyped-def]
-    store = SQLiteStore(tmp_path / "s.db", log_keep=50)
+async def wired(make_store: MakeStore):  # type: ignore[no-untyped-def]
+    """A service, its in-process bus, the feed and the socket registry, wired as the app does,
+    on SQLite and on PostgreSQL."""
+    store = make_store(log_keep=50)
     await store.open()
     hub = LocalHub(max_lag=20)
-    svc = Service(store, hub)
+    bus = MemoryBus()
+    svc = Service(store, bus)
+    feed = Feed(store, hub, svc)
+    bus.subscribe(feed.take, feed.resync)
     await hub.start()
     await svc.start()
-    yield svc
+    yield svc, hub, feed
     await svc.stop()
+    await feed.settle()
     await hub.stop()
     await store.close()
+
+
+@pytest.fixture
+def service(wired) -> Service:  # type: ignore[no-untyped-def]
+    return wired[0]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def hub(wired) -> LocalHub:  # type: ignore[no-untyped-def]
+    return wired[1]  # type: ignore[no-any-return]
 
 
 async def test_schema_migrates_once_and_settings_hold(tmp_path: Path) -> None:
@@ -131,10 +151,12 @@ async def test_two_facilitators_drop_into_one_cell(service: Service) -> None:
     assert board.occupant(slot, space).id == t1  # type: ignore[union-attr]
 
 
-async def test_failed_commit_acknowledges_nothing(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_failed_commit_acknowledges_nothing(
+    service: Service, hub: LocalHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Disk full or an I/O error: the person hears "could not save", and nothing was published."""
     event, _ = await service.create_event(EVENT)
-    seen = Recorder(service.hub, event.id)  # type: ignore[arg-type]
+    seen = Recorder(hub, event.id)
     await seen.client.go_live(0)
     from openspace.store import sqlite as storage
 
@@ -142,62 +164,63 @@ async def test_failed_commit_acknowledges_nothing(service: Service, monkeypatch:
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(storage.SQLiteTransaction, "apply", broken)
+    monkeypatch.setattr(PostgresTransaction, "apply", broken)
     with pytest.raises(Unavailable):
         await service.execute(event.id, FAC, "space.add", {"name": "A"})
     monkeypatch.undo()
-    await service.hub.drain()  # type: ignore[attr-defined]
+    await hub.drain()
     assert seen.frames == []
     assert (await service.board(event.id)).seq == 0
     assert (await service.execute(event.id, FAC, "space.add", {"name": "A"}))["seq"] == 1  # and it recovers
 
 
-async def test_hub_sends_in_order_and_drops_what_the_catch_up_covered(service: Service) -> None:
+async def test_hub_sends_in_order_and_drops_what_the_catch_up_covered(service: Service, hub: LocalHub) -> None:
     event, _ = await service.create_event(EVENT)
-    late = Recorder(service.hub, event.id)  # type: ignore[arg-type]  # registered, catching up
+    late = Recorder(hub, event.id)  # registered, catching up
     for i in range(5):
         await service.execute(event.id, FAC, "space.add", {"name": f"R{i}"})
-    await service.hub.drain()  # type: ignore[attr-defined]
+    await hub.drain()
     assert late.frames == []  # still catching up: held back
     await late.client.go_live(3)  # its catch-up covered 1..3
     assert late.seqs == [4, 5]
     await service.execute(event.id, FAC, "space.add", {"name": "R9"})
-    await service.hub.drain()  # type: ignore[attr-defined]
+    await hub.drain()
     assert late.seqs == [4, 5, 6]
 
 
-async def test_hidden_topics_reach_the_public_as_deletions(service: Service) -> None:
+async def test_hidden_topics_reach_the_public_as_deletions(service: Service, hub: LocalHub) -> None:
     event, _ = await service.create_event(EVENT)
-    public = Recorder(service.hub, event.id, "public")  # type: ignore[arg-type]
-    facilitator = Recorder(service.hub, event.id, "facilitator")  # type: ignore[arg-type]
+    public = Recorder(hub, event.id, "public")
+    facilitator = Recorder(hub, event.id, "facilitator")
     await public.client.go_live(0)
     await facilitator.client.go_live(0)
     topic = (await service.execute(event.id, FAC, "topic.propose", {"title": "Olämpligt"}))["topic"]
     await service.execute(event.id, FAC, "topic.hide", {"topic": topic})
-    await service.hub.drain()  # type: ignore[attr-defined]
+    await hub.drain()
     assert public.frames[1]["patch"] == {"delete": {"topics": [topic]}}
     assert "Olämpligt" not in orjson.dumps(public.frames[1]).decode()
     assert facilitator.frames[1]["patch"]["upsert"]["topics"][0]["status"] == "hidden"
 
 
-async def test_a_frozen_client_is_closed_at_its_bound_and_others_keep_going(service: Service) -> None:
+async def test_a_frozen_client_is_closed_at_its_bound_and_others_keep_going(service: Service, hub: LocalHub) -> None:
     event, _ = await service.create_event(EVENT)
-    frozen = Recorder(service.hub, event.id)  # type: ignore[arg-type]
-    healthy = Recorder(service.hub, event.id)  # type: ignore[arg-type]
+    frozen = Recorder(hub, event.id)
+    healthy = Recorder(hub, event.id)
     await frozen.client.go_live(0)
     await healthy.client.go_live(0)
     for i in range(30):
         await service.execute(event.id, FAC, "space.add", {"name": f"R{i}"})
-        await service.hub.drain()  # type: ignore[attr-defined]
+        await hub.drain()
         healthy.client.ack(healthy.client.seq)  # the healthy one acknowledges as it goes
     assert frozen.closed_with == CLOSE_LAGGING
     assert len(frozen.frames) == 20  # exactly max_lag changes were sent before it was cut off
     assert healthy.seqs == list(range(1, 31)) and healthy.closed_with is None
 
 
-async def test_a_burst_reaches_each_client_as_one_frame_in_order(service: Service) -> None:
+async def test_a_burst_reaches_each_client_as_one_frame_in_order(service: Service, hub: LocalHub) -> None:
     """The cost of a fan-out is its number of sends: changes waiting together go out together."""
     event, _ = await service.create_event(EVENT)
-    early, late = Recorder(service.hub, event.id), Recorder(service.hub, event.id)  # type: ignore[arg-type]
+    early, late = Recorder(hub, event.id), Recorder(hub, event.id)
     await early.client.go_live(0)
     await late.client.go_live(0)
     writes = 0
@@ -212,7 +235,7 @@ async def test_a_burst_reaches_each_client_as_one_frame_in_order(service: Servic
     results = await asyncio.gather(*(service.execute(event.id, FAC, "space.add", {"name": f"R{i}"}) for i in range(12)))
     assert sorted(r["seq"] for r in results) == list(range(1, 13))
     assert writes == 1  # twelve actions, one transaction, one trip to the database thread
-    await service.hub.drain()  # type: ignore[attr-defined]
+    await hub.drain()
     assert early.messages == 1 and early.seqs == list(range(1, 13))
     assert [f["patch"]["upsert"]["spaces"][0]["name"] for f in early.frames] == [f"R{i}" for i in range(12)]
     assert late.seqs == early.seqs

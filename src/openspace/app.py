@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from openspace import i18n, links, serving
@@ -26,6 +26,8 @@ from openspace.guard import redact
 from openspace.jobs import Cache, JobPool
 from openspace.limits import Limits
 from openspace.live import ws
+from openspace.live.bus import open_bus
+from openspace.live.feed import Feed
 from openspace.live.hub import LocalHub
 from openspace.media import PhotoStore
 from openspace.runtime import Runtime
@@ -63,13 +65,17 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         secret_key = settings.secret_key or await stored_secret(store, "secret_key")
         epoch = await stored_secret(store, "epoch")
         hub = LocalHub(max_lag=settings.max_lag)
+        bus = open_bus(settings.bus_url)
         photos = PhotoStore(file_store(settings.database))  # the store's files, outside the web root
-        service = Service(store, hub, photos)
+        service = Service(store, bus, photos)
+        feed = Feed(store, hub, service)
+        bus.subscribe(feed.take, feed.resync)
         jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
         service.erased.append(exports.forget)  # a built file may hold the erased name
         await hub.start()
+        await bus.start()
         await service.start()
         runtime = Runtime(
             settings=settings,
@@ -86,6 +92,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             exports=exports,
         )
         app.state.runtime = runtime
+        app.state.bus = bus
         if on_ready is not None:
             result = on_ready(runtime)
             if hasattr(result, "__await__"):
@@ -95,6 +102,8 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         finally:
             await hub.stop()
             await service.stop()
+            await bus.stop()
+            await feed.settle()
             await store.close()
             exports.clear()
             jobs.close()
@@ -109,6 +118,25 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         if not path.is_file():
             raise HTTPException(404)
         return FileResponse(path, headers={"cache-control": "public, max-age=31536000, immutable"})
+
+    async def healthz(request: Request) -> Response:
+        """Alive: the process answers. A supervisor restarts a worker that stops answering this."""
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        """Ready for traffic: the database answers and the bus is subscribed. A proxy sends clients
+        elsewhere while this says 503 (a worker starting, or cut off from Redis or PostgreSQL)."""
+        runtime: Runtime = request.app.state.runtime
+        problems = []
+        try:
+            await runtime.store.event_count()
+        except Exception:
+            problems.append("database")
+        if not getattr(request.app.state.bus, "ready", True):
+            problems.append("bus")
+        if problems:
+            return PlainTextResponse("not ready: " + ", ".join(problems), status_code=503)
+        return PlainTextResponse("ready")
 
     async def favicon(request: Request) -> Response:
         """Browsers ask for /favicon.ico whatever the page says: answer rather than log a 404."""
@@ -132,6 +160,8 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             *ws.ROUTES,
             Route("/static/{version}/{path:path}", static, name="static"),
             Route("/favicon.ico", favicon, name="favicon"),
+            Route("/healthz", healthz, name="healthz"),
+            Route("/readyz", readyz, name="readyz"),
         ],
         middleware=[
             Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding

@@ -26,14 +26,15 @@ from openspace.exports import document as export_data
 from openspace.exports import formats as exporting
 from openspace.exports.formats import FORMATS
 from openspace.guard import install_redaction
+from openspace.live.bus import MemoryBus
 from openspace.live.frames import FrameProtocol
-from openspace.live.hub import LocalHub
 from openspace.media import PhotoStore
 from openspace.runtime import Runtime
 from openspace.service import Service, new_id
 from openspace.settings import SETTINGS, Settings
 from openspace.store import StoreError
 from openspace.web.routes import path_for
+from openspace.workers import serve_workers
 
 HELP = {s.name: s.help for s in SETTINGS}
 GC_YOUNG = 50_000  # allocations between young collections (CPython's default is 700)
@@ -65,13 +66,37 @@ def main(ctx: click.Context) -> None:
 @click.option("--demo/--no-demo", default=None, help=HELP["demo"])
 @click.option("--public-url", default=None, help=HELP["public_url"])
 @click.option("--log-level", default=None, help=HELP["log_level"])
+@click.option("--database-url", default=None, help=HELP["database_url"])
+@click.option("--bus-url", default=None, help=HELP["bus_url"])
+@click.option("--workers", type=int, default=None, help=HELP["workers"])
 def serve(
-    host: str | None, port: int | None, db: str | None, demo: bool | None, public_url: str | None, log_level: str | None
+    host: str | None,
+    port: int | None,
+    db: str | None,
+    demo: bool | None,
+    public_url: str | None,
+    log_level: str | None,
+    database_url: str | None,
+    bus_url: str | None,
+    workers: int | None,
 ) -> None:
     """Start the server (creating the demo event on first run)."""
-    settings = Settings.from_env(host=host, port=port, db=db, demo=demo, public_url=public_url, log_level=log_level)
+    settings = Settings.from_env(
+        host=host,
+        port=port,
+        db=db,
+        demo=demo,
+        public_url=public_url,
+        log_level=log_level,
+        database_url=database_url,
+        bus_url=bus_url,
+        workers=workers,
+    )
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     install_redaction()
+    if settings.workers > 1:
+        serve_workers(settings)
+        return
 
     async def on_ready(runtime: Runtime) -> None:
         if settings.demo and await runtime.store.event_count() == 0:
@@ -134,7 +159,7 @@ def new_event(**options: str) -> None:
 
     async def run() -> tuple[Event, str]:
         store = await open_store(settings)
-        service = Service(store, LocalHub())
+        service = Service(store, MemoryBus())
         await service.start()
         try:
             return await service.create_event(options)
@@ -194,7 +219,7 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
             raise click.ClickException(str(problem)) from None
         store = await open_store(settings)
         photos = PhotoStore(storage.file_store(settings.database))
-        service = Service(store, LocalHub(), photos)
+        service = Service(store, MemoryBus(), photos)
         await service.start()
         try:
             entities = exporting.restore_photos(imported, files, photos)
@@ -258,3 +283,32 @@ def describe(settings: Settings) -> str:
         return storage.describe(settings.database)
     except StoreError as problem:
         raise click.ClickException(str(problem)) from None
+
+
+@main.command("migrate")
+@click.option("--database-url", default=None, help=HELP["database_url"])
+@click.option("--db", default=None, help=HELP["db"])
+def migrate_command(database_url: str | None, db: str | None) -> None:
+    """Bring the database's schema up to date (servers also do it as they start)."""
+    settings = Settings.from_env(database_url=database_url, db=db)
+
+    async def run() -> None:
+        store = await open_store(settings)  # opening migrates, under a lock when several start at once
+        await store.close()
+
+    asyncio.run(run())
+    click.echo(f"The schema of {describe(settings)} is up to date")
+
+
+@main.command("copy")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--database-url", default=None, help="The PostgreSQL database to copy into (postgresql://…).")
+def copy_command(source: str, database_url: str | None) -> None:
+    """Copy every event of a SQLite file (SOURCE) into PostgreSQL, with its change log."""
+    settings = Settings.from_env(database_url=database_url)
+    try:
+        copied, skipped = storage.copy_events(Path(source), settings.database)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
+    click.echo(f"Copied {copied} events into {describe(settings)} ({skipped} were there already)")
+    click.echo(f"Photos stay in {source}.files: copy that folder to where the servers keep photos.")

@@ -8,6 +8,11 @@ marketplace then costs one fsync and one trip to the database thread per batch r
 change. Only after the commit are the callers answered, the cached boards replaced and the
 changes published, so nobody is ever told "saved" about something a crash could still lose.
 
+Publishing hands each committed change, as it is (no wire frames: those are `live/`'s), to a
+:class:`Publisher`, the bus. The bus brings it back to every server process, this one included,
+and what it delivers keeps the cached boards current (:meth:`Service.observe`): a board another
+process changed is never served stale, and nothing here assumes there is one process.
+
 If the commit fails (disk full, I/O error), every job in the batch is retried alone, so one bad
 job cannot sink the others, and a job that still fails is answered "could not save": nothing is
 acknowledged, and the cached boards are dropped so the next read comes from the database.
@@ -22,25 +27,53 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from openspace.domain import harvest, markup, rules
 from openspace.domain.effects import Effect, FilesRemoved, NameForgotten
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.patches import slim_patch
-from openspace.domain.projection import change_frames
 from openspace.security import hash_token, new_secret
 from openspace.store.base import Store, Transaction
 
-if TYPE_CHECKING:  # the fan-out and the photos are handed in by the app; the write path only uses them
-    from openspace.live.hub import Fanout
+if TYPE_CHECKING:  # the photos are handed in by the app; the write path only removes their files
     from openspace.media import PhotoStore
 
 log = logging.getLogger(__name__)
 
 SLUG_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: slugs get typed from a projector
 MAX_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A change as the write path publishes it after commit: its event, sequence number and patch
+    (the one the change log stored), for the bus to carry to every process."""
+
+    event_id: str
+    seq: int
+    change: Change
+    patch: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something every process must act on that is not a change of the board: the event was
+    deleted (its screens close for good), or its facilitator link was replaced (facilitator
+    screens sign in again)."""
+
+    event_id: str
+    what: Literal["deleted", "reauth"]
+
+
+Message = Committed | Notice
+
+
+class Publisher(Protocol):
+    """The bus as the write path sees it (live/bus.py). Never blocks: called right after commit."""
+
+    def publish(self, message: Message) -> None: ...
 
 
 def new_id() -> str:
@@ -72,9 +105,9 @@ class Job:
 
 
 class Service:
-    def __init__(self, store: Store, hub: Fanout, photos: PhotoStore | None = None) -> None:
+    def __init__(self, store: Store, bus: Publisher, photos: PhotoStore | None = None) -> None:
         self.store = store
-        self.hub = hub
+        self.bus = bus
         self.photos = photos  # whose files a change's FilesRemoved effects remove, after commit
         self.boards: dict[str, Board] = {}
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
@@ -106,6 +139,40 @@ class Service:
 
     async def event(self, slug: str) -> Event | None:
         return await self.store.event_by_slug(slug)
+
+    async def refresh(self, event_id: str) -> Board:
+        """The board as the store has it now, cached if it is newer than the cached one."""
+        board = await self.store.load_board(event_id)
+        if board is None:
+            raise NotFound(N_("This event does not exist."))
+        cached = self.boards.get(event_id)
+        if cached is None or cached.seq < board.seq:
+            self.boards[event_id] = board
+            return board
+        return cached
+
+    def known_head(self, event_id: str) -> int | None:
+        """The sequence number of the cached board, if one is cached (where the bus's feed starts)."""
+        board = self.boards.get(event_id)
+        return None if board is None else board.seq
+
+    def observe(self, committed: Committed) -> None:
+        """A committed change, from this process or another, as the bus delivered it in order.
+
+        A cached board one step behind takes the change; one already there (our own commit, or read
+        fresh from the store) stays; one further behind is dropped and read again when next asked.
+        """
+        board = self.boards.get(committed.event_id)
+        if board is None or board.seq >= committed.seq:
+            return
+        if board.seq == committed.seq - 1:
+            self.boards[committed.event_id] = apply(board, committed.change, committed.seq)
+        else:
+            del self.boards[committed.event_id]
+
+    def forget(self, event_id: str) -> None:
+        """Drop a cached board (the event was deleted, or the feed lost track of it)."""
+        self.boards.pop(event_id, None)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -215,7 +282,7 @@ class Service:
         await self.submit(run)
         self.boards.pop(event_id, None)
         await self.store.checkpoint()  # the WAL must not keep the deleted rows' pages
-        await self.hub.close_event(event_id)
+        self.bus.publish(Notice(event_id, "deleted"))  # every process closes its screens
 
     async def rotate_facilitator_secret(self, event_id: str) -> str:
         """A new secret; all facilitator sessions end (the caller opens one for whoever rotated)."""
@@ -225,6 +292,7 @@ class Service:
             tx.replace_facilitator_secret(event_id, hash_token(secret))
 
         await self.submit(run)
+        self.bus.publish(Notice(event_id, "reauth"))  # facilitator screens on every process sign in again
         return secret
 
     async def open_facilitator_session(self, event_id: str) -> str:
@@ -271,7 +339,8 @@ class Service:
             return outcomes
 
         outcomes = await self.store.write(work)
-        # committed: only now does anyone hear about it
+        # committed: only now does anyone hear about it. The cached boards already hold this
+        # batch's changes when the bus brings them back, so `observe` leaves them be.
         self.boards.update(batch.boards)
         for job, value, error in outcomes:
             if job.future.done():
@@ -281,7 +350,7 @@ class Service:
             else:
                 job.future.set_result(value)
         for event_id, seq, change, patch in batch.published:
-            self.hub.publish(event_id, seq, change_frames(seq, change, patch))
+            self.bus.publish(Committed(event_id, seq, change, patch))
             if any(isinstance(effect, NameForgotten) for effect in change.effects):
                 for forget in self.erased:
                     forget(event_id)

@@ -25,7 +25,8 @@ SETTINGS: list[Setting] = [
         "database_url",
         "sqlite:///openspace.db",
         "The database, as a URL: sqlite:///FILE for a SQLite file (created if missing; "
-        "sqlite:////abs/path.db for an absolute path).",
+        "sqlite:////abs/path.db for an absolute path), or postgresql://user@host:5432/name to share one "
+        "between several workers and hosts.",
     ),
     Setting("db", "", "Shorthand for database_url sqlite:///FILE: the path of a SQLite file. Wins when given."),
     Setting("demo", True, "Create the demo event (the Stenhamra workshop) if the database has no events."),
@@ -36,6 +37,12 @@ SETTINGS: list[Setting] = [
         "--host (the machine's LAN address when listening on all interfaces).",
     ),
     Setting("secret_key", "", "Key that signs cookies. Empty: generated once and kept in the database."),
+    Setting(
+        "bus_url",
+        "",
+        "How committed changes reach the other server processes: empty (or memory://) for one process, "
+        "redis://host:port/0 for several.",
+    ),
     Setting("log_keep", 1000, "How many recent changes per event the change log keeps for resuming clients."),
     Setting("max_lag", 256, "Changes a client may fall behind before it is disconnected and told to resume."),
     Setting(
@@ -70,6 +77,7 @@ SETTINGS: list[Setting] = [
         "Host names the server answers to, comma-separated. Empty: the public URL's host, the LAN "
         "address, localhost and 127.0.0.1.",
     ),
+    Setting("workers", 1, "Server processes on this host. More than one needs a bus_url (and is best on PostgreSQL)."),
 ]
 
 
@@ -82,6 +90,7 @@ class Settings:
     demo: bool = True
     public_url: str = ""
     secret_key: str = ""
+    bus_url: str = ""
     log_keep: int = 1000
     max_lag: int = 256
     catchup_timeout: int = 30
@@ -104,6 +113,7 @@ class Settings:
     header_timeout: int = 10
     max_connections: int = 6000
     allowed_hosts: str = ""
+    workers: int = 1
 
     @property
     def database(self) -> str:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from openspace.settings import Settings
 from tests.conftest import ORIGIN, EventHandle, act, create_event, join, new_browser, setup_grid
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Every websocket test on both stores (issue #17)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    db = "" if url else str(tmp_path / "test.db")
+    return Settings(db=db, database_url=url, demo=False, secret_key="test-secret-key", port=8000)
 
 
 def page_data(browser: TestClient, path: str) -> dict[str, Any]:
@@ -279,3 +289,37 @@ async def test_a_malformed_action_is_malformed_even_over_the_rate() -> None:
     assert socket.sent == [{"type": "error", "ok": False, "error": socket.sent[0]["error"]}]
     assert socket.sent[0]["error"]["code"] == "invalid"
     await connection.finish()
+
+
+def test_a_resume_point_written_by_another_process_is_honoured_not_snapshotted(
+    client: TestClient, settings: Settings
+) -> None:
+    """A client moved over from another worker may know a change this process's bus has not
+    brought yet: its resume point is good, and it gets deltas, not a snapshot."""
+    import asyncio
+
+    from openspace.domain.rules import Actor
+    from openspace.live.bus import MemoryBus
+    from openspace.service import Service
+    from openspace.store import open_store
+
+    event = create_event(client)
+    data = page_data(event.facilitator, event.path)
+
+    async def elsewhere() -> None:  # another process: same database, a bus that reaches nobody here
+        store = await open_store(settings.database)
+        service = Service(store, MemoryBus())
+        await service.start()
+        try:
+            found = await store.event_by_slug(event.slug)
+            assert found is not None
+            await service.execute(found.id, Actor(facilitator=True), "space.add", {"name": "Annanstans"})
+        finally:
+            await service.stop()
+            await store.close()
+
+    asyncio.run(elsewhere())
+    with connect(event.facilitator, event, f"?since={data['seq'] + 1}&epoch={data['epoch']}") as ws:
+        assert act(event.facilitator, event, "space.add", "facilitate", name="Här").status_code == 303
+        first = ws.receive_json()
+        assert first["type"] == "change" and first["seq"] == data["seq"] + 2, first

@@ -20,9 +20,11 @@ STORES: dict[str, Callable[[Path], str]] = {"sqlite": lambda tmp: sqlite_url(tmp
 EVENT = Event(id="e1", slug="stenhamra", name="Stenhamra", starts_on="2026-03-14", ends_on="2026-03-14")
 
 
-@pytest.fixture(params=sorted(STORES))
+@pytest.fixture(params=[*sorted(STORES), "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await open_store(STORES[request.param](tmp_path), log_keep=50)
+    """Each store; PostgreSQL's database comes from a real cluster the tests start (conftest)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else STORES[request.param](tmp_path)
+    opened = await open_store(url, log_keep=50)
     try:
         yield opened
     finally:

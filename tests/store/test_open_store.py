@@ -32,7 +32,7 @@ async def test_a_sqlite_url_opens_a_sqlite_store_at_its_file(tmp_path: Path) -> 
     assert describe("sqlite:///openspace.db") == "openspace.db"
 
 
-@pytest.mark.parametrize("url", ["postgresql://localhost/openspace", "openspace.db", "sqlite://", "sqlite:///"])
+@pytest.mark.parametrize("url", ["mysql://localhost/openspace", "openspace.db", "sqlite://", "sqlite:///"])
 async def test_an_unknown_database_url_is_refused_with_a_message(url: str) -> None:
     with pytest.raises(StoreError, match="database URL"):
         await open_store(url)

@@ -14,6 +14,7 @@ import pytest
 from openspace import media
 from openspace.domain.errors import Unavailable
 from openspace.domain.rules import Actor
+from openspace.live.bus import MemoryBus
 from openspace.live.hub import LocalHub
 from openspace.media import PhotoStore
 from openspace.service import Service
@@ -63,7 +64,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Service, SpyStore, Memo
     store = SpyStore(await open_store(sqlite_url(tmp_path / "w.db")))
     files = MemoryFiles()
     hub = LocalHub()
-    service = Service(store, hub, PhotoStore(files))  # type: ignore[arg-type]
+    service = Service(store, MemoryBus(), PhotoStore(files))  # type: ignore[arg-type]
     await hub.start()
     await service.start()
     try:

@@ -1,4 +1,7 @@
-"""The realtime hub: fan each committed change out to the event's connected clients.
+"""The local socket registry: fan each committed change out to this process's clients of its event.
+
+The feed (feed.py) calls `publish` with every change of an event exactly once and in order, as
+frames already encoded per audience, whichever process wrote it; the bus (bus.py) carried it here.
 
 Publishing never waits on a client. `publish` only enqueues; one broadcaster task sends every
 frame, already encoded once per audience, to each client in turn. With uvicorn's sans-I/O
@@ -18,8 +21,8 @@ A connecting client is registered *before* its catch-up is read from the log, an
 arrives meanwhile in `pending`; sequence numbers then drop duplicates, so nothing published
 between reading the log and going live can slip through the gap.
 
-`Fanout` is the interface; a Redis fan-out for several server processes can replace `LocalHub`
-without touching the rest.
+Whatever goes wrong upstream, a client never gets a hole: a frame that starts past the next
+number it expects closes it with :data:`CLOSE_LAGGING`, and it resumes from the log.
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ class Client:
         self.seq = self.acked = sent_up_to
         while self.pending:
             seq, frame = self.pending.popleft()
+            if seq > self.seq + 1:  # a hole (the feed lost track): resume rather than skip changes
+                self.pending.clear()
+                self.closed = True
+                await self.close(CLOSE_LAGGING)
+                return
             if seq > self.seq:
                 await self.send(frame)
                 self.seq = seq
@@ -86,6 +94,7 @@ class Fanout(Protocol):
     def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None: ...
     def count(self, event_id: str) -> int: ...
     async def close_event(self, event_id: str) -> None: ...
+    async def close_all(self, event_id: str, code: int) -> None: ...
     async def close_audience(self, event_id: str, audience: Audience, code: int = ...) -> None: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -117,6 +126,11 @@ class LocalHub:
     async def close_audience(self, event_id: str, audience: Audience, code: int = CLOSE_REAUTH) -> None:
         for client in [c for c in self.rooms.get(event_id, ()) if c.audience == audience]:
             self.unregister(event_id, client)
+            await self._close(client, code)
+
+    async def close_all(self, event_id: str, code: int) -> None:
+        """Close every client of the event with `code`; they may come back (unlike close_event)."""
+        for client in list(self.rooms.pop(event_id, ())):
             await self._close(client, code)
 
     async def close_event(self, event_id: str) -> None:
@@ -175,6 +189,9 @@ class LocalHub:
                 continue
             last = changes[-1][0]
             if last <= client.seq:
+                continue
+            if changes[0][0] > client.seq + 1:  # a hole: never skip a change, resume from the log
+                await self._close(client, CLOSE_LAGGING)
                 continue
             if last - client.acked > self.max_lag:
                 await self._close(client, CLOSE_LAGGING)

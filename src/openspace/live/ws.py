@@ -70,6 +70,10 @@ async def catch_up(
     """
     raw_since = ws.query_params.get("since")
     expected = runtime.epoch(board.event.id)
+    if (parse_since(raw_since, 1 << 62, ws.query_params.get("epoch"), expected) or 0) > board.seq:
+        # a resume point past this process's board: another process wrote it, and the bus has
+        # not brought it here yet (a drop moved the client over). The store has it.
+        board = await runtime.service.refresh(board.event.id)
     since = parse_since(raw_since, board.seq, ws.query_params.get("epoch"), expected)
     if since is not None and 0 < board.seq - since <= runtime.settings.log_keep:
         sent = since

@@ -7,6 +7,8 @@ scheme to each function here.
 
     sqlite:///openspace.db        a file relative to the working directory
     sqlite:////var/lib/os/os.db   an absolute path (four slashes)
+    postgresql://user@host/name   PostgreSQL, shared by several workers and hosts (postgres.py;
+                                  its driver is imported only when such a URL is used)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "Transaction",
     "backup",
     "check_backup",
+    "copy_events",
     "describe",
     "discard_backup",
     "file_store",
@@ -36,6 +39,8 @@ __all__ = [
 ]
 
 SQLITE = "sqlite:///"
+POSTGRES = ("postgresql://", "postgres://")
+PHOTOS_BESIDE_POSTGRES = Path("photos")  # in the working directory: on every host, or a shared mount
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -47,25 +52,49 @@ def sqlite_path(url: str) -> Path:
     """The file a sqlite URL names; StoreError for any other URL."""
     if not url.startswith(SQLITE) or len(url) == len(SQLITE):
         scheme = url.split(":", 1)[0] if ":" in url else url
-        raise StoreError(f"unknown database URL {url!r} (scheme {scheme!r}): use sqlite:///FILE")
+        raise StoreError(f"unknown database URL {url!r} (scheme {scheme!r}): use sqlite:///FILE or postgresql://…")
     return Path(url[len(SQLITE) :])
 
 
 def describe(url: str) -> str:
-    """How messages name the database: its file, for SQLite."""
+    """How messages name the database: its file, for SQLite; the URL without password otherwise."""
+    if url.startswith(POSTGRES):
+        head, _, rest = url.partition("://")
+        credentials, at, place = rest.rpartition("@")
+        return f"{head}://{credentials.split(':', 1)[0]}{at}{place}"
     return str(sqlite_path(url))
 
 
 async def open_store(url: str, *, log_keep: int = 1000) -> Store:
     """The store `url` names, opened (migrated to the current schema, created if missing)."""
-    store = SQLiteStore(sqlite_path(url), log_keep=log_keep)
+    store: Store
+    if url.startswith(POSTGRES):
+        from openspace.store.postgres import PostgresStore
+
+        store = PostgresStore(url, log_keep=log_keep)
+    else:
+        store = SQLiteStore(sqlite_path(url), log_keep=log_keep)
     await store.open()
     return store
 
 
 def file_store(url: str) -> FileStore:
-    """Where the database at `url` keeps its photos: a private folder beside the SQLite file."""
+    """Where the database at `url` keeps its photos: a private folder beside the SQLite file; for
+    PostgreSQL, `photos/` in the working directory (shared between hosts by a mount, for now)."""
+    if url.startswith(POSTGRES):
+        return LocalFolder(PHOTOS_BESIDE_POSTGRES)
     return LocalFolder(sqlite_backup.photo_folder(sqlite_path(url)))
+
+
+def copy_events(source: Path, url: str) -> tuple[int, int]:
+    """Copy every event of the SQLite file `source` missing from the PostgreSQL database at `url`
+    (`openspace copy`); (events copied, events already there)."""
+    if not url.startswith(POSTGRES):
+        raise StoreError("copy into PostgreSQL: give --database-url postgresql://… (or OPENSPACE_DATABASE_URL)")
+    sqlite_backup.check_database(source)
+    from openspace.store.copy import copy_events as copy
+
+    return copy(source, url)
 
 
 def check_backup(url: str, target: Path) -> None:

@@ -155,7 +155,7 @@ async def rotate_link(request: Request) -> Response:
     if isinstance(form, DomainError):
         return refusal_page(v, form)
     secret = await v.runtime.service.rotate_facilitator_secret(event.id)
-    await v.runtime.hub.close_audience(event.id, "facilitator")  # open pages sign in again
+    # the service tells every process (the bus): open facilitator pages sign in again
     token = await v.runtime.service.open_facilitator_session(event.id)  # this browser stays in
     return links_ready(request, v, event, secret, token, rotated=True)
 

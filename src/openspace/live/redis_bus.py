@@ -1,0 +1,183 @@
+"""The Redis backend of the bus: committed changes between server processes over Redis pub/sub.
+
+redis-py's own asyncio client is used directly (encode/broadcaster breaks with redis-py 8).
+Pub/sub delivers at most once: a subscriber that restarts, loses its connection or falls past
+Redis's output buffer limit misses messages without being told. That is safe here because the
+feed numbers every change and fills holes from the change log, and because after every
+(re)subscription the bus asks the feed to `resync` with the store. The subscriber's socket has no
+read timeout (an idle event is not an error); a PING every `HEALTH_SECONDS` proves the link, and
+silence for three of them drops the connection and starts over, so a cut cable is noticed even
+without a TCP reset.
+
+A process's own messages reach its listeners at once, as with the memory bus, and are skipped
+when they come back from Redis (each message names its origin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+
+from openspace.domain.model import Change
+from openspace.live.bus import Listener, Resync
+from openspace.service import Committed, Message, Notice
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "openspace:bus"
+HEALTH_SECONDS = 2.0  # a PING this often; three without an answer and the connection is dropped
+RETRY_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # waits between reconnection attempts, then the last again
+MAX_OUTBOX = 100_000  # messages waiting to be sent; past this the oldest go (the feeds refill from the log)
+
+
+def encode(origin: str, message: Message) -> bytes:
+    if isinstance(message, Committed):
+        body: dict[str, Any] = {
+            "o": origin,
+            "e": message.event_id,
+            "s": message.seq,
+            "k": message.change.kind,
+            "p": message.patch,
+        }
+    else:
+        body = {"o": origin, "e": message.event_id, "n": message.what}
+    return orjson.dumps(body)
+
+
+def decode(raw: bytes) -> tuple[str, Message]:
+    body = orjson.loads(raw)
+    if "n" in body:
+        return body["o"], Notice(body["e"], body["n"])
+    patch = body["p"]
+    return body["o"], Committed(body["e"], body["s"], Change.from_patch(body["k"], patch), patch)
+
+
+class RedisBus:
+    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+        self.url = url
+        self.channel = channel
+        self.origin = secrets.token_hex(8)  # this process, to skip its own messages coming back
+        self.listeners: list[Listener] = []
+        self.resyncs: list[Resync] = []
+        self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self.subscribed = asyncio.Event()  # readiness: set while the subscription stands
+        self.received = 0
+        self.reconnects = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def ready(self) -> bool:
+        return self.subscribed.is_set()
+
+    def publish(self, message: Message) -> None:
+        self._deliver(message)
+        if self.outbox.qsize() >= MAX_OUTBOX:
+            self.outbox.get_nowait()
+        self.outbox.put_nowait(encode(self.origin, message))
+
+    def subscribe(self, listener: Listener, resync: Resync | None = None) -> None:
+        self.listeners.append(listener)
+        if resync is not None:
+            self.resyncs.append(resync)
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="openspace-bus-listen"),
+            asyncio.create_task(self._send(), name="openspace-bus-send"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self.listeners.clear()
+        self.resyncs.clear()
+
+    def _deliver(self, message: Message) -> None:
+        for listener in self.listeners:
+            try:
+                listener(message)
+            except Exception:
+                log.exception("a bus subscriber failed on %s", message)
+
+    async def _send(self) -> None:
+        """One publishing connection; whatever waits goes out in one pipeline."""
+        attempt = 0
+        while True:
+            client = redis.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
+            try:
+                while True:
+                    waiting = [await self.outbox.get()]
+                    while not self.outbox.empty() and len(waiting) < 1000:
+                        waiting.append(self.outbox.get_nowait())
+                    async with client.pipeline(transaction=False) as pipe:
+                        for raw in waiting:
+                            pipe.publish(self.channel, raw)
+                        await pipe.execute()
+                    attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # those messages are lost; the other processes' feeds refill them
+                log.warning("publishing on the bus failed (%s); reconnecting", error)
+                await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+                attempt += 1
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def _listen(self) -> None:
+        attempt = 0
+        while True:
+            client = redis.Redis.from_url(self.url, socket_timeout=None, socket_connect_timeout=5)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                attempt = 0
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("the bus subscription dropped (%s); reconnecting", error)
+            finally:
+                self.subscribed.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            self.reconnects += 1
+            await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+            attempt += 1
+
+    async def _read(self, pubsub: Any) -> None:
+        heard = pinged = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - heard > 3 * HEALTH_SECONDS:
+                raise ConnectionError("no answer from Redis")
+            if now - pinged >= HEALTH_SECONDS:
+                await pubsub.ping()
+                pinged = now
+            message = await pubsub.get_message(timeout=HEALTH_SECONDS / 2)
+            if message is None:
+                continue
+            heard = time.monotonic()
+            kind = message["type"]
+            if kind == "subscribe":
+                self.subscribed.set()
+                for resync in self.resyncs:  # anything published while we were away is in the log
+                    resync()
+            elif kind == "message":
+                origin, decoded = decode(message["data"])
+                if origin != self.origin:
+                    self.received += 1
+                    self._deliver(decoded)

@@ -1,0 +1,132 @@
+"""The Redis bus against a real redis-server: delivery between processes, and catching up after
+the subscription drops or Redis restarts (issue #17)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from openspace.domain.model import Change, Space
+from openspace.domain.rules import Actor
+from openspace.live.feed import Feed
+from openspace.live.hub import LocalHub
+from openspace.live.redis_bus import RedisBus, decode, encode
+from openspace.service import Committed, Message, Notice, Service
+from openspace.store.sqlite import SQLiteStore
+from tests.backends import RedisServer
+from tests.live.test_feed import EVENT, Screen
+
+FAC = Actor(facilitator=True)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
+    """Wait for `condition`, polling, for at most `seconds`."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out waiting")
+
+
+def committed(seq: int) -> Committed:
+    change = Change("space.added", upserts=(Space(id=f"s{seq}", name=f"R{seq}", position=seq),))
+    return Committed("e", seq, change, change.to_patch())
+
+
+def test_a_message_survives_its_wire_form() -> None:
+    origin, back = decode(encode("me", committed(3)))
+    assert origin == "me" and isinstance(back, Committed)
+    assert (back.event_id, back.seq, back.patch, back.change.upserts) == (
+        "e",
+        3,
+        committed(3).patch,
+        committed(3).change.upserts,
+    )
+    assert decode(encode("me", Notice("e", "reauth")))[1] == Notice("e", "reauth")
+
+
+async def test_messages_reach_the_other_process_once_and_the_own_at_once(redis: RedisServer) -> None:
+    a, b = RedisBus(redis.url), RedisBus(redis.url)
+    got_a: list[Message] = []
+    got_b: list[Message] = []
+    a.subscribe(got_a.append)
+    b.subscribe(got_b.append)
+    await a.start()
+    await b.start()
+    try:
+        await until(lambda: a.ready and b.ready)
+        a.publish(committed(1))
+        assert got_a == [committed(1)]  # in-process delivery does not wait for Redis
+        a.publish(Notice("e", "deleted"))
+        await until(lambda: len(got_b) == 2)
+        assert [type(m).__name__ for m in got_b] == ["Committed", "Notice"]
+        await asyncio.sleep(0.2)
+        assert len(got_a) == 2  # its own messages coming back from Redis are skipped
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_killed_subscription_reconnects_and_resyncs(redis: RedisServer) -> None:
+    bus = RedisBus(redis.url)
+    resyncs: list[int] = []
+    got: list[Message] = []
+    bus.subscribe(got.append, lambda: resyncs.append(1))
+    other = RedisBus(redis.url)
+    await bus.start()
+    await other.start()
+    try:
+        await until(lambda: bus.ready and len(resyncs) == 1)
+        redis.cli("client", "kill", "type", "pubsub")
+        await until(lambda: len(resyncs) == 2 and bus.ready)
+        assert bus.reconnects >= 1
+        other.publish(committed(1))
+        await until(lambda: len(got) == 1)
+    finally:
+        await bus.stop()
+        await other.stop()
+
+
+async def start_worker(path: Path, url: str) -> tuple[SQLiteStore, Service, LocalHub, Feed, RedisBus]:
+    store = SQLiteStore(path)
+    await store.open()
+    hub, bus = LocalHub(max_lag=500), RedisBus(url)
+    service = Service(store, bus)
+    feed = Feed(store, hub, service)
+    bus.subscribe(feed.take, feed.resync)
+    await hub.start()
+    await bus.start()
+    await service.start()
+    return store, service, hub, feed, bus
+
+
+async def test_two_workers_on_redis_lose_nothing_across_a_redis_restart(redis: RedisServer, tmp_path: Path) -> None:
+    """Changes written on A while Redis is down reach B's screen, in order, once it is back."""
+    store_a, a, hub_a, feed_a, bus_a = await start_worker(tmp_path / "s.db", redis.url)
+    store_b, b, hub_b, feed_b, bus_b = await start_worker(tmp_path / "s.db", redis.url)
+    try:
+        await until(lambda: bus_a.ready and bus_b.ready)
+        event, _ = await a.create_event(EVENT)
+        await b.board(event.id)
+        screen = Screen(hub_b, event.id)
+        await screen.client.go_live(0)
+        for i in range(5):
+            await a.execute(event.id, FAC, "space.add", {"name": f"R{i}"})
+        await until(lambda: screen.seqs == [1, 2, 3, 4, 5])
+        redis.stop()
+        await until(lambda: not bus_b.ready)
+        for i in range(5, 10):
+            await a.execute(event.id, FAC, "space.add", {"name": f"R{i}"})
+        redis.start()
+        await until(lambda: screen.seqs == list(range(1, 11)))
+        assert screen.closed_with is None
+        assert (await b.board(event.id)).seq == 10
+    finally:
+        for service, bus, hub, store in ((a, bus_a, hub_a, store_a), (b, bus_b, hub_b, store_b)):
+            await service.stop()
+            await bus.stop()
+            await hub.stop()
+            await store.close()
+        await feed_a.settle()
+        await feed_b.settle()

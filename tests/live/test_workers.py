@@ -1,0 +1,145 @@
+"""Several workers on PostgreSQL and Redis, as `openspace serve --workers N` runs them; the
+`migrate` and `copy` commands; health and readiness (issue #17)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx2
+from click.testing import CliRunner
+
+from openspace.cli import main
+from openspace.store.postgres import PostgresStore
+from openspace.store.sqlite import SQLiteStore
+from tests.backends import RedisServer
+from tests.live.test_live_server import join, next_change, open_socket, page_data, propose
+from tests.server import STARTUP_SECONDS, free_port
+
+
+@contextmanager
+def workers(
+    database_url: str, bus_url: str, count: int = 2, processes: list[subprocess.Popen[str]] | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """`openspace serve --workers N` on a free port; its URL and its output so far. The process
+    is appended to `processes`, for a test that kills it."""
+    port = free_port()
+    command = [sys.executable, "-m", "openspace", "serve", "--port", str(port), "--workers", str(count),
+               "--database-url", database_url, "--bus-url", bus_url, "--log-level", "warning"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    if processes is not None:
+        processes.append(process)
+    output: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        ready = 0
+        while time.monotonic() < deadline and ready < 5:  # several answers in a row: every worker is up
+            try:
+                ready = ready + 1 if httpx2.get(f"{base}/readyz").status_code == 200 else 0
+            except httpx2.TransportError:
+                ready = 0
+            time.sleep(0.1)
+        assert ready, "the workers did not become ready:\n" + "".join(output)
+        yield base, output
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(timeout=5)
+        process.stdout.close()
+
+
+def link(output: list[str], label: str) -> str:
+    line = next(line for line in output if line.startswith(f"{label}:"))
+    return line.split()[-1]
+
+
+def test_changes_through_any_worker_reach_every_socket_on_every_worker_in_order(
+    postgres_url: str, redis: RedisServer
+) -> None:
+    with ExitStack() as stack:
+        base, output = stack.enter_context(workers(postgres_url, redis.url))
+        assert httpx2.get(f"{base}/healthz").text == "ok"
+        slug = link(output, "Participant link").rsplit("/", 1)[1]
+        people = [join(base, slug, f"Person {i}") for i in range(3)]  # their requests spread over the workers
+        for http in people:
+            stack.callback(http.close)
+        data = page_data(people[0], f"/e/{slug}")
+
+        async def run() -> list[list[int]]:
+            sockets = [await open_socket(base, slug, data) for _ in range(8)]
+            for i in range(12):
+                propose(people[i % 3], slug, f"Ämne {i}")
+            seen = [[(await next_change(ws))["seq"] for _ in range(12)] for ws in sockets]
+            for ws in sockets:
+                await ws.close()
+            return seen
+
+        expected = list(range(data["seq"] + 1, data["seq"] + 13))
+        assert asyncio.run(run()) == [expected] * 8
+        assert page_data(people[1], f"/e/{slug}")["seq"] == expected[-1]
+
+
+def test_readyz_says_no_while_the_bus_is_down(postgres_url: str, redis: RedisServer) -> None:
+    with workers(postgres_url, redis.url, count=2) as (base, _):
+        redis.stop()
+        statuses = set()
+        for _ in range(100):
+            statuses.add(httpx2.get(f"{base}/readyz").status_code)
+            if 503 in statuses:
+                break
+            time.sleep(0.05)
+        assert 503 in statuses
+        redis.start()
+
+
+def test_migrate_then_copy_moves_events_from_sqlite_into_postgres(tmp_path: Path, postgres_url: str) -> None:
+    runner = CliRunner()
+    db = tmp_path / "old.db"
+    made = runner.invoke(main, ["new-event", "--name", "Biblioteksdagen", "--date", "2026-05-02", "--db", str(db)])
+    assert made.exit_code == 0, made.output
+    assert runner.invoke(main, ["migrate", "--database-url", postgres_url]).exit_code == 0
+    copied = runner.invoke(main, ["copy", str(db), "--database-url", postgres_url])
+    assert copied.exit_code == 0, copied.output
+    assert "Copied 1 events" in copied.output
+    again = runner.invoke(main, ["copy", str(db), "--database-url", postgres_url])
+    assert "Copied 0 events" in again.output and "1 were there already" in again.output
+
+    async def boards() -> tuple[object, object, str | None, str | None]:
+        lite, pg = SQLiteStore(db), PostgresStore(postgres_url)
+        await lite.open()
+        await pg.open()
+        try:
+            slug = re.search(r"/e/([a-z0-9]+)", made.output).group(1)  # type: ignore[union-attr]
+            event = await lite.event_by_slug(slug)
+            assert event is not None
+            return (
+                await lite.load_board(event.id),
+                await pg.load_board(event.id),
+                await lite.meta("secret_key"),
+                await pg.meta("secret_key"),
+            )
+        finally:
+            await lite.close()
+            await pg.close()
+
+    old, new, old_key, new_key = asyncio.run(boards())
+    assert old == new and old is not None
+    assert old_key == new_key  # cookies carry over
