@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from openspace.settings import Settings
-from tests.conftest import ORIGIN, EventHandle, act, create_event, join, new_browser, setup_grid
+from tests.conftest import ORIGIN, UNLIMITED, EventHandle, act, create_event, join, new_browser, setup_grid
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -20,7 +20,15 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Every websocket test on both stores (issue #17)."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
     db = "" if url else str(tmp_path / "test.db")
-    return Settings(db=db, database_url=url, demo=False, secret_key="test-secret-key", port=8000)
+    return Settings(
+        db=db,
+        database_url=url,
+        demo=False,
+        secret_key="test-secret-key",
+        port=8000,
+        allowed_hosts="testserver",  # the test client's Host, as in conftest's settings
+        **UNLIMITED,
+    )
 
 
 def page_data(browser: TestClient, path: str) -> dict[str, Any]:
