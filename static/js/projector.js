@@ -68,7 +68,12 @@ function paginate(face) {
 }
 
 function show(index) {
-  if (!pages.length) return;
+  if (timerOn) {
+    for (const face of document.querySelectorAll(".proj > section:not(.proj-timer)")) face.style.display = "none";
+    pager.hidden = true;
+    clearTimeout(timer);
+    return;
+  }
   at = ((index % pages.length) + pages.length) % pages.length;
   const page = pages[at];
   for (const face of faces()) {
@@ -78,13 +83,13 @@ function show(index) {
   }
   pager.hidden = pages.length < 2;
   pager.textContent = pager.dataset.label.replace("{page}", at + 1).replace("{pages}", pages.length);
-  pager.dataset.page = String(at + 1);
-  pager.dataset.pages = String(pages.length);
   clearTimeout(timer);
   if (pages.length > 1) timer = setTimeout(() => show(at + 1), TURN_MS);
 }
 
 function layout() {
+  timerFace.hidden = !timerOn;
+  for (const face of document.querySelectorAll(".proj > section:not(.proj-timer)")) face.style.display = "";
   pages = [];
   // the pager's line is always laid out (hidden only from sight), so pages measured without it fit with it
   pager.textContent = pager.dataset.label.replace("{page}", 1).replace("{pages}", 1);
@@ -96,16 +101,78 @@ function layout() {
   for (const face of document.querySelectorAll(".proj-wall, .proj-grid")) {
     if (face.hidden) face.style.display = "";
   }
-  if (!pages.length) {
-    pager.hidden = true;
-    clearTimeout(timer);
+  if (timerOn || pages.length) {
+    show(at);
     return;
   }
-  show(at);
+  pager.hidden = true;
+  clearTimeout(timer);
 }
 
+// The timer face (#15): the banner's countdown (the facilitator's bell, else the running slot's
+// end) drawn as large as the screen allows, and during a pitch beside the spotlight too. The chime
+// is synthesised by WebAudio, so no sound file is fetched; a browser plays sound only after a
+// press, which the "Chime at zero" button is.
+const timerFace = document.querySelector("[data-proj-timer]");
+const chime = timerFace.querySelector("[data-chime]");
+let timerOn = new URLSearchParams(location.search).get("face") === "timer";
+let audio = null;
+let lastLeft = null;
+
+function ring() {
+  if (!audio) return;
+  const start = audio.currentTime;
+  for (const [offset, pitch] of [[0, 880], [0.35, 660], [0.7, 880]]) {
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = pitch;
+    gain.gain.setValueAtTime(0.0001, start + offset);
+    gain.gain.exponentialRampToValueAtTime(0.4, start + offset + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.6);
+    tone.connect(gain).connect(audio.destination);
+    tone.start(start + offset);
+    tone.stop(start + offset + 0.65);
+  }
+  document.documentElement.dataset.chimed = String(Number(document.documentElement.dataset.chimed || 0) + 1);
+}
+
+function clockText(ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000)); // as the banner's clock (regions.js)
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+function tick() {
+  const source = document.querySelector("[data-banner] [data-countdown]");
+  const until = source && !source.hidden ? source.dataset.until : "";
+  const kind = source ? source.dataset.kind : "";
+  const left = until ? Date.parse(until) - (Date.now() + regions.offset) : null;
+  const label = timerFace.querySelector("[data-timer-label]");
+  const clockNode = timerFace.querySelector("[data-timer-clock]");
+  const text = left === null ? "–:––" : clockText(left);
+  label.textContent = left === null ? timerFace.dataset.none : timerFace.dataset[kind === "bell" ? "bell" : "slot"];
+  if (clockNode.textContent !== text) clockNode.textContent = text;
+  const spot = document.querySelector("[data-spot-clock]");
+  if (spot) {
+    spot.hidden = !(left !== null && kind === "bell");
+    if (!spot.hidden && spot.textContent !== text) spot.textContent = text;
+  }
+  if (left !== null && lastLeft !== null && lastLeft > 0 && left <= 0 && chime.getAttribute("aria-pressed") === "true") ring();
+  lastLeft = left;
+}
+
+chime.addEventListener("click", () => {
+  const on = chime.getAttribute("aria-pressed") !== "true";
+  chime.setAttribute("aria-pressed", String(on));
+  if (on && !audio) audio = new AudioContext();
+});
+
 document.addEventListener("keydown", (event) => {
-  if (["ArrowRight", "PageDown", " "].includes(event.key)) show(at + 1);
+  if (event.target instanceof HTMLButtonElement && event.key === " ") return;
+  if (event.key === "t" || event.key === "T") {
+    timerOn = !timerOn;
+    layout();
+  } else if (["ArrowRight", "PageDown", " "].includes(event.key)) show(at + 1);
   else if (["ArrowLeft", "PageUp"].includes(event.key)) show(at - 1);
   else return;
   event.preventDefault();
@@ -113,4 +180,6 @@ document.addEventListener("keydown", (event) => {
 regions.addEventListener("applied", layout);
 window.addEventListener("resize", layout);
 layout();
+setInterval(tick, 250);
+tick();
 live.connect();

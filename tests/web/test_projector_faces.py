@@ -9,6 +9,7 @@ every topic is shown whole at some point. Screenshots of each face and page land
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx2
@@ -24,6 +25,7 @@ from tests.web.test_browser import (  # noqa: F401  (fixtures)
     context,
     fac_act,
     new_event,
+    running_event,
     server,
     watch,
 )
@@ -70,10 +72,10 @@ MEASURE = """() => {
   const names = [...document.querySelectorAll(`:is(${faces}) :is(.t-conv, .spot-conv)`)].filter(shown);
   const pager = document.querySelector('[data-pager]');
   return {
-    titles: titles.map((el) => ({text: el.textContent.replaceAll('\u00ad', '').trim(), size: size(el), clipped: clipped(el),
-                                 hyphens: getComputedStyle(el).hyphens})),
+    titles: titles.map((el) => ({text: el.textContent.replaceAll('\u00ad', '').trim(), size: size(el),
+                                 clipped: clipped(el), hyphens: getComputedStyle(el).hyphens})),
     names: names.map((el) => ({text: el.textContent.trim(), size: size(el), clipped: clipped(el)})),
-    pages: Number(pager.dataset.pages || 1),
+    pages: pager.hidden ? 1 : Number(pager.textContent.match(/\\d+/g)[1]),  // 'Page 1 of 3'
     lang: document.documentElement.lang,
     scroll: document.documentElement.scrollHeight - innerHeight,
   };
@@ -86,7 +88,7 @@ def pages_of(page: Page, screen: dict[str, int], name: str) -> list[dict]:  # ty
     found = [page.evaluate(MEASURE)]
     for number in range(1, found[0]["pages"]):
         page.keyboard.press("ArrowRight")
-        expect(page.locator("[data-pager]")).to_have_attribute("data-page", str(number + 1))
+        expect(page.locator("[data-pager]")).to_have_text(re.compile(rf"\b{number + 1}\D+{found[0]['pages']}$"))
         shoot(page, f"{name}-{number + 1}", screen)
         found.append(page.evaluate(MEASURE))
     for number, measured in enumerate(found, start=1):
@@ -218,8 +220,61 @@ def test_every_face_has_no_accessibility_violations(
             page.goto(f"{server.url}/e/{slug}/projector")
             expect(page.locator("#conn")).to_have_attribute("data-state", "online")
             found[name] = violations(page)
+        page.goto(f"{server.url}/e/{slug}/projector?face=timer")
+        expect(page.locator("[data-proj-timer]")).to_be_visible()
+        found["timer"] = violations(page)
     finally:
         fac_act(http, slug, "pitch.spotlight", topic="")
         fac_act(http, slug, "voting.set", dots="0")
         fac_act(http, slug, "event.phase", phase="sessions")
     assert not {k: v for k, v in found.items() if v}, found
+
+
+TIMER = """() => {
+  const clock = document.querySelector('[data-timer-clock]');
+  const r = clock.getBoundingClientRect();
+  const sizes = [...document.querySelectorAll('body *')].filter((el) => el.getClientRects().length
+    && el !== clock && el.childElementCount === 0 && el.textContent.trim())
+    .map((el) => parseFloat(getComputedStyle(el).fontSize));
+  return {text: clock.textContent, size: parseFloat(getComputedStyle(clock).fontSize), others: Math.max(...sizes),
+          inside: r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth,
+          label: document.querySelector('[data-timer-label]').textContent};
+}"""
+
+
+def test_the_timer_face_counts_down_a_pitch_and_a_session(browser: Browser, server: Server, watch: Watch) -> None:
+    """?face=timer (or the T key) shows the countdown as the largest thing on screen; a running
+    bell also shows beside the pitch in the spotlight; the chime is a toggle."""
+    slug, link, topics = running_event(server.url)
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as http:
+        http.get(link.replace(link.split("/e/")[0], server.url))
+        for screen in SCREENS:
+            page = context(browser, watch, screen).new_page()
+            page.goto(f"{server.url}/e/{slug}/projector?face=timer")
+            expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+            expect(page.locator("[data-proj-timer]")).to_be_visible()
+            expect(page.locator("#agenda")).to_be_hidden()
+            expect(page.locator("[data-timer-clock]")).to_have_text(re.compile(r"^\d+:\d\d$"))
+            found = page.evaluate(TIMER)
+            assert found["label"] == "This session ends in" and found["inside"], found
+            assert found["size"] >= 0.25 * screen["height"] > found["others"], found
+            page.screenshot(path=str(SHOTS / f"projector-timer-{screen['width']}.png"))
+            page.get_by_role("button", name="Chime at zero").click()
+            expect(page.get_by_role("button", name="Chime at zero")).to_have_attribute("aria-pressed", "true")
+            fac_act(http, slug, "bell.set", minutes="5")
+            expect(page.locator("[data-timer-label]")).to_have_text("Countdown")
+            expect(page.locator("[data-timer-clock]")).to_have_text(re.compile(r"^[45]:\d\d$"))
+            page.keyboard.press("t")  # back to the board's own face
+            expect(page.locator("[data-proj-timer]")).to_be_hidden()
+            expect(page.locator(".proj-wall:visible, #agenda:visible")).to_have_count(1)
+            fac_act(http, slug, "pitch.join", topic=topics[0])
+            fac_act(http, slug, "topic.unplace", topic=topics[0])
+            fac_act(http, slug, "pitch.spotlight", topic=topics[0])
+            expect(page.locator("[data-spotlight]")).to_be_visible()
+            expect(page.locator("[data-spot-clock]")).to_be_visible()
+            expect(page.locator("[data-spot-clock]")).to_have_text(re.compile(r"^[45]:\d\d$"))
+            page.screenshot(path=str(SHOTS / f"projector-spotlight-timer-{screen['width']}.png"))
+            fac_act(http, slug, "pitch.spotlight", topic="")
+            fac_act(http, slug, "bell.set", minutes="0")
+            expect(page.locator("[data-spot-clock]")).to_be_hidden()
+            page.context.close()
