@@ -46,7 +46,7 @@ def _csrf(client: TestClient, path: str) -> str:
 
 
 def _act(client: TestClient, slug: str, action: str, return_to: str = "facilitate", **args: str) -> None:
-    data = {"csrf": client.cookies.get("os_csrf") or "", "action": action, "return_to": return_to, **args}
+    data = {"csrf": client.cookies.get("os_csrf") or "", "_action": action, "_return_to": return_to, **args}
     response = client.post(f"/e/{slug}/act", data=data, headers={"origin": ORIGIN})
     assert response.status_code == 303, (action, response.status_code)
 

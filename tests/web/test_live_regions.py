@@ -50,7 +50,7 @@ NORMALISE = """() => {
   body.querySelectorAll("script, #conn, #board-alert, .form-status").forEach((n) => n.remove());
   body.querySelectorAll("[data-keep]").forEach((n) => { n.removeAttribute("hidden"); n.textContent = ""; });
   body.querySelectorAll("[data-countdown]").forEach((n) => { n.textContent = ""; });
-  body.querySelectorAll("input[name=action_id]").forEach((n) => n.setAttribute("value", ""));
+  body.querySelectorAll("input[name=_action_id]").forEach((n) => n.setAttribute("value", ""));
   const own = new Set(["style", "aria-busy", "aria-invalid", "data-dirty", "data-keep"]);
   const out = [];
   const walk = (node) => {
@@ -112,7 +112,7 @@ def http_of(ctx: BrowserContext, base: str) -> httpx2.Client:
 
 
 def post(http: httpx2.Client, slug: str, action: str, return_to: str = "participant", **args: str) -> bool:
-    data = {"csrf": http.cookies.get("os_csrf") or "", "action": action, "return_to": return_to, **args}
+    data = {"csrf": http.cookies.get("os_csrf") or "", "_action": action, "_return_to": return_to, **args}
     return http.post(f"/e/{slug}/act", data=data).status_code == 303
 
 

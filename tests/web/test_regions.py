@@ -18,7 +18,7 @@ from tests.conftest import ORIGIN, act, create_event, join, new_browser, setup_g
 PAGE = (
     '<body><header data-region="top"><a>Brand</a></header><!--/top-->'
     '<section data-region="list"><ul><li>a</li></ul>'
-    '<form><input type="hidden" name="action_id" value="AAA"></form>'
+    '<form><input type="hidden" name="_action_id" value="AAA"></form>'
     '<p class="countdown" data-countdown data-until="x">Ends in 4:59</p></section><!--/list--></body>'
 )
 

@@ -15,7 +15,7 @@ morphing; so one changed topic in a list of sixty costs the bytes of that topic 
 stubs, not of the list.
 
 A region's name is inside its own markup, so equal hashes mean the same region unchanged: the
-page sends hashes only, not names. Hashes leave out the per-render form ids (`action_id`, new
+page sends hashes only, not names. Hashes leave out the per-render form ids (`_action_id`, new
 for every render so that a no-script post is applied once) and the countdown's text (the page
 ticks it towards `data-until` itself): without that a region would look changed at every render.
 """
@@ -33,7 +33,7 @@ HEADER = "x-regions"
 MAX_HEADER = 16_384  # about 1,800 hashes; past that the page is sent whole, never refused
 
 START = re.compile(r'<[a-z]+\b[^>]*?\sdata-region="(?P<name>[\w-]+)"[^>]*>')
-ACTION_ID = re.compile(r'(name="action_id" value=")[^"]*(")')
+ACTION_ID = re.compile(r'(name="_action_id" value=")[^"]*(")')
 COUNTDOWN = re.compile(r"(<p [^>]*data-countdown[^>]*>)[^<]*")
 
 
