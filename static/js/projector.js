@@ -20,7 +20,7 @@ let timer = null;
 // The smallest title the back of the room can read: 24 px on a full-HD projector, 18 px below.
 const floorPx = () => (window.innerWidth >= 1600 ? 24 : 18);
 
-const faces = () => [...document.querySelectorAll(".proj-wall, .proj-grid")].filter((face) => !face.hidden);
+const faces = () => [...document.querySelectorAll(".proj-wall, .proj-closing, .proj-grid")].filter((face) => !face.hidden);
 
 function itemsOf(face) {
   if (face.matches(".proj-grid")) return [...face.querySelectorAll(".grid tbody tr")];
@@ -98,7 +98,7 @@ function layout() {
     size(face);
     pages.push(...paginate(face));
   }
-  for (const face of document.querySelectorAll(".proj-wall, .proj-grid")) {
+  for (const face of document.querySelectorAll(".proj-wall, .proj-closing, .proj-grid")) {
     if (face.hidden) face.style.display = "";
   }
   if (timerOn || pages.length) {

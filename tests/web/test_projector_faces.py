@@ -55,7 +55,7 @@ def swedish_titles(count: int) -> list[str]:
 MEASURE = """() => {
   const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
   const size = (el) => parseFloat(getComputedStyle(el).fontSize);
-  const faces = '.proj-spotlight, .proj-votes, .proj-wall, .proj-grid';
+  const faces = '.proj-spotlight, .proj-votes, .proj-wall, .proj-closing, .proj-grid';
   const clipped = (el) => {
     const r = el.getBoundingClientRect();
     if (r.left < -1 || r.top < -1 || r.right > innerWidth + 1 || r.bottom > innerHeight + 1) return 'viewport';
@@ -68,7 +68,7 @@ MEASURE = """() => {
     }
     return '';
   };
-  const titles = [...document.querySelectorAll(`:is(${faces}) :is(.t-title, .spot-title)`)].filter(shown);
+  const titles = [...document.querySelectorAll(`:is(${faces}) :is(.t-title, .t-what, .spot-title)`)].filter(shown);
   const names = [...document.querySelectorAll(`:is(${faces}) :is(.t-conv, .spot-conv)`)].filter(shown);
   const pager = document.querySelector('[data-pager]');
   return {
@@ -149,7 +149,17 @@ def test_a_6x5_swedish_agenda_pages_instead_of_shrinking_or_cutting(
             page.context.close()
 
 
-@pytest.mark.parametrize("face", ["spotlight", "votes", "opening"])
+def add_actions(http: httpx2.Client, slug: str, state: dict) -> None:  # type: ignore[type-arg]
+    """Fourteen action items with names and dates: more than one closing page holds at 1280."""
+    if state["actions"]:
+        return
+    for n, topic in enumerate(state["topics"][:14]):
+        what = f"Skicka sammanfattningen av {topic['title']} till alla"
+        fac_act(http, slug, "action.add", topic=topic["id"], what=what, who="Anna-Stina Axelsson-Lindqvist",
+                due=f"2026-06-{10 + n}")  # fmt: skip
+
+
+@pytest.mark.parametrize("face", ["spotlight", "votes", "opening", "closing"])
 def test_the_other_faces_fit_with_long_titles(
     browser: Browser,
     server: Server,
@@ -165,8 +175,11 @@ def test_the_other_faces_fit_with_long_titles(
         fac_act(http, slug, "pitch.spotlight", topic=queued)
     elif face == "votes":
         fac_act(http, slug, "voting.set", dots="3")
-    else:
+    elif face == "opening":
         fac_act(http, slug, "event.phase", phase="opening")
+    else:
+        add_actions(http, slug, state)
+        fac_act(http, slug, "event.phase", phase="closing")
     try:
         for screen in SCREENS:
             page = context(browser, watch, screen).new_page()
@@ -208,7 +221,8 @@ def test_every_face_has_no_accessibility_violations(
              ("spotlight", "pitch.spotlight", {"topic": queued}),
              ("votes", "pitch.spotlight", {"topic": ""}),
              ("sessions", "voting.set", {"dots": "0"}),
-             ("opening", "event.phase", {"phase": "opening"})]  # fmt: skip
+             ("opening", "event.phase", {"phase": "opening"}),
+             ("closing", "event.phase", {"phase": "closing"})]  # fmt: skip
     fac_act(http, slug, "event.phase", phase="marketplace")
     try:
         for name, action, args in steps:
