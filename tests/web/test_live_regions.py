@@ -28,6 +28,7 @@ from tests.web.test_browser import (  # noqa: F401  (fixtures)
     Watch,
     browser,
     context,
+    created_page,
     fac_act,
     facilitator_page,
     join,
@@ -131,8 +132,8 @@ def today_event(base: str) -> tuple[str, str, httpx2.Client]:
     end = min(now + timedelta(minutes=40), now.replace(hour=23, minute=0))
     http = httpx2.Client(base_url=base, follow_redirects=False)
     token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
-    page = http.post("/new", data={"csrf": token, "name": "Levande", "starts_on": now.date().isoformat(),
-                                   "timezone": "Europe/Stockholm", "language": "en"}).text  # fmt: skip
+    page = created_page(http, data={"csrf": token, "name": "Levande", "starts_on": now.date().isoformat(),
+                                    "timezone": "Europe/Stockholm", "language": "en"})  # fmt: skip
     link = re.search(r"<code>(http[^<]+)</code>", page).group(1)  # type: ignore[union-attr]
     slug = link.split("/e/")[1].split("/")[0]
     for n in range(3):
