@@ -66,7 +66,8 @@ def build(client: TestClient) -> tuple[str, TestClient, TestClient]:
     fac = _other(client)
     form = {"csrf": _csrf(fac, "/new"), "name": "Bench", "starts_on": "2026-03-14", "ends_on": "2026-03-15",
             "timezone": "Europe/Stockholm", "language": "en"}  # fmt: skip
-    page = fac.post("/new", data=form).text
+    created = fac.post("/new", data=form)  # answered with a redirect to the page with the links
+    page = fac.get(created.headers["location"]).text if created.status_code == 303 else created.text
     slug = re.search(r"/e/([a-z0-9]+)/f/", page).group(1)  # type: ignore[union-attr]
     for n in range(SPACES):
         _act(fac, slug, "space.add", name=f"Room {n + 1}", capacity=str(10 + 5 * n))
