@@ -93,6 +93,7 @@ async def projector(request: Request) -> Response:
     return v.render(
         "projector.html",
         vm=vm,
+        proceedings_url=v.link("proceedings", slug=event.slug),
         data=v.page_data(board, "public"),
     )
 

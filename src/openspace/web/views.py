@@ -16,7 +16,7 @@ import orjson
 from openspace import i18n
 from openspace.domain import attendance, planning
 from openspace.domain.errors import N_
-from openspace.domain.model import Announcement, Board, Event, Slot, Space, Topic
+from openspace.domain.model import ActionItem, Announcement, Board, Event, Slot, Space, Topic
 from openspace.domain.projection import Audience, hidden_statuses, state_for
 
 
@@ -61,6 +61,17 @@ class BoardView:
                     end = datetime.fromisoformat(f"{slot.day}T{slot.end}").replace(tzinfo=zone)
                     return end.astimezone(UTC).isoformat(timespec="seconds")
         return ""
+
+    def most_dots(self, count: int = 5) -> list[Topic]:
+        """The closing face's sessions with most dots, most first (ties in agenda order)."""
+        voted = [t for t in self.topics if t.dots]
+        return sorted(voted, key=lambda t: -t.dots)[:count]
+
+    def action_items(self) -> list[tuple[ActionItem, Topic]]:
+        """Every action item of a topic this audience sees, with its topic, for the closing face."""
+        topics = {t.id: t for t in self.topics}
+        items = [(a, topics[a.topic_id]) for a in self.board.actions.values() if a.topic_id in topics]
+        return sorted(items, key=lambda pair: (pair[0].due or "9999", pair[1].title, pair[0].what))
 
     def queue_place(self, topic: Topic) -> int | None:
         for number, queued in enumerate(self.queue, start=1):
