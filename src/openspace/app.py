@@ -25,7 +25,9 @@ from openspace.domain.model import Change
 from openspace.guard import redact
 from openspace.live import ws
 from openspace.live.hub import LocalHub
+from openspace.live.webhooks import DeliveryWorker, Policy
 from openspace.media import PhotoStore
+from openspace.outward import Outward
 from openspace.runtime import Runtime
 from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
 from openspace.service import Service
@@ -34,6 +36,7 @@ from openspace.store.sqlite import SQLiteStore
 from openspace.web import exports as web_exports
 from openspace.web import harvest as web_harvest
 from openspace.web import routes as web
+from openspace.web import webhooks as web_webhooks
 from openspace.web.rendering import Renderer
 
 log = logging.getLogger(__name__)
@@ -74,8 +77,12 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
                 photos.delete_all(change.result.get("photos", []))
 
         service.after_commit.append(forget_files)
+        outward = Outward(store, service, calendar_key=secret_key)
+        deliveries = DeliveryWorker(outward, policy(settings))
+        service.after_commit.append(lambda event_id, change: deliveries.wake())
         await hub.start()
         await service.start()
+        await deliveries.start()
         runtime = Runtime(
             settings=settings,
             store=store,
@@ -86,6 +93,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             base_url=links.public_base(settings.host, settings.port, settings.public_url),
             database_epoch=epoch[:12],
             photos=photos,
+            outward=outward,
         )
         app.state.runtime = runtime
         if on_ready is not None:
@@ -95,6 +103,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         try:
             yield
         finally:
+            await deliveries.stop()
             await hub.stop()
             await service.stop()
             await store.close()
@@ -129,6 +138,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             *web.ROUTES,
             *web_harvest.ROUTES,
             *web_exports.ROUTES,
+            *web_webhooks.ROUTES,
             *ws.ROUTES,
             Route("/static/{version}/{path:path}", static),
             Route("/favicon.ico", favicon),
@@ -136,6 +146,16 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         middleware=[Middleware(SecurityHeadersMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,
+    )
+
+
+def policy(settings: Settings) -> Policy:
+    """How webhooks are delivered, from the settings (#18)."""
+    return Policy(
+        allow_private=settings.webhook_allow_private,
+        timeout=float(settings.webhook_timeout),
+        first_retry=settings.webhook_retry_ms / 1000,
+        attempts=settings.webhook_attempts,
     )
 
 

@@ -22,6 +22,7 @@ from openspace.security import (
 if TYPE_CHECKING:  # the parts are built in app.py; naming them here must not make runtime depend on them
     from openspace.live.hub import Fanout
     from openspace.media import PhotoStore
+    from openspace.outward import Outward
     from openspace.service import Service
     from openspace.settings import Settings
     from openspace.store.sqlite import Store
@@ -39,6 +40,7 @@ class Runtime:
     base_url: str
     database_epoch: str
     photos: PhotoStore
+    outward: Outward
     login_limit: LoginGuard = field(default_factory=LoginGuard)
 
     def epoch(self, event_id: str) -> str:

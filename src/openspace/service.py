@@ -28,6 +28,7 @@ from openspace.domain import rules
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.projection import change_frames
+from openspace.outward import notify
 from openspace.security import hash_token, new_secret
 from openspace.store.sqlite import Store, Transaction
 
@@ -143,6 +144,7 @@ class Service:
                 tx.apply(event_id, seq, change, patch)
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change, patch))
+                notify(tx, batch.boards[event_id], seq, change)  # webhooks' outbox, in this transaction
             else:  # accepted, but nothing to change (already there): no log entry, no broadcast
                 seq = board.seq
             result = {"seq": seq, **change.result}

@@ -34,6 +34,15 @@ SETTINGS: list[Setting] = [
     Setting("max_lag", 256, "Changes a client may fall behind before it is disconnected and told to resume."),
     Setting("ws_max_size", 65536, "Largest websocket message accepted from a client, in bytes."),
     Setting("log_level", "info", "Server log level: debug, info, warning or error."),
+    Setting(
+        "webhook_allow_private",
+        False,
+        "Let webhooks post to loopback, private and link-local addresses, and over plain http: only for a "
+        "receiver on this machine or network that you trust (tests use it for a local receiver).",
+    ),
+    Setting("webhook_timeout", 10, "Seconds a webhook endpoint has to answer one delivery."),
+    Setting("webhook_retry_ms", 5000, "Milliseconds before a failed webhook delivery is retried; doubles each time."),
+    Setting("webhook_attempts", 8, "Tries per webhook message before it is shown as failed."),
 ]
 
 
@@ -49,6 +58,10 @@ class Settings:
     max_lag: int = 256
     ws_max_size: int = 65536
     log_level: str = "info"
+    webhook_allow_private: bool = False
+    webhook_timeout: int = 10
+    webhook_retry_ms: int = 5000
+    webhook_attempts: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -41,7 +41,9 @@ from openspace.domain.model import (
     column_names,
     kind_of,
 )
+from openspace.store import outbound
 from openspace.store.migrations import MIGRATIONS
+from openspace.store.outbound import SQLiteOutbound
 
 EVENT_COLUMNS = column_names(Event)
 COLUMNS: dict[EntityKind, list[str]] = {kind: column_names(t) for kind, t in ENTITY_TYPES.items()}
@@ -75,6 +77,8 @@ def board_from_rows(event_row: Any, rows: dict[EntityKind, list[Any]]) -> Board:
 
 
 class Transaction(Protocol):
+    outbound: SQLiteOutbound  # webhooks' outbox and calendars, in the same transaction (#18)
+
     """The writes one transaction may make. Only the service's single writer holds one, on the
     database's own thread, so these are plain calls: no awaiting between statements."""
 
@@ -109,6 +113,7 @@ class Store(Protocol):
     async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None: ...
     async def facilitator_session(self, event_id: str, token_hash: str) -> bool: ...
     async def facilitator_secret_hash(self, event_id: str) -> str | None: ...
+    async def outward(self, sql: str, params: tuple[Any, ...]) -> list[Any]: ...
 
 
 class SQLiteTransaction:
@@ -127,6 +132,7 @@ class SQLiteTransaction:
         self.log: list[tuple[str, int, str, str]] = []  # change-log rows
         self.heads: dict[str, int] = {}  # event -> its new head
         self.answers: dict[tuple[str, str, str], str] = {}  # (event, actor, action id) -> result JSON
+        self.outbound = SQLiteOutbound(db)
 
     def flush(self) -> None:
         """Write what was kept for the end of the batch: before COMMIT, or before a statement that
@@ -388,6 +394,21 @@ class SQLiteStore:
     async def facilitator_secret_hash(self, event_id: str) -> str | None:
         row = await self._one("SELECT facilitator_secret_hash FROM events WHERE id = ?", (event_id,))
         return str(row[0]) if row else None
+
+    async def outward(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """A read of the outward tables, with one of the queries in `store.outbound`."""
+        assert sql in OUTWARD_READS, "only the outbound module's own queries"
+        return await self._all(sql, params)
+
+
+OUTWARD_READS = {
+    outbound.WEBHOOK_SQL,
+    outbound.DELIVERIES_SQL,
+    outbound.DUE_SQL,
+    outbound.NEXT_DUE_SQL,
+    outbound.CALENDAR_SQL,
+    outbound.GENERATION_SQL,
+}
 
 
 def backup(source: Path, target: Path) -> None:
