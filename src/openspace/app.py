@@ -34,6 +34,7 @@ from openspace.service import Service
 from openspace.settings import Settings
 from openspace.store.sqlite import SQLiteStore
 from openspace.web import exports as web_exports
+from openspace.web import feeds as web_feeds
 from openspace.web import harvest as web_harvest
 from openspace.web import routes as web
 from openspace.web import webhooks as web_webhooks
@@ -139,6 +140,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             *web_harvest.ROUTES,
             *web_exports.ROUTES,
             *web_webhooks.ROUTES,
+            *web_feeds.ROUTES,
             *ws.ROUTES,
             Route("/static/{version}/{path:path}", static),
             Route("/favicon.ico", favicon),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from openspace.domain import attendance, harvest, marketplace, merging
+from openspace.domain import attendance, harvest, hybrid, marketplace, merging
 from openspace.domain.checks import (
     LANGUAGES,
     MAX,
@@ -235,6 +235,8 @@ def add_space(board: Board, args: Args, ctx: Context) -> Change:
     unique_name(board, name)
     position = max((s.position for s in board.spaces.values()), default=-1) + 1
     space = Space(id=ctx.new_id(), name=name, capacity=capacity, position=position)
+    space = replace(space, **hybrid.space_fields(args))  # type: ignore[arg-type]
+    space = replace(space, capacity=None) if space.virtual else space  # no room, so no places
     return Change("space.added", upserts=(space,), result={"space": space.id})
 
 
@@ -250,7 +252,8 @@ def update_space(board: Board, args: Args, ctx: Context) -> Change:
     name = text(args, "name", "space_name")
     capacity = integer(args, "capacity", 1, MAX_CAPACITY, required=False)
     unique_name(board, name, except_id=space.id)
-    return Change("space.updated", upserts=(replace(space, name=name, capacity=capacity),))
+    updated = replace(space, name=name, capacity=capacity, **hybrid.space_fields(args, space))  # type: ignore[arg-type]
+    return Change("space.updated", upserts=(replace(updated, capacity=None) if updated.virtual else updated,))
 
 
 def move_space(board: Board, args: Args, ctx: Context) -> Change:
