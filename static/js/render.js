@@ -109,8 +109,12 @@ export function renderGrid(container, state, data, { states = {}, onlyDay = null
           if (topic.convener_name) {
             cell.append(" ", el("span", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })));
           }
+          if (space.video_url) {
+            cell.append(" ", el("a", { class: "t-call", href: space.video_url, rel: "noopener" }, t.join_call));
+          }
           if (st === "now") {
-            cell.append(" ", el("span", { class: "t-here" }, fill(t.here, { num: topic.headcount })));
+            const counts = { num: topic.headcount, online: topic.online };
+            cell.append(" ", el("span", { class: "t-here" }, fill(topic.online ? t.here_online : t.here, counts)));
             if (space.capacity !== null && topic.headcount > space.capacity) {
               const roomy = freeRoom(state, spaces, cells, slot, topic.headcount);
               const values = { num: topic.headcount, capacity: space.capacity, space: roomy && roomy.name };
@@ -253,6 +257,7 @@ export function renderBanner(banner, state, data, states, offsetMs) {
   const now = new Date(Date.now() + offsetMs).toISOString();
   const active = [...state.announcements.values()]
     .filter((a) => new Date(a.expires_at).toISOString() > now)
+    .filter((a) => a.audience !== "online" || data.online) // for those following online only
     .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
   const list = banner.querySelector("[data-announcements]");
   const texts = active.map((a) => a.text);

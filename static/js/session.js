@@ -8,6 +8,7 @@ const data = pageData();
 const live = new Live(data);
 const topicId = document.querySelector("[data-session]").dataset.session;
 const count = document.querySelector("[data-headcount]");
+const online = document.querySelector("[data-online-count]");
 const banner = document.querySelector("[data-banner]");
 const offset = Date.parse(data.serverNow) - Date.now();
 
@@ -15,6 +16,10 @@ function render() {
   const topic = live.state.topics.get(topicId);
   if (!topic || !count) return;
   count.textContent = count.textContent.replace(/^\d+/, String(topic.headcount));
+  if (online) {
+    online.textContent = online.textContent.replace(/^\d+/, String(topic.online));
+    if (topic.online) online.hidden = false;
+  }
 }
 
 live.addEventListener("change", render);

@@ -49,7 +49,8 @@ def my_topics(board: Board, participant_id: str) -> set[str]:
 
 
 def entries(board: Board, base_url: str, only_topics: set[str] | None = None) -> list[Entry]:
-    """Every entry the feed will hold, in the event's zone, with its labels in the event's language."""
+    """Every entry the feed will hold, in the event's zone, with its labels in the event's language.
+    A personal feed (`only_topics`) holds its sessions only; the whole event's has the breaks too."""
     event = board.event
     zone = ZoneInfo(event.timezone)
     words = i18n.translations(event.language if event.language in i18n.LANGUAGES else "en")
@@ -77,7 +78,7 @@ def entries(board: Board, base_url: str, only_topics: set[str] | None = None) ->
             entry.add("description", "\n\n".join(parts), parameters={"language": event.language})
         entry.add("url", f"{base_url}/e/{event.slug}/sessions/{topic.id}")
         found.append(_entry(entry, int(slot.day[:4])))
-    for day in board.days():
+    for day in board.days() if only_topics is None else ():  # breaks: the whole event's feed only
         slots = [s for s in board.ordered_slots() if s.day == day]
         for before, after in zip(slots, slots[1:], strict=False):
             if before.end < after.start:

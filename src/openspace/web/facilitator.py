@@ -40,9 +40,11 @@ async def facilitate(
     def cell_hints(topic: Topic, slot: Slot, space: Space) -> list[planning.Hint]:
         return planning.hints_for_cell(board, topic.id, slot.id, space.id)
 
+    vm = board_view(board, "facilitator", slot_states(board))
+    vm.online = True  # every announcement, for online participants too, so it can be taken down
     return v.render(
         "_facilitate_board.html" if fragment else "facilitate.html",
-        vm=board_view(board, "facilitator", slot_states(board)),
+        vm=vm,
         hints=planning.hints_for_board(board),
         cell_hints=cell_hints,
         suggestion=suggestion(board, query.get("replace") == "1", now) if query.get("suggest") else None,

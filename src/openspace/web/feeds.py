@@ -66,7 +66,7 @@ async def event_feed(request: Request) -> Response:
 async def personal_feed(request: Request) -> Response:
     runtime = runtime_of(request)
     event = await runtime.service.event(request.path_params["slug"])
-    owner = await runtime.outward.calendar_owner(event.id, request.path_params["key"]) if event else None
+    owner = await runtime.outward.calendar_owner(event.id, request.path_params["secret"]) if event else None
     if event is None or owner is None:
         return Response(status_code=404)  # revoked, or never valid: calendar apps stop on 404
     board = await runtime.service.board(event.id)
@@ -105,7 +105,7 @@ async def revoke(request: Request) -> Response:
 
 ROUTES = [
     Route("/e/{slug}/calendar.ics", event_feed),
-    Route("/e/{slug}/calendar/{key}.ics", personal_feed),
+    Route("/e/{slug}/calendar/{secret}.ics", personal_feed),
     Route("/e/{slug}/calendar", calendar_page),
     Route("/e/{slug}/calendar/revoke", revoke, methods=["POST"], max_body_size=FORM_LIMIT),
 ]
