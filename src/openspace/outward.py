@@ -27,7 +27,7 @@ from openspace.store.outbound import CalendarEntry, Delivery, Webhook
 
 if TYPE_CHECKING:
     from openspace.service import Batch, Service
-    from openspace.store.sqlite import Store, Transaction
+    from openspace.store.base import Store, Transaction
 
 __all__ = ["CalendarEntry", "Delivery", "Outward", "Webhook", "notify"]
 

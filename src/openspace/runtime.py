@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the parts are built in app.py; naming them here must not ma
     from openspace.outward import Outward
     from openspace.service import Service
     from openspace.settings import Settings
-    from openspace.store.sqlite import Store
+    from openspace.store.base import Store
     from openspace.web.rendering import Renderer
 
 

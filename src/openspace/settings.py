@@ -21,7 +21,13 @@ class Setting:
 SETTINGS: list[Setting] = [
     Setting("host", "127.0.0.1", "Address to listen on. Use 0.0.0.0 to let phones on the venue's network join."),
     Setting("port", 8000, "Port to listen on."),
-    Setting("db", "openspace.db", "Path of the SQLite database file (created if missing)."),
+    Setting(
+        "database_url",
+        "sqlite:///openspace.db",
+        "The database, as a URL: sqlite:///FILE for a SQLite file (created if missing; "
+        "sqlite:////abs/path.db for an absolute path).",
+    ),
+    Setting("db", "", "Shorthand for database_url sqlite:///FILE: the path of a SQLite file. Wins when given."),
     Setting("demo", True, "Create the demo event (the Stenhamra workshop) if the database has no events."),
     Setting(
         "public_url",
@@ -50,7 +56,8 @@ SETTINGS: list[Setting] = [
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    db: str = "openspace.db"
+    database_url: str = "sqlite:///openspace.db"
+    db: str = ""
     demo: bool = True
     public_url: str = ""
     secret_key: str = ""
@@ -62,6 +69,11 @@ class Settings:
     webhook_timeout: int = 10
     webhook_retry_ms: int = 5000
     webhook_attempts: int = 8
+
+    @property
+    def database(self) -> str:
+        """The URL of the store to open (store.open_store): `db`, when given, names a SQLite file."""
+        return f"sqlite:///{self.db}" if self.db else self.database_url
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
