@@ -73,16 +73,16 @@ class Outward:
         rows = await self.store.outward(outbound.NEXT_DUE_SQL, ())
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    async def add_webhook(self, event_id: str, url: str, kinds: tuple[str, ...]) -> Webhook:
+    async def add_webhook(self, event_id: str, url: str, kinds: tuple[str, ...], shape: str = "standard") -> Webhook:
         webhook_id, secret = secrets.token_urlsafe(9), webhooks.new_secret(secrets.token_bytes(24))
 
         def run(tx: Transaction, batch: Batch) -> None:
             if tx.outbound.count_webhooks(event_id) >= webhooks.MAX_WEBHOOKS:
                 raise Invalid(N_("An event can have at most %(max)s webhooks."), max=webhooks.MAX_WEBHOOKS)
-            tx.outbound.add_webhook(webhook_id, event_id, url, secret, kinds)
+            tx.outbound.add_webhook(webhook_id, event_id, url, secret, kinds, shape)
 
         await self.service.submit(run)
-        return Webhook(webhook_id, url, secret, kinds, "")
+        return Webhook(webhook_id, url, secret, kinds, "", shape)
 
     async def remove_webhook(self, event_id: str, webhook_id: str) -> None:
         await self.service.submit(lambda tx, batch: tx.outbound.remove_webhook(event_id, webhook_id))

@@ -92,10 +92,10 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-def register(event: EventHandle, url: str, *kinds: str) -> str:
+def register(event: EventHandle, url: str, *kinds: str, shape: str = "standard") -> str:
     """Add an endpoint from the facilitator's page; returns its signing secret."""
     token = event.facilitator.cookies.get("os_csrf")
-    data = {"csrf": token, "url": url, **{f"kind_{k}": "1" for k in kinds}}
+    data = {"csrf": token, "url": url, "format": shape, **{f"kind_{k}": "1" for k in kinds}}
     response = event.facilitator.post(f"{event.path}/webhooks/add", data=data, headers={"origin": ORIGIN})
     assert response.status_code == 201, response.text
     secret = re.search(r"<code data-secret>(whsec_[^<]+)</code>", response.text)
@@ -122,6 +122,16 @@ def test_a_bell_reaches_the_receiver_signed_and_is_logged_as_delivered(client: T
             break
         time.sleep(0.05)
     assert page.count('data-state="delivered"') == 2, page
+
+
+def test_a_chat_endpoint_gets_only_the_text_in_the_events_language(client: TestClient, receiver: Receiver) -> None:
+    """Slack, Mattermost and Matrix bridges take {"text": …}; it is signed all the same."""
+    event = create_event(client)  # a Swedish event
+    secret = register(event, receiver.url, "phase.changed", shape="chat")
+    assert act(event.facilitator, event, "event.phase", "facilitate", phase="sessions").status_code == 303
+    receiver.wait_for(1)
+    headers, body = receiver.seen[0]
+    assert Webhook(secret).verify(body, headers) == {"text": "Samtalen pågår"}
 
 
 def test_failures_are_retried_with_the_same_id_until_delivered(client: TestClient, receiver: Receiver) -> None:

@@ -44,6 +44,14 @@ KIND_LABELS: dict[str, str] = {
     "bell": N_("Bell"),
     "report.published": N_("Report published"),
 }
+# a phase as people read it (the same words as on the screens' banner)
+PHASE_TEXT: dict[str, str] = {
+    "opening": N_("Opening"),
+    "marketplace": N_("Marketplace open: propose your topics"),
+    "closed": N_("Marketplace closed"),
+    "sessions": N_("Sessions running"),
+    "closing": N_("Closing"),
+}
 KIND_OF_CHANGE: dict[str, str] = {change: kind for kind, changes in KINDS.items() for change in changes}
 
 
@@ -90,6 +98,15 @@ def chosen_kinds(args: Args) -> tuple[str, ...]:
     return tuple(kind for kind in KINDS if kind in named)
 
 
+def chosen_format(args: Args) -> str:
+    """The body's shape: Standard Webhooks' JSON, or only {"text": …} for chat tools, whose
+    incoming webhooks refuse fields they do not know (Mattermost refuses a `type`)."""
+    shape = str(args.get("format", "standard") or "standard")
+    if shape not in ("standard", "chat"):
+        raise Invalid(N_("Unknown message shape."), field="format")
+    return shape
+
+
 def endpoint_url(args: Args, *, allow_http: bool = False) -> str:
     return valid_url(text(args, "url", "webhook_url"), allow_http=allow_http)
 
@@ -134,7 +151,8 @@ def notices(board: Board, change: Change) -> list[Notice]:
                     )
                 )
     elif kind == "phase.changed":
-        found.append(Notice(kind, {**base, "phase": event.phase}, N_("Phase now: %(phase)s"), {"phase": event.phase}))
+        text = PHASE_TEXT.get(event.phase, event.phase)
+        found.append(Notice(kind, {**base, "phase": event.phase}, text, {}))
     elif kind == "announcement":
         for entity in change.upserts:
             if isinstance(entity, Announcement):

@@ -241,6 +241,7 @@ MIGRATIONS: list[str] = [
         url TEXT NOT NULL,
         secret TEXT NOT NULL,
         kinds TEXT NOT NULL,
+        format TEXT NOT NULL DEFAULT 'standard' CHECK (format IN ('standard', 'chat')),
         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     );
     CREATE INDEX webhooks_event ON webhooks(event_id);

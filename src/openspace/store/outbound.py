@@ -22,6 +22,7 @@ class Webhook:
     secret: str
     kinds: tuple[str, ...]
     created_at: str
+    format: str = "standard"  # or "chat": only {"text": …}, which Slack, Mattermost and Matrix bridges take
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,9 @@ class CalendarEntry:
     changed_at: str
 
 
-WEBHOOK_SQL = "SELECT id, url, secret, kinds, created_at FROM webhooks WHERE event_id = ? ORDER BY created_at, id"
+WEBHOOK_SQL = (
+    "SELECT id, url, secret, kinds, created_at, format FROM webhooks WHERE event_id = ? ORDER BY created_at, id"
+)
 DELIVERY_COLUMNS = (
     "o.id, o.event_id, o.webhook_id, w.url, w.secret, o.seq, o.kind, o.body, o.attempts, o.state, "
     "o.last_status, o.last_error, o.updated_at"
@@ -70,7 +73,7 @@ GENERATION_SQL = "SELECT calendar_generation, name FROM participants WHERE id = 
 
 
 def webhook(row: Any) -> Webhook:
-    return Webhook(str(row[0]), str(row[1]), str(row[2]), tuple(str(row[3]).split()), str(row[4]))
+    return Webhook(str(row[0]), str(row[1]), str(row[2]), tuple(str(row[3]).split()), str(row[4]), str(row[5]))
 
 
 def delivery(row: Any) -> Delivery:
@@ -95,15 +98,26 @@ class SQLiteOutbound:
         """
         self.db.execute(
             "INSERT INTO webhook_outbox (id, event_id, webhook_id, seq, kind, body, next_at) "
-            "SELECT 'msg_' || lower(hex(randomblob(12))), event_id, id, ?, ?, ?, ? FROM webhooks "
+            "SELECT 'msg_' || lower(hex(randomblob(12))), event_id, id, ?, ?, "
+            "CASE format WHEN 'chat' THEN ? ELSE ? END, ? FROM webhooks "
             "WHERE event_id = ? AND (' ' || kinds || ' ') LIKE ?",
-            (seq, kind, orjson.dumps(body).decode(), now, event_id, f"% {kind} %"),
+            (
+                seq,
+                kind,
+                orjson.dumps({"text": body["text"]}).decode(),
+                orjson.dumps(body).decode(),
+                now,
+                event_id,
+                f"% {kind} %",
+            ),  # fmt: skip
         )
 
-    def add_webhook(self, webhook_id: str, event_id: str, url: str, secret: str, kinds: tuple[str, ...]) -> None:
+    def add_webhook(
+        self, webhook_id: str, event_id: str, url: str, secret: str, kinds: tuple[str, ...], shape: str
+    ) -> None:
         self.db.execute(
-            "INSERT INTO webhooks (id, event_id, url, secret, kinds) VALUES (?, ?, ?, ?, ?)",
-            (webhook_id, event_id, url, secret, " ".join(kinds)),
+            "INSERT INTO webhooks (id, event_id, url, secret, kinds, format) VALUES (?, ?, ?, ?, ?, ?)",
+            (webhook_id, event_id, url, secret, " ".join(kinds), shape),
         )
 
     def count_webhooks(self, event_id: str) -> int:

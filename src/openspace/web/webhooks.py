@@ -50,13 +50,14 @@ async def add_webhook(request: Request) -> Response:
         values = await read_form(request, v)
         url = webhooks.endpoint_url(values, allow_http=allow)
         kinds = webhooks.chosen_kinds(values)
+        shape = webhooks.chosen_format(values)
         try:
             await asyncio.to_thread(check, url, allow)
         except Refused:
             raise Invalid(
                 N_("That address is not a public one on the internet, so nothing will be sent there."), field="url"
             ) from None
-        webhook = await v.runtime.outward.add_webhook(v.event.id, url, kinds)
+        webhook = await v.runtime.outward.add_webhook(v.event.id, url, kinds, shape)
     except DomainError as error:
         return await webhooks_page(request, v, error, values)
     return await webhooks_page(request, v, created=webhook.id)
