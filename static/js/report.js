@@ -91,7 +91,7 @@ if (form) {
   });
   const resend = () => {
     const held = read();
-    if (held && held.queued && navigator.onLine && live.online) send();
+    if (held?.queued && navigator.onLine && live.online) send();
   };
   window.addEventListener("online", resend);
   setInterval(resend, 3000); // the socket can come back while the browser never went "offline"

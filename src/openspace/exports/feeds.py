@@ -14,6 +14,7 @@ space with a call carries its link as RFC 7986's CONFERENCE and in the descripti
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -48,7 +49,7 @@ def my_topics(board: Board, participant_id: str) -> set[str]:
     return mine | {t.id for t in board.topics.values() if t.convened_by(participant_id)}
 
 
-def entries(board: Board, base_url: str, only_topics: set[str] | None = None) -> list[Entry]:
+def entries(board: Board, session_link: Callable[[str], str], only_topics: set[str] | None = None) -> list[Entry]:
     """Every entry the feed will hold, in the event's zone, with its labels in the event's language.
     A personal feed (`only_topics`) holds its sessions only; the whole event's has the breaks too."""
     event = board.event
@@ -76,7 +77,7 @@ def entries(board: Board, base_url: str, only_topics: set[str] | None = None) ->
             entry.add("conference", space.video_url, parameters={"value": "URI", "feature": "VIDEO"})
         if parts:
             entry.add("description", "\n\n".join(parts), parameters={"language": event.language})
-        entry.add("url", f"{base_url}/e/{event.slug}/sessions/{topic.id}")
+        entry.add("url", session_link(topic.id))
         found.append(_entry(entry, int(slot.day[:4])))
     for day in board.days() if only_topics is None else ():  # breaks: the whole event's feed only
         slots = [s for s in board.ordered_slots() if s.day == day]

@@ -253,4 +253,4 @@ class Connection:
         await self.send(orjson.dumps(reply).decode())
 
 
-ROUTES = [WebSocketRoute("/e/{slug}/ws", endpoint)]
+ROUTES = [WebSocketRoute("/e/{slug}/ws", endpoint, name="live")]

@@ -14,19 +14,23 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from openspace.domain.errors import N_, DomainError, Forbidden
 from openspace.domain.model import Board
 from openspace.exports import feeds
 from openspace.runtime import runtime_of
-from openspace.web.base import FORM_LIMIT, page, read_form, refusal_page, visit
+from openspace.web.base import page, read_form, refusal_page, visit
 from openspace.web.rendering import qr_svg
 
 
 async def serve_feed(request: Request, board: Board, only: set[str] | None, name: str) -> Response:
     runtime = runtime_of(request)
-    chosen = feeds.entries(board, runtime.base_url, only)
+    slug = board.event.slug
+
+    def session_link(topic_id: str) -> str:
+        return runtime.base_url + runtime.renderer.url("session", slug=slug, topic=topic_id)
+
+    chosen = feeds.entries(board, session_link, only)
     known = await runtime.outward.sequences(board.event.id, {e.uid: e.fingerprint for e in chosen})
     stamps = {uid: feeds.Stamp(e.sequence, e.changed_at) for uid, e in known.items()}
     body = feeds.feed(board, chosen, stamps, name)
@@ -76,13 +80,12 @@ async def personal_feed(request: Request) -> Response:
 async def calendar_page(request: Request, error: DomainError | None = None) -> Response:
     """The feeds on offer, as links and QR codes; the personal one only to its participant."""
     v, event, board = await page(request, None)
-    base = f"{v.runtime.base_url}/e/{event.slug}"
-    links = [("event", f"{base}/calendar.ics")]
+    links = [("event", v.link("calendar_feed", slug=event.slug))]
     me = v.actor.participant_id
     if me is not None:
         token = await v.runtime.outward.calendar_token(event.id, me)
         if token is not None:
-            links.append(("mine", f"{base}/calendar/{me}.{token}.ics"))
+            links.append(("mine", v.link("my_feed", slug=event.slug, secret=f"{me}.{token}")))
     offered = [
         (kind, url, "webcal://" + url.split("://", 1)[1], qr_svg("webcal://" + url.split("://", 1)[1]))
         for kind, url in links
@@ -100,12 +103,4 @@ async def revoke(request: Request) -> Response:
     except DomainError as error:
         return refusal_page(v, error)
     await v.runtime.outward.revoke_calendar(v.event.id, v.actor.participant_id)
-    return v.finish(RedirectResponse(f"/e/{v.event.slug}/calendar#mine", status_code=303))
-
-
-ROUTES = [
-    Route("/e/{slug}/calendar.ics", event_feed),
-    Route("/e/{slug}/calendar/{secret}.ics", personal_feed),
-    Route("/e/{slug}/calendar", calendar_page),
-    Route("/e/{slug}/calendar/revoke", revoke, methods=["POST"], max_body_size=FORM_LIMIT),
-]
+    return v.finish(RedirectResponse(v.url("calendar", slug=v.event.slug) + "#mine", status_code=303))

@@ -10,12 +10,11 @@ import asyncio
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from openspace.domain import webhooks
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
 from openspace.live.webhooks import Refused, check
-from openspace.web.base import FORM_LIMIT, Visit, read_form, refusal_page, visit
+from openspace.web.base import Visit, read_form, refusal_page, visit
 
 
 async def webhooks_page(request: Request, v: Visit | None = None, error: DomainError | None = None,
@@ -73,11 +72,4 @@ async def remove_webhook(request: Request) -> Response:
     except DomainError as error:
         return refusal_page(v, error)
     await v.runtime.outward.remove_webhook(v.event.id, request.path_params["webhook"])
-    return v.finish(RedirectResponse(f"/e/{v.event.slug}/webhooks", status_code=303))
-
-
-ROUTES = [
-    Route("/e/{slug}/webhooks", webhooks_page),
-    Route("/e/{slug}/webhooks/add", add_webhook, methods=["POST"], max_body_size=FORM_LIMIT),
-    Route("/e/{slug}/webhooks/{webhook}/remove", remove_webhook, methods=["POST"], max_body_size=FORM_LIMIT),
-]
+    return v.finish(RedirectResponse(v.url("webhooks", slug=v.event.slug), status_code=303))
