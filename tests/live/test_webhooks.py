@@ -25,7 +25,7 @@ from websockets.asyncio.client import connect
 from openspace.app import create_app
 from openspace.live import webhooks as delivery
 from openspace.settings import Settings
-from tests.conftest import ORIGIN, EventHandle, act, create_event
+from tests.conftest import ORIGIN, EventHandle, act, create_event, join
 from tests.server import running_server, stop
 
 DEADLINE = 20.0  # seconds a bounded wait may take on a loaded machine before the test fails
@@ -187,10 +187,27 @@ def test_private_targets_are_refused_without_the_setting(tmp_path: Path) -> None
         delivery.post("https://127.0.0.1:9/x", b"{}", {}, allow_private=False, timeout=1)
 
 
-def test_only_the_facilitator_sees_and_changes_webhooks(client: TestClient) -> None:
+def test_only_the_facilitator_sees_and_changes_webhooks(client: TestClient, receiver: Receiver) -> None:
+    """Others are refused; a removed endpoint gets nothing more, its waiting messages gone with it."""
     event = create_event(client)
     assert client.get(f"{event.path}/webhooks").status_code == 403
-    assert event.facilitator.get(f"{event.path}/webhooks").status_code == 200
+    lisa = join(client, event)
+    token = lisa.cookies.get("os_csrf")
+    data = {"csrf": token, "url": receiver.url, "kind_bell": "1"}
+    assert lisa.post(f"{event.path}/webhooks/add", data=data, headers={"origin": ORIGIN}).status_code == 403
+    register(event, receiver.url, "bell")
+    page = event.facilitator.get(f"{event.path}/webhooks").text
+    webhook = re.search(r'id="webhook-([^"]+)"', page)
+    assert webhook
+    remove = f"{event.path}/webhooks/{webhook.group(1)}/remove"
+    assert lisa.post(remove, data={"csrf": token}, headers={"origin": ORIGIN}).status_code == 403
+    assert event.facilitator.post(remove, data={"csrf": "wrong"}, headers={"origin": ORIGIN}).status_code == 403
+    fac_token = event.facilitator.cookies.get("os_csrf")
+    assert event.facilitator.post(remove, data={"csrf": fac_token}, headers={"origin": ORIGIN}).status_code == 303
+    assert "data-secret" not in event.facilitator.get(f"{event.path}/webhooks").text
+    assert act(event.facilitator, event, "bell.set", "facilitate", minutes="5").status_code == 303
+    # the outbox is written with the change, so a queued message would be in the log by now
+    assert "data-delivery" not in event.facilitator.get(f"{event.path}/webhooks").text
 
 
 @pytest.mark.slow
