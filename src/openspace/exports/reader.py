@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 
+from openspace.domain import hybrid
 from openspace.domain.checks import LANGUAGES, MAX_TOPICS, TIME_RE, timezones
+from openspace.domain.errors import Invalid
 from openspace.domain.harvest import FIELDS, MAX_DOTS, MAX_PHOTOS
 from openspace.domain.model import PHASES, Photo, Report, Topic
 
@@ -79,6 +81,14 @@ class Reader:
         if not low <= value <= high:
             raise ValueError(f"{self.at(key)}: expected a number from {low} to {high}, got {value}")
         return value
+
+    def call_link(self, key: str) -> str:
+        """A space's call link: "" or an https address, as the rules accept it."""
+        value = self.text(key)
+        try:
+            return hybrid.call_link({key: value})
+        except Invalid:
+            raise ValueError(f"{self.at(key)}: expected an https address or nothing, got {value!r}") from None
 
     def count(self, key: str, low: int = 0, high: int = 2**62) -> int:
         value = self.integer(key, low, high)
@@ -185,6 +195,7 @@ def read_topics(
                 co_conveners=row.text("co_conveners"),
                 interest=row.count("interest"),
                 headcount=row.count("headcount"),
+                online=row.count("online") if "online" in row.data else 0,
                 arrived=row.count("arrived"),
                 left=row.count("left"),
                 dots=row.count("dots"),
