@@ -206,6 +206,9 @@ class DeliveryWorker:
         tries = delivery.attempts + 1
         give_up = not delivered and tries >= policy.attempts
         next_at = time.time() + webhooks.backoff(tries, policy.first_retry, policy.max_retry)
-        await self.outward.record(
-            delivery.id, delivered=delivered, give_up=give_up, status=status, error=error, next_at=next_at
-        )
+        try:
+            await self.outward.record(
+                delivery.id, delivered=delivered, give_up=give_up, status=status, error=error, next_at=next_at
+            )
+        except Exception:  # not recorded: the row stays pending and is sent again (at least once)
+            log.exception("webhook delivery %s could not be recorded", delivery.id)

@@ -52,6 +52,7 @@ class CalendarEntry:
     changed_at: str
 
 
+KEEP_DAYS = 14  # how long delivered and failed messages stay in the delivery log
 WEBHOOK_SQL = (
     "SELECT id, url, secret, kinds, created_at, format FROM webhooks WHERE event_id = ? ORDER BY created_at, id"
 )
@@ -136,6 +137,11 @@ class SQLiteOutbound:
             "next_at = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND state = 'pending'",
             (state, status, error[:300], next_at, delivery_id),
         )
+        if state != "pending":  # the log shows the last weeks; older finished messages go
+            self.db.execute(
+                "DELETE FROM webhook_outbox WHERE state != 'pending' "
+                f"AND updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{KEEP_DAYS} days')"
+            )
 
     def set_calendar_entries(self, event_id: str, entries: list[CalendarEntry]) -> None:
         self.db.executemany(
