@@ -127,7 +127,8 @@ export function renderGrid(container, state, data, { states = {}, onlyDay = null
               cell.append(" ", el("span", { class: "t-full" }, fill(roomy ? t.full_move : t.full, values)));
             }
             if (data.myAttendance && data.myAttendance[slot.id] === topic.id) {
-              cell.append(" ", el("span", { class: "tag" }, t.you_here));
+              const online = (data.myOnline || []).includes(slot.id);
+              cell.append(" ", el("span", { class: "tag" }, online ? t.you_online : t.you_here));
             }
           }
         } else {

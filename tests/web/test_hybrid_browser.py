@@ -73,6 +73,8 @@ def test_one_phone_here_one_online_and_the_projector_splits_the_count(
     expect(projector.locator("[data-announcements]")).to_contain_text("Fika i foajén")
     expect(projector.locator("[data-announcements]")).not_to_contain_text("Ljudet")
     expect(away.locator("#agenda").get_by_role("link", name="Join the call")).to_be_visible()  # phone agenda
+    expect(away.locator("#agenda .tag")).to_have_text("You are following online")
+    expect(here.locator("#agenda .tag")).to_have_text("You are here")
     SHOTS.mkdir(exist_ok=True)
     projector.screenshot(path=str(SHOTS / "projector-hybrid.png"))
     away.screenshot(path=str(SHOTS / "participant-online-phone.png"), full_page=True)
