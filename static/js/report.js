@@ -48,7 +48,7 @@ function write(draft) {
 
 function current(queued) {
   const texts = Object.fromEntries(FIELDS.map((f) => [f, form.elements[f].value]));
-  return { texts, base: form.elements.base.value, actionId: form.elements.action_id.value, queued };
+  return { texts, base: form.elements.base.value, actionId: form.elements._action_id.value, queued };
 }
 
 function say(text) {
@@ -73,14 +73,14 @@ if (form) {
   } else if (draft) {
     for (const f of FIELDS) form.elements[f].value = draft.texts[f];
     form.elements.base.value = draft.base;
-    if (draft.actionId) form.elements.action_id.value = draft.actionId;
+    if (draft.actionId) form.elements._action_id.value = draft.actionId;
     say(draft.queued ? data.i18n.queued : data.i18n.restored);
     if (draft.sent) write({ ...draft, sent: false, queued: false }); // the send never arrived: keep it
     if (draft.queued && navigator.onLine) send();
   }
   form.addEventListener("input", () => write(current(false)));
   form.addEventListener("submit", (event) => {
-    if (event.submitter && event.submitter.name === "preview") return;
+    if (event.submitter && event.submitter.name === "_preview") return;
     if (!navigator.onLine || !live.online) {
       event.preventDefault(); // nowhere to send it now: hold it, and say so
       write(current(true));

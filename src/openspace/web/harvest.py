@@ -48,10 +48,10 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
     typed = {f: values[f] for f in FIELDS if f in values}
     preview = (
         {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
-        if values.get("preview")
+        if values.get("_preview")
         else None
     )
-    clashing = isinstance(error, Conflict) and values.get("action") == "report.save"
+    clashing = isinstance(error, Conflict) and values.get("_action") == "report.save"
     clashes: set[str] = set()
     if clashing:  # saving again starts from the current version: keep everyone's words
         typed, clashes = after_clash(board, topic.id, values)
