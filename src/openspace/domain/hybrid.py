@@ -10,6 +10,7 @@ Pure like the other rules: no I/O, the clock handed in.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from openspace.domain.checks import Args, boolean, text
@@ -38,10 +39,12 @@ def call_link(args: Args, current: str = "") -> str:
     return url
 
 
-def space_fields(args: Args, space: Space | None = None) -> dict[str, object]:
-    """The hybrid fields of a space from a form: its call link and whether it is online only."""
-    virtual = boolean(args, "virtual") if "virtual" in args else (space.virtual if space else False)
-    return {"video_url": call_link(args, space.video_url if space else ""), "virtual": virtual}
+def with_call(space: Space, args: Args) -> Space:
+    """The space with the hybrid fields from a form: its call link and whether it is online only
+    (fields not in the form are kept). A virtual space has no room, so no places."""
+    virtual = boolean(args, "virtual") if "virtual" in args else space.virtual
+    return replace(space, video_url=call_link(args, space.video_url), virtual=virtual,
+                   capacity=None if virtual else space.capacity)  # fmt: skip
 
 
 def wants_online(board: Board, topic: Topic, args: Args) -> bool:

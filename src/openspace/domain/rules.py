@@ -238,9 +238,7 @@ def add_space(board: Board, args: Args, ctx: Context) -> Change:
         raise Invalid(N_("An event can have at most %(max)s spaces."), max=MAX_SPACES)
     unique_name(board, name)
     position = max((s.position for s in board.spaces.values()), default=-1) + 1
-    space = Space(id=ctx.new_id(), name=name, capacity=capacity, position=position)
-    space = replace(space, **hybrid.space_fields(args))  # type: ignore[arg-type]
-    space = replace(space, capacity=None) if space.virtual else space  # no room, so no places
+    space = hybrid.with_call(Space(id=ctx.new_id(), name=name, capacity=capacity, position=position), args)
     return Change("space.added", upserts=(space,), result={"space": space.id})
 
 
@@ -256,8 +254,7 @@ def update_space(board: Board, args: Args, ctx: Context) -> Change:
     name = text(args, "name", "space_name")
     capacity = integer(args, "capacity", 1, MAX_CAPACITY, required=False)
     unique_name(board, name, except_id=space.id)
-    updated = replace(space, name=name, capacity=capacity, **hybrid.space_fields(args, space))  # type: ignore[arg-type]
-    return Change("space.updated", upserts=(replace(updated, capacity=None) if updated.virtual else updated,))
+    return Change("space.updated", upserts=(hybrid.with_call(replace(space, name=name, capacity=capacity), args),))
 
 
 def move_space(board: Board, args: Args, ctx: Context) -> Change:
