@@ -46,11 +46,12 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
     report = board.reports.get(topic.id)
     saved = {f: getattr(report, f) if report else "" for f in FIELDS}
     typed = {f: values[f] for f in FIELDS if f in values}
-    preview = (
-        {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
-        if values.get("_preview")
-        else None
-    )
+    preview = None
+    if values.get("_preview") and error is None:  # a refused preview (too many) costs nothing more
+        try:
+            preview = await v.runtime.jobs.run(render_preview, typed)
+        except DomainError as busy:
+            error = busy
     clashing = isinstance(error, Conflict) and values.get("_action") == "report.save"
     clashes: set[str] = set()
     if clashing:  # saving again starts from the current version: keep everyone's words
@@ -81,6 +82,11 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
         error=error,
         values=values,
     )
+
+
+def render_preview(typed: dict[str, str]) -> dict[str, str]:
+    """Markdown for a preview: in the job pool, never on the event loop (issue #21, case 1)."""
+    return {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
 
 
 async def upload_photos(request: Request) -> Response:
@@ -127,8 +133,9 @@ async def store_uploads(v: Visit, topic_id: str, form: FormData, stored: list[st
         raise Invalid(N_("Choose a photo first."), field="photos")
     for upload in uploads:
         data = await upload.read(media.MAX_BYTES + 1)  # never more than one photo's worth
-        processed = await asyncio.to_thread(media.process, data)
-        name = await asyncio.to_thread(v.runtime.photos.save, processed)
+        v.runtime.limits.upload(v.request, v.actor)
+        processed = await v.runtime.jobs.run(media.process, data)
+        name = await v.runtime.jobs.run(v.runtime.photos.save, processed)
         stored.append(name)
         await v.runtime.service.execute(
             v.event.id,
