@@ -7,7 +7,7 @@
 // It also says at once when more photos, or larger ones, are chosen than the server takes,
 // instead of after a long upload over the venue's wifi.
 import { Live, pageData } from "./live.js";
-import { renderBanner, slotStates } from "./render.js";
+import { Regions } from "./regions.js";
 
 const data = pageData();
 const live = new Live(data);
@@ -19,15 +19,13 @@ const seen = Number(section.dataset.revision);
 const key = `openspace-draft-${data.slug}-${section.dataset.report}`;
 const FIELDS = ["participants", "discussion", "insights", "recommendations"];
 
-const banner = document.querySelector("[data-banner]");
-const offset = Date.parse(data.serverNow) - Date.now();
-const showBanner = () => renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset);
+// The banner, the saved text, the photos and the versions are regions the server renders
+// (regions.js), so announcements reach people while they write; the form is never one.
+new Regions(live, data);
 live.addEventListener("change", () => {
   const report = live.state.reports.get(section.dataset.report);
   if (notice && report && report.revision > seen) notice.hidden = false;
-  showBanner(); // announcements reach people while they write, too
 });
-setInterval(showBanner, 1000);
 
 function read() {
   try {
