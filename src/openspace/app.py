@@ -29,7 +29,9 @@ from openspace.live import ws
 from openspace.live.bus import open_bus
 from openspace.live.feed import Feed
 from openspace.live.hub import LocalHub
+from openspace.live.webhooks import DeliveryWorker, Policy
 from openspace.media import PhotoStore
+from openspace.outward import Outward
 from openspace.runtime import Runtime
 from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
 from openspace.service import Service
@@ -70,6 +72,9 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         service = Service(store, bus, photos)
         feed = Feed(store, hub, service)
         bus.subscribe(feed.take, feed.resync)
+        outward = Outward(store, service, calendar_key=secret_key)
+        deliveries = DeliveryWorker(outward, policy(settings))
+        service.on_commit.append(deliveries.wake)  # the outbox may have new rows: look now
         jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
@@ -77,6 +82,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         await hub.start()
         await bus.start()
         await service.start()
+        await deliveries.start()
         runtime = Runtime(
             settings=settings,
             store=store,
@@ -87,6 +93,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             base_url=links.public_base(settings.host, settings.port, settings.public_url),
             database_epoch=epoch[:12],
             photos=photos,
+            outward=outward,
             jobs=jobs,
             limits=Limits(settings),
             exports=exports,
@@ -100,6 +107,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         try:
             yield
         finally:
+            await deliveries.stop()
             await hub.stop()
             await service.stop()
             await bus.stop()
@@ -173,6 +181,16 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
     )
     renderer.use_routes(app.routes)  # templates build every link from this route table
     return app
+
+
+def policy(settings: Settings) -> Policy:
+    """How webhooks are delivered, from the settings (#18)."""
+    return Policy(
+        allow_private=settings.webhook_allow_private,
+        timeout=float(settings.webhook_timeout),
+        first_retry=settings.webhook_retry_ms / 1000,
+        attempts=settings.webhook_attempts,
+    )
 
 
 def is_inside(path: Path, root: Path) -> bool:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the parts are built in app.py; naming them here must not ma
     from openspace.limits import Limits
     from openspace.live.hub import Fanout
     from openspace.media import PhotoStore
+    from openspace.outward import Outward
     from openspace.service import Service
     from openspace.settings import Settings
     from openspace.store.base import Store
@@ -41,6 +42,7 @@ class Runtime:
     base_url: str
     database_epoch: str
     photos: PhotoStore
+    outward: Outward
     jobs: JobPool
     limits: Limits
     exports: Cache  # built export files by (event, seq, format, audience)

@@ -34,6 +34,7 @@ from openspace.domain.effects import Effect, FilesRemoved, NameForgotten
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.patches import slim_patch
+from openspace.outward import notify
 from openspace.security import hash_token, new_secret
 from openspace.store.base import Store, Transaction
 
@@ -109,6 +110,7 @@ class Service:
         self.store = store
         self.bus = bus
         self.photos = photos  # whose files a change's FilesRemoved effects remove, after commit
+        self.on_commit: list[Callable[[], None]] = []  # told after a commit that logged changes (webhooks)
         self.boards: dict[str, Board] = {}
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -215,6 +217,7 @@ class Service:
                 tx.apply(event_id, seq, change, patch)
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change, patch))
+                notify(tx, batch.boards[event_id], seq, change)  # webhooks' outbox, in this transaction
             else:  # accepted, but nothing to change (already there): no log entry, no broadcast
                 seq = board.seq
             result = {"seq": seq, **change.result}
@@ -354,6 +357,9 @@ class Service:
             if any(isinstance(effect, NameForgotten) for effect in change.effects):
                 for forget in self.erased:
                     forget(event_id)
+        if batch.published:
+            for wake in self.on_commit:
+                wake()
         self.remove_files(batch.after_commit)
 
     def remove_files(self, effects: list[Effect]) -> None:

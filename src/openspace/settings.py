@@ -52,6 +52,15 @@ SETTINGS: list[Setting] = [
     ),
     Setting("ws_max_size", 65536, "Largest websocket message accepted from a client, in bytes."),
     Setting("log_level", "info", "Server log level: debug, info, warning or error."),
+    Setting(
+        "webhook_allow_private",
+        False,
+        "Let webhooks post to loopback, private and link-local addresses, and over plain http: only for a "
+        "receiver on this machine or network that you trust (tests use it for a local receiver).",
+    ),
+    Setting("webhook_timeout", 10, "Seconds a webhook endpoint has to answer one delivery."),
+    Setting("webhook_retry_ms", 5000, "Milliseconds before a failed webhook delivery is retried; doubles each time."),
+    Setting("webhook_attempts", 8, "Tries per webhook message before it is shown as failed."),
     # heavy work (issue #21): one bounded pool for rendering, exports, photos and planning
     Setting("jobs_workers", 2, "Worker threads for heavy jobs (previews, exports, photos, placement hints)."),
     Setting("jobs_queue", 16, "Heavy jobs that may wait for a worker; beyond that the server answers busy (503)."),
@@ -96,6 +105,10 @@ class Settings:
     catchup_timeout: int = 30
     ws_max_size: int = 65536
     log_level: str = "info"
+    webhook_allow_private: bool = False
+    webhook_timeout: int = 10
+    webhook_retry_ms: int = 5000
+    webhook_attempts: int = 8
     jobs_workers: int = 2
     jobs_queue: int = 16
     jobs_timeout: int = 120

@@ -494,6 +494,7 @@ def test_document_shape_and_what_it_leaves_out() -> None:
         "queued": 2,
         "interest": 12,
         "headcount": 9,
+        "online": 0,
         "arrived": 11,
         "left": 2,
         "dots": 4,

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from openspace.domain import hybrid
 from openspace.domain.checks import Args, Context, Rule, ref
 from openspace.domain.errors import N_, Forbidden, Invalid
 from openspace.domain.model import Attendance, Board, Change, Entity, EntityKind, Event, Slot, Topic
@@ -51,7 +52,7 @@ def vacate(board: Board, topic: Topic) -> tuple[Topic, tuple[tuple[EntityKind, s
     rows: tuple[tuple[EntityKind, str], ...] = tuple(
         ("attendance", a.id) for a in board.attendance.values() if a.topic_id == topic.id
     )
-    return (replace(topic, headcount=0) if rows or topic.headcount else topic), rows
+    return (replace(topic, headcount=0, online=0) if rows or topic.headcount or topic.online else topic), rows
 
 
 def session(board: Board, args: Args) -> tuple[Topic, Slot]:
@@ -73,16 +74,23 @@ def check_in(board: Board, args: Args, ctx: Context) -> Change:
             day=slot.day,
         )
     key = f"{slot.id}|{person}"
+    online = hybrid.wants_online(board, topic, args)  # here in the room, or following from elsewhere
     current = board.attendance.get(key)
     if current is not None and current.topic_id == topic.id:
-        return Change("attendance.checked_in", result={"topic": topic.id, "unchanged": True})
+        if current.online == online:
+            return Change("attendance.checked_in", result={"topic": topic.id, "unchanged": True})
+        switched = replace(topic, **hybrid.counted(topic, current.online, -1))  # type: ignore[arg-type]
+        switched = replace(switched, **hybrid.counted(switched, online, +1))  # type: ignore[arg-type]
+        row = replace(current, online=online)
+        return Change("attendance.checked_in", upserts=(switched, row), result={"topic": topic.id, "moved_from": None})
     upserts: list[Entity] = []
     deletes: list[tuple[EntityKind, str]] = []
     moved_from = None
     if current is not None:
         previous = board.topics.get(current.topic_id)
         if previous is not None:
-            upserts.append(replace(previous, headcount=max(0, previous.headcount - 1), left=previous.left + 1))
+            less = hybrid.counted(previous, current.online, -1)
+            upserts.append(replace(previous, **less, left=previous.left + 1))  # type: ignore[arg-type]
             moved_from = previous.id
         upserts.append(replace(slot, moves=slot.moves + 1))
     # walking early to the next slot's session: out of the one still running, counted once
@@ -90,10 +98,12 @@ def check_in(board: Board, args: Args, ctx: Context) -> Change:
         other_slot = board.slots.get(row.slot_id)
         if row.participant_id == person and row.slot_id != slot.id and other_slot is not None:
             if not is_over(board.event, other_slot, ctx.now) and (other := board.topics.get(row.topic_id)):
-                upserts.append(replace(other, headcount=max(0, other.headcount - 1), left=other.left + 1))
+                less = hybrid.counted(other, row.online, -1)
+                upserts.append(replace(other, **less, left=other.left + 1))  # type: ignore[arg-type]
                 deletes.append(("attendance", row.id))
-    upserts.append(replace(topic, headcount=topic.headcount + 1, arrived=topic.arrived + 1))
-    upserts.append(Attendance(id=key, slot_id=slot.id, topic_id=topic.id, participant_id=person))
+    more = hybrid.counted(topic, online, +1)
+    upserts.append(replace(topic, **more, arrived=topic.arrived + 1))  # type: ignore[arg-type]
+    upserts.append(Attendance(id=key, slot_id=slot.id, topic_id=topic.id, participant_id=person, online=online))
     kind = "attendance.moved" if moved_from else "attendance.checked_in"
     result = {"topic": topic.id, "moved_from": moved_from}
     return Change(kind, upserts=tuple(upserts), deletes=tuple(deletes), result=result)
@@ -112,7 +122,7 @@ def check_out(board: Board, args: Args, ctx: Context) -> Change:
             slot = board.slots.get(row.slot_id)
             if slot is not None and is_over(board.event, slot, ctx.now):
                 continue  # over: the count stays as history
-            counted = replace(topic, headcount=max(0, topic.headcount - 1), left=topic.left + 1)
+            counted = replace(topic, **hybrid.counted(topic, row.online, -1), left=topic.left + 1)  # type: ignore[arg-type]
             return Change("attendance.checked_out", upserts=(counted,), deletes=(("attendance", row.id),))
     return Change("attendance.checked_out", result={"unchanged": True})
 
@@ -126,7 +136,7 @@ def erase(board: Board, args: Args, ctx: Context) -> Change:
     for row in mine:
         topic, slot = board.topics.get(row.topic_id), board.slots.get(row.slot_id)
         if topic is not None and slot is not None and not is_over(board.event, slot, ctx.now):
-            upserts.append(replace(topic, headcount=max(0, topic.headcount - 1)))
+            upserts.append(replace(topic, **hybrid.counted(topic, row.online, -1)))  # type: ignore[arg-type]
     deletes: tuple[tuple[EntityKind, str], ...] = tuple(("attendance", a.id) for a in mine)
     if not deletes:
         return Change("attendance.erased", result={"unchanged": True})

@@ -30,6 +30,8 @@ MAX = {
     "report": 10_000,
     "action": 300,
     "licence": 120,
+    "webhook_url": 2000,
+    "video_url": 2000,
 }
 MAX_CAPACITY = 10_000
 MAX_SPACES = 50

@@ -212,7 +212,10 @@ def announce(board: Board, args: Args, ctx: Context) -> Change:
     require_facilitator(ctx)
     message = text(args, "text", "announcement")
     minutes = integer(args, "minutes", 1, 24 * 60, required=False) or 15
-    row = Announcement(id=ctx.new_id(), text=message, created_at=ctx.now, expires_at=at(ctx.now, minutes))
+    audience = "online" if boolean(args, "online_only") else ""  # for those following from elsewhere (#18)
+    row = Announcement(
+        id=ctx.new_id(), text=message, created_at=ctx.now, expires_at=at(ctx.now, minutes), audience=audience
+    )
     expired: tuple[tuple[EntityKind, str], ...] = tuple(
         ("announcements", a.id) for a in board.announcements.values() if a.expires_at <= ctx.now
     )

@@ -61,6 +61,8 @@ class Space:
     name: str
     capacity: int | None = None
     position: int = 0
+    video_url: str = ""  # a call people join from elsewhere (https only, see domain/hybrid.py)
+    virtual: bool = False  # online only: no room, so no capacity and no one "here"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class Topic:
     arrived: int = 0  # check-ins over the slot, moves included: what drew people in
     left: int = 0  # check-outs and moves away: what lost them
     dots: int = 0  # dots from the convergence round; who gave them is private (Vote rows)
+    online: int = 0  # following online now (or at the slot's end), counted apart from `headcount`
 
     @property
     def placed(self) -> bool:
@@ -127,6 +130,7 @@ class Attendance:
     slot_id: str
     topic_id: str
     participant_id: str
+    online: bool = False  # following the session from elsewhere, not in the room
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +210,7 @@ class Announcement:
     text: str
     created_at: str  # UTC, ISO 8601
     expires_at: str  # UTC, ISO 8601
+    audience: str = ""  # "" for everyone; "online" for those following online only
 
 
 Entity = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from openspace.domain import attendance, harvest, marketplace, merging
+from openspace.domain import attendance, harvest, hybrid, marketplace, merging
 from openspace.domain.checks import (
     LANGUAGES,
     MAX,
@@ -238,7 +238,7 @@ def add_space(board: Board, args: Args, ctx: Context) -> Change:
         raise Invalid(N_("An event can have at most %(max)s spaces."), max=MAX_SPACES)
     unique_name(board, name)
     position = max((s.position for s in board.spaces.values()), default=-1) + 1
-    space = Space(id=ctx.new_id(), name=name, capacity=capacity, position=position)
+    space = hybrid.with_call(Space(id=ctx.new_id(), name=name, capacity=capacity, position=position), args)
     return Change("space.added", upserts=(space,), result={"space": space.id})
 
 
@@ -254,7 +254,7 @@ def update_space(board: Board, args: Args, ctx: Context) -> Change:
     name = text(args, "name", "space_name")
     capacity = integer(args, "capacity", 1, MAX_CAPACITY, required=False)
     unique_name(board, name, except_id=space.id)
-    return Change("space.updated", upserts=(replace(space, name=name, capacity=capacity),))
+    return Change("space.updated", upserts=(hybrid.with_call(replace(space, name=name, capacity=capacity), args),))
 
 
 def move_space(board: Board, args: Args, ctx: Context) -> Change:

@@ -99,7 +99,14 @@ def to_document(board: Board) -> dict[str, Any]:
         "version": SCHEMA_VERSION,
         "event": {name: getattr(event, name) for name in EVENT_FIELDS},
         "spaces": [
-            {"id": space_ids[s.id], "name": s.name, "capacity": s.capacity, "position": s.position}
+            {
+                "id": space_ids[s.id],
+                "name": s.name,
+                "capacity": s.capacity,
+                "position": s.position,
+                "video_url": s.video_url,
+                "virtual": s.virtual,
+            }
             for s in board.ordered_spaces()
         ],
         "slots": [
@@ -122,6 +129,7 @@ def to_document(board: Board) -> dict[str, Any]:
                 "queued": queue_rank.get(t.id),
                 "interest": t.interest,
                 "headcount": t.headcount,
+                "online": t.online,
                 "arrived": t.arrived,
                 "left": t.left,
                 "dots": t.dots,
@@ -158,7 +166,13 @@ def to_document(board: Board) -> dict[str, Any]:
             for n, a in enumerate(actions, start=1)
         ],
         "announcements": [
-            {"id": f"announcement-{n}", "text": a.text, "created_at": a.created_at, "expires_at": a.expires_at}
+            {
+                "id": f"announcement-{n}",
+                "text": a.text,
+                "created_at": a.created_at,
+                "expires_at": a.expires_at,
+                "audience": a.audience,
+            }
             for n, a in enumerate(announcements, start=1)
         ],
     }
@@ -222,6 +236,9 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
             name=row.text("name", required=True, limit=MAX["space_name"]),
             capacity=row.integer("capacity", 0, MAX_CAPACITY, nullable=True),
             position=row.count("position", -(2**31), 2**31),
+            # added for hybrid events (#18): optional, so documents from before still read
+            video_url=row.call_link("video_url") if "video_url" in row.data else "",
+            virtual=row.boolean("virtual") if "virtual" in row.data else False,
         )
         for row in space_rows
     ]
@@ -266,6 +283,7 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
             text=row.text("text", required=True, limit=MAX["announcement"]),
             created_at=row.text("created_at"),
             expires_at=row.text("expires_at"),
+            audience=row.text("audience", choices=("", "online")) if "audience" in row.data else "",
         )
         for row in note_rows
     ]

@@ -21,6 +21,7 @@ from openspace.exports.proceedings import (
     due_text,
     facts,
     field_label,
+    here_text,
     licence_text,
     photo_alt,
     proposer,
@@ -134,7 +135,7 @@ def markdown(book: Book, photo_link: Callable[[Photo], str]) -> str:
         out += ["| " + " | ".join(_md(h) for h in heads) + " |", "|---|---|---|--:|--:|--:|"]
         for c in book.sessions:
             cells = (f"[{_md(c.title)}](#{c.anchor})", _md(short_time(c.slot)), _md(c.space_name))
-            out.append(f"| {' | '.join(cells)} | {c.headcount} | {c.arrived} | {c.left} |")
+            out.append(f"| {' | '.join(cells)} | {_md(here_text(c))} | {c.arrived} | {c.left} |")
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 

@@ -53,6 +53,7 @@ class Chapter:
     html: dict[str, str]
     photos: list[Photo]
     actions: list[ActionItem]
+    online: int = 0  # followed from elsewhere, counted apart from `headcount` in the room (#18)
 
     @property
     def title(self) -> str:
@@ -138,6 +139,7 @@ def build(board: Board) -> Book:
             html=_report_html(report),
             photos=photos.get(topic.id, []),
             actions=actions.get(topic.id, []),
+            online=topic.online,
         )
 
     sessions = agenda(board)
@@ -220,6 +222,13 @@ def when_text(chapter: Chapter) -> str:
     return f"{i18n.format_day(slot.day)}, {slot.start}–{slot.end} · {chapter.space.name}"
 
 
+def here_text(chapter: Chapter) -> str:
+    """The attendance table's count: the room's, and those online apart ("12 + 5 online")."""
+    if not chapter.online:
+        return str(chapter.headcount)
+    return f"{chapter.headcount} + " + _("%(num)s online") % {"num": chapter.online}
+
+
 def short_time(slot: Slot | None) -> str:
     return f"{i18n.format_day(slot.day, pattern='EEE d MMM')} {slot.start}–{slot.end}" if slot else ""
 
@@ -237,6 +246,8 @@ def facts(chapter: Chapter) -> list[str]:
     if chapter.placed:
         lines.append(when_text(chapter))
         count = _("%(num)s here at the end") % {"num": chapter.headcount}
+        if chapter.online:
+            count += " + " + _("%(num)s online") % {"num": chapter.online}
         if chapter.arrived or chapter.left:
             count += " · " + _("%(came)s came, %(left)s left") % {"came": chapter.arrived, "left": chapter.left}
         lines.append(count)

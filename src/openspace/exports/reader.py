@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 
+from openspace.domain import hybrid
 from openspace.domain.checks import LANGUAGES, MAX, MAX_TOPICS, TIME_RE, timezones
+from openspace.domain.errors import Invalid
 from openspace.domain.harvest import FIELDS, MAX_DOTS, MAX_PHOTOS
 from openspace.domain.model import PHASES, Photo, Report, Topic
 
@@ -88,6 +90,14 @@ class Reader:
         if not low <= value <= high:
             raise ValueError(f"{self.at(key)}: expected a number from {low} to {high}, got {value}")
         return value
+
+    def call_link(self, key: str) -> str:
+        """A space's call link: "" or an https address, as the rules accept it."""
+        value = self.text(key)
+        try:
+            return hybrid.call_link({key: value})
+        except Invalid:
+            raise ValueError(f"{self.at(key)}: expected an https address or nothing, got {value!r}") from None
 
     def count(self, key: str, low: int = 0, high: int = MAX_NUMBER) -> int:
         value = self.integer(key, low, high)
@@ -194,6 +204,7 @@ def read_topics(
                 co_conveners=row.text("co_conveners", limit=MAX["description"]),
                 interest=row.count("interest", 0, MAX_PEOPLE),
                 headcount=row.count("headcount", 0, MAX_PEOPLE),
+                online=row.count("online", 0, MAX_PEOPLE) if "online" in row.data else 0,
                 arrived=row.count("arrived", 0, MAX_PEOPLE),
                 left=row.count("left", 0, MAX_PEOPLE),
                 dots=row.count("dots", 0, MAX_PEOPLE),

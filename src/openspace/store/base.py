@@ -22,10 +22,13 @@ The rules a store must keep, which the Protocols alone cannot say:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from openspace.domain.effects import Effect
 from openspace.domain.model import Board, Change, Event
+
+if TYPE_CHECKING:
+    from openspace.store.outbound import SQLiteOutbound
 
 T = TypeVar("T")
 
@@ -63,6 +66,11 @@ class Transaction(Protocol):
     def insert_facilitator_session(self, token_hash: str, event_id: str) -> None: ...
     def delete_event(self, event_id: str) -> None: ...
     def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None: ...
+    @property
+    def outbound(self) -> SQLiteOutbound:
+        """The outward tables (#18): webhooks' outbox, calendar sequences, personal calendar links."""
+        ...
+
     def set_meta(self, key: str, value: str) -> None:
         """Keep `value` under `key` unless one is kept already (the first writer wins: a secret
         made once per database must not change when two processes start together)."""
@@ -100,3 +108,7 @@ class Store(Protocol):
     async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None: ...
     async def facilitator_session(self, event_id: str, token_hash: str) -> bool: ...
     async def facilitator_secret_hash(self, event_id: str) -> str | None: ...
+
+    async def outward(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """A read of the outward tables (#18), with one of `store.outbound`'s own queries."""
+        ...

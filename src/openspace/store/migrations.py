@@ -217,4 +217,50 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events ADD COLUMN licence TEXT NOT NULL DEFAULT 'CC BY 4.0';
     ALTER TABLE events ADD COLUMN published INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: hybrid events and the world outside (#18): call links and online-only spaces, following
+    # online, announcements for online participants; revocable personal calendars and the
+    # calendar's own SEQUENCE per entry; webhooks and their durable outbox
+    """
+    ALTER TABLE spaces ADD COLUMN video_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE spaces ADD COLUMN virtual INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE topics ADD COLUMN online INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attendance ADD COLUMN online INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE announcements ADD COLUMN audience TEXT NOT NULL DEFAULT '';
+    ALTER TABLE participants ADD COLUMN calendar_generation INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE calendar_entries (
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        uid TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, uid)
+    ) WITHOUT ROWID;
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        kinds TEXT NOT NULL,
+        format TEXT NOT NULL DEFAULT 'standard' CHECK (format IN ('standard', 'chat')),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX webhooks_event ON webhooks(event_id);
+    CREATE TABLE webhook_outbox (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+        last_status INTEGER,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at);
+    CREATE INDEX webhook_outbox_event ON webhook_outbox(event_id, created_at);
+    """,
 ]

@@ -185,4 +185,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX actions_event ON actions(event_id);
     """,
+    # 2: hybrid events (#18): call links and online-only spaces, following online, announcements
+    # for online participants. (Webhooks and calendar sequences are SQLite's alone so far: see
+    # store/postgres.py's NoOutbound.)
+    """
+    ALTER TABLE spaces ADD COLUMN video_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE spaces ADD COLUMN virtual BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE topics ADD COLUMN online INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attendance ADD COLUMN online BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE announcements ADD COLUMN audience TEXT NOT NULL DEFAULT '';
+    ALTER TABLE participants ADD COLUMN calendar_generation INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -39,8 +39,10 @@ from openspace.domain.model import (
     column_names,
     kind_of,
 )
+from openspace.store import outbound
 from openspace.store.base import Transaction
 from openspace.store.migrations import MIGRATIONS
+from openspace.store.outbound import SQLiteOutbound
 from openspace.store.sqlite_backup import backup as backup  # the CLI's and tests' way in, by file
 from openspace.store.sqlite_backup import private
 from openspace.store.sqlite_backup import restore as restore
@@ -95,6 +97,7 @@ class SQLiteTransaction:
         self.heads: dict[str, int] = {}  # event -> its new head
         self.answers: dict[tuple[str, str, str], str] = {}  # (event, actor, action id) -> result JSON
         self.locked: set[str] = set()  # events this transaction has locked (base.Transaction's rule)
+        self.outbound = SQLiteOutbound(db)  # webhooks' outbox and calendars, in this transaction (#18)
 
     def flush(self) -> None:
         """Write what was kept for the end of the batch: before COMMIT, or before a statement that
@@ -391,3 +394,18 @@ class SQLiteStore:
     async def facilitator_secret_hash(self, event_id: str) -> str | None:
         row = await self._one("SELECT facilitator_secret_hash FROM events WHERE id = ?", (event_id,))
         return str(row[0]) if row else None
+
+    async def outward(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """A read of the outward tables (#18), with one of the queries in `store.outbound`."""
+        assert sql in OUTWARD_READS, "only the outbound module's own queries"
+        return await self._all(sql, params)
+
+
+OUTWARD_READS = {
+    outbound.WEBHOOK_SQL,
+    outbound.DELIVERIES_SQL,
+    outbound.DUE_SQL,
+    outbound.NEXT_DUE_SQL,
+    outbound.CALENDAR_SQL,
+    outbound.GENERATION_SQL,
+}

@@ -50,9 +50,11 @@ async def facilitate(request: Request, v: Visit | None = None) -> Response:
     def cell_hints(topic: Topic, slot: Slot, space: Space) -> list[planning.Hint]:
         return picked.get((slot.id, space.id), [])
 
+    vm = board_view(board, "facilitator", slot_states(board))
+    vm.online = True  # every announcement, for online participants too, so it can be taken down
     return v.render(
         "_facilitate_board.html" if fragment else "facilitate.html",
-        vm=board_view(board, "facilitator", slot_states(board)),
+        vm=vm,
         hints=hints,
         cell_hints=cell_hints,
         suggestion=suggested,

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from openspace import i18n
-from openspace.domain import attendance
+from openspace.domain import attendance, hybrid
 from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
 from openspace.domain.projection import state_for
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
@@ -46,9 +46,11 @@ async def new_event(request: Request) -> Response:
 
 async def participant(request: Request, v: Visit | None = None) -> Response:
     v, event, board = await page(request, v)
+    vm = board_view(board, "public", slot_states(board))
+    vm.online = hybrid.following_online(board, v.actor.participant_id)
     return v.render(
         "participant.html",
-        vm=board_view(board, "public", slot_states(board)),
+        vm=vm,
         data=v.page_data(board, "public"),
         error=v.error,
         values=v.values,
@@ -129,12 +131,16 @@ async def session_page(request: Request, v: Visit | None = None) -> Response:
     slot, space = board.slots[topic.slot_id or ""], board.spaces[topic.space_id or ""]
     me = v.actor.participant_id
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    vm = board_view(board, "public", slot_states(board))
+    vm.online = hybrid.following_online(board, me)
+    row = board.attendance.get(f"{slot.id}|{me}")
     return v.render(
         "session.html",
         topic=topic,
         slot=slot,
         space=space,
-        vm=board_view(board, "public", slot_states(board)),
+        vm=vm,
+        online_here=row is not None and row.topic_id == topic.id and row.online,
         data=v.page_data(board, "public"),
         here=bool(me)
         and board.attendance.get(f"{slot.id}|{me}", None) is not None

@@ -23,6 +23,7 @@ from openspace.domain.errors import DomainError
 from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, visit
 from openspace.web.exports import export, my_calendar, read_proceedings
 from openspace.web.facilitator import delete_event, event_ready, facilitate, facilitator_login, rotate_link
+from openspace.web.feeds import calendar_page, event_feed, personal_feed, revoke
 from openspace.web.harvest import UPLOAD_LIMIT, news, photo, print_reports, report_page, upload_photos
 from openspace.web.public import (
     choose_language,
@@ -39,6 +40,7 @@ from openspace.web.public import (
     session_page,
     state_json,
 )
+from openspace.web.webhooks import add_webhook, remove_webhook, webhooks_page
 
 ANCHOR = re.compile(r"[A-Za-z][\w-]{0,40}")
 # The fields that steer the form endpoint start with "_" (and csrf, which every form has): an
@@ -152,6 +154,14 @@ ROUTES = [
     Route("/e/{slug}/export/{fmt}", export, name="export"),
     Route("/e/{slug}/proceedings", read_proceedings, name="proceedings"),
     Route("/e/{slug}/my.ics", my_calendar, name="my_calendar"),
+    # the world outside the room (#18): calendar feeds and webhooks
+    Route("/e/{slug}/calendar", calendar_page, name="calendar"),
+    Route("/e/{slug}/calendar.ics", event_feed, name="calendar_feed"),
+    Route("/e/{slug}/calendar/{secret}.ics", personal_feed, name="my_feed"),
+    post("/e/{slug}/calendar/revoke", revoke, "calendar_revoke"),
+    Route("/e/{slug}/webhooks", webhooks_page, name="webhooks"),
+    post("/e/{slug}/webhooks/add", add_webhook, "webhook_add"),
+    post("/e/{slug}/webhooks/{webhook}/remove", remove_webhook, "webhook_remove"),
 ]
 
 

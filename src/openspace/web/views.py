@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from openspace import i18n
-from openspace.domain import attendance, planning
+from openspace.domain import attendance, hybrid, planning
 from openspace.domain.errors import N_
 from openspace.domain.model import ActionItem, Announcement, Board, Event, Slot, Space, Topic
 from openspace.domain.projection import Audience, hidden_statuses, state_for
@@ -30,6 +30,7 @@ class BoardView:
     unplaced: list[Topic]
     slot_states: dict[str, str] = field(default_factory=dict)
     now: str = ""  # UTC, ISO 8601: what "active" means for announcements
+    online: bool = False  # the viewer follows online (or runs the event): sees announcements for online people
 
     @property
     def event(self) -> Event:
@@ -46,7 +47,11 @@ class BoardView:
 
     @property
     def announcements(self) -> list[Announcement]:
-        active = [a for a in self.board.announcements.values() if a.expires_at > self.now]
+        active = [
+            a
+            for a in self.board.announcements.values()
+            if a.expires_at > self.now and (self.online or a.audience != "online")
+        ]
         return sorted(active, key=lambda a: a.created_at, reverse=True)
 
     def countdown_until(self) -> str:
@@ -285,6 +290,8 @@ def page_data(
         "myInterests": sorted(i.topic_id for i in board.interests.values() if me and i.participant_id == me),
         "myAttendance": {a.slot_id: a.topic_id for a in board.attendance.values() if me and a.participant_id == me},
         "myDots": sum(1 for v in board.votes.values() if me and v.participant_id == me),
+        "online": audience == "facilitator" or hybrid.following_online(board, me),
+        "myOnline": sorted(a.slot_id for a in board.attendance.values() if me and a.participant_id == me and a.online),
         "serverNow": now.isoformat(timespec="seconds"),
         "clockChange": next_clock_change(board, now),
         "language": language,
