@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from bench.agenda_quality import baseline, generate_event
 
+from openspace.domain.hints import Hint, hints_for_board, hints_for_cell
 from openspace.domain.model import Board, Event, Interest, Slot, Space, Topic
-from openspace.domain.planning import Hint, Quality, hints_for_board, hints_for_cell, quality, suggest
+from openspace.domain.planning import Quality, quality, suggest
 
 SPACES = {
     "A": Space("A", "Sagorummet", 10, 0),

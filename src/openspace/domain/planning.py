@@ -24,28 +24,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from openspace.domain.attendance import window
-from openspace.domain.errors import N_
-from openspace.domain.model import Board, Space, Topic
+from openspace.domain.hints import Conveners, people_of
+from openspace.domain.model import Board
 
 # One person who cannot get into the room weighs as much as this many missed sessions: a room
 # that is too small hurts everyone in it, a clash only the one person who has to choose.
 OVERFLOW_WEIGHT = 3
-# "Many" shared people: at least this many, and at least this share of the smaller topic.
-SHARED_MIN_PEOPLE = 3
-SHARED_MIN_FRACTION = 1 / 3
 # Candidate moves and swaps the local search evaluates: bounds the time whatever the board.
 SEARCH_BUDGET = 20_000
 
 Cell = tuple[str, str]  # (slot id, space id)
-
-
-@dataclass(frozen=True)
-class Hint:
-    """Advice about a placement, never a refusal: the facilitator knows things the board does not."""
-
-    code: str
-    message: str  # English source string, translated at the edge, then `params` interpolated
-    params: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -61,151 +49,6 @@ class Quality:
     # wanted topics raises clashes (more people to collide) but lets far fewer people down.
 
 
-# --- who convenes what -----------------------------------------------------------------------
-
-
-class _Conveners:
-    """Identity keys of every topic's conveners, and a name to show for each key."""
-
-    def __init__(self, board: Board) -> None:
-        self.names: dict[str, str] = {}  # key -> display name
-        names_of: dict[str, set[str]] = {}  # participant id -> case-folded names they convene under
-        for topic in board.topics.values():
-            name = topic.convener_name.strip()
-            if topic.convener_id and name:
-                names_of.setdefault(topic.convener_id, set()).add(name.casefold())
-                self.names.setdefault("id:" + topic.convener_id, name)
-        self.keys: dict[str, frozenset[str]] = {}
-        for topic in board.topics.values():
-            ids = topic.convener_ids()
-            keys = {"id:" + pid for pid in ids}
-            known: set[str] = set()
-            for pid in ids:
-                known |= names_of.get(pid, set())
-            names = [] if topic.convener_id else [topic.convener_name]
-            names += topic.co_conveners.split(",")
-            for raw in names:
-                name = raw.strip()
-                if name and name.casefold() not in known:
-                    keys.add("name:" + name.casefold())
-                    self.names.setdefault("name:" + name.casefold(), name)
-            self.keys[topic.id] = frozenset(keys)
-
-
-# --- hints -----------------------------------------------------------------------------------
-
-
-def hints_for_cell(board: Board, topic_id: str, slot_id: str, space_id: str) -> list[Hint]:
-    """What to know before putting this topic into this cell (also where it already is)."""
-    return _hints(board, _Conveners(board), _people(board), topic_id, slot_id, space_id)
-
-
-def hints_for_cells(board: Board, topic_id: str) -> dict[tuple[str, str], list[Hint]]:
-    """Hints for putting this topic into each cell of the grid: who convenes and who comes is
-    worked out once for the whole grid, not once per cell (issue #21, case 16)."""
-    conveners, people = _Conveners(board), _people(board)
-    return {
-        (slot_id, space_id): _hints(board, conveners, people, topic_id, slot_id, space_id)
-        for slot_id in board.slots
-        for space_id in board.spaces
-    }
-
-
-def hints_for_board(board: Board) -> dict[str, list[Hint]]:
-    """Hints for every placed open topic where it is now (an empty list when all is well)."""
-    conveners, people = _Conveners(board), _people(board)
-    return {
-        t.id: _hints(board, conveners, people, t.id, t.slot_id, t.space_id)
-        for t in board.ordered_topics()
-        if t.status == "open" and t.slot_id is not None and t.space_id is not None
-    }
-
-
-def _people(board: Board) -> dict[str, set[str]]:
-    """Topic id -> who wants to come, in one pass (Board.interested scans every row per call)."""
-    people: dict[str, set[str]] = {}
-    for row in board.interests.values():
-        people.setdefault(row.topic_id, set()).add(row.participant_id)
-    return people
-
-
-def _hints(
-    board: Board,
-    conveners: _Conveners,
-    people: dict[str, set[str]],
-    topic_id: str,
-    slot_id: str,
-    space_id: str,
-) -> list[Hint]:
-    topic = board.topics.get(topic_id)
-    space = board.spaces.get(space_id)
-    if topic is None or topic.status != "open" or space is None or slot_id not in board.slots:
-        return []
-    # The slot as it would be after the drop: the topic leaves its own cell, and whoever holds the
-    # target cell is swapped into that cell (or off the board if the topic had none), as `place` does.
-    here: dict[str, Topic] = {}  # space id -> topic, in this slot afterwards
-    for t in board.topics.values():
-        if t.id == topic.id or t.status == "merged" or t.slot_id != slot_id or t.space_id is None:
-            continue
-        if t.space_id != space_id:
-            here[t.space_id] = t
-        elif topic.slot_id == slot_id and topic.space_id is not None:
-            here[topic.space_id] = t
-    others = sorted((t for t in here.values() if t.status == "open"), key=lambda t: (t.created_seq, t.id))
-    hints: list[Hint] = []
-    mine = conveners.keys[topic.id]
-    for other in others:
-        for key in sorted(mine & conveners.keys[other.id]):
-            name = conveners.names.get(key)
-            params: dict[str, object] = {"other": other.title, "other_id": other.id}
-            if name:
-                message = N_("%(name)s already convenes “%(other)s” in this slot.")
-                params["name"] = name
-            else:
-                message = N_("A convener of this topic already convenes “%(other)s” in this slot.")
-            hints.append(Hint("double_booked", message, params))
-    if space.capacity is not None and topic.interest > space.capacity:
-        hints.append(_over_capacity(board, topic, space, set(here)))
-    wanted = people.get(topic.id, set())
-    for other in others:
-        theirs = people.get(other.id, set())
-        shared = len(wanted & theirs)
-        if shared >= SHARED_MIN_PEOPLE and shared >= SHARED_MIN_FRACTION * min(len(wanted), len(theirs)):
-            hints.append(
-                Hint(
-                    "shared_interest",
-                    N_("%(count)s people want to go to both this and “%(other)s”, which is in the same slot."),
-                    {"count": shared, "other": other.title, "other_id": other.id},
-                )
-            )
-    return hints
-
-
-def _over_capacity(board: Board, topic: Topic, space: Space, taken: set[str]) -> Hint:
-    """The room is too small: name the smallest free room in the slot that fits, keeping the
-    bigger ones for bigger topics (a room without a capacity fits anything but comes last)."""
-    fits = [
-        s
-        for s in board.ordered_spaces()
-        if s.id != space.id and s.id not in taken and (s.capacity is None or s.capacity >= topic.interest)
-    ]
-    fits.sort(key=lambda s: (s.capacity is None, s.capacity or 0))
-    params: dict[str, object] = {"interest": topic.interest, "space": space.name, "capacity": space.capacity}
-    if fits:
-        params.update(suggestion=fits[0].name, suggestion_id=fits[0].id)
-        message = N_(
-            "%(interest)s people want to come but %(space)s holds %(capacity)s; "
-            "%(suggestion)s is free in this slot and big enough."
-        )
-    else:
-        params.update(suggestion=None, suggestion_id=None)
-        message = N_(
-            "%(interest)s people want to come but %(space)s holds %(capacity)s, "
-            "and no free space in this slot is big enough."
-        )
-    return Hint("over_capacity", message, params)
-
-
 # --- scoring ---------------------------------------------------------------------------------
 
 
@@ -215,7 +58,7 @@ def quality(board: Board, placement: dict[str, tuple[str, str]] | None = None) -
         t.id: (t.slot_id, t.space_id) for t in board.topics.values() if t.slot_id is not None and t.space_id is not None
     }
     cells.update(placement or {})
-    conveners, people = _Conveners(board), _people(board)
+    conveners, people = Conveners(board), people_of(board)
     booked: Counter[tuple[str, str]] = Counter()
     marked: Counter[tuple[str, str]] = Counter()
     overflow = 0
@@ -296,7 +139,7 @@ class _Planner:
         self.capacity = [s.capacity for s in spaces]
         slot_index = {s: i for i, s in enumerate(self.slots)}
         space_index = {s: i for i, s in enumerate(self.spaces)}
-        conveners, people = _Conveners(board), _people(board)
+        conveners, people = Conveners(board), people_of(board)
         everyone = sorted({pid for wanted in people.values() for pid in wanted})
         bit = {pid: 1 << i for i, pid in enumerate(everyone)}
 

@@ -13,8 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from openspace.domain import planning
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
+from openspace.domain.hints import Hint, hints_for_board, hints_for_cells
 from openspace.domain.model import Event, Slot, Space, Topic
 from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, READY_COOKIE, same_hash
 from openspace.web import regions
@@ -34,10 +34,10 @@ async def facilitate(request: Request, v: Visit | None = None) -> Response:
     merging = [t for i in dict.fromkeys(query.getlist("merge")) if (t := board.topics.get(i)) and t.status != "merged"]
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
-    def plan() -> tuple[dict[str, list[planning.Hint]], dict[tuple[str, str], list[planning.Hint]], Any]:
+    def plan() -> tuple[dict[str, list[Hint]], dict[tuple[str, str], list[Hint]], Any]:
         """The planning work of this page, all of it in the job pool (issue #21, case 16)."""
-        board_hints = planning.hints_for_board(board)
-        picked = planning.hints_for_cells(board, pick.id) if pick is not None else {}
+        board_hints = hints_for_board(board)
+        picked = hints_for_cells(board, pick.id) if pick is not None else {}
         suggested = suggestion(board, query.get("replace") == "1", now) if query.get("suggest") else None
         return board_hints, picked, suggested
 
@@ -47,7 +47,7 @@ async def facilitate(request: Request, v: Visit | None = None) -> Response:
     except DomainError as busy:
         hints, picked, suggested, error = {}, {}, None, error or busy
 
-    def cell_hints(topic: Topic, slot: Slot, space: Space) -> list[planning.Hint]:
+    def cell_hints(topic: Topic, slot: Slot, space: Space) -> list[Hint]:
         return picked.get((slot.id, space.id), [])
 
     vm = board_view(board, "facilitator", slot_states(board))
