@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 from openspace import i18n, links
+from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
 from openspace.domain.model import Change
 from openspace.guard import redact
@@ -74,6 +75,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
                 photos.delete_all(change.result.get("photos", []))
 
         service.after_commit.append(forget_files)
+        cowriting = Cowriting(service)
         await hub.start()
         await service.start()
         runtime = Runtime(
@@ -86,6 +88,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             base_url=links.public_base(settings.host, settings.port, settings.public_url),
             database_epoch=epoch[:12],
             photos=photos,
+            cowriting=cowriting,
         )
         app.state.runtime = runtime
         if on_ready is not None:
@@ -96,6 +99,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             yield
         finally:
             await hub.stop()
+            await cowriting.stop()
             await service.stop()
             await store.close()
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
+from openspace.cowriting import Cowriting
 from openspace.domain.model import Event
 from openspace.domain.rules import Actor
 from openspace.guard import LoginGuard
@@ -36,6 +37,7 @@ class Runtime:
     base_url: str
     database_epoch: str
     photos: PhotoStore
+    cowriting: Cowriting
     login_limit: LoginGuard = field(default_factory=LoginGuard)
 
     def epoch(self, event_id: str) -> str:

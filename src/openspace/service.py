@@ -53,6 +53,8 @@ class Batch:
     cached: dict[str, Board]  # the service's boards when the batch started (read, never written)
     boards: dict[str, Board] = field(default_factory=dict)
     published: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)  # with its patch
+    docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
+    after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
 
 
 # runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state
@@ -73,6 +75,10 @@ class Service:
         # called after commit for each published change: the place for files that follow the
         # database (a removed photo's file), never for anything the transaction depends on
         self.after_commit: list[Callable[[str, Change], None]] = []
+        # called inside the transaction for each change written: co-writing follows a report
+        # saved by a form or restored into its shared document (cowriting.py), in the same commit
+        self.in_transaction: list[Callable[[Transaction, Batch, str, Change], None]] = []
+        self.forgetting: list[Callable[[], None]] = []  # caches to drop when a commit failed
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
@@ -141,6 +147,8 @@ class Service:
                 tx.apply(event_id, seq, change, patch)
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change, patch))
+                for follow in self.in_transaction:
+                    follow(tx, batch, event_id, change)
             else:  # accepted, but nothing to change (already there): no log entry, no broadcast
                 seq = board.seq
             result = {"seq": seq, **change.result}
@@ -230,15 +238,20 @@ class Service:
                 await self._write(jobs)
             except Exception:
                 # the whole batch failed to commit: isolate the culprit by running each alone
-                self.boards.clear()
+                self.forget()
                 for job in jobs:
                     try:
                         await self._write([job])
                     except Exception:
                         log.exception("write failed")
-                        self.boards.clear()
+                        self.forget()
                         if not job.future.done():
                             job.future.set_exception(Unavailable(N_("Could not save just now. Please try again.")))
+
+    def forget(self) -> None:
+        self.boards.clear()
+        for drop in self.forgetting:
+            drop()
 
     async def _write(self, jobs: list[Job]) -> None:
         jobs = [job for job in jobs if not job.future.done()]  # not those whose caller went away
@@ -258,6 +271,8 @@ class Service:
         outcomes = await self.store.write(work)
         # committed: only now does anyone hear about it
         self.boards.update(batch.boards)
+        for then in batch.after:
+            then()
         for job, value, error in outcomes:
             if job.future.done():
                 continue

@@ -36,12 +36,14 @@ from openspace.domain.model import (
     EntityKind,
     EntityType,
     Event,
+    Report,
     Topic,
     as_row,
     column_names,
     kind_of,
 )
 from openspace.store.migrations import MIGRATIONS
+from openspace.store.reportlog import ReportDocRow, ReportLogTransaction
 
 EVENT_COLUMNS = column_names(Event)
 COLUMNS: dict[EntityKind, list[str]] = {kind: column_names(t) for kind, t in ENTITY_TYPES.items()}
@@ -92,6 +94,11 @@ class Transaction(Protocol):
     def delete_event(self, event_id: str) -> None: ...
     def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def report_doc(self, topic_id: str) -> ReportDocRow | None: ...
+    def append_report_update(
+        self, event_id: str, topic_id: str, rseq: int, data: bytes, state: bytes | None
+    ) -> None: ...
+    def put_report(self, event_id: str, report: Report) -> None: ...
 
 
 class Store(Protocol):
@@ -111,7 +118,7 @@ class Store(Protocol):
     async def facilitator_secret_hash(self, event_id: str) -> str | None: ...
 
 
-class SQLiteTransaction:
+class SQLiteTransaction(ReportLogTransaction):
     """One transaction on the writer's thread.
 
     The rows a change touches are written at once (the next job's checks may depend on them),
