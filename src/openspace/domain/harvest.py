@@ -118,7 +118,9 @@ def new_revision(
 
 
 def save_report(board: Board, args: Args, ctx: Context) -> Change:
-    """A whole form's texts, merged line by line against the version the form was based on.
+    """A whole form's texts, merged line by line against the version the form was based on: the
+    texts it showed (`was_<field>`, since typing together changes a report between versions), or
+    else the revision number `base`.
 
     The others' edits since then and ours combine; where both changed the same lines both are
     kept (union_merge), so a save is never refused for a clash and untouched fields stay as the
@@ -134,13 +136,16 @@ def save_report(board: Board, args: Args, ctx: Context) -> Change:
     current = fields_of(report)
     current_number = report.revision if report else 0
     merged = dict(ours)
-    if base_number != current_number:
+    shown = {f: text(args, f"was_{f}", "report", required=False) for f in FIELDS if f"was_{f}" in args}
+    if len(shown) == len(FIELDS):  # the texts the form showed: what typing together changed since merges
+        merged = {name: union_merge(shown[name], ours[name], current[name])[: LIMITS[name]] for name in FIELDS}
+    elif base_number != current_number:
         base = (base_fields(board, topic.id, base_number) if base_number < current_number else None) or fields_of(None)
         merged = {name: union_merge(base[name], ours[name], current[name])[: LIMITS[name]] for name in FIELDS}
     if merged == current and report is not None:
         return Change("report.saved", result={"revision": current_number, "unchanged": True})
     change = new_revision(board, topic, report, merged, ctx, "report.saved")
-    return replace(change, result={**change.result, "merged": base_number != current_number})
+    return replace(change, result={**change.result, "merged": merged != ours})
 
 
 VERSION_EVERY = timedelta(minutes=5)
