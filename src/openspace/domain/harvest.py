@@ -74,8 +74,15 @@ def union_merge(base: str, ours: str, theirs: str) -> str:
         elif kind == "b":
             merged.extend(merger.b[region[1] : region[2]])
         else:  # conflict: (kind, zs, ze, as, ae, bs, be)
-            merged.extend(merger.b[region[5] : region[6]])
-            merged.extend(merger.a[region[3] : region[4]])
+            zs, ze, a_s, a_e, b_s, b_e = region[1:]
+            base_lines, a, b = merger.base[zs:ze], merger.a[a_s:a_e], merger.b[b_s:b_e]
+            if len(a) == len(b) == len(base_lines) and all(x == z or y == z for x, y, z in zip(a, b, base_lines)):
+                # neighbouring lines, each changed by one side only: both edits apply (diff3 calls
+                # adjacent changes a conflict)
+                merged.extend(y if x == z else x for x, y, z in zip(a, b, base_lines))
+            else:
+                merged.extend(b)
+                merged.extend(a)
     text = "".join(merged)
     return text if any(s.endswith("\n") for s in (ours, theirs)) else text.removesuffix("\n")
 
