@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pycrdt import Doc
+from pycrdt import merge_updates
 
 from openspace.domain import cowrite, markup
 from openspace.domain.errors import N_, NotFound
@@ -57,7 +57,7 @@ def b64(data: bytes) -> str:
 class Loaded:
     """A report's document as committed, and the `rseq` of its last update."""
 
-    doc: Doc[Any]
+    replica: cowrite.Replica
     head: int
 
 
@@ -116,10 +116,10 @@ class Cowriting:
         loaded: Loaded | None = batch.docs.get(topic_id)
         if loaded is None:
             committed = self.docs.get(topic_id)
-            loaded = Loaded(cowrite.clone(committed.doc), committed.head) if committed else self._read(tx, topic_id)
+            loaded = Loaded(committed.replica.copy(), committed.head) if committed else self._read(tx, topic_id)
             if loaded is None:  # never written together: start from the report's text as it is
-                loaded = Loaded(cowrite.new_doc(), 0)
-                seed = cowrite.edit_to(loaded.doc, fields_of(board.reports.get(topic_id)))
+                loaded = Loaded(cowrite.Replica(), 0)
+                seed = loaded.replica.edit_to(fields_of(board.reports.get(topic_id)))
                 if seed is not None:
                     self._log(tx, batch, board.event.id, topic_id, loaded, seed)
             batch.docs[topic_id] = loaded
@@ -130,7 +130,8 @@ class Cowriting:
         row = tx.report_doc(topic_id)
         if row is None:
             return None
-        return Loaded(cowrite.new_doc(*([row.state] if row.state else []), *row.tail), row.head)
+        updates = [*([row.state] if row.state else []), *row.tail]
+        return Loaded(cowrite.Replica(merge_updates(*updates) if updates else b""), row.head)
 
     def _install(self, topic_id: str, loaded: Loaded) -> None:
         self.docs[topic_id] = loaded
@@ -141,7 +142,7 @@ class Cowriting:
     def _log(self, tx: Transaction, batch: Batch, event_id: str, topic_id: str, loaded: Loaded, update: bytes) -> int:
         loaded.head += 1
         rseq = loaded.head
-        state = loaded.doc.get_update() if rseq == 1 or rseq % COMPACT_EVERY == 0 else None
+        state = loaded.replica.compact() if rseq == 1 or rseq % COMPACT_EVERY == 0 else None
         tx.append_report_update(event_id, topic_id, rseq, update, state)
         return rseq
 
@@ -152,7 +153,7 @@ class Cowriting:
                 continue
             board = batch.boards[event_id]
             loaded = self._loaded(tx, batch, board, entity.id)
-            update = cowrite.edit_to(loaded.doc, fields_of(entity))
+            update = loaded.replica.edit_to(fields_of(entity))
             if update is not None:
                 rseq = self._log(tx, batch, event_id, entity.id, loaded, update)
                 batch.after.append(functools.partial(self._publish, event_id, entity.id, rseq, update, ""))
@@ -167,15 +168,10 @@ class Cowriting:
             now = datetime.now(UTC).isoformat(timespec="seconds")
             topic, report = writable_topic(board, {"topic": topic_id}, Context(actor, new_id, board.seq, now))
             loaded = self._loaded(tx, batch, board, topic.id)
-            try:
-                changed = cowrite.take(loaded.doc, update)
-            except Exception:
-                batch.docs.pop(topic.id, None)  # holds the refused update: the next job reads it afresh
-                raise
-            if not changed:
+            if not loaded.replica.take(update):  # a refusal raises, leaving the replica as it was
                 return loaded.head
             rseq = self._log(tx, batch, event_id, topic.id, loaded, update)
-            texts = cowrite.texts_of(loaded.doc)
+            texts = loaded.replica.texts()
             html = orjson.dumps({f: markup.render(texts[f]) for f in FIELDS if f != "participants"}).decode()
             base = report or Report(id=topic.id)
             row = replace(base, html=html, updated_at=now)
@@ -203,10 +199,7 @@ class Cowriting:
                 return self._loaded(tx, batch, board, topic_id)
 
             loaded = await self.service.submit(run)
-        try:
-            return loaded.doc.get_update(vector) if vector else loaded.doc.get_update(), loaded.head
-        except ValueError:  # not a state vector: send the whole document
-            return loaded.doc.get_update(), loaded.head
+        return loaded.replica.missing(vector), loaded.head
 
     def _checkpoint_later(self, event_id: str, topic_id: str, name: str) -> None:
         key = (event_id, topic_id)

@@ -120,7 +120,7 @@ def test_a_screen_back_from_a_drop_gets_exactly_what_it_lacks(client: TestClient
 def test_only_the_reports_own_screens_hear_of_it_and_never_a_hidden_topics(client: TestClient) -> None:
     event, topic = placed_topic(client)
     lisa, olle = join(client, event, "Lisa"), join(client, event, "Olle")
-    mine, theirs = Browser(), Browser()
+    mine = Browser()
     with connect(lisa, event) as a, connect(olle, event) as b:
         subscribe(a, topic, mine)
         push(a, topic, mine.type("Hemligt"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 from difflib import SequenceMatcher
 from typing import Any
 
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, merge_updates
 
 from openspace.domain.errors import N_, Invalid
 from openspace.domain.harvest import FIELDS, LIMITS
@@ -37,11 +37,6 @@ def new_doc(*updates: bytes) -> Doc[Any]:
     return doc
 
 
-def clone(doc: Doc[Any]) -> Doc[Any]:
-    """A copy to change inside a transaction: the committed one is only replaced after commit."""
-    return new_doc(doc.get_update())
-
-
 def texts_of(doc: Doc[Any]) -> dict[str, str]:
     return {name: str(doc.get(name, type=Text)) for name in FIELDS}
 
@@ -53,13 +48,14 @@ def _utf8(text: str, index: int) -> int:
 
 def edit_to(doc: Doc[Any], texts: dict[str, str]) -> bytes | None:
     """Change `doc` so its fields read `texts`, by the smallest edits; the update, or None if equal."""
-    before = doc.get_state()
+    before, edited = doc.get_state(), False
     with doc.transaction():
         for name in FIELDS:
             field = doc.get(name, type=Text)
             old, new = str(field), texts.get(name, "")
             if old == new:
                 continue
+            edited = True
             # from the end, so earlier positions stay valid while later spans change
             for tag, i1, i2, j1, j2 in reversed(SequenceMatcher(None, old, new, autojunk=False).get_opcodes()):
                 if tag == "equal":
@@ -69,29 +65,82 @@ def edit_to(doc: Doc[Any], texts: dict[str, str]) -> bytes | None:
                     del field[start:stop]
                 if j2 > j1:
                     field.insert(start, new[j1:j2])
-    return None if doc.get_state() == before else doc.get_update(before)
+    # from the state vector before: every insert since, and the whole delete set (a deletion
+    # does not move a state vector, so "did anything change" is `edited`, not the vectors)
+    return doc.get_update(before) if edited else None
 
 
-def take(doc: Doc[Any], update: bytes) -> bool:
-    """Apply one update from a browser; True when it added anything (a duplicate adds nothing).
+class Replica:
+    """The server's copy of a report's document, kept as the merge of every update it took.
 
-    Refused when it is not an update, too large, or makes a field longer than its limit (an
-    update that only shortens an over-long field is taken). Refused means `doc` must be thrown
-    away: the caller always works on a clone.
+    Yrs's own queue of updates that arrived before those they build on can lose one when two
+    wait at once (pycrdt 0.14.13: found by the property test in tests/domain/test_cowrite.py), so
+    the server never relies on it: its copy is `merge_updates` of all it took, which is the same
+    whatever the order and however often an update came, and the document is read from that.
+    A copy is just those bytes, so a transaction changes a copy and a refusal drops it.
     """
-    if not update or len(update) > MAX_UPDATE_BYTES:
-        raise Invalid(N_("The server could not read that message."))
-    lengths = {name: len(text) for name, text in texts_of(doc).items()}
-    before = doc.get_state()
-    try:
-        doc.apply_update(update)
-    except ValueError:
-        raise Invalid(N_("The server could not read that message.")) from None
-    if doc.get_state() == before:
-        return False
-    for name, text in texts_of(doc).items():
-        if len(text) > LIMITS[name] and len(text) > lengths[name]:
-            raise Invalid(N_("This is too long: at most %(max)s characters."), field=name, max=LIMITS[name])
-    if len(doc.get_update()) > MAX_STATE_BYTES:
-        raise Invalid(N_("This report has grown too large to take more."))
-    return True
+
+    __slots__ = ("_doc", "state")
+
+    def __init__(self, state: bytes = b"") -> None:
+        self.state = state
+        self._doc: Doc[Any] | None = None
+
+    @property
+    def doc(self) -> Doc[Any]:
+        if self._doc is None:
+            self._doc = new_doc(*([self.state] if self.state else []))
+        return self._doc
+
+    def copy(self) -> Replica:
+        return Replica(self.state)
+
+    def texts(self) -> dict[str, str]:
+        return texts_of(self.doc)
+
+    def missing(self, vector: bytes | None) -> bytes:
+        """What a copy at state `vector` lacks (everything without one)."""
+        if not vector:
+            return self.state or self.doc.get_update()
+        try:
+            return self.doc.get_update(vector)
+        except ValueError:  # not a state vector: send everything
+            return self.state or self.doc.get_update()
+
+    def edit_to(self, texts: dict[str, str]) -> bytes | None:
+        update = edit_to(self.doc, texts)
+        if update is not None:
+            self.state = merge_updates(self.state, update) if self.state else update
+        return update
+
+    def compact(self) -> bytes:
+        """The state as the document encodes it (deleted text collected), to store."""
+        self.state = self.doc.get_update()
+        return self.state
+
+    def take(self, update: bytes) -> bool:
+        """Take one update from a browser; True when it added anything (a duplicate adds nothing),
+        even if only what waits for an update it builds on: that is kept, logged and sent on too.
+
+        Refused when it is not an update, too large, or makes a field longer than its limit (an
+        update that only shortens an over-long field is taken); a refused update leaves the
+        replica as it was.
+        """
+        if not update or len(update) > MAX_UPDATE_BYTES:
+            raise Invalid(N_("The server could not read that message."))
+        texts = self.texts()
+        try:
+            merged = merge_updates(self.state, update) if self.state else merge_updates(update)
+            doc = new_doc(merged)
+        except ValueError:
+            raise Invalid(N_("The server could not read that message.")) from None
+        if merged == self.state:  # merging is canonical: an update already taken changes no byte
+            return False
+        after = texts_of(doc)
+        for name, text in after.items():
+            if len(text) > LIMITS[name] and len(text) > len(texts[name]):
+                raise Invalid(N_("This is too long: at most %(max)s characters."), field=name, max=LIMITS[name])
+        if len(merged) > MAX_STATE_BYTES:
+            raise Invalid(N_("This report has grown too large to take more."))
+        self.state, self._doc = merged, doc
+        return True

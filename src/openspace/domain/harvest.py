@@ -76,10 +76,12 @@ def union_merge(base: str, ours: str, theirs: str) -> str:
         else:  # conflict: (kind, zs, ze, as, ae, bs, be)
             zs, ze, a_s, a_e, b_s, b_e = region[1:]
             base_lines, a, b = merger.base[zs:ze], merger.a[a_s:a_e], merger.b[b_s:b_e]
-            if len(a) == len(b) == len(base_lines) and all(x == z or y == z for x, y, z in zip(a, b, base_lines)):
+            if len(a) == len(b) == len(base_lines) and all(
+                x == z or y == z for x, y, z in zip(a, b, base_lines, strict=True)
+            ):
                 # neighbouring lines, each changed by one side only: both edits apply (diff3 calls
                 # adjacent changes a conflict)
-                merged.extend(y if x == z else x for x, y, z in zip(a, b, base_lines))
+                merged.extend(y if x == z else x for x, y, z in zip(a, b, base_lines, strict=True))
             else:
                 merged.extend(b)
                 merged.extend(a)
