@@ -172,8 +172,12 @@ class Cowriting:
                 return loaded.head
             rseq = self._log(tx, batch, event_id, topic.id, loaded, update)
             texts = loaded.replica.texts()
-            html = orjson.dumps({f: markup.render(texts[f]) for f in FIELDS if f != "participants"}).decode()
             base = report or Report(id=topic.id)
+            rendered = orjson.loads(base.html) if base.html else {}
+            for f in FIELDS:  # rendered again only where the text changed: a keystroke touches one field
+                if f != "participants" and (texts[f] != getattr(base, f) or f not in rendered):
+                    rendered[f] = markup.render(texts[f])
+            html = orjson.dumps(rendered).decode()
             row = replace(base, html=html, updated_at=now)
             row = replace(row, participants=texts["participants"], discussion=texts["discussion"])
             row = replace(row, insights=texts["insights"], recommendations=texts["recommendations"])

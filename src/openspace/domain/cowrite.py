@@ -77,26 +77,29 @@ class Replica:
     wait at once (pycrdt 0.14.13: found by the property test in tests/domain/test_cowrite.py), so
     the server never relies on it: its copy is `merge_updates` of all it took, which is the same
     whatever the order and however often an update came, and the document is read from that.
-    A copy is just those bytes, so a transaction changes a copy and a refusal drops it.
+    A copy is just those bytes, so a transaction changes a copy and a refusal drops it. The
+    document itself is built only when needed and not kept: an open report costs its state and
+    its texts in memory, not Yrs's structures (several times larger; see bench/cowrite.py).
     """
 
-    __slots__ = ("_doc", "state")
+    __slots__ = ("_texts", "state")
 
     def __init__(self, state: bytes = b"") -> None:
         self.state = state
-        self._doc: Doc[Any] | None = None
+        self._texts: dict[str, str] | None = None
 
     @property
     def doc(self) -> Doc[Any]:
-        if self._doc is None:
-            self._doc = new_doc(*([self.state] if self.state else []))
-        return self._doc
+        """The document, built afresh from the state (never kept: see the class)."""
+        return new_doc(*([self.state] if self.state else []))
 
     def copy(self) -> Replica:
         return Replica(self.state)
 
     def texts(self) -> dict[str, str]:
-        return texts_of(self.doc)
+        if self._texts is None:
+            self._texts = texts_of(self.doc)
+        return dict(self._texts)
 
     def missing(self, vector: bytes | None) -> bytes:
         """What a copy at state `vector` lacks (everything without one)."""
@@ -108,9 +111,11 @@ class Replica:
             return self.state or self.doc.get_update()
 
     def edit_to(self, texts: dict[str, str]) -> bytes | None:
-        update = edit_to(self.doc, texts)
+        doc = self.doc
+        update = edit_to(doc, texts)
         if update is not None:
             self.state = merge_updates(self.state, update) if self.state else update
+        self._texts = texts_of(doc)
         return update
 
     def compact(self) -> bytes:
@@ -142,5 +147,5 @@ class Replica:
                 raise Invalid(N_("This is too long: at most %(max)s characters."), field=name, max=LIMITS[name])
         if len(merged) > MAX_STATE_BYTES:
             raise Invalid(N_("This report has grown too large to take more."))
-        self.state, self._doc = merged, doc
+        self.state, self._texts = merged, after
         return True
