@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from openspace import report, servers, snapshot
+from . import report, servers, snapshot
 
 DOC = servers.ROOT / "docs" / "performance.md"
 

@@ -26,7 +26,8 @@ from openspace import media
 from openspace.domain.rules import Actor
 from openspace.live.hub import LocalHub
 from openspace.service import Service
-from openspace.store.sqlite import SQLiteStore
+from openspace.store import file_store, open_store, sqlite_url
+from openspace.store.sqlite_backup import photo_folder
 
 SESSIONS, PHOTOS, SLOTS, SPACES = 60, 200, 6, 10
 FORMATS = ["md", "html", "pdf", "sessions.csv", "json", "zip"]
@@ -43,11 +44,10 @@ def flipchart(seed: int) -> bytes:
 
 
 async def build(db: Path) -> str:
-    store = SQLiteStore(db)
-    await store.open()
-    service = Service(store, LocalHub())
+    store = await open_store(sqlite_url(db))
+    photos = media.PhotoStore(file_store(sqlite_url(db)))
+    service = Service(store, LocalHub(), photos)
     await service.start()
-    photos = media.PhotoStore(Path(f"{db}.files"))
     fac = Actor(facilitator=True)
     try:
         event, _ = await service.create_event(
@@ -118,7 +118,7 @@ def main() -> None:
         db = Path(tmp) / "big.db"
         started = time.perf_counter()
         slug = asyncio.run(build(db))
-        photo_dir = Path(f"{db}.files")
+        photo_dir = photo_folder(db)
         photo_bytes = sum(p.stat().st_size for p in photo_dir.iterdir())
         took = time.perf_counter() - started
         print(f"built {SESSIONS} sessions, {PHOTOS} photos ({photo_bytes / 2**20:.0f} MiB) in {took:.1f} s")

@@ -13,13 +13,12 @@ from typing import Any
 import orjson
 import pytest
 
-from openspace.cowriting import Cowriting, Viewer
+from openspace.cowriting import COMPACT_EVERY, Cowriting, Viewer
 from openspace.domain import cowrite
 from openspace.domain.errors import Forbidden, Invalid
 from openspace.domain.rules import Actor
 from openspace.live.hub import LocalHub
 from openspace.service import Service
-from openspace.store.reportlog import COMPACT_EVERY
 from openspace.store.sqlite import SQLiteStore
 
 FAC = Actor(facilitator=True, name="")

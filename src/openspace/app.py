@@ -22,7 +22,6 @@ from starlette.routing import Route
 from openspace import i18n, links
 from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
-from openspace.domain.model import Change
 from openspace.guard import redact
 from openspace.live import ws
 from openspace.live.hub import LocalHub
@@ -31,7 +30,7 @@ from openspace.runtime import Runtime
 from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
 from openspace.service import Service
 from openspace.settings import Settings
-from openspace.store.sqlite import SQLiteStore
+from openspace.store import Store, file_store, open_store
 from openspace.web import exports as web_exports
 from openspace.web import harvest as web_harvest
 from openspace.web import routes as web
@@ -60,21 +59,12 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = SQLiteStore(settings.db, log_keep=settings.log_keep)
-        await store.open()
+        store = await open_store(settings.database, log_keep=settings.log_keep)
         secret_key = settings.secret_key or await stored_secret(store, "secret_key")
         epoch = await stored_secret(store, "epoch")
         hub = LocalHub(max_lag=settings.max_lag)
-        service = Service(store, hub)
-        photos = PhotoStore(Path(f"{settings.db}.files"))  # beside the database, outside the web root
-
-        def forget_files(event_id: str, change: Change) -> None:
-            if change.kind == "photo.removed":
-                photos.delete(change.result["name"])
-            elif change.kind == "topic.withdrawn":
-                photos.delete_all(change.result.get("photos", []))
-
-        service.after_commit.append(forget_files)
+        photos = PhotoStore(file_store(settings.database))  # the store's files, outside the web root
+        service = Service(store, hub, photos)
         cowriting = Cowriting(service)
         await hub.start()
         await service.start()
@@ -147,7 +137,7 @@ def is_inside(path: Path, root: Path) -> bool:
     return path == root.resolve() or root.resolve() in path.parents
 
 
-async def stored_secret(store: SQLiteStore, key: str) -> str:
+async def stored_secret(store: Store, key: str) -> str:
     """A random value made once per database and kept in it (so cookies survive restarts)."""
     value = await store.meta(key)
     if value is None:

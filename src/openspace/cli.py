@@ -9,11 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
-import shutil
-import sqlite3
 import sys
-from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +17,7 @@ import click
 import uvicorn
 
 from openspace import links
+from openspace import store as storage
 from openspace.app import create_app
 from openspace.demo import create_demo
 from openspace.domain.errors import DomainError
@@ -35,8 +32,7 @@ from openspace.media import PhotoStore
 from openspace.runtime import Runtime
 from openspace.service import Service, new_id
 from openspace.settings import SETTINGS, Settings
-from openspace.store import sqlite as storage
-from openspace.store.sqlite import SQLiteStore
+from openspace.store import StoreError
 
 HELP = {s.name: s.help for s in SETTINGS}
 GC_YOUNG = 50_000  # allocations between young collections (CPython's default is 700)
@@ -134,8 +130,7 @@ def new_event(**options: str) -> None:
     settings = Settings.from_env(db=options.pop("db"), public_url=options.pop("public_url"))
 
     async def run() -> tuple[Event, str]:
-        store = SQLiteStore(settings.db)
-        await store.open()
+        store = await open_store(settings)
         service = Service(store, LocalHub())
         await service.start()
         try:
@@ -161,12 +156,11 @@ def export_command(event: str, fmt: str, output: str, db: str | None) -> None:
     settings = Settings.from_env(db=db)
 
     async def run() -> None:
-        store = SQLiteStore(settings.db)
-        await store.open()
+        store = await open_store(settings)
         try:
             found = await store.event_by_slug(event)
             if found is None:
-                raise click.ClickException(f"no event {event!r} in {settings.db}")
+                raise click.ClickException(f"no event {event!r} in {storage.describe(settings.database)}")
             board = await store.load_board(found.id)
             assert board is not None
         finally:
@@ -174,7 +168,8 @@ def export_command(event: str, fmt: str, output: str, db: str | None) -> None:
         steps = 2 + (len(board.photos) + 7 if fmt == "zip" else 0)
         with click.progressbar(length=steps, label=f"Writing {fmt}", file=sys.stderr) as bar, open(output, "wb") as out:
             bar.update(1)
-            exporting.write(board, fmt, out, PhotoStore(Path(f"{settings.db}.files")), progress=lambda _: bar.update(1))
+            photos = PhotoStore(storage.file_store(settings.database))
+            exporting.write(board, fmt, out, photos, progress=lambda _: bar.update(1))
         click.echo(f"Wrote {output} ({Path(output).stat().st_size} bytes)")
 
     asyncio.run(run())
@@ -194,10 +189,9 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
             imported = export_data.from_document(document, new_id)
         except ValueError as problem:
             raise click.ClickException(str(problem)) from None
-        store = SQLiteStore(settings.db)
-        await store.open()
-        photos = PhotoStore(Path(f"{settings.db}.files"))
-        service = Service(store, LocalHub())
+        store = await open_store(settings)
+        photos = PhotoStore(storage.file_store(settings.database))
+        service = Service(store, LocalHub(), photos)
         await service.start()
         try:
             entities = exporting.restore_photos(imported, files, photos)
@@ -216,21 +210,23 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
 def backup_command(db: str | None, output: str) -> None:
     """Copy the database while the server runs (SQLite's online backup), with its photos."""
     settings = Settings.from_env(db=db)
-    source, target = Path(settings.db), Path(output)
-    require_database(source)
-    if target.resolve() == source.resolve():
-        raise click.ClickException(f"{output} is the database itself: back up into another file")
+    target = Path(output)
+    where = describe(settings)
     # written beside the target and moved over it only when whole, so a failed backup never
     # leaves a broken file, or a database without its photos, where the last good backup was
     partial = target.with_name(f".{target.name}.partial")
     try:
-        discard(partial)
-        storage.backup(source, partial)
-        move_over(partial, target)
-    except (OSError, sqlite3.Error) as problem:
-        discard(partial)
+        storage.check_backup(settings.database, target)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
+    try:
+        storage.discard_backup(partial)
+        storage.backup(settings.database, partial)
+        storage.install_backup(partial, target)
+    except (OSError, StoreError) as problem:
+        storage.discard_backup(partial)
         raise click.ClickException(f"could not write the backup {output}: {problem}") from None
-    click.echo(f"Backed up {settings.db} to {output}")
+    click.echo(f"Backed up {where} to {output}")
 
 
 @main.command("restore")
@@ -239,49 +235,23 @@ def backup_command(db: str | None, output: str) -> None:
 def restore_command(backup: str, db: str | None) -> None:
     """Make a database from a backup, for a fresh server (refuses to overwrite one)."""
     settings = Settings.from_env(db=db)
-    target = Path(settings.db)
-    require_database(Path(backup))
-    if target.exists():
-        raise click.ClickException(f"{settings.db} exists: restore into a new file")
     try:
-        storage.restore(Path(backup), target)
-    except FileExistsError as problem:
-        named = problem.filename if problem.filename is not None else (problem.args or ("",))[0]
-        if Path(str(named)) == target:  # made by someone else meanwhile: not ours to remove
-            raise click.ClickException(f"{settings.db} exists: restore into a new file") from None
-        raise click.ClickException(f"could not restore into {settings.db}: {problem}") from None
-    except (ValueError, OSError, sqlite3.Error) as problem:
-        discard(target)  # it did not exist before: nothing half-made stays behind
-        raise click.ClickException(f"could not restore into {settings.db}: {problem}") from None
-    click.echo(f"Restored {backup} into {settings.db}: clients will resynchronise from a snapshot")
+        storage.restore(Path(backup), settings.database)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
+    click.echo(f"Restored {backup} into {describe(settings)}: clients will resynchronise from a snapshot")
 
 
-def require_database(path: Path) -> None:
-    """Refuse, before anything is written, a file that is missing or not an openspace database
-    (SQLite would happily back up an empty file it just created, or someone else's database)."""
-    if not path.is_file():
-        raise click.ClickException(f"there is no database at {path}")
+async def open_store(settings: Settings) -> storage.Store:
+    """The store the settings name, opened; a wrong URL is a message, not a traceback."""
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as database:
-            found = database.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-    except sqlite3.DatabaseError:
-        found = None
-    if found is None:
-        raise click.ClickException(f"{path} is not an openspace database")
+        return await storage.open_store(settings.database, log_keep=settings.log_keep)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None
 
 
-def move_over(partial: Path, target: Path) -> None:
-    """Put a finished backup and its photo folder where the old ones were."""
-    photos, old_photos = Path(f"{partial}.files"), Path(f"{target}.files")
-    os.replace(partial, target)
-    shutil.rmtree(old_photos, ignore_errors=True)  # replaced, never merged into
-    if photos.is_dir():
-        os.replace(photos, old_photos)
-
-
-def discard(path: Path) -> None:
-    """Remove a half-made database and what goes with it; whatever is not there is fine."""
-    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
-        with suppress(FileNotFoundError, NotADirectoryError):
-            leftover.unlink()
-    shutil.rmtree(f"{path}.files", ignore_errors=True)
+def describe(settings: Settings) -> str:
+    try:
+        return storage.describe(settings.database)
+    except StoreError as problem:
+        raise click.ClickException(str(problem)) from None

@@ -38,9 +38,9 @@ from openspace.domain.model import Board, Change, Report
 from openspace.domain.projection import Audience, hidden_statuses
 from openspace.domain.rules import Actor, Context
 from openspace.service import Batch, Service, board_in, new_id
-from openspace.store.reportlog import COMPACT_EVERY
-from openspace.store.sqlite import Transaction
+from openspace.store.base import Transaction
 
+COMPACT_EVERY = 200  # updates between two stored states of a report (store/reportlog.py)
 CHECKPOINT_SECONDS = 2.0  # after the last keystroke, the event's change log gets the text
 VIEWER_QUEUE = 512  # frames waiting for one socket before it is told to catch up instead
 CACHED_DOCS = 256  # reports' documents kept in memory (a few KiB each; see docs/performance.md)

@@ -4,31 +4,30 @@ A phone photo is untrusted input in a complicated format. It can carry the place
 claim billions of pixels in a few hundred bytes (a decompression bomb), or be a script wearing an image's
 first bytes (a polyglot). So nothing a participant uploads is ever served as sent: :func:`process` decodes it
 with Pillow, restricted to the few formats phones and browsers produce, and writes fresh JPEGs that carry
-pixels and nothing else. :class:`PhotoStore` keeps those files under random names in a private directory and
-hands out paths only for names it could have made itself.
+pixels and nothing else. :class:`PhotoStore` keeps those files under random names in a file store (a private
+directory now) and hands out files only for names it could have made itself.
 
 :func:`process` is pure (bytes in, bytes out) so it can be tested without a disk and run in a worker thread;
-the store is the only part that touches files.
+the photo store is the only part that touches files, and only through the file store.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
 import secrets
 import struct
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image, ImageFile, ImageOps
 
 from openspace.domain.errors import N_
+from openspace.store.files import FileStore, LocalFolder
 
 MAX_BYTES = 15 * 1024 * 1024  # per photo, as uploaded
 MAX_PIXELS = 40_000_000  # well above any phone camera (48 MP sensors save 12 MP by default), far below a bomb
@@ -196,73 +195,66 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class PhotoStore:
-    """Processed photos on disk, under random names, in a private directory outside the web root.
+    """Processed photos under random names, kept in a file store (store/files.py): by default a
+    private local folder outside the web root.
 
     Each photo is two files, `<name>.jpg` and `<name>.thumb.jpg`. The database keeps only the name;
-    :meth:`path` is the single way back from a name to a file, and it refuses anything but a name of the
-    shape :meth:`save` makes that resolves to an existing file directly inside the root.
+    this class is the single way back from a name to its files, and it refuses anything but a name
+    of the shape :meth:`save` makes.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, files: FileStore | Path) -> None:
+        self.files: FileStore = LocalFolder(files) if isinstance(files, Path) else files
+
+    @property
+    def root(self) -> Path | None:
+        """The local folder the photos are in, if they are in one (the PDF writer reads by file URL)."""
+        return self.files.root if isinstance(self.files, LocalFolder) else None
 
     def save(self, photo: Processed) -> str:
         """Write both files atomically and return their new random name."""
-        self._ensure_root()
         name = secrets.token_urlsafe(16)
         while name.startswith("-"):  # a file named "-x.jpg" would read as an option to shell tools
             name = secrets.token_urlsafe(16)
-        self._write(self._file(name, thumb=True), photo.thumb)
+        self.files.put(self._filename(name, thumb=True), photo.thumb)
         try:
-            self._write(self._file(name, thumb=False), photo.full)
+            self.files.put(self._filename(name, thumb=False), photo.full)
         except BaseException:
-            self._file(name, thumb=True).unlink(missing_ok=True)
+            self.files.delete(self._filename(name, thumb=True))
             raise
         return name
 
     def path(self, name: str, thumb: bool) -> Path | None:
-        """The file for `name`, or None if the name is malformed, escapes the root or has no file."""
+        """The local file for `name`, or None if the name is malformed, escapes the root or has no file."""
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             return None
-        root = self.root.resolve()
-        candidate = (root / self._filename(name, thumb)).resolve()
-        if candidate.parent != root or not candidate.is_file():
-            return None
-        return candidate
+        return self.files.local_path(self._filename(name, thumb))
+
+    def exists(self, name: str, thumb: bool) -> bool:
+        return (
+            isinstance(name, str)
+            and _NAME.fullmatch(name) is not None
+            and self.files.exists(self._filename(name, thumb))
+        )
+
+    def open(self, name: str, thumb: bool) -> BinaryIO:
+        """The photo's file for reading; FileNotFoundError if the name is malformed or has no file."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise FileNotFoundError(name)
+        return self.files.open(self._filename(name, thumb))
 
     def delete(self, name: str) -> None:
         """Remove both files of a photo; a name that is malformed or already gone is not an error."""
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             return
         for thumb in (False, True):
-            self._file(name, thumb).unlink(missing_ok=True)
+            self.files.delete(self._filename(name, thumb))
 
     def delete_all(self, names: Iterable[str]) -> None:
         """Remove the files of many photos, e.g. when a session or a whole event is deleted."""
         for name in names:
             self.delete(name)
 
-    def _ensure_root(self) -> None:
-        # Created on the first photo, readable by the server's user only: photos are only ever served
-        # through the app, which checks who may see them.
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-
     @staticmethod
     def _filename(name: str, thumb: bool) -> str:
         return f"{name}.thumb.jpg" if thumb else f"{name}.jpg"
-
-    def _file(self, name: str, thumb: bool) -> Path:
-        return self.root / self._filename(name, thumb)
-
-    def _write(self, target: Path, data: bytes) -> None:
-        """Write to a temporary file in the same directory, then rename: a reader sees all or nothing."""
-        handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".upload-", suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise

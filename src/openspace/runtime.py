@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -10,8 +11,6 @@ from openspace.cowriting import Cowriting
 from openspace.domain.model import Event
 from openspace.domain.rules import Actor
 from openspace.guard import LoginGuard
-from openspace.live.hub import Fanout
-from openspace.media import PhotoStore
 from openspace.security import (
     CSRF_COOKIE,
     FACILITATOR_COOKIE,
@@ -20,10 +19,14 @@ from openspace.security import (
     browser_key,
     hash_token,
 )
-from openspace.service import Service
-from openspace.settings import Settings
-from openspace.store.sqlite import Store
-from openspace.web.rendering import Renderer
+
+if TYPE_CHECKING:  # the parts are built in app.py; naming them here must not make runtime depend on them
+    from openspace.live.hub import Fanout
+    from openspace.media import PhotoStore
+    from openspace.service import Service
+    from openspace.settings import Settings
+    from openspace.store.base import Store
+    from openspace.web.rendering import Renderer
 
 
 @dataclass

@@ -22,15 +22,19 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openspace.domain import rules
+from openspace.domain.effects import Effect, FilesRemoved
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.projection import change_frames
-from openspace.live.hub import Fanout
 from openspace.security import hash_token, new_secret
-from openspace.store.sqlite import Store, Transaction
+from openspace.store.base import Store, Transaction
+
+if TYPE_CHECKING:  # the fan-out and the photos are handed in by the app; the write path only uses them
+    from openspace.live.hub import Fanout
+    from openspace.media import PhotoStore
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ class Batch:
     cached: dict[str, Board]  # the service's boards when the batch started (read, never written)
     boards: dict[str, Board] = field(default_factory=dict)
     published: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)  # with its patch
+    after_commit: list[Effect] = field(default_factory=list)  # effects on files, for after the commit
     docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
     after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
 
@@ -68,13 +73,11 @@ class Job:
 
 
 class Service:
-    def __init__(self, store: Store, hub: Fanout) -> None:
+    def __init__(self, store: Store, hub: Fanout, photos: PhotoStore | None = None) -> None:
         self.store = store
         self.hub = hub
+        self.photos = photos  # whose files a change's FilesRemoved effects remove, after commit
         self.boards: dict[str, Board] = {}
-        # called after commit for each published change: the place for files that follow the
-        # database (a removed photo's file), never for anything the transaction depends on
-        self.after_commit: list[Callable[[str, Change], None]] = []
         # called inside the transaction for each change written: co-writing follows a report
         # saved by a form or restored into its shared document (cowriting.py), in the same commit
         self.in_transaction: list[Callable[[Transaction, Batch, str, Change], None]] = []
@@ -138,10 +141,7 @@ class Service:
                 who = actor if current is None else replace(actor, name=current)
             context = rules.Context(actor=who, new_id=new_id, seq=seq, now=now)
             change = rules.decide(board, name, args, context, internal=internal)
-            if name in ("me.rename", "me.forget") and actor.participant_id:  # a name is kept, not board state
-                tx.rename_participant(actor.participant_id, change.result["name"])
-            if name == "me.forget" and actor.participant_id:  # nor kept in the answers to earlier renames
-                tx.forget_names_in_results(event_id, (actor.key, f"p:{actor.participant_id}"))
+            apply_effects(tx, batch, event_id, change.effects)
             if change.upserts or change.deletes or change.event:
                 patch = change.to_patch()
                 tx.apply(event_id, seq, change, patch)
@@ -167,6 +167,7 @@ class Service:
 
         def run(tx: Transaction, batch: Batch) -> Event:
             tx.insert_event(event, hash_token(secret))
+            tx.lock_event(event.id)  # a command in the same batch may write to it next
             batch.boards[event.id] = Board(event=event)
             return event
 
@@ -192,6 +193,7 @@ class Service:
 
         def run(tx: Transaction, batch: Batch) -> Event:
             tx.insert_event(event, hash_token(secret))
+            tx.lock_event(event.id)
             tx.apply(event.id, 1, change, change.to_patch())
             batch.boards[event.id] = apply(Board(event=event), change, 1)
             return event
@@ -200,11 +202,16 @@ class Service:
         return created, secret
 
     async def delete_event(self, event_id: str) -> None:
-        """Delete the event and all its personal data; its screens are told and disconnected."""
+        """Delete the event and all its personal data (its photos' files too, after commit); its
+        screens are told and disconnected."""
 
         def run(tx: Transaction, batch: Batch) -> None:
+            tx.lock_event(event_id)
+            board = tx.load_board(event_id)
             tx.delete_event(event_id)
             batch.boards.pop(event_id, None)
+            if board is not None:
+                apply_effects(tx, batch, event_id, (FilesRemoved(tuple(p.name for p in board.photos.values())),))
 
         await self.submit(run)
         self.boards.pop(event_id, None)
@@ -282,17 +289,38 @@ class Service:
                 job.future.set_result(value)
         for event_id, seq, change, patch in batch.published:
             self.hub.publish(event_id, seq, change_frames(seq, change, patch))
-            for hook in self.after_commit:
-                hook(event_id, change)
+        self.remove_files(batch.after_commit)
+
+    def remove_files(self, effects: list[Effect]) -> None:
+        """The effects on files, once no committed row names them: files are written before their
+        rows commit and removed only after, so a crash between leaves a stray file, never a
+        row that points at nothing (and a backup copies the files around the database)."""
+        for effect in effects:
+            if isinstance(effect, FilesRemoved) and self.photos is not None:
+                self.photos.delete_all(effect.names)
+
+
+def apply_effects(tx: Transaction, batch: Batch, event_id: str, effects: tuple[Effect, ...]) -> None:
+    """The one place a change's effects beyond the board are applied: the store writes those it
+    keeps (a participant's name) in this transaction; effects on files wait for the commit."""
+    if effects:
+        tx.apply_effects(event_id, effects)
+        batch.after_commit.extend(e for e in effects if isinstance(e, FilesRemoved))
 
 
 def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:
-    """The board as this batch has left it so far; re-read if another process wrote meanwhile."""
+    """The board as this batch has left it so far; re-read if another process wrote meanwhile.
+
+    The first time a transaction touches an event it takes the event's lock (`lock_event`),
+    before any sequence number is assigned: a store with row locks serialises writers per event
+    there, and the head it returns tells whether the cached board is still the latest.
+    """
     board = batch.boards.get(event_id)
     if board is not None:
         return board
+    head = tx.lock_event(event_id)
     board = batch.cached.get(event_id)
-    if board is None or board.seq != tx.head_seq(event_id):
+    if board is None or board.seq != head:
         board = tx.load_board(event_id)
         if board is None:
             raise NotFound(N_("This event does not exist."))

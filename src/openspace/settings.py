@@ -21,7 +21,13 @@ class Setting:
 SETTINGS: list[Setting] = [
     Setting("host", "127.0.0.1", "Address to listen on. Use 0.0.0.0 to let phones on the venue's network join."),
     Setting("port", 8000, "Port to listen on."),
-    Setting("db", "openspace.db", "Path of the SQLite database file (created if missing)."),
+    Setting(
+        "database_url",
+        "sqlite:///openspace.db",
+        "The database, as a URL: sqlite:///FILE for a SQLite file (created if missing; "
+        "sqlite:////abs/path.db for an absolute path).",
+    ),
+    Setting("db", "", "Shorthand for database_url sqlite:///FILE: the path of a SQLite file. Wins when given."),
     Setting("demo", True, "Create the demo event (the Stenhamra workshop) if the database has no events."),
     Setting(
         "public_url",
@@ -41,7 +47,8 @@ SETTINGS: list[Setting] = [
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    db: str = "openspace.db"
+    database_url: str = "sqlite:///openspace.db"
+    db: str = ""
     demo: bool = True
     public_url: str = ""
     secret_key: str = ""
@@ -49,6 +56,11 @@ class Settings:
     max_lag: int = 256
     ws_max_size: int = 65536
     log_level: str = "info"
+
+    @property
+    def database(self) -> str:
+        """The URL of the store to open (store.open_store): `db`, when given, names a SQLite file."""
+        return f"sqlite:///{self.db}" if self.db else self.database_url
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -24,6 +24,7 @@ from merge3 import Merge3
 
 from openspace.domain import markup
 from openspace.domain.checks import Actor, Args, Context, Rule, boolean, integer, ref, require_facilitator, text
+from openspace.domain.effects import FilesRemoved
 from openspace.domain.errors import N_, Forbidden, Invalid, NotFound
 from openspace.domain.model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
 
@@ -256,7 +257,12 @@ def remove_photo(board: Board, args: Args, ctx: Context) -> Change:
         if report is not None and report.locked and uploaded_by(photo, ctx.actor.participant_id):
             raise Forbidden(N_("The facilitator has locked this report."))
         raise Forbidden(N_("Only whoever added a photo, the convener of its session or the facilitator can remove it."))
-    return Change("photo.removed", deletes=(("photos", photo.id),), result={"name": photo.name})
+    return Change(
+        "photo.removed",
+        deletes=(("photos", photo.id),),
+        result={"name": photo.name},
+        effects=(FilesRemoved((photo.name,)),),
+    )
 
 
 # --- convergence: dot-voting and action items ------------------------------------------------

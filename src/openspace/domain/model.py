@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import Any, Literal, get_args
 
+from openspace.domain.effects import Effect
+
 # in the order rows are written: topics refer to spaces and slots, interests to topics
 EntityKind = Literal[
     "spaces",
@@ -246,13 +248,15 @@ def kind_of(entity: Entity) -> EntityKind:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What one accepted command did, as a patch: rows to upsert and ids to delete."""
+    """What one accepted command did, as a patch: rows to upsert and ids to delete; and its
+    effects beyond the board (domain/effects.py), which are applied but never logged or sent."""
 
     kind: str
     upserts: tuple[Entity, ...] = ()
     deletes: tuple[tuple[EntityKind, str], ...] = ()
     event: Event | None = None
     result: dict[str, Any] = field(default_factory=dict)
+    effects: tuple[Effect, ...] = ()
 
     def to_patch(self) -> dict[str, Any]:
         """The JSON form stored in the change log and sent to facilitators."""

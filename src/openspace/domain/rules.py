@@ -36,6 +36,7 @@ from openspace.domain.checks import (
     text,
     timezones,
 )
+from openspace.domain.effects import FilesRemoved, NameForgotten, NameSet
 from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from openspace.domain.model import Board, Change, Entity, EntityKind, Event, Slot, Space, Topic
 
@@ -94,6 +95,7 @@ def withdraw(board: Board, args: Args, ctx: Context) -> Change:
         deletes=(*undone, *marks, ("topics", topic.id)),
         event=event,
         result={"photos": files},
+        effects=(FilesRemoved(tuple(files)),) if files else (),
     )
 
 
@@ -197,7 +199,8 @@ def rename_me(board: Board, args: Args, ctx: Context) -> Change:
             if names != topic.co_conveners:
                 mine.append(bump(topic, co_conveners=names))
     merges = merging.renamed_in_merges(board, me, old, name)  # what undoing a merge brings back
-    return Change("participant.renamed", upserts=(*mine, *merges), result={"name": name})
+    effects = (NameSet(me, name),)  # the name kept with their login
+    return Change("participant.renamed", upserts=(*mine, *merges), result={"name": name}, effects=effects)
 
 
 def forget_me(board: Board, args: Args, ctx: Context) -> Change:
@@ -220,7 +223,8 @@ def forget_me(board: Board, args: Args, ctx: Context) -> Change:
             changed.append(bump(topic, co_convener_ids=ids, co_conveners=names))
     changed += merging.renamed_in_merges(board, me, old, "")
     changed += [replace(r, author="") for r in board.revisions.values() if r.author and r.author in old]
-    return Change("participant.forgotten", upserts=tuple(changed), result={"name": ""})
+    forgotten = (NameSet(me, ""), NameForgotten((ctx.actor.key, f"p:{me}")))  # login; answers to renames
+    return Change("participant.forgotten", upserts=tuple(changed), result={"name": ""}, effects=forgotten)
 
 
 # --- spaces and slots ------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """Exports and imports as files: the I/O edge around export_data.py, export_agenda.py and the proceedings.
 
 Every format is written to a file, never built whole in memory: the proceedings stream photo by
-photo, and the ZIP adds each stored photo from disk. The web layer runs these in a worker
+photo, and the ZIP copies each stored photo in from the photo store. The web layer runs these in a worker
 thread and streams the file; the CLI writes it where it is told, with progress.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -87,10 +89,15 @@ def write_zip(board: Board, out: BinaryIO, photos: PhotoStore, note: Progress) -
                 write(board, fmt, member, photos)  # type: ignore[arg-type]
             note(FORMATS[fmt][0])
         for photo_id, name in export_data.photo_files(board).items():
-            path = photos.path(board.photos[photo_id].name, thumb=False)
-            if path is not None:
-                archive.write(path, name, compress_type=zipfile.ZIP_STORED)  # JPEGs do not shrink
-                note(name)
+            try:
+                source = photos.open(board.photos[photo_id].name, thumb=False)
+            except FileNotFoundError:  # removed meanwhile: the archive is whole without it
+                continue
+            entry = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+            entry.compress_type = zipfile.ZIP_STORED  # JPEGs do not shrink
+            with source, archive.open(entry, "w", force_zip64=True) as target:
+                shutil.copyfileobj(source, target)
+            note(name)
 
 
 def read_archive(path: Path) -> tuple[dict[str, object], dict[str, bytes]]:

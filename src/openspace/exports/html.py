@@ -32,6 +32,7 @@ from markupsafe import Markup
 from PIL import ImageFile
 
 from openspace import i18n, media
+from openspace.assets import asset_dir
 from openspace.domain.model import Photo
 from openspace.exports.proceedings import (
     HTML_FIELDS,
@@ -45,7 +46,6 @@ from openspace.exports.proceedings import (
     short_time,
 )
 from openspace.media import PhotoStore
-from openspace.web.rendering import asset_dir
 
 TEMPLATE = "proceedings.html"
 
@@ -97,25 +97,25 @@ def _render(book: Book, photo_src: Callable[[Photo], str]) -> Iterator[str]:
 def write_html(book: Book, out: BinaryIO, photos: PhotoStore, *, embed: bool = True) -> None:
     """Write the proceedings as one self-contained HTML file to `out`, streaming.
 
-    With `embed`, each full photo becomes a ``data:`` URI, copied from disk a chunk at a time while
+    With `embed`, each full photo becomes a ``data:`` URI, copied from the photo store a chunk at a time while
     the document is written, so memory stays bounded whatever the number of photos. Without it, photos
     are ``file://`` URLs of the photo store: only for a reader on this machine, such as WeasyPrint.
     A photo whose file is gone is left out.
     """
     nonce = secrets.token_hex(12)  # unguessable, so no text a person typed can pose as a photo's place
     marker = re.compile(re.escape(f"\ue000{nonce}:") + r"(\d+)\ue001")
-    pending: list[Path] = []
+    pending: list[str] = []  # names of photos whose marker is in the text
 
     def photo_src(photo: Photo) -> str:
-        path = photos.path(photo.name, thumb=False)
-        if path is None:
-            return ""
         if not embed:
-            return path.as_uri()
-        pending.append(path)
+            path = photos.path(photo.name, thumb=False)
+            return path.as_uri() if path is not None else ""
+        if not photos.exists(photo.name, thumb=False):
+            return ""
+        pending.append(photo.name)
         return f"\ue000{nonce}:{len(pending) - 1}\ue001"
 
-    writer = _Writer(out)
+    writer = _Writer(out, photos)
     for piece in _render(book, photo_src):
         start = 0
         for found in marker.finditer(piece):
@@ -129,8 +129,9 @@ def write_html(book: Book, out: BinaryIO, photos: PhotoStore, *, embed: bool = T
 class _Writer:
     """Collects small pieces of HTML into larger writes, and copies photos in as base64."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, photos: PhotoStore) -> None:
         self.out = out
+        self.photos = photos
         self.pieces: list[str] = []
         self.size = 0
 
@@ -141,10 +142,10 @@ class _Writer:
             if self.size >= _TEXT_BUFFER:
                 self.flush()
 
-    def photo(self, path: Path) -> None:
+    def photo(self, name: str) -> None:
         self.flush()
         try:
-            file = path.open("rb")
+            file = self.photos.open(name, thumb=False)
         except OSError:  # removed since the template looked: an empty image, but the book is still whole
             self.out.write(b"data:,")
             return
@@ -183,7 +184,8 @@ def write_pdf(book: Book, out: BinaryIO, photos: PhotoStore) -> None:
         return path.as_uri() if path is not None else ""
 
     document = "".join(_render(book, photo_src))
-    base_url = photos.root.resolve().as_uri() + "/"
+    # WeasyPrint reads photos by file URL: a photo store without local files gives a PDF without photos
+    base_url = photos.root.resolve().as_uri() + "/" if photos.root is not None else None
     html_class(string=document, base_url=base_url, url_fetcher=fetcher_class(photos)).write_pdf(out)
 
 

@@ -2,7 +2,7 @@
 
 Every update a browser sends is one row of `report_updates`, numbered `rseq` gap-free per
 report, written in the same transaction as the report's materialised text (the `reports` row the
-proceedings, exports and news room read). Every :data:`COMPACT_EVERY` updates the document's
+proceedings, exports and news room read). Every `cowriting.COMPACT_EVERY` updates the document's
 whole state is stored in `report_docs` and the tail it now includes is deleted, so loading a
 report costs one state and at most that many updates, however long people typed (issue #16).
 The report's text is not logged in the event's change log on every keystroke (that would reach
@@ -15,17 +15,7 @@ import sqlite3
 from typing import Any
 
 from openspace.domain.model import Report, as_row
-
-COMPACT_EVERY = 200
-
-
-class ReportDocRow:
-    """A report's stored document: its state, the updates after it, and the last `rseq`."""
-
-    __slots__ = ("head", "state", "tail")
-
-    def __init__(self, state: bytes, tail: list[bytes], head: int) -> None:
-        self.state, self.tail, self.head = state, tail, head
+from openspace.store.base import ReportDocRow
 
 
 class ReportLogTransaction:

@@ -1,33 +1,31 @@
-"""Storage: the only module that speaks SQL.
+"""The SQLite store: `SQLiteStore` and `SQLiteTransaction`, implementing store/base.py's Protocols.
 
-`Store` is the small interface the rest of the app uses, so a PostgreSQL store can be added
-without touching the rules or the views. `SQLiteStore` keeps two connections, each on a thread
-of its own. The writer is a plain `sqlite3` connection on a one-thread executor: a whole
-transaction (``BEGIN IMMEDIATE``, every job of a batch, ``COMMIT``) runs there as *one* call,
-because a hop to a database thread and back through the event loop costs far more than a
-statement, and aiosqlite makes one hop per statement (measured: about seven per action, which
-capped durable writes near 1,100 a second; see docs/performance.md). The single thread also
-serialises writers, so no lock is needed. The reader is aiosqlite, beside the writer under WAL:
-reads are few and small, and mostly served from the service's cached boards.
+The rest of the app sees only those Protocols, through `store.open_store(url)`. `SQLiteStore`
+keeps two connections, each on a thread of its own. The writer is a plain `sqlite3` connection
+on a one-thread executor: a whole transaction (``BEGIN IMMEDIATE``, every job of a batch,
+``COMMIT``) runs there as *one* call, because a hop to a database thread and back through the
+event loop costs far more than a statement, and aiosqlite makes one hop per statement (measured:
+about seven per action, which capped durable writes near 1,100 a second; see
+docs/performance.md). The single thread also serialises writers, so the per-event lock a
+transaction takes (`lock_event`) only reads the event's head. The reader is aiosqlite, beside
+the writer under WAL: reads are few and small, and mostly served from the service's cached boards.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import secrets
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 import orjson
 
+from openspace.domain.effects import Effect, NameForgotten, NameSet
 from openspace.domain.model import (
     ENTITY_KINDS,
     ENTITY_TYPES,
@@ -36,14 +34,16 @@ from openspace.domain.model import (
     EntityKind,
     EntityType,
     Event,
-    Report,
     Topic,
     as_row,
     column_names,
     kind_of,
 )
+from openspace.store.base import Transaction
 from openspace.store.migrations import MIGRATIONS
-from openspace.store.reportlog import ReportDocRow, ReportLogTransaction
+from openspace.store.reportlog import ReportLogTransaction
+from openspace.store.sqlite_backup import backup as backup  # the CLI's and tests' way in, by file
+from openspace.store.sqlite_backup import restore as restore
 
 EVENT_COLUMNS = column_names(Event)
 COLUMNS: dict[EntityKind, list[str]] = {kind: column_names(t) for kind, t in ENTITY_TYPES.items()}
@@ -76,48 +76,6 @@ def board_from_rows(event_row: Any, rows: dict[EntityKind, list[Any]]) -> Board:
     return Board(event=event, seq=seq, **collections)
 
 
-class Transaction(Protocol):
-    """The writes one transaction may make. Only the service's single writer holds one, on the
-    database's own thread, so these are plain calls: no awaiting between statements."""
-
-    def head_seq(self, event_id: str) -> int: ...
-    def load_board(self, event_id: str) -> Board | None: ...
-    def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None: ...
-    def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None: ...
-    def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None: ...
-    def insert_event(self, event: Event, secret_hash: str) -> None: ...
-    def insert_participant(self, participant_id: str, event_id: str, name: str, token_hash: str) -> None: ...
-    def rename_participant(self, participant_id: str, name: str) -> None: ...
-    def participant_name(self, participant_id: str) -> str | None: ...
-    def forget_names_in_results(self, event_id: str, actors: tuple[str, ...]) -> None: ...
-    def insert_facilitator_session(self, token_hash: str, event_id: str) -> None: ...
-    def delete_event(self, event_id: str) -> None: ...
-    def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None: ...
-    def set_meta(self, key: str, value: str) -> None: ...
-    def report_doc(self, topic_id: str) -> ReportDocRow | None: ...
-    def append_report_update(
-        self, event_id: str, topic_id: str, rseq: int, data: bytes, state: bytes | None
-    ) -> None: ...
-    def put_report(self, event_id: str, report: Report) -> None: ...
-
-
-class Store(Protocol):
-    """What the app needs from a database; SQLiteStore is one, a PostgreSQL store could be another."""
-
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def write(self, work: Callable[[Transaction], T]) -> T: ...
-    async def event_count(self) -> int: ...
-    async def meta(self, key: str) -> str | None: ...
-    async def set_meta(self, key: str, value: str) -> None: ...
-    async def event_by_slug(self, slug: str) -> Event | None: ...
-    async def load_board(self, event_id: str) -> Board | None: ...
-    async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None: ...
-    async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None: ...
-    async def facilitator_session(self, event_id: str, token_hash: str) -> bool: ...
-    async def facilitator_secret_hash(self, event_id: str) -> str | None: ...
-
-
 class SQLiteTransaction(ReportLogTransaction):
     """One transaction on the writer's thread.
 
@@ -134,6 +92,7 @@ class SQLiteTransaction(ReportLogTransaction):
         self.log: list[tuple[str, int, str, str]] = []  # change-log rows
         self.heads: dict[str, int] = {}  # event -> its new head
         self.answers: dict[tuple[str, str, str], str] = {}  # (event, actor, action id) -> result JSON
+        self.locked: set[str] = set()  # events this transaction has locked (base.Transaction's rule)
 
     def flush(self) -> None:
         """Write what was kept for the end of the batch: before COMMIT, or before a statement that
@@ -149,6 +108,12 @@ class SQLiteTransaction(ReportLogTransaction):
                 [(*key, result) for key, result in self.answers.items()],
             )
         self.log, self.heads, self.answers = [], {}, {}
+
+    def lock_event(self, event_id: str) -> int:
+        """SQLite has one writer, and this transaction holds it (BEGIN IMMEDIATE): every event is
+        locked already. What is left is the head, and the note that the lock was asked for."""
+        self.locked.add(event_id)
+        return self.head_seq(event_id)
 
     def head_seq(self, event_id: str) -> int:
         if event_id in self.heads:
@@ -166,6 +131,8 @@ class SQLiteTransaction(ReportLogTransaction):
     def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:
         """Write one change's rows, its change-log entry (`patch`, which is `change.to_patch()`:
         built once, for the log here and for the frames after commit) and the event's new head."""
+        if event_id not in self.locked:  # a second store's writers would race for the seq: say so here
+            raise RuntimeError(f"change {seq} of event {event_id} written without lock_event")
         db = self.db
         moved = [e.id for e in change.upserts if isinstance(e, Topic)]
         if len(moved) > 1:  # a swap, say: free the cells first, so it never trips the one-topic-per-cell index
@@ -225,6 +192,15 @@ class SQLiteTransaction(ReportLogTransaction):
             "INSERT INTO participants (id, event_id, name, token_hash) VALUES (?, ?, ?, ?)",
             (participant_id, event_id, name, token_hash),
         )
+
+    def apply_effects(self, event_id: str, effects: tuple[Effect, ...]) -> None:
+        """The effects kept in the database: a participant's name, and the answers that repeat it.
+        Files are the service's, after commit."""
+        for effect in effects:
+            if isinstance(effect, NameSet):
+                self.rename_participant(effect.participant_id, effect.name)
+            elif isinstance(effect, NameForgotten):
+                self.forget_names_in_results(event_id, effect.actors)
 
     def rename_participant(self, participant_id: str, name: str) -> None:
         self.db.execute("UPDATE participants SET name = ? WHERE id = ?", (name, participant_id))
@@ -395,63 +371,3 @@ class SQLiteStore:
     async def facilitator_secret_hash(self, event_id: str) -> str | None:
         row = await self._one("SELECT facilitator_secret_hash FROM events WHERE id = ?", (event_id,))
         return str(row[0]) if row else None
-
-
-def backup(source: Path, target: Path) -> None:
-    """SQLite's online backup: a consistent copy while the server keeps writing, plus the photos.
-
-    The backup API copies pages under the database's own locks, so it sees whole transactions
-    only: every change acknowledged before it started is in the copy. Photo files are written
-    before their rows commit and deleted only after their rows are gone, so copying the folder
-    before the database (for files removed meanwhile) and again after it (for files added
-    meanwhile) leaves every photo the copied rows name in the copied folder.
-    """
-    if not source.is_file():
-        raise FileNotFoundError(source)
-    if target.exists() and target.resolve() == source.resolve():
-        raise FileExistsError(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    photos, copied = Path(f"{source}.files"), Path(f"{target}.files")
-    shutil.rmtree(copied, ignore_errors=True)  # the folder of an older backup at this path, never merged into
-    copy_new_files(photos, copied)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    dst = sqlite3.connect(target)
-    try:
-        with dst:
-            src.backup(dst, pages=256)
-    finally:
-        dst.close()
-        src.close()
-    copy_new_files(photos, copied)
-
-
-def copy_new_files(source: Path, target: Path) -> None:
-    if not source.is_dir():
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    for path in source.iterdir():
-        if path.is_file() and not path.is_symlink() and not (target / path.name).exists():
-            try:
-                shutil.copy2(path, target / path.name)
-            except FileNotFoundError:  # removed while we copied: its row went first
-                pass
-
-
-def restore(backup_file: Path, target: Path) -> None:
-    """A database for a fresh server, from a backup, with a new epoch.
-
-    The epoch names the history that sequence numbers belong to; after a restore, a client's
-    remembered position may point into changes the backup never saw, so it must get a snapshot.
-    """
-    if target.exists():
-        raise FileExistsError(target)
-    try:
-        backup(backup_file, target)
-        with closing(sqlite3.connect(target)) as db, db:
-            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
-                raise ValueError(f"{backup_file} is not an openspace database")
-            db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (secrets.token_urlsafe(32),))
-    except (ValueError, sqlite3.DatabaseError):
-        target.unlink(missing_ok=True)  # leave nothing half-made behind
-        shutil.rmtree(f"{target}.files", ignore_errors=True)
-        raise

@@ -116,10 +116,7 @@ async def delete_event(request: Request) -> Response:
             raise Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
     except DomainError as error:
         return await facilitate(request, v, error, {"action": "event.delete"})
-    board = await v.runtime.service.board(v.event.id)
-    names = [p.name for p in board.photos.values()]
-    await v.runtime.service.delete_event(v.event.id)
-    v.runtime.photos.delete_all(names)
+    await v.runtime.service.delete_event(v.event.id)  # its photos' files go with it
     gone = v.event
     v.event = None
     response = v.render("deleted.html", name=gone.name)

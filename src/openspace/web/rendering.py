@@ -21,18 +21,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from openspace import i18n
+from openspace.assets import asset_dir
 from openspace.domain.harvest import has_report
 from openspace.domain.model import Board, Slot
 from openspace.web.views import PHASE_LABELS, clock_text
-
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = PACKAGE_DIR.parents[1]
-
-
-def asset_dir(name: str) -> Path:
-    """`templates` or `static`: inside an installed package, else at the repository's top (editable)."""
-    installed = PACKAGE_DIR / name
-    return installed if installed.is_dir() else REPO_ROOT / name
 
 
 def static_version(root: Path) -> str:

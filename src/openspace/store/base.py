@@ -1,0 +1,113 @@
+"""The interfaces between the app and its database: `Store` (reads, and one way to write) and
+`Transaction` (what a unit of work may do while it holds the write).
+
+Everything outside `store/` speaks to these two Protocols only, so a second store (PostgreSQL, for
+several worker processes) plugs in behind `store.open_store(url)` without touching the rules, the
+service or the pages. The SQLite store (store/sqlite.py) is the one in use; tests/store/
+test_contract.py holds the behaviour every store must share, and is parametrised by store.
+
+The rules a store must keep, which the Protocols alone cannot say:
+
+- `Store.write(work)` runs `work(tx)` in one transaction: all of it commits, or none of it does,
+  and the result comes back only after the commit is durable.
+- Before a transaction assigns a sequence number to an event's change, it calls
+  `tx.lock_event(event_id)`. That takes the event's write lock for the rest of the transaction
+  and returns the event's head sequence number as committed. A store with row locks
+  (`SELECT … FOR UPDATE` on the event's row) thus serialises writers per event, so sequence
+  numbers stay gap-free and commit in order; SQLite has one writer anyway, so its lock is a read.
+  `tx.apply` refuses an event that the transaction has not locked.
+- Reads (`Store.load_board`, `changes_since`, …) see committed data only, each read whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from openspace.domain.effects import Effect
+from openspace.domain.model import Board, Change, Event, Report
+
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """A store refused an operation for a reason the person can act on (a message, no traceback):
+    a file that is not an openspace database, a target that already exists, an unknown URL."""
+
+
+class ReportDocRow:
+    """A report's stored document: its compacted state, the updates after it, the last `rseq`."""
+
+    __slots__ = ("head", "state", "tail")
+
+    def __init__(self, state: bytes, tail: list[bytes], head: int) -> None:
+        self.state, self.tail, self.head = state, tail, head
+
+
+class Transaction(Protocol):
+    """The writes one transaction may make. Only the service's single writer holds one, on the
+    store's own thread, so these are plain calls: no awaiting between statements."""
+
+    def lock_event(self, event_id: str) -> int:
+        """Take the event's write lock for this transaction; its head sequence number (0 if none)."""
+        ...
+
+    def load_board(self, event_id: str) -> Board | None: ...
+
+    def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:
+        """Write a change's rows, its change-log entry `patch` at `seq`, and the event's new head.
+        The event must have been locked by `lock_event` in this transaction."""
+        ...
+
+    def apply_effects(self, event_id: str, effects: tuple[Effect, ...]) -> None:
+        """Write what a change does beyond the board (a participant's name): effects the store
+        keeps. Effects on files are not the store's; the service applies them after commit."""
+        ...
+
+    def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None: ...
+    def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None: ...
+    def insert_event(self, event: Event, secret_hash: str) -> None: ...
+    def insert_participant(self, participant_id: str, event_id: str, name: str, token_hash: str) -> None: ...
+    def participant_name(self, participant_id: str) -> str | None: ...
+    def insert_facilitator_session(self, token_hash: str, event_id: str) -> None: ...
+    def delete_event(self, event_id: str) -> None: ...
+    def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None: ...
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep `value` under `key` unless one is kept already (the first writer wins: a secret
+        made once per database must not change when two processes start together)."""
+        ...
+
+    # reports written together (issue #16; cowriting.py, store/reportlog.py)
+    def report_doc(self, topic_id: str) -> ReportDocRow | None: ...
+    def append_report_update(self, event_id: str, topic_id: str, rseq: int, data: bytes, state: bytes | None) -> None:
+        """Log update `rseq` of the report; with `state`, also store that compacted state."""
+        ...
+
+    def put_report(self, event_id: str, report: Report) -> None:
+        """The report's row with its merged text, without a change-log entry."""
+        ...
+
+
+class Store(Protocol):
+    """What the app needs from a database; `open_store(url)` makes the one a URL names."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def write(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in one transaction: committed if it returns, rolled back if it raises."""
+        ...
+
+    async def event_count(self) -> int: ...
+    async def meta(self, key: str) -> str | None: ...
+    async def set_meta(self, key: str, value: str) -> None: ...
+    async def event_by_slug(self, slug: str) -> Event | None: ...
+    async def load_board(self, event_id: str) -> Board | None: ...
+
+    async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None:
+        """Changes after `since` up to `until`, or None when the log no longer reaches back that far."""
+        ...
+
+    async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None: ...
+    async def facilitator_session(self, event_id: str, token_hash: str) -> bool: ...
+    async def facilitator_secret_hash(self, event_id: str) -> str | None: ...

@@ -1,0 +1,143 @@
+"""What every store must do, whatever database is behind it (store/base.py).
+
+The `store` fixture is parametrised by URL: a second store (PostgreSQL) adds its URL maker to
+STORES and runs the same tests. Only the Protocols are used here, never a store's own methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openspace.domain.effects import FilesRemoved, NameForgotten, NameSet
+from openspace.domain.model import Change, Event, Space
+from openspace.store import Store, Transaction, open_store, sqlite_url
+
+STORES: dict[str, Callable[[Path], str]] = {"sqlite": lambda tmp: sqlite_url(tmp / "contract.db")}
+EVENT = Event(id="e1", slug="stenhamra", name="Stenhamra", starts_on="2026-03-14", ends_on="2026-03-14")
+
+
+@pytest.fixture(params=sorted(STORES))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_store(STORES[request.param](tmp_path), log_keep=50)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def space_added(n: int) -> Change:
+    return Change("space.added", upserts=(Space(f"s{n}", f"Rum {n}", position=n),))
+
+
+def add_spaces(tx: Transaction, event_id: str, count: int) -> int:
+    """The write path's order: lock the event, then number each change after its head."""
+    head = tx.lock_event(event_id)
+    for seq in range(head + 1, head + count + 1):
+        change = space_added(seq)
+        tx.apply(event_id, seq, change, change.to_patch())
+    return head + count
+
+
+async def with_event(store: Store) -> None:
+    await store.write(lambda tx: tx.insert_event(EVENT, "secret-hash"))
+
+
+async def test_lock_event_returns_the_committed_head(store: Store) -> None:
+    """The head is 0 for a new event and follows each committed change; it is what seq builds on."""
+    await with_event(store)
+    assert await store.write(lambda tx: tx.lock_event(EVENT.id)) == 0
+    assert await store.write(lambda tx: add_spaces(tx, EVENT.id, 3)) == 3
+    assert await store.write(lambda tx: tx.lock_event(EVENT.id)) == 3
+    board = await store.load_board(EVENT.id)
+    assert board is not None and board.seq == 3 and sorted(board.spaces) == ["s1", "s2", "s3"]
+
+
+async def test_a_change_is_never_written_without_its_events_lock(store: Store) -> None:
+    """apply() refuses an event this transaction has not locked, and nothing of it is kept."""
+    await with_event(store)
+    change = space_added(1)
+    with pytest.raises(RuntimeError, match="lock_event"):
+        await store.write(lambda tx: tx.apply(EVENT.id, 1, change, change.to_patch()))
+    assert await store.changes_since(EVENT.id, 0, 0) == []
+    assert (await store.load_board(EVENT.id)).spaces == {}  # type: ignore[union-attr]
+
+
+async def test_a_transaction_is_all_or_nothing(store: Store) -> None:
+    """A unit of work that raises leaves no row, no log entry and no new head behind."""
+    await with_event(store)
+
+    def fails(tx: Transaction) -> None:
+        add_spaces(tx, EVENT.id, 2)
+        raise ValueError("refused halfway")
+
+    with pytest.raises(ValueError):
+        await store.write(fails)
+    board = await store.load_board(EVENT.id)
+    assert board is not None and board.seq == 0 and board.spaces == {}
+    assert await store.write(lambda tx: tx.lock_event(EVENT.id)) == 0
+
+
+async def test_the_change_log_is_gap_free_and_says_when_it_cannot_answer(store: Store) -> None:
+    """changes_since gives every change in order, or None when it cannot give them all."""
+    await with_event(store)
+    await store.write(lambda tx: add_spaces(tx, EVENT.id, 4))
+    changes = await store.changes_since(EVENT.id, 1, 4)
+    assert changes is not None and [seq for seq, _ in changes] == [2, 3, 4]
+    assert [c.upserts for _, c in changes] == [space_added(n).upserts for n in (2, 3, 4)]
+    assert await store.changes_since(EVENT.id, 2, 6) is None  # past the head
+
+
+async def test_effects_kept_by_the_store_change_the_name_and_the_answers(store: Store) -> None:
+    """NameSet renames the login; NameForgotten takes the name out of kept answers; files are not
+    the store's business (the service removes them after commit)."""
+    await with_event(store)
+
+    def join_and_answer(tx: Transaction) -> None:
+        tx.insert_participant("p1", EVENT.id, "Lisa", "token-hash")
+        tx.record_action(EVENT.id, "b:browser", "a1", {"seq": 1, "name": "Lisa"})
+
+    await store.write(join_and_answer)
+    await store.write(lambda tx: tx.apply_effects(EVENT.id, (NameSet("p1", "Lisa B"), FilesRemoved(("x",)))))
+    assert await store.participant_by_token(EVENT.id, "token-hash") == ("p1", "Lisa B")
+    assert await store.write(lambda tx: tx.participant_name("p1")) == "Lisa B"
+    forget = (NameSet("p1", ""), NameForgotten(("b:browser", "p:p1")))
+    await store.write(lambda tx: tx.apply_effects(EVENT.id, forget))
+    assert await store.participant_by_token(EVENT.id, "token-hash") == ("p1", "")
+    answer = await store.write(lambda tx: tx.applied_result(EVENT.id, "b:browser", "a1"))
+    assert answer == {"seq": 1}
+
+
+async def test_an_action_is_answered_once(store: Store) -> None:
+    """The answer recorded for an action id is found again, within the batch and after it."""
+    await with_event(store)
+
+    def record(tx: Transaction) -> Any:
+        tx.record_action(EVENT.id, "b:x", "a1", {"seq": 7})
+        return tx.applied_result(EVENT.id, "b:x", "a1")
+
+    assert await store.write(record) == {"seq": 7}
+    assert await store.write(lambda tx: tx.applied_result(EVENT.id, "b:x", "a1")) == {"seq": 7}
+    assert await store.write(lambda tx: tx.applied_result(EVENT.id, "b:y", "a1")) is None
+
+
+async def test_sessions_secrets_meta_and_deletion(store: Store) -> None:
+    """The facilitator's secret and sessions, meta values set once, and an event deleted whole."""
+    await with_event(store)
+    assert await store.event_count() == 1 and await store.event_by_slug("stenhamra") == EVENT
+    assert await store.facilitator_secret_hash(EVENT.id) == "secret-hash"
+    await store.write(lambda tx: tx.insert_facilitator_session("session-hash", EVENT.id))
+    assert await store.facilitator_session(EVENT.id, "session-hash")
+    await store.write(lambda tx: tx.replace_facilitator_secret(EVENT.id, "new-hash"))
+    assert await store.facilitator_secret_hash(EVENT.id) == "new-hash"
+    assert not await store.facilitator_session(EVENT.id, "session-hash")  # everyone logged out
+    await store.set_meta("epoch", "first")
+    await store.set_meta("epoch", "second")
+    assert await store.meta("epoch") == "first" and await store.meta("missing") is None
+    await store.write(lambda tx: add_spaces(tx, EVENT.id, 1))
+    await store.write(lambda tx: tx.delete_event(EVENT.id))
+    assert await store.event_by_slug("stenhamra") is None and await store.load_board(EVENT.id) is None
+    assert await store.event_count() == 0

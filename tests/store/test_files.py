@@ -1,0 +1,151 @@
+"""The file store (store/files.py): the contract any file store keeps, run against the local
+folder and against a store with no local paths at all, which photos, the HTML proceedings and
+the archive must work on too."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from openspace import media
+from openspace.exports import formats as exporting
+from openspace.exports import html as proceedings_html
+from openspace.exports import proceedings
+from openspace.media import PhotoStore
+from openspace.store import FileStore, file_store, sqlite_url
+from openspace.store.files import LocalFolder, valid_key
+from tests.conftest import act, state
+from tests.exports.test_exports_flows import stored_board
+from tests.web.test_harvest_flows import jpeg_with_gps, placed_topic, upload
+
+
+class MemoryFiles:
+    """A file store kept in a dict, with no path on disk: stands in for an object store."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes) -> None:
+        if not valid_key(key):
+            raise ValueError(key)
+        self.files[key] = data
+
+    def open(self, key: str) -> BinaryIO:
+        if key not in self.files:
+            raise FileNotFoundError(key)
+        return io.BytesIO(self.files[key])
+
+    def exists(self, key: str) -> bool:
+        return key in self.files
+
+    def delete(self, key: str) -> None:
+        self.files.pop(key, None)
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+
+FILE_STORES: dict[str, Callable[[Path], FileStore]] = {
+    "local": lambda tmp: LocalFolder(tmp / "files"),
+    "memory": lambda tmp: MemoryFiles(),
+}
+
+
+@pytest.fixture(params=sorted(FILE_STORES))
+def files(request: pytest.FixtureRequest, tmp_path: Path) -> FileStore:
+    return FILE_STORES[request.param](tmp_path)
+
+
+def test_a_file_is_put_read_and_deleted(files: FileStore) -> None:
+    """put, exists, open and delete; deleting twice or a missing file is not an error."""
+    assert not files.exists("a.jpg")
+    files.put("a.jpg", b"first")
+    files.put("a.jpg", b"second")  # replaced whole
+    assert files.exists("a.jpg")
+    with files.open("a.jpg") as file:
+        assert file.read() == b"second"
+    files.delete("a.jpg")
+    files.delete("a.jpg")
+    assert not files.exists("a.jpg")
+    with pytest.raises(FileNotFoundError):
+        files.open("a.jpg")
+
+
+@pytest.mark.parametrize("key", ["../x.jpg", "/etc/passwd", "a/b.jpg", "..", ".hidden", "-x.jpg", "", "a\x00b"])
+def test_a_key_of_the_wrong_shape_reaches_nothing(files: FileStore, key: str, tmp_path: Path) -> None:
+    """No key a person could have typed resolves outside the store, for any call."""
+    (tmp_path / "x.jpg").write_bytes(b"outside")
+    with pytest.raises((ValueError, FileNotFoundError)):
+        files.put(key, b"data")
+    assert not files.exists(key) and files.local_path(key) is None
+    with pytest.raises(FileNotFoundError):
+        files.open(key)
+    files.delete(key)
+    assert (tmp_path / "x.jpg").read_bytes() == b"outside"
+
+
+def test_the_local_folder_is_private_and_gives_paths(tmp_path: Path) -> None:
+    """The folder appears with the first file, for the server's user only; paths are for sendfile."""
+    folder = LocalFolder(tmp_path / "files")
+    assert folder.local_path("a.jpg") is None and not folder.root.exists()
+    folder.put("a.jpg", b"data")
+    assert (folder.root.stat().st_mode & 0o777) == 0o700
+    assert folder.local_path("a.jpg") == (tmp_path / "files" / "a.jpg").resolve()
+
+
+def test_a_databases_files_are_beside_it(tmp_path: Path) -> None:
+    """The SQLite store keeps its photos in FILE.files, which backups copy along."""
+    files = file_store(sqlite_url(tmp_path / "event.db"))
+    files.put("a.jpg", b"data")
+    assert (tmp_path / "event.db.files" / "a.jpg").read_bytes() == b"data"
+
+
+def test_photos_and_exports_work_on_a_store_without_local_paths() -> None:
+    """Saving, reading and removing photos, the self-contained HTML and the archive need no disk."""
+    files = MemoryFiles()
+    photos = PhotoStore(files)
+    board = stored_board(photos)
+    assert len(files.files) == 2 * len(board.photos)
+    archive = zipfile.ZipFile(io.BytesIO(exporting.to_bytes(board, "zip", photos)))
+    document = orjson.loads(archive.read("event.json"))
+    assert len(document["photos"]) == 3
+    for entry in document["photos"]:
+        assert Image.open(io.BytesIO(archive.read(entry["file"]))).width == entry["width"]
+    out = io.BytesIO()
+    proceedings_html.write_html(proceedings.build(board), out, photos)
+    embedded = re.findall(rb"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", out.getvalue())
+    assert embedded and all(Image.open(io.BytesIO(base64.b64decode(data))).format == "JPEG" for data in embedded)
+    for photo in board.photos.values():
+        photos.delete(photo.name)
+    assert files.files == {}
+    with pytest.raises(FileNotFoundError):
+        photos.open("Z" * 22, thumb=False)
+    assert media.PhotoStore(files).path("Z" * 22, thumb=False) is None
+
+
+def test_the_photo_pages_work_on_a_store_without_local_paths(client: TestClient) -> None:
+    """Upload, show (full and thumbnail) and remove a photo when the files have no path on disk."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    files = MemoryFiles()
+    runtime.photos = runtime.service.photos = PhotoStore(files)
+    event, topic = placed_topic(client)
+    assert upload(event.facilitator, event, topic, "a.jpg", jpeg_with_gps()).status_code == 303
+    photo = state(client, event)["photos"][0]
+    assert sorted(files.files) == [f"{photo['name']}.jpg", f"{photo['name']}.thumb.jpg"]
+    for suffix, key in (("", ".jpg"), ("/thumb", ".thumb.jpg")):
+        served = client.get(f"{event.path}/photos/{photo['name']}{suffix}")
+        assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+        assert served.content == files.files[f"{photo['name']}{key}"]
+    assert act(event.facilitator, event, "photo.remove", "report", topic=topic, photo=photo["id"]).status_code == 303
+    assert files.files == {}
+    assert client.get(f"{event.path}/photos/{photo['name']}").status_code == 404
