@@ -5,8 +5,9 @@
    a bounded time; every author applies the others' updates to its own pycrdt copy. Measured:
    keystroke → each other author's screen (send of `doc.push` to receipt of its `doc.update`),
    p50/p99/max, and that every copy ends with the same text holding every typed character once.
-2. Loading: in process, a report after 20,000 updates (compacted every 200), the server
-   restarted, then the time to read it cold (state + tail from SQLite, merged) and warm.
+2. Loading: in process, a report after 20,000 updates (typed in runs at a cursor, with some
+   backspacing and jumps, compacted every 200), the server restarted, then the time to read it
+   cold (state + tail from SQLite, merged) and warm.
 3. Memory: the resident size added by 200 open reports of about 2,000 characters typed in
    2,000 updates each, per report.
 Traffic only to 127.0.0.1; every phase bounded in count and time.
@@ -168,18 +169,21 @@ async def loading(updates: int) -> dict[str, Any]:
         )
         topic = (await service.execute(event.id, Actor(facilitator=True), "topic.propose", {"title": "R"}))["topic"]
         pid, _ = await service.join(event.id, "Typist")
-        typist, actor, rng = cowrite.Replica(), Actor(participant_id=pid, name="Typist"), random.Random(1)
+        typist, actor, rng = cowrite.new_doc(), Actor(participant_id=pid, name="Typist"), random.Random(1)
         started_at = time.perf_counter()
         pending: list[bytes] = []
-        for n in range(updates):
-            text = typist.texts()["discussion"]
-            if len(text) > 50 and rng.random() < 0.25:  # some deleting too, as people do
-                at = rng.randint(0, len(text) - 3)
-                new = text[:at] + text[at + 3 :]
+        cursor = 0
+        for n in range(updates):  # as people type: runs at a cursor, some backspacing, now and then elsewhere
+            text = cowrite.texts_of(typist)["discussion"]
+            if rng.random() < 0.05:
+                cursor = rng.randint(0, len(text))
+            if cursor > 0 and rng.random() < 0.15:
+                new, cursor = text[: cursor - 1] + text[cursor:], cursor - 1
             else:
-                at = rng.randint(0, len(text))
-                new = text[:at] + "abcdefghij"[n % 10] + text[at:]
-            update = typist.edit_to({"discussion": new[:9000]})
+                new, cursor = text[:cursor] + "abcdefghij "[n % 11] + text[cursor:], cursor + 1
+            if len(new) > 9000:
+                new, cursor = new[:9000], min(cursor, 9000)
+            update = cowrite.edit_to(typist, {"discussion": new})
             if update is not None:
                 pending.append(update)
             if len(pending) >= 50 or n == updates - 1:  # 50 at a time, as 10 authors would send them
@@ -195,12 +199,12 @@ async def loading(updates: int) -> dict[str, Any]:
         for _ in range(20):
             await cowriting.state(event.id, topic)
         warm = (time.perf_counter() - t0) / 20
-        ok = cowrite.Replica(state).texts()["discussion"] == typist.texts()["discussion"]
+        ok = cowrite.Replica(state).texts()["discussion"] == cowrite.texts_of(typist)["discussion"]
         await stopped(service, cowriting, store, hub)
     return {
         "updates": updates,
         "rseq": rseq,
-        "text_chars": len(typist.texts()["discussion"]),
+        "text_chars": len(cowrite.texts_of(typist)["discussion"]),
         "state_bytes": len(state),
         "write_seconds": round(write_seconds, 1),
         "load_cold_ms": round(cold * 1000, 1),
@@ -216,12 +220,14 @@ def rss() -> int:
 
 def memory(reports: int, updates: int) -> dict[str, Any]:
     rng = random.Random(2)
-    typist = cowrite.Replica()
+    typist = cowrite.new_doc()  # one browser typing, with a jump now and then
+    at = 0
     for n in range(updates):
-        text = typist.texts()["discussion"]
-        at = rng.randint(0, len(text))
-        typist.edit_to({"discussion": text[:at] + "abcdefghij"[n % 10] + text[at:]})
-    state = typist.compact()
+        text = cowrite.texts_of(typist)["discussion"]
+        at = rng.randint(0, len(text)) if rng.random() < 0.05 else min(at, len(text))
+        cowrite.edit_to(typist, {"discussion": text[:at] + "abcdefghij "[n % 11] + text[at:]})
+        at += 1
+    state = typist.get_update()
     gc.collect()
     before = rss()
     kept = []
@@ -233,7 +239,7 @@ def memory(reports: int, updates: int) -> dict[str, Any]:
     after = rss()
     return {
         "reports": reports,
-        "chars_each": len(typist.texts()["discussion"]),
+        "chars_each": len(cowrite.texts_of(typist)["discussion"]),
         "state_bytes": len(state),
         "kib_per_report": round((after - before) / reports / 1024, 1),
     }

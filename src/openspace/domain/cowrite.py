@@ -25,6 +25,7 @@ from openspace.domain.harvest import FIELDS, LIMITS
 
 MAX_UPDATE_BYTES = 64 * 1024  # one update from one browser: a burst of typing, or an offline hour's
 MAX_STATE_BYTES = 1024 * 1024  # a whole report with its history of deletions, bounded
+DIFF_LIMIT = 4_000_000  # characters compared × compared: beyond, a changed middle is replaced whole
 
 
 def new_doc(*updates: bytes) -> Doc[Any]:
@@ -56,10 +57,24 @@ def edit_to(doc: Doc[Any], texts: dict[str, str]) -> bytes | None:
             if old == new:
                 continue
             edited = True
+            # the common ends first (linear), then a diff of the middle only: SequenceMatcher is
+            # quadratic in what it compares, and a form or a restore usually changes a little
+            head = 0
+            while head < min(len(old), len(new)) and old[head] == new[head]:
+                head += 1
+            tail = 0
+            while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+                tail += 1
+            was, now = old[head : len(old) - tail], new[head : len(new) - tail]
+            if len(was) * len(now) > DIFF_LIMIT:  # a rewrite, not an edit: replace the middle whole
+                steps = [("replace", 0, len(was), 0, len(now))]
+            else:
+                steps = SequenceMatcher(None, was, now, autojunk=False).get_opcodes()
             # from the end, so earlier positions stay valid while later spans change
-            for tag, i1, i2, j1, j2 in reversed(SequenceMatcher(None, old, new, autojunk=False).get_opcodes()):
+            for tag, i1, i2, j1, j2 in reversed(steps):
                 if tag == "equal":
                     continue
+                i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
                 start, stop = _utf8(old, i1), _utf8(old, i2)
                 if stop > start:
                     del field[start:stop]
