@@ -66,10 +66,11 @@ def edit_to(doc: Doc[Any], texts: dict[str, str]) -> bytes | None:
             while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
                 tail += 1
             was, now = old[head : len(old) - tail], new[head : len(new) - tail]
-            if len(was) * len(now) > DIFF_LIMIT:  # a rewrite, not an edit: replace the middle whole
-                steps = [("replace", 0, len(was), 0, len(now))]
-            else:
-                steps = SequenceMatcher(None, was, now, autojunk=False).get_opcodes()
+            steps: list[tuple[str, int, int, int, int]] = [("replace", 0, len(was), 0, len(now))]
+            if len(was) * len(now) <= DIFF_LIMIT:  # beyond, a rewrite, not an edit: the middle whole
+                steps = [
+                    (t, a, b, c, d) for t, a, b, c, d in SequenceMatcher(None, was, now, autojunk=False).get_opcodes()
+                ]
             # from the end, so earlier positions stay valid while later spans change
             for tag, i1, i2, j1, j2 in reversed(steps):
                 if tag == "equal":
