@@ -24,7 +24,7 @@ from openspace.domain.errors import N_, Invalid
 from openspace.domain.harvest import FIELDS, LIMITS
 
 MAX_UPDATE_BYTES = 64 * 1024  # one update from one browser: a burst of typing, or an offline hour's
-MAX_STATE_BYTES = 1024 * 1024  # a whole report with its history of deletions, bounded
+MAX_STATE_BYTES = 4 * 1024 * 1024  # a whole report with its history (20,000 updates: ~0.9 MB), bounded
 DIFF_LIMIT = 4_000_000  # characters compared × compared: beyond, a changed middle is replaced whole
 
 
