@@ -19,9 +19,13 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.app
 
 AXE := node_modules/axe-core/axe.min.js
+BIOME := node_modules/.bin/biome
+# From the npm registry: the accessibility checker the browser tests inject, and the JavaScript
+# linter. In one command, since `npm install --no-save` removes what it was not asked for.
+NPM_TOOLS := axe-core@4.14.1 @biomejs/biome@2.6.9
 
-$(AXE):  # the accessibility checker the browser tests inject (from the npm registry)
-	npm install --no-save --no-audit --no-fund --silent axe-core@4.14.1
+$(AXE) $(BIOME) &:
+	npm install --no-save --no-audit --no-fund --silent $(NPM_TOOLS)
 
 serve: $(VENV)/.app  ## start the server on http://127.0.0.1:8000 with ./openspace.db and the demo event
 	$(BIN)/openspace serve
@@ -30,10 +34,11 @@ test: $(VENV)/.test $(AXE) lint typecheck  ## the whole suite: lint, types, unit
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report  # fails under the floor in pyproject.toml
 
-lint: $(VENV)/.test
+lint: $(VENV)/.test $(BIOME)  ## ruff over the Python, biome over the JavaScript in static/ (biome.json)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/lint-imports  # the architecture contract in pyproject.toml
+	$(BIOME) lint --error-on-warnings static/js
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy

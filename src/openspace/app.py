@@ -31,8 +31,6 @@ from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddlew
 from openspace.service import Service
 from openspace.settings import Settings
 from openspace.store import Store, file_store, open_store
-from openspace.web import exports as web_exports
-from openspace.web import harvest as web_harvest
 from openspace.web import routes as web
 from openspace.web.rendering import Renderer
 
@@ -118,19 +116,19 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         body = renderer.render("error.html", error={"message": text}, title=title, event=None, path=request.url.path)
         return HTMLResponse(body, status_code=status)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *web.ROUTES,
-            *web_harvest.ROUTES,
-            *web_exports.ROUTES,
             *ws.ROUTES,
-            Route("/static/{version}/{path:path}", static),
-            Route("/favicon.ico", favicon),
+            Route("/static/{version}/{path:path}", static, name="static"),
+            Route("/favicon.ico", favicon, name="favicon"),
         ],
         middleware=[Middleware(SecurityHeadersMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,
     )
+    renderer.use_routes(app.routes)  # templates build every link from this route table
+    return app
 
 
 def is_inside(path: Path, root: Path) -> bool:

@@ -33,6 +33,7 @@ from openspace.runtime import Runtime
 from openspace.service import Service, new_id
 from openspace.settings import SETTINGS, Settings
 from openspace.store import StoreError
+from openspace.web.routes import path_for
 
 HELP = {s.name: s.help for s in SETTINGS}
 GC_YOUNG = 50_000  # allocations between young collections (CPython's default is 700)
@@ -42,9 +43,9 @@ SWITCH_INTERVAL = 0.0005  # s a thread waits at most for Python's lock (CPython:
 def print_links(base: str, event: Event, secret: str, out: Any = None) -> None:
     out = out or sys.stdout
     print(f"Event:            {event.name}", file=out)
-    print(f"Participant link: {links.participant_link(base, event.slug)}", file=out)
-    print(f"Projector:        {links.participant_link(base, event.slug)}/projector", file=out)
-    print(f"Facilitator link: {links.facilitator_link(base, event.slug, secret)}", file=out)
+    print(f"Participant link: {base}{path_for('participant', slug=event.slug)}", file=out)
+    print(f"Projector:        {base}{path_for('projector', slug=event.slug)}", file=out)
+    print(f"Facilitator link: {base}{path_for('facilitator_login', slug=event.slug, secret=secret)}", file=out)
     print("Keep the facilitator link secret: whoever opens it can run the event.", file=out)
     out.flush()
 

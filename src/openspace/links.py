@@ -36,11 +36,3 @@ def public_base(host: str, port: int, public_url: str = "") -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}"
-
-
-def participant_link(base: str, slug: str) -> str:
-    return f"{base}/e/{slug}"
-
-
-def facilitator_link(base: str, slug: str, secret: str) -> str:
-    return f"{base}/e/{slug}/f/{secret}"

@@ -98,7 +98,7 @@ enhanceForms(board, live, {
 // Links and GET forms that only change what the board shows are answered by a fragment refresh,
 // not a page load: the facilitator keeps their place, and focus lands where the work continues.
 board.addEventListener("click", (event) => {
-  const link = event.target.closest(`a[href^="/e/${data.slug}/facilitate"]`);
+  const link = event.target.closest(`a[href^="${CSS.escape(data.urls.facilitate)}"]`);
   if (!link) return;
   event.preventDefault();
   const url = new URL(link.href);
@@ -155,7 +155,7 @@ board.addEventListener("dragstart", (event) => {
 board.addEventListener("dragend", () => {
   dragging = false;
   delete board.dataset.dragTopic;
-  board.querySelectorAll(".drop-over").forEach((n) => n.classList.remove("drop-over"));
+  for (const n of board.querySelectorAll(".drop-over")) n.classList.remove("drop-over");
   scheduleRefresh();
 });
 board.addEventListener("dragover", (event) => {

@@ -1,5 +1,5 @@
 // Sends every form marked data-action through the live connection instead of a page load.
-// The same forms post to /e/<slug>/act without JavaScript. What the person typed stays in the
+// The same forms post to the form endpoint without JavaScript. What the person typed stays in the
 // form until the server has accepted it; a refusal is shown next to the form, translated.
 
 // action_id belongs to the no-JavaScript post; live.send gives every send its own id
@@ -21,9 +21,9 @@ function showError(form, error) {
   const status = statusOf(form);
   status.textContent = error.message;
   status.classList.add("is-error");
-  form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+  for (const n of form.querySelectorAll("[aria-invalid]")) n.removeAttribute("aria-invalid");
   const field = error.field && form.elements.namedItem(error.field);
-  if (field && field.focus) {
+  if (field?.focus) {
     field.setAttribute("aria-invalid", "true");
     field.focus();
   }
@@ -48,7 +48,7 @@ export function enhanceForms(root, live, { onDone } = {}) {
       (result) => {
         form.removeAttribute("aria-busy");
         status.textContent = live.t.sent;
-        form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+        for (const n of form.querySelectorAll("[aria-invalid]")) n.removeAttribute("aria-invalid");
         if (form.dataset.reset !== undefined) {
           form.reset();
           form.querySelectorAll("input:not([type=hidden]), textarea").forEach((n) => { n.value = ""; });

@@ -36,7 +36,7 @@ function toMaps(state) {
 export class Live extends EventTarget {
   constructor(data) {
     super();
-    this.slug = data.slug;
+    this.address = data.urls.live;
     this.seq = data.seq;
     this.epoch = data.epoch;
     this.t = data.i18n;
@@ -109,7 +109,7 @@ export class Live extends EventTarget {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = `since=${this.seq}&epoch=${encodeURIComponent(this.epoch)}`;
     this.setStatus("connecting");
-    const ws = new WebSocket(`${scheme}//${location.host}/e/${this.slug}/ws?${query}`);
+    const ws = new WebSocket(`${scheme}//${location.host}${this.address}?${query}`);
     this.ws = ws;
     ws.addEventListener("open", () => {
       if (this.ws !== ws) return;

@@ -1,6 +1,6 @@
 import { Live, pageData } from "./live.js";
 import { enhanceForms } from "./forms.js";
-import { eventNow, renderBanner, renderGrid, renderTopics, slotStates } from "./render.js";
+import { eventNow, link, renderBanner, renderGrid, renderTopics, slotStates } from "./render.js";
 
 const data = pageData();
 const live = new Live(data);
@@ -32,14 +32,14 @@ function remind() {
     const slot = topic.slot_id && live.state.slots.get(topic.slot_id);
     const mine = data.me && (topic.convener_id === data.me || topic.co_convener_ids.split(" ").includes(data.me));
     const report = live.state.reports.get(topic.id);
-    return mine && slot && states[slot.id] === "now" && slot.day === day && !(report && report.revision)
+    return mine && slot && states[slot.id] === "now" && slot.day === day && !report?.revision
       && minutes(slot.end) - minutes(clock) <= 5;
   });
   nudge.hidden = !due;
   if (due) {
-    const link = nudge.querySelector("a");
-    link.href = `/e/${data.slug}/sessions/${due.id}/report`;
-    link.textContent = data.i18n.nudge;
+    const anchor = nudge.querySelector("a");
+    anchor.href = link(data, "report", { topic: due.id });
+    anchor.textContent = data.i18n.nudge;
   }
 }
 setInterval(remind, 20000);

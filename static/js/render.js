@@ -18,6 +18,12 @@ function fill(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]));
 }
 
+// An address from the page data: the server names every one (data.urls), so no script builds a
+// path; one that names a topic or a photo holds a {topic} or {name}, filled in here.
+export function link(data, name, params = {}) {
+  return data.urls[name].replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(params[key]));
+}
+
 export function orderedSpaces(state) {
   return [...state.spaces.values()].sort((a, b) => a.position - b.position || a.name.localeCompare(b.name));
 }
@@ -64,7 +70,7 @@ export function projectorDay(state, states) {
 }
 
 // The smallest free room in the slot that fits everyone (rooms without a capacity last).
-function freeRoom(state, spaces, cells, slot, people) {
+function freeRoom(spaces, cells, slot, people) {
   const fits = spaces.filter((s) => !cells.has(`${slot.id} ${s.id}`) && (s.capacity === null || s.capacity >= people));
   fits.sort((a, b) => (a.capacity ?? 1e9) - (b.capacity ?? 1e9));
   return fits[0] || null;
@@ -105,15 +111,15 @@ export function renderGrid(container, state, data, { states = {}, onlyDay = null
         const topic = cells.get(`${slot.id} ${space.id}`);
         const cell = el("td", { "data-space": space.name });
         if (topic) {
-          cell.append(el("a", { class: "t-title", href: `/e/${data.slug}/sessions/${topic.id}` }, topic.title));
+          cell.append(el("a", { class: "t-title", href: link(data, "session", { topic: topic.id }) }, topic.title));
           if (topic.convener_name) {
             cell.append(" ", el("span", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })));
           }
           if (st === "now") {
             cell.append(" ", el("span", { class: "t-here" }, fill(t.here, { num: topic.headcount })));
             if (space.capacity !== null && topic.headcount > space.capacity) {
-              const roomy = freeRoom(state, spaces, cells, slot, topic.headcount);
-              const values = { num: topic.headcount, capacity: space.capacity, space: roomy && roomy.name };
+              const roomy = freeRoom(spaces, cells, slot, topic.headcount);
+              const values = { num: topic.headcount, capacity: space.capacity, space: roomy?.name };
               cell.append(" ", el("span", { class: "t-full" }, fill(roomy ? t.full_move : t.full, values)));
             }
             if (data.myAttendance && data.myAttendance[slot.id] === topic.id) {
@@ -155,7 +161,7 @@ function convenedBy(topic, me) {
 
 // A small form that also works without JavaScript; forms.js sends it over the live connection.
 function actionForm(data, action, anchor, fields, label, topicTitle, { pressed = null, secondary = true } = {}) {
-  const form = el("form", { method: "post", action: `/e/${data.slug}/act`, class: "inline", "data-action": action });
+  const form = el("form", { method: "post", action: data.urls.act, class: "inline", "data-action": action });
   const hidden = { csrf: data.csrf, action, return_to: "participant", anchor, ...fields };
   for (const [name, value] of Object.entries(hidden)) form.append(el("input", { type: "hidden", name, value }));
   form.append(el("button", {
@@ -208,10 +214,10 @@ export function renderTopics(list, state, data) {
           actions.append(actionForm(data, "pitch.join", anchor, { topic: topic.id }, t.pitch, topic.title));
         }
         if (openMarket && event.self_placement && !topic.pinned) {
-          actions.append(el("a", { class: "button small secondary", href: `/e/${data.slug}/topics/${topic.id}/place` },
+          actions.append(el("a", { class: "button small secondary", href: link(data, "placeTopic", { topic: topic.id }) },
             t.place_own, el("span", { class: "visually-hidden" }, ` ${topic.title}`)));
         }
-        actions.append(el("a", { class: "button small secondary", href: `/e/${data.slug}/topics/${topic.id}/edit` },
+        actions.append(el("a", { class: "button small secondary", href: link(data, "editTopic", { topic: topic.id }) },
           t.edit, el("span", { class: "visually-hidden" }, ` ${topic.title}`)));
       }
       item.append(actions);
@@ -272,9 +278,9 @@ export function renderNews(container, state, data) {
   for (const report of reports) {
     const topic = state.topics.get(report.id);
     const html = JSON.parse(report.html || "{}");
-    if (!topic || topic.status !== "open" || !hasReport(report)) continue;
+    if (topic?.status !== "open" || !hasReport(report)) continue;
     const card = el("article", { class: "card news-card", id: `report-${topic.id}`, "aria-labelledby": `news-${topic.id}` },
-      el("h2", { id: `news-${topic.id}` }, el("a", { href: `/e/${data.slug}/sessions/${topic.id}/report` }, topic.title)));
+      el("h2", { id: `news-${topic.id}` }, el("a", { href: link(data, "report", { topic: topic.id }) }, topic.title)));
     if (topic.convener_name) card.append(el("p", { class: "t-conv" }, fill(t.by, { name: topic.convener_name })));
     for (const field of fields) {
       if (!html[field]) continue;
@@ -285,7 +291,7 @@ export function renderNews(container, state, data) {
     const photos = [...state.photos.values()].filter((p) => p.topic_id === topic.id);
     if (photos.length) {
       card.append(el("ul", { class: "photos" }, ...photos.map((p, i) => el("li", {},
-        el("img", { src: `/e/${data.slug}/photos/${p.name}/thumb`, width: p.thumb_width, height: p.thumb_height,
+        el("img", { src: link(data, "thumb", { name: p.name }), width: p.thumb_width, height: p.thumb_height,
           alt: fill(t.photo_of, { num: i + 1, title: topic.title }) })))));
     }
     if (voting) {
@@ -304,7 +310,7 @@ export function renderNews(container, state, data) {
 }
 
 function newsVote(data, anchor, topic, on, label, cls) {
-  const form = el("form", { method: "post", action: `/e/${data.slug}/act`, class: "inline", "data-action": "vote" });
+  const form = el("form", { method: "post", action: data.urls.act, class: "inline", "data-action": "vote" });
   const fields = { csrf: data.csrf, action: "vote", return_to: "news", anchor, topic: topic.id, on };
   for (const [name, value] of Object.entries(fields)) form.append(el("input", { type: "hidden", name, value }));
   form.append(el("button", { type: "submit", class: cls }, label, el("span", { class: "visually-hidden" }, ` ${topic.title}`)));

@@ -224,3 +224,16 @@ def test_withdrawing_a_merged_topic_gives_the_others_back_through_the_forms(clie
     assert topics[0]["slot_id"] is None  # its old cell was the kept topic's until this change
     assert state(event.facilitator, event)["merges"] == []
     assert "Policy för sociala medier" in olle.get(event.path).text
+
+
+def test_a_stale_form_to_delete_the_event_or_replace_the_link_changes_nothing(client: TestClient) -> None:
+    """A refused CSRF token: deleting shows the board again with the message, a new link a refusal."""
+    event = create_event(client)
+    stale = {"csrf": "x" * 43, "confirm": "Open space i biblioteket"}
+    deleted = event.facilitator.post(f"{event.path}/delete", data=stale, headers={"origin": ORIGIN})
+    assert deleted.status_code == 403 and 'id="grid-h"' in deleted.text and 'role="alert"' in deleted.text
+    rotated = event.facilitator.post(f"{event.path}/rotate", data=stale, headers={"origin": ORIGIN})
+    assert rotated.status_code == 403 and 'id="grid-h"' not in rotated.text
+    assert event.facilitator.get(f"{event.path}/facilitate").status_code == 200  # still there, still signed in
+    login = event.facilitator_url.replace("http://127.0.0.1:8000", "")
+    assert new_browser(client).get(login).status_code == 303  # the old link still works

@@ -278,4 +278,4 @@ class Connection:
         await self.send(orjson.dumps(reply).decode())
 
 
-ROUTES = [WebSocketRoute("/e/{slug}/ws", endpoint)]
+ROUTES = [WebSocketRoute("/e/{slug}/ws", endpoint, name="live")]

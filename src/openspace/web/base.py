@@ -1,13 +1,13 @@
 """What every page and form post starts from: the visit (who, which event, which language, which
 CSRF token), reading a form safely, and answering with a page or a refusal.
 
-The page modules (`web_public`, `web_facilitator`, `web_harvest`, `web_exports`) and the form
-endpoint (`web`) share these, so a check made here is made the same way everywhere.
+The page modules (`public`, `facilitator`, `harvest`, `exports`) and the form endpoint (`routes`)
+share these, so a check made here is made the same way everywhere.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from openspace import i18n, links
+from openspace import i18n
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
 from openspace.domain.model import Board, Event, Topic
 from openspace.domain.projection import Audience
@@ -38,6 +38,21 @@ class Visit:
     actor: Actor
     csrf: str
     new_csrf: bool
+    # a page shown again after its form was refused: the refusal, and what the person typed
+    error: DomainError | None = None
+    values: dict[str, str] = field(default_factory=dict)
+
+    def again(self, error: DomainError | None, values: dict[str, str]) -> Visit:
+        """This visit, to show the page a form came from once more with its refusal and what was typed."""
+        return replace(self, error=error, values=values)
+
+    def url(self, name: str, /, **params: str) -> str:
+        """A path by route name, from the app's one route table (`web.routes`)."""
+        return self.runtime.renderer.url(name, **params)
+
+    def link(self, name: str, /, **params: str) -> str:
+        """A full link by route name, for QR codes and links people copy: the public base URL first."""
+        return self.runtime.base_url + self.url(name, **params)
 
     @property
     def audience(self) -> Audience:
@@ -55,7 +70,7 @@ class Visit:
             request=self.request,
             path=self.request.url.path,
             base_url=self.runtime.base_url,
-            join_url=links.participant_link(self.runtime.base_url, self.event.slug) if self.event else "",
+            join_url=self.link("participant", slug=self.event.slug) if self.event else "",
         )
         response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
         return self.finish(response)
@@ -63,7 +78,24 @@ class Visit:
     def page_data(self, board: Board, audience: Audience) -> dict[str, Any]:
         assert self.event is not None
         epoch = self.runtime.epoch(self.event.id)
-        return page_data(board, audience, self.actor.participant_id, self.event.slug, epoch, self.csrf)
+        data = page_data(board, audience, self.actor.participant_id, self.event.slug, epoch, self.csrf)
+        data["urls"] = self.script_urls(self.event.slug)
+        return data
+
+    def script_urls(self, slug: str) -> dict[str, str]:
+        """The addresses a page's scripts link to or connect to, so that no script builds a path:
+        one that names a topic or photo carries a `{topic}` or `{name}` for the script to fill in."""
+        topic, name = {"topic": "{topic}"}, {"name": "{name}"}
+        return {
+            "act": self.url("act", slug=slug),
+            "live": self.url("live", slug=slug),
+            "facilitate": self.url("facilitate", slug=slug),
+            "session": self.url("session", slug=slug, **topic),
+            "report": self.url("report", slug=slug, **topic),
+            "editTopic": self.url("edit_topic", slug=slug, **topic),
+            "placeTopic": self.url("place_topic", slug=slug, **topic),
+            "thumb": self.url("photo", slug=slug, **name, size="thumb"),
+        }
 
     def finish(self, response: Response) -> Response:
         """The CSRF cookie lives as long as the session cookies: it also names the browser whose
@@ -77,14 +109,15 @@ class Visit:
         return response
 
 
-def requested_topic(board: Board, request: Request, values: dict[str, str] | None) -> Topic | None:
+def requested_topic(board: Board, v: Visit) -> Topic | None:
     """The topic a page is about: from a re-rendered form's fields, else from the address."""
-    topic = board.topics.get((values or {}).get("topic") or request.path_params.get("topic", ""))
+    topic = board.topics.get(v.values.get("topic") or v.request.path_params.get("topic", ""))
     return topic if topic is not None and topic.status != "merged" else None
 
 
-async def page(request: Request, v: Visit | None) -> tuple[Visit, Event, Board]:
-    """The start of every event page: who is visiting, which event, and its board now."""
+async def page(request: Request, v: Visit | None = None) -> tuple[Visit, Event, Board]:
+    """The start of every event page: who is visiting (or the visit whose form was refused, to show
+    the page again), which event, and its board now."""
     v = v or await visit(request, request.path_params["slug"])
     assert v.event is not None
     return v, v.event, await v.runtime.service.board(v.event.id)
@@ -140,8 +173,14 @@ def set_session_cookie(response: Response, request: Request, event: Event, name:
         name,
         value,
         max_age=YEAR,
-        path=f"/e/{event.slug}",
+        path=path_to(request, "participant", slug=event.slug),
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
     )
+
+
+def path_to(request: Request, name: str, /, **params: str) -> str:
+    """A path by route name from the app's route table, as templates build theirs. (Starlette's
+    `request.url_for` would add the host the request came by: links here stay paths.)"""
+    return runtime_of(request).renderer.url(name, **params)

@@ -15,14 +15,13 @@ from pathlib import Path
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Route
 
 from openspace.domain.errors import N_, Forbidden, NotFound
 from openspace.domain.model import Board
 from openspace.domain.projection import public_board
 from openspace.exports import agenda as export_agenda
 from openspace.exports import formats as exporting
-from openspace.web.routes import Visit, page, refusal_page
+from openspace.web.base import Visit, page, refusal_page
 
 UNPUBLISHED = N_("Only the facilitator can download this until the proceedings are published.")
 PROCEEDINGS_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -50,7 +49,7 @@ async def render_file(v: Visit, board: Board, fmt: str) -> Path:
 
 
 async def export(request: Request) -> Response:
-    v, event, board = await page(request, None)
+    v, event, board = await page(request)
     fmt = request.path_params["fmt"]
     if fmt not in exporting.FORMATS:
         return refusal_page(v, NotFound(N_("There is no such export.")))
@@ -68,7 +67,7 @@ async def export(request: Request) -> Response:
 
 async def read_proceedings(request: Request) -> Response:
     """The proceedings as a page: one self-contained document, no script, only its own styles."""
-    v, event, board = await page(request, None)
+    v, event, board = await page(request)
     if not may_export(v, board):
         return refusal_page(v, Forbidden(UNPUBLISHED))
     path = await render_file(v, board if v.actor.facilitator else public_board(board), "html")
@@ -82,7 +81,7 @@ async def read_proceedings(request: Request) -> Response:
 
 async def my_calendar(request: Request) -> Response:
     """A participant's own sessions (marked "I want to go", or checked in) for their calendar app."""
-    v, event, board = await page(request, None)
+    v, event, board = await page(request)
     me = v.actor.participant_id
     if me is None:
         return refusal_page(v, Forbidden(N_("Please join the event with your name first.")))
@@ -98,10 +97,3 @@ async def my_calendar(request: Request) -> Response:
             "cache-control": "no-store",
         },
     )
-
-
-ROUTES = [
-    Route("/e/{slug}/export/{fmt}", export),
-    Route("/e/{slug}/proceedings", read_proceedings),
-    Route("/e/{slug}/my.ics", my_calendar),
-]

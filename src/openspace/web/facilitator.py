@@ -12,22 +12,16 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from openspace import links
 from openspace.domain import planning
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
-from openspace.domain.model import Slot, Space, Topic
+from openspace.domain.model import Event, Slot, Space, Topic
 from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, same_hash
 from openspace.web.base import Visit, page, read_form, refusal_page, set_session_cookie, visit
 from openspace.web.rendering import slot_states
 from openspace.web.views import board_view, flow, merge_rows, suggestion
 
 
-async def facilitate(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def facilitate(request: Request, v: Visit | None = None) -> Response:
     v, event, board = await page(request, v)
     if not v.actor.facilitator:
         return refusal_page(v, Forbidden(N_("Only the facilitator can see this page. Open your facilitator link.")))
@@ -51,8 +45,8 @@ async def facilitate(
         flow=flow(board, now),
         data=v.page_data(board, "facilitator"),
         pick=pick,
-        error=error,
-        values=values or {},
+        error=v.error,
+        values=v.values,
     )
 
 
@@ -76,50 +70,55 @@ async def facilitator_login(request: Request) -> Response:
         guard.fail(v.event.id, secret)
         return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Check that you copied all of it.")))
     token = await v.runtime.service.open_facilitator_session(v.event.id)
-    response = v.finish(RedirectResponse(f"/e/{v.event.slug}/facilitate", status_code=303))
+    response = v.finish(RedirectResponse(v.url("facilitate", slug=v.event.slug), status_code=303))
     set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
     return response
 
 
-async def rotate_link(request: Request) -> Response:
-    """A new facilitator link: the old one stops working and every session opened with it ends."""
+async def facilitator_form(request: Request) -> tuple[Visit, Event, dict[str, str] | DomainError]:
+    """The start of the facilitator's own posts (a new link, deleting the event): the visit, its
+    event, and the form's fields once they passed the CSRF and Origin checks, or else the refusal,
+    which anyone but the facilitator gets whatever they sent."""
     v = await visit(request, request.path_params["slug"])
     assert v.event is not None
     if not v.actor.facilitator:
-        return refusal_page(v, Forbidden(N_("Only the facilitator can do that.")))
+        return v, v.event, Forbidden(N_("Only the facilitator can do that."))
     try:
-        await read_form(request, v)
+        return v, v.event, await read_form(request, v)
     except DomainError as error:
-        return refusal_page(v, error)
-    secret = await v.runtime.service.rotate_facilitator_secret(v.event.id)
-    await v.runtime.hub.close_audience(v.event.id, "facilitator")  # open pages sign in again
-    token = await v.runtime.service.open_facilitator_session(v.event.id)  # this browser stays in
+        return v, v.event, error
+
+
+async def rotate_link(request: Request) -> Response:
+    """A new facilitator link: the old one stops working and every session opened with it ends."""
+    v, event, form = await facilitator_form(request)
+    if isinstance(form, DomainError):
+        return refusal_page(v, form)
+    secret = await v.runtime.service.rotate_facilitator_secret(event.id)
+    await v.runtime.hub.close_audience(event.id, "facilitator")  # open pages sign in again
+    token = await v.runtime.service.open_facilitator_session(event.id)  # this browser stays in
     response = v.render(
         "event_created.html",
-        participant_url=links.participant_link(v.runtime.base_url, v.event.slug),
-        facilitator_url=links.facilitator_link(v.runtime.base_url, v.event.slug, secret),
+        participant_url=v.link("participant", slug=event.slug),
+        facilitator_url=v.link("facilitator_login", slug=event.slug, secret=secret),
         rotated=True,
     )
-    set_session_cookie(response, request, v.event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
     return response
 
 
 async def delete_event(request: Request) -> Response:
     """The facilitator deletes the event, typing its name to show they mean it."""
-    v = await visit(request, request.path_params["slug"])
-    assert v.event is not None
-    if not v.actor.facilitator:
-        return refusal_page(v, Forbidden(N_("Only the facilitator can do that.")))
-    try:
-        data = await read_form(request, v)
-        if data.get("confirm", "").strip() != v.event.name:
-            raise Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
-    except DomainError as error:
-        return await facilitate(request, v, error, {"action": "event.delete"})
-    await v.runtime.service.delete_event(v.event.id)  # its photos' files go with it
-    gone = v.event
+    v, event, form = await facilitator_form(request)
+    if isinstance(form, dict) and form.get("confirm", "").strip() != event.name:
+        form = Invalid(N_("Type the event's name exactly to delete it."), field="confirm")
+    if isinstance(form, DomainError):
+        if not v.actor.facilitator:
+            return refusal_page(v, form)
+        return await facilitate(request, v.again(form, {"action": "event.delete"}))  # the board, with the message
+    await v.runtime.service.delete_event(event.id)  # its photos' files go with it
     v.event = None
-    response = v.render("deleted.html", name=gone.name)
+    response = v.render("deleted.html", name=event.name)
     for cookie in (PARTICIPANT_COOKIE, FACILITATOR_COOKIE):
-        response.delete_cookie(cookie, path=f"/e/{gone.slug}")
+        response.delete_cookie(cookie, path=v.url("participant", slug=event.slug))
     return response

@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from openspace import media
 from openspace.domain import markup
@@ -25,8 +24,8 @@ from openspace.domain.errors import N_, DomainError, Invalid, NotFound
 from openspace.domain.harvest import FIELDS, may_remove_photo
 from openspace.domain.model import Board, Photo
 from openspace.domain.projection import hidden_statuses
+from openspace.web.base import FORM_LIMIT, Visit, page, read_form, refusal_page, requested_topic, visit
 from openspace.web.rendering import slot_states
-from openspace.web.routes import FORM_LIMIT, Visit, page, read_form, refusal_page, register, requested_topic, visit
 from openspace.web.views import board_view
 
 MAX_FILES = 5
@@ -34,12 +33,7 @@ UPLOAD_LIMIT = MAX_FILES * media.MAX_BYTES + 256 * 1024  # multipart spools file
 TOO_BIG_A_FORM = N_("What you sent was larger than the server accepts. Please send something smaller.")
 
 
-async def report_page(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def report_page(request: Request, v: Visit | None = None) -> Response:
     """A session's report: read it, write in it together with others live (cowriting.py), preview.
 
     With JavaScript the page edits the report's shared document, embedded here as its state;
@@ -49,8 +43,8 @@ async def report_page(
     write in it, lock it or bring back a version, so the page is theirs even while nobody else's.
     """
     v, event, board = await page(request, v)
-    values = values or {}
-    topic = requested_topic(board, request, values)
+    values, error = v.values, v.error
+    topic = requested_topic(board, v)
     if topic is None or topic.status in hidden_statuses(v.audience):
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
     report = board.reports.get(topic.id)
@@ -107,11 +101,11 @@ async def upload_photos(request: Request) -> Response:
             raise upload_refusal(problem) from None
     except media.PhotoError as problem:
         v.runtime.photos.delete_all(stored)
-        return await report_page(request, v, Invalid(problem.message, field="photos", **problem.params), {})
+        return await report_page(request, v.again(Invalid(problem.message, field="photos", **problem.params), {}))
     except DomainError as error:
         v.runtime.photos.delete_all(stored)
-        return await report_page(request, v, error, {"topic": topic_id})
-    return v.finish(RedirectResponse(f"/e/{v.event.slug}/sessions/{topic_id}/report#photos", status_code=303))
+        return await report_page(request, v.again(error, {"topic": topic_id}))
+    return v.finish(RedirectResponse(v.url("report", slug=v.event.slug, topic=topic_id) + "#photos", status_code=303))
 
 
 def upload_refusal(problem: MultiPartException | HTTPException) -> Exception:
@@ -167,7 +161,7 @@ async def photo(request: Request) -> Response:
     photos too, even from someone who kept the address. Cached privately only, since a shared
     cache would go on serving it after the topic is hidden.
     """
-    v, event, board = await page(request, None)
+    v, event, board = await page(request)
     name = request.path_params["name"]
     size = request.path_params.get("size")
     if size not in (None, "thumb") or shown_photo(board, name, v) is None:
@@ -191,12 +185,7 @@ def read_photo(photos: media.PhotoStore, name: str, thumb: bool) -> bytes | None
         return None
 
 
-async def news(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def news(request: Request, v: Visit | None = None) -> Response:
     """The news room: reports as they arrive, newest first, live on phones and the projector."""
     v, event, board = await page(request, v)
     return v.render(
@@ -204,7 +193,7 @@ async def news(
         vm=board_view(board, "public", slot_states(board)),
         data=v.page_data(board, "public"),
         cards=news_cards(board),
-        error=error,
+        error=v.error,
     )
 
 
@@ -221,25 +210,12 @@ def news_cards(board: Board) -> list[dict[str, Any]]:
 
 async def print_reports(request: Request) -> Response:
     """One sheet per session with a QR code to its report, for groups who write on paper first."""
-    v, event, board = await page(request, None)
+    v, event, board = await page(request)
     view = board_view(board, "public")
     sheets = [
-        (topic, view.where(topic), f"{v.runtime.base_url}/e/{event.slug}/sessions/{topic.id}/report")
+        (topic, view.where(topic), v.link("report", slug=event.slug, topic=topic.id))
         for topic in view.topics
         if topic.placed
     ]
     sheets.sort(key=lambda s: (s[1][0].day, s[1][0].start, s[1][1].position) if s[1] else ("", "", 0))
     return v.render("print_reports.html", sheets=sheets)
-
-
-ROUTES = [
-    Route("/e/{slug}/sessions/{topic}/report", report_page),
-    Route("/e/{slug}/sessions/{topic}/photos", upload_photos, methods=["POST"], max_body_size=UPLOAD_LIMIT),
-    Route("/e/{slug}/photos/{name}", photo),
-    Route("/e/{slug}/photos/{name}/{size}", photo),
-    Route("/e/{slug}/news", news),
-    Route("/e/{slug}/print/reports", print_reports),
-]
-
-register("report", report_page, "/e/{slug}/sessions/{topic}/report")
-register("news", news, "/e/{slug}/news")

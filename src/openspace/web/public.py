@@ -13,7 +13,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from openspace import i18n, links
+from openspace import i18n
 from openspace.domain import attendance
 from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
 from openspace.domain.projection import state_for
@@ -42,26 +42,21 @@ async def new_event(request: Request) -> Response:
     v.event = event
     response = v.render(
         "event_created.html",
-        participant_url=links.participant_link(v.runtime.base_url, event.slug),
-        facilitator_url=links.facilitator_link(v.runtime.base_url, event.slug, secret),
+        participant_url=v.link("participant", slug=event.slug),
+        facilitator_url=v.link("facilitator_login", slug=event.slug, secret=secret),
     )
     set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
     return response
 
 
-async def participant(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def participant(request: Request, v: Visit | None = None) -> Response:
     v, event, board = await page(request, v)
     return v.render(
         "participant.html",
         vm=board_view(board, "public", slot_states(board)),
         data=v.page_data(board, "public"),
-        error=error,
-        values=values or {},
+        error=v.error,
+        values=v.values,
     )
 
 
@@ -73,20 +68,15 @@ async def join(request: Request) -> Response:
         values = await read_form(request, v)
         participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
     except DomainError as error:
-        return await participant(request, v, error, values)
-    response = v.finish(RedirectResponse(f"/e/{v.event.slug}#marketplace", status_code=303))
+        return await participant(request, v.again(error, values))
+    response = v.finish(RedirectResponse(v.url("participant", slug=v.event.slug) + "#marketplace", status_code=303))
     set_session_cookie(response, request, v.event, PARTICIPANT_COOKIE, v.runtime.signer.sign(token))
     return response
 
 
-async def edit_topic(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def edit_topic(request: Request, v: Visit | None = None) -> Response:
     v, event, board = await page(request, v)
-    topic = requested_topic(board, request, values)
+    topic = requested_topic(board, v)
     if topic is None or (topic.status == "hidden" and not v.actor.facilitator):
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
     if not v.actor.facilitator and not topic.convened_by(v.actor.participant_id):
@@ -94,13 +84,13 @@ async def edit_topic(
     return v.render(
         "edit_topic.html",
         topic=topic,
-        values=values or {"title": topic.title, "description": topic.description, "version": str(topic.version)},
-        error=error,
+        values=v.values or {"title": topic.title, "description": topic.description, "version": str(topic.version)},
+        error=v.error,
     )
 
 
 async def projector(request: Request) -> Response:
-    v, event, board = await page(request, None)
+    v, event, board = await page(request)
     vm = board_view(board, "public", slot_states(board))
     day = projector_day(vm)
     vm.days = [(d, slots) for d, slots in vm.days if d == day]
@@ -111,19 +101,14 @@ async def projector(request: Request) -> Response:
     )
 
 
-async def place_topic(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def place_topic(request: Request, v: Visit | None = None) -> Response:
     """A convener's own "paper wall": the free cells, one button each (self-placement).
 
     Free means free on the whole board: a cell held by a topic the public cannot see is not
     offered, so nobody picks a cell only to be told it is taken.
     """
     v, event, board = await page(request, v)
-    topic = requested_topic(board, request, values)
+    topic = requested_topic(board, v)
     if topic is None or topic.status != "open":
         return refusal_page(v, NotFound(N_("That topic no longer exists. It may have been withdrawn.")))
     if not v.actor.facilitator and not topic.convened_by(v.actor.participant_id):
@@ -134,19 +119,14 @@ async def place_topic(
         topic=topic,
         vm=board_view(board, "public"),
         taken=taken,
-        error=error,
+        error=v.error,
     )
 
 
-async def session_page(
-    request: Request,
-    v: Visit | None = None,
-    error: DomainError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def session_page(request: Request, v: Visit | None = None) -> Response:
     """One session (a topic in a slot and a space): what it is, who is here, and "I'm here"."""
     v, event, board = await page(request, v)
-    topic = requested_topic(board, request, values)
+    topic = requested_topic(board, v)
     if topic is None or topic.status != "open" or not topic.placed:
         return refusal_page(v, NotFound(N_("That session is not on the agenda (any more).")))
     slot, space = board.slots[topic.slot_id or ""], board.spaces[topic.space_id or ""]
@@ -164,13 +144,13 @@ async def session_page(
         and board.attendance[f"{slot.id}|{me}"].topic_id == topic.id,
         over=attendance.is_over(event, slot, now),
         open_now=attendance.is_open(event, slot, now),
-        error=error,
+        error=v.error,
     )
 
 
 async def room(request: Request) -> Response:
     """Where a room sign's QR code leads: the session on there now, else the room's sessions."""
-    v, event, board = await page(request, None)
+    v, event, board = await page(request)
     space = board.spaces.get(request.path_params["space"])
     if space is None:
         return refusal_page(v, NotFound(N_("That space no longer exists.")))
@@ -185,28 +165,27 @@ async def room(request: Request) -> Response:
     )
     for slot, topic in sessions:
         if attendance.is_open(event, slot, now):
-            return v.finish(RedirectResponse(f"/e/{event.slug}/sessions/{topic.id}", status_code=303))
+            return v.finish(RedirectResponse(v.url("session", slug=event.slug, topic=topic.id), status_code=303))
     return v.render("room.html", space=space, sessions=sessions)
 
 
 async def print_rooms(request: Request) -> Response:
     """One A4 sign per room, with a QR code that opens the session running there now."""
-    v, event, board = await page(request, None)
-    base = v.runtime.base_url
-    signs = [(space, f"{base}/e/{event.slug}/rooms/{space.id}") for space in board.ordered_spaces()]
+    v, event, board = await page(request)
+    signs = [(space, v.link("room", slug=event.slug, space=space.id)) for space in board.ordered_spaces()]
     return v.render("print_rooms.html", signs=signs)
 
 
 async def state_json(request: Request) -> Response:
     """The JSON twin of the board: exactly what a snapshot frame carries for this person."""
-    v, _, board = await page(request, None)
+    v, _, board = await page(request)
     return v.finish(JSONResponse(state_for(board, v.audience)))
 
 
 async def qr(request: Request) -> Response:
     v = await visit(request, request.path_params["slug"])
     assert v.event is not None
-    svg = qr_svg(links.participant_link(v.runtime.base_url, v.event.slug))
+    svg = qr_svg(v.link("participant", slug=v.event.slug))
     return Response(svg, media_type="image/svg+xml", headers={"cache-control": "public, max-age=3600"})
 
 

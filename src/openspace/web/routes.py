@@ -1,36 +1,29 @@
-"""HTTP routes: server-rendered pages that work without JavaScript, and the form posts behind them.
+"""HTTP routes: every page and form post of the web layer in one named table, and the form endpoint.
 
-Every form posts to one endpoint, `/e/<slug>/act`, which calls the same `Service.execute` as the
-websocket does. On success it redirects back (post/redirect/get); on a refusal it renders the
-page the form came from again, with the message and everything the person typed still in place.
+Every route has a name, and every link is built from it (`request.url_path_for` in Python, `url()`
+in templates, the page data's `urls` in scripts), so a path is written once: here.
 
-The pages themselves live in `web_public` (anyone with the link) and `web_facilitator`; what
-they share in `web_base`, whose names this module still offers to the harvest and export pages.
+Every form posts to one endpoint, `act`, which calls the same `Service.execute` as the websocket
+does. On success it redirects back (post/redirect/get); on a refusal it renders the page the form
+came from again, with the message and everything the person typed still in place. Which pages a
+form may return to is the explicit table `RETURNS`, next to the routes.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from openspace.domain.errors import DomainError
-from openspace.web.base import (
-    FORM_LIMIT,
-    YEAR,
-    Visit,
-    form_fields,
-    page,
-    read_form,
-    refusal_page,
-    requested_topic,
-    set_session_cookie,
-    visit,
-)
+from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, visit
+from openspace.web.exports import export, my_calendar, read_proceedings
 from openspace.web.facilitator import delete_event, facilitate, facilitator_login, rotate_link
+from openspace.web.harvest import UPLOAD_LIMIT, news, photo, print_reports, report_page, upload_photos
 from openspace.web.public import (
     choose_language,
     edit_topic,
@@ -47,43 +40,28 @@ from openspace.web.public import (
     state_json,
 )
 
-__all__ = [
-    "FORM_LIMIT",
-    "ROUTES",
-    "YEAR",
-    "Visit",
-    "act",
-    "page",
-    "read_form",
-    "refusal_page",
-    "register",
-    "requested_topic",
-    "set_session_cookie",
-    "visit",
-]
-
 ANCHOR = re.compile(r"[A-Za-z][\w-]{0,40}")
 
-PAGES = {
-    "participant": participant,
-    "facilitate": facilitate,
-    "edit": edit_topic,
-    "place": place_topic,
-    "session": session_page,
-}
-TARGETS = {
-    "participant": "/e/{slug}#marketplace",
-    "facilitate": "/e/{slug}/facilitate",
-    "edit": "/e/{slug}",
-    "place": "/e/{slug}#agenda",
-    "session": "/e/{slug}/sessions/{topic}",
-}
+
+@dataclass(frozen=True)
+class ReturnPage:
+    """A page a form may come from: how to show it again on a refusal, and where to go on success
+    (a route by name, and the anchor to land on unless the form names its own)."""
+
+    show: Callable[[Request, Visit], Awaitable[Response]]
+    route: str
+    anchor: str = ""
 
 
-def register(name: str, page_function: Any, target: str) -> None:
-    """Pages of other modules (the harvest) join the form endpoint's table of return pages."""
-    PAGES[name] = page_function
-    TARGETS[name] = target
+RETURNS = {
+    "participant": ReturnPage(participant, "participant", "marketplace"),
+    "facilitate": ReturnPage(facilitate, "facilitate"),
+    "edit": ReturnPage(edit_topic, "participant"),
+    "place": ReturnPage(place_topic, "participant", "agenda"),
+    "session": ReturnPage(session_page, "session"),
+    "report": ReturnPage(report_page, "report"),
+    "news": ReturnPage(news, "news"),
+}
 
 
 async def act(request: Request) -> Response:
@@ -91,48 +69,80 @@ async def act(request: Request) -> Response:
     v = await visit(request, request.path_params["slug"])
     assert v.event is not None
     values: dict[str, str] = {}
-    page = "participant"
+    back = RETURNS["participant"]
+    name = ""
     try:
         values = await form_fields(request)
-        page = values.pop("return_to", "participant")  # known before the checks, to answer there
-        if page not in PAGES:
-            page = "participant"
+        back = RETURNS.get(values.pop("return_to", ""), back)  # known before the checks, to answer there
         values = await read_form(request, v, values)
-        if page == "report" and values.get("preview"):
-            return await PAGES[page](request, v, None, values)  # show the preview, save nothing
+        if back.route == "report" and values.get("preview"):
+            return await back.show(request, v.again(None, values))  # show the preview, save nothing
         name = values.pop("action", "")
         action_id = values.pop("action_id", None) or None
         await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
-        values["action"] = name
     except DomainError as error:
         # every refusal goes back to the page the form came from, with what was typed; the pages
         # themselves refuse anyone who may not see them
-        values["action"] = name if "name" in locals() else ""
-        return await PAGES[page](request, v, error, values)
-    slug = v.event.slug
-    base = TARGETS[page].format(slug=slug, topic=values.get("topic", ""))
+        values["action"] = name
+        return await back.show(request, v.again(error, values))
     anchor = values.get("anchor", "")
-    url = base if not ANCHOR.fullmatch(anchor) else base.split("#")[0] + "#" + anchor
-    return v.finish(RedirectResponse(url, status_code=303))
+    anchor = anchor if ANCHOR.fullmatch(anchor) else back.anchor
+    return v.finish(RedirectResponse(return_path(v, back, v.event.slug, values) + anchor_part(anchor), 303))
+
+
+def return_path(v: Visit, back: ReturnPage, slug: str, values: dict[str, str]) -> str:
+    """The page to go back to; a session's or report's page is the one of the form's own topic."""
+    if back.route in ("session", "report"):
+        topic = values.get("topic", "")
+        if topic and "/" not in topic:
+            return v.url(back.route, slug=slug, topic=topic)
+        return v.url("participant", slug=slug)
+    return v.url(back.route, slug=slug)
+
+
+def anchor_part(anchor: str) -> str:
+    return f"#{anchor}" if anchor else ""
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def post(path: str, endpoint: Endpoint, name: str, limit: int = FORM_LIMIT * 2) -> Route:
+    """A form post; its body is capped by the route, so a larger one is refused before it is read."""
+    return Route(path, endpoint, name=name, methods=["POST"], max_body_size=limit)
 
 
 ROUTES = [
-    Route("/", home),
-    Route("/new", new_event, methods=["GET", "POST"], max_body_size=FORM_LIMIT * 2),
-    Route("/lang", choose_language, methods=["POST"], max_body_size=FORM_LIMIT * 2),
-    Route("/e/{slug}", participant),
-    Route("/e/{slug}/join", join, methods=["POST"], max_body_size=FORM_LIMIT * 2),
-    Route("/e/{slug}/act", act, methods=["POST"], max_body_size=FORM_LIMIT * 2),
-    Route("/e/{slug}/topics/{topic}/edit", edit_topic),
-    Route("/e/{slug}/topics/{topic}/place", place_topic),
-    Route("/e/{slug}/sessions/{topic}", session_page),
-    Route("/e/{slug}/rooms/{space}", room),
-    Route("/e/{slug}/print/rooms", print_rooms),
-    Route("/e/{slug}/projector", projector),
-    Route("/e/{slug}/facilitate", facilitate),
-    Route("/e/{slug}/f/{secret}", facilitator_login),
-    Route("/e/{slug}/delete", delete_event, methods=["POST"], max_body_size=FORM_LIMIT * 2),
-    Route("/e/{slug}/rotate", rotate_link, methods=["POST"], max_body_size=FORM_LIMIT * 2),
-    Route("/e/{slug}/state.json", state_json),
-    Route("/e/{slug}/qr.svg", qr),
+    Route("/", home, name="home"),
+    Route("/new", new_event, name="new_event", methods=["GET", "POST"], max_body_size=FORM_LIMIT * 2),
+    post("/lang", choose_language, "language"),
+    Route("/e/{slug}", participant, name="participant"),
+    post("/e/{slug}/join", join, "join"),
+    post("/e/{slug}/act", act, "act"),
+    Route("/e/{slug}/topics/{topic}/edit", edit_topic, name="edit_topic"),
+    Route("/e/{slug}/topics/{topic}/place", place_topic, name="place_topic"),
+    Route("/e/{slug}/sessions/{topic}", session_page, name="session"),
+    Route("/e/{slug}/sessions/{topic}/report", report_page, name="report"),
+    post("/e/{slug}/sessions/{topic}/photos", upload_photos, "upload_photos", limit=UPLOAD_LIMIT),
+    Route("/e/{slug}/photos/{name}", photo, name="photo"),
+    Route("/e/{slug}/photos/{name}/{size}", photo, name="photo"),
+    Route("/e/{slug}/news", news, name="news"),
+    Route("/e/{slug}/rooms/{space}", room, name="room"),
+    Route("/e/{slug}/print/rooms", print_rooms, name="print_rooms"),
+    Route("/e/{slug}/print/reports", print_reports, name="print_reports"),
+    Route("/e/{slug}/projector", projector, name="projector"),
+    Route("/e/{slug}/facilitate", facilitate, name="facilitate"),
+    Route("/e/{slug}/f/{secret}", facilitator_login, name="facilitator_login"),
+    post("/e/{slug}/delete", delete_event, "delete_event"),
+    post("/e/{slug}/rotate", rotate_link, "rotate_link"),
+    Route("/e/{slug}/state.json", state_json, name="state"),
+    Route("/e/{slug}/qr.svg", qr, name="qr"),
+    Route("/e/{slug}/export/{fmt}", export, name="export"),
+    Route("/e/{slug}/proceedings", read_proceedings, name="proceedings"),
+    Route("/e/{slug}/my.ics", my_calendar, name="my_calendar"),
 ]
+
+
+def path_for(name: str, /, **params: str) -> str:
+    """A path by route name outside any request: the command line prints an event's links."""
+    return str(Router(ROUTES).url_path_for(name, **params))
