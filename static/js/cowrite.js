@@ -122,6 +122,15 @@ export class Cowrite {
     this.say();
   }
 
+  // Resolves once everything typed here has been acknowledged by the server.
+  whenSaved() {
+    this.flush();
+    return new Promise((resolve) => {
+      const check = () => (this.pending.length ? setTimeout(check, 100) : resolve());
+      check();
+    });
+  }
+
   send(entry) {
     if (this.live.raw({ type: "doc.push", topic: this.topic, id: entry.id, update: entry.u })) entry.sent = true;
   }

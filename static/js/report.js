@@ -22,7 +22,7 @@ setInterval(showBanner, 1000);
 
 if (form && form.dataset.doc !== undefined) {
   const fields = Object.fromEntries(FIELDS.map((f) => [f, form.elements[f]]));
-  new Cowrite(live, {
+  const cowrite = new Cowrite(live, {
     slug: data.slug,
     topic: section.dataset.report,
     state: form.dataset.doc,
@@ -32,10 +32,12 @@ if (form && form.dataset.doc !== undefined) {
     status,
   });
   form.addEventListener("submit", (event) => {
-    // everything typed is already saved as it is typed; only the preview still posts the form
-    if (!(event.submitter && event.submitter.name === "preview")) event.preventDefault();
+    // Everything is saved as it is typed: "Save the report" only waits until the server has it
+    // all, then shows the report as saved. Offline it says so and keeps waiting. "Preview" posts.
+    if (event.submitter && event.submitter.name === "preview") return;
+    event.preventDefault();
+    cowrite.whenSaved().then(() => location.reload());
   });
-  for (const node of form.querySelectorAll("[data-no-script]")) node.hidden = true;
 }
 const picker = document.querySelector("[data-upload] input[type=file]");
 if (picker) {

@@ -132,3 +132,7 @@ def test_typed_report_text_survives_an_immediate_reload_and_going_back(
     expect(phone.locator("#r-insights")).to_have_value("Det här får inte försvinna")
     expect(phone.locator("[data-draft]")).to_contain_text("Everything you typed is saved")
     assert server_text(server.url, slug, topic, "insights") == "Det här får inte försvinna"
+    phone.click("#r-insights")
+    phone.keyboard.type(" och inte detta")
+    phone.get_by_role("button", name="Save the report").click()  # waits for the server, then shows it
+    expect(phone.locator(".report-text")).to_contain_text("Det här får inte försvinna och inte detta")
