@@ -64,6 +64,8 @@ export class Cowrite {
 
   bind(name, textarea) {
     const text = this.doc.getText(name);
+    const typed = textarea.value; // typed before this script ran (a slow phone): keep it
+    const early = typed !== textarea.defaultValue && text.toString() === textarea.defaultValue;
     textarea.value = text.toString();
     textarea.addEventListener("input", () => {
       const old = text.toString();
@@ -81,6 +83,10 @@ export class Cowrite {
         this.live.raw({ type: "doc.presence", topic: this.topic, field: name });
       }
     });
+    if (early) {
+      textarea.value = typed;
+      textarea.dispatchEvent(new Event("input"));
+    }
     text.observe((event, transaction) => {
       if (transaction.origin === LOCAL) return;
       // keep our caret where it was relative to the text around it

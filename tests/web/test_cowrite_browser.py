@@ -136,3 +136,22 @@ def test_typed_report_text_survives_an_immediate_reload_and_going_back(
     phone.keyboard.type(" och inte detta")
     phone.get_by_role("button", name="Save the report").click()  # waits for the server, then shows it
     expect(phone.locator(".report-text")).to_contain_text("Det här får inte försvinna och inte detta")
+
+
+def test_text_typed_before_the_script_ran_is_kept(browser: Browser, server: Server, watch: Watch) -> None:
+    """A slow phone: the boxes take typing before report.js has run; binding them must not wipe it."""
+    slug, _, (topic, _) = running_event(server.url)
+    phone = context(browser, watch, PHONE).new_page()
+    join(phone, server.url, slug, "Snabb")
+    held: list = []  # type: ignore[type-arg]
+    phone.route(re.compile(r".*/js/report\.js$"), lambda route: held.append(route))
+    phone.goto(f"{server.url}/e/{slug}/sessions/{topic}/report", wait_until="commit")
+    phone.locator("#r-discussion").fill("Skrivet innan skriptet kom")
+    for _ in range(100):  # bounded: the module's request arrives once the parser reaches it
+        if held:
+            break
+        phone.wait_for_timeout(50)
+    held[0].continue_()
+    expect(phone.locator("[data-draft]")).to_contain_text("Everything you typed is saved")
+    expect(phone.locator("#r-discussion")).to_have_value("Skrivet innan skriptet kom")
+    assert server_text(server.url, slug, topic) == "Skrivet innan skriptet kom"
