@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PIP_FLAGS ?= --quiet --disable-pip-version-check
+# -qq: pip's own errors still show, its notes and the build backend's do not (a first `make serve`
+# printed ~200 lines of them, #19)
+PIP_FLAGS ?= -qq --disable-pip-version-check
 
 .PHONY: serve test lint typecheck unit browser i18n bench clean
 

@@ -322,9 +322,11 @@ class Browser:
         """POST /new as the form does; returns the slug (the response set the facilitator cookie `os_f`)."""
         token = self.csrf("/new")
         form = {"csrf": token, "name": name, "starts_on": starts_on, "ends_on": ends_on}
-        status, _, body = self.request("POST", "/new", form={**form, "timezone": "Europe/Stockholm", "language": "en"})
-        match = re.search(rb"/e/([a-z0-9]+)/facilitate", body)
-        assert status == 200 and match and "os_f" in self.cookies, f"POST /new: {status} {body[:300]!r}"
+        status, response, body = self.request(
+            "POST", "/new", form={**form, "timezone": "Europe/Stockholm", "language": "en"}
+        )
+        match = re.search(r"/e/([a-z0-9]+)/ready", response.getheader("location") or "")
+        assert status == 303 and match and "os_f" in self.cookies, f"POST /new: {status} {body[:300]!r}"
         return match.group(1).decode()
 
     def join(self, slug: str, name: str) -> str:

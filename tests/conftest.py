@@ -78,7 +78,9 @@ def create_event(client: TestClient, **fields: str) -> EventHandle:
     }
     browser = new_browser(client)
     data["csrf"] = csrf_of(browser, "/new")
-    response = browser.post("/new", data=data)
+    created = browser.post("/new", data=data)
+    assert created.status_code == 303, created.text  # post/redirect/get: to the page with the links
+    response = browser.get(created.headers["location"])
     assert response.status_code == 200, response.text
     url = re.search(r"<code>(http://[^<]+/f/[^<]+)</code>", response.text)
     assert url
@@ -96,7 +98,7 @@ def join(client: TestClient, event: EventHandle, name: str = "Lisa") -> TestClie
 
 def act(browser: TestClient, event: EventHandle, action: str, return_to: str = "participant", **args: str):  # type: ignore[no-untyped-def]
     token = browser.cookies.get("os_csrf") or csrf_of(browser, event.path)
-    data = {"csrf": token, "action": action, "return_to": return_to, **args}
+    data = {"csrf": token, "_action": action, "_return_to": return_to, **args}
     return browser.post(f"{event.path}/act", data=data, headers={"origin": ORIGIN})
 
 

@@ -78,7 +78,9 @@ def test_a_new_link_ends_every_old_session(client: TestClient) -> None:
     old = event.facilitator_url.replace("http://127.0.0.1:8000", "")
     assert other.get(old).status_code == 303 and other.get(f"{event.path}/facilitate").status_code == 200
     token = event.facilitator.cookies.get("os_csrf")
-    page = event.facilitator.post(f"{event.path}/rotate", data={"csrf": token})
+    rotated = event.facilitator.post(f"{event.path}/rotate", data={"csrf": token})
+    assert rotated.status_code == 303
+    page = event.facilitator.get(rotated.headers["location"])
     new = re.search(r"<code>http://[^<]+(/e/[^<]+)</code>", page.text).group(1)  # type: ignore[union-attr]
     assert new != old
     assert other.get(f"{event.path}/facilitate").status_code == 403  # logged out

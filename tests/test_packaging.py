@@ -25,6 +25,21 @@ with TestClient(create_app(Settings(db=sys.argv[2], demo=False))) as client:
 """
 
 
+def makefile_pip_flags() -> list[str]:
+    line = next(x for x in (ROOT / "Makefile").read_text().splitlines() if x.startswith("PIP_FLAGS ?="))
+    return line.split("?=", 1)[1].split()
+
+
+def test_building_prints_no_warnings(tmp_path: Path) -> None:
+    """A first `make serve` printed pages of packaging warnings (#19): none from the build itself,
+    and with the Makefile's pip flags nothing at all."""
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)]
+    quiet = subprocess.run([sys.executable, "-m", "pip", "--quiet", *build], capture_output=True, text=True)
+    assert quiet.returncode == 0 and "BuildBackendWarning" not in quiet.stderr + quiet.stdout, quiet.stderr
+    made = subprocess.run([sys.executable, "-m", "pip", *makefile_pip_flags(), *build], capture_output=True, text=True)
+    assert made.returncode == 0 and made.stdout + made.stderr == "", made.stderr
+
+
 def test_the_wheel_carries_templates_static_files_and_catalogs(tmp_path: Path) -> None:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)], check=True)

@@ -182,7 +182,7 @@ def test_d3_backup_under_load_and_restore_into_a_fresh_server(tmp_path: Path) ->
             token = http.cookies.get("os_csrf")
 
             def propose(n: int) -> int:
-                data = {"csrf": token, "action": "topic.propose", "return_to": "facilitate", "title": f"B{n}"}
+                data = {"csrf": token, "_action": "topic.propose", "_return_to": "facilitate", "title": f"B{n}"}
                 assert http.post(f"/e/{slug}/act", data=data).status_code == 303
                 return n
 

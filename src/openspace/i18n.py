@@ -8,6 +8,8 @@ the websocket handler all translate with the same `gettext` and no one passes it
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -42,6 +44,16 @@ def set_language(language: str) -> contextvars.Token[str]:
 
 def current_language() -> str:
     return _current.get()
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Translate in `language` for a while (an export speaks its event's language, whoever asks)."""
+    token = set_language(language)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def gettext(message: str) -> str:

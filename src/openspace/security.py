@@ -20,6 +20,7 @@ PARTICIPANT_COOKIE = "os_p"
 FACILITATOR_COOKIE = "os_f"
 CSRF_COOKIE = "os_csrf"
 LANG_COOKIE = "os_lang"
+READY_COOKIE = "os_ready"  # the new facilitator link, for the page that shows it after a redirect
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

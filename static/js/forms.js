@@ -2,8 +2,10 @@
 // The same forms post to the form endpoint without JavaScript. What the person typed stays in the
 // form until the server has accepted it; a refusal is shown next to the form, translated.
 
-// action_id belongs to the no-JavaScript post; live.send gives every send its own id
-const SKIP = new Set(["csrf", "action", "return_to", "anchor", "action_id"]);
+// The fields that steer the no-JavaScript post start with "_" (the action's name, the page to go
+// back to, the anchor, the action's id: live.send gives every send its own id), so none of them
+// can take an argument's name (#19); the rest, but csrf, are the action's arguments.
+const steers = (key) => key === "csrf" || key.startsWith("_");
 
 function statusOf(form) {
   let node = form.querySelector(".form-status");
@@ -37,7 +39,7 @@ export function enhanceForms(root, live, { onDone } = {}) {
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const args = {};
     for (const [key, value] of new FormData(form, event.submitter)) {
-      if (!SKIP.has(key) && typeof value === "string") args[key] = value;
+      if (!steers(key) && typeof value === "string") args[key] = value;
     }
     const status = statusOf(form);
     status.classList.remove("is-error");

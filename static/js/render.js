@@ -162,7 +162,7 @@ function convenedBy(topic, me) {
 // A small form that also works without JavaScript; forms.js sends it over the live connection.
 function actionForm(data, action, anchor, fields, label, topicTitle, { pressed = null, secondary = true } = {}) {
   const form = el("form", { method: "post", action: data.urls.act, class: "inline", "data-action": action });
-  const hidden = { csrf: data.csrf, action, return_to: "participant", anchor, ...fields };
+  const hidden = { csrf: data.csrf, _action: action, _return_to: "participant", _anchor: anchor, ...fields };
   for (const [name, value] of Object.entries(hidden)) form.append(el("input", { type: "hidden", name, value }));
   form.append(el("button", {
     type: "submit", class: secondary ? "small secondary" : "small",
@@ -311,7 +311,7 @@ export function renderNews(container, state, data) {
 
 function newsVote(data, anchor, topic, on, label, cls) {
   const form = el("form", { method: "post", action: data.urls.act, class: "inline", "data-action": "vote" });
-  const fields = { csrf: data.csrf, action: "vote", return_to: "news", anchor, topic: topic.id, on };
+  const fields = { csrf: data.csrf, _action: "vote", _return_to: "news", _anchor: anchor, topic: topic.id, on };
   for (const [name, value] of Object.entries(fields)) form.append(el("input", { type: "hidden", name, value }));
   form.append(el("button", { type: "submit", class: cls }, label, el("span", { class: "visually-hidden" }, ` ${topic.title}`)));
   return form;

@@ -34,7 +34,7 @@ if (form && form.dataset.doc !== undefined) {
   form.addEventListener("submit", (event) => {
     // Everything is saved as it is typed: "Save the report" only waits until the server has it
     // all, then shows the report as saved. Offline it says so and keeps waiting. "Preview" posts.
-    if (event.submitter && event.submitter.name === "preview") return;
+    if (event.submitter && event.submitter.name === "_preview") return;
     event.preventDefault();
     cowrite.whenSaved().then(() => location.reload());
   });

@@ -154,6 +154,15 @@ def test_merging_duplicates_carries_conveners_and_interest_without_double_counti
     assert "merges" in patch_for(merge_change, "facilitator")["upsert"]
 
 
+def test_a_merge_into_a_placed_topic_leaves_the_pitch_queue_empty() -> None:
+    """A placed topic has been pitched: a queued duplicate folded into it takes no queue place (#19)."""
+    b = step(board(), "topic.place", FAC, topic="T1", slot="S1", space="A")
+    b = step(step(b, "pitch.join", OLLE, topic="T2"), "pitch.join", FAC, topic="T3")
+    b = step(b, "topic.merge", FAC, into="T1", topics="T2", title="Policy")
+    assert b.topics["T1"].placed and b.topics["T1"].queued_seq is None
+    assert [t.id for t in b.pitch_queue()] == ["T3"]
+
+
 def test_undoing_a_merge_restores_topics_and_interest() -> None:
     b = board()
     b = step(step(b, "topic.interest", LISA, topic="T2", on="1"), "topic.interest", OLLE, topic="T1", on="1")

@@ -209,37 +209,41 @@ def new_york_board() -> Board:
     )
 
 
-def parse_csv(data: bytes) -> list[list[str]]:
+def parse_csv(data: bytes, delimiter: str = ",") -> list[list[str]]:
     assert data.startswith(b"\xef\xbb\xbf")
     text = data[3:].decode("utf-8")
-    return list(csv.reader(io.StringIO(text, newline="")))
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+def in_english(board: Board) -> Board:
+    return replace(board, event=replace(board.event, language="en"))
 
 
 # --- CSV ----------------------------------------------------------------------------------------
 
 
 def test_sessions_csv_parses_back_to_the_agenda_in_order() -> None:
-    data = export_agenda.sessions_csv(stockholm_board())
-    assert data.endswith(b"\r\n") and b"recommendations,action_items\r\n" in data
+    data = export_agenda.sessions_csv(in_english(stockholm_board()))
+    assert data.endswith(b"\r\n") and b"Recommendations and next steps,Action items\r\n" in data
     rows = parse_csv(data)
     assert rows[0] == [
-        "title",
-        "conveners",
-        "day",
-        "start",
-        "end",
-        "space",
-        "interest",
-        "headcount",
-        "arrived",
-        "left",
-        "dots",
-        "has_report",
-        "participants",
-        "discussion",
-        "insights",
-        "recommendations",
-        "action_items",
+        "Title",
+        "Conveners",
+        "Day",
+        "Start",
+        "End",
+        "Space",
+        "Want to go",
+        "Here",
+        "Came",
+        "Left",
+        "Dots",
+        "Has a report",
+        "Participants",
+        "Discussion",
+        "Key insights",
+        "Recommendations and next steps",
+        "Action items",
     ]
     assert rows[1:] == [
         [
@@ -284,9 +288,9 @@ def test_sessions_csv_parses_back_to_the_agenda_in_order() -> None:
 
 
 def test_actions_csv_lists_actions_of_open_topics() -> None:
-    rows = parse_csv(export_agenda.actions_csv(stockholm_board()))
+    rows = parse_csv(export_agenda.actions_csv(in_english(stockholm_board())))
     assert rows == [
-        ["session", "what", "who", "due"],
+        ["Session", "What", "Who", "Due"],
         ["Läsfrämjande på äldreboenden", "'=cmd|' /C calc'!A0", "", ""],
         ["Läsfrämjande på äldreboenden", "Skriv till kommunen", "Lisa", "2026-04-01"],
         ["'-1+1", "Boka rum", "Olle", ""],
@@ -309,10 +313,10 @@ def test_every_formula_start_is_neutralised_and_plain_text_is_not(hostile: str) 
             "Y": ActionItem("Y", "U", "vanlig text", "Örjan"),
         },
     )
-    session = parse_csv(export_agenda.sessions_csv(board))[1]
+    session = parse_csv(export_agenda.sessions_csv(board), delimiter=";")[1]  # a Swedish event
     assert session[0] == session[1] == session[5] == session[12] == session[13] == "'" + hostile
     assert session[16].startswith("'" + hostile)
-    actions = parse_csv(export_agenda.actions_csv(board))[1:]
+    actions = parse_csv(export_agenda.actions_csv(board), delimiter=";")[1:]
     assert actions == [
         ["'" + hostile, "'" + hostile, "'" + hostile, ""],
         ["Åäö = bra, -ish @home", "vanlig text", "Örjan", ""],
@@ -320,6 +324,23 @@ def test_every_formula_start_is_neutralised_and_plain_text_is_not(hostile: str) 
     assert export_agenda.neutralise("Åäö = bra") == "Åäö = bra"
     assert export_agenda.neutralise("") == ""
     assert export_agenda.neutralise(" =1") == " =1"  # only the first character counts
+
+
+def test_a_swedish_events_csv_opens_in_columns_in_swedish_spreadsheets() -> None:
+    """Swedish Excel splits at ";" (decimals take a comma) and reads Swedish headings (#19)."""
+    data = export_agenda.sessions_csv(stockholm_board())
+    assert data.startswith(b"\xef\xbb\xbf") and data.endswith(b"\r\n")
+    header = data[3:].split(b"\r\n")[0].decode()
+    assert header.startswith("Rubrik;Sammankallande;Dag;Börjar;Slutar;Rum;Vill gå;Här;Kom;Gick;Prickar;Har rapport;")
+    rows = parse_csv(data, delimiter=";")
+    english = parse_csv(export_agenda.sessions_csv(in_english(stockholm_board())))
+    assert [len(row) for row in rows] == [len(row) for row in english] == [17, 17, 17]
+    assert rows[1][11:] != english[1][11:] and rows[1][11] == "ja" and rows[2][11] == "nej"
+    assert rows[1][12:] == english[1][12:]  # the texts themselves, a ";" inside one included, and neutralised
+    assert rows[2][0] == '\'=HYPERLINK("http://x")'
+    actions = parse_csv(export_agenda.actions_csv(stockholm_board()), delimiter=";")
+    assert actions[0] == ["Samtal", "Vad", "Vem", "Klart senast"] and actions[1][1] == "'=cmd|' /C calc'!A0"
+    assert export_agenda.separator("sv") == ";" and export_agenda.separator("en") == ","
 
 
 # --- iCalendar ----------------------------------------------------------------------------------
@@ -352,8 +373,16 @@ def test_agenda_has_one_event_per_session_in_stockholm_time() -> None:
     # the start of the first day in Stockholm, as UTC
     assert first["DTSTAMP"].dt == datetime(2026, 3, 13, 23, 0, tzinfo=UTC)
     description = str(first["DESCRIPTION"])
-    assert "Conveners: Lisa Åström, Nils Öberg, Kim" in description
+    assert "Sammankallande: Lisa Åström, Nils Öberg, Kim" in description  # the event's language
     assert "Vi pratade om **högläsning**." in description and "Hemligt" not in data.decode()
+
+
+def test_the_calendar_speaks_the_events_language() -> None:
+    """A Swedish event's calendar says "Sammankallande:" and "Rapport:", an English one the English (#19)."""
+    swedish = str(events_of(export_agenda.agenda_ics(stockholm_board()))[0]["DESCRIPTION"])
+    english = str(events_of(export_agenda.agenda_ics(in_english(stockholm_board())))[0]["DESCRIPTION"])
+    assert "Sammankallande: Lisa" in swedish and "\nRapport:\n" in swedish and "Conveners" not in swedish
+    assert "Conveners: Lisa" in english and "\nReport:\n" in english
 
 
 def test_agenda_in_another_time_zone() -> None:

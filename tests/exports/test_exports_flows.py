@@ -57,9 +57,8 @@ def test_the_facilitator_downloads_every_format(client: TestClient) -> None:
     pdf = event.facilitator.get(f"{event.path}/export/pdf").content
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Sociala medier" in text and "CC BY 4.0" in text
-    rows = list(
-        csv.reader(io.StringIO(event.facilitator.get(f"{event.path}/export/sessions.csv").content.decode("utf-8-sig")))
-    )
+    sessions = event.facilitator.get(f"{event.path}/export/sessions.csv").content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(sessions), delimiter=";"))  # a Swedish event: Swedish Excel's separator
     assert rows[1][0] == "Sociala medier" and rows[2][0].startswith("'=")  # formula neutralised
     calendar = Calendar.from_ical(event.facilitator.get(f"{event.path}/export/ics").content)
     assert len(calendar.walk("VEVENT")) == 2

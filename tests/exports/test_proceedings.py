@@ -117,6 +117,7 @@ def small_board(store: PhotoStore) -> Board:
         Topic("t6", "Varken plats eller rapport", created_seq=6),
         Topic("t7", "Dold fråga", status="hidden", created_seq=7),
         Topic("t8", "Hopslagen fråga", status="merged", created_seq=8),
+        Topic("t9", "Aldrig på agendan", convener_name="Nils", co_conveners="Kim", created_seq=9),
     ]  # fmt: skip
     reports = [
         report("t1", participants="Anna\nÖrjan\nLisa", discussion="Vi **pratade** om policy.\n\n- mobiler\n- appar",
@@ -176,6 +177,20 @@ def test_build_orders_the_chapters_by_time_and_space_and_keeps_the_rest_out(boar
     assert book.chart_svg == proceedings_chart.attendance_chart(board)
 
 
+def test_topics_proposed_but_never_held_are_listed_in_every_format(board: Board, store: PhotoStore) -> None:
+    """Nobody's idea disappears from the record (#19): open topics without a place or a report are
+    listed under "Also proposed"; hidden and merged ones are not."""
+    book = proceedings.build(board)
+    assert [t.id for t in book.also_proposed] == ["t6", "t9"]
+    markdown = proceedings_markdown.markdown(book, lambda p: "")
+    assert "- [Också föreslagna](#also-proposed)" in markdown and '<a id="also-proposed"></a>' in markdown
+    html = html_of(board, store)
+    section = html[html.index('id="also-proposed"') :].split("</section>")[0]
+    assert "Också föreslagna" in section and "Föreslogs på marknadsplatsen" in section
+    assert re.findall(r"<li>([^<]+)</li>", section) == ["Varken plats eller rapport", "Aldrig på agendan · Nils, Kim"]
+    assert 'href="#also-proposed"' in html and "Dold fråga" not in html and "Hopslagen fråga" not in html
+
+
 def test_no_dots_means_no_convergence_table(board: Board) -> None:
     topics = {k: replace(t, dots=0) for k, t in board.topics.items()}
     book = proceedings.build(replace(board, topics=topics))
@@ -195,13 +210,17 @@ def test_markdown_has_the_titles_contents_licence_reports_and_photos(board: Boar
         assert f"(#{chapter.anchor})" in text and f'<a id="{chapter.anchor}"></a>' in text
     for title in TITLES[:3] + ["Öppen källkod i klassrummet"]:
         assert title in text
-    # a title is shown as typed, never as markup; a report is kept as its group wrote it
+    # a title is shown as typed, never as markup; a report keeps its formatting but its raw HTML
+    # shows as typed too (#19)
     assert "## 1. \\<script\\>alert(1)\\</script\\> Säkerhet" in text
-    assert HOSTILE_REPORT in text and "Vi **pratade** om policy." in text
-    assert not re.search(r"(?<!\\)<(script|img)", text.replace(HOSTILE_REPORT, ""))
-    assert "### Viktigast\nAlla måste vara med." in text  # a report's "#" sits under its chapter, as in the app
+    assert "Vi testade \\<script>alert(1)\\</script> och \\<img src=x onerror=alert(1)> på **skärmen**." in text
+    assert "[Läs mer](https://example.org/sakerhet)" in text and "Vi **pratade** om policy." in text
+    assert not re.search(r"(?<!\\)<(script|img)", text)
+    assert "### Viktigast\n\nAlla måste vara med." in text  # a report's "#" sits under its chapter, as in the app
     assert "Anna \\\nÖrjan \\\nLisa" in text  # participants: a name per line
-    assert "Dold fråga" not in text and "Ska inte synas" not in text and "Varken plats" not in text
+    assert "Dold fråga" not in text and "Ska inte synas" not in text and "Hopslagen" not in text
+    chapters, also = text.split(f"## {i18n.gettext('Also proposed')}\n")
+    assert "Varken plats" not in chapters and "- Varken plats eller rapport\n- Aldrig på agendan · Nils, Kim\n" in also
     assert "](photos/p1.jpg)" in text and "](photos/p2.jpg)" in text
     assert "12 " in text and "Skriv policyn · Lisa · 1 april 2026" in text
     assert f"## {i18n.gettext('Convergence')}" in text and "| 1 | [\\<script\\>" in text

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 from playwright.sync_api import Browser, Page
 
@@ -48,7 +49,12 @@ def violations(page: Page) -> list[str]:
 
 @pytest.fixture(scope="module")
 def event(server: Server) -> Iterator[tuple[str, str, list[str]]]:
-    yield running_event(server.url)
+    """A running event with an announcement up: its strip is on every page (#19: it once broke lists)."""
+    slug, link, topics = running_event(server.url)
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as http:
+        assert http.get(link.removeprefix(server.url)).status_code == 303  # signs in as the facilitator
+        fac_act(http, slug, "announce", text="Lunch kl. 12 i caféet", minutes="120")
+    yield slug, link, topics
 
 
 @pytest.mark.parametrize("language", ["sv", "en"])

@@ -97,8 +97,8 @@ def new_event(base: str, name: str, spaces: int = 0, slots: int = 0, language: s
     """Create an event over HTTP as the /new form does; returns its slug and facilitator link."""
     with httpx2.Client(base_url=base, follow_redirects=False) as http:
         token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
-        page = http.post("/new", data={"csrf": token, "name": name, "starts_on": "2026-06-01",
-                                       "timezone": "Europe/Stockholm", "language": language}).text  # fmt: skip
+        page = created_page(http, data={"csrf": token, "name": name, "starts_on": "2026-06-01",
+                                       "timezone": "Europe/Stockholm", "language": language})  # fmt: skip
         link = re.search(r"<code>(http[^<]+)</code>", page).group(1)  # type: ignore[union-attr]
         slug = link.split("/e/")[1].split("/")[0]
         for n in range(spaces):
@@ -108,8 +108,15 @@ def new_event(base: str, name: str, spaces: int = 0, slots: int = 0, language: s
     return slug, link
 
 
+def created_page(http: httpx2.Client, data: dict[str, str]) -> str:
+    """POST /new, then the page it redirects to, which shows the links."""
+    created = http.post("/new", data=data)
+    assert created.status_code == 303, created.text
+    return http.get(created.headers["location"]).text
+
+
 def fac_act(http: httpx2.Client, slug: str, action: str, **args: str) -> None:
-    data = {"csrf": http.cookies.get("os_csrf"), "action": action, "return_to": "facilitate", **args}
+    data = {"csrf": http.cookies.get("os_csrf"), "_action": action, "_return_to": "facilitate", **args}
     response = http.post(f"/e/{slug}/act", data=data)
     assert response.status_code == 303, response.text
 
@@ -422,7 +429,7 @@ def test_announcements_and_the_opening_reach_the_projector_live(browser: Browser
     expect(projector.locator("#conn")).to_have_attribute("data-state", "online")
     fac = facilitator_page(browser, watch, link)
     fac.locator("#run-section").get_by_role("button", name="Öppning").click()
-    expect(projector.locator("[data-proj-opening]")).to_contain_text("De som kommer är de rätta")
+    expect(projector.locator("[data-proj-opening]")).to_contain_text("De som kommer är rätt personer")
     projector.screenshot(path=str(SHOTS / "projector-opening.png"))
     fac.fill("#announce-text", "Lunch kl. 12 i caféet")
     fac.locator("#announce-form button[type=submit]").click()
@@ -438,8 +445,8 @@ def running_event(base: str, spaces: int = 2) -> tuple[str, str, list[str]]:
     end = min(now + timedelta(minutes=30), now.replace(hour=23, minute=59))
     with httpx2.Client(base_url=base, follow_redirects=False) as http:
         token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
-        page = http.post("/new", data={"csrf": token, "name": "Två fötter", "starts_on": now.date().isoformat(),
-                                       "timezone": "Europe/Stockholm", "language": "en"}).text  # fmt: skip
+        page = created_page(http, data={"csrf": token, "name": "Två fötter", "starts_on": now.date().isoformat(),
+                                       "timezone": "Europe/Stockholm", "language": "en"})  # fmt: skip
         link = re.search(r"<code>(http[^<]+)</code>", page).group(1)  # type: ignore[union-attr]
         slug = link.split("/e/")[1].split("/")[0]
         for n in range(spaces):

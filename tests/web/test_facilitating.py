@@ -32,7 +32,15 @@ def test_the_opening_is_on_phones_and_the_projector(client: TestClient) -> None:
     event = create_event(client, language="sv", theme="Hur når vi våra användare?")
     act(event.facilitator, event, "event.phase", "facilitate", phase="opening")
     projector = client.get(f"{event.path}/projector").text
-    assert "De som kommer är de rätta" in projector and "Hur når vi våra användare?" in projector
+    assert "Hur når vi våra användare?" in projector
+    # the four principles as Swedish open-space practitioners say them (#19)
+    principles = re.search(r'<ol class="principles">(.*?)</ol>', projector, re.S)
+    assert principles and re.findall(r"<li>([^<]+)</li>", principles.group(1)) == [
+        "De som kommer är rätt personer.",
+        "Det som händer är det enda som kunde ha hänt.",
+        "När det börjar är det rätt tid.",
+        "När det är slut, är det slut.",
+    ]
     phone = join(client, event)
     assert re.search(r'<details class="opening" data-opening open>', phone.get(event.path).text)
 
@@ -202,6 +210,25 @@ def test_hints_while_placing_never_block(client: TestClient) -> None:
     placed = act(event.facilitator, event, "topic.place", "facilitate", topic=second, slot=slots[0], space=spaces[1])
     assert placed.status_code == 303  # a hint, not a refusal
     assert "already convenes" in event.facilitator.get(f"{event.path}/facilitate").text
+
+
+def test_while_moving_a_topic_every_cell_speaks_of_that_topic(client: TestClient) -> None:
+    """A cell's notes while moving A are about A going there, never about the card already in it (#19)."""
+    event = create_event(client, language="en")
+    spaces, slots = setup_grid(client, event, spaces=3, slots=2)
+    f = event.facilitator
+    for title, convener in (("Moved", "Kristina"), ("Holder", "Olle"), ("Twin", "Olle"), ("Other", "Kristina")):
+        act(f, event, "topic.propose", "facilitate", title=title, convener_name=convener)
+    moved, holder, twin, other = (topic_id(client, event, t) for t in ("Moved", "Holder", "Twin", "Other"))
+    act(f, event, "topic.place", "facilitate", topic=holder, slot=slots[0], space=spaces[0])
+    act(f, event, "topic.place", "facilitate", topic=twin, slot=slots[0], space=spaces[1])  # Olle twice: a clash
+    act(f, event, "topic.place", "facilitate", topic=other, slot=slots[0], space=spaces[2])
+    page = f.get(f"{event.path}/facilitate?pick={moved}").text
+    cell = re.search(rf'<td class="cell" data-slot="{slots[0]}" data-space="{spaces[0]}".*?</td>', page, re.S)
+    assert cell, "the holder's cell"
+    notes = re.findall(r'class="hint-(?:note|lead)">([^<]*)<', cell.group(0))
+    assert notes == ["If “Moved” goes here:", "Kristina already convenes “Other” in this slot."], notes
+    assert "Olle already convenes" in f.get(f"{event.path}/facilitate").text  # the card's own note, when not moving
 
 
 def test_withdrawing_a_merged_topic_gives_the_others_back_through_the_forms(client: TestClient) -> None:

@@ -76,7 +76,7 @@ def test_a_real_conflict_saves_both_texts_without_a_conflict_page(client: TestCl
 def test_preview_renders_without_saving(client: TestClient) -> None:
     event, topic = placed_topic(client)
     lisa = join(client, event)
-    response = save(lisa, event, topic, "0", discussion="# Rubrik\n**fett**", preview="1")
+    response = save(lisa, event, topic, "0", discussion="# Rubrik\n**fett**", _preview="1")
     assert (
         response.status_code == 200 and "<h3>Rubrik</h3>" in response.text and "<strong>fett</strong>" in response.text
     )

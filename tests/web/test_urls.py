@@ -120,7 +120,7 @@ def test_a_form_returns_to_its_page_by_route_name(client: TestClient) -> None:
     event = create_event(client)
     lisa = join(client, event)
     assert act(lisa, event, "me.rename", "news", name="Lisa A").headers["location"] == f"{event.path}/news"
-    moved = act(lisa, event, "me.rename", "participant", name="Lisa B", anchor="propose")
+    moved = act(lisa, event, "me.rename", "participant", name="Lisa B", _anchor="propose")
     assert moved.headers["location"] == f"{event.path}#propose"
     assert act(lisa, event, "me.rename", "place", name="Lisa C").headers["location"] == f"{event.path}#agenda"
     assert act(lisa, event, "me.rename", "session", name="Lisa D").headers["location"] == event.path

@@ -59,9 +59,9 @@ def test_join_then_propose_without_javascript(client: TestClient) -> None:
 def test_a_double_submitted_form_applies_once(client: TestClient) -> None:
     event = create_event(client)
     phone = join(client, event)
-    action_id = re.search(r'name="action_id" value="([^"]+)"', phone.get(event.path).text).group(1)  # type: ignore[union-attr]
+    action_id = re.search(r'name="_action_id" value="([^"]+)"', phone.get(event.path).text).group(1)  # type: ignore[union-attr]
     for _ in range(2):
-        assert act(phone, event, "topic.propose", title="Dubbelklick", action_id=action_id).status_code == 303
+        assert act(phone, event, "topic.propose", title="Dubbelklick", _action_id=action_id).status_code == 303
     assert [t["title"] for t in state(phone, event)["topics"]] == ["Dubbelklick"]
 
 
@@ -161,7 +161,7 @@ def test_csrf_missing_or_from_another_browser_is_refused(client: TestClient) -> 
     other = new_browser(client)
     foreign_token = csrf_of(other, event.path)
     for token in ("", foreign_token):
-        response = phone.post(f"{event.path}/act", data={"csrf": token, "action": "topic.propose", "title": "x"})
+        response = phone.post(f"{event.path}/act", data={"csrf": token, "_action": "topic.propose", "title": "x"})
         assert response.status_code == 403
     assert state(phone, event)["topics"] == []
 
@@ -172,7 +172,7 @@ def test_cross_site_posts_are_refused(client: TestClient) -> None:
     token = phone.cookies.get("os_csrf")
     for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": ORIGIN + ".evil"}):
         response = phone.post(
-            f"{event.path}/act", data={"csrf": token, "action": "topic.propose", "title": "x"}, headers=headers
+            f"{event.path}/act", data={"csrf": token, "_action": "topic.propose", "title": "x"}, headers=headers
         )
         assert response.status_code == 403
     assert state(phone, event)["topics"] == []
@@ -182,7 +182,7 @@ def test_oversized_posts_are_refused_with_a_message(client: TestClient) -> None:
     event = create_event(client, language="en")
     phone = join(client, event)
     token = phone.cookies.get("os_csrf")
-    big = {"csrf": token, "action": "topic.propose", "title": "x", "description": "y" * 200_000}
+    big = {"csrf": token, "_action": "topic.propose", "title": "x", "description": "y" * 200_000}
     response = phone.post(f"{event.path}/act", data=big)
     assert response.status_code in (400, 413)
     assert state(phone, event)["topics"] == []
@@ -300,12 +300,12 @@ def test_an_outbox_resent_after_joining_or_logging_in_is_applied_once(client: Te
     assert again == first and [s["name"] for s in state(laptop, event)["spaces"]] == ["Trappan"]
 
     phone = join(client, event, "Olle")
-    assert act(phone, event, "topic.propose", title="Från mobilen", action_id="outbox-000002").status_code == 303
+    assert act(phone, event, "topic.propose", title="Från mobilen", _action_id="outbox-000002").status_code == 303
     assert phone.get(event.facilitator_url.replace("http://127.0.0.1:8000", "")).status_code == 303
-    assert act(phone, event, "topic.propose", title="Från mobilen", action_id="outbox-000002").status_code == 303
+    assert act(phone, event, "topic.propose", title="Från mobilen", _action_id="outbox-000002").status_code == 303
     assert [t["title"] for t in state(phone, event)["topics"]] == ["Från mobilen"]
     other = join(client, event, "Lisa")  # the same id from another browser is another action
-    assert act(other, event, "topic.propose", title="Lisas", action_id="outbox-000002").status_code == 303
+    assert act(other, event, "topic.propose", title="Lisas", _action_id="outbox-000002").status_code == 303
     assert [t["title"] for t in state(phone, event)["topics"]] == ["Från mobilen", "Lisas"]
 
 

@@ -29,7 +29,8 @@ def merge(board: Board, args: Args, ctx: Context) -> Change:
     """Fold duplicates into one topic, kept undoable.
 
     The kept topic takes the chosen title and description; the others' conveners become its
-    co-conveners; everyone interested in any of them is interested in it once.
+    co-conveners; everyone interested in any of them is interested in it once; unless it is
+    placed already, it takes the earliest place in the pitch queue any of them had.
     """
     require_facilitator(ctx)
     into = open_topic(board, {"topic": args.get("into")})
@@ -78,7 +79,8 @@ def merge(board: Board, args: Args, ctx: Context) -> Change:
         co_convener_ids=" ".join(people),
         co_conveners=", ".join(names),
         interest=len(keep_people) + len(new_rows),
-        queued_seq=into.queued_seq if into.queued_seq is not None else min_queue(others),
+        # a placed topic has been pitched (as after_placing says): a queued duplicate gives it no place
+        queued_seq=None if into.placed else into.queued_seq if into.queued_seq is not None else min_queue(others),
     )
     gone: list[Topic] = []
     ended: list[tuple[EntityKind, str]] = []

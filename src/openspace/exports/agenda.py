@@ -5,6 +5,10 @@ Pure functions of a board: no files, no network, no clock (the calendar's DTSTAM
 event's own dates), so the same board always gives the same bytes and tests need no server. The
 CSV columns and the calendar fields are documented in docs/export-schema.md. Typed text goes into
 cells that a spreadsheet might run as formulas, so every cell is neutralised.
+
+Both speak the event's language (#19): the CSV's header row and its yes/no, the calendar's
+"Conveners:" and "Report:". A spreadsheet in a locale that writes decimals with a comma (Swedish
+Excel) splits lines at ";", not ",", so the CSV uses the separator of the event's locale.
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
+from babel import Locale
+from babel.numbers import get_decimal_symbol
 
+from openspace import i18n
+from openspace.domain.errors import N_
 from openspace.domain.harvest import FIELDS, has_report
 from openspace.domain.model import ActionItem, Board, Slot, Space, Topic
+from openspace.exports.proceedings import field_label
 
 PRODID = "-//openspace//EN"
 SESSION_COLUMNS = (
@@ -39,6 +48,25 @@ SESSION_COLUMNS = (
     "action_items",
 )
 ACTION_COLUMNS = ("session", "what", "who", "due")
+HEADINGS = {  # the header row's words, translated when the file is written
+    "title": N_("Title"),
+    "conveners": N_("Conveners"),
+    "day": N_("Day"),
+    "start": N_("Start"),
+    "end": N_("End"),
+    "space": N_("Space"),
+    "interest": N_("Want to go"),
+    "headcount": N_("Here"),
+    "arrived": N_("Came"),
+    "left": N_("Left"),
+    "dots": N_("Dots"),
+    "has_report": N_("Has a report"),
+    "action_items": N_("Action items"),
+    "session": N_("Session"),
+    "what": N_("What"),
+    "who": N_("Who"),
+    "due": N_("Due"),
+}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 REPORT_LINES = 5  # how much of a report the calendar entry quotes
 
@@ -98,11 +126,25 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
-def to_csv(header: Iterable[str], rows: Iterable[Iterable[object]]) -> bytes:
-    """UTF-8 with a byte order mark, so spreadsheets read å, ä and ö right; rows end in CRLF."""
+def separator(language: str) -> str:
+    """What spreadsheets in that language split a CSV line at: ";" where decimals take a comma."""
+    return ";" if get_decimal_symbol(Locale.parse(language)) == "," else ","
+
+
+def heading(column: str) -> str:
+    return field_label(column) if column in FIELDS else i18n.gettext(HEADINGS[column])
+
+
+def to_csv(columns: Iterable[str], rows: Iterable[Iterable[object]], language: str) -> bytes:
+    """UTF-8 with a byte order mark, so spreadsheets read å, ä and ö right; rows end in CRLF.
+
+    The header row is in `language`, and so is the separator (`separator`).
+    """
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)  # the excel dialect: quotes where needed, "\r\n" line ends
-    writer.writerow(list(header))
+    # the excel dialect: quotes where needed (a cell holding the separator too), "\r\n" line ends
+    writer = csv.writer(buffer, delimiter=separator(language))
+    with i18n.speaking(language):
+        writer.writerow([heading(column) for column in columns])
     for row in rows:
         writer.writerow([neutralise(str(cell)) for cell in row])
     return buffer.getvalue().encode("utf-8-sig")
@@ -110,6 +152,8 @@ def to_csv(header: Iterable[str], rows: Iterable[Iterable[object]]) -> bytes:
 
 def sessions_csv(board: Board) -> bytes:
     """One row per session on the agenda, with its counts, its report texts and its actions."""
+    with i18n.speaking(board.event.language):
+        yes, no = i18n.gettext("yes"), i18n.gettext("no")
     rows = []
     for session in sessions(board):
         topic = session.topic
@@ -127,12 +171,12 @@ def sessions_csv(board: Board) -> bytes:
                 topic.arrived,
                 topic.left,
                 topic.dots,
-                "yes" if has_report(board, topic) else "no",
+                yes if has_report(board, topic) else no,
                 *(getattr(report, name) if report else "" for name in FIELDS),
                 "; ".join(action_line(a) for a in actions_of(board, topic.id)),
             ]
         )
-    return to_csv(SESSION_COLUMNS, rows)
+    return to_csv(SESSION_COLUMNS, rows, board.event.language)
 
 
 def actions_csv(board: Board) -> bytes:
@@ -141,7 +185,7 @@ def actions_csv(board: Board) -> bytes:
     seen = {t.id for t in placed}
     rest = [t for t in board.live_topics() if t.status == "open" and t.id not in seen]
     rows = [[topic.title, a.what, a.who, a.due] for topic in (*placed, *rest) for a in actions_of(board, topic.id)]
-    return to_csv(ACTION_COLUMNS, rows)
+    return to_csv(ACTION_COLUMNS, rows, board.event.language)
 
 
 # --- iCalendar ----------------------------------------------------------------------------------
@@ -152,10 +196,13 @@ def wall_clock(day: str, hhmm: str, zone: ZoneInfo) -> datetime:
 
 
 def calendar_description(board: Board, topic: Topic) -> str:
-    """Who convenes, what the topic is about, and the first lines of its report if there is one."""
+    """Who convenes, what the topic is about, and the first lines of its report if there is one,
+    in the event's language."""
+    with i18n.speaking(board.event.language):
+        convened, reported = i18n.gettext("Conveners: %(names)s"), i18n.gettext("Report:")
     parts = []
     if names := conveners(topic):
-        parts.append(f"Conveners: {names}")
+        parts.append(convened % {"names": names})
     if topic.description:
         parts.append(topic.description)
     report = board.reports.get(topic.id)
@@ -169,7 +216,7 @@ def calendar_description(board: Board, topic: Topic) -> str:
         ]
         if lines:
             more = "\n…" if len(lines) > REPORT_LINES else ""
-            parts.append("Report:\n" + "\n".join(lines[:REPORT_LINES]) + more)
+            parts.append(reported + "\n" + "\n".join(lines[:REPORT_LINES]) + more)
     return "\n\n".join(parts)
 
 

@@ -1,8 +1,9 @@
 """The proceedings as one Markdown document, for wikis, e-mail and version control.
 
-Reports are Markdown already and appear as their groups wrote them (their headings shifted below
-the chapter's); everything else people typed (titles, names, action items) is escaped so that it
-shows as typed and can neither format the page nor slip in raw HTML.
+Reports are Markdown already and keep their groups' formatting, made inert by `inert` (raw HTML
+shown as text, no unsafe links, headings shifted below the chapter's); everything else people
+typed (titles, names, action items) is escaped so that it shows as typed and can neither format
+the page nor slip in raw HTML.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from markdown_it import MarkdownIt
-
 from openspace.domain.model import Photo
+from openspace.exports.inert import inert
 from openspace.exports.proceedings import (
     REPORT_FIELDS,
     Book,
@@ -23,6 +23,7 @@ from openspace.exports.proceedings import (
     field_label,
     licence_text,
     photo_alt,
+    proposer,
     short_time,
 )
 from openspace.i18n import gettext as _
@@ -51,34 +52,12 @@ def _md_url(url: str) -> str:
     return url
 
 
-_BLOCKS = MarkdownIt("commonmark")
-
-
-def _shift_headings(text: str) -> str:
-    """A report's own headings two levels down, as markup.render shows them ("#" becomes "###").
-
-    Otherwise a report's "# Title" would outrank the chapter it belongs to. Only headings that
-    markdown-it finds at the top level change (never a "#" in code or in a quote); the rest of the
-    text stays exactly as written.
-    """
-    lines = re.sub(r"\r\n?", "\n", text).split("\n")
-    headings = [t for t in _BLOCKS.parse("\n".join(lines)) if t.type == "heading_open" and t.level == 0 and t.map]
-    for token in reversed(headings):
-        start, end = token.map or (0, 0)
-        hashes = "#" * min(int(token.tag[1:]) + 2, 6)
-        if token.markup.startswith("#"):
-            indent = len(lines[start]) - len(lines[start].lstrip(" "))
-            lines[start] = lines[start][:indent] + hashes + lines[start][indent:].lstrip("#")
-        else:  # a setext heading: its text lines, then a line of "=" or "-"
-            lines[start:end] = [hashes + " " + " ".join(line.strip() for line in lines[start : end - 1])]
-    return "\n".join(lines)
-
-
 def _md_words() -> dict[str, str]:
     """The Markdown's own words, translated and escaped; written out so that Babel extracts each one."""
     words = {
         "Action items": _("Action items"),
         "Action list": _("Action list"),
+        "Also proposed": _("Also proposed"),
         "Attendance": _("Attendance"),
         "Contents": _("Contents"),
         "Convergence": _("Convergence"),
@@ -97,8 +76,8 @@ def _md_words() -> dict[str, str]:
 def markdown(book: Book, photo_link: Callable[[Photo], str]) -> str:
     """The proceedings as one Markdown document, for wikis, e-mail and version control.
 
-    Reports appear as their groups wrote them (they are Markdown already); everything else that
-    people typed is escaped. `photo_link` names each photo's file, e.g. its name in the archive;
+    Reports keep their own Markdown formatting but are made inert; everything else that people
+    typed is escaped. `photo_link` names each photo's file, e.g. its name in the archive;
     a photo it gives no link for is left out. The attendance chart cannot be Markdown, so attendance
     is a table here.
     """
@@ -117,6 +96,8 @@ def markdown(book: Book, photo_link: Callable[[Photo], str]) -> str:
     if book.others:
         out.append(f"- [{w['Other topics']}](#other-topics)")
         out += [f"  - [{c.number}. {_md(c.title)}](#{c.anchor})" for c in book.others]
+    if book.also_proposed:
+        out.append(f"- [{w['Also proposed']}](#also-proposed)")
     if book.convergence:
         out.append(f"- [{w['Convergence']}](#convergence)")
     if book.actions:
@@ -130,6 +111,11 @@ def markdown(book: Book, photo_link: Callable[[Photo], str]) -> str:
             out += ['<a id="other-topics"></a>', "", f"## {w['Other topics']}", ""]
         out += _md_chapter(c, photo_link)
 
+    if book.also_proposed:
+        out += ['<a id="also-proposed"></a>', "", f"## {w['Also proposed']}", ""]
+        out += [_md(_("Proposed in the marketplace, but not held as a session.")), ""]
+        out += ["- " + " · ".join(_md(part) for part in (t.title, proposer(t)) if part) for t in book.also_proposed]
+        out.append("")
     if book.convergence:
         out += ['<a id="convergence"></a>', "", f"## {w['Convergence']}", ""]
         out += [f"| # | {w['Session']} | {w['Dots']} |", "|--:|---|--:|"]
@@ -165,7 +151,7 @@ def _md_chapter(c: Chapter, photo_link: Callable[[Photo], str]) -> list[str]:
         if name == "participants":  # plain text, as the report page shows it: a name per line
             body = " \\\n".join(_md(line) for line in text.splitlines() if line.strip())
         else:
-            body = _shift_headings(text).strip("\n")
+            body = inert(text)
         out += [f"### {_md(field_label(name))}", "", body, ""]
     if not written:
         out += [f"*{w['No report yet']}*", ""]

@@ -86,6 +86,7 @@ class Book:
     actions: list[tuple[ActionItem, Chapter]]  # every action item, with its session, in book order
     chart_svg: str
     days: list[str]
+    also_proposed: list[Topic]  # open topics neither placed nor reported on: listed, so no idea disappears
 
     @property
     def sessions(self) -> list[Chapter]:
@@ -109,8 +110,10 @@ def build(board: Board) -> Book:
     """The book of `board`: pure, so every format shows the same sessions in the same order.
 
     Chapters are the open sessions on the agenda, by day, start and space; open topics that never got
-    a place but did get a report follow as "Other topics", so no group's work is lost. Hidden and
-    merged topics are left out, as everywhere people look.
+    a place but did get a report follow as "Other topics", so no group's work is lost. The open
+    topics left, proposed but never placed nor written up, are listed as "Also proposed", so that
+    nobody's idea disappears from the record (#19). Hidden and merged topics are left out, as
+    everywhere people look.
     """
     photos: dict[str, list[Photo]] = {}
     for photo in sorted(board.photos.values(), key=lambda p: (p.created_at, p.id)):
@@ -140,11 +143,14 @@ def build(board: Board) -> Book:
     sessions = agenda(board)
     chapters = [chapter(n, topic, slot, space) for n, (topic, slot, space) in enumerate(sessions, start=1)]
     placed = {topic.id for topic, _slot, _space in sessions}
+    also_proposed = []
     for topic in board.ordered_topics():
         if topic.status == "open" and topic.id not in placed:
             extra = chapter(len(chapters) + 1, topic, None, None)
             if extra.has_report:
                 chapters.append(extra)
+            else:
+                also_proposed.append(topic)
     convergence = sorted(chapters, key=lambda c: (-c.dots, c.number)) if any(c.dots for c in chapters) else []
     return Book(
         event=board.event,
@@ -153,6 +159,7 @@ def build(board: Board) -> Book:
         actions=[(item, c) for c in chapters for item in c.actions],
         chart_svg=attendance_chart(board),
         days=board.days(),
+        also_proposed=also_proposed,
     )
 
 
@@ -215,6 +222,11 @@ def when_text(chapter: Chapter) -> str:
 
 def short_time(slot: Slot | None) -> str:
     return f"{i18n.format_day(slot.day, pattern='EEE d MMM')} {slot.start}–{slot.end}" if slot else ""
+
+
+def proposer(topic: Topic) -> str:
+    """Who proposed a topic listed under "Also proposed": its convener and co-conveners."""
+    return ", ".join(name for name in (topic.convener_name, topic.co_conveners) if name)
 
 
 def facts(chapter: Chapter) -> list[str]:

@@ -2,7 +2,7 @@
 replacing that link, and deleting the event.
 
 Every page here checks `actor.facilitator` itself before showing or doing anything; forms that
-change the board post to the shared form endpoint in `web` with `return_to=facilitate`.
+change the board post to the shared form endpoint in `web` with `_return_to=facilitate`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from openspace.domain import planning
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
 from openspace.domain.model import Event, Slot, Space, Topic
-from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, same_hash
+from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, READY_COOKIE, same_hash
 from openspace.web.base import Visit, page, read_form, refusal_page, set_session_cookie, visit
 from openspace.web.rendering import slot_states
 from openspace.web.views import board_view, flow, merge_rows, suggestion
@@ -89,6 +89,50 @@ async def facilitator_form(request: Request) -> tuple[Visit, Event, dict[str, st
         return v, v.event, error
 
 
+READY_SECONDS = 3600  # long enough to print the QR codes and copy the links; the link itself lasts
+
+
+def links_ready(request: Request, v: Visit, event: Event, secret: str, token: str, rotated: bool = False) -> Response:
+    """After a new event or a new facilitator link: redirect to the page that shows the links.
+
+    Post/redirect/get (#19): reloading that page shows the same links again, where reloading the
+    answer to the post made a second event (or yet another link). The secret goes along in a
+    signed cookie that only that page receives, and is shown while it is still the event's link.
+    """
+    target = v.url("event_ready", slug=event.slug) + ("?rotated=1" if rotated else "")
+    response = v.finish(RedirectResponse(target, status_code=303))
+    set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
+    response.set_cookie(
+        READY_COOKIE,
+        v.runtime.signer.sign(f"ready:{secret}"),
+        max_age=READY_SECONDS,
+        path=v.url("event_ready", slug=event.slug),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def event_ready(request: Request) -> Response:
+    """The links of a new event, or a new facilitator link, with copy buttons and the QR code."""
+    v = await visit(request, request.path_params["slug"])
+    assert v.event is not None
+    slug = v.event.slug
+    signed = v.runtime.signer.unsign(request.cookies.get(READY_COOKIE)) or ""
+    secret = signed.removeprefix("ready:") if signed.startswith("ready:") else ""
+    stored = await v.runtime.store.facilitator_secret_hash(v.event.id)
+    if not v.actor.facilitator or not secret or stored is None or not same_hash(secret, stored):
+        return v.finish(RedirectResponse(v.url("facilitate", slug=slug), status_code=303))
+    return v.render(
+        "event_created.html",
+        participant_url=v.link("participant", slug=slug),
+        facilitator_url=v.link("facilitator_login", slug=slug, secret=secret),
+        projector_url=v.link("projector", slug=slug),
+        rotated=request.query_params.get("rotated") == "1",
+    )
+
+
 async def rotate_link(request: Request) -> Response:
     """A new facilitator link: the old one stops working and every session opened with it ends."""
     v, event, form = await facilitator_form(request)
@@ -97,14 +141,7 @@ async def rotate_link(request: Request) -> Response:
     secret = await v.runtime.service.rotate_facilitator_secret(event.id)
     await v.runtime.hub.close_audience(event.id, "facilitator")  # open pages sign in again
     token = await v.runtime.service.open_facilitator_session(event.id)  # this browser stays in
-    response = v.render(
-        "event_created.html",
-        participant_url=v.link("participant", slug=event.slug),
-        facilitator_url=v.link("facilitator_login", slug=event.slug, secret=secret),
-        rotated=True,
-    )
-    set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
-    return response
+    return links_ready(request, v, event, secret, token, rotated=True)
 
 
 async def delete_event(request: Request) -> Response:
@@ -115,7 +152,7 @@ async def delete_event(request: Request) -> Response:
     if isinstance(form, DomainError):
         if not v.actor.facilitator:
             return refusal_page(v, form)
-        return await facilitate(request, v.again(form, {"action": "event.delete"}))  # the board, with the message
+        return await facilitate(request, v.again(form, {"_action": "event.delete"}))  # the board, with the message
     await v.runtime.service.delete_event(event.id)  # its photos' files go with it
     v.event = None
     response = v.render("deleted.html", name=event.name)

@@ -52,7 +52,7 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
     typed = {f: values[f] for f in FIELDS if f in values}
     preview = (
         {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
-        if values.get("preview")
+        if values.get("_preview")
         else None
     )
     writer = bool(v.actor.participant_id or v.actor.facilitator)

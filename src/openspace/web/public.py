@@ -17,8 +17,9 @@ from openspace import i18n
 from openspace.domain import attendance
 from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
 from openspace.domain.projection import state_for
-from openspace.security import FACILITATOR_COOKIE, LANG_COOKIE, PARTICIPANT_COOKIE
+from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
 from openspace.web.base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
+from openspace.web.facilitator import links_ready
 from openspace.web.rendering import qr_svg, slot_states
 from openspace.web.views import board_view, projector_day
 
@@ -39,14 +40,7 @@ async def new_event(request: Request) -> Response:
     except DomainError as error:
         return v.render("new_event.html", status=error.status, values=values, error=error.to_dict(i18n.gettext))
     token = await v.runtime.service.open_facilitator_session(event.id)
-    v.event = event
-    response = v.render(
-        "event_created.html",
-        participant_url=v.link("participant", slug=event.slug),
-        facilitator_url=v.link("facilitator_login", slug=event.slug, secret=secret),
-    )
-    set_session_cookie(response, request, event, FACILITATOR_COOKIE, v.runtime.signer.sign(token))
-    return response
+    return links_ready(request, v, event, secret, token)
 
 
 async def participant(request: Request, v: Visit | None = None) -> Response:

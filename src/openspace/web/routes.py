@@ -22,7 +22,7 @@ from starlette.routing import Route, Router
 from openspace.domain.errors import DomainError
 from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, visit
 from openspace.web.exports import export, my_calendar, read_proceedings
-from openspace.web.facilitator import delete_event, facilitate, facilitator_login, rotate_link
+from openspace.web.facilitator import delete_event, event_ready, facilitate, facilitator_login, rotate_link
 from openspace.web.harvest import UPLOAD_LIMIT, news, photo, print_reports, report_page, upload_photos
 from openspace.web.public import (
     choose_language,
@@ -41,6 +41,16 @@ from openspace.web.public import (
 )
 
 ANCHOR = re.compile(r"[A-Za-z][\w-]{0,40}")
+# The fields that steer the form endpoint start with "_" (and csrf, which every form has): an
+# action's arguments never do, so no argument can take their names (#19: `action.remove` takes
+# an `action` argument, which once collided with the field that named the action).
+ACTION_FIELD, RETURN_FIELD, ANCHOR_FIELD, ID_FIELD, PREVIEW_FIELD = (
+    "_action",
+    "_return_to",
+    "_anchor",
+    "_action_id",
+    "_preview",
+)
 
 
 @dataclass(frozen=True)
@@ -70,22 +80,21 @@ async def act(request: Request) -> Response:
     assert v.event is not None
     values: dict[str, str] = {}
     back = RETURNS["participant"]
-    name = ""
     try:
         values = await form_fields(request)
-        back = RETURNS.get(values.pop("return_to", ""), back)  # known before the checks, to answer there
+        back = RETURNS.get(values.get(RETURN_FIELD, ""), back)  # known before the checks, to answer there
         values = await read_form(request, v, values)
-        if back.route == "report" and values.get("preview"):
+        if back.route == "report" and values.get(PREVIEW_FIELD):
             return await back.show(request, v.again(None, values))  # show the preview, save nothing
-        name = values.pop("action", "")
-        action_id = values.pop("action_id", None) or None
-        await v.runtime.service.execute(v.event.id, v.actor, name, values, action_id)
+        name = values.get(ACTION_FIELD, "")
+        args = {key: value for key, value in values.items() if not key.startswith("_")}
+        action_id = values.get(ID_FIELD) or None
+        await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id)
     except DomainError as error:
-        # every refusal goes back to the page the form came from, with what was typed; the pages
-        # themselves refuse anyone who may not see them
-        values["action"] = name
+        # every refusal goes back to the page the form came from, with what was typed (and the
+        # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them
         return await back.show(request, v.again(error, values))
-    anchor = values.get("anchor", "")
+    anchor = values.get(ANCHOR_FIELD, "")
     anchor = anchor if ANCHOR.fullmatch(anchor) else back.anchor
     return v.finish(RedirectResponse(return_path(v, back, v.event.slug, values) + anchor_part(anchor), 303))
 
@@ -133,6 +142,7 @@ ROUTES = [
     Route("/e/{slug}/projector", projector, name="projector"),
     Route("/e/{slug}/facilitate", facilitate, name="facilitate"),
     Route("/e/{slug}/f/{secret}", facilitator_login, name="facilitator_login"),
+    Route("/e/{slug}/ready", event_ready, name="event_ready"),
     post("/e/{slug}/delete", delete_event, "delete_event"),
     post("/e/{slug}/rotate", rotate_link, "rotate_link"),
     Route("/e/{slug}/state.json", state_json, name="state"),
