@@ -12,6 +12,25 @@ const PRESENCE_MS = 1500; // "Eva is writing…" is said at most this often
 const PRESENCE_SHOWN_MS = 4000;
 const RETRY_MS = 1500;
 
+// Where a keystroke changed the text, from the caret: typing "[" before another "[" must insert
+// before it, where the caret is, not after it as a common-prefix diff would say (the character
+// would then belong to the other author's run, and drift away from ours as the others type).
+// [start, unchanged characters at the end], or [-1, 0] when the caret does not explain the edit.
+function caretEdit(old, now, caret) {
+  const grown = now.length - old.length;
+  if (grown > 0) {
+    const start = caret - grown;
+    if (start >= 0 && now.slice(0, start) === old.slice(0, start) && now.slice(caret) === old.slice(start)) {
+      return [start, old.length - start];
+    }
+  } else if (grown < 0) {
+    if (now.slice(0, caret) === old.slice(0, caret) && now.slice(caret) === old.slice(caret - grown)) {
+      return [caret, now.length - caret];
+    }
+  }
+  return [-1, 0];
+}
+
 export class Cowrite {
   constructor(live, { slug, topic, state, rseq, fields, t, status }) {
     this.live = live;
@@ -70,10 +89,13 @@ export class Cowrite {
     textarea.addEventListener("input", () => {
       const old = text.toString();
       const now = textarea.value;
-      let start = 0;
-      while (start < old.length && start < now.length && old[start] === now[start]) start++;
-      let end = 0;
-      while (end < old.length - start && end < now.length - start && old[old.length - 1 - end] === now[now.length - 1 - end]) end++;
+      let [start, end] = caretEdit(old, now, textarea.selectionEnd);
+      if (start < 0) {
+        start = 0;
+        while (start < old.length && start < now.length && old[start] === now[start]) start++;
+        end = 0;
+        while (end < old.length - start && end < now.length - start && old[old.length - 1 - end] === now[now.length - 1 - end]) end++;
+      }
       this.doc.transact(() => {
         if (old.length - start - end > 0) text.delete(start, old.length - start - end);
         if (now.length - start - end > 0) text.insert(start, now.slice(start, now.length - end));
