@@ -7,12 +7,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from openspace.app import create_app
 from openspace.settings import Settings
+from tests.server import UNLIMITED as SERVER_UNLIMITED
 
 ORIGIN = "http://testserver"
 FACILITATOR_ACTIONS = [
@@ -32,7 +34,19 @@ FACILITATOR_ACTIONS = [
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "test.db"), demo=False, secret_key="test-secret-key", port=8000)
+    # every test client shares one address and loops faster than people: the per-address and
+    # per-event limits are tested on their own (tests/test_limits.py), with their defaults
+    return Settings(
+        db=str(tmp_path / "test.db"),
+        demo=False,
+        secret_key="test-secret-key",
+        port=8000,
+        allowed_hosts="testserver",  # the test client's Host
+        **UNLIMITED,
+    )
+
+
+UNLIMITED: dict[str, Any] = dict(SERVER_UNLIMITED)
 
 
 @pytest.fixture

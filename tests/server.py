@@ -15,6 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+UNLIMITED = {
+    "limit_actions_person": "100000/1",
+    "limit_actions_address": "100000/1",
+    "limit_actions_event": "100000/1",
+    "limit_previews": "100000/1",
+    "limit_joins_address": "100000/1",
+    "limit_new_events_address": "100000/1",
+    "limit_new_events": "100000/1",
+    "limit_uploads_person": "100000/1",
+}
 STARTUP_SECONDS = float(os.environ.get("OPENSPACE_TEST_STARTUP", "30"))
 
 
@@ -57,7 +67,10 @@ def running_server(
         log_level,
     ]
     command.append("--demo" if demo else "--no-demo")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # the suite's servers are driven from one address faster than people: the limits are tested
+    # on their own (tests/test_limits.py), so here they are out of the way unless a test sets them
+    unlimited = {f"OPENSPACE_{name.upper()}": value for name, value in UNLIMITED.items()}
+    env = {**unlimited, **os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     output: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS

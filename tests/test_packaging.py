@@ -18,7 +18,7 @@ assert openspace.__file__.startswith(sys.argv[1]), openspace.__file__
 from starlette.testclient import TestClient
 from openspace.app import create_app
 from openspace.settings import Settings
-with TestClient(create_app(Settings(db=sys.argv[2], demo=False))) as client:
+with TestClient(create_app(Settings(db=sys.argv[2], demo=False, allowed_hosts="testserver"))) as client:
     page = client.get("/new", headers={"accept-language": "sv"})
     css = client.get(page.text.split('href="')[2].split('"')[0])
     print(page.status_code, css.status_code, "Skapa ett evenemang" in page.text)

@@ -15,14 +15,17 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
-from openspace import i18n, links
+from openspace import i18n, links, serving
 from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
 from openspace.guard import redact
+from openspace.jobs import Cache, JobPool
+from openspace.limits import Limits
 from openspace.live import ws
 from openspace.live.hub import LocalHub
 from openspace.media import PhotoStore
@@ -64,6 +67,10 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         photos = PhotoStore(file_store(settings.database))  # the store's files, outside the web root
         service = Service(store, hub, photos)
         cowriting = Cowriting(service)
+        jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
+        service.offload = jobs.run
+        exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
+        service.erased.append(exports.forget)  # a built file may hold the erased name
         await hub.start()
         await service.start()
         runtime = Runtime(
@@ -77,6 +84,9 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             database_epoch=epoch[:12],
             photos=photos,
             cowriting=cowriting,
+            jobs=jobs,
+            limits=Limits(settings),
+            exports=exports,
         )
         app.state.runtime = runtime
         if on_ready is not None:
@@ -90,9 +100,13 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             await cowriting.stop()
             await service.stop()
             await store.close()
+            exports.clear()
+            jobs.close()
 
     async def static(request: Request) -> Response:
         """Static files under a version hash: cached for a year, since a change changes the URL."""
+        if "\x00" in request.path_params["path"]:  # resolve() raises on NUL: a 404, not a 500 (#21, 15)
+            raise HTTPException(404)
         path = (renderer.static_root / request.path_params["path"]).resolve()
         if request.path_params["version"] != renderer.version or not is_inside(path, renderer.static_root):
             raise HTTPException(404)
@@ -123,7 +137,11 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             Route("/static/{version}/{path:path}", static, name="static"),
             Route("/favicon.ico", favicon, name="favicon"),
         ],
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(GZipMiddleware, minimum_size=500),
+        ],
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,
     )

@@ -16,7 +16,7 @@ from typing import Any
 import click
 import uvicorn
 
-from openspace import links
+from openspace import links, serving
 from openspace import store as storage
 from openspace.app import create_app
 from openspace.demo import create_demo
@@ -88,6 +88,8 @@ def serve(
         ws=FrameProtocol,  # uvicorn's websockets-sansio, plus pre-framed fan-out writes (frames.py)
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=False,
+        http=serving.http_protocol(settings),  # headers within header_timeout (slowloris)
+        limit_concurrency=settings.max_connections,
         log_level=settings.log_level,
         # the change log, not the proxy, carries the truth: no server-side header spoofing trust
         proxy_headers=False,
@@ -185,8 +187,8 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
     settings = Settings.from_env(db=db, public_url=public_url)
 
     async def run() -> tuple[Event, str]:
-        document, files = exporting.read_archive(Path(source))
         try:
+            document, files = exporting.read_archive(Path(source))
             imported = export_data.from_document(document, new_id)
         except ValueError as problem:
             raise click.ClickException(str(problem)) from None

@@ -31,6 +31,9 @@ from openspace.store.files import FileStore, LocalFolder
 
 MAX_BYTES = 15 * 1024 * 1024  # per photo, as uploaded
 MAX_PIXELS = 40_000_000  # well above any phone camera (48 MP sensors save 12 MP by default), far below a bomb
+# per side too: a 1 x 39,999,999 PNG passes the total yet peaked at 1.5 GB while resizing (issue #21, case 8);
+# phones save at most about 8,000 pixels a side, a panorama about 12,000
+MAX_SIDE = 12_000
 FULL_SIDE = 2000  # the longest side of the photo people see: a flip-chart stays legible, the file stays small
 THUMB_SIDE = 400  # the longest side in the report's gallery
 
@@ -40,6 +43,7 @@ THUMB_QUALITY = 80
 UNREADABLE = N_("That file is not a photo we can read. Please send a JPEG, PNG or WebP picture.")
 TOO_LARGE = N_("That photo is too large: at most %(max)s MB.")
 TOO_MANY_PIXELS = N_("That picture has too many pixels to be a photo of a flip-chart.")
+TOO_LONG_SIDE = N_("That picture is too long or too wide: at most %(max)s pixels on a side.")
 
 # Pillow's limit is global: set it once for the whole process, so that Image.open refuses a bomb from its
 # header (it raises above twice the limit and warns above it; process() turns the warning into an error).
@@ -164,6 +168,8 @@ def _check_header(image: Image.Image) -> None:
         raise PhotoError(UNREADABLE)
     if width * height > MAX_PIXELS:
         raise PhotoError(TOO_MANY_PIXELS)
+    if max(width, height) > MAX_SIDE:
+        raise PhotoError(TOO_LONG_SIDE, max=MAX_SIDE)
 
 
 def _fit(image: Image.Image, side: int) -> Image.Image:

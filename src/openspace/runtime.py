@@ -21,6 +21,8 @@ from openspace.security import (
 )
 
 if TYPE_CHECKING:  # the parts are built in app.py; naming them here must not make runtime depend on them
+    from openspace.jobs import Cache, JobPool
+    from openspace.limits import Limits
     from openspace.live.hub import Fanout
     from openspace.media import PhotoStore
     from openspace.service import Service
@@ -41,6 +43,9 @@ class Runtime:
     database_epoch: str
     photos: PhotoStore
     cowriting: Cowriting
+    jobs: JobPool
+    limits: Limits
+    exports: Cache  # built export files by (event, seq, format, audience)
     login_limit: LoginGuard = field(default_factory=LoginGuard)
 
     def epoch(self, event_id: str) -> str:
@@ -59,7 +64,8 @@ class Runtime:
         if token:
             facilitator = await self.store.facilitator_session(event.id, hash_token(token))
         browser = browser_key(conn.cookies.get(CSRF_COOKIE))
-        return Actor(participant_id=participant_id, name=name, facilitator=facilitator, browser=browser)
+        secret = self.signer.derive(f"participant|{participant_id}") if participant_id else ""
+        return Actor(participant_id=participant_id, name=name, facilitator=facilitator, browser=browser, secret=secret)
 
 
 def runtime_of(conn: HTTPConnection) -> Runtime:

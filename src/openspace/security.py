@@ -62,6 +62,11 @@ def same_hash(token: str, stored_hash: str) -> bool:
 class CookieSigner:
     def __init__(self, secret_key: str) -> None:
         self._signer = Signer(secret_key, salt="openspace-cookie")
+        self._key = hashlib.sha256(b"openspace-derive|" + secret_key.encode()).digest()
+
+    def derive(self, purpose: str) -> str:
+        """A secret for one purpose (a participant's photo tags), from the server's key alone."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).hexdigest()
 
     def sign(self, value: str) -> str:
         return self._signer.sign(value).decode()

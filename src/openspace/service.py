@@ -24,10 +24,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from openspace.domain import rules
-from openspace.domain.effects import Effect, FilesRemoved
+from openspace.domain import harvest, markup, rules
+from openspace.domain.effects import Effect, FilesRemoved, NameForgotten
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
+from openspace.domain.patches import slim_patch
 from openspace.domain.projection import change_frames
 from openspace.security import hash_token, new_secret
 from openspace.store.base import Store, Transaction
@@ -84,6 +85,10 @@ class Service:
         self.forgetting: list[Callable[[], None]] = []  # caches to drop when a commit failed
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        # where heavy preparation runs (jobs.JobPool.run), so the writer never renders Markdown
+        self.offload: Callable[..., Any] | None = None
+        # told, after commit, the event where a name was erased: built exports may hold it
+        self.erased: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="openspace-writer")
@@ -126,6 +131,8 @@ class Service:
         internal: bool = False,
     ) -> dict[str, Any]:
         """Run one command. A repeated `action_id` from the same person returns the first answer."""
+        if name == "report.save" and self.offload is not None:  # render outside the transaction
+            await self.offload(warm_report, args)
 
         def run(tx: Transaction, batch: Batch) -> dict[str, Any]:
             if action_id:
@@ -143,7 +150,7 @@ class Service:
             change = rules.decide(board, name, args, context, internal=internal)
             apply_effects(tx, batch, event_id, change.effects)
             if change.upserts or change.deletes or change.event:
-                patch = change.to_patch()
+                patch = slim_patch(board, change)  # only what changed, for the log and the screens
                 tx.apply(event_id, seq, change, patch)
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change, patch))
@@ -215,6 +222,7 @@ class Service:
 
         await self.submit(run)
         self.boards.pop(event_id, None)
+        await self.store.checkpoint()  # the WAL must not keep the deleted rows' pages
         await self.hub.close_event(event_id)
 
     async def rotate_facilitator_secret(self, event_id: str) -> str:
@@ -289,6 +297,9 @@ class Service:
                 job.future.set_result(value)
         for event_id, seq, change, patch in batch.published:
             self.hub.publish(event_id, seq, change_frames(seq, change, patch))
+            if any(isinstance(effect, NameForgotten) for effect in change.effects):
+                for forget in self.erased:
+                    forget(event_id)
         self.remove_files(batch.after_commit)
 
     def remove_files(self, effects: list[Effect]) -> None:
@@ -306,6 +317,12 @@ def apply_effects(tx: Transaction, batch: Batch, event_id: str, effects: tuple[E
     if effects:
         tx.apply_effects(event_id, effects)
         batch.after_commit.extend(e for e in effects if isinstance(e, FilesRemoved))
+
+
+def warm_report(args: rules.Args) -> None:
+    """Render a report's texts as the save will read them, so the writer finds them rendered."""
+    with contextlib.suppress(DomainError):  # refused input is refused by the writer, as ever
+        markup.warm(list(harvest.typed_fields(args).values()))
 
 
 def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:

@@ -38,8 +38,38 @@ SETTINGS: list[Setting] = [
     Setting("secret_key", "", "Key that signs cookies. Empty: generated once and kept in the database."),
     Setting("log_keep", 1000, "How many recent changes per event the change log keeps for resuming clients."),
     Setting("max_lag", 256, "Changes a client may fall behind before it is disconnected and told to resume."),
+    Setting(
+        "catchup_timeout",
+        30,
+        "Seconds a resuming client has to take what it missed (at most log_keep changes, else a snapshot).",
+    ),
     Setting("ws_max_size", 65536, "Largest websocket message accepted from a client, in bytes."),
     Setting("log_level", "info", "Server log level: debug, info, warning or error."),
+    # heavy work (issue #21): one bounded pool for rendering, exports, photos and planning
+    Setting("jobs_workers", 2, "Worker threads for heavy jobs (previews, exports, photos, placement hints)."),
+    Setting("jobs_queue", 16, "Heavy jobs that may wait for a worker; beyond that the server answers busy (503)."),
+    Setting("jobs_timeout", 120, "Seconds a heavy job may take before the person is told to try again."),
+    Setting("export_cache", 8, "Exports kept ready, each for one event at one change (a published PDF is built once)."),
+    # limits, "count/seconds": at most count in any such window (issue #21)
+    Setting("limit_actions_person", "100/10", "Actions one participant may take, forms and sockets together."),
+    Setting("limit_actions_address", "2000/10", "Actions from one client address, all people behind it together."),
+    Setting("limit_actions_event", "3000/10", "Actions on one event, everyone together."),
+    Setting("limit_previews", "30/60", "Report previews per person (or per address for someone not joined)."),
+    Setting("limit_joins_address", "300/600", "Joins from one client address: a whole hall behind one NAT fits."),
+    Setting("limit_new_events_address", "10/3600", "Events created at /new from one client address."),
+    Setting("limit_new_events", "100/3600", "Events created at /new on the whole server."),
+    Setting("limit_uploads_person", "30/600", "Photo uploads per person (or per address for the facilitator)."),
+    Setting("sockets_per_person", 8, "Websockets open at once for one participant (tabs and devices)."),
+    Setting("sockets_per_address", 512, "Websockets open at once from one client address."),
+    # server
+    Setting("header_timeout", 10, "Seconds a client may take to send a request's headers (slowloris)."),
+    Setting("max_connections", 6000, "Connections the server holds at once; beyond that new ones get 503."),
+    Setting(
+        "allowed_hosts",
+        "",
+        "Host names the server answers to, comma-separated. Empty: the public URL's host, the LAN "
+        "address, localhost and 127.0.0.1.",
+    ),
 ]
 
 
@@ -54,8 +84,26 @@ class Settings:
     secret_key: str = ""
     log_keep: int = 1000
     max_lag: int = 256
+    catchup_timeout: int = 30
     ws_max_size: int = 65536
     log_level: str = "info"
+    jobs_workers: int = 2
+    jobs_queue: int = 16
+    jobs_timeout: int = 120
+    export_cache: int = 8
+    limit_actions_person: str = "100/10"
+    limit_actions_address: str = "2000/10"
+    limit_actions_event: str = "3000/10"
+    limit_previews: str = "30/60"
+    limit_joins_address: str = "300/600"
+    limit_new_events_address: str = "10/3600"
+    limit_new_events: str = "100/3600"
+    limit_uploads_person: str = "30/600"
+    sockets_per_person: int = 8
+    sockets_per_address: int = 512
+    header_timeout: int = 10
+    max_connections: int = 6000
+    allowed_hosts: str = ""
 
     @property
     def database(self) -> str:

@@ -186,6 +186,13 @@ export class Live extends EventTarget {
       if (!this.state[kind]) this.state[kind] = new Map();
       for (const row of rows) this.state[kind].set(row.id, row);
     }
+    // only the fields that changed, of rows this screen has (a rename does not resend descriptions)
+    for (const [kind, rows] of Object.entries(patch.update || {})) {
+      for (const row of rows) {
+        const known = this.state[kind]?.get(row.id);
+        if (known) this.state[kind].set(row.id, { ...known, ...row });
+      }
+    }
     for (const [kind, ids] of Object.entries(patch.delete || {})) {
       for (const id of ids) this.state[kind]?.delete(id);
     }

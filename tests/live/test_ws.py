@@ -221,8 +221,10 @@ def held_connection() -> tuple[Any, Any, FakeSocket, HeldService]:
     from types import SimpleNamespace
 
     from openspace.domain.rules import Actor
+    from openspace.limits import Limits
     from openspace.live.hub import Client
     from openspace.live.ws import Connection
+    from openspace.settings import Settings
 
     async def nothing(*_: Any) -> None:
         return None
@@ -230,7 +232,8 @@ def held_connection() -> tuple[Any, Any, FakeSocket, HeldService]:
     socket, service = FakeSocket(), HeldService()
     client = Client("public", nothing, nothing)
     client.seq = 100  # a hundred changes were sent to this screen
-    connection = Connection(SimpleNamespace(service=service), socket, client, "e", Actor())  # type: ignore[arg-type]
+    runtime = SimpleNamespace(service=service, limits=Limits(Settings()))
+    connection = Connection(runtime, socket, client, "e", Actor())  # type: ignore[arg-type]
     return connection, client, socket, service
 
 

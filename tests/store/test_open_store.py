@@ -50,7 +50,8 @@ def test_db_is_shorthand_for_a_sqlite_url() -> None:
 def test_the_server_and_the_cli_open_the_store_the_url_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The app's lifespan and every command go through the URL."""
     served = tmp_path / "served.db"
-    with TestClient(create_app(Settings(database_url=sqlite_url(served), demo=False))) as client:
+    settings = Settings(database_url=sqlite_url(served), demo=False, allowed_hosts="testserver")
+    with TestClient(create_app(settings)) as client:
         assert client.get("/").status_code == 200
     assert served.is_file()
     made = tmp_path / "cli.db"

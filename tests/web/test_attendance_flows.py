@@ -56,8 +56,10 @@ def test_counts_reach_the_projector_socket_and_names_do_not(client: TestClient) 
         for person in people:
             act(person, event, "attendance.in", "session", topic=first)
         changes = [ws.receive_json() for _ in range(3)]
-    assert [c["patch"]["upsert"]["topics"][0]["headcount"] for c in changes] == [1, 2, 3]
+    # a topic the screens have arrives as its changed fields (an "update", issue #21)
+    assert [c["patch"]["update"]["topics"][0]["headcount"] for c in changes] == [1, 2, 3]
     assert all("attendance" not in c["patch"].get("upsert", {}) for c in changes)
+    assert all("attendance" not in c["patch"].get("update", {}) for c in changes)
     projector = client.get(f"{event.path}/projector").text
     assert "3 here" in projector and "Full: 3 people for 2 places." in projector
     assert "Hemlig" not in projector and "Hemlig" not in event.facilitator.get(f"{event.path}/facilitate").text

@@ -47,6 +47,7 @@ class Actor:
     name: str = ""
     facilitator: bool = False
     browser: str = ""  # a hash of the browser's CSRF cookie, when it sent one
+    secret: str = ""  # the server's key for this participant (tags their photos); never shown
 
     @property
     def key(self) -> str:

@@ -30,7 +30,10 @@ from openspace.domain.model import ActionItem, Board, Change, Entity, EntityKind
 
 FIELDS = ("participants", "discussion", "insights", "recommendations")
 LIMITS = {"participants": 2000, "discussion": 10_000, "insights": 10_000, "recommendations": 10_000}
-MAX_PHOTOS = 30
+MAX_PHOTOS = 30  # per session
+MAX_REVISIONS = 25  # versions kept per report: enough to merge and to bring one back, bounded
+MAX_PERSON_PHOTOS = 60  # per participant and event
+MAX_EVENT_PHOTOS = 1500  # per event: about 3 GB at worst (noise), far less for flip-charts
 MAX_DOTS = 10
 
 
@@ -124,7 +127,14 @@ def new_revision(
         author=ctx.actor.name or "",
         created_at=ctx.now,
     )
-    return Change(kind, upserts=(topic, saved, history), result={"revision": number})
+    # revisions are bounded (issue #21, case 6: 600 saves added 75 MiB, all of it also held in
+    # memory): the oldest beyond MAX_REVISIONS go, so a report holds at most that many versions
+    expired: tuple[tuple[EntityKind, str], ...] = tuple(
+        ("revisions", r.id)
+        for r in board.revisions.values()
+        if r.topic_id == topic.id and r.revision <= number - MAX_REVISIONS
+    )
+    return Change(kind, upserts=(topic, saved, history), deletes=expired, result={"revision": number})
 
 
 def save_report(board: Board, args: Args, ctx: Context) -> Change:
@@ -199,23 +209,43 @@ def restore_report(board: Board, args: Args, ctx: Context) -> Change:
     return new_revision(board, topic, board.reports.get(topic.id), orjson.loads(row.fields), ctx, "report.restored")
 
 
-def uploader_tag(random_part: str, participant_id: str) -> str:
+def uploader_tag(random_part: str, key: str) -> str:
+    """A keyed hash: without the key, which only the server holds, nobody can compute it."""
+    return hmac.new(key.encode(), f"openspace-photo|{random_part}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def legacy_tag(random_part: str, participant_id: str) -> str:
+    """The tag photos were given before issue #21: anyone who knew the (public) convener id could
+    compute it. Still recognised, so their uploaders can remove them; never made any more."""
     return hashlib.sha256(f"openspace-photo|{random_part}|{participant_id}".encode()).hexdigest()[:16]
 
 
-def photo_id(random_part: str, participant_id: str | None) -> str:
+def uploader_key(actor: Actor) -> str:
+    """The key that tags this participant's photos: the server's per-participant secret."""
+    return actor.secret or f"unkeyed|{actor.participant_id}"  # only tests build an actor without one
+
+
+def photo_id(random_part: str, actor: Actor) -> str:
     """A new photo's id, by which its uploader, and only they, can tell the photo is theirs.
 
     The board keeps no uploader column (nobody is shown who took which photo), so the id carries
-    a hash of its random part and the uploader's participant id: only someone who already knows
-    that id can match it. Photos the facilitator uploads, or that came with an import, have none.
+    a keyed hash of its random part under a secret the server derives for the uploader. The
+    participant ids are public (a topic's convener), so a plain hash of the id would let anyone
+    attribute every photo (issue #21, case 14). Photos the facilitator uploads, or that came with
+    an import, have none.
     """
-    return f"{random_part}.{uploader_tag(random_part, participant_id)}" if participant_id else random_part
+    if not actor.participant_id:
+        return random_part
+    return f"{random_part}.{uploader_tag(random_part, uploader_key(actor))}"
 
 
-def uploaded_by(photo: Photo, participant_id: str | None) -> bool:
+def uploaded_by(photo: Photo, actor: Actor) -> bool:
     random_part, _, tag = photo.id.partition(".")
-    return bool(participant_id and tag) and hmac.compare_digest(tag, uploader_tag(random_part, participant_id or ""))
+    if not (actor.participant_id and tag):
+        return False
+    return hmac.compare_digest(tag, uploader_tag(random_part, uploader_key(actor))) or hmac.compare_digest(
+        tag, legacy_tag(random_part, actor.participant_id)
+    )
 
 
 def may_remove_photo(board: Board, photo: Photo, actor: Actor) -> bool:
@@ -226,7 +256,7 @@ def may_remove_photo(board: Board, photo: Photo, actor: Actor) -> bool:
         return True
     report = board.reports.get(photo.topic_id)
     open_to_them = topic is not None and topic.status == "open" and not (report and report.locked)
-    return open_to_them and uploaded_by(photo, actor.participant_id)
+    return open_to_them and uploaded_by(photo, actor)
 
 
 def add_photo(board: Board, args: Args, ctx: Context) -> Change:
@@ -234,11 +264,20 @@ def add_photo(board: Board, args: Args, ctx: Context) -> Change:
     topic, _ = writable_topic(board, args, ctx)
     if sum(1 for p in board.photos.values() if p.topic_id == topic.id) >= MAX_PHOTOS:
         raise Invalid(N_("A session can have at most %(max)s photos."), max=MAX_PHOTOS)
+    # quotas (issue #21, case 8): a stored photo is at most FULL_SIDE pixels a side, a few MB, so
+    # these counts bound the disk one person and one event can fill
+    if len(board.photos) >= MAX_EVENT_PHOTOS:
+        raise Invalid(N_("This event has reached its limit of %(max)s photos."), max=MAX_EVENT_PHOTOS)
+    if ctx.actor.participant_id and not ctx.actor.facilitator:
+        if sum(1 for p in board.photos.values() if uploaded_by(p, ctx.actor)) >= MAX_PERSON_PHOTOS:
+            raise Invalid(
+                N_("You have added as many photos as one person may: %(max)s."), field="photos", max=MAX_PERSON_PHOTOS
+            )
     width, height, thumb_width, thumb_height = (
         integer(args, k, 1, 100_000) or 1 for k in ("width", "height", "thumb_width", "thumb_height")
     )
     photo = Photo(
-        id=photo_id(ctx.new_id(), ctx.actor.participant_id),
+        id=photo_id(ctx.new_id(), ctx.actor),
         topic_id=topic.id,
         name=str(args.get("name", "")),
         width=width,
@@ -254,7 +293,7 @@ def remove_photo(board: Board, args: Args, ctx: Context) -> Change:
     photo: Photo = ref(board, {"photo": args.get("photo")}, "photo", "photos")
     if not may_remove_photo(board, photo, ctx.actor):
         report = board.reports.get(photo.topic_id)
-        if report is not None and report.locked and uploaded_by(photo, ctx.actor.participant_id):
+        if report is not None and report.locked and uploaded_by(photo, ctx.actor):
             raise Forbidden(N_("The facilitator has locked this report."))
         raise Forbidden(N_("Only whoever added a photo, the convener of its session or the facilitator can remove it."))
     return Change(

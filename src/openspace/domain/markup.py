@@ -18,6 +18,7 @@ reports sit under the page's own headings: ``#`` becomes ``<h3>``, ``##`` become
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -116,15 +117,26 @@ def _sanitise(markup: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def render(text: str) -> str:
     """Markdown to HTML that is safe to insert into any page; "" for empty or blank input.
 
     markdown-it escapes raw HTML and refuses dangerous link schemes; nh3 then removes anything
     outside the allow-list, so a mistake in either one alone does not open a hole.
+
+    Remembered for the last few texts: the service renders a report's texts in the job pool before
+    the save reaches the writer, so the writer's transaction finds them here instead of spending
+    the writer's time on Markdown (issue #21, case 7).
     """
     if not text or not text.strip():
         return ""
     return _sanitise(_MD.render(text)).strip()
+
+
+def warm(texts: Sequence[str]) -> None:
+    """Render each text once, so that a later `render` of the same text is a lookup."""
+    for text in texts:
+        render(text)
 
 
 def excerpt(text: str, limit: int = 280) -> str:

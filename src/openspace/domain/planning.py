@@ -100,6 +100,17 @@ def hints_for_cell(board: Board, topic_id: str, slot_id: str, space_id: str) -> 
     return _hints(board, _Conveners(board), _people(board), topic_id, slot_id, space_id)
 
 
+def hints_for_cells(board: Board, topic_id: str) -> dict[tuple[str, str], list[Hint]]:
+    """Hints for putting this topic into each cell of the grid: who convenes and who comes is
+    worked out once for the whole grid, not once per cell (issue #21, case 16)."""
+    conveners, people = _Conveners(board), _people(board)
+    return {
+        (slot_id, space_id): _hints(board, conveners, people, topic_id, slot_id, space_id)
+        for slot_id in board.slots
+        for space_id in board.spaces
+    }
+
+
 def hints_for_board(board: Board) -> dict[str, list[Hint]]:
     """Hints for every placed open topic where it is now (an empty list when all is well)."""
     conveners, people = _Conveners(board), _people(board)

@@ -62,23 +62,27 @@ def patch_for(change: Change, audience: Audience, full: dict[str, Any] | None = 
     and the harvest rows of a topic this audience may not see left out. `full` is the change's
     own patch when the caller has it already (it is left as it is; its rows are shared)."""
     full = change.to_patch() if full is None else full
-    patch = {key: value for key, value in full.items() if key not in ("upsert", "delete")}
+    patch = {key: value for key, value in full.items() if key not in ("upsert", "update", "delete")}
     upsert = patch["upsert"] = {kind: list(rows) for kind, rows in full.get("upsert", {}).items()}
+    update = patch["update"] = {kind: list(rows) for kind, rows in full.get("update", {}).items()}
     delete = patch["delete"] = {kind: list(ids) for kind, ids in full.get("delete", {}).items()}
     for kind in withheld(audience):
         upsert.pop(kind, None)
+        update.pop(kind, None)
         delete.pop(kind, None)
     hidden = hidden_statuses(audience)
     topics = upsert.get("topics") or []
-    status = {t["id"]: t["status"] for t in topics}
-    gone = [t["id"] for t in topics if t["status"] in hidden]
+    updated = update.get("topics") or []  # slim rows of topics the screens have (patches.py)
+    status = {t["id"]: t["status"] for t in (*topics, *updated)}
+    gone = [t["id"] for t in (*topics, *updated) if t["status"] in hidden]
     if gone:
         upsert["topics"] = [t for t in topics if t["status"] not in hidden]
+        update["topics"] = [t for t in updated if t["status"] not in hidden]
         delete.setdefault("topics", []).extend(gone)
     for kind in HARVEST_KINDS:
         if kind in upsert:
             upsert[kind] = [row for row in upsert[kind] if visible(status.get(owner(kind, row)), audience)]
-    for part, key in ((upsert, "upsert"), (delete, "delete")):
+    for part, key in ((upsert, "upsert"), (update, "update"), (delete, "delete")):
         for kind in [k for k, rows in part.items() if not rows]:
             del part[kind]
         if not part:

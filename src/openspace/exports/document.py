@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from openspace.domain.checks import MAX_SLOTS, MAX_SPACES
+from openspace.domain.checks import MAX, MAX_CAPACITY, MAX_SLOTS, MAX_SPACES
 from openspace.domain.harvest import FIELDS
 from openspace.domain.model import ActionItem, Announcement, Board, Photo, Report, Slot, Space, Topic
 from openspace.exports.agenda import actions_of
@@ -219,8 +219,8 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
     spaces = [
         Space(
             id=space_ids[row.text("id")],
-            name=row.text("name", required=True),
-            capacity=row.integer("capacity", 0, nullable=True),
+            name=row.text("name", required=True, limit=MAX["space_name"]),
+            capacity=row.integer("capacity", 0, MAX_CAPACITY, nullable=True),
             position=row.count("position", -(2**31), 2**31),
         )
         for row in space_rows
@@ -237,6 +237,9 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
         )
         for row in slot_rows
     ]
+    for row, slot in zip(slot_rows, slots, strict=True):
+        if slot.end <= slot.start:
+            raise ValueError(f"{row.at('end')}: must come after {row.at('start')} ({slot.start})")
     topics, topic_ids = read_topics(root, new_id, slot_ids, space_ids)
     reports = read_reports(root, topic_ids)
     photos, files = read_photos(root, new_id, topic_ids)
@@ -250,8 +253,8 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
         item = ActionItem(
             id=action_ids[row.text("id")],
             topic_id=topic_id,
-            what=row.text("what", required=True),
-            who=row.text("who"),
+            what=row.text("what", required=True, limit=MAX["action"]),
+            who=row.text("who", limit=MAX["name"]),
             due=row.day("due", optional=True),
         )
         actions.append(item)
@@ -260,7 +263,7 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
     announcements = [
         Announcement(
             id=note_ids[row.text("id")],
-            text=row.text("text", required=True),
+            text=row.text("text", required=True, limit=MAX["announcement"]),
             created_at=row.text("created_at"),
             expires_at=row.text("expires_at"),
         )

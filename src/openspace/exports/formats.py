@@ -100,18 +100,66 @@ def write_zip(board: Board, out: BinaryIO, photos: PhotoStore, note: Progress) -
             note(name)
 
 
+MAX_DOCUMENT = 64 * 1024 * 1024  # event.json: a 500-topic event with full reports is a few MB
+MAX_ARCHIVE = 4 * 1024**3  # everything an archive may expand to (1,500 photos of at most 15 MB and more)
+MAX_MEMBERS = 20_000
+
+
 def read_archive(path: Path) -> tuple[dict[str, object], dict[str, bytes]]:
-    """A .json document, or a .zip with event.json and its photos: the document and photo files."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            document = orjson.loads(archive.read("event.json"))
-            files = {
-                name: archive.read(name)
-                for name in archive.namelist()
-                if name.startswith("photos/") and name.endswith(".jpg") and ".." not in name
-            }
-        return document, files
-    return orjson.loads(path.read_bytes()), {}
+    """A .json document, or a .zip with event.json and its photos: the document and photo files.
+
+    Refuses with a ValueError that says what is wrong, never a traceback (issue #21, case 10): not
+    JSON, nested too deep, too large, or an archive that expands beyond its bounds (a 1 MB zip
+    expanded to 2.1 GB). Sizes are checked from the archive's directory before anything is
+    decompressed, and each read stops at the size the directory declared.
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return read_zip(archive)
+        if path.stat().st_size > MAX_DOCUMENT:
+            raise ValueError(f"{path.name}: larger than {MAX_DOCUMENT // 2**20} MB")
+        return json_document(path.read_bytes(), path.name), {}
+    except (zipfile.BadZipFile, OSError, EOFError) as problem:
+        raise ValueError(f"{path.name}: cannot be read ({problem})") from None
+
+
+def read_zip(archive: zipfile.ZipFile) -> tuple[dict[str, object], dict[str, bytes]]:
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise ValueError(f"archive: at most {MAX_MEMBERS} files, got {len(members)}")
+    wanted = [m for m in members if m.filename.startswith("photos/") and m.filename.endswith(".jpg")]
+    wanted = [m for m in wanted if ".." not in m.filename]
+    document = next((m for m in members if m.filename == "event.json"), None)
+    if document is None:
+        raise ValueError("archive: has no event.json")
+    if document.file_size > MAX_DOCUMENT:
+        raise ValueError(f"event.json: larger than {MAX_DOCUMENT // 2**20} MB")
+    for member in wanted:
+        if member.file_size > media.MAX_BYTES:
+            raise ValueError(f"{member.filename}: larger than a photo may be ({media.MAX_BYTES // 2**20} MB)")
+    if document.file_size + sum(m.file_size for m in wanted) > MAX_ARCHIVE:
+        raise ValueError(f"archive: expands to more than {MAX_ARCHIVE // 2**30} GB")
+    parsed = json_document(bounded_read(archive, document), "event.json")
+    return parsed, {m.filename: bounded_read(archive, m) for m in wanted}
+
+
+def bounded_read(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
+    with archive.open(member) as stream:
+        data = stream.read(member.file_size + 1)
+    if len(data) > member.file_size:
+        raise ValueError(f"{member.filename}: larger than the archive says")
+    return data
+
+
+def json_document(data: bytes, name: str) -> dict[str, object]:
+    try:
+        document = orjson.loads(data)  # refuses nesting deeper than 1024 rather than recursing on
+    except orjson.JSONDecodeError as problem:
+        raise ValueError(f"{name}: not a JSON document ({problem})") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{name}: expected an object")
+    return document
 
 
 def to_bytes(board: Board, fmt: str, photos: PhotoStore) -> bytes:

@@ -15,13 +15,18 @@ from typing import Any
 
 import orjson
 
-from openspace.domain.checks import LANGUAGES, MAX_TOPICS, TIME_RE, timezones
+from openspace.domain.checks import LANGUAGES, MAX, MAX_TOPICS, TIME_RE, timezones
 from openspace.domain.harvest import FIELDS, MAX_DOTS, MAX_PHOTOS
 from openspace.domain.model import PHASES, Photo, Report, Topic
 
 PHOTO_NAME_PLACEHOLDER = ""  # Photo.name after import, until the caller has stored the file
 PHOTO_FILE_RE = re.compile(r"^photos/[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.jpg$")
 MAX_ROWS = 100_000  # photos, actions and announcements: far beyond any real event, a bound all the same
+# issue #21, case 10: a file is anyone's, so every text and number has a bound. A headcount of 2**62
+# made the attendance chart loop for ever (reachable through /proceedings once published).
+MAX_TEXT = MAX["report"]  # any text without a tighter limit of its own
+MAX_NUMBER = 1_000_000_000  # versions, revisions, moves, queue places, pixel sizes
+MAX_PEOPLE = 100_000  # interest, headcounts, arrivals, dots: people in one session
 
 
 class Reader:
@@ -41,10 +46,14 @@ class Reader:
             raise ValueError(f"{self.at(key)}: missing")
         return self.data[key]
 
-    def text(self, key: str, *, required: bool = False, choices: Iterable[str] | None = None) -> str:
+    def text(
+        self, key: str, *, required: bool = False, choices: Iterable[str] | None = None, limit: int = MAX_TEXT
+    ) -> str:
         value = self.raw(key)
         if not isinstance(value, str):
             raise ValueError(f"{self.at(key)}: expected text")
+        if len(value) > limit:
+            raise ValueError(f"{self.at(key)}: at most {limit} characters, got {len(value)}")
         if "\x00" in value:
             raise ValueError(f"{self.at(key)}: contains a NUL character")
         if required and not value.strip():
@@ -70,7 +79,7 @@ class Reader:
             raise ValueError(f"{self.at(key)}: expected a time as HH:MM, got {value!r}")
         return value
 
-    def integer(self, key: str, low: int = 0, high: int = 2**62, *, nullable: bool = False) -> int | None:
+    def integer(self, key: str, low: int = 0, high: int = MAX_NUMBER, *, nullable: bool = False) -> int | None:
         value = self.raw(key)
         if value is None and nullable:
             return None
@@ -80,7 +89,7 @@ class Reader:
             raise ValueError(f"{self.at(key)}: expected a number from {low} to {high}, got {value}")
         return value
 
-    def count(self, key: str, low: int = 0, high: int = 2**62) -> int:
+    def count(self, key: str, low: int = 0, high: int = MAX_NUMBER) -> int:
         value = self.integer(key, low, high)
         assert value is not None  # not nullable
         return value
@@ -132,14 +141,14 @@ def fresh_ids(rows: list[Reader], new_id: Callable[[], str]) -> dict[str, str]:
 def read_event(doc: Reader) -> dict[str, Any]:
     event = Reader(doc.raw("event"), "event")
     fields: dict[str, Any] = {
-        "name": event.text("name", required=True),
-        "theme": event.text("theme"),
-        "venue": event.text("venue"),
+        "name": event.text("name", required=True, limit=MAX["event_name"]),
+        "theme": event.text("theme", limit=MAX["theme"]),
+        "venue": event.text("venue", limit=MAX["venue"]),
         "starts_on": event.day("starts_on", optional=True),
         "ends_on": event.day("ends_on", optional=True),
         "timezone": event.text("timezone", required=True),
         "language": event.text("language", choices=LANGUAGES),
-        "licence": event.text("licence"),
+        "licence": event.text("licence", limit=MAX["licence"]),
         "phase": event.text("phase", choices=PHASES),
         "self_placement": event.boolean("self_placement"),
         "voting_dots": event.count("voting_dots", 0, MAX_DOTS),
@@ -171,10 +180,10 @@ def read_topics(
         topics.append(
             Topic(
                 id=ids[row.text("id")],
-                title=row.text("title", required=True),
-                description=row.text("description"),
+                title=row.text("title", required=True, limit=MAX["title"]),
+                description=row.text("description", limit=MAX["description"]),
                 convener_id=None,
-                convener_name=row.text("convener_name"),
+                convener_name=row.text("convener_name", limit=MAX["name"]),
                 status="open" if row.text("status", choices=("open", "hidden")) == "open" else "hidden",
                 slot_id=slot_id,
                 space_id=space_id,
@@ -182,12 +191,12 @@ def read_topics(
                 created_seq=seq,
                 pinned=row.boolean("pinned"),
                 queued_seq=row.integer("queued", 1, nullable=True),
-                co_conveners=row.text("co_conveners"),
-                interest=row.count("interest"),
-                headcount=row.count("headcount"),
-                arrived=row.count("arrived"),
-                left=row.count("left"),
-                dots=row.count("dots"),
+                co_conveners=row.text("co_conveners", limit=MAX["description"]),
+                interest=row.count("interest", 0, MAX_PEOPLE),
+                headcount=row.count("headcount", 0, MAX_PEOPLE),
+                arrived=row.count("arrived", 0, MAX_PEOPLE),
+                left=row.count("left", 0, MAX_PEOPLE),
+                dots=row.count("dots", 0, MAX_PEOPLE),
             )
         )
     return topics, ids
@@ -240,10 +249,10 @@ def read_photos(doc: Reader, new_id: Callable[[], str], topics: dict[str, str]) 
             id=ids[row.text("id")],
             topic_id=topic_id,
             name=PHOTO_NAME_PLACEHOLDER,
-            width=row.count("width", 1),
-            height=row.count("height", 1),
-            thumb_width=row.count("thumb_width", 1),
-            thumb_height=row.count("thumb_height", 1),
+            width=row.count("width", 1, 100_000),
+            height=row.count("height", 1, 100_000),
+            thumb_width=row.count("thumb_width", 1, 100_000),
+            thumb_height=row.count("thumb_height", 1, 100_000),
             created_at=row.text("created_at"),
         )
         photos.append(photo)

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from openspace import i18n
 from openspace.cowriting import Viewer
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
-from openspace.domain.model import Board
+from openspace.domain.model import Board, Change
 from openspace.domain.projection import Audience, change_frame, snapshot_frame
 from openspace.domain.rules import Actor
 from openspace.live import cowrite
@@ -38,10 +38,12 @@ ACTION_BURST = 30  # an outbox resent after reconnecting may hold a few dozen at
 CLOSE_POLICY = 1008
 CLOSE_UNSUPPORTED = 1003
 CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013
 MAX_BAD_MESSAGES = 10
 MAX_SLOW_DOWNS = 200  # within SLOW_WINDOW seconds: a flood, not an outbox being resent
 SLOW_WINDOW = 10.0
 FINISH_SECONDS = 5.0
+CATCHUP_PAGE = 64  # changes read from the log at a time while catching up
 DENIAL_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
 
 
@@ -57,16 +59,37 @@ def parse_since(raw: str | None, head: int, epoch: str | None, expected_epoch: s
     return since if since <= head else None
 
 
-async def catch_up(runtime: Runtime, ws: WebSocket, board: Board, audience: Audience) -> int:
-    """Send what the client missed up to `board.seq`; return the last sequence number sent."""
+async def catch_up(
+    runtime: Runtime, ws: WebSocket, board: Board, audience: Audience, write: Callable[[bytes], bool] | None = None
+) -> int:
+    """Send what the client missed up to `board.seq`; return the last sequence number sent.
+
+    Bounded (issue #21, case 5; a socket resuming from 0 on a 120 MB log had it all loaded in
+    memory): a client further behind than the log keeps (`log_keep`) gets a snapshot, the log is
+    read `CATCHUP_PAGE` changes at a time, each frame goes out through the same byte-bounded
+    write as the live fan-out (frames.py: a client that stops reading is cut off, not buffered
+    for), and the whole catch-up has `catchup_timeout` seconds.
+    """
     raw_since = ws.query_params.get("since")
     expected = runtime.epoch(board.event.id)
     since = parse_since(raw_since, board.seq, ws.query_params.get("epoch"), expected)
-    if since is not None and since < board.seq:
-        changes = await runtime.store.changes_since(board.event.id, since, board.seq)
-        if changes is not None:
-            for seq, change in changes:
-                await ws.send_text(change_frame(seq, change, audience))
+    if since is not None and 0 < board.seq - since <= runtime.settings.log_keep:
+        sent = since
+        async with asyncio.timeout(runtime.settings.catchup_timeout):
+            while sent < board.seq:
+                until = min(board.seq, sent + CATCHUP_PAGE)
+                patches = await runtime.store.patches_since(board.event.id, sent, until)
+                if patches is None:
+                    break
+                for seq, kind, patch in patches:
+                    text = change_frame(seq, Change(kind), audience, patch)
+                    if write is None:
+                        await ws.send_text(text)
+                    elif not write(text_frame(text)):
+                        raise ConnectionError("the client stopped reading during its catch-up")
+                sent = until
+                await asyncio.sleep(0)  # let the transport drain, and others run, between pages
+        if sent == board.seq:
             return board.seq
     if since is None or since < board.seq:
         reason = "initial" if raw_since is None else ("invalid" if since is None else "gap")
@@ -87,7 +110,19 @@ async def endpoint(ws: WebSocket) -> None:
     actor = await runtime.actor(ws, event)
     i18n.set_language(i18n.choose_language(ws.cookies.get(LANG_COOKIE), None, event.language))
     audience: Audience = "facilitator" if actor.facilitator else "public"
-    await ws.accept()
+    counted = runtime.limits.open_socket(ws, actor)  # per person and per address (issue #21)
+    if counted is None:
+        await ws.send_denial_response(PlainTextResponse("Too many connections", 429, headers=DENIAL_HEADERS))
+        return
+    try:
+        await ws.accept()
+        await serve(runtime, ws, event.id, event.slug, actor, audience)
+    finally:
+        runtime.limits.close_socket(counted)
+
+
+async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor: Actor, audience: Audience) -> None:
+    """One accepted socket: catch up, go live, read its messages until it goes."""
 
     async def close(code: int) -> None:
         if ws.application_state == WebSocketState.CONNECTED:
@@ -95,11 +130,11 @@ async def endpoint(ws: WebSocket) -> None:
 
     frames = ws.scope.get("extensions", {}).get(EXTENSION)  # pre-framed writes, under our uvicorn protocol
     client = Client(audience, ws.send_text, close, frames["write"] if frames else None)
-    connection = Connection(runtime, ws, client, event.id, actor)
-    runtime.hub.register(event.id, client)
+    connection = Connection(runtime, ws, client, event_id, actor)
+    runtime.hub.register(event_id, client)
     try:
-        board = await runtime.service.board(event.id)
-        await client.go_live(await catch_up(runtime, ws, board, audience))
+        board = await runtime.service.board(event_id)
+        await client.go_live(await catch_up(runtime, ws, board, audience, client.write))
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -111,13 +146,15 @@ async def endpoint(ws: WebSocket) -> None:
             if not await connection.read(text):
                 await ws.close(CLOSE_POLICY)
                 break
-    except (WebSocketDisconnect, WebSocketDisconnected):
-        pass
+    except (WebSocketDisconnect, WebSocketDisconnected, ConnectionError):
+        pass  # gone, or stopped reading during its catch-up (and cut off): it resumes when back
+    except TimeoutError:  # its catch-up took longer than catchup_timeout: come back later
+        await close(CLOSE_TRY_AGAIN)
     except Exception:
-        log.exception("websocket of event %s failed", event.slug)
+        log.exception("websocket of event %s failed", slug)
         await close(CLOSE_INTERNAL)
     finally:
-        runtime.hub.unregister(event.id, client)
+        runtime.hub.unregister(event_id, client)
         await connection.finish()
 
 
@@ -237,8 +274,12 @@ class Connection:
         if any(not isinstance(v, str | int | bool | None) for v in args.values()):
             await self.refuse(action_id, Invalid(N_("The server could not read that message.")))
             return False
-        if not self.bucket.take():
-            await self.refuse(action_id, SlowDown(N_("Too many actions at once. Please slow down.")))
+        try:
+            if not self.bucket.take():
+                raise SlowDown(N_("Too many actions at once. Please slow down."))
+            self.runtime.limits.action(self.ws, self.event_id, self.actor)  # shared with forms, other sockets
+        except SlowDown as refusal:
+            await self.refuse(action_id, refusal)
             return None
         self.enqueue((action_id, name, args))
         return True

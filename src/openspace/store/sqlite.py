@@ -43,11 +43,14 @@ from openspace.store.base import Transaction
 from openspace.store.migrations import MIGRATIONS
 from openspace.store.reportlog import ReportLogTransaction
 from openspace.store.sqlite_backup import backup as backup  # the CLI's and tests' way in, by file
+from openspace.store.sqlite_backup import private
 from openspace.store.sqlite_backup import restore as restore
 
 EVENT_COLUMNS = column_names(Event)
 COLUMNS: dict[EntityKind, list[str]] = {kind: column_names(t) for kind, t in ENTITY_TYPES.items()}
-PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 5000")
+# secure_delete: deleted rows are overwritten with zeros, so erased names and deleted events leave
+# no fragments in free pages (issue #21, case 9)
+PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 5000", "secure_delete = ON")
 T = TypeVar("T")
 
 
@@ -211,8 +214,11 @@ class SQLiteTransaction(ReportLogTransaction):
 
     def forget_names_in_results(self, event_id: str, actors: tuple[str, ...]) -> None:
         """Answers are kept for a week so that a resent action gets its first answer again; an
-        erased name must not live on in the answers to earlier renames."""
+        erased name must not live on in the answers to earlier renames. Nor in the change log:
+        it is compacted to nothing before the erasure, so a screen resuming from before it gets
+        a snapshot, which no longer has the name (issue #21, case 9)."""
         self.flush()
+        self.db.execute("DELETE FROM changes WHERE event_id = ?", (event_id,))
         marks = ",".join("?" * len(actors))
         self.db.execute(
             f"UPDATE applied_actions SET result = json_remove(result, '$.name') "
@@ -272,6 +278,7 @@ class SQLiteStore:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private(Path(self.path))
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="openspace-db-writer")
         loop = asyncio.get_running_loop()
         self._writer = await loop.run_in_executor(self._pool, connect, self.path)
@@ -294,6 +301,15 @@ class SQLiteStore:
     def reader(self) -> aiosqlite.Connection:
         assert self._reader is not None, "store is not open"
         return self._reader
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it to nothing: after an event is deleted,
+        its rows must not live on in the WAL's older page images (issue #21, case 9)."""
+        assert self._pool is not None and self._writer is not None, "store is not open"
+        writer = self._writer
+        await asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        )
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
         """Run `work` in one transaction on the writer's thread: committed if it returns, rolled
@@ -348,13 +364,18 @@ class SQLiteStore:
 
     async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None:
         """Changes after `since` up to `until`, or None when the log no longer reaches back that far."""
+        patches = await self.patches_since(event_id, since, until)
+        return None if patches is None else [(seq, Change.from_patch(kind, patch)) for seq, kind, patch in patches]
+
+    async def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
+        """The patches as logged (slim updates and all: domain/patches.py), or None as above."""
         rows = await self._all(
             "SELECT seq, kind, patch FROM changes WHERE event_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
             (event_id, since, until),
         )
         if len(rows) != until - since or (rows and rows[0][0] != since + 1):
             return None
-        return [(int(seq), Change.from_patch(kind, orjson.loads(patch))) for seq, kind, patch in rows]
+        return [(int(seq), str(kind), orjson.loads(patch)) for seq, kind, patch in rows]
 
     async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None:
         row = await self._one(

@@ -36,6 +36,15 @@ def check_database(path: Path) -> None:
         raise StoreError(f"{path} is not an openspace database")
 
 
+def private(path: Path) -> None:
+    """The database holds names and texts: readable by the server's user only (0600), as are the
+    WAL and shared-memory files, which SQLite creates with the database's own permissions."""
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if name.exists():
+            os.chmod(name, 0o600)
+
+
 def backup(source: Path, target: Path) -> None:
     """SQLite's online backup: a consistent copy while the server keeps writing, plus the photos.
 
@@ -54,6 +63,7 @@ def backup(source: Path, target: Path) -> None:
     shutil.rmtree(copied, ignore_errors=True)  # the folder of an older backup at this path, never merged into
     copy_new_files(photos, copied)
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    private(target)  # names and texts: the backup is as private as the database (issue #21)
     dst = sqlite3.connect(target)
     try:
         with dst:

@@ -2,21 +2,21 @@
 
 Exports are the facilitator's, unless the facilitator has published the proceedings; then anyone
 with the event's link may read and download them. A participant's own calendar ("my sessions")
-is theirs at any time. Files are written in a worker thread to a temporary file and streamed.
+is theirs at any time. Files are written by the bounded job pool (jobs.py) to a temporary file,
+kept in the export cache by the event's sequence number and streamed: a published PDF is built
+once per change, however many people ask for it (issue #21).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 from pathlib import Path
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from openspace.domain.errors import N_, Forbidden, NotFound
+from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
 from openspace.domain.model import Board
 from openspace.domain.projection import public_board
 from openspace.exports import agenda as export_agenda
@@ -24,6 +24,7 @@ from openspace.exports import formats as exporting
 from openspace.web.base import Visit, page, refusal_page
 
 UNPUBLISHED = N_("Only the facilitator can download this until the proceedings are published.")
+NO_STORE = {"cache-control": "no-store"}
 PROCEEDINGS_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
@@ -32,19 +33,27 @@ def may_export(v: Visit, board: Board) -> bool:
 
 
 async def render_file(v: Visit, board: Board, fmt: str) -> Path:
-    handle, name = tempfile.mkstemp(prefix="openspace-export-")
-    os.close(handle)
-    path = Path(name)
+    """The export of this board as it is at its sequence number, built at most once per change."""
+    audience = "facilitator" if v.actor.facilitator else "public"
+    shown = board if v.actor.facilitator else public_board(board)
 
-    def work() -> None:
-        with path.open("wb") as out:
-            exporting.write(board, fmt, out, v.runtime.photos)
+    async def build() -> Path:
+        handle, name = tempfile.mkstemp(prefix="openspace-export-")
+        os.close(handle)
+        path = Path(name)
 
-    try:
-        await asyncio.to_thread(work)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+        def work() -> None:
+            with path.open("wb") as out:
+                exporting.write(shown, fmt, out, v.runtime.photos)
+
+        try:
+            await v.runtime.jobs.run(work)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    path: Path = await v.runtime.exports.get((board.event.id, board.seq, fmt, audience), build)
     return path
 
 
@@ -55,13 +64,12 @@ async def export(request: Request) -> Response:
         return refusal_page(v, NotFound(N_("There is no such export.")))
     if not may_export(v, board):
         return refusal_page(v, Forbidden(UNPUBLISHED))
-    path = await render_file(v, board if v.actor.facilitator else public_board(board), fmt)
+    try:
+        path = await render_file(v, board, fmt)
+    except DomainError as error:
+        return refusal_page(v, error)
     return FileResponse(
-        path,
-        media_type=exporting.FORMATS[fmt][1],
-        filename=exporting.file_name(board, fmt),
-        background=BackgroundTask(path.unlink, missing_ok=True),
-        headers={"cache-control": "no-store"},
+        path, media_type=exporting.FORMATS[fmt][1], filename=exporting.file_name(board, fmt), headers=NO_STORE
     )
 
 
@@ -70,12 +78,12 @@ async def read_proceedings(request: Request) -> Response:
     v, event, board = await page(request)
     if not may_export(v, board):
         return refusal_page(v, Forbidden(UNPUBLISHED))
-    path = await render_file(v, board if v.actor.facilitator else public_board(board), "html")
+    try:
+        path = await render_file(v, board, "html")
+    except DomainError as error:
+        return refusal_page(v, error)
     return FileResponse(
-        path,
-        media_type="text/html; charset=utf-8",
-        background=BackgroundTask(path.unlink, missing_ok=True),
-        headers={"content-security-policy": PROCEEDINGS_CSP, "cache-control": "no-store"},
+        path, media_type="text/html; charset=utf-8", headers={"content-security-policy": PROCEEDINGS_CSP, **NO_STORE}
     )
 
 

@@ -8,6 +8,7 @@ change the board post to the shared form endpoint in `web` with `_return_to=faci
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -31,21 +32,34 @@ async def facilitate(request: Request, v: Visit | None = None) -> Response:
     merging = [t for i in dict.fromkeys(query.getlist("merge")) if (t := board.topics.get(i)) and t.status != "merged"]
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
+    def plan() -> tuple[dict[str, list[planning.Hint]], dict[tuple[str, str], list[planning.Hint]], Any]:
+        """The planning work of this page, all of it in the job pool (issue #21, case 16)."""
+        board_hints = planning.hints_for_board(board)
+        picked = planning.hints_for_cells(board, pick.id) if pick is not None else {}
+        suggested = suggestion(board, query.get("replace") == "1", now) if query.get("suggest") else None
+        return board_hints, picked, suggested
+
+    error = v.error
+    try:
+        hints, picked, suggested = await v.runtime.jobs.run(plan)
+    except DomainError as busy:
+        hints, picked, suggested, error = {}, {}, None, error or busy
+
     def cell_hints(topic: Topic, slot: Slot, space: Space) -> list[planning.Hint]:
-        return planning.hints_for_cell(board, topic.id, slot.id, space.id)
+        return picked.get((slot.id, space.id), [])
 
     return v.render(
         "_facilitate_board.html" if fragment else "facilitate.html",
         vm=board_view(board, "facilitator", slot_states(board)),
-        hints=planning.hints_for_board(board),
+        hints=hints,
         cell_hints=cell_hints,
-        suggestion=suggestion(board, query.get("replace") == "1", now) if query.get("suggest") else None,
+        suggestion=suggested,
         merging=merging if len(merging) > 1 else [],
         merges=merge_rows(board),
         flow=flow(board, now),
         data=v.page_data(board, "facilitator"),
         pick=pick,
-        error=v.error,
+        error=error,
         values=v.values,
     )
 
@@ -154,6 +168,7 @@ async def delete_event(request: Request) -> Response:
             return refusal_page(v, form)
         return await facilitate(request, v.again(form, {"_action": "event.delete"}))  # the board, with the message
     await v.runtime.service.delete_event(event.id)  # its photos' files go with it
+    v.runtime.exports.forget(event.id)
     v.event = None
     response = v.render("deleted.html", name=event.name)
     for cookie in (PARTICIPANT_COOKIE, FACILITATOR_COOKIE):

@@ -50,11 +50,12 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
     report = board.reports.get(topic.id)
     saved = {f: getattr(report, f) if report else "" for f in FIELDS}
     typed = {f: values[f] for f in FIELDS if f in values}
-    preview = (
-        {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
-        if values.get("_preview")
-        else None
-    )
+    preview = None
+    if values.get("_preview") and error is None:  # a refused preview (too many) costs nothing more
+        try:
+            preview = await v.runtime.jobs.run(render_preview, typed)
+        except DomainError as busy:
+            error = busy
     writer = bool(v.actor.participant_id or v.actor.facilitator)
     doc, rseq = await v.runtime.cowriting.state(event.id, topic.id) if writer else (b"", 0)
     photos = sorted((p for p in board.photos.values() if p.topic_id == topic.id), key=lambda p: (p.created_at, p.id))
@@ -83,6 +84,11 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
         error=error,
         values=values,
     )
+
+
+def render_preview(typed: dict[str, str]) -> dict[str, str]:
+    """Markdown for a preview: in the job pool, never on the event loop (issue #21, case 1)."""
+    return {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
 
 
 async def upload_photos(request: Request) -> Response:
@@ -129,8 +135,9 @@ async def store_uploads(v: Visit, topic_id: str, form: FormData, stored: list[st
         raise Invalid(N_("Choose a photo first."), field="photos")
     for upload in uploads:
         data = await upload.read(media.MAX_BYTES + 1)  # never more than one photo's worth
-        processed = await asyncio.to_thread(media.process, data)
-        name = await asyncio.to_thread(v.runtime.photos.save, processed)
+        v.runtime.limits.upload(v.request, v.actor)
+        processed = await v.runtime.jobs.run(media.process, data)
+        name = await v.runtime.jobs.run(v.runtime.photos.save, processed)
         stored.append(name)
         await v.runtime.service.execute(
             v.event.id,

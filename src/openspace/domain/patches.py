@@ -1,0 +1,46 @@
+"""Patches proportional to what changed (issue #21, case 4).
+
+A change carries whole entities, which the board needs. Sent as they are, one `me.rename` by the
+convener of 500 topics of 2 KB each broadcast a 1.2 MB frame to every screen and logged 1.2 MB:
+every description went out again to say that a name changed. `slim_patch` writes a topic the
+screens already have as an *update*: its id, its status and version (so visibility is still
+decided per audience), and only the fields that differ. A topic whose status changes, or that is
+new, still goes whole as an upsert: a screen that did not have it needs all of it.
+
+    {"upsert": {kind: [row, ...]}, "update": {"topics": [{"id", "status", "version", ...changed}]},
+     "delete": {kind: [id, ...]}, "event": row}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openspace.domain.model import Board, Change, as_row
+
+ALWAYS = ("id", "status", "version")  # what an update carries even when unchanged
+
+
+def slim_patch(board: Board, change: Change) -> dict[str, Any]:
+    """`change.to_patch()`, with topics already on `board` (same status) sent as their changed fields."""
+    patch = change.to_patch()
+    rows = patch.get("upsert", {}).get("topics")
+    if not rows:
+        return patch
+    whole: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for row in rows:
+        before = board.topics.get(row["id"])
+        if before is None or before.status != row["status"]:
+            whole.append(row)
+            continue
+        old = as_row(before)
+        updates.append({k: v for k, v in row.items() if k in ALWAYS or old.get(k) != v})
+    if updates:
+        patch.setdefault("update", {})["topics"] = updates
+        if whole:
+            patch["upsert"]["topics"] = whole
+        else:
+            del patch["upsert"]["topics"]
+            if not patch["upsert"]:
+                del patch["upsert"]
+    return patch

@@ -1,0 +1,88 @@
+"""What the server itself bounds before the app sees a request (issue #21, cases 12 and 13).
+
+- **Header timeout.** uvicorn closes an idle keep-alive connection, but a client that sends a
+  request's headers one byte at a time (slowloris) is held for ever: 300 such connections were
+  still open after 60 s. `HeaderTimeout` gives every request `header_timeout` seconds from its
+  first byte (or from the connection, or the previous response) to the end of its headers.
+- **Allowed hosts.** A page on another site can make a browser resolve its own name to
+  127.0.0.1 (DNS rebinding) and then talk to a server on the laptop as if same-origin: Host and
+  Origin both say the attacker's name. Only names the server is known by are answered, on
+  HTTP and on websocket upgrades alike (Starlette's TrustedHostMiddleware checks both).
+- **Connections** are bounded by uvicorn's `limit_concurrency` (`max_connections`): beyond it new
+  requests get 503 rather than memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from openspace import links
+from openspace.settings import Settings
+
+
+class HeaderTimeout(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose headers do not arrive in time."""
+
+    header_timeout: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this connection gets the same time
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def http_protocol(settings: Settings) -> type[HeaderTimeout]:
+    """The protocol class with this server's header timeout (uvicorn instantiates it per connection)."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeout,), {"header_timeout": float(settings.header_timeout)})
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """`allowed_hosts` when set; else the names this server is reached by: its public URL's host,
+    the LAN address (what the links carry), the machine's name, the listening address, localhost."""
+    if settings.allowed_hosts.strip():
+        return [h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()]
+    names = {"localhost", "127.0.0.1"}
+    if settings.public_url:
+        names.add((urlsplit(settings.public_url).hostname or "").lower())
+    if settings.host not in ("0.0.0.0", "::", ""):
+        names.add(settings.host.lower())
+    else:
+        names.add(links.lan_address() or "127.0.0.1")
+        hostname = socket.gethostname().lower()
+        names |= {hostname, f"{hostname}.local"}
+    return sorted(n for n in names if n)

@@ -1,0 +1,134 @@
+"""Limits per participant, per client address and per event, shared by forms and sockets (issue #21)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient, WebSocketDenialResponse
+
+from openspace.app import create_app
+from openspace.limits import Buckets
+from openspace.settings import Settings
+from tests.conftest import ORIGIN, EventHandle, act, create_event, csrf_of, join, new_browser
+
+
+@pytest.fixture
+def limited(settings: Settings, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """An app whose limits are the ones the test names (the others as in the suite)."""
+    overrides: dict[str, Any] = request.param
+    with TestClient(create_app(replace(settings, **overrides)), base_url=ORIGIN, follow_redirects=False) as client:
+        yield client
+
+
+def socket(browser: TestClient, event: EventHandle):  # type: ignore[no-untyped-def]
+    return browser.websocket_connect(f"{event.path}/ws", headers={"origin": ORIGIN})
+
+
+def propose(ws: Any, n: int) -> dict[str, Any]:
+    ws.send_json({"type": "action", "id": f"a-{n:08d}", "name": "topic.propose", "args": {"title": f"T{n}"}})
+    while True:
+        message = ws.receive_json()
+        if message["type"] == "result":
+            return message  # type: ignore[no-any-return]
+
+
+def test_buckets_refill_and_forget_the_oldest_key() -> None:
+    """count at once, refilled over the window; memory bounded by max_keys."""
+    bucket = Buckets("2/10", max_keys=2)
+    assert [bucket.take("a", now=0.0) for _ in range(3)] == [True, True, False]
+    assert bucket.take("a", now=5.0)  # one token back after half the window
+    bucket.take("b", now=5.0)
+    bucket.take("c", now=5.0)
+    assert "a" not in bucket._buckets
+
+
+@pytest.mark.parametrize("limited", [{"limit_actions_person": "6/600"}], indirect=True)
+def test_sockets_and_forms_of_one_participant_share_one_budget(limited: TestClient) -> None:
+    """Case 3: sixteen sockets or a form loop spend from the same bucket as one socket."""
+    event = create_event(limited)
+    lisa = join(limited, event)
+    accepted = 0
+    with socket(lisa, event) as one, socket(lisa, event) as two, socket(lisa, event) as three:
+        for n in range(9):
+            ws = (one, two, three)[n % 3]
+            answer = propose(ws, n)
+            accepted += answer["ok"]
+            if not answer["ok"]:
+                assert answer["error"]["code"] == "slow_down"
+    assert accepted == 6
+    refused = act(lisa, event, "topic.propose", title="Via formuläret")
+    assert refused.status_code == 429
+    assert "för" in refused.text.lower()  # the Swedish event says it in Swedish
+
+
+@pytest.mark.parametrize(
+    "limited", [{"limit_actions_person": "3/600", "limit_actions_address": "1000/10"}], indirect=True
+)
+def test_a_hall_behind_one_address_is_counted_per_participant(limited: TestClient) -> None:
+    """A NAT'd hall: one person's spent budget does not stop the next person on the same address."""
+    event = create_event(limited)
+    lisa, bo = join(limited, event, "Lisa"), join(limited, event, "Bo")
+    assert [act(lisa, event, "topic.propose", title=f"L{n}").status_code for n in range(4)] == [303, 303, 303, 429]
+    assert act(bo, event, "topic.propose", title="Bo").status_code == 303
+
+
+@pytest.mark.parametrize("limited", [{"limit_actions_event": "4/600"}], indirect=True)
+def test_an_event_has_a_budget_of_its_own(limited: TestClient) -> None:
+    """However many people and addresses, one event takes only so many actions at once."""
+    event = create_event(limited)
+    people = [join(limited, event, f"P{n}") for n in range(5)]
+    codes = [act(p, event, "topic.propose", title=f"T{n}").status_code for n, p in enumerate(people)]
+    assert codes == [303, 303, 303, 303, 429]
+
+
+@pytest.mark.parametrize("limited", [{"limit_joins_address": "2/600"}], indirect=True)
+def test_joins_are_limited_per_address(limited: TestClient) -> None:
+    """Case 11: a script cannot join without end (and so cannot mint fresh participant budgets)."""
+    event = create_event(limited)
+    join(limited, event, "A")
+    join(limited, event, "B")
+    browser = new_browser(limited)
+    token = csrf_of(browser, event.path)
+    assert browser.post(f"{event.path}/join", data={"csrf": token, "name": "C"}).status_code == 429
+
+
+@pytest.mark.parametrize("limited", [{"limit_new_events_address": "2/3600"}], indirect=True)
+def test_new_events_are_limited_per_address(limited: TestClient) -> None:
+    """Case 11: /new took 170 events a second."""
+    create_event(limited)
+    create_event(limited)
+    browser = new_browser(limited)
+    data = {"csrf": csrf_of(browser, "/new"), "name": "X", "starts_on": "2026-03-14", "language": "en"}
+    data["timezone"] = "Europe/Stockholm"
+    response = browser.post("/new", data=data)
+    assert response.status_code == 429 and "Too many events" in response.text
+
+
+@pytest.mark.parametrize("limited", [{"limit_previews": "2/600"}], indirect=True)
+def test_report_previews_are_limited(limited: TestClient) -> None:
+    """Case 1: previews need no join and cost CPU, so each person (or address) has a few a minute."""
+    event = create_event(limited)
+    lisa = join(limited, event)
+    act(lisa, event, "topic.propose", title="Bibliotek")
+    topic = limited.get(f"{event.path}/state.json").json()["topics"][0]["id"]
+    codes = [act(lisa, event, "", "report", topic=topic, _preview="1", discussion="x").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+@pytest.mark.parametrize("limited", [{"sockets_per_person": 2, "sockets_per_address": 3}], indirect=True)
+def test_sockets_are_limited_per_participant_and_per_address(limited: TestClient) -> None:
+    """Case 3: one client opened 500 sockets."""
+    event = create_event(limited)
+    lisa = join(limited, event)
+    with socket(lisa, event), socket(lisa, event):
+        with pytest.raises(WebSocketDenialResponse) as denied, socket(lisa, event):
+            pass
+        assert denied.value.status_code == 429
+        with socket(new_browser(limited), event):  # someone else behind the same address
+            with pytest.raises(WebSocketDenialResponse), socket(new_browser(limited), event):
+                pass
+    with socket(lisa, event):  # closed sockets give their place back
+        pass

@@ -1,0 +1,85 @@
+"""The server bounds slow headers and answers only to its own names (issue #21, cases 12 and 13)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient, WebSocketDenialResponse
+
+from openspace import serving
+from openspace.settings import Settings
+from tests.conftest import create_event
+from tests.server import running_server
+
+EVIL = "rebind.evil.example"
+
+
+def test_default_allowed_hosts_are_the_servers_own_names() -> None:
+    """The public URL's host, the listening address and localhost; never anyone's name."""
+    assert {"localhost", "127.0.0.1"} <= set(serving.allowed_hosts(Settings()))
+    public = serving.allowed_hosts(Settings(public_url="https://open.example.org/x", host="0.0.0.0"))
+    assert "open.example.org" in public and EVIL not in public
+    assert serving.allowed_hosts(Settings(allowed_hosts="a.example, B.example")) == ["a.example", "b.example"]
+
+
+def test_a_foreign_host_is_refused_on_http_and_websocket(client: TestClient) -> None:
+    """Case 13: with Host and Origin both rebind.evil.example, the upgrade was accepted."""
+    event = create_event(client)
+    assert client.get(event.path, headers={"host": EVIL}).status_code == 400
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect(
+            f"{event.path}/ws", headers={"host": EVIL, "origin": f"http://{EVIL}"}
+        ):  # pragma: no cover - refused before it opens
+            pass
+    assert denied.value.status_code == 400
+
+
+def read_until_closed(sockets: list[socket.socket], deadline: float) -> int:
+    """How many of the sockets the server closed before the deadline."""
+    closed: set[int] = set()
+    while time.monotonic() < deadline and len(closed) < len(sockets):
+        for n, sock in enumerate(sockets):
+            if n in closed:
+                continue
+            try:
+                if sock.recv(1024) == b"":
+                    closed.add(n)
+            except (TimeoutError, BlockingIOError):
+                pass
+            except OSError:
+                closed.add(n)
+        time.sleep(0.05)
+    return len(closed)
+
+
+@pytest.mark.slow
+def test_slow_headers_are_cut_off_and_foreign_upgrades_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 12: 300 slowloris connections were still held after 60 s. With a 1 s header timeout,
+    thirty are closed within a few seconds, while a prompt request is still answered."""
+    monkeypatch.setenv("OPENSPACE_HEADER_TIMEOUT", "1")
+    with running_server(tmp_path / "s.db", demo=False) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        slow = []
+        for _ in range(30):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
+            sock.setblocking(False)
+            slow.append(sock)
+        try:
+            assert read_until_closed(slow, time.monotonic() + 15) == len(slow)
+        finally:
+            for sock in slow:
+                sock.close()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                b"GET /e/x/ws HTTP/1.1\r\nHost: " + EVIL.encode() + b"\r\nOrigin: http://" + EVIL.encode() + b"\r\n"
+                b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            )
+            assert sock.recv(1024).split(b"\r\n")[0].endswith(b"400 Bad Request")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(1024).startswith(b"HTTP/1.1 200")

@@ -1,0 +1,77 @@
+"""Uploads a hostile person cannot abuse: pixel bounds, photo quotas, unlinkable tags (issue #21)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from openspace import media
+from openspace.domain import harvest
+from openspace.media import PhotoError, process
+from tests.conftest import EventHandle, join, state
+from tests.test_media import png_claiming
+from tests.web.test_harvest_flows import placed_topic, upload
+
+
+def small_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), "white").save(out, "JPEG")
+    return out.getvalue()
+
+
+def photos_of(client: TestClient, event: EventHandle) -> list[str]:
+    return [p["id"] for p in state(client, event)["photos"]]
+
+
+@pytest.mark.parametrize("size", [(1, 39_999_999), (39_999_999, 1), (media.MAX_SIDE + 1, 2)])
+def test_a_picture_too_long_on_one_side_is_refused_from_its_header(size: tuple[int, int]) -> None:
+    """Case 8: 1 x 39,999,999 pixels passed the total and peaked at 1.5 GB."""
+    with pytest.raises(PhotoError) as caught:
+        process(png_claiming(*size))
+    assert caught.value.message == media.TOO_LONG_SIDE
+
+
+def test_one_person_has_a_photo_quota(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 8: no quota per person meant 30 noise photos per session, for every session."""
+    monkeypatch.setattr(harvest, "MAX_PERSON_PHOTOS", 2)
+    event, topic = placed_topic(client)
+    lisa, bo = join(client, event, "Lisa"), join(client, event, "Bo")
+    assert [upload(lisa, event, topic, "a.jpg", small_jpeg()).status_code for _ in range(3)] == [303, 303, 400]
+    assert upload(bo, event, topic, "b.jpg", small_jpeg()).status_code == 303
+    assert len(photos_of(client, event)) == 3
+
+
+def test_an_event_has_a_photo_quota(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 8: 500 topics x 30 photos was about 37 GB."""
+    monkeypatch.setattr(harvest, "MAX_EVENT_PHOTOS", 2)
+    event, topic = placed_topic(client)
+    people = [join(client, event, f"P{n}") for n in range(3)]
+    codes = [upload(p, event, topic, "a.jpg", small_jpeg()).status_code for p in people]
+    assert codes == [303, 303, 400]
+
+
+def test_a_photos_tag_cannot_be_linked_to_its_uploader_from_public_data(client: TestClient) -> None:
+    """Case 14: the tag was sha256(random | participant id), and convener ids are public."""
+    event, topic = placed_topic(client)
+    lisa = join(client, event, "Lisa")
+    from tests.conftest import act
+
+    act(lisa, event, "topic.propose", title="Mitt ämne")  # makes Lisa's id public as a convener
+    lisa_id = next(t["convener_id"] for t in state(client, event)["topics"] if t["title"] == "Mitt ämne")
+    assert upload(lisa, event, topic, "a.jpg", small_jpeg()).status_code == 303
+    (photo_id,) = photos_of(client, event)
+    random_part, _, tag = photo_id.partition(".")
+    assert tag and tag != harvest.legacy_tag(random_part, lisa_id)
+    assert tag != harvest.uploader_tag(random_part, f"unkeyed|{lisa_id}")
+    removed = act(lisa, event, "photo.remove", "report", topic=topic, photo=photo_id)  # she still may
+    assert removed.status_code == 303 and photos_of(client, event) == []
+
+
+def test_a_static_path_with_nul_is_not_found(client: TestClient) -> None:
+    """Case 15: /static/<v>/js/live.js%00.png answered 500 and logged two tracebacks."""
+    page = client.get("/").text
+    version = page.split("/static/")[1].split("/")[0]
+    assert client.get(f"/static/{version}/js/live.js%00.png").status_code == 404
