@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from . import report, servers, snapshot
+from . import regions, report, servers, snapshot
 
 DOC = servers.ROOT / "docs" / "performance.md"
 
@@ -143,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     print("openspace benchmark:", report.machine_line(results["machine"]), flush=True)
     print("snapshot (in-process) ...", flush=True)
     results["snapshot"] = snapshot.measure()
+    print("live regions (in-process) ...", flush=True)
+    results["regions"] = regions.measure()
+    print("live regions (in-process) ...", flush=True)
+    results["regions"] = regions.measure()
     with tempfile.TemporaryDirectory(prefix="openspace-bench-") as tmp:
         workdir = Path(tmp)
         for n in counts:

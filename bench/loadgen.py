@@ -680,6 +680,7 @@ def page_weight(host: str, port: int, slug: str) -> dict[str, Any]:
     """GET the participant page and everything it loads (CSS, icon, JS modules and their imports),
     with Accept-Encoding: gzip, counting each body as it came over the wire (http.client does not
     decompress)."""
+    import posixpath
     import re
 
     browser = Browser(host, port)
@@ -712,8 +713,8 @@ def page_weight(host: str, port: int, slug: str) -> dict[str, Any]:
         body = fetch(path)
         if path.endswith(".js"):
             base = path.rsplit("/", 1)[0]
-            for module in re.findall(r'(?:import|from)\s*["\'](\./[^"\']+)["\']', body.decode()):
-                queue.append(f"{base}/{module[2:]}")
+            for module in re.findall(r'(?:import|from)\s*["\'](\.\.?/[^"\']+)["\']', body.decode()):
+                queue.append(posixpath.normpath(f"{base}/{module}"))
     return {
         "total_bytes": sum(i["bytes"] for i in items),
         "total_uncompressed": sum(i["uncompressed"] for i in items),

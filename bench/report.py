@@ -17,6 +17,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from . import regions
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 ROOT = Path(__file__).resolve().parent.parent
 P99_TARGETS = {500: 30.0, 2000: 60.0, 5000: 150.0}  # ms, action -> last client, at the fixed rate
@@ -256,6 +258,7 @@ def table(results: dict[str, Any]) -> str:
                     verdict(s["median_ms"] <= SNAPSHOT_TARGET),
                 )
             )
+    rows += regions.rows(results.get("regions"), num, verdict)
     page = next(
         (get(sides.get("project"), "page") for sides in fanout.values() if get(sides.get("project"), "page")), None
     )

@@ -1,101 +1,63 @@
-// The facilitator's board is rendered by the server (templates/_facilitate_board.html). On every
-// live change this page fetches that fragment again and swaps it in, keeping any form the
-// facilitator is typing in and the keyboard focus. Drag and drop, and the keyboard's
-// "Move" then "Place here", both send topic.place through the live connection.
+// The facilitator's board is one region the server renders (templates/_facilitate_board.html);
+// on every live change regions.js fetches it again and morphs it into place, so what the
+// facilitator is typing, the caret and the focus stay. What the board shows besides the grid
+// (a topic being moved, a suggestion, a merge) is this page's own view, sent with each fetch.
+// Drag and drop, and the keyboard's "Move" then "Place here", both send topic.place through the
+// live connection; a refusal of either ends the move and stays above the board until dismissed.
 
 import { Live, pageData } from "./live.js";
 import { enhanceForms } from "./forms.js";
-import { renderBanner, slotStates } from "./render.js";
+import { Regions } from "./regions.js";
 
 const data = pageData();
 const live = new Live(data);
 const board = document.getElementById("board");
 let view = new URLSearchParams(); // what the board shows besides the grid: pick, suggest, merge
-let timer = null;
 let dragging = false; // a drag is under way, or a pointer is pressed on a card and may start one
 
-function focusKey(node) {
-  if (!node || !board.contains(node)) return null;
-  if (node.id) return `#${CSS.escape(node.id)}`;
-  const form = node.closest("form[id]");
-  if (form && node.name) return `#${CSS.escape(form.id)} [name="${CSS.escape(node.name)}"]`;
-  const card = node.closest("[data-topic]");
-  if (card && node.dataset.pick !== undefined) return `[data-pick="${CSS.escape(card.dataset.topic)}"]`;
-  return null;
-}
+const regions = new Regions(live, data, {
+  url: () => `${board.dataset.fragment}${view.toString() ? `&${view}` : ""}`,
+  busy: board,
+  hold: () => dragging,
+});
 
-// Refreshes may overlap (a result and its change arrive close together): only the newest
-// request's answer is applied, so an older, slower one can never put back a stale board. While
-// one is pending the region says so with aria-busy, for screen readers and tests alike.
-let issued = 0;
-let pending = 0;
-
-function settle() {
-  if (!pending && !timer && !dragging) board.removeAttribute("aria-busy");
-}
-
-async function refresh({ focus = null } = {}) {
-  clearTimeout(timer);
-  timer = null;
-  if (dragging) return; // dragend schedules the refresh that was skipped
-  const mine = ++issued;
-  pending += 1;
-  board.setAttribute("aria-busy", "true");
-  const extra = view.toString();
-  const url = `${board.dataset.fragment}${extra ? `&${extra}` : ""}`;
-  let html = null;
-  try {
-    const response = await fetch(url, { credentials: "same-origin" });
-    if (response.ok) html = await response.text();
-  } catch {
-    // bad wifi: handled below
-  }
-  pending -= 1;
-  if (html === null) {
-    if (mine === issued) timer = setTimeout(() => refresh(), 2000); // must not stay stale
-    return;
-  }
-  if (mine !== issued || dragging) {
-    settle(); // a newer answer is coming, or a drag is under way and will refresh at its end
-    return;
-  }
-  swap(html, focus || focusKey(document.activeElement));
-  settle();
-}
-
-function swap(html, key) {
-  const dirty = [...board.querySelectorAll("form[id][data-dirty='1']")];
-  const next = document.createElement("div");
-  next.innerHTML = html;
-  for (const form of dirty) {
-    const fresh = next.querySelector(`#${CSS.escape(form.id)}`);
-    if (fresh) fresh.replaceWith(form);
-  }
-  board.replaceChildren(...next.childNodes);
-  const target = key && board.querySelector(key);
+// Show the board for the current view, then put the focus where the work continues.
+async function refresh(focus = null) {
+  await regions.schedule(0);
+  const target = focus && board.querySelector(focus);
   if (target) target.focus();
 }
 
 function scheduleRefresh() {
-  clearTimeout(timer);
-  board.setAttribute("aria-busy", "true");
-  timer = setTimeout(() => refresh(), 60);
+  regions.schedule();
 }
 
-live.addEventListener("change", scheduleRefresh);
+function endMove(topic) {
+  view = new URLSearchParams();
+  return refresh(topic ? `[data-pick="${CSS.escape(topic)}"]` : null);
+}
+
 enhanceForms(board, live, {
   onDone(form) {
     if (form.dataset.action === "topic.place") {
-      view = new URLSearchParams();
-      refresh({ focus: `[data-pick="${CSS.escape(form.elements.topic.value)}"]` });
+      announce("");
+      endMove(form.elements.topic.value);
     } else if (form.dataset.action === "agenda.apply" || form.dataset.action === "topic.merge") {
       view = new URLSearchParams();
-      refresh({ focus: form.dataset.action === "topic.merge" ? "#topics-h" : "#grid-h" });
+      refresh(form.dataset.action === "topic.merge" ? "#topics-h" : "#grid-h");
     }
+  },
+  onError(form, error) {
+    if (form.dataset.action !== "topic.place" || !view.has("pick")) return true;
+    // The cell was taken a moment earlier: the move ends (its forms go with it), and the
+    // refusal is said above the board, where no refresh replaces it.
+    announce(error.message);
+    endMove(form.elements.topic.value);
+    return false;
   },
 });
 
-// Links and GET forms that only change what the board shows are answered by a fragment refresh,
+// Links and GET forms that only change what the board shows are answered by a region refresh,
 // not a page load: the facilitator keeps their place, and focus lands where the work continues.
 board.addEventListener("click", (event) => {
   const link = event.target.closest(`a[href^="${CSS.escape(data.urls.facilitate)}"]`);
@@ -103,8 +65,7 @@ board.addEventListener("click", (event) => {
   event.preventDefault();
   const url = new URL(link.href);
   view = url.searchParams;
-  const focus = view.has("pick") ? "button.place" : url.hash || "#grid-h";
-  refresh({ focus });
+  refresh(view.has("pick") ? "button.place" : url.hash || "#grid-h");
 });
 
 board.addEventListener("submit", (event) => {
@@ -112,22 +73,12 @@ board.addEventListener("submit", (event) => {
   if (form.method !== "get") return;
   event.preventDefault();
   view = new URLSearchParams(new FormData(form));
-  refresh({ focus: view.has("suggest") ? "#suggest-h" : "#merge-h" });
+  refresh(view.has("suggest") ? "#suggest-h" : "#merge-h");
 });
 
 board.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && view.has("pick")) {
-    const topic = view.get("pick");
-    view = new URLSearchParams();
-    refresh({ focus: `[data-pick="${CSS.escape(topic)}"]` });
-  }
+  if (event.key === "Escape" && view.has("pick")) endMove(view.get("pick"));
 });
-
-const offset = Date.parse(data.serverNow) - Date.now();
-setInterval(() => {
-  const banner = board.querySelector("[data-banner]");
-  if (banner) renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset);
-}, 1000);
 
 // A refresh must not replace a card between the press and the drag's start: Chromium then
 // cancels the drag. So a pressed pointer on a card counts as dragging until it is released.
@@ -137,6 +88,7 @@ board.addEventListener("pointerdown", (event) => {
 document.addEventListener("pointerup", () => {
   if (!board.dataset.dragTopic && dragging) {
     dragging = false;
+    regions.release();
     scheduleRefresh();
   }
 });
@@ -187,6 +139,8 @@ board.addEventListener("drop", (event) => {
   scheduleRefresh();
 });
 
+// A refusal of a placement, above the board: no refresh touches it, and it stays until the
+// facilitator dismisses it or places a topic successfully.
 function announce(message) {
   let node = document.getElementById("board-alert");
   if (!message) {
@@ -198,9 +152,15 @@ function announce(message) {
     node.id = "board-alert";
     node.className = "alert";
     node.setAttribute("role", "alert");
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "small secondary";
+    close.textContent = data.i18n.dismiss;
+    close.addEventListener("click", () => announce(""));
+    node.append(document.createElement("p"), close);
     board.before(node);
   }
-  node.textContent = message;
+  node.querySelector("p").textContent = message;
 }
 
 live.connect();

@@ -1,6 +1,7 @@
 // Sends every form marked data-action through the live connection instead of a page load.
 // The same forms post to the form endpoint without JavaScript. What the person typed stays in the
-// form until the server has accepted it; a refusal is shown next to the form, translated.
+// form until the server has accepted it; a refusal is shown next to the form, translated, and
+// stays there (data-keep: a live refresh never removes it) until the person sends the form again.
 
 // The fields that steer the no-JavaScript post start with "_" (the action's name, the page to go
 // back to, the anchor, the action's id: live.send gives every send its own id), so none of them
@@ -16,6 +17,7 @@ function statusOf(form) {
     node.setAttribute("aria-live", "polite");
     form.append(node);
   }
+  node.setAttribute("data-keep", "");
   return node;
 }
 
@@ -31,7 +33,7 @@ function showError(form, error) {
   }
 }
 
-export function enhanceForms(root, live, { onDone } = {}) {
+export function enhanceForms(root, live, { onDone, onError } = {}) {
   root.addEventListener("submit", (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.dataset.action) return;
@@ -61,6 +63,7 @@ export function enhanceForms(root, live, { onDone } = {}) {
       },
       (error) => {
         form.removeAttribute("aria-busy");
+        if (onError && onError(form, error) === false) return; // the page shows it elsewhere
         showError(form, error);
       },
     );

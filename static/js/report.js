@@ -5,7 +5,7 @@
 // or larger ones, are chosen than the server takes, instead of after a long upload.
 import { Live, pageData } from "./live.js";
 import { Cowrite } from "./cowrite.js";
-import { renderBanner, slotStates } from "./render.js";
+import { Regions } from "./regions.js";
 
 const data = pageData();
 const live = new Live(data);
@@ -14,11 +14,10 @@ const form = document.getElementById("report-form");
 const status = document.querySelector("[data-draft]");
 const FIELDS = ["participants", "discussion", "insights", "recommendations"];
 
-const banner = document.querySelector("[data-banner]");
-const offset = Date.parse(data.serverNow) - Date.now();
-const showBanner = () => renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset);
-live.addEventListener("change", showBanner); // announcements reach people while they write, too
-setInterval(showBanner, 1000);
+// The banner, the saved text, the photos and the versions are regions the server renders
+// (regions.js), so announcements and others' saves reach people while they write. The form is
+// never one: its fields are the shared document's, kept by cowrite.js, and no morph touches them.
+new Regions(live, data);
 
 if (form && form.dataset.doc !== undefined) {
   const fields = Object.fromEntries(FIELDS.map((f) => [f, form.elements[f]]));

@@ -1,24 +1,13 @@
-// A session's page follows its head count live; "I'm here" and "I'm leaving" go through the
-// live connection (and its outbox, so a tap made offline is sent once the phone is back).
+// A session's page follows the board live: its room, capacity, "full" warning and head count are
+// one region the server renders (regions.js). "I'm here" and "I'm leaving" go through the live
+// connection (and its outbox, so a tap made offline is sent once the phone is back); the change
+// they make brings this person's own buttons back with the region.
 import { Live, pageData } from "./live.js";
 import { enhanceForms } from "./forms.js";
-import { renderBanner, slotStates } from "./render.js";
+import { Regions } from "./regions.js";
 
 const data = pageData();
 const live = new Live(data);
-const topicId = document.querySelector("[data-session]").dataset.session;
-const count = document.querySelector("[data-headcount]");
-const banner = document.querySelector("[data-banner]");
-const offset = Date.parse(data.serverNow) - Date.now();
-
-function render() {
-  const topic = live.state.topics.get(topicId);
-  if (!topic || !count) return;
-  count.textContent = count.textContent.replace(/^\d+/, String(topic.headcount));
-}
-
-live.addEventListener("change", render);
-setInterval(() => renderBanner(banner, live.state, data, slotStates(live.state, live.state.event.timezone), offset), 1000);
-// after "I'm here" or "I'm leaving" the buttons change: load the page's own answer again
-enhanceForms(document, live, { onDone: () => window.location.reload() });
+new Regions(live, data);
+enhanceForms(document, live);
 live.connect();

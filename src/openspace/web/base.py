@@ -8,12 +8,13 @@ share these, so a check made here is made the same way everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from openspace import i18n
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
@@ -22,6 +23,7 @@ from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
 from openspace.runtime import Runtime, runtime_of
 from openspace.security import CSRF_COOKIE, LANG_COOKIE, csrf_ok, form_origin_ok, new_secret
+from openspace.web import regions
 from openspace.web.views import page_data
 
 YEAR = 365 * 24 * 3600
@@ -72,8 +74,39 @@ class Visit:
             base_url=self.runtime.base_url,
             join_url=self.link("participant", slug=self.event.slug) if self.event else "",
         )
+        data = context.get("data")
+        if isinstance(data, dict):
+            # where this page asks for its live regions: its own address, unless it is a form's
+            # answer (a refusal shown at /act or /join), which has no address to ask again
+            url = self.request.url
+            data["here"] = (url.path + (f"?{url.query}" if url.query else "")) if self.request.method == "GET" else None
+        have = regions.wanted(self.request.headers.get(regions.HEADER))
+        if have is not None:  # a live page asking for its changed regions: the same render, cut
+            given: dict[str, Any] = data if isinstance(data, dict) else {}
+            html = self.shared_render(template, status, given, context)
+            cut = regions.answer(html, have, given.get("seq"))
+            cut["clockChange"] = given.get("clockChange")
+            answer = JSONResponse(cut, status_code=status)
+            answer.headers["vary"] = "x-regions"
+            return self.finish(answer)
         response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
+        response.headers["vary"] = "x-regions"
         return self.finish(response)
+
+    def shared_render(self, template: str, status: int, data: dict[str, Any], context: dict[str, Any]) -> str:
+        """The page for a live regions' ask: shared among visitors who hold nothing of their own
+        in it (`regions.SharedRenders`), else rendered for this person."""
+        renderer = self.runtime.renderer
+        seq = data.get("seq")
+        if self.actor.facilitator or self.actor.participant_id or seq is None or status != 200:
+            return renderer.render(template, **context)
+        key = (template, str(data.get("here")), i18n.current_language(), str(seq))
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        html = renderer.shared.get(key, self.csrf, now)
+        if html is None:
+            html = renderer.render(template, **context)
+            renderer.shared.put(key, html, self.csrf, data.get("clockChange"))
+        return html
 
     def page_data(self, board: Board, audience: Audience) -> dict[str, Any]:
         assert self.event is not None

@@ -17,6 +17,7 @@ from openspace.domain import planning
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
 from openspace.domain.model import Event, Slot, Space, Topic
 from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, READY_COOKIE, same_hash
+from openspace.web import regions
 from openspace.web.base import Visit, page, read_form, refusal_page, set_session_cookie, visit
 from openspace.web.rendering import slot_states
 from openspace.web.views import board_view, flow, merge_rows, suggestion
@@ -28,7 +29,8 @@ async def facilitate(request: Request, v: Visit | None = None) -> Response:
         return refusal_page(v, Forbidden(N_("Only the facilitator can see this page. Open your facilitator link.")))
     query = request.query_params
     pick = board.topics.get(query.get("pick", ""))
-    fragment = query.get("fragment") == "board"
+    # a live page asking for its regions gets them cut from the whole page (web/regions.py)
+    fragment = query.get("fragment") == "board" and regions.HEADER not in request.headers
     merging = [t for i in dict.fromkeys(query.getlist("merge")) if (t := board.topics.get(i)) and t.status != "merged"]
     now = datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -162,7 +162,7 @@ async def room(request: Request) -> Response:
     for slot, topic in sessions:
         if attendance.is_open(event, slot, now):
             return v.finish(RedirectResponse(v.url("session", slug=event.slug, topic=topic.id), status_code=303))
-    return v.render("room.html", space=space, sessions=sessions)
+    return v.render("room.html", space=space, sessions=sessions, data=v.page_data(board, "public"))
 
 
 async def print_rooms(request: Request) -> Response:

@@ -26,6 +26,7 @@ from openspace import i18n
 from openspace.assets import asset_dir
 from openspace.domain.harvest import has_report
 from openspace.domain.model import Board, Slot
+from openspace.web.regions import SharedRenders
 from openspace.web.views import PHASE_LABELS, clock_text
 
 
@@ -63,6 +64,7 @@ def slot_states(board: Board, now: datetime | None = None) -> dict[str, str]:
 
 class Renderer:
     def __init__(self) -> None:
+        self.shared = SharedRenders()  # live regions' asks by visitors with nothing of their own
         self.static_root = asset_dir("static")
         self.version = static_version(self.static_root)
         self.env = Environment(

@@ -7,7 +7,7 @@ from one and the same board.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,6 +48,19 @@ class BoardView:
     def announcements(self) -> list[Announcement]:
         active = [a for a in self.board.announcements.values() if a.expires_at > self.now]
         return sorted(active, key=lambda a: a.created_at, reverse=True)
+
+    def countdown_until(self) -> str:
+        """The instant the countdown ends (UTC), for the page to tick towards between renders:
+        the same for every render, so a region's hash does not change with the clock."""
+        if self.event.bell_until and self.event.bell_until > self.now:
+            return datetime.fromisoformat(self.event.bell_until).astimezone(UTC).isoformat(timespec="seconds")
+        zone = ZoneInfo(self.event.timezone)
+        for _, slots in self.days:
+            for slot in slots:
+                if self.slot_states.get(slot.id) == "now":
+                    end = datetime.fromisoformat(f"{slot.day}T{slot.end}").replace(tzinfo=zone)
+                    return end.astimezone(UTC).isoformat(timespec="seconds")
+        return ""
 
     def queue_place(self, topic: Topic) -> int | None:
         for number, queued in enumerate(self.queue, start=1):
@@ -203,20 +216,9 @@ PHASE_LABELS = {
 }
 
 
-# The strings the browser renders by itself, translated once per page.
+# The strings the browser shows by itself (the connection's state, a form's fate, the countdown's
+# tick), translated once per page. Every other text is in the markup the server renders.
 CLIENT_STRINGS = {
-    "time": N_("Time"),
-    "place": N_("%(num)s place"),
-    "places": N_("%(num)s places"),
-    "now": N_("Now"),
-    "next": N_("Next"),
-    "free": N_("Free"),
-    "by": N_("by %(name)s"),
-    "unplaced": N_("Not on the agenda yet"),
-    "edit": N_("Edit"),
-    "yours": N_("Your topic"),
-    "no_topics": N_("No topics yet. Be the first to propose one!"),
-    "no_slots": N_("The facilitator has not set up the agenda yet."),
     "online": N_("Connected"),
     "offline": N_("Offline. Your changes are kept and sent when the connection is back."),
     "connecting": N_("Connecting…"),
@@ -229,41 +231,34 @@ CLIENT_STRINGS = {
     "someone": N_("Someone"),
     "doc_saved": N_("Everything you typed is saved."),
     "doc_pending": N_("Not sent yet: kept on this phone until the server has it."),
-    "hidden": N_("Hidden"),
-    "all_placed": N_("Every topic is on the agenda."),
     "gone": N_("This event has been deleted."),
-    "photo_of": N_("Photo %(num)s from “%(title)s”"),
-    "dot": N_("%(num)s dot"),
-    "dots": N_("%(num)s dots"),
-    "give_dot": N_("Give a dot"),
-    "take_dot": N_("Take a dot back"),
-    "no_reports": N_("No reports yet. They appear here as soon as someone writes one."),
-    "dots_left": N_("Vote with your dots: you have %(num)s left."),
     "nudge": N_("Your session ends in a few minutes: write its report while it is fresh."),
-    "here": N_("%(num)s here"),
-    "you_here": N_("You are here"),
-    "full": N_("Full: %(num)s people for %(capacity)s places."),
-    "full_move": N_("Full: %(num)s people for %(capacity)s places. %(space)s is free and fits."),
-    "interested_one": N_("%(num)s wants to go"),
-    "interested_many": N_("%(num)s want to go"),
-    "want": N_("I want to go"),
-    "going": N_("✓ I want to go"),
-    "pitch": N_("Ask to pitch it"),
-    "in_queue": N_("Number %(num)s in the pitch queue"),
-    "leave_queue": N_("Leave the queue"),
-    "place_own": N_("Put it on the agenda"),
     "ends_in": N_("Ends in %(time)s"),
     "bell": N_("Countdown: %(time)s"),
-    **{f"phase_{phase}": label for phase, label in PHASE_LABELS.items()},
+    "dismiss": N_("Dismiss"),
 }
 
 
-def event_days(first: str, last: str) -> list[str]:
-    try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError:
-        return []
-    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+def next_clock_change(board: Board, now: datetime) -> str | None:
+    """The next instant at which a page would render differently with no change to the board:
+    a slot's check-in opening, start or end ("now", "next", "I'm here"), an announcement
+    expiring, the bell running out. A live page asks again then, instead of polling."""
+    zone = ZoneInfo(board.event.timezone)
+    early = timedelta(minutes=attendance.EARLY_MINUTES)
+    moments: list[datetime] = []
+    for slot in board.slots.values():
+        try:
+            start = datetime.fromisoformat(f"{slot.day}T{slot.start}").replace(tzinfo=zone)
+            end = datetime.fromisoformat(f"{slot.day}T{slot.end}").replace(tzinfo=zone)
+        except ValueError:
+            continue
+        moments += [start - early, start, end]
+    for announcement in board.announcements.values():
+        moments.append(datetime.fromisoformat(announcement.expires_at))
+    if board.event.bell_until:
+        moments.append(datetime.fromisoformat(board.event.bell_until))
+    future = [m for m in moments if m > now]
+    return min(future).astimezone(UTC).isoformat(timespec="seconds") if future else None
 
 
 def page_data(
@@ -272,7 +267,7 @@ def page_data(
     """Everything the page's script starts from: the same state a snapshot would carry."""
     language = i18n.current_language()
     event = board.event
-    days = {slot.day for slot in board.slots.values()} | set(event_days(event.starts_on, event.ends_on))
+    now = datetime.now(UTC)
     return {
         "slug": slug,
         "seq": board.seq,
@@ -283,11 +278,10 @@ def page_data(
         "myInterests": sorted(i.topic_id for i in board.interests.values() if me and i.participant_id == me),
         "myAttendance": {a.slot_id: a.topic_id for a in board.attendance.values() if me and a.participant_id == me},
         "myDots": sum(1 for v in board.votes.values() if me and v.participant_id == me),
-        "serverNow": datetime.now(UTC).isoformat(timespec="seconds"),
+        "serverNow": now.isoformat(timespec="seconds"),
+        "clockChange": next_clock_change(board, now),
         "language": language,
         "timezone": event.timezone,
         "state": state_for(board, audience),
-        "dayLabels": {day: i18n.format_day(day) for day in sorted(days)},
-        "dayShort": {day: i18n.format_day(day, pattern="EEE") for day in sorted(days)},
         "i18n": {key: i18n.gettext(text) for key, text in CLIENT_STRINGS.items()},
     }

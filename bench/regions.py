@@ -1,0 +1,213 @@
+"""What a live page's region refresh costs (issue #14): server time per answer and bytes on the wire.
+
+A page left open asks its own address again after each burst of changes, with the hashes of the
+regions it has (web/regions.py), and gets the regions that changed. This measures, in-process
+(Starlette's TestClient, no network), on an event of 60 sessions in 6 rooms x 10 slots with
+`PEOPLE` joined participants who each marked 3 interests:
+
+- the server time of one answer per page (median and p90 over the iterations), which is the
+  whole page rendered for that person, then cut and hashed; for a visitor who has not joined
+  (and the projector) the render is shared by all such visitors (`regions.SharedRenders`), so
+  their repeated asks at one seq measure that sharing;
+- the bytes of the answer's body as gzip sends it (level 9, as Starlette's GZipMiddleware)
+  after each kind of typical change, for a page that had every region before it; the first
+  answer a page gets (every region, once per page load); and the `X-Regions` request header
+  (the hashes the page has), which goes up uncompressed with every ask.
+
+Run: `.venv/bin/python -m bench.regions` (about a minute); `make bench` runs it too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from openspace.app import create_app
+from openspace.settings import Settings
+
+ORIGIN = "http://bench"
+SPACES, SLOTS, PEOPLE = 6, 10, 40
+REGION_TARGET = 2_000  # bytes, compressed: what a typical change may cost a phone (#14)
+
+
+def _csrf(client: TestClient, path: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert match, path
+    return match.group(1)
+
+
+def _act(client: TestClient, slug: str, action: str, return_to: str = "facilitate", **args: str) -> None:
+    data = {"csrf": client.cookies.get("os_csrf") or "", "_action": action, "_return_to": return_to, **args}
+    response = client.post(f"/e/{slug}/act", data=data, headers={"origin": ORIGIN})
+    assert response.status_code == 303, (action, response.status_code)
+
+
+def _other(client: TestClient) -> TestClient:
+    other = TestClient(client.app, base_url=ORIGIN, follow_redirects=False)
+    other.portal = client.portal
+    return other
+
+
+def _state(client: TestClient, slug: str) -> dict[str, Any]:
+    return client.get(f"/e/{slug}/state.json").json()  # type: ignore[no-any-return]
+
+
+def build(client: TestClient) -> tuple[str, TestClient, TestClient]:
+    """The event, its facilitator's client and one participant's (who convenes a topic)."""
+    fac = _other(client)
+    form = {"csrf": _csrf(fac, "/new"), "name": "Bench", "starts_on": "2026-03-14", "ends_on": "2026-03-15",
+            "timezone": "Europe/Stockholm", "language": "en"}  # fmt: skip
+    created = fac.post("/new", data=form)  # answered with a redirect to the page with the links
+    page = fac.get(created.headers["location"]).text if created.status_code == 303 else created.text
+    slug = re.search(r"/e/([a-z0-9]+)/f/", page).group(1)  # type: ignore[union-attr]
+    for n in range(SPACES):
+        _act(fac, slug, "space.add", name=f"Room {n + 1}", capacity=str(10 + 5 * n))
+    for n in range(SLOTS):
+        day, hour = ("2026-03-14", 9 + n) if n < 5 else ("2026-03-15", 4 + n)
+        _act(fac, slug, "slot.add", day=day, start=f"{hour:02d}:00", end=f"{hour:02d}:50")
+    _act(fac, slug, "event.phase", phase="marketplace")
+    people = []
+    for n in range(PEOPLE):
+        person = _other(client)
+        token = _csrf(person, f"/e/{slug}")
+        assert person.post(f"/e/{slug}/join", data={"csrf": token, "name": f"Person {n}"}).status_code == 303
+        people.append(person)
+    for n in range(SPACES * SLOTS):
+        who = people[n % PEOPLE]
+        _act(who, slug, "topic.propose", "participant", title=f"Topic {n}: libraries and games",
+             description="What we learnt, what we would do again, and what we would rather not." * 2)  # fmt: skip
+    state = _state(fac, slug)
+    cells = [(slot["id"], space["id"]) for slot in state["slots"] for space in state["spaces"]]
+    for topic, (slot, space) in zip(state["topics"], cells, strict=False):
+        _act(fac, slug, "topic.place", topic=topic["id"], slot=slot, space=space)
+    rng = random.Random(7)
+    for person in people:
+        for topic in rng.sample(state["topics"], 3):
+            _act(person, slug, "topic.interest", "participant", topic=topic["id"], on="1")
+    return slug, fac, people[0]
+
+
+def ask(client: TestClient, path: str, have: dict[str, str]) -> tuple[dict[str, Any], int, float]:
+    start = time.perf_counter()
+    response = client.get(path, headers={"x-regions": header(have)})
+    elapsed = (time.perf_counter() - start) * 1000
+    return response.json(), len(gzip.compress(response.content, 9)), elapsed
+
+
+def header(have: dict[str, str]) -> str:
+    return " ".join(have.values())
+
+
+def measure(iterations: int = 40) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(db=str(Path(tmp) / "bench.db"), demo=False, secret_key="bench-secret", port=8000)
+        with TestClient(create_app(settings), base_url=ORIGIN, follow_redirects=False) as client:
+            slug, fac, phone = build(client)
+            state = _state(fac, slug)
+            topic = state["topics"][0]["id"]
+            visitor = _other(client)
+            visitor.get(f"/e/{slug}")  # has not joined: shares one render with every such visitor
+            pages = {
+                "participant": (phone, f"/e/{slug}"),
+                "participant, not joined": (visitor, f"/e/{slug}"),
+                "projector": (client, f"/e/{slug}/projector"),
+                "session": (phone, f"/e/{slug}/sessions/{topic}"),
+                "news": (phone, f"/e/{slug}/news"),
+                "facilitator": (fac, f"/e/{slug}/facilitate?fragment=board"),
+            }
+            result: dict[str, Any] = {"sessions": len(state["topics"]), "people": PEOPLE, "pages": {}}
+            for name, (who, path) in pages.items():
+                first, first_bytes, _ = ask(who, path, {})
+                header_bytes = len(header(first["hashes"]))
+                times = [ask(who, path, first["hashes"])[2] for _ in range(iterations)]
+                times.sort()
+                result["pages"][name] = {
+                    "median_ms": statistics.median(times),
+                    "p90_ms": times[int(len(times) * 0.9) - 1],
+                    "first_bytes": first_bytes,
+                    "regions": len(first["hashes"]),
+                    "header_bytes": header_bytes,
+                }
+            other = _other(client)
+            token = _csrf(other, f"/e/{slug}")
+            assert other.post(f"/e/{slug}/join", data={"csrf": token, "name": "Someone"}).status_code == 303
+            changes = {
+                "an interest mark by someone else": lambda: _act(
+                    other, slug, "topic.interest", "participant", topic=state["topics"][5]["id"], on="1"
+                ),
+                "a topic proposed": lambda: _act(other, slug, "topic.propose", "participant", title="One more topic"),
+                "a topic moved to another cell": lambda: _act(
+                    fac, slug, "topic.unplace", topic=state["topics"][7]["id"]
+                ),
+                "an announcement": lambda: _act(fac, slug, "announce", text="Coffee in the hall", minutes="15"),
+            }
+            sizes: dict[str, dict[str, int]] = {}
+            for change, do in changes.items():
+                before = {name: ask(who, path, {})[0]["hashes"] for name, (who, path) in pages.items()}
+                do()
+                sizes[change] = {name: ask(who, path, before[name])[1] for name, (who, path) in pages.items()}
+            result["change_bytes"] = sizes
+            return result
+
+
+def rows(
+    found: dict[str, Any] | None, num: Callable[[float], str], verdict: Callable[[bool], str]
+) -> list[tuple[str, str, str, str, str, str]]:
+    """The rows `make bench` adds to docs/performance.md (bench/report.py hands in its formatters)."""
+    if not found:
+        return []
+    size = f"{found['sessions']} sessions / {found['people']} participants"
+    rows = []
+    for change, per_page in found["change_bytes"].items():
+        phone = per_page["participant"]
+        rows.append(
+            (
+                f"Live regions, {size}: answer after {change}, gzip B (phone's participant page; others)",
+                f"≤ {REGION_TARGET:,} B (phone)",
+                f"{phone:,}; " + ", ".join(f"{k} {v:,}" for k, v in per_page.items() if k != "participant"),
+                "—",
+                "—",
+                verdict(phone <= REGION_TARGET),
+            )
+        )
+    for name, page in found["pages"].items():
+        rows.append(
+            (
+                f"Live regions, {size}: {name} page, server ms per ask, median / p90"
+                f" (first answer {page['first_bytes']:,} B gzip, {page['regions']} regions,"
+                f" X-Regions header {page['header_bytes']:,} B)",
+                "—",
+                f"{num(page['median_ms'])} / {num(page['p90_ms'])}",
+                "—",
+                "—",
+                "—",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    result = measure()
+    print(f"{result['sessions']} sessions, {result['people']} participants")
+    print("page: answer median / p90 ms, first answer (all regions) gzip bytes, regions, X-Regions header bytes")
+    for name, row in result["pages"].items():
+        print(
+            f"  {name}: {row['median_ms']:.1f} / {row['p90_ms']:.1f} ms, {row['first_bytes']} B, {row['regions']},"
+            f" {row['header_bytes']} B"
+        )
+    print("bytes of the answer (gzip) after one change, per page:")
+    for change, row in result["change_bytes"].items():
+        print(f"  {change}: " + ", ".join(f"{k} {v} B" for k, v in row.items()))
+
+
+if __name__ == "__main__":
+    main()
