@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from openspace import i18n, links, serving
+from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
 from openspace.guard import redact
 from openspace.jobs import Cache, JobPool
@@ -75,6 +76,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         outward = Outward(store, service, calendar_key=secret_key)
         deliveries = DeliveryWorker(outward, policy(settings))
         service.on_commit.append(deliveries.wake)  # the outbox may have new rows: look now
+        cowriting = Cowriting(service)
         jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
@@ -94,6 +96,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             database_epoch=epoch[:12],
             photos=photos,
             outward=outward,
+            cowriting=cowriting,
             jobs=jobs,
             limits=Limits(settings),
             exports=exports,
@@ -109,6 +112,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         finally:
             await deliveries.stop()
             await hub.stop()
+            await cowriting.stop()
             await service.stop()
             await bus.stop()
             await feed.settle()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
+from openspace.cowriting import Cowriting
 from openspace.domain.model import Event
 from openspace.domain.rules import Actor
 from openspace.guard import LoginGuard
@@ -43,6 +44,7 @@ class Runtime:
     database_epoch: str
     photos: PhotoStore
     outward: Outward
+    cowriting: Cowriting
     jobs: JobPool
     limits: Limits
     exports: Cache  # built export files by (event, seq, format, audience)

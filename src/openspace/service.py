@@ -93,6 +93,8 @@ class Batch:
     boards: dict[str, Board] = field(default_factory=dict)
     published: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)  # with its patch
     after_commit: list[Effect] = field(default_factory=list)  # effects on files, for after the commit
+    docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
+    after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
 
 
 # runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state
@@ -112,6 +114,10 @@ class Service:
         self.photos = photos  # whose files a change's FilesRemoved effects remove, after commit
         self.on_commit: list[Callable[[], None]] = []  # told after a commit that logged changes (webhooks)
         self.boards: dict[str, Board] = {}
+        # called inside the transaction for each change written: co-writing follows a report
+        # saved by a form or restored into its shared document (cowriting.py), in the same commit
+        self.in_transaction: list[Callable[[Transaction, Batch, str, Change], None]] = []
+        self.forgetting: list[Callable[[], None]] = []  # caches to drop when a commit failed
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         # where heavy preparation runs (jobs.JobPool.run), so the writer never renders Markdown
@@ -218,6 +224,8 @@ class Service:
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change, patch))
                 notify(tx, batch.boards[event_id], seq, change)  # webhooks' outbox, in this transaction
+                for follow in self.in_transaction:
+                    follow(tx, batch, event_id, change)
             else:  # accepted, but nothing to change (already there): no log entry, no broadcast
                 seq = board.seq
             result = {"seq": seq, **change.result}
@@ -316,15 +324,21 @@ class Service:
                 await self._write(jobs)
             except Exception:
                 # the whole batch failed to commit: isolate the culprit by running each alone
-                self.boards.clear()
+                self.forget_all()
                 for job in jobs:
                     try:
                         await self._write([job])
                     except Exception:
                         log.exception("write failed")
-                        self.boards.clear()
+                        self.forget_all()
                         if not job.future.done():
                             job.future.set_exception(Unavailable(N_("Could not save just now. Please try again.")))
+
+    def forget_all(self) -> None:
+        """A commit failed: nothing cached can be trusted, boards nor co-written documents."""
+        self.boards.clear()
+        for drop in self.forgetting:
+            drop()
 
     async def _write(self, jobs: list[Job]) -> None:
         jobs = [job for job in jobs if not job.future.done()]  # not those whose caller went away
@@ -345,6 +359,8 @@ class Service:
         # committed: only now does anyone hear about it. The cached boards already hold this
         # batch's changes when the bus brings them back, so `observe` leaves them be.
         self.boards.update(batch.boards)
+        for then in batch.after:
+            then()
         for job, value, error in outcomes:
             if job.future.done():
                 continue

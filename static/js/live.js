@@ -118,6 +118,7 @@ export class Live extends EventTarget {
       this.online = true;
       this.setStatus("online");
       for (const message of this.outbox) ws.send(JSON.stringify(message));
+      this.dispatchEvent(new CustomEvent("open")); // cowrite.js subscribes to its report again
     });
     ws.addEventListener("message", (event) => {
       if (this.ws !== ws) return;
@@ -160,6 +161,8 @@ export class Live extends EventTarget {
       if (taken.length) this.emit({ kind: "batch", changes: taken });
     } else if (message.type === "result") {
       this.settle(message);
+    } else if (message.type.startsWith("doc.")) {
+      this.dispatchEvent(new CustomEvent("doc", { detail: message })); // a report written together
     }
   }
 
@@ -215,6 +218,13 @@ export class Live extends EventTarget {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify({ type: "ack", seq: this.seq }));
     }
+  }
+
+  // A message outside the outbox (cowrite.js keeps its own pending updates); false when offline.
+  raw(message) {
+    if (!this.online || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(message));
+    return true;
   }
 
   // Send an action; resolves with the server's result, rejects with its translated refusal.

@@ -1,16 +1,17 @@
-"""The harvest's rules, tested directly: reports by many hands (merge, conflict, nothing lost),
+"""The harvest's rules, tested directly: reports by many hands (merge, both kept, nothing lost),
 revisions, locking, photos, dot-voting and action items."""
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import orjson
 import pytest
 
 from openspace.domain import rules
-from openspace.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from openspace.domain.harvest import after_clash, merge_text
+from openspace.domain.errors import Forbidden, Invalid, NotFound
+from openspace.domain.harvest import union_merge
 from openspace.domain.model import Board, Change, Event, Report, Slot, Space, Topic, apply
 from openspace.domain.projection import patch_for, state_for
 
@@ -69,11 +70,13 @@ def test_edits_to_different_lines_merge() -> None:
     assert "länge om policy" in merged and "en eftermiddag" in merged and b.reports["T1"].revision == 3
 
 
-def test_edits_to_the_same_line_conflict_and_change_nothing() -> None:
+def test_edits_to_the_same_line_keep_both_and_refuse_nothing() -> None:
+    """Issue #16: no conflict page any more. Both versions of the line stay, the others' first."""
     b = save(save(board(), LISA, 0, discussion=LINES), LISA, 1, discussion=LINES.replace("saknar en", "har ingen"))
-    with pytest.raises(Conflict) as conflict:
-        save(b, OLLE, 1, discussion=LINES.replace("saknar en", "behöver en"))
-    assert conflict.value.field == "discussion" and b.reports["T1"].revision == 2
+    b = save(b, OLLE, 1, discussion=LINES.replace("saknar en", "behöver en"), insights="Olles insikt")
+    merged = b.reports["T1"].discussion
+    assert merged.index("Många bibliotek har ingen.") < merged.index("Många bibliotek behöver en.")
+    assert merged.count("Vi pratade om policy.") == 1 and b.reports["T1"].insights == "Olles insikt"
 
 
 def test_fields_merge_independently() -> None:
@@ -83,9 +86,20 @@ def test_fields_merge_independently() -> None:
     assert (b.reports["T1"].discussion, b.reports["T1"].insights) == ("A2", "B2")
 
 
-def test_a_stale_base_from_the_future_is_refused() -> None:
-    with pytest.raises(Conflict):
-        save(board(), LISA, 7, discussion="x")
+def test_a_base_from_the_future_loses_nobodys_text() -> None:
+    b = save(board(), LISA, 0, discussion="Lisas text")
+    b = save(b, OLLE, 7, discussion="Olles text")
+    assert b.reports["T1"].discussion == "Lisas text\nOlles text"
+
+
+def test_a_form_merges_against_the_texts_it_showed() -> None:
+    """Typing together changes a report between revisions: the form's shown texts are its base."""
+    b = save(board(), LISA, 0, discussion="Ett.\nTvå.\n")
+    live = replace(b.reports["T1"], discussion="Ett, sa Lisa live.\nTvå.\n")  # typed together since
+    b = replace(b, reports={**b.reports, "T1": live})
+    shown = {"was_participants": "", "was_discussion": "Ett.\nTvå.\n", "was_insights": "", "was_recommendations": ""}
+    b = step(b, "report.save", OLLE, topic="T1", base="1", discussion="Ett.\nTvå, sa Olle.\n", **shown)
+    assert b.reports["T1"].discussion == "Ett, sa Lisa live.\nTvå, sa Olle.\n"
 
 
 @pytest.mark.parametrize(
@@ -95,12 +109,12 @@ def test_a_stale_base_from_the_future_is_refused() -> None:
         ("a\n", "b\n", "a\n", "b\n"),
         ("a\n", "b\n", "b\n", "b\n"),
         ("a\nb\nc\n", "A\nb\nc\n", "a\nb\nC\n", "A\nb\nC\n"),
-        ("a\nb\n", "x\nb\n", "y\nb\n", None),
-        ("", "new\n", "other\n", None),
+        ("a\nb\n", "x\nb\n", "y\nb\n", "y\nx\nb\n"),
+        ("", "new\n", "other\n", "other\nnew\n"),
     ],
 )
 def test_three_way_merge(base: str, ours: str, theirs: str, expected: str | None) -> None:
-    assert merge_text(base, ours, theirs) == expected
+    assert union_merge(base, ours, theirs) == expected
 
 
 def test_locking_and_restoring_are_the_facilitators() -> None:
@@ -269,10 +283,10 @@ def test_a_topic_shown_again_or_unmerged_brings_its_harvest_back_to_the_public()
 # --- a clash never drops others' edits (note 18) ------------------------------------------------
 
 
-def test_after_a_clash_the_form_holds_every_merged_edit_even_with_crlf() -> None:
+def test_a_clash_with_crlf_from_the_browser_merges_every_edit_and_keeps_both_lines() -> None:
     """Lisa edits line 1 of the insights and a line of the discussion; Olle, from the older
     version, edits line 3 of the insights and the same line of the discussion. His browser sends
-    CRLF line ends, as every browser does. The insights must come back merged, not as his alone."""
+    CRLF line ends, as every browser does. Everything merges; the clashing line is kept twice."""
     insights = "Ett.\nTvå.\nTre.\n"
     b = save(board(), LISA, 0, discussion="Samma rad.", insights=insights)
     b = save(b, LISA, 1, discussion="Lisas rad.", insights=insights.replace("Ett.", "Ett, sa Lisa."))
@@ -282,19 +296,9 @@ def test_after_a_clash_the_form_holds_every_merged_edit_even_with_crlf() -> None
         "discussion": "Olles rad.",
         "insights": insights.replace("Tre.", "Tre, sa Olle.").replace("\n", "\r\n"),
     }
-    with pytest.raises(Conflict):
-        step(b, "report.save", OLLE, **olle)
-    texts, clashes = after_clash(b, "T1", olle)
-    assert clashes == {"discussion"}
-    assert texts["insights"] == "Ett, sa Lisa.\nTvå.\nTre, sa Olle." and texts["discussion"] == "Olles rad."
-    again = save(b, OLLE, b.reports["T1"].revision, **{**texts, "discussion": "Lisas och Olles rad."})
-    assert again.reports["T1"].insights == "Ett, sa Lisa.\nTvå.\nTre, sa Olle."  # nothing of Lisa's lost
-
-
-def test_after_an_unmergeable_clash_every_differing_field_is_shown_both_ways() -> None:
-    b = save(save(board(), LISA, 0, discussion="Lisa"), LISA, 1, discussion="Lisa igen", insights="Lisas")
-    texts, clashes = after_clash(b, "T1", {"base": "7", "discussion": "Olle", "insights": "Lisas"})
-    assert clashes == {"discussion"} and texts == {**texts, "discussion": "Olle", "insights": "Lisas"}
+    b = step(b, "report.save", OLLE, **olle)
+    assert b.reports["T1"].insights == "Ett, sa Lisa.\nTvå.\nTre, sa Olle."
+    assert b.reports["T1"].discussion == "Lisas rad.\nOlles rad."
 
 
 # --- the dot-vote: never below zero, and new rounds (notes 21 and 23) --------------------------

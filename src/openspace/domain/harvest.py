@@ -1,9 +1,9 @@
 """The harvest: session reports written by many hands, photos, dot-voting and action items.
 
-A report save carries the revision it started from. If someone saved in between, the two edits
-are merged line by line against that base (merge3, as version control does); edits that touch
-different lines simply combine. If both changed the same lines, nothing is applied and the
-person is shown both texts, so no word is lost either way. Every revision is kept.
+Reports are written together live (cowrite.py, issue #16); a form saved without JavaScript
+carries the revision it started from, and if someone wrote in between, the two are merged line by
+line against that base (merge3, as version control does), keeping both where both changed the
+same lines: nothing is refused and no word is lost. Every revision is kept.
 Pure like rules.py: the clock is `ctx.now`; Markdown is rendered by markup.py (no I/O).
 
 Every change that writes a report, a photo or an action item also carries the topic's row as it
@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import orjson
 from merge3 import Merge3
@@ -24,7 +25,7 @@ from merge3 import Merge3
 from openspace.domain import markup
 from openspace.domain.checks import Actor, Args, Context, Rule, boolean, integer, ref, require_facilitator, text
 from openspace.domain.effects import FilesRemoved
-from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from openspace.domain.errors import N_, Forbidden, Invalid, NotFound
 from openspace.domain.model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
 
 FIELDS = ("participants", "discussion", "insights", "recommendations")
@@ -53,25 +54,43 @@ def base_fields(board: Board, topic_id: str, base: int) -> dict[str, str] | None
     return orjson.loads(row.fields) if row else None
 
 
-def merge_text(base: str, ours: str, theirs: str) -> str | None:
-    """Three-way merge of one field; None when both sides changed the same lines."""
+def union_merge(base: str, ours: str, theirs: str) -> str:
+    """Three-way merge by lines in which nothing is lost: where both sides changed the same lines,
+    the others' lines come first, then ours (as git's "union" merge). No conflict page: a phone
+    without JavaScript gets one text with every word in it, to tidy up at leisure."""
     if ours == theirs or theirs == base:
         return ours
     if ours == base:
         return theirs
-    merger = Merge3(base.splitlines(True), ours.splitlines(True), theirs.splitlines(True))
+    lines = [text.splitlines(True) for text in (base, ours, theirs)]
+    for side in lines:  # a last line without its newline must not glue onto the other side's
+        if side and not side[-1].endswith("\n"):
+            side[-1] += "\n"
+    merger = Merge3(lines[0], lines[1], lines[2])
     merged: list[str] = []
-    for region in merger.merge_regions():
+    for found in merger.merge_regions():
+        region: tuple[Any, ...] = tuple(found)
         kind = region[0]
-        if kind == "conflict":
-            return None
         if kind == "unchanged":
             merged.extend(merger.base[region[1] : region[2]])
         elif kind in ("a", "same"):
             merged.extend(merger.a[region[1] : region[2]])
         elif kind == "b":
             merged.extend(merger.b[region[1] : region[2]])
-    return "".join(merged)
+        else:  # conflict: (kind, zs, ze, as, ae, bs, be)
+            zs, ze, a_s, a_e, b_s, b_e = region[1:]
+            base_lines, a, b = merger.base[zs:ze], merger.a[a_s:a_e], merger.b[b_s:b_e]
+            if len(a) == len(b) == len(base_lines) and all(
+                x == z or y == z for x, y, z in zip(a, b, base_lines, strict=True)
+            ):
+                # neighbouring lines, each changed by one side only: both edits apply (diff3 calls
+                # adjacent changes a conflict)
+                merged.extend(y if x == z else x for x, y, z in zip(a, b, base_lines, strict=True))
+            else:
+                merged.extend(b)
+                merged.extend(a)
+    text = "".join(merged)
+    return text if any(s.endswith("\n") for s in (ours, theirs)) else text.removesuffix("\n")
 
 
 def writable_topic(board: Board, args: Args, ctx: Context) -> tuple[Topic, Report | None]:
@@ -119,6 +138,15 @@ def new_revision(
 
 
 def save_report(board: Board, args: Args, ctx: Context) -> Change:
+    """A whole form's texts, merged line by line against the version the form was based on: the
+    texts it showed (`was_<field>`, since typing together changes a report between versions), or
+    else the revision number `base`.
+
+    The others' edits since then and ours combine; where both changed the same lines both are
+    kept (union_merge), so a save is never refused for a clash and untouched fields stay as the
+    others left them. A base the server does not know (forged, or from the future) merges from
+    empty: the texts then appear twice rather than one of them being lost.
+    """
     topic, report = writable_topic(board, args, ctx)
     ours = typed_fields(args)
     for name, value in ours.items():
@@ -128,52 +156,39 @@ def save_report(board: Board, args: Args, ctx: Context) -> Change:
     current = fields_of(report)
     current_number = report.revision if report else 0
     merged = dict(ours)
-    if base_number != current_number:
-        base = base_fields(board, topic.id, base_number)
-        if base_number > current_number or base is None:
-            raise Conflict(N_("This report changed in a way that cannot be merged. Your text is kept below."))
-        clashing = []
-        for name in FIELDS:
-            result = merge_text(base[name], ours[name], current[name])
-            if result is None:
-                clashing.append(name)
-            else:
-                merged[name] = result
-        if clashing:
-            raise Conflict(
-                N_("Someone else changed the same lines while you wrote. Both texts are shown: nothing is lost."),
-                field=clashing[0],
-            )
+    shown = {f: text(args, f"was_{f}", "report", required=False) for f in FIELDS if f"was_{f}" in args}
+    if len(shown) == len(FIELDS):  # the texts the form showed: what typing together changed since merges
+        merged = {name: union_merge(shown[name], ours[name], current[name])[: LIMITS[name]] for name in FIELDS}
+    elif base_number != current_number:
+        base = (base_fields(board, topic.id, base_number) if base_number < current_number else None) or fields_of(None)
+        merged = {name: union_merge(base[name], ours[name], current[name])[: LIMITS[name]] for name in FIELDS}
     if merged == current and report is not None:
         return Change("report.saved", result={"revision": current_number, "unchanged": True})
     change = new_revision(board, topic, report, merged, ctx, "report.saved")
-    return replace(change, result={**change.result, "merged": base_number != current_number})
+    return replace(change, result={**change.result, "merged": merged != ours})
 
 
-def after_clash(board: Board, topic_id: str, args: Args) -> tuple[dict[str, str], set[str]]:
-    """What the report form holds after a refused save, and which fields clashed.
+VERSION_EVERY = timedelta(minutes=5)
 
-    Saving again starts from the current revision, so a field that merged must hold the merged
-    text: left with only the writer's own text, the next save would quietly undo what the others
-    wrote in it. Only a clashing field keeps the writer's text, shown beside the others'. The
-    texts are read as a save reads them, so a browser's CRLF line ends merge as the save would.
-    When the base revision is unknown, every field both sides filled differently clashes.
+
+def checkpoint_report(board: Board, args: Args, ctx: Context) -> Change:
+    """Text typed together reaches the event's change log, as it stands (cowriting.py, issue #16).
+
+    Every keystroke already changed the report's row (durably, without reaching every phone of
+    the event); a checkpoint, a moment after the typing pauses, publishes the row as it stands,
+    so the news room and the proceedings follow. It keeps a saved version for the facilitator
+    when the last one is older than VERSION_EVERY, naming who wrote since.
     """
-    try:
-        ours = typed_fields(args)
-        base_number = integer(args, "base", 0, 10**9) or 0
-    except Invalid:
-        ours, base_number = {f: str(args.get(f) or "") for f in FIELDS}, -1
-    theirs = fields_of(board.reports.get(topic_id))
-    base = (base_fields(board, topic_id, base_number) if base_number >= 0 else None) or fields_of(None)
-    texts: dict[str, str] = {}
-    clashes: set[str] = set()
-    for name in FIELDS:
-        merged = merge_text(base[name], ours[name], theirs[name])
-        if merged is None:
-            clashes.add(name)
-        texts[name] = ours[name] if merged is None else merged
-    return texts, clashes
+    topic: Topic = ref(board, args, "topic", "topics")
+    report = board.reports.get(topic.id)
+    if report is None:
+        return Change("report.saved", result={"unchanged": True})
+    last = max((r for r in board.revisions.values() if r.topic_id == topic.id), key=lambda r: r.revision, default=None)
+    due = last is None or datetime.fromisoformat(ctx.now) - datetime.fromisoformat(last.created_at) >= VERSION_EVERY
+    if due and (last is None or orjson.loads(last.fields) != fields_of(report)):
+        who = replace(ctx.actor, name=str(args.get("authors") or ""))
+        return new_revision(board, topic, report, fields_of(report), replace(ctx, actor=who), "report.saved")
+    return Change("report.saved", upserts=(topic, report), result={"revision": report.revision})
 
 
 def lock_report(board: Board, args: Args, ctx: Context) -> Change:
@@ -379,7 +394,10 @@ def remove_action(board: Board, args: Args, ctx: Context) -> Change:
     return Change("action.removed", deletes=(("actions", item.id),))
 
 
-INTERNAL: dict[str, Rule] = {"photo.add": add_photo}  # only the upload handler records photos
+INTERNAL: dict[str, Rule] = {  # only the server's own edges: the upload handler, the co-writing checkpoint
+    "photo.add": add_photo,
+    "report.checkpoint": checkpoint_report,
+}
 COMMANDS: dict[str, Rule] = {
     "report.save": save_report,
     "report.lock": lock_report,

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -20,10 +20,12 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
 from openspace import i18n
+from openspace.cowriting import Viewer
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
 from openspace.domain.model import Board, Change
 from openspace.domain.projection import Audience, change_frame, snapshot_frame
 from openspace.domain.rules import Actor
+from openspace.live import cowrite
 from openspace.live.frames import EXTENSION, text_frame
 from openspace.live.hub import Client
 from openspace.runtime import Runtime, runtime_of
@@ -191,17 +193,32 @@ class Connection:
     no more than before.
     """
 
-    __slots__ = ("actor", "bad", "bucket", "client", "event_id", "queue", "runtime", "slow", "worker", "ws")
+    __slots__ = (
+        "actor",
+        "bad",
+        "bucket",
+        "client",
+        "doc_bucket",
+        "event_id",
+        "queue",
+        "runtime",
+        "slow",
+        "viewers",
+        "worker",
+        "ws",
+    )
 
     def __init__(self, runtime: Runtime, ws: WebSocket, client: Client, event_id: str, actor: Actor) -> None:
         # who is fixed at connect; a name changed since is read by the service at each action,
         # and a new facilitator link closes facilitator connections (4001) to sign in again
         self.runtime, self.ws, self.client, self.event_id, self.actor = runtime, ws, client, event_id, actor
         self.bucket = TokenBucket(ACTIONS_PER_SECOND, ACTION_BURST)
-        self.queue: asyncio.Queue[Action | None] | None = None
+        self.queue: asyncio.Queue[Action | Callable[[], Awaitable[None]] | None] | None = None
         self.worker: asyncio.Task[None] | None = None
         self.bad = 0
         self.slow: deque[float] | None = None  # when the recent slow-downs were sent
+        self.viewers: dict[str, Viewer] | None = None  # the reports this socket follows (live/cowrite.py)
+        self.doc_bucket = TokenBucket(cowrite.PUSHES_PER_SECOND, cowrite.PUSH_BURST)
 
     async def send(self, text: str) -> None:
         """A reply, as a pre-built frame when the server offers that (frames.py), like the fan-out."""
@@ -212,6 +229,7 @@ class Connection:
 
     async def finish(self) -> None:
         """Let actions already read be answered (their changes saved), for a few seconds at most."""
+        cowrite.leave_all(self)
         if self.worker is not None and self.queue is not None:
             self.queue.put_nowait(None)
             await asyncio.wait({self.worker}, timeout=FINISH_SECONDS)
@@ -248,6 +266,8 @@ class Connection:
         if kind == "ping":
             await self.send('{"type":"pong"}')
             return True
+        if isinstance(kind, str) and kind.startswith("doc."):
+            return await cowrite.take(self, message)
         action_id, name, args = message.get("id"), message.get("name"), message.get("args", {})
         if kind != "action" or not isinstance(action_id, str) or not 8 <= len(action_id) <= 64:
             await self.refuse(None, Invalid(N_("The server could not read that message.")))
@@ -265,20 +285,24 @@ class Connection:
         except SlowDown as refusal:
             await self.refuse(action_id, refusal)
             return None
+        self.enqueue((action_id, name, args))
+        return True
+
+    def enqueue(self, action: Action | Callable[[], Awaitable[None]]) -> None:
+        """An action, or a report's update (live/cowrite.py), to run in order on the worker."""
         if self.queue is None:
             self.queue = asyncio.Queue()
             self.worker = asyncio.create_task(self.perform(self.queue), name="openspace-actions")
-        self.queue.put_nowait((action_id, name, args))
-        return True
+        self.queue.put_nowait(action)
 
-    async def perform(self, queue: asyncio.Queue[Action | None]) -> None:
+    async def perform(self, queue: asyncio.Queue[Action | Callable[[], Awaitable[None]] | None]) -> None:
         while (action := await queue.get()) is not None:
             try:
-                await self.answer(*action)
+                await (action() if callable(action) else self.answer(*action))
             except (WebSocketDisconnect, WebSocketDisconnected, OSError):
                 pass  # gone before its answer: the change is saved, and the outbox asks again
             except Exception:
-                log.exception("action %s on event %s failed", action[1], self.event_id)
+                log.exception("%s on event %s failed", "an update" if callable(action) else action[1], self.event_id)
 
     async def answer(self, action_id: str, name: str, args: dict[str, Any]) -> None:
         try:

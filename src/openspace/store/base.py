@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from openspace.domain.effects import Effect
-from openspace.domain.model import Board, Change, Event
+from openspace.domain.model import Board, Change, Event, Report
 
 if TYPE_CHECKING:
     from openspace.store.outbound import SQLiteOutbound
@@ -36,6 +36,15 @@ T = TypeVar("T")
 class StoreError(Exception):
     """A store refused an operation for a reason the person can act on (a message, no traceback):
     a file that is not an openspace database, a target that already exists, an unknown URL."""
+
+
+class ReportDocRow:
+    """A report's stored document: its compacted state, the updates after it, the last `rseq`."""
+
+    __slots__ = ("head", "state", "tail")
+
+    def __init__(self, state: bytes, tail: list[bytes], head: int) -> None:
+        self.state, self.tail, self.head = state, tail, head
 
 
 class Transaction(Protocol):
@@ -74,6 +83,16 @@ class Transaction(Protocol):
     def set_meta(self, key: str, value: str) -> None:
         """Keep `value` under `key` unless one is kept already (the first writer wins: a secret
         made once per database must not change when two processes start together)."""
+        ...
+
+    # reports written together (issue #16; cowriting.py, store/reportlog.py)
+    def report_doc(self, topic_id: str) -> ReportDocRow | None: ...
+    def append_report_update(self, event_id: str, topic_id: str, rseq: int, data: bytes, state: bytes | None) -> None:
+        """Log update `rseq` of the report; with `state`, also store that compacted state."""
+        ...
+
+    def put_report(self, event_id: str, report: Report) -> None:
+        """The report's row with its merged text, without a change-log entry."""
         ...
 
 

@@ -263,4 +263,24 @@ MIGRATIONS: list[str] = [
     CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at);
     CREATE INDEX webhook_outbox_event ON webhook_outbox(event_id, created_at);
     """,
+    # 7: reports written together (issue #16): each report's CRDT document, stored as its state
+    # at `compacted` plus the tail of updates after it, numbered gap-free per report
+    """
+    CREATE TABLE report_docs (
+        topic_id TEXT PRIMARY KEY REFERENCES topics(id) ON DELETE CASCADE,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        state BLOB NOT NULL,
+        compacted INTEGER NOT NULL,
+        head INTEGER NOT NULL
+    );
+    CREATE INDEX report_docs_event ON report_docs(event_id);
+    CREATE TABLE report_updates (
+        topic_id TEXT NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        rseq INTEGER NOT NULL,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        data BLOB NOT NULL,
+        PRIMARY KEY (topic_id, rseq)
+    ) WITHOUT ROWID;
+    CREATE INDEX report_updates_event ON report_updates(event_id);
+    """,
 ]

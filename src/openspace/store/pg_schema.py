@@ -196,4 +196,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE announcements ADD COLUMN audience TEXT NOT NULL DEFAULT '';
     ALTER TABLE participants ADD COLUMN calendar_generation INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: reports written together (#16): each report's CRDT state and the tail of its updates
+    """
+    CREATE TABLE report_docs (
+        topic_id TEXT PRIMARY KEY REFERENCES topics(id) ON DELETE CASCADE,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        state BYTEA NOT NULL,
+        compacted INTEGER NOT NULL,
+        head INTEGER NOT NULL
+    );
+    CREATE INDEX report_docs_event ON report_docs(event_id);
+    CREATE TABLE report_updates (
+        topic_id TEXT NOT NULL REFERENCES topics(id) ON DELETE CASCADE,
+        rseq INTEGER NOT NULL,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (topic_id, rseq)
+    );
+    CREATE INDEX report_updates_event ON report_updates(event_id);
+    """,
 ]

@@ -32,6 +32,7 @@ from openspace.domain.model import ENTITY_KINDS, Board, Change, EntityKind, Even
 from openspace.store.base import StoreError, Transaction
 from openspace.store.outbound import CalendarEntry, SQLiteOutbound
 from openspace.store.pg_schema import MIGRATIONS
+from openspace.store.reportlog import ReportLogTransaction
 from openspace.store.sqlite import (
     BOARD_EVENT_SQL,
     BOARD_KIND_SQL,
@@ -87,7 +88,9 @@ class NoOutbound(SQLiteOutbound):
         self.generation_changed = True  # not kept: personal links cannot be revoked here yet
 
 
-class PostgresTransaction:
+class PostgresTransaction(ReportLogTransaction):
+    mark = "%s"
+
     """One transaction on the writer's thread (see SQLiteTransaction: same batching of the log)."""
 
     def __init__(self, db: psycopg.Connection[Any], log_keep: int) -> None:

@@ -43,6 +43,7 @@ from openspace.store import outbound
 from openspace.store.base import Transaction
 from openspace.store.migrations import MIGRATIONS
 from openspace.store.outbound import SQLiteOutbound
+from openspace.store.reportlog import ReportLogTransaction
 from openspace.store.sqlite_backup import backup as backup  # the CLI's and tests' way in, by file
 from openspace.store.sqlite_backup import private
 from openspace.store.sqlite_backup import restore as restore
@@ -80,7 +81,7 @@ def board_from_rows(event_row: Any, rows: dict[EntityKind, list[Any]]) -> Board:
     return Board(event=event, seq=seq, **collections)
 
 
-class SQLiteTransaction:
+class SQLiteTransaction(ReportLogTransaction):
     """One transaction on the writer's thread.
 
     The rows a change touches are written at once (the next job's checks may depend on them),

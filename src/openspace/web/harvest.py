@@ -8,6 +8,7 @@ comes from a client. A refused or failed upload removes its files again.
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import orjson
@@ -19,8 +20,8 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from openspace import media
 from openspace.domain import markup
-from openspace.domain.errors import N_, Conflict, DomainError, Invalid, NotFound
-from openspace.domain.harvest import FIELDS, after_clash, may_remove_photo
+from openspace.domain.errors import N_, DomainError, Invalid, NotFound
+from openspace.domain.harvest import FIELDS, may_remove_photo
 from openspace.domain.model import Board, Photo
 from openspace.domain.projection import hidden_statuses
 from openspace.web.base import FORM_LIMIT, Visit, page, read_form, refusal_page, requested_topic, visit
@@ -33,7 +34,10 @@ TOO_BIG_A_FORM = N_("What you sent was larger than the server accepts. Please se
 
 
 async def report_page(request: Request, v: Visit | None = None) -> Response:
-    """A session's report: read it, write in it with others, preview, see both texts on a clash.
+    """A session's report: read it, write in it together with others live (cowriting.py), preview.
+
+    With JavaScript the page edits the report's shared document, embedded here as its state;
+    without, the form posts whole texts and the server merges them (harvest.save_report).
 
     The facilitator also reaches the report of a hidden topic: they are the only one who may still
     write in it, lock it or bring back a version, so the page is theirs even while nobody else's.
@@ -52,10 +56,8 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
             preview = await v.runtime.jobs.run(render_preview, typed)
         except DomainError as busy:
             error = busy
-    clashing = isinstance(error, Conflict) and values.get("_action") == "report.save"
-    clashes: set[str] = set()
-    if clashing:  # saving again starts from the current version: keep everyone's words
-        typed, clashes = after_clash(board, topic.id, values)
+    writer = bool(v.actor.participant_id or v.actor.facilitator)
+    doc, rseq = await v.runtime.cowriting.state(event.id, topic.id) if writer else (b"", 0)
     photos = sorted((p for p in board.photos.values() if p.topic_id == topic.id), key=lambda p: (p.created_at, p.id))
     return v.render(
         "report.html",
@@ -66,9 +68,9 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
         html=orjson.loads(report.html) if report else {},
         texts=typed or saved,
         saved=saved,
-        base=values.get("base") if (typed and not clashing) else (report.revision if report else 0),
-        clashing=clashing,
-        clashes=clashes,
+        base=values.get("base") if typed else (report.revision if report else 0),
+        doc=base64.b64encode(doc).decode(),
+        rseq=rseq,
         preview=preview,
         photos=photos,
         removable={p.id for p in photos if may_remove_photo(board, p, v.actor)},

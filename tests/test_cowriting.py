@@ -1,0 +1,137 @@
+"""Reports written together, on the write path (issue #16): durable and logged gap-free before
+acknowledged, compacted, read back after a restart, checkpointed into the event's change log,
+and restored versions reaching the report's screens as updates."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from openspace.cowriting import COMPACT_EVERY, Cowriting, Viewer
+from openspace.domain import cowrite
+from openspace.domain.errors import Forbidden, Invalid
+from openspace.domain.rules import Actor
+from openspace.live.hub import LocalHub
+from openspace.service import Service
+from openspace.store.sqlite import SQLiteStore
+
+FAC = Actor(facilitator=True, name="")
+EVENT = {"name": "Test", "starts_on": "2026-03-14", "timezone": "Europe/Stockholm", "language": "sv"}
+
+
+async def started(path: Path) -> tuple[Service, Cowriting, SQLiteStore, LocalHub]:
+    store = SQLiteStore(path)
+    await store.open()
+    hub = LocalHub()
+    service = Service(store, hub)
+    await hub.start()
+    await service.start()
+    return service, Cowriting(service), store, hub
+
+
+async def stopped(service: Service, cowriting: Cowriting, store: SQLiteStore, hub: LocalHub) -> None:
+    await cowriting.stop()
+    await service.stop()
+    await hub.stop()
+    await store.close()
+
+
+async def a_topic(service: Service) -> tuple[str, str, Actor]:
+    event, _ = await service.create_event(EVENT)
+    topic = (await service.execute(event.id, FAC, "topic.propose", {"title": "AI"}))["topic"]
+    pid, _ = await service.join(event.id, "Eva")
+    return event.id, topic, Actor(participant_id=pid, name="Eva")
+
+
+class Screen:
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    async def send(self, frame: str) -> None:
+        self.frames.append(orjson.loads(frame))
+
+
+async def test_typing_is_logged_gap_free_compacted_and_read_back_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    parts = (service, cowriting, store, hub) = await started(path)
+    event_id, topic, eva = await a_topic(service)
+    typist = cowrite.Replica()
+    count = COMPACT_EVERY * 2 + 50
+    for n in range(count):
+        update = typist.edit_to({"discussion": typist.texts()["discussion"] + "abcdefghij"[n % 10]})
+        assert update is not None
+        assert await cowriting.push(event_id, eva, topic, update) == n + 1  # rseq, gap-free
+    text = typist.texts()["discussion"]
+    assert (await service.board(event_id)).reports[topic].discussion == text  # materialised
+    await stopped(*parts)
+    with sqlite3.connect(path) as db:
+        tail = db.execute("SELECT rseq FROM report_updates WHERE topic_id = ? ORDER BY rseq", (topic,)).fetchall()
+        head, compacted = db.execute("SELECT head, compacted FROM report_docs WHERE topic_id = ?", (topic,)).fetchone()
+    assert [r[0] for r in tail] == list(range(COMPACT_EVERY * 2 + 1, count + 1))  # a short tail only
+    assert (head, compacted) == (count, COMPACT_EVERY * 2)
+    parts = (service, cowriting, store, hub) = await started(path)
+    state, rseq = await cowriting.state(event_id, topic)
+    assert rseq == count and cowrite.Replica(state).texts()["discussion"] == text
+    assert (await service.board(event_id)).reports[topic].discussion == text
+    await stopped(*parts)
+
+
+async def test_a_checkpoint_logs_the_text_for_the_whole_event_and_keeps_a_version(tmp_path: Path) -> None:
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, eva = await a_topic(service)
+    seq = (await service.board(event_id)).seq
+    update = cowrite.Replica().edit_to({"insights": "Börja smått."})
+    assert update is not None
+    await cowriting.push(event_id, eva, topic, update)
+    assert (await service.board(event_id)).seq == seq  # a keystroke does not reach every phone
+    cowriting.authors[(event_id, topic)] = {"Eva"}
+    await cowriting.checkpoint(event_id, topic)
+    board = await service.board(event_id)
+    changes = await store.changes_since(event_id, seq, board.seq)
+    assert changes is not None and [c.kind for _, c in changes] == ["report.saved"]
+    assert board.reports[topic].revision == 1 and board.revisions[f"{topic}:1"].author == "Eva"
+    await stopped(*parts)
+
+
+async def test_a_restored_version_reaches_the_reports_screens_as_an_update(tmp_path: Path) -> None:
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, eva = await a_topic(service)
+    await service.execute(event_id, eva, "report.save", {"topic": topic, "base": "0", "discussion": "Första"})
+    await service.execute(event_id, eva, "report.save", {"topic": topic, "base": "1", "discussion": "Andra"})
+    screen = Screen()
+    viewer = Viewer(topic, event_id, "public", "Olle", screen.send)
+    cowriting.join(viewer)
+    state, _ = await cowriting.state(event_id, topic)
+    copy = cowrite.Replica(state)
+    assert copy.texts()["discussion"] == "Andra"
+    await service.execute(event_id, FAC, "report.restore", {"topic": topic, "revision": "1"})
+    for _ in range(100):  # the viewer's own task sends in order
+        if screen.frames:
+            break
+        await asyncio.sleep(0.01)
+    assert screen.frames and screen.frames[0]["type"] == "doc.update"
+    copy.take(base64.b64decode(screen.frames[0]["update"]))
+    assert copy.texts()["discussion"] == "Första"
+    cowriting.leave(viewer)
+    await stopped(*parts)
+
+
+async def test_a_refused_update_changes_nothing_and_a_locked_report_takes_none(tmp_path: Path) -> None:
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, eva = await a_topic(service)
+    with pytest.raises(Invalid):
+        await cowriting.push(event_id, eva, topic, b"\x01\x02garbage")
+    await service.execute(event_id, FAC, "report.lock", {"topic": topic, "locked": "1"})
+    update = cowrite.Replica().edit_to({"discussion": "sent"})
+    assert update is not None
+    with pytest.raises(Forbidden):
+        await cowriting.push(event_id, eva, topic, update)
+    state, rseq = await cowriting.state(event_id, topic)
+    assert rseq == 0 and cowrite.Replica(state).texts()["discussion"] == ""
+    await stopped(*parts)
