@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from openspace.domain import markup, planning
+from openspace.domain import hints, markup
 from openspace.domain.errors import Unavailable
 from openspace.exports import formats
 from openspace.jobs import Cache, JobPool
@@ -65,7 +65,7 @@ def test_placement_hints_for_the_whole_grid_are_worked_out_in_the_job_pool(
     setup_grid(client, event, spaces=3, slots=3)
     act(event.facilitator, event, "topic.propose", "facilitate", title="Bibliotek", convener_name="Ada")
     topic = state(event.facilitator, event)["topics"][0]["id"]
-    seen = threads_of(monkeypatch, planning, "_people")
+    seen = threads_of(monkeypatch, hints, "people_of")
     response = event.facilitator.get(f"{event.path}/facilitate?pick={topic}")
     assert response.status_code == 200
     assert seen and all(name.startswith("openspace-job") for name in seen), seen
