@@ -9,7 +9,7 @@ change. Only after the commit are the callers answered, the cached boards replac
 changes published, so nobody is ever told "saved" about something a crash could still lose.
 
 Publishing hands each committed change, as it is (no wire frames: those are `live/`'s), to a
-:class:`Publisher`, the bus. The bus brings it back to every server process, this one included,
+:class:`~openspace.broadcast.Publisher`, the bus. The bus brings it back to every server process, this one included,
 and what it delivers keeps the cached boards current (:meth:`Service.observe`): a board another
 process changed is never served stale, and nothing here assumes there is one process.
 
@@ -27,8 +27,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any
 
+from openspace.broadcast import Committed, Notice, Publisher
 from openspace.domain import harvest, markup, rules
 from openspace.domain.effects import Effect, FilesRemoved, NameForgotten
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
@@ -45,36 +46,6 @@ log = logging.getLogger(__name__)
 
 SLUG_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: slugs get typed from a projector
 MAX_BATCH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Committed:
-    """A change as the write path publishes it after commit: its event, sequence number and patch
-    (the one the change log stored), for the bus to carry to every process."""
-
-    event_id: str
-    seq: int
-    change: Change
-    patch: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """Something every process must act on that is not a change of the board: the event was
-    deleted (its screens close for good), or its facilitator link was replaced (facilitator
-    screens sign in again)."""
-
-    event_id: str
-    what: Literal["deleted", "reauth"]
-
-
-Message = Committed | Notice
-
-
-class Publisher(Protocol):
-    """The bus as the write path sees it (live/bus.py). Never blocks: called right after commit."""
-
-    def publish(self, message: Message) -> None: ...
 
 
 def new_id() -> str:

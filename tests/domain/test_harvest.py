@@ -11,9 +11,9 @@ import pytest
 
 from openspace.domain import rules
 from openspace.domain.errors import Forbidden, Invalid, NotFound
-from openspace.domain.harvest import union_merge
 from openspace.domain.model import Board, Change, Event, Report, Slot, Space, Topic, apply
 from openspace.domain.projection import patch_for, state_for
+from openspace.domain.textmerge import union_merge
 
 FAC = rules.Actor(facilitator=True)
 LISA = rules.Actor(participant_id="p-lisa", name="Lisa")

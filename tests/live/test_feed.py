@@ -10,12 +10,13 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
+from openspace.broadcast import Committed, Notice
 from openspace.domain.model import Change, Space
 from openspace.domain.rules import Actor
 from openspace.live.bus import MemoryBus, open_bus
 from openspace.live.feed import Feed
 from openspace.live.hub import CLOSE_GONE, CLOSE_LAGGING, CLOSE_REAUTH, Client, LocalHub
-from openspace.service import Committed, Notice, Service
+from openspace.service import Service
 from openspace.store import Store
 from tests.conftest import MakeStore
 

@@ -7,12 +7,13 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from openspace.broadcast import Committed, Message, Notice
 from openspace.domain.model import Change, Space
 from openspace.domain.rules import Actor
 from openspace.live.feed import Feed
 from openspace.live.hub import LocalHub
 from openspace.live.redis_bus import RedisBus, decode, encode
-from openspace.service import Committed, Message, Notice, Service
+from openspace.service import Service
 from openspace.store.sqlite import SQLiteStore
 from tests.backends import RedisServer
 from tests.live.test_feed import EVENT, Screen

@@ -8,11 +8,11 @@ the websocket pushes, which is why there is only one source of truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from operator import attrgetter
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from openspace.domain.effects import Effect
+from openspace.domain.rows import as_row
 
 # in the order rows are written: topics refer to spaces and slots, interests to topics
 EntityKind = Literal[
@@ -384,22 +384,3 @@ def apply(board: Board, change: Change, seq: int) -> Board:
         seq=seq,
         **collections,
     )
-
-
-def column_names(entity_type: EntityType | type[Event]) -> list[str]:
-    return [f.name for f in fields(entity_type)]
-
-
-_READERS: dict[type, tuple[tuple[str, ...], attrgetter[Any]]] = {}
-
-
-def as_row(entity: Any) -> dict[str, Any]:
-    """An entity or the event as a plain dict, field by field. Every field is a plain value, so
-    this is `dataclasses.asdict` without its deep copy, which cost a tenth of the writer's time."""
-    kind = type(entity)
-    reader = _READERS.get(kind)
-    if reader is None:
-        names = tuple(f.name for f in fields(kind))
-        reader = _READERS[kind] = (names, attrgetter(*names))
-    names, read = reader
-    return dict(zip(names, read(entity), strict=True))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from openspace.domain.model import Board, Change, as_row
+from openspace.domain.model import Board, Change
+from openspace.domain.rows import as_row
 
 ALWAYS = ("id", "status", "version")  # what an update carries even when unchanged
 

@@ -3,7 +3,8 @@
 Given a board, a person and a command, decide what changes, or refuse. No I/O here: ids and the
 clock are handed in through :class:`Context`, so a rule is a pure function of its inputs and is
 tested without a database or a server. The marketplace's rules (phases, pitching, interest,
-merging, announcements) are in marketplace.py; parsing and permission checks in checks.py.
+merging, announcements) are in marketplace.py; parsing and permission checks in checks.py; a
+participant's commands about their own name in people.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from openspace.domain import attendance, harvest, hybrid, marketplace, merging
+from openspace.domain import attendance, harvest, hybrid, marketplace, merging, people
 from openspace.domain.checks import (
     LANGUAGES,
     MAX,
@@ -36,9 +37,9 @@ from openspace.domain.checks import (
     text,
     timezones,
 )
-from openspace.domain.effects import FilesRemoved, NameForgotten, NameSet
+from openspace.domain.effects import FilesRemoved
 from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
-from openspace.domain.model import Board, Change, Entity, EntityKind, Event, Slot, Space, Topic
+from openspace.domain.model import Board, Change, EntityKind, Event, Slot, Space, Topic
 
 __all__ = ["MAX", "MAX_TOPICS", "Actor", "Args", "Context", "decide", "event_fields", "text"]
 
@@ -181,50 +182,6 @@ def unplace(board: Board, args: Args, ctx: Context) -> Change:
         return Change("topic.unplaced", result={"unchanged": True})
     freed, ended = attendance.vacate(board, bump(topic, slot_id=None, space_id=None))
     return Change("topic.unplaced", upserts=(freed,), deletes=ended)
-
-
-def rename_me(board: Board, args: Args, ctx: Context) -> Change:
-    """A participant changes their display name; their topics, merged ones too, carry the new name."""
-    me = ctx.actor.participant_id
-    if me is None:
-        raise Forbidden(N_("Please join the event with your name first."))
-    name = text(args, "name")
-    old = merging.names_of(board, me) | ({ctx.actor.name} - {""})
-    mine: list[Topic] = []
-    for topic in board.topics.values():
-        if topic.convener_id == me:
-            mine.append(bump(topic, convener_name=name))
-        elif me in topic.co_convener_ids.split():
-            _, names = merging.renamed_co_conveners(board, topic, me, old, name)
-            if names != topic.co_conveners:
-                mine.append(bump(topic, co_conveners=names))
-    merges = merging.renamed_in_merges(board, me, old, name)  # what undoing a merge brings back
-    effects = (NameSet(me, name),)  # the name kept with their login
-    return Change("participant.renamed", upserts=(*mine, *merges), result={"name": name}, effects=effects)
-
-
-def forget_me(board: Board, args: Args, ctx: Context) -> Change:
-    """A participant erases their name from the event: their topics stay, without the name.
-
-    Everywhere the board keeps it: as convener, as co-convener (only their own entry, found by
-    id, whatever name it was given under), in the merges' copies that undoing would bring back,
-    and as the author of report versions (kept by name only, so a namesake's go too).
-    """
-    me = ctx.actor.participant_id
-    if me is None:
-        raise Forbidden(N_("Please join the event with your name first."))
-    old = merging.names_of(board, me) | ({ctx.actor.name} - {""})
-    changed: list[Entity] = []
-    for topic in board.topics.values():
-        if topic.convener_id == me:
-            changed.append(bump(topic, convener_name="", convener_id=None))
-        elif me in topic.co_convener_ids.split():
-            ids, names = merging.renamed_co_conveners(board, topic, me, old, "")
-            changed.append(bump(topic, co_convener_ids=ids, co_conveners=names))
-    changed += merging.renamed_in_merges(board, me, old, "")
-    changed += [replace(r, author="") for r in board.revisions.values() if r.author and r.author in old]
-    forgotten = (NameSet(me, ""), NameForgotten((ctx.actor.key, f"p:{me}")))  # login; answers to renames
-    return Change("participant.forgotten", upserts=tuple(changed), result={"name": ""}, effects=forgotten)
 
 
 # --- spaces and slots ------------------------------------------------------------------------
@@ -394,8 +351,8 @@ COMMANDS: dict[str, Rule] = {
     "topic.hide": hide,
     "topic.place": place,
     "topic.unplace": unplace,
-    "me.rename": rename_me,
-    "me.forget": forget_me,
+    "me.rename": people.rename_me,
+    "me.forget": people.forget_me,
     "space.add": add_space,
     "space.update": update_space,
     "space.move": move_space,

@@ -2,7 +2,7 @@
 
 It is transport only, apart from fan-out (which sockets of this process get a change: hub.py)
 and from ordering (feed.py), as in encode/broadcaster and Litestar's channels: the write path
-publishes a :class:`~openspace.service.Committed` change or a :class:`~openspace.service.Notice`
+publishes a :class:`~openspace.broadcast.Committed` change or a :class:`~openspace.broadcast.Notice`
 after commit, and each process's subscriber receives it. Delivery may be at most once and, across
 processes, late: the subscriber (the feed) numbers what it sees and fills any gap from the store's
 change log, so a lost message costs a read, never a change.
@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from openspace.service import Message
+from openspace.broadcast import Message
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
+from openspace.broadcast import Committed, Message
 from openspace.domain.model import Board, Change
 from openspace.domain.projection import change_frames
 from openspace.live.hub import CLOSE_LAGGING, LocalHub
-from openspace.service import Committed, Message
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 import redis.asyncio as redis
 
+from openspace.broadcast import Committed, Message, Notice
 from openspace.domain.model import Change
 from openspace.live.bus import Listener, Resync
-from openspace.service import Committed, Message, Notice
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,12 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from openspace.domain.effects import Effect, NameForgotten, NameSet
-from openspace.domain.model import ENTITY_KINDS, Board, Change, EntityKind, Event, Topic, as_row, kind_of
+from openspace.domain.model import ENTITY_KINDS, Board, Change, EntityKind, Event, Topic, kind_of
+from openspace.domain.rows import as_row
 from openspace.store.base import StoreError, Transaction
+from openspace.store.common import CommonTransaction
 from openspace.store.outbound import CalendarEntry, SQLiteOutbound
 from openspace.store.pg_schema import MIGRATIONS
-from openspace.store.reportlog import ReportLogTransaction
 from openspace.store.sqlite import (
     BOARD_EVENT_SQL,
     BOARD_KIND_SQL,
@@ -88,7 +89,7 @@ class NoOutbound(SQLiteOutbound):
         self.generation_changed = True  # not kept: personal links cannot be revoked here yet
 
 
-class PostgresTransaction(ReportLogTransaction):
+class PostgresTransaction(CommonTransaction):
     mark = "%s"
 
     """One transaction on the writer's thread (see SQLiteTransaction: same batching of the log)."""
@@ -179,19 +180,6 @@ class PostgresTransaction(ReportLogTransaction):
                 (event_id,),
             )
 
-    def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None:
-        kept = self.answers.get((event_id, actor, action_id))
-        if kept is not None:
-            return orjson.loads(kept)  # type: ignore[no-any-return]
-        row = self.db.execute(
-            "SELECT result FROM applied_actions WHERE event_id = %s AND actor = %s AND action_id = %s",
-            (event_id, actor, action_id),
-        ).fetchone()
-        return orjson.loads(row[0]) if row else None
-
-    def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None:
-        self.answers[(event_id, actor, action_id)] = orjson.dumps(result).decode()
-
     def insert_event(self, event: Event, secret_hash: str) -> None:
         values = as_row(event)
         self.db.execute(
@@ -201,12 +189,6 @@ class PostgresTransaction(ReportLogTransaction):
         )
         self.locked[event.id] = 0  # ours alone until commit
 
-    def insert_participant(self, participant_id: str, event_id: str, name: str, token_hash: str) -> None:
-        self.db.execute(
-            "INSERT INTO participants (id, event_id, name, token_hash) VALUES (%s, %s, %s, %s)",
-            (participant_id, event_id, name, token_hash),
-        )
-
     def apply_effects(self, event_id: str, effects: tuple[Effect, ...]) -> None:
         """The effects kept in the database (see SQLiteTransaction.apply_effects)."""
         for effect in effects:
@@ -214,13 +196,6 @@ class PostgresTransaction(ReportLogTransaction):
                 self.rename_participant(effect.participant_id, effect.name)
             elif isinstance(effect, NameForgotten):
                 self.forget_names_in_results(event_id, effect.actors)
-
-    def rename_participant(self, participant_id: str, name: str) -> None:
-        self.db.execute("UPDATE participants SET name = %s WHERE id = %s", (name, participant_id))
-
-    def participant_name(self, participant_id: str) -> str | None:
-        row = self.db.execute("SELECT name FROM participants WHERE id = %s", (participant_id,)).fetchone()
-        return str(row[0]) if row else None
 
     def forget_names_in_results(self, event_id: str, actors: tuple[str, ...]) -> None:
         """As in SQLite: the answers lose the name, and the change log is compacted to nothing, so

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from openspace.domain.model import Report, as_row
+from openspace.domain.model import Report
+from openspace.domain.rows import as_row
 from openspace.store.base import ReportDocRow
 
 

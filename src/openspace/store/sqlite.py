@@ -35,15 +35,14 @@ from openspace.domain.model import (
     EntityType,
     Event,
     Topic,
-    as_row,
-    column_names,
     kind_of,
 )
+from openspace.domain.rows import as_row, column_names
 from openspace.store import outbound
 from openspace.store.base import Transaction
+from openspace.store.common import CommonTransaction
 from openspace.store.migrations import MIGRATIONS
 from openspace.store.outbound import SQLiteOutbound
-from openspace.store.reportlog import ReportLogTransaction
 from openspace.store.sqlite_backup import backup as backup  # the CLI's and tests' way in, by file
 from openspace.store.sqlite_backup import private
 from openspace.store.sqlite_backup import restore as restore
@@ -81,7 +80,7 @@ def board_from_rows(event_row: Any, rows: dict[EntityKind, list[Any]]) -> Board:
     return Board(event=event, seq=seq, **collections)
 
 
-class SQLiteTransaction(ReportLogTransaction):
+class SQLiteTransaction(CommonTransaction):
     """One transaction on the writer's thread.
 
     The rows a change touches are written at once (the next job's checks may depend on them),
@@ -172,31 +171,12 @@ class SQLiteTransaction(ReportLogTransaction):
                 (event_id,),
             )
 
-    def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None:
-        kept = self.answers.get((event_id, actor, action_id))  # the same action twice in one batch
-        if kept is not None:
-            return orjson.loads(kept)  # type: ignore[no-any-return]
-        row = self.db.execute(
-            "SELECT result FROM applied_actions WHERE event_id = ? AND actor = ? AND action_id = ?",
-            (event_id, actor, action_id),
-        ).fetchone()
-        return orjson.loads(row[0]) if row else None
-
-    def record_action(self, event_id: str, actor: str, action_id: str, result: dict[str, Any]) -> None:
-        self.answers[(event_id, actor, action_id)] = orjson.dumps(result).decode()
-
     def insert_event(self, event: Event, secret_hash: str) -> None:
         values = as_row(event)
         self.db.execute(
             f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, facilitator_secret_hash) "
             f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})",
             [values[c] for c in EVENT_COLUMNS] + [secret_hash],
-        )
-
-    def insert_participant(self, participant_id: str, event_id: str, name: str, token_hash: str) -> None:
-        self.db.execute(
-            "INSERT INTO participants (id, event_id, name, token_hash) VALUES (?, ?, ?, ?)",
-            (participant_id, event_id, name, token_hash),
         )
 
     def apply_effects(self, event_id: str, effects: tuple[Effect, ...]) -> None:
@@ -207,13 +187,6 @@ class SQLiteTransaction(ReportLogTransaction):
                 self.rename_participant(effect.participant_id, effect.name)
             elif isinstance(effect, NameForgotten):
                 self.forget_names_in_results(event_id, effect.actors)
-
-    def rename_participant(self, participant_id: str, name: str) -> None:
-        self.db.execute("UPDATE participants SET name = ? WHERE id = ?", (name, participant_id))
-
-    def participant_name(self, participant_id: str) -> str | None:
-        row = self.db.execute("SELECT name FROM participants WHERE id = ?", (participant_id,)).fetchone()
-        return str(row[0]) if row else None
 
     def forget_names_in_results(self, event_id: str, actors: tuple[str, ...]) -> None:
         """Answers are kept for a week so that a resent action gets its first answer again; an
