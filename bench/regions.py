@@ -109,7 +109,9 @@ def header(have: dict[str, str]) -> str:
 
 def measure(iterations: int = 40) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(db=str(Path(tmp) / "bench.db"), demo=False, secret_key="bench-secret", port=8000)
+        settings = Settings(
+            db=str(Path(tmp) / "bench.db"), demo=False, secret_key="bench-secret", port=8000, allowed_hosts="bench"
+        )
         with TestClient(create_app(settings), base_url=ORIGIN, follow_redirects=False) as client:
             slug, fac, phone = build(client)
             state = _state(fac, slug)
