@@ -58,6 +58,21 @@ class Server:
             return ""
 
 
+# The load generator is one address (127.0.0.1) standing for thousands of people and a few tireless
+# facilitators, so the per-address, per-person and per-event limits (#21) are raised to bench scale.
+# Every limit is still checked on every request: its cost is measured, only its refusals are not.
+BENCH_LIMITS = {
+    "OPENSPACE_LIMIT_ACTIONS_PERSON": "1000000/10",
+    "OPENSPACE_LIMIT_ACTIONS_ADDRESS": "1000000/10",
+    "OPENSPACE_LIMIT_ACTIONS_EVENT": "1000000/10",
+    "OPENSPACE_LIMIT_JOINS_ADDRESS": "1000000/600",
+    "OPENSPACE_LIMIT_NEW_EVENTS_ADDRESS": "100000/3600",
+    "OPENSPACE_LIMIT_NEW_EVENTS": "100000/3600",
+    "OPENSPACE_SOCKETS_PER_ADDRESS": "100000",
+    "OPENSPACE_SOCKETS_PER_PERSON": "100000",
+}
+
+
 def start(kind: str, workdir: Path) -> Server:
     port = free_port()
     if kind == "project":
@@ -67,7 +82,7 @@ def start(kind: str, workdir: Path) -> Server:
     else:
         command = [sys.executable, "-m", "bench.baseline", "--port", str(port), "--log-level", "warning"]
     log = workdir / f"{kind}-{port}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(BENCH_LIMITS if kind == "project" else {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,

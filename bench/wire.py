@@ -327,7 +327,7 @@ class Browser:
         )
         match = re.search(r"/e/([a-z0-9]+)/ready", response.getheader("location") or "")
         assert status == 303 and match and "os_f" in self.cookies, f"POST /new: {status} {body[:300]!r}"
-        return match.group(1).decode()
+        return match.group(1)
 
     def join(self, slug: str, name: str) -> str:
         """POST /e/<slug>/join; returns the participant's `os_p` cookie value."""
