@@ -145,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     results["snapshot"] = snapshot.measure()
     print("live regions (in-process) ...", flush=True)
     results["regions"] = regions.measure()
-    print("live regions (in-process) ...", flush=True)
-    results["regions"] = regions.measure()
     with tempfile.TemporaryDirectory(prefix="openspace-bench-") as tmp:
         workdir = Path(tmp)
         for n in counts:

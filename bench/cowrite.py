@@ -113,7 +113,7 @@ async def typing(authors_count: int, rate: float, seconds: float) -> dict[str, A
             status, _, _ = facilitator.request(
                 "POST",
                 f"/e/{slug}/act",
-                form={"csrf": token, "action": "topic.propose", "return_to": "facilitate", "title": "Rapporten"},
+                form={"csrf": token, "_action": "topic.propose", "_return_to": "facilitate", "title": "Rapporten"},
             )
             assert status == 303, status
             state = orjson.loads(facilitator.request("GET", f"/e/{slug}/state.json")[2])
