@@ -17,6 +17,7 @@ from typing import BinaryIO
 import orjson
 import pytest
 from PIL import Image
+from pypdf import PdfReader
 from starlette.testclient import TestClient
 
 from openspace import media
@@ -156,6 +157,23 @@ def test_photos_and_exports_work_on_a_store_without_local_paths() -> None:
     with pytest.raises(FileNotFoundError):
         photos.open("Z" * 22, thumb=False)
     assert media.PhotoStore(files).path("Z" * 22, thumb=False) is None
+
+
+def test_the_pdf_has_the_photos_of_a_store_without_local_paths() -> None:
+    """WeasyPrint reads such a store's photos through our fetcher, by name (PostgreSQL's, #17);
+    a name of the wrong shape reads nothing."""
+    files = MemoryFiles()
+    photos = PhotoStore(files)
+    board = stored_board(photos)
+    out = io.BytesIO()
+    proceedings_html.write_pdf(proceedings.build(board), out, photos)
+    reader = PdfReader(io.BytesIO(out.getvalue()))
+    images = {image.data for page in reader.pages for image in page.images}
+    assert len(images) == 3  # every photo of the book (the fourth is a merged topic's: not exported)
+    fetcher = proceedings_html._weasyprint()[1](photos)
+    for url in (f"{proceedings_html.PHOTO_SCHEME}:../x", f"{proceedings_html.PHOTO_SCHEME}:{'Z' * 22}"):
+        with pytest.raises(FileNotFoundError):
+            fetcher(url)
 
 
 def test_the_photo_pages_work_on_a_store_without_local_paths(client: TestClient) -> None:
