@@ -12,13 +12,9 @@ without a TCP reset.
 A process's own messages reach its listeners at once, as with the memory bus, and are skipped
 when they come back from Redis (each message names its origin).
 
-Stopping must not trust a single cancel. On Python 3.11, `asyncio.wait_for` swallows a
-cancellation that arrives as its inner work finishes (CPython gh-86296, fixed in 3.12), and
-redis-py writes every command under `wait_for` when the connection has a socket timeout, as the
-publisher's does. A `stop()` that cancelled the publisher as a publish completed lost the cancel:
-the publisher went back to waiting on its queue and `stop()` waited on it for ever (the
-Redis-restart test's rare hang, #17). So each loop honours a cancel the library swallowed
-(`_go_on`), and `stop()` cancels again until its tasks have ended, a bounded number of times.
+Stopping does not trust a single cancel: on Python 3.11 redis-py's writes can swallow one
+(live/tasks.py says how, and why that hung the Redis-restart test), so each loop honours a
+swallowed cancel and `stop()` cancels until its tasks have ended.
 """
 
 from __future__ import annotations
@@ -36,6 +32,7 @@ import redis.asyncio as redis
 from openspace.broadcast import Committed, Message, Notice
 from openspace.domain.model import Change
 from openspace.live.bus import Listener, Resync
+from openspace.live.tasks import honour_cancel, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +40,6 @@ CHANNEL = "openspace:bus"
 HEALTH_SECONDS = 2.0  # a PING this often; three without an answer and the connection is dropped
 RETRY_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # waits between reconnection attempts, then the last again
 MAX_OUTBOX = 100_000  # messages waiting to be sent; past this the oldest go (the feeds refill from the log)
-STOP_SECONDS = 5.0  # stop() waits this long for its tasks, cancelling again every tenth of it
-
-
-def _go_on() -> None:
-    """Raise CancelledError if this task was asked to stop and something below swallowed it (see
-    the module's docstring); a loop calls it before each wait of its own."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def encode(origin: str, message: Message) -> bytes:
@@ -112,17 +100,7 @@ class RedisBus:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for _ in range(10):  # a cancel can be swallowed below us: ask again, bounded
-            for task in tasks:
-                task.cancel()
-            _, running = await asyncio.wait(tasks, timeout=STOP_SECONDS / 10) if tasks else (set(), set())
-            if not running:
-                break
-        else:
-            log.error("the bus's tasks did not stop: %s", [t.get_name() for t in tasks if not t.done()])
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("a bus task failed", exc_info=task.exception())
+        await stop_tasks(tasks)
         self.listeners.clear()
         self.resyncs.clear()
 
@@ -140,7 +118,7 @@ class RedisBus:
             client = redis.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
             try:
                 while True:
-                    _go_on()
+                    honour_cancel()
                     waiting = [await self.outbox.get()]
                     while not self.outbox.empty() and len(waiting) < 1000:
                         waiting.append(self.outbox.get_nowait())
@@ -153,7 +131,7 @@ class RedisBus:
                 raise
             except Exception as error:  # those messages are lost; the other processes' feeds refill them
                 log.warning("publishing on the bus failed (%s); reconnecting", error)
-                _go_on()
+                honour_cancel()
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
             finally:
@@ -180,14 +158,14 @@ class RedisBus:
                 with contextlib.suppress(Exception):
                     await client.aclose()
             self.reconnects += 1
-            _go_on()
+            honour_cancel()
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
 
     async def _read(self, pubsub: Any) -> None:
         heard = pinged = time.monotonic()
         while True:
-            _go_on()
+            honour_cancel()
             now = time.monotonic()
             if now - heard > 3 * HEALTH_SECONDS:
                 raise ConnectionError("no answer from Redis")

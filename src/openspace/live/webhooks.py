@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from openspace.domain import webhooks
+from openspace.live.tasks import honour_cancel, stop_tasks
 from openspace.outward import Delivery, Outward, body_of
 
 log = logging.getLogger(__name__)
@@ -152,16 +153,14 @@ class DeliveryWorker:
         self._task = asyncio.create_task(self._loop(), name="openspace-webhooks")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._inflight.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Cancel for sure (live/tasks.py): the loop's reads wait in psycopg's pool under
+        `wait_for`, which on Python 3.11 can swallow a cancel."""
+        await stop_tasks([t for t in (self._task, *self._inflight.values()) if t is not None])
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _loop(self) -> None:
         while True:
+            honour_cancel()
             self._wake.clear()
             try:
                 wait = await self._start_due()
