@@ -117,6 +117,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             await bus.stop()
             await feed.settle()
             await store.close()
+            photos.close()
             exports.clear()
             jobs.close()
 

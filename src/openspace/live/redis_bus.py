@@ -11,6 +11,10 @@ without a TCP reset.
 
 A process's own messages reach its listeners at once, as with the memory bus, and are skipped
 when they come back from Redis (each message names its origin).
+
+Stopping does not trust a single cancel: on Python 3.11 redis-py's writes can swallow one
+(live/tasks.py says how, and why that hung the Redis-restart test), so each loop honours a
+swallowed cancel and `stop()` cancels until its tasks have ended.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import redis.asyncio as redis
 from openspace.broadcast import Committed, Message, Notice
 from openspace.domain.model import Change
 from openspace.live.bus import Listener, Resync
+from openspace.live.tasks import honour_cancel, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +99,8 @@ class RedisBus:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        await stop_tasks(tasks)
         self.listeners.clear()
         self.resyncs.clear()
 
@@ -117,6 +118,7 @@ class RedisBus:
             client = redis.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
             try:
                 while True:
+                    honour_cancel()
                     waiting = [await self.outbox.get()]
                     while not self.outbox.empty() and len(waiting) < 1000:
                         waiting.append(self.outbox.get_nowait())
@@ -129,6 +131,7 @@ class RedisBus:
                 raise
             except Exception as error:  # those messages are lost; the other processes' feeds refill them
                 log.warning("publishing on the bus failed (%s); reconnecting", error)
+                honour_cancel()
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
             finally:
@@ -155,12 +158,14 @@ class RedisBus:
                 with contextlib.suppress(Exception):
                     await client.aclose()
             self.reconnects += 1
+            honour_cancel()
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
 
     async def _read(self, pubsub: Any) -> None:
         heard = pinged = time.monotonic()
         while True:
+            honour_cancel()
             now = time.monotonic()
             if now - heard > 3 * HEALTH_SECONDS:
                 raise ConnectionError("no answer from Redis")

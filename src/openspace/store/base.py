@@ -28,7 +28,7 @@ from openspace.domain.effects import Effect
 from openspace.domain.model import Board, Change, Event, Report
 
 if TYPE_CHECKING:
-    from openspace.store.outbound import SQLiteOutbound
+    from openspace.store.outbound import Outbound
 
 T = TypeVar("T")
 
@@ -76,7 +76,7 @@ class Transaction(Protocol):
     def delete_event(self, event_id: str) -> None: ...
     def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None: ...
     @property
-    def outbound(self) -> SQLiteOutbound:
+    def outbound(self) -> Outbound:
         """The outward tables (#18): webhooks' outbox, calendar sequences, personal calendar links."""
         ...
 
