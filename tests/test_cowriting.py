@@ -135,3 +135,37 @@ async def test_a_refused_update_changes_nothing_and_a_locked_report_takes_none(t
     state, rseq = await cowriting.state(event_id, topic)
     assert rseq == 0 and cowrite.Replica(state).texts()["discussion"] == ""
     await stopped(*parts)
+
+
+async def test_two_processes_on_one_database_give_out_each_rseq_once_and_a_checkpoint_keeps_the_others_text(
+    tmp_path: Path,
+) -> None:
+    """Two servers on one database (as `--workers 2` are; SQLite's lock stands in for PostgreSQL's
+    row lock here). Each keeps the report's document and board in memory; the other's typing
+    moves neither. The next push must still take the next `rseq` (not one the other gave out),
+    and a checkpoint must not write its older copy of the text back over the other's typing."""
+    path = tmp_path / "c.db"
+    one = await started(path)
+    event_id, topic, eva = await a_topic(one[0])
+    two = await started(path)
+    olle = Actor(participant_id=(await two[0].join(event_id, "Olle"))[0], name="Olle")
+    await one[0].board(event_id)  # both hold the board in memory, as a running server does
+    typist_a, typist_b = cowrite.Replica(), cowrite.Replica()
+    first = typist_b.edit_to({"discussion": "Olle. "})
+    assert first is not None and await two[1].push(event_id, olle, topic, first) == 1
+    typist_a.take(first)
+    second = typist_a.edit_to({"discussion": "Olle. Eva."})
+    assert second is not None and await one[1].push(event_id, eva, topic, second) == 2
+    typist_b.take(second)
+    third = typist_b.edit_to({"discussion": "Olle. Eva. Olle igen."})
+    assert third is not None and await two[1].push(event_id, olle, topic, third) == 3  # not 2 again
+    fourth = typist_a.edit_to({"discussion": "Olle. Eva. Eva igen."})
+    assert fourth is not None and await one[1].push(event_id, eva, topic, fourth) == 4
+    await two[1].checkpoint(event_id, topic)  # Olle's server last saw the text at rseq 3
+    state, rseq = await one[1].state(event_id, topic)
+    text = cowrite.Replica(state).texts()["discussion"]
+    assert rseq >= 4 and "Eva igen." in text and "Olle igen." in text
+    for service in (one[0], two[0]):
+        assert (await service.store.load_board(event_id)).reports[topic].discussion == text  # type: ignore[union-attr]
+    await stopped(*two)
+    await stopped(*one)
