@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from openspace.broadcast import DocUpdate
 from openspace.cowriting import COMPACT_EVERY, Cowriting, Viewer
 from openspace.domain import cowrite
 from openspace.domain.errors import Forbidden, Invalid
@@ -169,3 +170,39 @@ async def test_two_processes_on_one_database_give_out_each_rseq_once_and_a_check
         assert (await service.store.load_board(event_id)).reports[topic].discussion == text  # type: ignore[union-attr]
     await stopped(*two)
     await stopped(*one)
+
+
+async def test_updates_heard_out_of_order_reach_the_screens_in_rseq_order_and_a_hole_waits_only_briefly(
+    tmp_path: Path,
+) -> None:
+    """Two workers' updates may cross on the bus: each process hands them to its sockets in order,
+    holding an early one for the one before it; one never coming is given up after GAP_SECONDS."""
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, _ = await a_topic(service)
+    screen = Screen()
+    viewer = Viewer(topic, event_id, "public", "Olle", screen.send)
+    cowriting.join(viewer)
+    await service.board(event_id)  # whether the public may see the topic is read from the board
+
+    def heard(rseq: int) -> DocUpdate:
+        return DocUpdate(event_id, topic, rseq, bytes([rseq]), "Eva")
+
+    async def frames(count: int) -> list[int]:
+        for _ in range(200):  # the viewer's own task sends in order (bounded wait)
+            if len(screen.frames) >= count:
+                break
+            await asyncio.sleep(0.01)
+        return [f["rseq"] for f in screen.frames]
+
+    for rseq in (1, 3, 2, 2, 4):  # 3 before 2, and 2 twice
+        cowriting.hear(heard(rseq))
+    assert await frames(4) == [1, 2, 3, 4]
+    cowriting.hear(heard(6))  # 5 is lost on the bus
+    await asyncio.sleep(0.05)
+    assert await frames(4) == [1, 2, 3, 4]  # held, for now
+    assert await frames(5) == [1, 2, 3, 4, 6]  # then sent: the page sees the hole and catches up
+    cowriting.hear(heard(5))  # too late: not sent backwards
+    await asyncio.sleep(0.05)
+    assert [f["rseq"] for f in screen.frames] == [1, 2, 3, 4, 6]
+    cowriting.leave(viewer)
+    await stopped(*parts)
