@@ -88,6 +88,8 @@ class Service:
         # called inside the transaction for each change written: co-writing follows a report
         # saved by a form or restored into its shared document (cowriting.py), in the same commit
         self.in_transaction: list[Callable[[Transaction, Batch, str, Change], None]] = []
+        # and before a command is decided: a report another process typed into is read fresh
+        self.before_deciding: list[Callable[[Transaction, Board, str, rules.Args], Board]] = []
         self.forgetting: list[Callable[[], None]] = []  # caches to drop when a commit failed
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -180,6 +182,8 @@ class Service:
                 if prior is not None:
                     return prior
             board = board_in(tx, batch, event_id)
+            for prepare in self.before_deciding:
+                board = batch.boards[event_id] = prepare(tx, board, name, args)
             seq = board.seq + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
             who = actor

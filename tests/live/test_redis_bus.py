@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio.client as redis_client
 
-from openspace.broadcast import Committed, Message, Notice
+from openspace.broadcast import Committed, DocPresence, DocUpdate, Message, Notice
 from openspace.domain.model import Change, Space
 from openspace.domain.rules import Actor
 from openspace.live.feed import Feed
@@ -49,6 +49,10 @@ def test_a_message_survives_its_wire_form() -> None:
         committed(3).change.upserts,
     )
     assert decode(encode("me", Notice("e", "reauth")))[1] == Notice("e", "reauth")
+    update = DocUpdate("e", "t", 7, b"\x00\x01\xffbytes", "Eva")  # a report's update: its bytes whole
+    assert decode(encode("me", update)) == ("me", update)
+    presence = DocPresence("e", "t", "Olle", "insights", "socket-1")
+    assert decode(encode("me", presence)) == ("me", presence)
 
 
 async def test_messages_reach_the_other_process_once_and_the_own_at_once(redis: RedisServer) -> None:
