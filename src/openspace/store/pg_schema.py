@@ -215,4 +215,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX report_updates_event ON report_updates(event_id);
     """,
+    # 4: breaks as labelled slots (#15), as SQLite's 8
+    """
+    ALTER TABLE slots ADD COLUMN label TEXT NOT NULL DEFAULT '';
+    """,
 ]
