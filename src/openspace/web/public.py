@@ -176,7 +176,25 @@ async def print_rooms(request: Request) -> Response:
     """One A4 sign per room, with a QR code that opens the session running there now."""
     v, event, board = await page(request)
     signs = [(space, v.link("room", slug=event.slug, space=space.id)) for space in board.ordered_spaces()]
-    return v.render("print_rooms.html", signs=signs)
+    breaks = [slot for slot in board.ordered_slots() if slot.label]  # on every door, so nobody waits in an empty room
+    return v.render("print_rooms.html", signs=signs, breaks=breaks, several_days=len(board.days()) > 1)
+
+
+POSTER_SIZES = ("a3", "a4")
+
+
+async def print_poster(request: Request) -> Response:
+    """The agenda as one printed poster, A3 or A4 (#15): the grid with its breaks, and a QR code to
+    the event for the phone that will follow the changes the paper cannot."""
+    v, event, board = await page(request)
+    size = request.query_params.get("size", "a3")
+    view = board_view(board, "public")
+    return v.render(
+        "print_poster.html",
+        vm=view,
+        size=size if size in POSTER_SIZES else "a3",
+        sizes=POSTER_SIZES,
+    )
 
 
 async def state_json(request: Request) -> Response:
