@@ -91,9 +91,9 @@ def folds(html: str) -> dict[str, bool]:
 @pytest.mark.parametrize(
     ("phase", "opened"),
     [
-        ("opening", {"opening-h", "run-h"}),
-        ("marketplace", {"queue-h", "grid-h"}),
-        ("closed", {"queue-h", "grid-h"}),
+        ("opening", {"run-h", "opening-h"}),
+        ("marketplace", {"queue-h", "waiting-h", "grid-h"}),
+        ("closed", {"queue-h", "waiting-h", "grid-h"}),
         ("sessions", {"run-h", "grid-h"}),
         ("closing", {"harvest-h"}),
     ],
@@ -107,7 +107,7 @@ def test_the_console_opens_what_the_phase_needs_and_folds_the_rest(
     html = event.facilitator.get(f"{event.path}/facilitate").text
     shown = folds(html)
     assert {h for h, is_open in shown.items() if is_open} == opened
-    assert {"grid-h", "queue-h", "run-h", "topics-h", "opening-h", "flow-h", "harvest-h", "spaces-h", "slots-h",
+    assert {"grid-h", "queue-h", "waiting-h", "run-h", "topics-h", "opening-h", "flow-h", "harvest-h", "spaces-h", "slots-h",
             "event-settings-h", "rotate-h", "delete-h"} <= set(shown)  # fmt: skip
     first = min(html.index(f'id="{h}"') for h in opened)
     assert all(html.index(f'id="{h}"') > first for h in shown if not shown[h])  # open parts come first

@@ -38,13 +38,26 @@ class Console:
 # what each phase needs first; "setup" until there is a space and a time slot for sessions
 CONSOLE_MAIN: dict[str, tuple[str, ...]] = {
     "setup": ("spaces", "slots"),
-    "opening": ("opening", "run"),
-    "marketplace": ("queue", "grid"),
-    "closed": ("queue", "grid"),
+    "opening": ("run", "opening"),
+    "marketplace": ("queue", "waiting", "grid"),
+    "closed": ("queue", "waiting", "grid"),
     "sessions": ("run", "grid"),
     "closing": ("harvest",),
 }
-CONSOLE_PARTS = ("grid", "queue", "run", "topics", "opening", "flow", "harvest", "spaces", "slots", "event", "delete")
+CONSOLE_PARTS = (
+    "grid",
+    "queue",
+    "waiting",
+    "run",
+    "topics",
+    "opening",
+    "flow",
+    "harvest",
+    "spaces",
+    "slots",
+    "event",
+    "delete",
+)
 
 
 def console(event: Event, spaces: int, session_slots: int) -> Console:
