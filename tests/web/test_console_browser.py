@@ -44,7 +44,7 @@ TASKS = {
         "#opening-section .qr",
         "#announce-form button[type=submit]",
     ],
-    "marketplace": ["#queue-section", "table.fgrid", "[data-tray]", "#grid-section .printouts"],
+    "marketplace": ["#queue-section", "table.fgrid", "[data-tray]", "#add-topic button", "#grid-section .printouts"],
     "closed": ["#queue-section", "table.fgrid", "[data-tray]"],
     "sessions": ["#announce-form button[type=submit]", "#run-section button[name=minutes]", "table.fgrid"],
     "closing": [
@@ -230,7 +230,7 @@ POSTER_FIT = """() => {
 
 
 @pytest.fixture(scope="module")
-def day(server: Server) -> Iterator[tuple[str, list[str]]]:
+def day(server: Server) -> Iterator[tuple[str, list[str], str]]:
     """Six rooms, five slots and a coffee break, 30 sessions with 60–80 character Swedish titles."""
     slug, link = new_event(server.url, "Biblioteksdagen i Stockholms län", spaces=6, slots=5, language="sv")
     titles = swedish_titles(30)
@@ -243,16 +243,20 @@ def day(server: Server) -> Iterator[tuple[str, list[str]]]:
             fac_act(http, slug, "topic.propose", title=title, convener_name="Anna-Stina Axelsson-Lindqvist")
             topic = http.get(f"/e/{slug}/state.json").json()["topics"][-1]["id"]
             fac_act(http, slug, "topic.place", topic=topic, slot=slot, space=space)
-    yield slug, titles
+        for title in swedish_titles(38)[30:]:  # eight waiting, two of them in the pitch queue
+            fac_act(http, slug, "topic.propose", title=title, convener_name="Kristina")
+        for topic in [t["id"] for t in http.get(f"/e/{slug}/state.json").json()["topics"]][-2:]:
+            fac_act(http, slug, "pitch.join", topic=topic)
+    yield slug, titles, link
 
 
 @pytest.mark.parametrize("size", ["a3", "a4"])
 def test_the_poster_is_one_page_with_readable_titles(
-    browser: Browser, server: Server, watch: Watch, day: tuple[str, list[str]], size: str
+    browser: Browser, server: Server, watch: Watch, day: tuple[str, list[str], str], size: str
 ) -> None:
     """Printed, the 6 x 5 day and its break fit one landscape page of the size chosen, titles at
     14 pt on A3 and 10 pt on A4, no cell cut; the PDF has one page of that paper."""
-    slug, titles = day
+    slug, titles, _link = day
     width, height, margin, title_pt = PAPER[size]
     inner = {"width": round((width - 2 * margin) * MM), "height": round((height - 2 * margin) * MM)}
     page = context(browser, watch, inner, audit=True).new_page()
@@ -270,4 +274,23 @@ def test_the_poster_is_one_page_with_readable_titles(
     assert len(pdf.pages) == 1
     box = pdf.pages[0].mediabox
     assert (round(float(box.width) / 72 * 25.4), round(float(box.height) / 72 * 25.4)) == (width, height)
+    page.context.close()
+
+
+def test_a_big_day_keeps_the_marketplace_on_one_screen(
+    browser: Browser, server: Server, watch: Watch, day: tuple[str, list[str], str]
+) -> None:
+    """6 x 5 with long titles, eight waiting: the queue, the tray, the paper form and the grid's box
+    stay on the first screen; the grid scrolls inside its box, its heading row kept in view."""
+    _slug, titles, link = day
+    page = console(browser, watch, link)
+    fits(page, ["#queue-section", ".grid-scroll", "[data-tray]", "#add-topic button", "table.fgrid thead th"])
+    box = page.locator(".grid-scroll")
+    assert box.evaluate("(el) => el.scrollHeight > el.clientHeight")
+    last = page.locator("table.fgrid .t-title", has_text=titles[-1])
+    last.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "console-big-day-1366.png"))
+    assert page.evaluate("scrollY") == 0  # the box scrolled, not the page
+    fits(page, ["table.fgrid thead th"])
+    expect(last).to_be_in_viewport()
     page.context.close()
