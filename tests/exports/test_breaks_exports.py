@@ -11,6 +11,7 @@ from pathlib import Path
 import icalendar
 import orjson
 import pytest
+from pypdf import PdfReader
 
 from openspace import i18n
 from openspace.domain.model import Board, Event, Slot, Space, Topic
@@ -94,6 +95,10 @@ def test_the_proceedings_contents_show_the_breaks_in_time_order(tmp_path: Path) 
     toc = html.split('class="toc"')[1].split("</nav>")[0]
     assert toc.index("Policy") < toc.index('class="break"') < toc.index("Facebook")
     assert "Lunch" in toc and "Coffee" in toc and 'class="downloads"' not in html  # a file links nowhere
+    pdf = io.BytesIO()
+    proceedings_html.write_pdf(book, pdf, PhotoStore(tmp_path))
+    contents_page = PdfReader(io.BytesIO(pdf.getvalue())).pages[1].extract_text()
+    assert contents_page.index("Policy") < contents_page.index("Lunch") < contents_page.index("Facebook")
 
 
 def test_the_json_document_carries_a_break_and_reads_it_back() -> None:

@@ -294,3 +294,33 @@ def test_a_big_day_keeps_the_marketplace_on_one_screen(
     fits(page, ["table.fgrid thead th"])
     expect(last).to_be_in_viewport()
     page.context.close()
+
+
+def test_a_phone_left_open_is_shown_the_proceedings_once_published(
+    browser: Browser, server: Server, watch: Watch, demo: tuple[str, str, httpx2.Client]
+) -> None:
+    """The facilitator publishes; an open phone gets "Read the proceedings" at its top, unreloaded,
+    and the page it leads to links every download."""
+    slug, _link, http = demo
+    phone = context(browser, watch, SIZES[0], audit=True).new_page()
+    phone.goto(f"{server.url}/e/{slug}")
+    expect(phone.locator("#conn")).to_have_attribute("data-state", "online")
+    phone.evaluate("window.__notReloaded = true")
+    read = phone.locator(".published a")
+    expect(read).to_have_count(0)
+    fac_act(http, slug, "proceedings.publish", published="1")
+    try:
+        expect(read).to_be_visible()
+        assert phone.evaluate("window.__notReloaded === true")
+        phone.screenshot(path=str(SHOTS / "participant-published-360.png"))
+        read.click()
+        downloads = phone.locator(".downloads a")
+        expect(downloads).to_have_count(7)
+        hrefs = [downloads.nth(n).get_attribute("href") for n in range(7)]
+        for fmt in ("pdf", "zip", "sessions.csv", "actions.csv", "ics"):
+            assert f"/e/{slug}/export/{fmt}" in hrefs, fmt
+        phone.screenshot(path=str(SHOTS / "proceedings-published-360.png"))
+        assert violations(phone) == []
+    finally:
+        fac_act(http, slug, "proceedings.publish", published="")
+    phone.context.close()
