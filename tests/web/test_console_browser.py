@@ -11,6 +11,7 @@ Screenshots at the four sizes land in screenshots/.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 
 import httpx2
@@ -208,6 +209,12 @@ def test_screens_at_the_four_sizes(
         page.goto(f"{server.url}/e/{slug}/projector")
         page.screenshot(path=str(SHOTS / f"projector-lunch-{screen['width']}.png"))
         page.context.close()
+    page = console(browser, watch, link)
+    for printout in ("rooms", "reports"):
+        page.goto(f"{server.url}/e/{slug}/print/{printout}")
+        expect(page.locator(".breaks").first).to_contain_text(re.compile(r"Lunch,? 12:15–13:15"))
+        page.screenshot(path=str(SHOTS / f"print-{printout}-lunch.png"))
+    page.context.close()
 
 
 # --- the poster ----------------------------------------------------------------------------------
