@@ -50,8 +50,11 @@ def test_a_break_is_a_labelled_row_on_every_agenda(client: TestClient) -> None:
 
 
 def test_the_printouts_name_the_breaks(client: TestClient) -> None:
-    """Room signs list the day's breaks; a report sheet says which break follows its session."""
-    event, _spaces, _slots = with_lunch(client)
+    """Room signs list the day's breaks; a report sheet says which break follows its session; the
+    room page a sign's code opens lists the lunch among the room's sessions."""
+    event, spaces, _slots = with_lunch(client)
+    room = " ".join(re.sub(r"<[^>]+>", " ", new_browser(client).get(f"{event.path}/rooms/{spaces[0]}").text).split())
+    assert re.search(r"10:00–10:45: Session 0 .* 11:00–11:45: Session 1 .* 12:00–13:00: Lunch", room), room
     signs = event.facilitator.get(f"{event.path}/print/rooms").text
     assert signs.count("Lunch 12:00–13:00") == 2  # one sign per room
     sheets = event.facilitator.get(f"{event.path}/print/reports").text

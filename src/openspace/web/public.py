@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from openspace import i18n
 from openspace.domain import attendance, hybrid
 from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
+from openspace.domain.model import Slot, Topic
 from openspace.domain.projection import state_for
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
 from openspace.web.base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
@@ -169,7 +170,10 @@ async def room(request: Request) -> Response:
     for slot, topic in sessions:
         if attendance.is_open(event, slot, now):
             return v.finish(RedirectResponse(v.url("session", slug=event.slug, topic=topic.id), status_code=303))
-    return v.render("room.html", space=space, sessions=sessions, data=v.page_data(board, "public"))
+    # the room's day with its breaks among the sessions (#15), so a lunch is not a gap here either
+    day: list[tuple[Slot, Topic | None]] = [*sessions, *((s, None) for s in board.ordered_slots() if s.label)]
+    day.sort(key=lambda pair: (pair[0].day, pair[0].start))
+    return v.render("room.html", space=space, sessions=day, data=v.page_data(board, "public"))
 
 
 async def print_rooms(request: Request) -> Response:
