@@ -119,6 +119,7 @@ class BoardView:
             (slot, space)
             for _, slots in self.days
             for slot in slots
+            if not slot.label  # a break takes no session (#15)
             for space in self.spaces
             if not self.cell(slot, space)
         ]
@@ -189,7 +190,7 @@ def suggestion(board: Board, replace_unpinned: bool, now: str | None = None) -> 
         before=planning.quality(board),
         after=planning.quality(board, {t.id: (slot.id, space.id) for t, slot, space in moves}),
         plan=orjson.dumps(plan).decode(),
-        too_late=bool(board.slots) and len(started) == len(board.slots),
+        too_late=bool(board.session_slots()) and not {s.id for s in board.session_slots()} - started,
     )
 
 
