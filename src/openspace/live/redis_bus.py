@@ -47,14 +47,14 @@ def encode(origin: str, message: Message) -> bytes:
             "p": message.patch,
         }
     else:
-        body = {"o": origin, "e": message.event_id, "n": message.what}
+        body = {"o": origin, "e": message.event_id, "n": message.what, "w": message.subject}
     return orjson.dumps(body)
 
 
 def decode(raw: bytes) -> tuple[str, Message]:
     body = orjson.loads(raw)
     if "n" in body:
-        return body["o"], Notice(body["e"], body["n"])
+        return body["o"], Notice(body["e"], body["n"], body.get("w", ""))
     patch = body["p"]
     return body["o"], Committed(body["e"], body["s"], Change.from_patch(body["k"], patch), patch)
 
