@@ -1,0 +1,152 @@
+"""The participant page rendered once for everyone, and finished for each person (#14, #20).
+
+A joined phone's page, and each of its live refreshes, was a whole render for that person: about
+10 ms of CPU, so 2,000 phones cost 20 CPU-seconds per change, and a hall joining at once queued
+behind the renders. Yet almost all of the page is the same for everyone who sees it at one seq
+in one language: only a few parts are a person's own. So the page is rendered once per (event,
+seq, address, language, kind of visitor: not joined or joined), for a stand-in who has nothing
+of their own (no marks, no check-ins, no topics, no name) and a stand-in CSRF token, and kept
+until the board changes (a new seq is a new key) or the clock would change it (`clockChange`).
+
+Each person's own parts are regions of that page, rendered for them by the very same template
+(`only` names the regions a render makes: templates/participant.html, _topics.html, _grid.html)
+and spliced in where the stand-in's are:
+
+- the banner (its countdown is the clock's, and announcements for online followers are theirs);
+- the propose card (their name, their forms), once joined;
+- each topic they convene or marked, and each agenda row where they checked in;
+- the page data's own keys (`views.OWN_KEYS`), the rest of which is serialised once;
+- and their CSRF token, swapped for the stand-in's everywhere (region hashes leave it out, so a
+  region is the same for everyone who sees the same: web/regions.py).
+
+The result is the page a whole render for the person makes, byte for byte but for each form's
+fresh no-script id (tests/web/test_personal.py). Those ids are the shared render's for what is
+not the person's own: an id is an idempotency key within one person's actions (`Actor.key`), and
+one person sees the same id again only on the same form at the same seq.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.responses import Response
+
+from openspace import i18n
+from openspace.domain import hybrid
+from openspace.domain.model import Board
+from openspace.domain.rules import Actor
+from openspace.web import regions
+from openspace.web.base import Visit
+from openspace.web.rendering import slot_states
+from openspace.web.views import OWN_KEYS, BoardView, board_view, own_data
+
+TEMPLATE = "participant.html"
+DATA_START = '<script type="application/json" id="os-data">'
+OWN_PREFIXES = ("t-", "row-")  # the regions that may be a person's own, besides "banner" and "propose"
+
+
+class Only(frozenset[str]):
+    """The regions a render for one person's own parts makes, as the templates ask about them."""
+
+    @property
+    def rows(self) -> bool:
+        return any(name.startswith("row-") for name in self)
+
+    @property
+    def topics(self) -> bool:
+        return any(name.startswith("t-") for name in self)
+
+
+@dataclass
+class Shared:
+    """The page as rendered for the stand-in, with where its replaceable parts are."""
+
+    html: str
+    spans: dict[str, tuple[int, int]]  # region name -> where it is in `html`
+    data_at: tuple[int, int]  # where the page data's JSON is
+    pieces: dict[str, str]  # the page data's keys, each serialised as in the JSON ('"key": value')
+    vm: BoardView
+    token: str  # the stand-in's CSRF token
+    until: str | None  # when the clock changes the page (UTC, ISO 8601)
+
+
+def json_piece(v: Visit, key: str, value: Any) -> str:
+    """One key of the page data as Jinja's `tojson` writes it (sorted keys, HTML-safe)."""
+    env = v.runtime.renderer.env
+    dumps = env.policies["json.dumps_function"] or json.dumps
+    kwargs = env.policies["json.dumps_kwargs"]
+    text = f"{dumps(key)}: {dumps(value, **kwargs)}"
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+def shared_page(v: Visit, board: Board, joined: bool) -> Shared:
+    """The page for a stand-in visitor of this kind: nothing of their own, a token of its own."""
+    assert v.event is not None
+    stand_in = Actor(participant_id="-" if joined else None, name="")
+    token = secrets.token_urlsafe(32)
+    vm = board_view(board, "public", slot_states(board))
+    data = v.page_data(board, "public")
+    data.update(own_data(board, "public", stand_in.participant_id, token, datetime.now(UTC)))
+    context = v.chrome({"vm": vm, "data": data, "error": None, "values": {}}, actor=stand_in, csrf=token)
+    html = v.runtime.renderer.render(TEMPLATE, **context)
+    spans = {
+        r.name: (r.start, r.end)
+        for r in regions.find(html)
+        if r.name in ("banner", "propose") or r.name.startswith(OWN_PREFIXES)
+    }
+    start = html.index(DATA_START) + len(DATA_START)
+    end = html.index("</script>", start)
+    pieces = {key: json_piece(v, key, value) for key, value in data.items()}
+    return Shared(html, spans, (start, end), pieces, vm, token, data.get("clockChange"))
+
+
+def own_regions(v: Visit, board: Board, shared: Shared, own: dict[str, Any]) -> dict[str, str]:
+    """The person's own regions, rendered for them by the page's own template."""
+    me = v.actor.participant_id
+    vm = replace(shared.vm, now=own["serverNow"], online=hybrid.following_online(board, me))
+    names = {"banner"}
+    if me:
+        names.add("propose")
+        marked = set(own["myInterests"])
+        names.update(f"t-{t.id}" for t in vm.topics if t.id in marked or t.convened_by(me))
+        names.update(f"row-{slot}" for slot in own["myAttendance"])
+    names &= shared.spans.keys()
+    context = v.chrome({"vm": vm, "data": own, "error": None, "values": {}, "only": Only(names)})
+    return regions.regions(v.runtime.renderer.render_block(TEMPLATE, "main", **context))
+
+
+def finish(v: Visit, board: Board, shared: Shared) -> tuple[str, dict[str, Any]]:
+    """The stand-in's page with this person's own parts spliced in, and the page data's values
+    the answer needs."""
+    now = datetime.now(UTC)
+    own = own_data(board, "public", v.actor.participant_id, v.csrf, now)
+    parts = own_regions(v, board, shared, own)
+    pieces = {**shared.pieces, **{key: json_piece(v, key, own[key]) for key in OWN_KEYS}}
+    html, out, at = shared.html, [], 0
+    places = sorted((*((span, parts[name]) for name, span in shared.spans.items() if name in parts),
+                     (shared.data_at, "{" + ", ".join(pieces[k] for k in sorted(pieces)) + "}")))  # fmt: skip
+    for (start, end), markup in places:
+        out += [html[at:start], markup]
+        at = end
+    out.append(html[at:])
+    page = "".join(out).replace(shared.token, v.csrf)
+    return page, {"seq": board.seq, "clockChange": shared.until}
+
+
+def participant_page(v: Visit, board: Board) -> Response:
+    """The participant page for this person: the shared render for their kind of visitor, made
+    if need be, with their own parts spliced in."""
+    assert v.event is not None
+    pages = v.runtime.renderer.pages
+    joined = v.actor.participant_id is not None
+    key = (v.event.id, str(board.seq), str(v.here()), i18n.current_language(), "joined" if joined else "anonymous")
+    shared = pages.get(key, datetime.now(UTC).isoformat(timespec="seconds"))
+    if not isinstance(shared, Shared):
+        shared = shared_page(v, board, joined)
+        pages.put(key, shared, shared.until)
+    html, data = finish(v, board, shared)
+    return v.answer(html, 200, data)
