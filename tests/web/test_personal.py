@@ -82,8 +82,9 @@ def test_each_persons_page_is_their_whole_render_through_the_phases_and_language
     client: TestClient, whole: Any
 ) -> None:
     event, spaces, slots = today(client)
-    lisa, kim, visitor = join(client, event, "Lisa"), join(client, event, "Kim"), new_browser(client)
-    people = {"Lisa": lisa, "Kim": kim, "visitor": visitor}
+    lisa, kim, visitor = join(client, event, "Lisa"), join(client, event, 'Kim & "Co" <b>'), new_browser(client)
+    ada = join(client, event, "Ada")  # marks what Lisa marks: their topics' regions are rendered once
+    people = {"Lisa": lisa, "Kim": kim, "Ada": ada, "visitor": visitor}
     act(event.facilitator, event, "event.phase", "facilitate", phase="marketplace")
     act(lisa, event, "topic.propose", title="Lisas ämne", description="<b>Varför</b> & hur?")
     act(kim, event, "topic.propose", title="Kims ämne")
@@ -91,6 +92,7 @@ def test_each_persons_page_is_their_whole_render_through_the_phases_and_language
     topics = {t["title"]: t["id"] for t in state(event.facilitator, event)["topics"]}
     act(kim, event, "topic.interest", topic=topics["Lisas ämne"], on="1")
     act(lisa, event, "topic.interest", topic=topics["Lapp"], on="1")
+    act(ada, event, "topic.interest", topic=topics["Lapp"], on="1")
     act(lisa, event, "pitch.join", topic=topics["Lisas ämne"])
     for title, space in (("Lapp", spaces[0]), ("Kims ämne", spaces[1])):
         act(event.facilitator, event, "topic.place", "facilitate", topic=topics[title], slot=slots[0], space=space)

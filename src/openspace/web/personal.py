@@ -19,24 +19,28 @@ and spliced in where the stand-in's are:
 - and their CSRF token, swapped for the stand-in's everywhere (region hashes leave it out, so a
   region is the same for everyone who sees the same: web/regions.py).
 
+Each of those parts is the same for everyone who has the same of it (a topic they marked, a row
+where they checked in at one session), so each variant is rendered once per shared render, with
+the stand-in's token and a stand-in name that the person's own (escaped) replaces.
+
 The result is the page a whole render for the person makes, byte for byte but for each form's
-fresh no-script id (tests/web/test_personal.py). Those ids are the shared render's for what is
-not the person's own: an id is an idempotency key within one person's actions (`Actor.key`), and
-one person sees the same id again only on the same form at the same seq.
+fresh no-script id (tests/web/test_personal.py). Those ids are the ones rendered once: an id is
+an idempotency key within one browser's actions (`Actor.key`), and one browser sees the same id
+again only on the same form at the same seq, where a second post is the same action again.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from markupsafe import escape
 from starlette.responses import Response
 
 from openspace import i18n
-from openspace.domain import hybrid
 from openspace.domain.model import Board
 from openspace.domain.rules import Actor
 from openspace.web import regions
@@ -72,6 +76,8 @@ class Shared:
     vm: BoardView
     token: str  # the stand-in's CSRF token
     until: str | None  # when the clock changes the page (UTC, ISO 8601)
+    name: str = field(default_factory=lambda: secrets.token_urlsafe(16))  # the stand-in's name
+    own: dict[tuple[str, ...], str] = field(default_factory=dict)  # people's own regions, by variant
 
 
 def json_piece(v: Visit, key: str, value: Any) -> str:
@@ -86,7 +92,7 @@ def json_piece(v: Visit, key: str, value: Any) -> str:
 def shared_page(v: Visit, board: Board, joined: bool) -> Shared:
     """The page for a stand-in visitor of this kind: nothing of their own, a token of its own."""
     assert v.event is not None
-    stand_in = Actor(participant_id="-" if joined else None, name="")
+    stand_in = Actor(participant_id="-" if joined else None)
     token = secrets.token_urlsafe(32)
     vm = board_view(board, "public", slot_states(board))
     data = v.page_data(board, "public")
@@ -105,18 +111,39 @@ def shared_page(v: Visit, board: Board, joined: bool) -> Shared:
 
 
 def own_regions(v: Visit, board: Board, shared: Shared, own: dict[str, Any]) -> dict[str, str]:
-    """The person's own regions, rendered for them by the page's own template."""
+    """The person's own regions. Each is the same for everyone who has the same of it (a topic
+    they marked, or convene, a row where they checked in at a session, the banner at this second
+    for those who follow online or not, the propose card but for the name), so each such variant
+    is rendered once per shared render, for this person, with the stand-in's token and name."""
     me = v.actor.participant_id
-    vm = replace(shared.vm, now=own["serverNow"], online=hybrid.following_online(board, me))
-    names = {"banner"}
+    online = bool(own["online"])
+    variants: dict[str, tuple[str, ...]] = {"banner": ("banner", own["serverNow"], str(online))}
     if me:
-        names.add("propose")
+        variants["propose"] = ("propose",)
         marked = set(own["myInterests"])
-        names.update(f"t-{t.id}" for t in vm.topics if t.id in marked or t.convened_by(me))
-        names.update(f"row-{slot}" for slot in own["myAttendance"])
-    names &= shared.spans.keys()
-    context = v.chrome({"vm": vm, "data": own, "error": None, "values": {}, "only": Only(names)})
-    return regions.regions(v.runtime.renderer.render_block(TEMPLATE, "main", **context))
+        for topic in shared.vm.topics:
+            mine, wants = topic.convened_by(me), topic.id in marked
+            if mine or wants:
+                variants[f"t-{topic.id}"] = (f"t-{topic.id}", str(mine), str(wants))
+        for slot, topic_id in own["myAttendance"].items():
+            variants[f"row-{slot}"] = (f"row-{slot}", topic_id, str(slot in own["myOnline"]))
+    variants = {name: key for name, key in variants.items() if name in shared.spans}
+    missing = {name for name, key in variants.items() if key not in shared.own}
+    if missing:
+        if "banner" in missing:  # a new second: the previous seconds' banners go
+            for key in [k for k in shared.own if k[0] == "banner"]:
+                del shared.own[key]
+        vm = replace(shared.vm, now=own["serverNow"], online=online)
+        context = {"vm": vm, "data": own, "error": None, "values": {}, "only": Only(missing)}
+        v.chrome(context, actor=replace(v.actor, name=shared.name), csrf=shared.token)
+        for name, markup in regions.regions(v.runtime.renderer.render_block(TEMPLATE, "main", **context)).items():
+            if name in missing:
+                shared.own[variants[name]] = markup
+    name = str(escape(v.actor.name))
+    return {
+        n: shared.own[key].replace(shared.name, name) if n == "propose" else shared.own[key]
+        for n, key in variants.items()
+    }
 
 
 def finish(v: Visit, board: Board, shared: Shared) -> tuple[str, dict[str, Any]]:
