@@ -162,6 +162,7 @@ def storm(client: TestClient, slug: str, phone: TestClient, count: int = 60) -> 
     path = f"/e/{slug}"
     page = phone.get(path)
     assert page.status_code == 200 and "data-region" in page.text
+    wire = {"joined": page.num_bytes_downloaded, "not joined": _other(client).get(path).num_bytes_downloaded}
     level = gzip_level(client.app)
     joined = cpu_ms(lambda: phone.get(path), count)
     with TestClient(bare_app(len(page.content), level)) as bare:
@@ -184,6 +185,7 @@ def storm(client: TestClient, slug: str, phone: TestClient, count: int = 60) -> 
         "join_ms": per_join[0],
         "process": {"joined_get_ms": joined[1], "bare_get_ms": floor[1], "join_ms": per_join[1]},
         "page_bytes": len(page.content),
+        "wire_bytes": wire,
         "bare_bytes": size,
         "gzip_level": level,
     }
@@ -332,6 +334,9 @@ def main() -> None:
         f" ratio {storm['ratio']:.2f}x (target <= {GET_RATIO_TARGET}x)"
     )
     print(f"CPU per join (GET page, POST join, GET page): {storm['join_ms']:.2f} ms (target <= {JOIN_TARGET_MS} ms)")
+    print(
+        "  the participant page on the wire (gzip): " + ", ".join(f"{k} {v} B" for k, v in storm["wire_bytes"].items())
+    )
     whole = storm["process"]
     print(
         f"  the same with the client's CPU: joined GET {whole['joined_get_ms']:.2f} ms, bare GET"

@@ -38,14 +38,16 @@ from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddlew
 from openspace.service import Service
 from openspace.settings import Settings
 from openspace.store import Store, file_store, open_store
+from openspace.web import packing
 from openspace.web import routes as web
 from openspace.web.rendering import Renderer
 
 log = logging.getLogger(__name__)
 
 # Starlette's default, 9, took 1.8 times the CPU of 6 on a participant page (1.7 against 0.95 ms
-# for 126 KB) for 2 % fewer bytes: at a join storm every page is compressed once per phone (#20)
-GZIP_LEVEL = 6
+# for 126 KB) for 2 % fewer bytes: at a join storm every page is compressed once per phone (#20).
+# The participant page compresses itself at the same level, in parts (web/packing.py).
+GZIP_LEVEL = packing.LEVEL
 
 ERROR_TITLES = {
     403: N_("You cannot do that"),

@@ -4,6 +4,7 @@ anyone else's."""
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from starlette.testclient import TestClient
 from openspace.broadcast import Notice
 from openspace.runtime import Logins
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
-from openspace.web import personal, public
+from openspace.web import packing, personal, public
 from tests.conftest import EventHandle, act, create_event, join, new_browser, state
 
 # what differs between two renders for the same person at the same seq: each form's fresh
@@ -227,3 +228,25 @@ async def test_a_lookup_under_way_while_something_is_forgotten_is_not_kept() -> 
     store.participant_by_token = renamed_meanwhile  # type: ignore[method-assign]
     await logins.participant("e1", "tok")
     assert not logins.people
+
+
+def test_a_page_in_parts_is_one_gzip_body_with_the_shared_stretches_deflated_once() -> None:
+    """Stretches deflated once and parts deflated per answer make one valid gzip stream (#20)."""
+    long = packing.Stretch("<li>" + "Samma för alla. " * 300 + "</li>")
+    parts: list[packing.Part] = ["<ul>", long, "<li>min token: abc</li>", long, "</ul>", long]
+    body = packing.gzip(parts)
+    assert gzip.decompress(body).decode() == packing.text(parts)
+    packed = long.packed
+    assert packed is not None and packing.gzip(parts) == body and long.packed is packed  # not deflated again
+    assert len(body) < len(packing.text(parts)) / 10
+    assert gzip.decompress(packing.gzip(["ö" * 5])) == "ööööö".encode()
+
+
+def test_a_browser_that_takes_no_gzip_gets_the_same_page(client: TestClient) -> None:
+    event = create_event(client)
+    lisa = join(client, event, "Lisa")
+    packed = lisa.get(event.path)
+    plain = lisa.get(event.path, headers={"accept-encoding": "identity"})
+    assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert "accept-encoding" in packed.headers["vary"] and "x-regions" in packed.headers["vary"]
+    assert steady(packed.text) == steady(plain.text)

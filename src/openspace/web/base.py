@@ -95,18 +95,28 @@ class Visit:
         url = self.request.url
         return (url.path + (f"?{url.query}" if url.query else "")) if self.request.method == "GET" else None
 
-    def answer(self, html: str, status: int, data: dict[str, Any]) -> Response:
-        """The page as HTML; or, to a live page asking with the hashes of the regions it has, the
-        regions of this same render that it lacks (web/regions.py)."""
+    def answer(self, html: str, status: int, data: dict[str, Any], gzipped: bytes | None = None) -> Response:
+        """The page as HTML (or as `gzipped`, the same compressed: web/packing.py); or, to a live
+        page asking with the hashes of the regions it has, the regions of this same render that it
+        lacks (web/regions.py)."""
         have = regions.wanted(self.request.headers.get(regions.HEADER))
         if have is not None:
             cut = regions.answer(html, have, data.get("seq"))
             cut["clockChange"] = data.get("clockChange")
             response: Response = JSONResponse(cut, status_code=status)
+        elif gzipped is not None:  # the gzip middleware lets a body with its encoding set through
+            response = HTMLResponse(gzipped, status_code=status, headers={"content-encoding": "gzip"})
+            response.headers["vary"] = "x-regions, accept-encoding"
+            return self.finish(response)
         else:
             response = HTMLResponse(html, status_code=status)
         response.headers["vary"] = "x-regions"
         return self.finish(response)
+
+    def accepts_gzip(self) -> bool:
+        return regions.wanted(self.request.headers.get(regions.HEADER)) is None and "gzip" in self.request.headers.get(
+            "accept-encoding", ""
+        )
 
     def shared_render(self, template: str, status: int, data: dict[str, Any], context: dict[str, Any]) -> str:
         """The page for a live regions' ask: shared among visitors who hold nothing of their own

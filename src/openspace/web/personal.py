@@ -32,6 +32,7 @@ again only on the same form at the same seq, where a second post is the same act
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ from starlette.responses import Response
 from openspace import i18n
 from openspace.domain.model import Board
 from openspace.domain.rules import Actor
-from openspace.web import regions
+from openspace.web import packing, regions
 from openspace.web.base import Visit
 from openspace.web.rendering import slot_states
 from openspace.web.views import OWN_KEYS, BoardView, board_view, own_data
@@ -72,12 +73,14 @@ class Shared:
     html: str
     spans: dict[str, tuple[int, int]]  # region name -> where it is in `html`
     data_at: tuple[int, int]  # where the page data's JSON is
-    pieces: dict[str, str]  # the page data's keys, each serialised as in the JSON ('"key": value')
+    pieces: dict[str, packing.Part]  # the page data's keys, each serialised as in the JSON ('"key": value')
     vm: BoardView
     token: str  # the stand-in's CSRF token
     until: str | None  # when the clock changes the page (UTC, ISO 8601)
     name: str = field(default_factory=lambda: secrets.token_urlsafe(16))  # the stand-in's name
     own: dict[tuple[str, ...], str] = field(default_factory=dict)  # people's own regions, by variant
+    tokens: list[int] = field(default_factory=list)  # where the stand-in's token is in `html`
+    stretches: packing.Stretches = field(default_factory=packing.Stretches)
 
 
 def json_piece(v: Visit, key: str, value: Any) -> str:
@@ -106,8 +109,11 @@ def shared_page(v: Visit, board: Board, joined: bool) -> Shared:
     }
     start = html.index(DATA_START) + len(DATA_START)
     end = html.index("</script>", start)
-    pieces = {key: json_piece(v, key, value) for key, value in data.items()}
-    return Shared(html, spans, (start, end), pieces, vm, token, data.get("clockChange"))
+    texts = {key: json_piece(v, key, value) for key, value in data.items() if key not in OWN_KEYS}
+    pieces: dict[str, packing.Part] = {k: packing.Stretch(t) if len(t) >= packing.LONG else t for k, t in texts.items()}
+    shared = Shared(html, spans, (start, end), pieces, vm, token, data.get("clockChange"))
+    shared.tokens = [m.start() for m in re.finditer(re.escape(token), html)]
+    return shared
 
 
 def own_regions(v: Visit, board: Board, shared: Shared, own: dict[str, Any]) -> dict[str, str]:
@@ -146,22 +152,31 @@ def own_regions(v: Visit, board: Board, shared: Shared, own: dict[str, Any]) -> 
     }
 
 
-def finish(v: Visit, board: Board, shared: Shared) -> tuple[str, dict[str, Any]]:
-    """The stand-in's page with this person's own parts spliced in, and the page data's values
-    the answer needs."""
+def finish(v: Visit, board: Board, shared: Shared) -> tuple[list[packing.Part], dict[str, Any]]:
+    """The stand-in's page with this person's own parts spliced in, as parts (web/packing.py),
+    and the page data's values the answer needs."""
     now = datetime.now(UTC)
     own = own_data(board, "public", v.actor.participant_id, v.csrf, now)
-    parts = own_regions(v, board, shared, own)
-    pieces = {**shared.pieces, **{key: json_piece(v, key, own[key]) for key in OWN_KEYS}}
-    html, out, at = shared.html, [], 0
-    places = sorted((*((span, parts[name]) for name, span in shared.spans.items() if name in parts),
-                     (shared.data_at, "{" + ", ".join(pieces[k] for k in sorted(pieces)) + "}")))  # fmt: skip
-    for (start, end), markup in places:
-        out += [html[at:start], markup]
+    mine = {k: json_piece(v, k, own[k]) for k in OWN_KEYS}
+    data: list[packing.Part] = ["{"]
+    for key in sorted(shared.pieces.keys() | mine.keys()):
+        data += [mine[key] if key in mine else shared.pieces[key], ", "]
+    data[-1] = "}"
+    regions_ = own_regions(v, board, shared, own)
+    places: list[tuple[tuple[int, int], list[packing.Part]]] = [
+        (shared.spans[name], [markup.replace(shared.token, v.csrf)]) for name, markup in regions_.items()
+    ]
+    places += [(shared.data_at, data)]
+    places += [((at, at + len(shared.token)), [v.csrf]) for at in shared.tokens]
+    parts: list[packing.Part] = []
+    html, at = shared.html, 0
+    for (start, end), markup in sorted(places, key=lambda place: place[0]):
+        if start < at:  # a token inside a part that was replaced whole
+            continue
+        parts += [shared.stretches.part(html, at, start), *markup]
         at = end
-    out.append(html[at:])
-    page = "".join(out).replace(shared.token, v.csrf)
-    return page, {"seq": board.seq, "clockChange": shared.until}
+    parts.append(shared.stretches.part(html, at, len(html)))
+    return parts, {"seq": board.seq, "clockChange": shared.until}
 
 
 def participant_page(v: Visit, board: Board) -> Response:
@@ -175,5 +190,7 @@ def participant_page(v: Visit, board: Board) -> Response:
     if not isinstance(shared, Shared):
         shared = shared_page(v, board, joined)
         pages.put(key, shared, shared.until)
-    html, data = finish(v, board, shared)
-    return v.answer(html, 200, data)
+    parts, data = finish(v, board, shared)
+    if v.accepts_gzip():
+        return v.answer("", 200, data, gzipped=packing.gzip(parts))
+    return v.answer(packing.text(parts), 200, data)
