@@ -239,7 +239,8 @@ def test_a_page_in_parts_is_one_gzip_body_with_the_shared_stretches_deflated_onc
     packed = long.packed
     assert packed is not None and packing.gzip(parts) == body and long.packed is packed  # not deflated again
     assert len(body) < len(packing.text(parts)) / 10
-    assert gzip.decompress(packing.gzip(["ö" * 5])) == "ööööö".encode()
+    for few in (["ö" * 5], [long, "x"], [long], []):
+        assert gzip.decompress(packing.gzip(few)) == packing.text(few).encode()
 
 
 def test_a_browser_that_takes_no_gzip_gets_the_same_page(client: TestClient) -> None:

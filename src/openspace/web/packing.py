@@ -48,22 +48,23 @@ def text(parts: list[Part]) -> str:
 
 
 def gzip(parts: list[Part]) -> bytes:
-    """The parts as one gzip body: the stretches as deflated once, the rest deflated now."""
-    out, crc, size, pending = [HEADER], 0, 0, False
+    """The parts as one gzip body: the stretches as deflated once, the rest deflated now (each
+    run of them at once, ended by a full flush so that the next stretch can follow it)."""
+    out, crc, size, run = [HEADER], 0, 0, []
     squeeze = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
-    for part in parts:
-        if isinstance(part, Stretch):
-            if pending:  # end what was deflated here so far, so the stretch can follow it
-                out.append(squeeze.flush(zlib.Z_FULL_FLUSH))
-                pending = False
+    for part in [*parts, None]:
+        if isinstance(part, str):
+            run.append(part)
+            continue
+        if run:
+            data = "".join(run).encode()
+            out += [squeeze.compress(data), squeeze.flush(zlib.Z_FINISH if part is None else zlib.Z_FULL_FLUSH)]
+            crc, size, run = zlib.crc32(data, crc), size + len(data), []
+        elif part is None:
+            out.append(squeeze.flush(zlib.Z_FINISH))
+        if part is not None:
             out.append(part.deflated())
-            data = part.data
-        else:
-            data = part.encode()
-            out.append(squeeze.compress(data))
-            pending = True
-        crc, size = zlib.crc32(data, crc), size + len(data)
-    out.append(squeeze.flush(zlib.Z_FINISH))
+            crc, size = zlib.crc32(part.data, crc), size + len(part.data)
     out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
     return b"".join(out)
 
