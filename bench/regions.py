@@ -128,7 +128,8 @@ def ask(client: TestClient, path: str, have: dict[str, str]) -> tuple[dict[str, 
 
 def bare_app(size: int, level: int) -> Starlette:
     """A bare Starlette + Jinja2 page of `size` bytes: rows of text through a template loop,
-    the same gzip middleware and level; no database, no cookies, no board."""
+    the same gzip middleware and level; no database, no cookies, no board. And an empty answer
+    at /empty, for what the test client's requests cost by themselves."""
     env = Environment(autoescape=True)
     template = env.from_string(
         "<!doctype html><html><body><main>"
@@ -141,9 +142,11 @@ def bare_app(size: int, level: int) -> Starlette:
     async def page(request: Request) -> Response:
         return HTMLResponse(template.render(rows=rows))
 
-    return Starlette(
-        routes=[Route("/", page)], middleware=[Middleware(GZipMiddleware, minimum_size=500, compresslevel=level)]
-    )
+    async def empty(request: Request) -> Response:
+        return Response("ok")
+
+    gzip_ = Middleware(GZipMiddleware, minimum_size=500, compresslevel=level)
+    return Starlette(routes=[Route("/", page), Route("/empty", empty)], middleware=[gzip_])
 
 
 def cpu_ms(do: Callable[[], Any], count: int) -> tuple[float, float]:
@@ -168,6 +171,7 @@ def storm(client: TestClient, slug: str, phone: TestClient, count: int = 60) -> 
     with TestClient(bare_app(len(page.content), level)) as bare:
         size = len(bare.get("/").content)
         floor = cpu_ms(lambda: bare.get("/"), count)
+        empty = cpu_ms(lambda: bare.get("/empty"), count)  # what the test client's requests cost alone
     names = iter(range(10**6))
 
     def join() -> None:
@@ -183,6 +187,7 @@ def storm(client: TestClient, slug: str, phone: TestClient, count: int = 60) -> 
         "bare_get_ms": floor[0],
         "ratio": joined[0] / floor[0],
         "join_ms": per_join[0],
+        "empty_ms": empty[0],
         "process": {"joined_get_ms": joined[1], "bare_get_ms": floor[1], "join_ms": per_join[1]},
         "page_bytes": len(page.content),
         "wire_bytes": wire,
@@ -337,6 +342,7 @@ def main() -> None:
     print(
         "  the participant page on the wire (gzip): " + ", ".join(f"{k} {v} B" for k, v in storm["wire_bytes"].items())
     )
+    print(f"  an empty Starlette answer through the same test client: {storm['empty_ms']:.2f} ms server CPU")
     whole = storm["process"]
     print(
         f"  the same with the client's CPU: joined GET {whole['joined_get_ms']:.2f} ms, bare GET"
