@@ -16,9 +16,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from openspace import i18n
 from openspace.domain import attendance, hybrid
 from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
-from openspace.domain.model import Slot, Topic
+from openspace.domain.model import Board, Slot, Topic
 from openspace.domain.projection import state_for
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
+from openspace.web import personal
 from openspace.web.base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
 from openspace.web.facilitator import links_ready
 from openspace.web.rendering import qr_svg, slot_states
@@ -46,7 +47,16 @@ async def new_event(request: Request) -> Response:
 
 
 async def participant(request: Request, v: Visit | None = None) -> Response:
+    """The participant page: rendered once for everyone and finished for this person
+    (web/personal.py), unless it shows a refusal and what they typed, which is theirs alone."""
     v, event, board = await page(request, v)
+    if v.error is None and not v.values:
+        return personal.participant_page(v, board)
+    return whole_participant_page(v, board)
+
+
+def whole_participant_page(v: Visit, board: Board) -> Response:
+    """The participant page rendered whole for this person (what personal.py's is checked against)."""
     vm = board_view(board, "public", slot_states(board))
     vm.online = hybrid.following_online(board, v.actor.participant_id)
     return v.render(
