@@ -68,6 +68,10 @@ def whole_participant_page(v: Visit, board: Board) -> Response:
     )
 
 
+# Where a person lands after joining, by phase (#15): what the phase needs of them on a phone.
+LANDING = {"marketplace": "propose", "sessions": "mine", "closing": "mine"}
+
+
 async def join(request: Request) -> Response:
     v = await visit(request, request.path_params["slug"])
     assert v.event is not None
@@ -78,7 +82,8 @@ async def join(request: Request) -> Response:
         participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
     except DomainError as error:
         return await participant(request, v.again(error, values))
-    response = v.finish(RedirectResponse(v.url("participant", slug=v.event.slug) + "#marketplace", status_code=303))
+    landing = LANDING.get(v.event.phase, "agenda")
+    response = v.finish(RedirectResponse(v.url("participant", slug=v.event.slug) + f"#{landing}", status_code=303))
     set_session_cookie(response, request, v.event, PARTICIPANT_COOKIE, v.runtime.signer.sign(token))
     return response
 
