@@ -9,7 +9,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import act, create_event, csrf_of, new_browser, state
+from tests.conftest import ORIGIN, act, create_event, csrf_of, new_browser, state
 from tests.web.test_harvest_flows import placed_topic, save
 from tests.web.test_personal import today
 
@@ -105,15 +105,49 @@ def test_after_proposing_a_nudge_to_ask_to_pitch_it_until_queued(client: TestCli
     assert "pitch-nudge" not in lisa.get(event.path).text  # asked: no more nudging
 
 
-def test_withdrawing_asks_first(client: TestClient) -> None:
+def undo_form(html: str) -> dict[str, str]:
+    """The fields of the "Undo" form on a participant page, as the page has them."""
+    form = html.split('class="notice undo"')[1].split("</form>")[0]
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
+def test_a_withdrawal_can_be_undone_through_the_write_path_by_the_same_browser_only(client: TestClient) -> None:
     event = create_event(client)
     act(event.facilitator, event, "event.phase", "facilitate", phase="marketplace")
-    lisa = join_as(client, event, "Lisa")
+    lisa, kim = join_as(client, event, "Lisa"), join_as(client, event, "Kim")
     act(lisa, event, "topic.propose", title="Spel")
-    topic = state(lisa, event)["topics"][0]["id"]
-    page = lisa.get(f"{event.path}/topics/{topic}/edit").text
-    withdraw = page.split('data-action="topic.withdraw"')[1].split("</form>")[0]
-    assert re.search(r'<input type="checkbox" name="sure" value="1" required>', withdraw)
+    spel = state(lisa, event)["topics"][0]["id"]
+    act(kim, event, "topic.propose", title="Poddar")
+    poddar = next(t["id"] for t in state(lisa, event)["topics"] if t["id"] != spel)
+    act(kim, event, "topic.interest", topic=spel, on="1")
+    act(lisa, event, "pitch.join", topic=spel)
+    act(kim, event, "pitch.join", topic=poddar)
+    withdrawn = act(lisa, event, "topic.withdraw", "edit", topic=spel, _anchor="marketplace")
+    assert withdrawn.status_code == 303
+    where = withdrawn.headers["location"]
+    assert where.startswith(f"{event.path}?undo=") and where.endswith("#marketplace")
+    assert [t["id"] for t in state(lisa, event)["topics"]] == [poddar]
+    page = lisa.get(where).text
+    assert "You withdrew “Spel”." in page
+    fields = undo_form(page)
+    assert fields["_action"] == "topic.restore" and fields["undo"] == where.split("undo=")[1].split("#")[0]
+    assert "You withdrew" not in kim.get(where).text  # the seal is this browser's: another sees no undo
+    stolen = kim.post(f"{event.path}/act", data={**fields, "csrf": kim.cookies["os_csrf"]}, headers={"origin": ORIGIN})
+    assert stolen.status_code == 404 and "That can no longer be undone." in stolen.text
+    forged = {**fields, "undo": fields["undo"][:-3] + "abc"}
+    assert lisa.post(f"{event.path}/act", data=forged, headers={"origin": ORIGIN}).status_code == 404
+    back = lisa.post(f"{event.path}/act", data=fields, headers={"origin": ORIGIN})
+    assert back.status_code == 303 and back.headers["location"] == f"{event.path}#marketplace"
+    board = state(lisa, event)
+    topic = next(t for t in board["topics"] if t["id"] == spel)
+    assert (topic["title"], topic["interest"], topic["convener_name"]) == ("Spel", 1, "Lisa")
+    queue = sorted((t for t in board["topics"] if t["queued_seq"]), key=lambda t: t["queued_seq"])
+    assert [t["id"] for t in queue] == [spel, poddar]  # its place in the pitch queue, before Kim's
+    assert "You withdrew" not in lisa.get(where).text  # back: the old address offers nothing more
+    assert lisa.post(f"{event.path}/act", data=fields, headers={"origin": ORIGIN}).status_code == 303
+    assert len(state(lisa, event)["topics"]) == 2  # undone twice is undone once
+    edit = lisa.get(f"{event.path}/topics/{spel}/edit").text
+    assert 'data-action="topic.withdraw"' not in edit  # a plain post: its answer carries the undo
 
 
 def test_the_dot_vote_is_a_compact_list_and_the_reports_stay_folded(client: TestClient) -> None:
