@@ -23,7 +23,7 @@ def card(html: str) -> str:
 @pytest.mark.parametrize(
     ("phase", "anchor"),
     [
-        ("opening", "agenda"),
+        ("opening", "about"),
         ("marketplace", "propose"),
         ("closed", "agenda"),
         ("sessions", "mine"),

@@ -97,7 +97,7 @@ def offered_undo(v: Visit, board: Board, token: str) -> dict[str, str] | None:
 
 
 # Where a person lands after joining, by phase (#15): what the phase needs of them on a phone.
-LANDING = {"marketplace": "propose", "sessions": "mine", "closing": "mine"}
+LANDING = {"opening": "about", "marketplace": "propose", "sessions": "mine", "closing": "mine"}
 
 
 async def join(request: Request) -> Response:
