@@ -93,7 +93,7 @@ def test_only_changed_regions_come_back(client: TestClient) -> None:
     person = join(client, event, "Lisa")
     act(event.facilitator, event, "event.phase", "facilitate", phase="marketplace")
     first = ask(person, event.path)
-    assert set(first["regions"]) == {"top", "banner", "intro", "agenda", "marketplace", "propose"}
+    assert set(first["regions"]) == {"top", "banner", "intro", "about", "mine", "agenda", "marketplace", "propose"}
     assert set(first["regions"]) == set(first["outer"]) and set(first["regions"]) <= set(first["hashes"])
     again = ask(person, event.path, first["hashes"])
     assert again["regions"] == {} and again["seq"] == first["seq"]
@@ -101,7 +101,8 @@ def test_only_changed_regions_come_back(client: TestClient) -> None:
     after = ask(person, event.path, first["hashes"])
     assert after["seq"] > first["seq"]
     assert "marketplace" in after["regions"] and "Spel på biblioteket" in after["regions"]["marketplace"]
-    assert "top" not in after["regions"] and "intro" not in after["regions"]
+    assert "top" not in after["regions"] and "intro" not in after["regions"] and "about" not in after["regions"]
+    assert "Spel på biblioteket" in after["regions"]["propose"]  # the nudge to ask to pitch it (#15)
     assert after["outer"] == first["outer"]
 
 

@@ -95,7 +95,7 @@ def withdraw(board: Board, args: Args, ctx: Context) -> Change:
         upserts=tuple(restored),
         deletes=(*undone, *marks, ("topics", topic.id)),
         event=event,
-        result={"photos": files},
+        result={"photos": files, "withdrawn": marketplace.withdrawn(board, topic)},  # for an undo (#15)
         effects=(FilesRemoved(tuple(files)),) if files else (),
     )
 
@@ -383,10 +383,11 @@ ALL_COMMANDS: dict[str, Rule] = {
 def decide(board: Board, name: str, args: Args, ctx: Context, *, internal: bool = False) -> Change:
     """The single entry point: refuse by raising a DomainError, or return the change.
 
-    `internal` commands (recording an uploaded photo) come only from the server's own edges,
-    never from a form or a socket, because their arguments name files on the server.
+    `internal` commands (recording an uploaded photo, undoing a withdrawal) come only from the
+    server's own edges, never from a form or a socket: their arguments are the server's own (a
+    file's name, a withdrawn topic's rows).
     """
-    rule = ALL_COMMANDS.get(name) or (harvest.INTERNAL.get(name) if internal else None)
+    rule = ALL_COMMANDS.get(name) or ((harvest.INTERNAL | marketplace.INTERNAL).get(name) if internal else None)
     if rule is None:
         raise Invalid(N_("Unknown action."))
     return rule(board, args, ctx)

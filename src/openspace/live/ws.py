@@ -318,6 +318,7 @@ class Connection:
         except DomainError as error:
             await self.refuse(action_id, error)
             return
+        result = {k: v for k, v in result.items() if k != "withdrawn"}  # who had marked it is private (#15)
         await self.send(orjson.dumps({"type": "result", "id": action_id, "ok": True, "result": result}).decode())
 
     async def refuse(self, action_id: str | None, error: DomainError) -> None:

@@ -13,7 +13,8 @@ Each person's own parts are regions of that page, rendered for them by the very 
 and spliced in where the stand-in's are:
 
 - the banner (its countdown is the clock's, and announcements for online followers are theirs);
-- the propose card (their name, their forms), once joined;
+- the propose card (their name, their forms, the nudge to pitch their newest topic), once joined;
+- the "my sessions" card: where they should be now and next, and in which room (#15);
 - each topic they convene or marked, and each agenda row where they checked in;
 - the page data's own keys (`views.OWN_KEYS`), the rest of which is serialised once;
 - and their CSRF token, swapped for the stand-in's everywhere (region hashes leave it out, so a
@@ -51,7 +52,8 @@ from openspace.web.views import OWN_KEYS, BoardView, board_view, own_data
 
 TEMPLATE = "participant.html"
 DATA_START = '<script type="application/json" id="os-data">'
-OWN_PREFIXES = ("t-", "row-")  # the regions that may be a person's own, besides "banner" and "propose"
+OWN_NAMES = ("banner", "propose", "mine")  # the regions that may be a person's own
+OWN_PREFIXES = ("t-", "row-")  # and those whose names begin so
 
 
 class Only(frozenset[str]):
@@ -103,9 +105,7 @@ def shared_page(v: Visit, board: Board, joined: bool) -> Shared:
     context = v.chrome({"vm": vm, "data": data, "error": None, "values": {}}, actor=stand_in, csrf=token)
     html = v.runtime.renderer.render(TEMPLATE, **context)
     spans = {
-        r.name: (r.start, r.end)
-        for r in regions.find(html)
-        if r.name in ("banner", "propose") or r.name.startswith(OWN_PREFIXES)
+        r.name: (r.start, r.end) for r in regions.find(html) if r.name in OWN_NAMES or r.name.startswith(OWN_PREFIXES)
     }
     start = html.index(DATA_START) + len(DATA_START)
     end = html.index("</script>", start)
@@ -125,7 +125,9 @@ def own_regions(v: Visit, board: Board, shared: Shared, own: dict[str, Any]) -> 
     online = bool(own["online"])
     variants: dict[str, tuple[str, ...]] = {"banner": ("banner", own["serverNow"], str(online))}
     if me:
-        variants["propose"] = ("propose",)
+        nudge = shared.vm.pitch_nudge(me) if shared.vm.event.phase == "marketplace" else None
+        variants["propose"] = ("propose", nudge.id if nudge else "")
+        variants["mine"] = ("mine", *(k for stop in shared.vm.my_day(me, own) for k in stop.key()))
         marked = set(own["myInterests"])
         for topic in shared.vm.topics:
             mine, wants = topic.convened_by(me), topic.id in marked

@@ -8,6 +8,7 @@ All of them work without JavaScript; their forms post to the one form endpoint i
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -48,14 +49,16 @@ async def new_event(request: Request) -> Response:
 
 async def participant(request: Request, v: Visit | None = None) -> Response:
     """The participant page: rendered once for everyone and finished for this person
-    (web/personal.py), unless it shows a refusal and what they typed, which is theirs alone."""
+    (web/personal.py), unless it shows a refusal and what they typed, or the undo of the
+    withdrawal they just made, which are theirs alone."""
     v, event, board = await page(request, v)
-    if v.error is None and not v.values:
+    undo = offered_undo(v, board, request.query_params.get(UNDO_FIELD, ""))
+    if v.error is None and not v.values and undo is None:
         return personal.participant_page(v, board)
-    return whole_participant_page(v, board)
+    return whole_participant_page(v, board, undo)
 
 
-def whole_participant_page(v: Visit, board: Board) -> Response:
+def whole_participant_page(v: Visit, board: Board, undo: dict[str, str] | None = None) -> Response:
     """The participant page rendered whole for this person (what personal.py's is checked against)."""
     vm = board_view(board, "public", slot_states(board))
     vm.online = hybrid.following_online(board, v.actor.participant_id)
@@ -65,7 +68,36 @@ def whole_participant_page(v: Visit, board: Board) -> Response:
         data=v.page_data(board, "public"),
         error=v.error,
         values=v.values,
+        undo=undo,
     )
+
+
+UNDO_ACTION, UNDO_FIELD = "topic.restore", "undo"
+UNDO_SECONDS = 600  # how long a withdrawal can be undone
+
+
+def unsealed_withdrawal(v: Visit, token: str) -> dict[str, Any] | None:
+    """A withdrawn topic's rows, if `token` is this server's seal for this event and browser and
+    still fresh: the undo the participant page offers after a withdrawal (#15)."""
+    assert v.event is not None
+    sealed = v.runtime.signer.unseal(token, UNDO_ACTION, UNDO_SECONDS) if token else None
+    if not isinstance(sealed, dict) or sealed.get("event") != v.event.id or sealed.get("who") != v.actor.key:
+        return None
+    rows = sealed.get("rows")
+    return rows if isinstance(rows, dict) else None
+
+
+def offered_undo(v: Visit, board: Board, token: str) -> dict[str, str] | None:
+    """The undo to show after a withdrawal: the topic's title and the seal, while it can be undone."""
+    rows = unsealed_withdrawal(v, token)
+    topic = rows.get("topic") if rows else None
+    if not isinstance(topic, dict) or topic.get("id") in board.topics:
+        return None
+    return {"token": token, "title": str(topic.get("title", ""))}
+
+
+# Where a person lands after joining, by phase (#15): what the phase needs of them on a phone.
+LANDING = {"opening": "about", "marketplace": "propose", "sessions": "mine", "closing": "mine"}
 
 
 async def join(request: Request) -> Response:
@@ -78,7 +110,8 @@ async def join(request: Request) -> Response:
         participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
     except DomainError as error:
         return await participant(request, v.again(error, values))
-    response = v.finish(RedirectResponse(v.url("participant", slug=v.event.slug) + "#marketplace", status_code=303))
+    landing = LANDING.get(v.event.phase, "agenda")
+    response = v.finish(RedirectResponse(v.url("participant", slug=v.event.slug) + f"#{landing}", status_code=303))
     set_session_cookie(response, request, v.event, PARTICIPANT_COOKIE, v.runtime.signer.sign(token))
     return response
 

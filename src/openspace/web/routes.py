@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -26,6 +28,8 @@ from openspace.web.facilitator import delete_event, event_ready, facilitate, fac
 from openspace.web.feeds import calendar_page, event_feed, personal_feed, revoke
 from openspace.web.harvest import UPLOAD_LIMIT, news, photo, print_reports, report_page, upload_photos
 from openspace.web.public import (
+    UNDO_ACTION,
+    UNDO_FIELD,
     choose_language,
     edit_topic,
     home,
@@ -40,6 +44,7 @@ from openspace.web.public import (
     room,
     session_page,
     state_json,
+    unsealed_withdrawal,
 )
 from openspace.web.webhooks import add_webhook, remove_webhook, webhooks_page
 
@@ -91,17 +96,24 @@ async def act(request: Request) -> Response:
             v.runtime.limits.preview(request, v.actor)
             return await back.show(request, v.again(None, values))  # show the preview, save nothing
         name = values.get(ACTION_FIELD, "")
-        args = {key: value for key, value in values.items() if not key.startswith("_")}
+        args: dict[str, Any] = {key: value for key, value in values.items() if not key.startswith("_")}
         action_id = values.get(ID_FIELD) or None
         v.runtime.limits.action(request, v.event.id, v.actor)
-        await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id)
+        internal = name == UNDO_ACTION
+        if internal:  # the rows come from the server's own seal, never from the form
+            args = {"rows": unsealed_withdrawal(v, args.get(UNDO_FIELD, ""))}
+        result = await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id, internal=internal)
     except DomainError as error:
         # every refusal goes back to the page the form came from, with what was typed (and the
         # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them
         return await back.show(request, v.again(error, values))
     anchor = values.get(ANCHOR_FIELD, "")
     anchor = anchor if ANCHOR.fullmatch(anchor) else back.anchor
-    return v.finish(RedirectResponse(return_path(v, back, v.event.slug, values) + anchor_part(anchor), 303))
+    path = return_path(v, back, v.event.slug, values)
+    if name == "topic.withdraw" and isinstance(result.get("withdrawn"), dict):  # the page offers an undo (#15)
+        seal = {"event": v.event.id, "who": v.actor.key, "rows": result["withdrawn"]}
+        path += "?" + urlencode({UNDO_FIELD: v.runtime.signer.seal(seal, UNDO_ACTION)})
+    return v.finish(RedirectResponse(path + anchor_part(anchor), 303))
 
 
 def return_path(v: Visit, back: ReturnPage, slug: str, values: dict[str, str]) -> str:

@@ -127,10 +127,61 @@ class BoardView:
     def cell(self, slot: Slot, space: Space) -> Topic | None:
         return self.cells.get((slot.id, space.id))
 
+    def pitch_nudge(self, me: str | None) -> Topic | None:
+        """The person's newest topic that could still be pitched: not on the agenda, not queued."""
+        queued = {t.id for t in self.queue}
+        mine = [t for t in self.unplaced if t.convened_by(me) and t.id not in queued and t.status == "open"]
+        return max(mine, key=lambda t: t.created_seq) if mine else None
+
+    def my_day(self, me: str | None, data: dict[str, Any]) -> list[Stop]:
+        """The person's now and next (`my_day`), from their own page data."""
+        return my_day(self, me, data["myInterests"], data["myAttendance"], data["myOnline"])
+
     def where(self, topic: Topic) -> tuple[Slot, Space] | None:
         if not topic.placed:
             return None
         return self.board.slots[topic.slot_id], self.board.spaces[topic.space_id]  # type: ignore[index]
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One slot of a person's day on their "my sessions" card: where to be now, or next (#15).
+
+    `sessions` are the ones that are theirs in that slot: where they checked in, else the ones
+    they convene or marked (several when they have not chosen yet), each with its room."""
+
+    when: str  # "now" or "next"
+    slot: Slot
+    sessions: tuple[tuple[Topic, Space, str], ...]  # (topic, room, "here" | "online" | "convener" | "marked")
+
+    def key(self) -> tuple[str, ...]:
+        """What the card shows of this stop, as the shared render's cache knows it (personal.py)."""
+        return (self.when, self.slot.id, *(f"{t.id}:{s.id}:{how}" for t, s, how in self.sessions))
+
+
+def my_day(
+    view: BoardView, me: str | None, interests: list[str], attendance: dict[str, str], online: list[str]
+) -> list[Stop]:
+    """Where this person should be now and next, from their check-ins, their own topics and their
+    marks, by the clock of the view's slot states: so the card follows a moved session and the
+    clock with the rest of the page."""
+    if not me:
+        return []
+    marked = set(interests)
+    stops = []
+    for _, slots in view.days:
+        for slot in slots:
+            when = view.slot_states.get(slot.id, "")
+            if when not in ("now", "next"):
+                continue
+            placed = [(t, view.board.spaces[t.space_id or ""]) for (s, _), t in view.cells.items() if s == slot.id]
+            placed.sort(key=lambda pair: pair[1].position)
+            how = "online" if slot.id in online else "here"
+            here = [(t, room, how) for t, room in placed if attendance.get(slot.id) == t.id]
+            own = [(t, room, "convener") for t, room in placed if t.convened_by(me)]
+            wanted = [(t, room, "marked") for t, room in placed if t.id in marked and not t.convened_by(me)]
+            stops.append(Stop(when, slot, tuple(here or own + wanted)))
+    return stops
 
 
 def board_view(board: Board, audience: Audience, slot_states: dict[str, str] | None = None) -> BoardView:
