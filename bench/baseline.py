@@ -43,7 +43,7 @@ PAGE = jinja2.Environment(autoescape=True).from_string(
     """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>
 <body><main><h1>{{ title }}</h1><ul>{% for row in rows %}
 <li class="topic" id="t-{{ row.id }}"><h3>{{ row.title }}</h3><p>{{ row.text }}</p></li>{% endfor %}
-</ul></main><script type="application/json" id="os-data">{{ data }}</script></body></html>"""
+</ul></main><script type="application/json" id="os-data">{{ data|safe }}</script></body></html>"""
 )
 ROW_BYTES = 200  # about what one row of the page above comes to
 
@@ -75,7 +75,7 @@ def create_app() -> Starlette:
                 elif text.startswith(BROADCAST):
                     command = orjson.loads(text)
                     payload = frame(command["seq"], command["size"])
-                    sent[command["seq"]] = payload
+                    sent[command["seq"]] = payload  # kept and listed with no await between: nothing slips
                     head[0] = max(head[0], command["seq"])
                     sent.pop(command["seq"] - KEEP, None)
                     for client in list(connections):

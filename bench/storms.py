@@ -53,6 +53,8 @@ def run(kind: str, config: dict[str, Any], workdir: Path, patience: float) -> di
     server = servers.start(kind, workdir)
     out = workdir / f"{config['mode']}-{kind}.json"
     config = {**config, "target": kind, "port": server.port, "pid": server.pid, "out": str(out)}
+    if kind == "baseline":  # one connection's broadcasts go out one after another, in order, as
+        config["drivers"] = 1  # openspace's hub sends them; several would interleave their loops
     print(f"  {config['mode']}: {kind}, {config['clients']} phones on port {server.port} ...", flush=True)
     try:
         process = subprocess.Popen(
@@ -160,7 +162,13 @@ def table(results: dict[str, Any]) -> str:
             rows.append(f"| reconnect | lost / duplicated / out of order ({side}) | {counts} | | | 0 / 0 / 0 |")
         row("reconnect", "snapshots", (*s, "snapshots"), "", "0 (gap within the log)", False)
         row("reconnect", "time to 101, p99", (*s, "to_101", "p99_ms"), " ms", "")
-        row("reconnect", "facilitator action → result, p99", (*s, "facilitator", "p99_ms"), " ms", "≤ 100 ms", False)
+        row(
+            "reconnect",
+            "facilitator action → result, p99 (bare: its echo)",
+            (*s, "facilitator", "p99_ms"),
+            " ms",
+            "≤ 100 ms",
+        )
         row("reconnect", "server CPU per phone", (*s, "cpu_ms_per_phone"), " ms", "")
         row("reconnect", "failures", (*s, "failures"), "", "0", False)
     if "join" in results:
@@ -168,7 +176,13 @@ def table(results: dict[str, Any]) -> str:
         row("join", "first GET → socket in, p99", (*j, "in", "p99_ms"), " ms", "≤ 1,000 ms")
         row("join", "first GET → socket in, p50", (*j, "in", "p50_ms"), " ms", "")
         row("join", "failures", (*j, "failures"), "", "0", False)
-        row("join", "facilitator action → result, p99", (*j, "facilitator", "p99_ms"), " ms", "≤ 100 ms", False)
+        row(
+            "join",
+            "facilitator action → result, p99 (bare: its echo)",
+            (*j, "facilitator", "p99_ms"),
+            " ms",
+            "≤ 100 ms",
+        )
         row("join", "server CPU per phone", (*j, "cpu_ms_per_phone"), " ms", "≤ 2.5 ms")
     if "silent" in results:
         x = ("silent",)
