@@ -358,6 +358,7 @@ class Storm:
             assert phone.transport is not None
             phone.transport.pause_reading()  # nothing reaches the phone any more, and nothing leaves it
             died = perf_counter_ns()
+            server_side = asyncio.create_task(server_let_go(phone, 90.0, died))  # watched from the death on
             phase = random.uniform(0, timers["PING_EVERY_MS"] / 1e3)
             await asyncio.sleep(phase)
             while (perf_counter_ns() - last_heard) / 1e6 <= timers["SILENT_AFTER_MS"]:
@@ -373,7 +374,7 @@ class Storm:
                 if back.caught_at > 0:
                     break
                 await asyncio.sleep(0.01)
-            server_gone = await server_let_go(phone, 60.0, died)
+            server_gone = await server_side
             back.close()
             return {
                 "detected_s": (dropped - died) / 1e9,

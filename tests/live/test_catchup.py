@@ -3,16 +3,23 @@ shared between sockets of one audience and never across audiences; the log and s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import httpx2
+import orjson
+import pytest
 from starlette.testclient import TestClient
+from websockets.asyncio.client import connect
 
 from openspace.domain.model import Change, Topic
 from openspace.domain.projection import change_frames
 from openspace.live.catchup import CHUNK, EVENTS, Recent
 from tests.conftest import ORIGIN, act, create_event, join, new_browser
+from tests.server import running_server
 
 
 def frames(n: int, start: int = 1) -> list[tuple[int, dict[str, str]]]:
@@ -153,3 +160,96 @@ def test_a_phone_catching_up_after_the_facilitators_socket_gets_no_facilitator_c
     assert not any("merges" in m["patch"].get("upsert", {}) for m in seen)
     assert laptop[-1]["patch"]["upsert"]["topics"][0]["status"] == "hidden"
     assert seen[-1]["patch"] == {"delete": {"topics": [ids["Skräp"]]}}
+
+
+# --- on the real server: pre-framed writes, each after the socket took the one before -----------
+
+
+def test_a_hall_comes_back_to_a_real_server_with_every_change_once_and_in_order(tmp_path: Path) -> None:
+    """Twenty sockets drop, 150 changes are made, they come back at once: each gets exactly the
+    150, in order, as a few batch frames written straight to the transport (frames.py)."""
+    with running_server(tmp_path / "hall.db", demo=False) as server, httpx2.Client(base_url=server.url) as http:
+        token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
+        form = {"csrf": token, "name": "Salen", "starts_on": "2026-05-02", "timezone": "Europe/Stockholm"}
+        created = http.post("/new", data={**form, "language": "sv"})
+        slug = re.search(r"/e/([a-z0-9]+)/ready", created.headers["location"]).group(1)  # type: ignore[union-attr]
+        html = http.get(f"/e/{slug}").text
+        data = json.loads(re.search(r'id="os-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+        for n in range(150):
+            form = {"csrf": http.cookies["os_csrf"], "_action": "topic.propose", "_return_to": "facilitate"}
+            assert http.post(f"/e/{slug}/act", data={**form, "title": f"Ämne {n}"}).status_code == 303
+        url = server.url.replace("http", "ws") + f"/e/{slug}/ws?since={data['seq']}&epoch={data['epoch']}"
+
+        async def one() -> tuple[list[int], int]:
+            seqs, frames = [], 0
+            async with connect(url, origin=server.url) as ws:  # type: ignore[arg-type]
+                await ws.send('{"type":"ping"}')
+                while (message := orjson.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != "pong":
+                    frames += 1
+                    seqs += [c["seq"] for c in message["changes"]] if message["type"] == "batch" else [message["seq"]]
+            return seqs, frames
+
+        async def hall() -> list[tuple[list[int], int]]:
+            return await asyncio.gather(*(one() for _ in range(20)))
+
+        for seqs, frames in asyncio.run(hall()):
+            assert seqs == list(range(data["seq"] + 1, data["seq"] + 151))
+            assert frames <= 150 // CHUNK + 2
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def stalled_protocol() -> Any:
+    """FrameProtocol's drain as it is, on a socket whose transport is over its high-water mark."""
+    from openspace.live.frames import FrameProtocol
+
+    protocol = FrameProtocol.__new__(FrameProtocol)
+    protocol.writable = asyncio.Event()
+    protocol.transport = FakeTransport()  # type: ignore[assignment]
+    protocol.disconnected = False
+    return protocol
+
+
+async def test_a_catch_up_waits_for_a_slow_phone_and_cuts_off_one_that_takes_nothing() -> None:
+    protocol = stalled_protocol()
+    asyncio.get_running_loop().call_later(0.05, protocol.writable.set)  # it reads again
+    assert await protocol.drain_frames(5.0) is True and not protocol.transport.aborted
+    stuck = stalled_protocol()
+    assert await stuck.drain_frames(0.05) is False and stuck.transport.aborted  # never reads: aborted
+
+
+async def test_each_catch_up_frame_is_written_only_after_the_one_before_was_taken() -> None:
+    from types import SimpleNamespace
+
+    from openspace.domain.model import Board, Event
+    from openspace.live.catchup import catch_up
+
+    recent = Recent(keep=1000)
+    for seq, by_audience in frames(200):
+        recent.add("e", seq, by_audience)
+    board = Board(event=Event(id="e", slug="e", name="E"), seq=200)
+    runtime = SimpleNamespace(
+        settings=SimpleNamespace(log_keep=1000, catchup_timeout=5),
+        epoch=lambda event_id: "x",
+        hub=SimpleNamespace(recent=recent),
+    )
+    ws = SimpleNamespace(query_params={"since": "10", "epoch": "x"})
+    log: list[str] = []
+
+    async def drain(timeout: float) -> bool:
+        log.append("drain")
+        return len(log) < 4  # the phone stops reading after the first frame
+
+    def write(frame: bytes) -> bool:
+        log.append("write")
+        return True
+
+    with pytest.raises(ConnectionError):
+        await catch_up(runtime, ws, board, "public", write, drain)  # type: ignore[arg-type]
+    assert log == ["drain", "write", "drain", "write", "drain"]
