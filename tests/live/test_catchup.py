@@ -91,6 +91,17 @@ def test_only_the_most_recently_changed_events_are_kept() -> None:
     assert recent.catch_up(f"e{EVENTS}", "public", 0, 1) is not None
 
 
+def test_all_events_together_stay_within_the_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openspace.live import catchup
+
+    monkeypatch.setattr(catchup, "TOTAL_BYTES", 70 * len(frames(1)[0][1]["public"]))  # 3.5 events of 10 changes
+    recent = Recent(keep=1000)
+    for n in range(5):
+        for seq, by_audience in frames(10):
+            recent.add(f"e{n}", seq, by_audience)
+    assert list(recent.events) == ["e2", "e3", "e4"]  # the least recently changed went first
+
+
 # --- through the endpoint ---------------------------------------------------------------------
 
 

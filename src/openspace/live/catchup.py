@@ -38,6 +38,7 @@ CHUNK = 64  # changes per catch-up frame, cut at multiples of this so that range
 COMPACTING_KINDS = frozenset({"participant.forgotten"})  # the store deletes the log before these
 EVENTS = 32  # events whose recent frames are kept (the most recently changed ones)
 EVENT_BYTES = 8 << 20  # at most this many bytes of frames per event: the oldest go first
+TOTAL_BYTES = 64 << 20  # and this many for all events: the least recently changed go first
 BUILT = 64  # finished catch-up frames kept for the next socket with the same range
 
 
@@ -65,7 +66,7 @@ class Recent:
         while len(ring) > self.keep or (len(ring) > 1 and self.sizes[event_id] > EVENT_BYTES):
             _, old = ring.popleft()
             self.sizes[event_id] -= sum(len(text) for text in old.values())
-        while len(self.events) > EVENTS:
+        while len(self.events) > EVENTS or (len(self.events) > 1 and sum(self.sizes.values()) > TOTAL_BYTES):
             self.forget(next(iter(self.events)))
 
     def forget(self, event_id: str) -> None:
