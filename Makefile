@@ -57,6 +57,7 @@ i18n: $(VENV)/.test  ## extract strings, merge catalogs, list Swedish still to t
 bench: $(VENV)/.test  ## benchmarks; never part of `make test`
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.cowrite
+	$(BIN)/python -m bench.storms
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache screenshots

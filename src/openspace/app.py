@@ -73,7 +73,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         store = await open_store(settings.database, log_keep=settings.log_keep)
         secret_key = settings.secret_key or await stored_secret(store, "secret_key")
         epoch = await stored_secret(store, "epoch")
-        hub = LocalHub(max_lag=settings.max_lag)
+        hub = LocalHub(max_lag=settings.max_lag, keep=settings.log_keep)
         bus = open_bus(settings.bus_url)
         photos = PhotoStore(file_store(settings.database))  # the store's files, outside the web root
         service = Service(store, bus, photos)

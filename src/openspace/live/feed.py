@@ -135,7 +135,7 @@ class Feed:
     def _deliver(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:
         self.heads[event_id] = seq
         self.boards.observe(Committed(event_id, seq, change, patch))
-        self.hub.publish(event_id, seq, change_frames(seq, change, patch))
+        self.hub.publish(event_id, seq, change_frames(seq, change, patch), change.kind)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

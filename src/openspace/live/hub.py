@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from openspace.domain.projection import Audience
+from openspace.live.catchup import Recent
 from openspace.live.frames import text_frame
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,11 @@ class Client:
 
 
 class Fanout(Protocol):
+    recent: Recent  # the frames just published, for sockets catching up (catchup.py)
+
     def register(self, event_id: str, client: Client) -> None: ...
     def unregister(self, event_id: str, client: Client) -> None: ...
-    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None: ...
+    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str], kind: str = "") -> None: ...
     def count(self, event_id: str) -> int: ...
     async def close_event(self, event_id: str) -> None: ...
     async def close_all(self, event_id: str, code: int) -> None: ...
@@ -104,8 +107,9 @@ class Fanout(Protocol):
 class LocalHub:
     """In-process fan-out for a single server process."""
 
-    def __init__(self, max_lag: int = 256) -> None:
+    def __init__(self, max_lag: int = 256, keep: int = 1000) -> None:
         self.max_lag = max_lag
+        self.recent = Recent(keep)  # `keep`: as many changes per event as the log keeps
         self.rooms: dict[str, set[Client]] = {}
         self._queue: asyncio.Queue[tuple[str, Published]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -135,10 +139,13 @@ class LocalHub:
             await self._close(client, code)
 
     async def close_event(self, event_id: str) -> None:
+        self.recent.forget(event_id)
         for client in list(self.rooms.pop(event_id, ())):
             await self._close(client, CLOSE_GONE)
 
-    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None:
+    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str], kind: str = "") -> None:
+        """Kept at once for catch-ups (a socket connecting now finds it there), sent by the task."""
+        self.recent.add(event_id, seq, frames, kind)
         self._queue.put_nowait((event_id, (seq, frames)))
 
     async def start(self) -> None:

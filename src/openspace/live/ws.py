@@ -1,8 +1,9 @@
 """The websocket endpoint: resume, catch up, go live, and take actions.
 
 A client connects to `/e/<slug>/ws?since=N` with the last sequence number it applied. It gets the
-changes after N from the change log, in order, or a snapshot flagged with its reason when N is
-missing, malformed, in the future, or older than the log keeps. See docs/protocol.md.
+changes after N, in order (catchup.py: from the frames just published, or the change log), or a
+snapshot flagged with its reason when N is missing, malformed, in the future, or older than the
+log keeps. See docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from openspace import i18n
 from openspace.cowriting import Viewer
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
-from openspace.domain.model import Board, Change
-from openspace.domain.projection import Audience, change_frame, snapshot_frame
+from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
 from openspace.live import cowrite
+from openspace.live.catchup import catch_up
 from openspace.live.frames import EXTENSION, text_frame
 from openspace.live.hub import Client
 from openspace.runtime import Runtime, runtime_of
@@ -43,62 +44,7 @@ MAX_BAD_MESSAGES = 10
 MAX_SLOW_DOWNS = 200  # within SLOW_WINDOW seconds: a flood, not an outbox being resent
 SLOW_WINDOW = 10.0
 FINISH_SECONDS = 5.0
-CATCHUP_PAGE = 64  # changes read from the log at a time while catching up
 DENIAL_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
-
-
-def parse_since(raw: str | None, head: int, epoch: str | None, expected_epoch: str) -> int | None:
-    """A usable resume point, or None (then the client gets a snapshot).
-
-    The epoch names the database and the event the number belongs to: a number from another
-    event, or from before a restore, must not be taken as a position in this log.
-    """
-    if raw is None or not raw.isdigit() or len(raw) > 18 or epoch != expected_epoch:
-        return None
-    since = int(raw)
-    return since if since <= head else None
-
-
-async def catch_up(
-    runtime: Runtime, ws: WebSocket, board: Board, audience: Audience, write: Callable[[bytes], bool] | None = None
-) -> int:
-    """Send what the client missed up to `board.seq`; return the last sequence number sent.
-
-    Bounded (issue #21, case 5; a socket resuming from 0 on a 120 MB log had it all loaded in
-    memory): a client further behind than the log keeps (`log_keep`) gets a snapshot, the log is
-    read `CATCHUP_PAGE` changes at a time, each frame goes out through the same byte-bounded
-    write as the live fan-out (frames.py: a client that stops reading is cut off, not buffered
-    for), and the whole catch-up has `catchup_timeout` seconds.
-    """
-    raw_since = ws.query_params.get("since")
-    expected = runtime.epoch(board.event.id)
-    if (parse_since(raw_since, 1 << 62, ws.query_params.get("epoch"), expected) or 0) > board.seq:
-        # a resume point past this process's board: another process wrote it, and the bus has
-        # not brought it here yet (a drop moved the client over). The store has it.
-        board = await runtime.service.refresh(board.event.id)
-    since = parse_since(raw_since, board.seq, ws.query_params.get("epoch"), expected)
-    if since is not None and 0 < board.seq - since <= runtime.settings.log_keep:
-        sent = since
-        async with asyncio.timeout(runtime.settings.catchup_timeout):
-            while sent < board.seq:
-                until = min(board.seq, sent + CATCHUP_PAGE)
-                patches = await runtime.store.patches_since(board.event.id, sent, until)
-                if patches is None:
-                    break
-                for seq, kind, patch in patches:
-                    text = change_frame(seq, Change(kind), audience, patch)
-                    if write is None:
-                        await ws.send_text(text)
-                    elif not write(text_frame(text)):
-                        raise ConnectionError("the client stopped reading during its catch-up")
-                sent = until
-                await asyncio.sleep(0)  # let the transport drain, and others run, between pages
-        if sent == board.seq:
-            return board.seq
-    if since is None or since < board.seq:
-        reason = "initial" if raw_since is None else ("invalid" if since is None else "gap")
-        await ws.send_text(snapshot_frame(board, audience, reason, expected))
-    return board.seq
 
 
 async def endpoint(ws: WebSocket) -> None:
@@ -138,7 +84,8 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
     runtime.hub.register(event_id, client)
     try:
         board = await runtime.service.board(event_id)
-        await client.go_live(await catch_up(runtime, ws, board, audience, client.write))
+        drain = frames["drain"] if frames else None
+        await client.go_live(await catch_up(runtime, ws, board, audience, client.write, drain))
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
