@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from openspace import i18n, links, serving
+from openspace import i18n, links, logs, metrics, serving
 from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
 from openspace.guard import redact
@@ -119,6 +119,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             await store.close()
             exports.clear()
             jobs.close()
+            metrics.worker_stopped()
 
     async def static(request: Request) -> Response:
         """Static files under a version hash: cached for a year, since a change changes the URL."""
@@ -150,6 +151,15 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             return PlainTextResponse("not ready: " + ", ".join(problems), status_code=503)
         return PlainTextResponse("ready")
 
+    async def metrics_page(request: Request) -> Response:
+        """Prometheus metrics (#17): only when the setting is on, and only to the allowed."""
+        if not settings.metrics:
+            raise HTTPException(404)
+        client = request.client.host if request.client else None
+        if not metrics.allowed(settings, client, dict(request.headers)):
+            return PlainTextResponse("forbidden", status_code=403)
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
     async def favicon(request: Request) -> Response:
         """Browsers ask for /favicon.ico whatever the page says: answer rather than log a 404."""
         return FileResponse(renderer.static_root / "favicon.svg", media_type="image/svg+xml")
@@ -174,8 +184,10 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             Route("/favicon.ico", favicon, name="favicon"),
             Route("/healthz", healthz, name="healthz"),
             Route("/readyz", readyz, name="readyz"),
+            Route("/metrics", metrics_page, name="metrics"),
         ],
         middleware=[
+            Middleware(logs.RequestIds),  # first: every line about this request carries its id
             Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
             Middleware(SecurityHeadersMiddleware),
             Middleware(GZipMiddleware, minimum_size=500),

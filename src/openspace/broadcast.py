@@ -21,6 +21,7 @@ class Committed:
     seq: int
     change: Change
     patch: dict[str, Any]
+    at: float = 0.0  # when it committed (wall clock, time.time()): fan-out and bus lag are timed from it
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import click
 import uvicorn
 
-from openspace import links, serving
+from openspace import links, logs, serving
 from openspace import store as storage
 from openspace.app import create_app
 from openspace.demo import create_demo
@@ -66,6 +65,7 @@ def main(ctx: click.Context) -> None:
 @click.option("--demo/--no-demo", default=None, help=HELP["demo"])
 @click.option("--public-url", default=None, help=HELP["public_url"])
 @click.option("--log-level", default=None, help=HELP["log_level"])
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help=HELP["log_format"])
 @click.option("--database-url", default=None, help=HELP["database_url"])
 @click.option("--bus-url", default=None, help=HELP["bus_url"])
 @click.option("--workers", type=int, default=None, help=HELP["workers"])
@@ -76,6 +76,7 @@ def serve(
     demo: bool | None,
     public_url: str | None,
     log_level: str | None,
+    log_format: str | None,
     database_url: str | None,
     bus_url: str | None,
     workers: int | None,
@@ -88,11 +89,12 @@ def serve(
         demo=demo,
         public_url=public_url,
         log_level=log_level,
+        log_format=log_format,
         database_url=database_url,
         bus_url=bus_url,
         workers=workers,
     )
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
     install_redaction()
     if settings.workers > 1:
         serve_workers(settings)

@@ -24,11 +24,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from openspace import metrics
 from openspace.broadcast import Committed, Notice, Publisher
 from openspace.domain import harvest, markup, rules
 from openspace.domain.effects import Effect, FilesRemoved, NameForgotten
@@ -327,6 +329,8 @@ class Service:
             return outcomes
 
         outcomes = await self.store.write(work)
+        committed_at = time.time()
+        metrics.WRITER_BATCH.observe(len(jobs))
         # committed: only now does anyone hear about it. The cached boards already hold this
         # batch's changes when the bus brings them back, so `observe` leaves them be.
         self.boards.update(batch.boards)
@@ -340,7 +344,8 @@ class Service:
             else:
                 job.future.set_result(value)
         for event_id, seq, change, patch in batch.published:
-            self.bus.publish(Committed(event_id, seq, change, patch))
+            metrics.CHANGES.labels(change.kind).inc()
+            self.bus.publish(Committed(event_id, seq, change, patch, committed_at))
             if any(isinstance(effect, NameForgotten) for effect in change.effects):
                 for forget in self.erased:
                     forget(event_id)

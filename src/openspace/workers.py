@@ -17,8 +17,10 @@ import click
 import uvicorn
 from starlette.applications import Starlette
 
+from openspace import logs, metrics
 from openspace.app import create_app
 from openspace.demo import create_demo
+from openspace.guard import install_redaction
 from openspace.live.bus import MemoryBus
 from openspace.live.frames import FrameProtocol
 from openspace.service import Service
@@ -30,6 +32,8 @@ def serve_workers(settings: Settings) -> None:
     if settings.bus_url in ("", "memory://"):
         raise click.ClickException("several workers need a bus between them: set --bus-url redis://…")
     asyncio.run(prepare(settings))
+    if settings.metrics:  # any worker's /metrics answers for all of them (metrics.py)
+        metrics.share_between_workers()
     for f in fields(Settings):
         os.environ[f"OPENSPACE_{f.name.upper()}"] = str(getattr(settings, f.name))
     os.environ["OPENSPACE_DEMO"] = "no"  # made above, once
@@ -72,4 +76,7 @@ def worker_app() -> Starlette:
     """One worker's app, from the settings the parent put in the environment."""
     from openspace.cli import settle_heap
 
-    return create_app(Settings.from_env(), on_ready=lambda runtime: settle_heap())
+    settings = Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level)  # a worker is a fresh process: no handlers yet
+    install_redaction()
+    return create_app(settings, on_ready=lambda runtime: settle_heap())

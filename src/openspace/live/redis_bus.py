@@ -25,9 +25,10 @@ from typing import Any
 import orjson
 import redis.asyncio as redis
 
+from openspace import metrics
 from openspace.broadcast import Committed, Message, Notice
 from openspace.domain.model import Change
-from openspace.live.bus import Listener, Resync
+from openspace.live.bus import Listener, Resync, about
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def encode(origin: str, message: Message) -> bytes:
             "s": message.seq,
             "k": message.change.kind,
             "p": message.patch,
+            "t": message.at,
         }
     else:
         body = {"o": origin, "e": message.event_id, "n": message.what}
@@ -56,7 +58,7 @@ def decode(raw: bytes) -> tuple[str, Message]:
     if "n" in body:
         return body["o"], Notice(body["e"], body["n"])
     patch = body["p"]
-    return body["o"], Committed(body["e"], body["s"], Change.from_patch(body["k"], patch), patch)
+    return body["o"], Committed(body["e"], body["s"], Change.from_patch(body["k"], patch), patch, body.get("t", 0.0))
 
 
 class RedisBus:
@@ -108,7 +110,7 @@ class RedisBus:
             try:
                 listener(message)
             except Exception:
-                log.exception("a bus subscriber failed on %s", message)
+                log.exception("a bus subscriber failed", extra=about(message))
 
     async def _send(self) -> None:
         """One publishing connection; whatever waits goes out in one pipeline."""
@@ -180,4 +182,6 @@ class RedisBus:
                 origin, decoded = decode(message["data"])
                 if origin != self.origin:
                     self.received += 1
+                    if isinstance(decoded, Committed) and decoded.at:
+                        metrics.BUS_LAG.observe(max(0.0, time.time() - decoded.at))
                     self._deliver(decoded)

@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
-from openspace import i18n
+from openspace import i18n, logs, metrics
 from openspace.cowriting import Viewer
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
 from openspace.domain.model import Board, Change
@@ -94,10 +94,14 @@ async def catch_up(
                 sent = until
                 await asyncio.sleep(0)  # let the transport drain, and others run, between pages
         if sent == board.seq:
+            metrics.CATCHUPS.inc()
             return board.seq
     if since is None or since < board.seq:
         reason = "initial" if raw_since is None else ("invalid" if since is None else "gap")
+        metrics.SNAPSHOTS.labels(reason).inc()
         await ws.send_text(snapshot_frame(board, audience, reason, expected))
+    else:  # resumed with nothing missed: a catch-up of no changes
+        metrics.CATCHUPS.inc()
     return board.seq
 
 
@@ -108,6 +112,7 @@ async def endpoint(ws: WebSocket) -> None:
         await ws.send_denial_response(PlainTextResponse("Forbidden origin", 403, headers=DENIAL_HEADERS))
         return
     event = await runtime.service.event(ws.path_params["slug"])
+    logs.EVENT.set(ws.path_params["slug"])
     if event is None:
         await ws.send_denial_response(PlainTextResponse("No such event", 404, headers=DENIAL_HEADERS))
         return
@@ -136,6 +141,8 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
     client = Client(audience, ws.send_text, close, frames["write"] if frames else None)
     connection = Connection(runtime, ws, client, event_id, actor)
     runtime.hub.register(event_id, client)
+    connections = metrics.CONNECTIONS.labels(audience)
+    connections.inc()
     try:
         board = await runtime.service.board(event_id)
         await client.go_live(await catch_up(runtime, ws, board, audience, client.write))
@@ -159,6 +166,7 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
         await close(CLOSE_INTERNAL)
     finally:
         runtime.hub.unregister(event_id, client)
+        connections.dec()
         await connection.finish()
 
 
@@ -288,6 +296,7 @@ class Connection:
             return False
         try:
             if not self.bucket.take():
+                metrics.LIMITS.labels("socket_actions").inc()
                 raise SlowDown(N_("Too many actions at once. Please slow down."))
             self.runtime.limits.action(self.ws, self.event_id, self.actor)  # shared with forms, other sockets
         except SlowDown as refusal:
