@@ -33,6 +33,7 @@ from openspace.live.hub import LocalHub
 from openspace.live.webhooks import DeliveryWorker, Policy
 from openspace.media import PhotoStore
 from openspace.outward import Outward
+from openspace.retention import Keeper
 from openspace.runtime import Runtime
 from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
 from openspace.service import Service
@@ -85,6 +86,8 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         await bus.start()
         await service.start()
         await deliveries.start()
+        keeper = Keeper(service, settings.retention_days)  # events past retention, hourly (#17)
+        await keeper.start()
         runtime = Runtime(
             settings=settings,
             store=store,
@@ -110,6 +113,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         try:
             yield
         finally:
+            await keeper.stop()
             await deliveries.stop()
             await hub.stop()
             await cowriting.stop()

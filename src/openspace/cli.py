@@ -1,4 +1,5 @@
-"""The `openspace` command: `serve` (the default), `new-event`, `export`, `import`, `backup`, `restore`.
+"""The `openspace` command: `serve` (the default), `new-event`, `export`, `import`, `backup`, `restore`,
+`migrate`, `copy` and `retention`.
 
 Every `serve` option falls back to its `OPENSPACE_*` environment variable, then to the default in
 `settings.SETTINGS`; `openspace serve --help` shows the same help texts as docs/settings.md.
@@ -15,7 +16,7 @@ from typing import Any
 import click
 import uvicorn
 
-from openspace import links, logs, serving
+from openspace import links, logs, retention, serving
 from openspace import store as storage
 from openspace.app import create_app
 from openspace.demo import create_demo
@@ -25,7 +26,7 @@ from openspace.exports import document as export_data
 from openspace.exports import formats as exporting
 from openspace.exports.formats import FORMATS
 from openspace.guard import install_redaction
-from openspace.live.bus import MemoryBus
+from openspace.live.bus import MemoryBus, open_bus
 from openspace.live.frames import FrameProtocol
 from openspace.media import PhotoStore
 from openspace.runtime import Runtime
@@ -314,3 +315,47 @@ def copy_command(source: str, database_url: str | None) -> None:
         raise click.ClickException(str(problem)) from None
     click.echo(f"Copied {copied} events into {describe(settings)} ({skipped} were there already)")
     click.echo(f"Photos stay in {source}.files: copy that folder to where the servers keep photos.")
+
+
+@main.command("retention")
+@click.option("--dry-run", is_flag=True, help="Only list the events that would be deleted.")
+@click.option("--days", type=int, default=None, help=HELP["retention_days"])
+@click.option("--database-url", default=None, help=HELP["database_url"])
+@click.option("--db", default=None, help=HELP["db"])
+@click.option("--bus-url", default=None, help=HELP["bus_url"])
+def retention_command(
+    dry_run: bool, days: int | None, database_url: str | None, db: str | None, bus_url: str | None
+) -> None:
+    """Delete the events whose last day is more than retention_days days ago (docs/deploy.md).
+
+    Through the write path, as a facilitator's delete: with the servers' bus_url, every worker
+    closes the deleted events' screens."""
+    settings = Settings.from_env(database_url=database_url, db=db, bus_url=bus_url, retention_days=days)
+    if settings.retention_days <= 0:
+        raise click.ClickException("retention is off: set OPENSPACE_RETENTION_DAYS or give --days")
+
+    async def run() -> list[Event]:
+        store = await open_store(settings)
+        try:
+            if dry_run:
+                return await retention.expired(store, settings.retention_days)
+            bus = open_bus(settings.bus_url)
+            service = Service(store, bus, PhotoStore(storage.file_store(settings.database)))
+            await bus.start()
+            await service.start()
+            try:
+                return await retention.sweep(service, settings.retention_days)
+            finally:
+                await service.stop()
+                flush = getattr(bus, "flush", None)
+                if flush is not None:
+                    await flush()  # the notices that close screens on every worker
+                await bus.stop()
+        finally:
+            await store.close()
+
+    events = asyncio.run(run())
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {len(events)} events that ended more than {settings.retention_days} days ago")
+    for event in events:
+        click.echo(f"  {event.slug}  last day {event.ends_on}  {event.name}")

@@ -72,6 +72,7 @@ class RedisBus:
         self.subscribed = asyncio.Event()  # readiness: set while the subscription stands
         self.received = 0
         self.reconnects = 0
+        self.sending = False  # a pipeline is on its way to Redis
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -105,6 +106,16 @@ class RedisBus:
         self.listeners.clear()
         self.resyncs.clear()
 
+    async def flush(self, timeout: float = 5.0) -> bool:
+        """Wait, bounded, until what was published has reached Redis: a short-lived command (such as
+        `openspace retention`) must not stop with its notices still queued. Whether it did."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.outbox.qsize() or self.sending:
+                    await asyncio.sleep(0.01)
+                return True
+        return False
+
     def _deliver(self, message: Message) -> None:
         for listener in self.listeners:
             try:
@@ -120,16 +131,19 @@ class RedisBus:
             try:
                 while True:
                     waiting = [await self.outbox.get()]
+                    self.sending = True
                     while not self.outbox.empty() and len(waiting) < 1000:
                         waiting.append(self.outbox.get_nowait())
                     async with client.pipeline(transaction=False) as pipe:
                         for raw in waiting:
                             pipe.publish(self.channel, raw)
                         await pipe.execute()
+                    self.sending = False
                     attempt = 0
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # those messages are lost; the other processes' feeds refill them
+                self.sending = False
                 log.warning("publishing on the bus failed (%s); reconnecting", error)
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
