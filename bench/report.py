@@ -17,7 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import regions
+from . import postgres, regions
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,6 +278,14 @@ def table(results: dict[str, Any]) -> str:
     header = ("Measure", "Target", "openspace", "bare baseline", "openspace ÷ bare", "Target met")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    column = postgres.table(results, num, triple, verdict)
+    if column:  # the PostgreSQL column (#17), beside SQLite's figures from this run
+        lines += [
+            "",
+            "**PostgreSQL + Redis** (`openspace serve --workers N` on both, started by the bench):",
+            "",
+            column,
+        ]
     return "\n".join(lines)
 
 
