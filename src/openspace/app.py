@@ -77,7 +77,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         outward = Outward(store, service, calendar_key=secret_key)
         deliveries = DeliveryWorker(outward, policy(settings))
         service.on_commit.append(deliveries.wake)  # the outbox may have new rows: look now
-        cowriting = Cowriting(service)
+        cowriting = Cowriting(service, bus)  # a report's updates reach its screens on every process
         jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
@@ -121,6 +121,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             await bus.stop()
             await feed.settle()
             await store.close()
+            photos.close()
             exports.clear()
             jobs.close()
             metrics.worker_stopped()

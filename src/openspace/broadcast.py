@@ -6,7 +6,9 @@ live/redis_bus.py) and the feed name the messages they carry without reaching in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from openspace.domain.model import Change
@@ -21,7 +23,8 @@ class Committed:
     seq: int
     change: Change
     patch: dict[str, Any]
-    at: float = 0.0  # when it committed (wall clock, time.time()): fan-out and bus lag are timed from it
+    # when it was published, right after its commit (wall clock): fan-out and bus lag are timed from it
+    at: float = field(default_factory=time.time, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +37,41 @@ class Notice:
     what: Literal["deleted", "reauth"]
 
 
-Message = Committed | Notice
+@dataclass(frozen=True, slots=True)
+class DocUpdate:
+    """An update of a report's shared document, after commit (cowriting.py): for the sockets
+    showing that report, on whichever process they are, numbered by the report's `rseq`."""
+
+    event_id: str
+    topic_id: str
+    rseq: int
+    update: bytes
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocPresence:
+    """Who is writing where in a report ("Eva skriver…"): never stored, passed to the report's
+    other sockets on every process; `viewer` names the socket it came from, which skips it."""
+
+    event_id: str
+    topic_id: str
+    who: str
+    field: str
+    viewer: str
+
+
+Message = Committed | Notice | DocUpdate | DocPresence
 
 
 class Publisher(Protocol):
     """The bus as the write path sees it (live/bus.py). Never blocks: called right after commit."""
 
     def publish(self, message: Message) -> None: ...
+
+
+class Subscribable(Publisher, Protocol):
+    """The bus as a listener that also publishes sees it (live/bus.py): every message from now on,
+    and a call after any may have been lost (a reconnect)."""
+
+    def subscribe(self, listener: Callable[[Message], None], resync: Callable[[], None] | None = None) -> None: ...

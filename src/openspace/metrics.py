@@ -78,6 +78,13 @@ LIMITS = Counter("openspace_limits_hit", "Requests and sockets refused by a limi
 CLOSES = Counter("openspace_socket_closes", "Websockets the server closed, by close code (4008: lagging).", ["code"])
 
 
+def committed(jobs: int, kinds: list[str]) -> None:
+    """The writer committed a batch of `jobs` that logged changes of these kinds."""
+    WRITER_BATCH.observe(jobs)
+    for kind in kinds:
+        CHANGES.labels(kind).inc()
+
+
 def exposition() -> bytes:
     """The text a scrape gets: this process's registry, or every worker's added up."""
     folder = os.environ.get(MULTIPROC_DIR)

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -90,6 +89,8 @@ class Service:
         # called inside the transaction for each change written: co-writing follows a report
         # saved by a form or restored into its shared document (cowriting.py), in the same commit
         self.in_transaction: list[Callable[[Transaction, Batch, str, Change], None]] = []
+        # and before a command is decided: a report another process typed into is read fresh
+        self.before_deciding: list[Callable[[Transaction, Board, str, rules.Args], Board]] = []
         self.forgetting: list[Callable[[], None]] = []  # caches to drop when a commit failed
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -182,6 +183,8 @@ class Service:
                 if prior is not None:
                     return prior
             board = board_in(tx, batch, event_id)
+            for prepare in self.before_deciding:
+                board = batch.boards[event_id] = prepare(tx, board, name, args)
             seq = board.seq + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
             who = actor
@@ -329,8 +332,7 @@ class Service:
             return outcomes
 
         outcomes = await self.store.write(work)
-        committed_at = time.time()
-        metrics.WRITER_BATCH.observe(len(jobs))
+        metrics.committed(len(jobs), [change.kind for _, _, change, _ in batch.published])
         # committed: only now does anyone hear about it. The cached boards already hold this
         # batch's changes when the bus brings them back, so `observe` leaves them be.
         self.boards.update(batch.boards)
@@ -344,8 +346,7 @@ class Service:
             else:
                 job.future.set_result(value)
         for event_id, seq, change, patch in batch.published:
-            metrics.CHANGES.labels(change.kind).inc()
-            self.bus.publish(Committed(event_id, seq, change, patch, committed_at))
+            self.bus.publish(Committed(event_id, seq, change, patch))
             if any(isinstance(effect, NameForgotten) for effect in change.effects):
                 for forget in self.erased:
                     forget(event_id)

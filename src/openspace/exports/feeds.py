@@ -51,7 +51,8 @@ def my_topics(board: Board, participant_id: str) -> set[str]:
 
 def entries(board: Board, session_link: Callable[[str], str], only_topics: set[str] | None = None) -> list[Entry]:
     """Every entry the feed will hold, in the event's zone, with its labels in the event's language.
-    A personal feed (`only_topics`) holds its sessions only; the whole event's has the breaks too."""
+    A personal feed (`only_topics`) holds its own sessions, the whole event's every session; both
+    hold the breaks, since lunch and coffee are everyone's (#18)."""
     event = board.event
     zone = ZoneInfo(event.timezone)
     words = i18n.translations(event.language if event.language in i18n.LANGUAGES else "en")
@@ -79,7 +80,7 @@ def entries(board: Board, session_link: Callable[[str], str], only_topics: set[s
             entry.add("description", "\n\n".join(parts), parameters={"language": event.language})
         entry.add("url", session_link(topic.id))
         found.append(_entry(entry, int(slot.day[:4])))
-    for day in board.days() if only_topics is None else ():  # breaks: the whole event's feed only
+    for day in board.days():  # breaks: in every feed, the personal ones too
         slots = [s for s in board.ordered_slots() if s.day == day]
         for before, after in zip(slots, slots[1:], strict=False):
             if before.end < after.start:

@@ -20,7 +20,7 @@ import logging
 from typing import Any, Protocol
 
 from openspace import metrics
-from openspace.broadcast import Committed, Message
+from openspace.broadcast import Committed, DocPresence, DocUpdate, Message
 from openspace.domain.model import Board, Change
 from openspace.domain.projection import change_frames
 from openspace.live.hub import CLOSE_LAGGING, LocalHub
@@ -57,6 +57,8 @@ class Feed:
 
     def take(self, message: Message) -> None:
         """The bus's listener: called for every message, in the order this process received them."""
+        if isinstance(message, DocUpdate | DocPresence):
+            return  # a report's own traffic, outside the change log: cowriting.py hears it
         if not isinstance(message, Committed):
             if message.what == "deleted":
                 self.heads.pop(message.event_id, None)
