@@ -383,6 +383,7 @@ make bench                                   # 500, 1,000, 2,000 and 5,000 clien
 .venv/bin/python -m bench --clients '' --only project --no-write      # the durable write rate alone
 .venv/bin/python -m bench --client websockets --clients 500 --no-write  # listeners on websockets' own client
 .venv/bin/python -m bench.snapshot           # the snapshot timing alone
+.venv/bin/python -m bench --clients '' --only project --no-write --skip-durable   # the PostgreSQL column alone (needs postgresql, redis-server)
 ```
 {END}"""
     if path.exists() and BEGIN in (text := path.read_text()) and END in text:
