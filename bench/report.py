@@ -380,10 +380,9 @@ Server and load generator share these cores.
 ```
 make bench                                   # 500, 1,000, 2,000 and 5,000 clients, durable writes: ~13 minutes
 .venv/bin/python -m bench --clients 2000 --no-saturation --no-write   # one quick point
-.venv/bin/python -m bench --clients '' --only project --no-write      # the durable write rate alone
 .venv/bin/python -m bench --client websockets --clients 500 --no-write  # listeners on websockets' own client
 .venv/bin/python -m bench.snapshot           # the snapshot timing alone
-.venv/bin/python -m bench --clients '' --only project --no-write --skip-durable   # the PostgreSQL column alone (needs postgresql, redis-server)
+.venv/bin/python -m bench --clients '' --only project --no-write      # durable on both stores, 2,000 clients on PG
 ```
 {END}"""
     if path.exists() and BEGIN in (text := path.read_text()) and END in text:
