@@ -30,11 +30,13 @@ class Committed:
 @dataclass(frozen=True, slots=True)
 class Notice:
     """Something every process must act on that is not a change of the board: the event was
-    deleted (its screens close for good), or its facilitator link was replaced (facilitator
-    screens sign in again)."""
+    deleted (its screens close for good), its facilitator link was replaced (facilitator
+    screens sign in again), or a participant (`subject`) was renamed or erased their name, which
+    lives with their login, not on the board (the logins kept in memory forget it, runtime.py)."""
 
     event_id: str
-    what: Literal["deleted", "reauth"]
+    what: Literal["deleted", "reauth", "renamed"]
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ import hmac
 import os
 import re
 import tempfile
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -58,7 +59,7 @@ FANOUT = Histogram(
 )
 WRITER_BATCH = Histogram(
     "openspace_writer_batch_size",
-    "Jobs the writer took into one transaction.",
+    "Changes the writer logged in one transaction (one commit, one fsync).",
     buckets=BATCH_BUCKETS,
 )
 BUS_LAG = Histogram(
@@ -78,11 +79,27 @@ LIMITS = Counter("openspace_limits_hit", "Requests and sockets refused by a limi
 CLOSES = Counter("openspace_socket_closes", "Websockets the server closed, by close code (4008: lagging).", ["code"])
 
 
-def committed(jobs: int, kinds: list[str]) -> None:
-    """The writer committed a batch of `jobs` that logged changes of these kinds."""
-    WRITER_BATCH.observe(jobs)
-    for kind in kinds:
-        CHANGES.labels(kind).inc()
+class Counted:
+    """The bus as the write path sees it (a Publisher), counting what it is handed after commit:
+    changes by kind, once, on the worker that wrote them; and, told by the service's `on_commit`
+    after each commit that logged changes, how many that one transaction wrote (the writer's batch).
+    Apart from service.py, which stays the write path and nothing else."""
+
+    def __init__(self, bus: Any) -> None:
+        self.bus = bus
+        self.batch = 0
+
+    def publish(self, message: Any) -> None:
+        change = getattr(message, "change", None)  # a Committed change; notices and reports' updates pass
+        if change is not None:
+            CHANGES.labels(change.kind).inc()
+            self.batch += 1
+        self.bus.publish(message)
+
+    def committed(self) -> None:
+        if self.batch:
+            WRITER_BATCH.observe(self.batch)
+            self.batch = 0
 
 
 def exposition() -> bytes:

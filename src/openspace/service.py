@@ -29,10 +29,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from openspace import metrics
 from openspace.broadcast import Committed, Notice, Publisher
 from openspace.domain import harvest, markup, rules
-from openspace.domain.effects import Effect, FilesRemoved, NameForgotten
+from openspace.domain.effects import Effect, FilesRemoved, NameForgotten, NameSet
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.patches import slim_patch
@@ -67,6 +66,7 @@ class Batch:
     after_commit: list[Effect] = field(default_factory=list)  # effects on files, for after the commit
     docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
     after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
+    notices: list[Notice] = field(default_factory=list)  # published after the changes (a name set)
 
 
 # runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state
@@ -332,7 +332,6 @@ class Service:
             return outcomes
 
         outcomes = await self.store.write(work)
-        metrics.committed(len(jobs), [change.kind for _, _, change, _ in batch.published])
         # committed: only now does anyone hear about it. The cached boards already hold this
         # batch's changes when the bus brings them back, so `observe` leaves them be.
         self.boards.update(batch.boards)
@@ -350,6 +349,8 @@ class Service:
             if any(isinstance(effect, NameForgotten) for effect in change.effects):
                 for forget in self.erased:
                     forget(event_id)
+        for notice in batch.notices:
+            self.bus.publish(notice)
         if batch.published:
             for wake in self.on_commit:
                 wake()
@@ -370,6 +371,7 @@ def apply_effects(tx: Transaction, batch: Batch, event_id: str, effects: tuple[E
     if effects:
         tx.apply_effects(event_id, effects)
         batch.after_commit.extend(e for e in effects if isinstance(e, FilesRemoved))
+        batch.notices.extend(Notice(event_id, "renamed", e.participant_id) for e in effects if isinstance(e, NameSet))
 
 
 def warm_report(args: rules.Args) -> None:

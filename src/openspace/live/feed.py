@@ -64,7 +64,7 @@ class Feed:
                 self.heads.pop(message.event_id, None)
                 self.boards.forget(message.event_id)
                 self._spawn(self.hub.close_event(message.event_id))
-            else:
+            elif message.what == "reauth":
                 self._spawn(self.hub.close_audience(message.event_id, "facilitator"))
             return
         event_id, seq = message.event_id, message.seq

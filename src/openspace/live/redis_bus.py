@@ -63,14 +63,14 @@ def encode(origin: str, message: Message) -> bytes:
         body = {"o": origin, "e": message.event_id, "t": message.topic_id, "w": message.who, "f": message.field}
         body["v"] = message.viewer
     else:
-        body = {"o": origin, "e": message.event_id, "n": message.what}
+        body = {"o": origin, "e": message.event_id, "n": message.what, "w": message.subject}
     return orjson.dumps(body)
 
 
 def decode(raw: bytes) -> tuple[str, Message]:
     body = orjson.loads(raw)
     if "n" in body:
-        return body["o"], Notice(body["e"], body["n"])
+        return body["o"], Notice(body["e"], body["n"], body.get("w", ""))
     if "u" in body:
         return body["o"], DocUpdate(body["e"], body["t"], body["r"], base64.b64decode(body["u"]), body["b"])
     if "w" in body:

@@ -111,7 +111,7 @@ async def endpoint(ws: WebSocket) -> None:
     if not origin_ok(ws.headers, ws.url.scheme, settings.public_url):
         await ws.send_denial_response(PlainTextResponse("Forbidden origin", 403, headers=DENIAL_HEADERS))
         return
-    event = await runtime.service.event(ws.path_params["slug"])
+    event = await runtime.event(ws.path_params["slug"])  # from memory: no read on the upgrade
     logs.EVENT.set(ws.path_params["slug"])
     if event is None:
         await ws.send_denial_response(PlainTextResponse("No such event", 404, headers=DENIAL_HEADERS))

@@ -225,4 +225,5 @@ async def print_reports(request: Request) -> Response:
         if topic.placed
     ]
     sheets.sort(key=lambda s: (s[1][0].day, s[1][0].start, s[1][1].position) if s[1] else ("", "", 0))
-    return v.render("print_reports.html", sheets=sheets)
+    breaks = [slot for slot in board.ordered_slots() if slot.label]  # a sheet names the break after its session
+    return v.render("print_reports.html", sheets=sheets, breaks=breaks)
