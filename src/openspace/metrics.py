@@ -1,7 +1,7 @@
 """Prometheus metrics (issue #17): what an operator watches on a running server, and `/metrics`.
 
 Every metric is made once, here, through prometheus-client, and moved where the thing happens:
-the write path counts committed changes by kind and measures its batches, the feed and the hub
+what the write path publishes is counted by kind and per commit (`Counted`), the feed and the hub
 time a change from its commit to the frames written, the Redis bus times a change from its commit
 to its arrival on another worker, the websocket counts catch-ups and snapshots, and the limits
 count their refusals. Labels are bounded: a change's kind (a fixed set in the rules), never an
