@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from dataclasses import fields
 
 import click
@@ -32,6 +33,7 @@ def serve_workers(settings: Settings) -> None:
     if settings.bus_url in ("", "memory://"):
         raise click.ClickException("several workers need a bus between them: set --bus-url redis://…")
     asyncio.run(prepare(settings))
+    made = os.environ.get(metrics.MULTIPROC_DIR) is None
     if settings.metrics:  # any worker's /metrics answers for all of them (metrics.py)
         metrics.share_between_workers()
     for f in fields(Settings):
@@ -51,6 +53,8 @@ def serve_workers(settings: Settings) -> None:
         proxy_headers=False,
         log_config=None,
     )
+    if settings.metrics and made:  # the folder made for this run: its values mean nothing to the next
+        shutil.rmtree(os.environ.pop(metrics.MULTIPROC_DIR), ignore_errors=True)
 
 
 async def prepare(settings: Settings) -> None:
