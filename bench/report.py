@@ -17,7 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import regions
+from . import postgres, regions
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,6 +278,14 @@ def table(results: dict[str, Any]) -> str:
     header = ("Measure", "Target", "openspace", "bare baseline", "openspace ÷ bare", "Target met")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    column = postgres.table(results, num, triple, verdict)
+    if column:  # the PostgreSQL column (#17), beside SQLite's figures from this run
+        lines += [
+            "",
+            "**PostgreSQL + Redis** (`openspace serve --workers N` on both, started by the bench):",
+            "",
+            column,
+        ]
     return "\n".join(lines)
 
 
@@ -372,9 +380,9 @@ Server and load generator share these cores.
 ```
 make bench                                   # 500, 1,000, 2,000 and 5,000 clients, durable writes: ~13 minutes
 .venv/bin/python -m bench --clients 2000 --no-saturation --no-write   # one quick point
-.venv/bin/python -m bench --clients '' --only project --no-write      # the durable write rate alone
 .venv/bin/python -m bench --client websockets --clients 500 --no-write  # listeners on websockets' own client
 .venv/bin/python -m bench.snapshot           # the snapshot timing alone
+.venv/bin/python -m bench --clients '' --only project --no-write      # durable on both stores, 2,000 clients on PG
 ```
 {END}"""
     if path.exists() and BEGIN in (text := path.read_text()) and END in text:

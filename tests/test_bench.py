@@ -33,6 +33,7 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
         *("--clients", "20", "--seconds", "2", "--bursts", "1", "--frozen-at", "20", "--frozen-seconds", "2"),
         *("--no-saturation", "--durable-conns", "8", "--durable-events", "4", "--durable-seconds", "1"),
         *("--patience", "0", "--retries", "0", "--no-write", "--json", str(out)),
+        *("--pg-clients", "20", "--pg-workers", "2"),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = orjson.loads(out.read_bytes())
@@ -41,6 +42,11 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
         assert "error" not in fanout, fanout
         assert fanout["rate"]["p99_ms"] is not None and not fanout["rate"].get("missing"), fanout
     assert results["durable"]["per_second"] > 0
+    postgres = results["postgres"]  # the PostgreSQL + Redis column (#17): both runs, and the bus lag
+    assert postgres["durable"]["per_second"] > 0, postgres["durable"]
+    assert "error" not in postgres["fanout"] and not postgres["fanout"]["rate"].get("missing"), postgres["fanout"]
+    assert postgres["fanout"]["metrics"]["bus_lag_seconds"]["count"] > 0
+    assert "PostgreSQL + Redis, 2 workers" in done.stdout
     assert results["snapshot"] and results["regions"]
     assert "| Measure |" in done.stdout
 

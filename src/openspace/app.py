@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from openspace import i18n, links, serving
+from openspace import i18n, links, logs, metrics, serving
 from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
 from openspace.guard import redact
@@ -33,6 +33,7 @@ from openspace.live.hub import LocalHub
 from openspace.live.webhooks import DeliveryWorker, Policy
 from openspace.media import PhotoStore
 from openspace.outward import Outward
+from openspace.retention import Keeper
 from openspace.runtime import Logins, Runtime
 from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddleware
 from openspace.service import Service
@@ -76,7 +77,9 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         hub = LocalHub(max_lag=settings.max_lag, keep=settings.log_keep)
         bus = open_bus(settings.bus_url)
         photos = PhotoStore(file_store(settings.database))  # the store's files, outside the web root
-        service = Service(store, bus, photos)
+        counted = metrics.Counted(bus)  # changes by kind and per commit, as the write path publishes them
+        service = Service(store, counted, photos)
+        service.on_commit.append(counted.committed)
         feed = Feed(store, hub, service)
         bus.subscribe(feed.take, feed.resync)
         logins = Logins(store)  # slugs and cookies answered from memory, forgotten as the bus says
@@ -93,6 +96,8 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         await bus.start()
         await service.start()
         await deliveries.start()
+        keeper = Keeper(service, settings.retention_days)  # events past retention, hourly (#17)
+        await keeper.start()
         runtime = Runtime(
             settings=settings,
             store=store,
@@ -119,6 +124,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         try:
             yield
         finally:
+            await keeper.stop()
             await deliveries.stop()
             await hub.stop()
             await cowriting.stop()
@@ -129,6 +135,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             photos.close()
             exports.clear()
             jobs.close()
+            metrics.worker_stopped()
 
     async def static(request: Request) -> Response:
         """Static files under a version hash: cached for a year, since a change changes the URL."""
@@ -160,6 +167,15 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             return PlainTextResponse("not ready: " + ", ".join(problems), status_code=503)
         return PlainTextResponse("ready")
 
+    async def metrics_page(request: Request) -> Response:
+        """Prometheus metrics (#17): only when the setting is on, and only to the allowed."""
+        if not settings.metrics:
+            raise HTTPException(404)
+        client = request.client.host if request.client else None
+        if not metrics.allowed(settings, client, dict(request.headers)):
+            return PlainTextResponse("forbidden", status_code=403)
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
     async def favicon(request: Request) -> Response:
         """Browsers ask for /favicon.ico whatever the page says: answer rather than log a 404."""
         return FileResponse(renderer.static_root / "favicon.svg", media_type="image/svg+xml")
@@ -184,8 +200,10 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             Route("/favicon.ico", favicon, name="favicon"),
             Route("/healthz", healthz, name="healthz"),
             Route("/readyz", readyz, name="readyz"),
+            Route("/metrics", metrics_page, name="metrics"),
         ],
         middleware=[
+            Middleware(logs.RequestIds),  # first: every line about this request carries its id
             Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
             Middleware(SecurityHeadersMiddleware),
             Middleware(GZipMiddleware, minimum_size=500, compresslevel=GZIP_LEVEL),

@@ -6,8 +6,9 @@ live/redis_bus.py) and the feed name the messages they carry without reaching in
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from openspace.domain.model import Change
@@ -22,6 +23,8 @@ class Committed:
     seq: int
     change: Change
     patch: dict[str, Any]
+    # when it was published, right after its commit (wall clock): fan-out and bus lag are timed from it
+    at: float = field(default_factory=time.time, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

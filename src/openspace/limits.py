@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from openspace import metrics
 from openspace.domain.errors import N_, SlowDown
 from openspace.domain.rules import Actor
 from openspace.settings import Settings
@@ -41,7 +42,8 @@ def parse_rate(spec: str) -> tuple[int, float]:
 class Buckets:
     """Token buckets by key: `count` at once, `count / seconds` refilled per second."""
 
-    def __init__(self, spec: str, max_keys: int = 20_000) -> None:
+    def __init__(self, spec: str, max_keys: int = 20_000, name: str = "") -> None:
+        self.name = name  # the limit's setting, without "limit_": what the metric names (#17)
         self.count, seconds = parse_rate(spec)
         self.rate = self.count / seconds
         self.max_keys = max_keys
@@ -55,6 +57,8 @@ class Buckets:
         self._buckets[key] = (tokens - 1 if allowed else tokens, now)
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
+        if not allowed and self.name:
+            metrics.LIMITS.labels(self.name).inc()
         return allowed
 
 
@@ -75,12 +79,15 @@ class Counter:
     """Open things (sockets) per key, released when they close."""
 
     limit: int
+    name: str = ""
 
     def __post_init__(self) -> None:
         self.open: dict[str, int] = {}
 
     def acquire(self, key: str) -> bool:
         if self.open.get(key, 0) >= self.limit:
+            if self.name:
+                metrics.LIMITS.labels(self.name).inc()
             return False
         self.open[key] = self.open.get(key, 0) + 1
         return True
@@ -97,16 +104,16 @@ class Limits:
     """Every per-person, per-address and per-event limit of one server, from its settings."""
 
     def __init__(self, settings: Settings) -> None:
-        self.person = Buckets(settings.limit_actions_person)
-        self.address = Buckets(settings.limit_actions_address)
-        self.event = Buckets(settings.limit_actions_event)
-        self.previews = Buckets(settings.limit_previews)
-        self.joins = Buckets(settings.limit_joins_address)
-        self.new_by_address = Buckets(settings.limit_new_events_address)
-        self.new_events = Buckets(settings.limit_new_events)
-        self.uploads = Buckets(settings.limit_uploads_person)
-        self.person_sockets = Counter(settings.sockets_per_person)
-        self.address_sockets = Counter(settings.sockets_per_address)
+        self.person = Buckets(settings.limit_actions_person, name="actions_person")
+        self.address = Buckets(settings.limit_actions_address, name="actions_address")
+        self.event = Buckets(settings.limit_actions_event, name="actions_event")
+        self.previews = Buckets(settings.limit_previews, name="previews")
+        self.joins = Buckets(settings.limit_joins_address, name="joins_address")
+        self.new_by_address = Buckets(settings.limit_new_events_address, name="new_events_address")
+        self.new_events = Buckets(settings.limit_new_events, name="new_events")
+        self.uploads = Buckets(settings.limit_uploads_person, name="uploads_person")
+        self.person_sockets = Counter(settings.sockets_per_person, name="sockets_per_person")
+        self.address_sockets = Counter(settings.sockets_per_address, name="sockets_per_address")
 
     def action(self, conn: HTTPConnection, event_id: str, actor: Actor) -> None:
         """Raise SlowDown when this person, their address or the event has spent its share."""

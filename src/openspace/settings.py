@@ -87,6 +87,36 @@ SETTINGS: list[Setting] = [
         "address, localhost and 127.0.0.1.",
     ),
     Setting("workers", 1, "Server processes on this host. More than one needs a bus_url (and is best on PostgreSQL)."),
+    # running it as a service (issue #17, docs/deploy.md)
+    Setting(
+        "log_format", "text", "Server log lines as plain text, or json: one JSON object per line for a log collector."
+    ),
+    Setting("metrics", False, "Serve Prometheus metrics at /metrics, to metrics_allow or with metrics_token only."),
+    Setting(
+        "metrics_allow",
+        "127.0.0.1,::1",
+        "Client addresses or networks (comma-separated, e.g. 10.0.0.0/8) that may read /metrics without "
+        "the token. A request that came through a proxy (X-Forwarded-For) is never let in by address.",
+    ),
+    Setting("metrics_token", "", "A token that also lets a scraper read /metrics: Authorization: Bearer <token>."),
+    Setting(
+        "new_event_token",
+        "",
+        "Restricts creating events at /new to whoever types this operator token (or comes from "
+        "new_event_allow). Empty, with new_event_allow empty too: anyone may create an event.",
+    ),
+    Setting(
+        "new_event_allow",
+        "",
+        "Client addresses or networks (comma-separated) that may create events at /new without the "
+        "operator token. Behind a proxy every visitor has the proxy's address: use the token there.",
+    ),
+    Setting(
+        "retention_days",
+        0,
+        "Delete each event this many days after its last day, with everything in it (checked hourly, "
+        "and by `openspace retention`). 0: keep events until someone deletes them.",
+    ),
 ]
 
 
@@ -127,6 +157,13 @@ class Settings:
     max_connections: int = 6000
     allowed_hosts: str = ""
     workers: int = 1
+    log_format: str = "text"
+    metrics: bool = False
+    metrics_allow: str = "127.0.0.1,::1"
+    metrics_token: str = ""
+    new_event_token: str = ""
+    new_event_allow: str = ""
+    retention_days: int = 0
 
     @property
     def database(self) -> str:

@@ -24,6 +24,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
+from openspace import metrics
 from openspace.domain.model import Board, Change
 from openspace.domain.projection import Audience, change_frame, snapshot_frame
 from openspace.live.frames import text_frame
@@ -169,10 +170,14 @@ async def catch_up(
                         raise ConnectionError("the socket closed during its catch-up")
                 sent = last
         if sent == board.seq:
+            metrics.CATCHUPS.inc()
             return board.seq
     if since is None or since < board.seq:
         reason = "initial" if raw_since is None else ("invalid" if since is None else "gap")
+        metrics.SNAPSHOTS.labels(reason).inc()
         await ws.send_text(snapshot_frame(board, audience, reason, expected))
+    else:  # resumed with nothing missed: a catch-up of no changes
+        metrics.CATCHUPS.inc()
     return board.seq
 
 

@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
-from openspace import i18n
+from openspace import i18n, logs, metrics
 from openspace.cowriting import Viewer
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
 from openspace.domain.projection import Audience
@@ -54,6 +54,7 @@ async def endpoint(ws: WebSocket) -> None:
         await ws.send_denial_response(PlainTextResponse("Forbidden origin", 403, headers=DENIAL_HEADERS))
         return
     event = await runtime.event(ws.path_params["slug"])  # from memory: no read on the upgrade
+    logs.EVENT.set(ws.path_params["slug"])
     if event is None:
         await ws.send_denial_response(PlainTextResponse("No such event", 404, headers=DENIAL_HEADERS))
         return
@@ -82,6 +83,8 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
     client = Client(audience, ws.send_text, close, frames["write"] if frames else None)
     connection = Connection(runtime, ws, client, event_id, actor)
     runtime.hub.register(event_id, client)
+    connections = metrics.CONNECTIONS.labels(audience)
+    connections.inc()
     try:
         board = await runtime.service.board(event_id)
         drain = frames["drain"] if frames else None
@@ -106,6 +109,7 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
         await close(CLOSE_INTERNAL)
     finally:
         runtime.hub.unregister(event_id, client)
+        connections.dec()
         await connection.finish()
 
 
@@ -235,6 +239,7 @@ class Connection:
             return False
         try:
             if not self.bucket.take():
+                metrics.LIMITS.labels("socket_actions").inc()
                 raise SlowDown(N_("Too many actions at once. Please slow down."))
             self.runtime.limits.action(self.ws, self.event_id, self.actor)  # shared with forms, other sockets
         except SlowDown as refusal:

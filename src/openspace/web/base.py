@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from openspace import i18n
+from openspace import i18n, logs
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
 from openspace.domain.model import Board, Event, Topic
 from openspace.domain.projection import Audience
@@ -188,6 +188,7 @@ async def visit(request: Request, slug: str | None = None) -> Visit:
         event = await runtime.event(slug)
         if event is None:
             raise HTTPException(404)
+        logs.EVENT.set(slug)  # every log line about this request names its event
     existing = request.cookies.get(CSRF_COOKIE)
     csrf, new = (existing, False) if existing and len(existing) >= 32 else (new_secret(), True)
     language = i18n.choose_language(

@@ -7,6 +7,7 @@ All of them work without JavaScript; their forms post to the one form endpoint i
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +20,9 @@ from openspace.domain import attendance, hybrid
 from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
 from openspace.domain.model import Board, Slot, Topic
 from openspace.domain.projection import state_for
+from openspace.guard import address_allowed
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
+from openspace.settings import Settings
 from openspace.web import personal
 from openspace.web.base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
 from openspace.web.facilitator import links_ready
@@ -32,19 +35,48 @@ async def home(request: Request) -> Response:
     return v.render("home.html")
 
 
+RESTRICTED = N_(
+    "Only this server's operator may create events here. Enter the operator token, or ask the operator "
+    "to create the event for you."
+)
+
+
 async def new_event(request: Request) -> Response:
     v = await visit(request)
     values: dict[str, str] = {"language": i18n.current_language(), "timezone": "Europe/Stockholm"}
+    restricted = not may_create(request, v.runtime.settings, "")
     if request.method == "GET":
-        return v.render("new_event.html", values=values)
+        return v.render("new_event.html", values=values, restricted=restricted)
     try:
         values = await read_form(request, v)
-        v.runtime.limits.new_event(request)
+        v.runtime.limits.new_event(request)  # before the token: guesses spend the same bucket
+        if not may_create(request, v.runtime.settings, values.pop("operator_token", "")):
+            raise Forbidden(RESTRICTED, field="operator_token")
         event, secret = await v.runtime.service.create_event(values)
     except DomainError as error:
-        return v.render("new_event.html", status=error.status, values=values, error=error.to_dict(i18n.gettext))
+        values.pop("operator_token", None)  # never written back into the page
+        return v.render(
+            "new_event.html",
+            status=error.status,
+            values=values,
+            error=error.to_dict(i18n.gettext),
+            restricted=restricted,
+        )
     token = await v.runtime.service.open_facilitator_session(event.id)
     return links_ready(request, v, event, secret, token)
+
+
+def may_create(request: Request, settings: Settings, typed: str) -> bool:
+    """Whether this visitor may create an event at /new (#17). Open unless the operator set a
+    token or an allow-list; then an address on the list (not through a proxy, where everyone has
+    the proxy's address) or the token typed into the form. `openspace new-event` is not asked."""
+    token, allow = settings.new_event_token, settings.new_event_allow
+    if not token and not allow:
+        return True
+    client = request.client.host if request.client else ""
+    if allow and "x-forwarded-for" not in request.headers and address_allowed(client, allow):
+        return True
+    return bool(token) and hmac.compare_digest(typed.encode(), token.encode())
 
 
 async def participant(request: Request, v: Visit | None = None) -> Response:
