@@ -5,7 +5,9 @@ websockets-sansio, production settings, fresh database) and then the bare baseli
 (bench/baseline.py, the same uvicorn settings), each in turn with a load generator in a separate
 process: N websocket clients, a few driver connections making changes through the real action
 path at a fixed rate, in bursts and at a rising rate, and (at 2,000 clients) one frozen client.
-Then the durable write rate, an in-process snapshot timing and the participant page's weight.
+Then the durable write rate, an in-process snapshot timing and the participant page's weight,
+and last the abuse under load (bench/abuse.py): one hostile client running each attack of
+issue #21 in turn while 2,000 honest clients receive 20 changes a second.
 It prints one table, openspace beside the baseline measured in the same run, and writes it into
 docs/performance.md between the `bench:begin`/`bench:end` markers (the prose around them is
 kept). Never part of `make test`; every phase is bounded in count and time; traffic only to
@@ -25,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from . import regions, report, servers, snapshot
+from . import abuse, regions, report, servers, snapshot
 
 DOC = servers.ROOT / "docs" / "performance.md"
 
@@ -58,6 +60,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--durable-events", type=int, default=128, help="events they are spread over (default 128)")
     parser.add_argument("--durable-seconds", type=float, default=5.0, help="length of each offered rate's step")
     parser.add_argument("--skip-durable", action="store_true")
+    parser.add_argument(
+        "--abuse-clients", type=int, default=2000, help="honest clients of the abuse phase (default 2000)"
+    )
+    parser.add_argument("--abuse-rate", type=float, default=20.0, help="changes/s they receive (default 20)")
+    parser.add_argument("--abuse-seconds", type=float, default=10.0, help="length of each attack (default 10)")
+    parser.add_argument(
+        "--attacks", default=",".join(abuse.ATTACKS), help="the attacks to run, comma-separated (default: all)"
+    )
+    parser.add_argument("--skip-abuse", action="store_true", help="skip the abuse-under-load phase")
+    parser.add_argument("--abuse-only", action="store_true", help="run only the abuse-under-load phase")
     parser.add_argument("--retries", type=int, default=1, help="re-runs of a side another program disturbed")
     parser.add_argument(
         "--patience", type=float, default=180.0, help="seconds to wait for a quiet machine before each server run"
@@ -175,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
                 "deadline": 120.0,
             }
             results["durable"] = run_one("project", config, workdir).get("durable")
+        if not args.skip_abuse and args.abuse_clients:
+            print("abuse under load ...", flush=True)
+            attacks = [a for a in args.attacks.split(",") if a.strip()]
+            results["abuse"] = abuse.measure(args.abuse_clients, args.abuse_seconds, args.abuse_rate, attacks, workdir)
     results["elapsed_s"] = time.monotonic() - started
     return finish(args, results, results["argv"])
 
@@ -184,6 +200,9 @@ def finish(args: argparse.Namespace, results: dict[str, Any], argv: list[str]) -
     table = report.table(results)
     print()
     print(table)
+    if results.get("abuse"):
+        print()
+        print(report.abuse_table(results))
     print(f"\n({results['elapsed_s']:.0f} s)")
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

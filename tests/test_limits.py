@@ -10,9 +10,11 @@ import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from openspace.app import create_app
-from openspace.limits import Buckets
+from openspace.limits import Buckets, Limits
 from openspace.settings import Settings
+from tests.backends import RedisServer
 from tests.conftest import ORIGIN, EventHandle, act, create_event, csrf_of, join, new_browser
+from tests.server import free_port
 
 
 @pytest.fixture
@@ -132,3 +134,62 @@ def test_sockets_are_limited_per_participant_and_per_address(limited: TestClient
                 pass
     with socket(lisa, event):  # closed sockets give their place back
         pass
+
+
+# --- across workers: the buckets in Redis (issue #21) ---------------------------------------------------------
+
+
+async def test_buckets_in_redis_are_shared_by_workers_and_local_when_redis_is_gone(
+    settings: Settings, redis: RedisServer
+) -> None:
+    """Two workers' limits on one Redis spend one budget; with Redis unreachable each counts alone, never unlimited."""
+    one, two = (Limits(replace(settings, bus_url=redis.url, limit_actions_person="4/600")) for _ in range(2))
+    gone = Limits(replace(settings, bus_url=f"redis://127.0.0.1:{free_port()}/0", limit_actions_person="2/600"))
+    try:
+        taken = [await (one, two)[n % 2].take(("person", (one, two)[n % 2].person, "p:lisa")) for n in range(6)]
+        assert taken == [True, True, True, True, False, False]
+        assert [await gone.take(("person", gone.person, "p:lisa")) for _ in range(3)] == [True, True, False]
+    finally:
+        for limits in (one, two, gone):
+            await limits.close()
+
+
+def test_a_client_spreading_its_actions_over_two_workers_is_limited_at_the_same_total(
+    settings: Settings, redis: RedisServer
+) -> None:
+    """Two workers on one Redis and one database: the same participant, alternating, gets 6 actions in all, not 12."""
+    shared = replace(settings, bus_url=redis.url, limit_actions_person="6/600")
+    with (
+        TestClient(create_app(shared), base_url=ORIGIN, follow_redirects=False) as first,
+        TestClient(create_app(shared), base_url=ORIGIN, follow_redirects=False) as second,
+    ):
+        event = create_event(first)
+        lisa = join(first, event)
+        lisa_elsewhere = new_browser(second)
+        lisa_elsewhere.cookies = lisa.cookies  # the same browser, its requests spread by the proxy
+        codes = [
+            act((lisa, lisa_elsewhere)[n % 2], event, "topic.propose", title=f"T{n}").status_code for n in range(9)
+        ]
+        assert codes == [303] * 6 + [429] * 3
+        with socket(lisa_elsewhere, event) as ws:  # the socket spends from the same budget
+            assert propose(ws, 99)["error"]["code"] == "slow_down"
+
+
+def test_a_participants_sockets_are_counted_across_two_workers(settings: Settings, redis: RedisServer) -> None:
+    """Two sockets allowed per person: one on each worker, and a third on either is refused; closing gives one back."""
+    shared = replace(settings, bus_url=redis.url, sockets_per_person=2)
+    with (
+        TestClient(create_app(shared), base_url=ORIGIN, follow_redirects=False) as first,
+        TestClient(create_app(shared), base_url=ORIGIN, follow_redirects=False) as second,
+    ):
+        event = create_event(first)
+        lisa = join(first, event)
+        lisa_elsewhere = new_browser(second)
+        lisa_elsewhere.cookies = lisa.cookies
+        with socket(lisa, event), socket(lisa_elsewhere, event):
+            for browser in (lisa, lisa_elsewhere):
+                with pytest.raises(WebSocketDenialResponse) as denied, socket(browser, event):
+                    pass
+                assert denied.value.status_code == 429
+        with socket(lisa_elsewhere, event), socket(lisa_elsewhere, event):  # both places given back
+            pass

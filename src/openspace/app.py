@@ -77,7 +77,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         deliveries = DeliveryWorker(outward, policy(settings))
         service.on_commit.append(deliveries.wake)  # the outbox may have new rows: look now
         cowriting = Cowriting(service)
-        jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
+        jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout, settings.jobs_memory_mb)
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
         service.erased.append(exports.forget)  # a built file may hold the erased name
@@ -98,7 +98,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             outward=outward,
             cowriting=cowriting,
             jobs=jobs,
-            limits=Limits(settings),
+            limits=(limits := Limits(settings)),
             exports=exports,
         )
         app.state.runtime = runtime
@@ -119,6 +119,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             await store.close()
             exports.clear()
             jobs.close()
+            await limits.close()
 
     async def static(request: Request) -> Response:
         """Static files under a version hash: cached for a year, since a change changes the URL."""

@@ -172,7 +172,7 @@ class Service:
     ) -> dict[str, Any]:
         """Run one command. A repeated `action_id` from the same person returns the first answer."""
         if name == "report.save" and self.offload is not None:  # render outside the transaction
-            await self.offload(warm_report, args)
+            markup.remember(await self.offload(render_report, args))
 
         def run(tx: Transaction, batch: Batch) -> dict[str, Any]:
             if action_id:
@@ -366,10 +366,12 @@ def apply_effects(tx: Transaction, batch: Batch, event_id: str, effects: tuple[E
         batch.after_commit.extend(e for e in effects if isinstance(e, FilesRemoved))
 
 
-def warm_report(args: rules.Args) -> None:
-    """Render a report's texts as the save will read them, so the writer finds them rendered."""
-    with contextlib.suppress(DomainError):  # refused input is refused by the writer, as ever
-        markup.warm(list(harvest.typed_fields(args).values()))
+def render_report(args: rules.Args) -> dict[str, str]:
+    """A report's texts rendered as the save will read them (in a job pool worker), for the writer."""
+    try:
+        return markup.rendered(list(harvest.typed_fields(args).values()))
+    except DomainError:  # refused input is refused by the writer, as ever
+        return {}
 
 
 def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:

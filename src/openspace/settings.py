@@ -62,9 +62,19 @@ SETTINGS: list[Setting] = [
     Setting("webhook_retry_ms", 5000, "Milliseconds before a failed webhook delivery is retried; doubles each time."),
     Setting("webhook_attempts", 8, "Tries per webhook message before it is shown as failed."),
     # heavy work (issue #21): one bounded pool for rendering, exports, photos and planning
-    Setting("jobs_workers", 2, "Worker threads for heavy jobs (previews, exports, photos, placement hints)."),
+    Setting("jobs_workers", 2, "Worker processes for heavy jobs (previews, exports, photos, placement hints)."),
     Setting("jobs_queue", 16, "Heavy jobs that may wait for a worker; beyond that the server answers busy (503)."),
-    Setting("jobs_timeout", 120, "Seconds a heavy job may take before the person is told to try again."),
+    Setting(
+        "jobs_timeout",
+        120,
+        "Seconds a heavy job may take, waiting included; then its worker process is killed and the person "
+        "is told to try again.",
+    ),
+    Setting(
+        "jobs_memory_mb",
+        2048,
+        "Address space of each heavy-job worker process, in MiB: a job needing more is refused, not the server.",
+    ),
     Setting("export_cache", 8, "Exports kept ready, each for one event at one change (a published PDF is built once)."),
     # limits, "count/seconds": at most count in any such window (issue #21)
     Setting("limit_actions_person", "100/10", "Actions one participant may take, forms and sockets together."),
@@ -112,6 +122,7 @@ class Settings:
     jobs_workers: int = 2
     jobs_queue: int = 16
     jobs_timeout: int = 120
+    jobs_memory_mb: int = 2048
     export_cache: int = 8
     limit_actions_person: str = "100/10"
     limit_actions_address: str = "2000/10"

@@ -81,6 +81,12 @@ def write(board: Board, fmt: str, out: BinaryIO, photos: PhotoStore, progress: P
     note(fmt)
 
 
+def write_file(board: Board, fmt: str, path: str, photos: PhotoStore) -> None:
+    """`write` into the file at `path`: what a job pool worker runs for a download (jobs.py)."""
+    with open(path, "wb") as out:
+        write(board, fmt, out, photos)
+
+
 def write_zip(board: Board, out: BinaryIO, photos: PhotoStore, note: Progress) -> None:
     """Everything in one archive, under generated names only: no path a person typed."""
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -41,13 +41,8 @@ async def render_file(v: Visit, board: Board, fmt: str) -> Path:
         handle, name = tempfile.mkstemp(prefix="openspace-export-")
         os.close(handle)
         path = Path(name)
-
-        def work() -> None:
-            with path.open("wb") as out:
-                exporting.write(shown, fmt, out, v.runtime.photos)
-
         try:
-            await v.runtime.jobs.run(work)
+            await v.runtime.jobs.run(exporting.write_file, shown, fmt, name, v.runtime.photos)
         except BaseException:
             path.unlink(missing_ok=True)
             raise

@@ -135,7 +135,7 @@ async def store_uploads(v: Visit, topic_id: str, form: FormData, stored: list[st
         raise Invalid(N_("Choose a photo first."), field="photos")
     for upload in uploads:
         data = await upload.read(media.MAX_BYTES + 1)  # never more than one photo's worth
-        v.runtime.limits.upload(v.request, v.actor)
+        await v.runtime.limits.upload(v.request, v.actor)
         processed = await v.runtime.jobs.run(media.process, data)
         name = await v.runtime.jobs.run(v.runtime.photos.save, processed)
         stored.append(name)

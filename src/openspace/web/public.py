@@ -36,7 +36,7 @@ async def new_event(request: Request) -> Response:
         return v.render("new_event.html", values=values)
     try:
         values = await read_form(request, v)
-        v.runtime.limits.new_event(request)
+        await v.runtime.limits.new_event(request)
         event, secret = await v.runtime.service.create_event(values)
     except DomainError as error:
         return v.render("new_event.html", status=error.status, values=values, error=error.to_dict(i18n.gettext))
@@ -63,7 +63,7 @@ async def join(request: Request) -> Response:
     values: dict[str, str] = {}
     try:
         values = await read_form(request, v)
-        v.runtime.limits.join(request)
+        await v.runtime.limits.join(request)
         participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
     except DomainError as error:
         return await participant(request, v.again(error, values))

@@ -87,12 +87,12 @@ async def act(request: Request) -> Response:
         back = RETURNS.get(values.get(RETURN_FIELD, ""), back)  # known before the checks, to answer there
         values = await read_form(request, v, values)
         if back.route == "report" and values.get(PREVIEW_FIELD):
-            v.runtime.limits.preview(request, v.actor)
+            await v.runtime.limits.preview(request, v.actor)
             return await back.show(request, v.again(None, values))  # show the preview, save nothing
         name = values.get(ACTION_FIELD, "")
         args = {key: value for key, value in values.items() if not key.startswith("_")}
         action_id = values.get(ID_FIELD) or None
-        v.runtime.limits.action(request, v.event.id, v.actor)
+        await v.runtime.limits.action(request, v.event.id, v.actor)
         await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id)
     except DomainError as error:
         # every refusal goes back to the page the form came from, with what was typed (and the
