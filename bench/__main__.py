@@ -153,12 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv[1:] if argv is None else argv,
     }
     print("openspace benchmark:", report.machine_line(results["machine"]), flush=True)
-    print("snapshot (in-process) ...", flush=True)
-    results["snapshot"] = snapshot.measure()
-    print("live regions (in-process) ...", flush=True)
-    results["regions"] = regions.measure()
-    print("live regions (in-process) ...", flush=True)
-    results["regions"] = regions.measure()
+    if args.abuse_only:
+        counts, args.skip_durable = [], True
+    else:
+        print("snapshot (in-process) ...", flush=True)
+        results["snapshot"] = snapshot.measure()
+        print("live regions (in-process) ...", flush=True)
+        results["regions"] = regions.measure()
     with tempfile.TemporaryDirectory(prefix="openspace-bench-") as tmp:
         workdir = Path(tmp)
         for n in counts:

@@ -131,7 +131,7 @@ class JobPool:
         with self._lock:
             self._all.discard(worker)
             self.killed += stopped
-        worker.stop()
+        worker.stop(politely=not stopped)  # a runaway is killed at once; a recycled one exits
 
     def _release(self) -> None:
         with self._lock:
@@ -142,7 +142,7 @@ class JobPool:
         self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
         for worker in list(self._all):
-            worker.stop()
+            worker.stop(politely=True)
         self._all.clear()
 
 
@@ -169,7 +169,12 @@ class _Worker:
         child.close()
         self.jobs = 0
 
-    def stop(self) -> None:
+    def stop(self, politely: bool = False) -> None:
+        """Kill the process; `politely`: first let it finish its loop and exit (coverage saves its data)."""
+        if politely:
+            with contextlib.suppress(Exception):
+                self.conn.close()  # its recv() ends: it returns and exits
+                self.process.join(1.0)
         with contextlib.suppress(Exception):
             self.process.kill()
             self.process.join(5)
