@@ -140,7 +140,7 @@ async def until(condition: Any, seconds: float = 10.0) -> None:
 
 async def test_a_job_past_its_time_is_stopped_its_memory_freed_and_the_next_runs() -> None:
     """A job that would run for ever is killed at the timeout with its worker: its memory is gone, the next job runs."""
-    pool = JobPool(workers=1, queue=1, timeout=1.5)
+    pool = JobPool(workers=1, queue=1, timeout=6.0)  # room for a slow start (a busy machine, coverage)
     try:
         started = time.monotonic()
         running = asyncio.ensure_future(pool.run(forever, 200))
@@ -149,7 +149,7 @@ async def test_a_job_past_its_time_is_stopped_its_memory_freed_and_the_next_runs
         with pytest.raises(Unavailable) as refused:
             await running
         assert refused.value.message == TOO_SLOW
-        assert 1.4 < time.monotonic() - started < 5.0
+        assert 5.9 < time.monotonic() - started < 15.0
         assert not Path(f"/proc/{hog}").exists()  # the process and all it held are gone
         assert pool.killed == 1
         pid = await pool.run(os.getpid)
@@ -192,7 +192,7 @@ async def test_the_pool_refuses_beyond_its_queue_and_keeps_refusals_whole() -> N
 
 def test_actions_are_answered_while_a_job_runs_to_its_time(settings: Settings) -> None:
     """A runaway job holds one worker, never the event loop: actions are answered meanwhile, then it is stopped."""
-    app = create_app(replace(settings, jobs_workers=1, jobs_timeout=3))
+    app = create_app(replace(settings, jobs_workers=1, jobs_timeout=6))
     with TestClient(app, base_url=ORIGIN, follow_redirects=False) as client:
         event = create_event(client)
         pool: JobPool = client.app.state.runtime.jobs  # type: ignore[attr-defined]
