@@ -171,16 +171,19 @@ def thin_png() -> bytes:
 
 
 def uploads(a: Attack) -> None:
-    """Case 8: big noise photos and the 1 × 39,999,999 PNG, five to a post, as fast as allowed."""
+    """Case 8: posts of five big noise photos, and of the 1 × 39,999,999 PNG, in turn, as fast as allowed."""
     files = [("noise.png", noise_png(1800)), ("thin.png", thin_png())]
     a.notes["file_bytes"] = [len(data) for _, data in files]
+
+    posts = iter(range(1 << 30))
 
     def step(b: Browser) -> None:
         token = b.cookies.get("os_csrf") or b.csrf(f"/e/{a.slug}")
         boundary = uuid.uuid4().hex
         parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{token}\r\n'.encode()]
-        for i in range(5):
-            name, data = files[i % 2]
+        thin = next(posts) % 2  # five noise photos in one post, the thin PNG in the next
+        for _ in range(1 if thin else 5):
+            name, data = files[thin]
             head = f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; filename="{name}"\r\n'
             parts.append(head.encode() + b"Content-Type: image/png\r\n\r\n" + data + b"\r\n")
         body = b"".join(parts) + f"--{boundary}--\r\n".encode()

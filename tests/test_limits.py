@@ -86,6 +86,29 @@ def test_an_event_has_a_budget_of_its_own(limited: TestClient) -> None:
     assert codes == [303, 303, 303, 303, 429]
 
 
+@pytest.mark.parametrize("limited", [{"limit_heavy_person": "2/600"}], indirect=True)
+def test_renames_and_report_saves_spend_a_heavy_budget_of_their_own(limited: TestClient) -> None:
+    """Cases 4 and 6: a rename or a saved report reaches every screen at the board's size, so a person has few."""
+    event = create_event(limited)
+    lisa = join(limited, event)
+    act(lisa, event, "topic.propose", title="Bibliotek")
+    codes = [act(lisa, event, "me.rename", name=f"Lisa {n}").status_code for n in range(3)]
+    assert codes == [303, 303, 429]
+    assert act(lisa, event, "topic.propose", title="Sagor").status_code == 303  # light actions still go
+
+
+@pytest.mark.parametrize("limited", [{"limit_actions_person": "1/600"}], indirect=True)
+def test_a_refused_action_costs_a_small_page_not_the_board(limited: TestClient) -> None:
+    """A flood of refused forms must not render the whole board each time: 429 answers a short page."""
+    event = create_event(limited)
+    lisa = join(limited, event)
+    assert act(lisa, event, "topic.propose", title="Bibliotekets framtid").status_code == 303
+    refused = act(lisa, event, "topic.propose", title="En till")
+    assert refused.status_code == 429
+    assert "Bibliotekets framtid" not in refused.text and 'role="alert"' in refused.text
+    assert len(refused.text) < 0.6 * len(lisa.get(event.path).text)
+
+
 @pytest.mark.parametrize("limited", [{"limit_joins_address": "2/600"}], indirect=True)
 def test_joins_are_limited_per_address(limited: TestClient) -> None:
     """Case 11: a script cannot join without end (and so cannot mint fresh participant budgets)."""

@@ -38,6 +38,12 @@ TOO_MANY_UPLOADS = N_("Too many photos in a short time. Please wait a few minute
 TOO_MANY_SOCKETS = N_("Too many open connections from you. Close a tab and reload.")
 
 
+# Commands whose one change reaches every screen at a size that grows with the board: a rename
+# rewrites every topic of its convener (case 4), a saved or restored report carries up to three
+# long texts rendered (case 6). Each is rare for a person; in a loop each is a fan-out amplifier.
+HEAVY = frozenset({"me.rename", "report.save", "report.restore"})
+
+
 def parse_rate(spec: str) -> tuple[int, float]:
     """'100/10' -> (100, 10.0): at most 100 at once, refilled over 10 seconds."""
     count, _, seconds = spec.partition("/")
@@ -239,6 +245,7 @@ class Limits:
         self.new_by_address = Buckets(settings.limit_new_events_address)
         self.new_events = Buckets(settings.limit_new_events)
         self.uploads = Buckets(settings.limit_uploads_person)
+        self.heavy = Buckets(settings.limit_heavy_person)
         self.person_sockets = Counter(settings.sockets_per_person)
         self.address_sockets = Counter(settings.sockets_per_address)
         self.shared = Shared(settings.bus_url) if settings.bus_url.startswith(("redis://", "rediss://")) else None
@@ -251,9 +258,12 @@ class Limits:
                 return shared
         return all(buckets.take(key) for _, buckets, key in spends)
 
-    async def action(self, conn: HTTPConnection, event_id: str, actor: Actor) -> None:
-        """Raise SlowDown when this person, their address or the event has spent its share."""
+    async def action(self, conn: HTTPConnection, event_id: str, actor: Actor, name: str = "") -> None:
+        """Raise SlowDown when this person, their address or the event has spent its share; a
+        command whose change can be large (HEAVY) also spends from the person's heavy budget."""
         person, place = who(actor, conn), address(conn)
+        if name in HEAVY and not await self.take(("heavy", self.heavy, person)):
+            raise SlowDown(TOO_FAST)
         if not await self.take(
             ("person", self.person, person), ("address", self.address, place), ("event", self.event, event_id)
         ):

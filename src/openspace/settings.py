@@ -78,7 +78,18 @@ SETTINGS: list[Setting] = [
     Setting("export_cache", 8, "Exports kept ready, each for one event at one change (a published PDF is built once)."),
     # limits, "count/seconds": at most count in any such window (issue #21)
     Setting("limit_actions_person", "100/10", "Actions one participant may take, forms and sockets together."),
-    Setting("limit_actions_address", "2000/10", "Actions from one client address, all people behind it together."),
+    Setting(
+        "limit_actions_address",
+        "200/20",
+        "Actions from one client address, all people behind it together (a hall behind one NAT: 10 a second, "
+        "200 at once; a refused action is kept and resent by the page).",
+    ),
+    Setting(
+        "limit_heavy_person",
+        "20/120",
+        "Renames, report saves and restores per person: each one reaches every screen at a size that grows "
+        "with the board.",
+    ),
     Setting("limit_actions_event", "3000/10", "Actions on one event, everyone together."),
     Setting("limit_previews", "30/60", "Report previews per person (or per address for someone not joined)."),
     Setting("limit_joins_address", "300/600", "Joins from one client address: a whole hall behind one NAT fits."),
@@ -125,7 +136,8 @@ class Settings:
     jobs_memory_mb: int = 2048
     export_cache: int = 8
     limit_actions_person: str = "100/10"
-    limit_actions_address: str = "2000/10"
+    limit_actions_address: str = "200/20"
+    limit_heavy_person: str = "20/120"
     limit_actions_event: str = "3000/10"
     limit_previews: str = "30/60"
     limit_joins_address: str = "300/600"

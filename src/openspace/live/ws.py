@@ -281,7 +281,9 @@ class Connection:
         try:
             if not self.bucket.take():
                 raise SlowDown(N_("Too many actions at once. Please slow down."))
-            await self.runtime.limits.action(self.ws, self.event_id, self.actor)  # shared with forms, other sockets
+            await self.runtime.limits.action(
+                self.ws, self.event_id, self.actor, name
+            )  # shared with forms, other sockets
         except SlowDown as refusal:
             await self.refuse(action_id, refusal)
             return None

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from openspace import i18n
 from openspace.domain import attendance, hybrid
-from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
+from openspace.domain.errors import N_, DomainError, Forbidden, NotFound, SlowDown
 from openspace.domain.projection import state_for
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
 from openspace.web.base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
@@ -65,6 +65,8 @@ async def join(request: Request) -> Response:
         values = await read_form(request, v)
         await v.runtime.limits.join(request)
         participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
+    except SlowDown as error:  # a flood of joins is answered with a small page, not the board (#21)
+        return refusal_page(v, error)
     except DomainError as error:
         return await participant(request, v.again(error, values))
     response = v.finish(RedirectResponse(v.url("participant", slug=v.event.slug) + "#marketplace", status_code=303))

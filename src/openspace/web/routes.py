@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
 
-from openspace.domain.errors import DomainError
-from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, visit
+from openspace.domain.errors import DomainError, SlowDown
+from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, refusal_page, visit
 from openspace.web.exports import export, my_calendar, read_proceedings
 from openspace.web.facilitator import delete_event, event_ready, facilitate, facilitator_login, rotate_link
 from openspace.web.feeds import calendar_page, event_feed, personal_feed, revoke
@@ -92,8 +92,11 @@ async def act(request: Request) -> Response:
         name = values.get(ACTION_FIELD, "")
         args = {key: value for key, value in values.items() if not key.startswith("_")}
         action_id = values.get(ID_FIELD) or None
-        await v.runtime.limits.action(request, v.event.id, v.actor)
+        await v.runtime.limits.action(request, v.event.id, v.actor, name)
         await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id)
+    except SlowDown as error:
+        # too fast: a small page, not the board's (a flood of refusals must cost little, #21)
+        return refusal_page(v, error)
     except DomainError as error:
         # every refusal goes back to the page the form came from, with what was typed (and the
         # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them
