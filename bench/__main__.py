@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_abuse and args.abuse_clients:
             print("abuse under load ...", flush=True)
             attacks = [a for a in args.attacks.split(",") if a.strip()]
-            results["abuse"] = abuse.measure(args.abuse_clients, args.abuse_seconds, args.abuse_rate, attacks, workdir)
+            results["abuse"] = abuse.measure(
+                args.abuse_clients, args.abuse_seconds, args.abuse_rate, attacks, workdir, args.patience
+            )
     results["elapsed_s"] = time.monotonic() - started
     return finish(args, results, results["argv"])
 

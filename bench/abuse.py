@@ -135,8 +135,14 @@ class Honest(Fanout):
         self.result["attacks"] = {}
         for name in self.attacks:
             print(f"    attack: {name} ...", flush=True)
-            self.result["attacks"][name] = await self.attack(name)
+            # back to back with its own run without the attacker: the machine's other load moves
+            # p99 by more than the attack may between phases a minute apart
+            before = await self.phase_rate("before", c.rate, c.seconds)
+            phase = await self.attack(name)
+            phase["control"] = {k: before.get(k) for k in ("p50_ms", "p99_ms", "max_ms", "other_cpu_pct", "missing")}
+            self.result["attacks"][name] = phase
             await asyncio.sleep(1.0)
+        self.result.pop("before", None)
         await self.phase_rate("control_after", c.rate, c.seconds)
         self.result["control_after"].pop("series", None)
 
@@ -202,7 +208,7 @@ def rows(result: dict[str, Any] | None, num: Any, verdict: Any) -> list[tuple[st
         return []
     if "error" in result:
         return [("Abuse under load: run failed", "", result["error"][:80], "", "", "")]
-    control = baseline_p99(result)
+    overall = baseline_p99(result)
     n, rate = result.get("clients", "?"), result.get("config", {}).get("rate", 20)
     out = [
         (
@@ -217,6 +223,7 @@ def rows(result: dict[str, Any] | None, num: Any, verdict: Any) -> list[tuple[st
     ]
     for name, phase in result.get("attacks", {}).items():
         p99 = phase.get("p99_ms")
+        control = phase.get("control", {}).get("p99_ms") or overall
         mib = phase.get("rss_peak_kib", 0) / 1024
         attacker = phase.get("attacker", {})
         answers = ", ".join(f"{k}: {v}" for k, v in sorted(attacker.get("answers", {}).items()))
@@ -231,7 +238,8 @@ def rows(result: dict[str, Any] | None, num: Any, verdict: Any) -> list[tuple[st
                 f"p99 ≤ {P99_RATIO}× no attack; RSS ≤ {MEMORY_BOUND_MIB} MiB",
                 f"p99 {num(p99)} (p50 {num(phase.get('p50_ms'))}); RSS {mib:,.0f} MiB{closed}{missing}; "
                 f"attacker's answers: {answers or attacker.get('failed', '—')}",
-                f"no attack: p99 {num(control)}",
+                f"just before, no attack: p99 {num(control)}"
+                + (" ⚠ disturbed" if (phase.get("control", {}).get("other_cpu_pct") or 0) > DISTURBED else ""),
                 f"×{p99 / control:.2f}" if p99 is not None and control else "—",
                 verdict(bool(ok)),
             )

@@ -193,8 +193,11 @@ def uploads(a: Attack) -> None:
             headers["Cookie"] = b.cookie_header()
             conn.request("POST", f"/e/{a.slug}/sessions/{a.topic}/photos", body=body, headers=headers)
             response = conn.getresponse()
-            response.read()
+            page = response.read()
             a.count(response.status)
+            said = re.search(rb'role="alert"[^>]*>\s*<p>([^<]+)', page)
+            if said:  # why it was refused, once per reason
+                a.notes.setdefault("refusals", {}).setdefault(said.group(1).decode().strip()[:80], response.status)
         finally:
             conn.close()
 
