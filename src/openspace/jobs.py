@@ -97,14 +97,16 @@ class JobPool:
         left = deadline - time.monotonic()
         if left <= 0:
             raise Unavailable(TOO_SLOW)  # waited its whole time in the queue: it never runs
+        payload = pickle.dumps((fn, args))  # not picklable: the caller's mistake, raised here
         worker = self._take()
         try:
-            worker.conn.send((fn, args))
+            worker.conn.send_bytes(payload)
+            del payload
             if not worker.conn.poll(left):
                 self._kill(worker, stopped=True)
                 raise Unavailable(TOO_SLOW)
             status, value = worker.conn.recv()
-        except (EOFError, OSError, pickle.PicklingError):  # the worker died (or the job was not picklable)
+        except (EOFError, OSError):  # the worker died: killed by the system, or crashed
             self._kill(worker, stopped=True)
             raise Unavailable(TOO_BIG) from None
         worker.jobs += 1
