@@ -5,6 +5,8 @@
    a bounded time; every author applies the others' updates to its own pycrdt copy. Measured:
    keystroke → each other author's screen (send of `doc.push` to receipt of its `doc.update`),
    p50/p99/max, and that every copy ends with the same text holding every typed character once.
+   The same typing through the bare baseline (bench/baseline.py: a frame relayed to every socket,
+   nothing stored), in the same run, gives the ratio: what openspace adds on this machine now.
 2. Loading: in process, a report after 20,000 updates (typed in runs at a cursor, with some
    backspacing and jumps, compacted every 200), the server restarted, then the time to read it
    cold (state + tail from SQLite, merged) and warm.
@@ -113,7 +115,7 @@ async def typing(authors_count: int, rate: float, seconds: float) -> dict[str, A
             status, _, _ = facilitator.request(
                 "POST",
                 f"/e/{slug}/act",
-                form={"csrf": token, "action": "topic.propose", "return_to": "facilitate", "title": "Rapporten"},
+                form={"csrf": token, "_action": "topic.propose", "_return_to": "facilitate", "title": "Rapporten"},
             )
             assert status == 303, status
             state = orjson.loads(facilitator.request("GET", f"/e/{slug}/state.json")[2])
@@ -142,6 +144,44 @@ async def typing(authors_count: int, rate: float, seconds: float) -> dict[str, A
         "converged": len(texts) == 1 and texts == {on_server},
         "every_character_once": sorted(on_server) == typed,
     }
+
+
+async def relayed(authors_count: int, rate: float, seconds: float) -> dict[str, Any]:
+    """The baseline: each keystroke a frame of an update's size relayed to every author's socket
+    by the bare app, nothing checked or stored; keystroke → the other authors, as above."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = servers.start("baseline", Path(tmp))
+        sent: list[list[float]] = [[] for _ in range(authors_count)]
+        delays: list[float] = []
+
+        async def author(i: int) -> None:
+            async with connect(f"ws://{HOST}:{server.port}/ws") as ws:
+
+                async def read() -> None:
+                    async for raw in ws:
+                        seq = orjson.loads(raw)["seq"]
+                        who, n = divmod(seq, 1_000_000)
+                        if who != i and n < len(sent[who]):
+                            delays.append(time.monotonic() - sent[who][n])
+
+                reader = asyncio.create_task(read())
+                rng = random.Random(i)
+                await asyncio.sleep(rng.random() / rate)
+                end, n = time.monotonic() + seconds, 0
+                while time.monotonic() < end:
+                    sent[i].append(time.monotonic())
+                    await ws.send(orjson.dumps({"type": "broadcast", "seq": i * 1_000_000 + n, "size": 200}).decode())
+                    n += 1
+                    await asyncio.sleep(1 / rate)
+                await asyncio.sleep(1.0)
+                reader.cancel()
+
+        try:
+            await asyncio.gather(*(author(i) for i in range(authors_count)))
+        finally:
+            servers.stop(server)
+    ms = [d * 1000 for d in delays]
+    return {"deliveries": len(ms), "p50_ms": round(statistics.median(ms), 1), "p99_ms": round(percentile(ms, 99), 1)}
 
 
 async def loading(updates: int) -> dict[str, Any]:
@@ -232,7 +272,7 @@ def memory(reports: int, updates: int) -> dict[str, Any]:
     before = rss()
     kept = []
     for _ in range(reports):
-        replica = cowrite.Replica(bytes(state))
+        replica = cowrite.Replica(bytes(bytearray(state)))  # its own copy: bytes(b) is b itself
         replica.texts()  # the document read, as an open report is
         kept.append(replica)
     gc.collect()
@@ -246,8 +286,12 @@ def memory(reports: int, updates: int) -> dict[str, Any]:
 
 
 def measure(authors: int = 10, rate: float = 5.0, seconds: float = 20.0, updates: int = 20_000) -> dict[str, Any]:
+    typed = asyncio.run(typing(authors, rate, seconds))
+    baseline = asyncio.run(relayed(authors, rate, seconds))
+    typed["baseline"] = baseline
+    typed["p99_over_baseline"] = round(typed["p99_ms"] / baseline["p99_ms"], 1) if baseline["p99_ms"] else None
     return {
-        "typing": asyncio.run(typing(authors, rate, seconds)),
+        "typing": typed,
         "loading": asyncio.run(loading(updates)),
         "memory": memory(200, 2000),
     }

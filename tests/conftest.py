@@ -54,6 +54,23 @@ def settings(tmp_path: Path) -> Settings:
 UNLIMITED: dict[str, Any] = dict(SERVER_UNLIMITED)
 
 
+def settings_on(request: pytest.FixtureRequest, tmp_path: Path, **overrides: Any) -> Settings:
+    """The `settings` fixture's values on the store a test is parametrised with (`request.param`:
+    "sqlite" or "postgres", a fresh database each), for modules whose tests run on both (#17)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    fields: dict[str, Any] = {
+        "db": "" if url else str(tmp_path / "test.db"),
+        "database_url": url,
+        "demo": False,
+        "secret_key": "test-secret-key",
+        "port": 8000,
+        "allowed_hosts": "testserver",
+        **UNLIMITED,
+        **overrides,
+    }
+    return Settings(**fields)
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings), base_url=ORIGIN, follow_redirects=False) as client:

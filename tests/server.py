@@ -52,16 +52,16 @@ class Server:
 
 @contextmanager
 def running_server(
-    db: Path, port: int | None = None, demo: bool = True, log_level: str = "warning"
+    db: Path, port: int | None = None, demo: bool = True, log_level: str = "warning", database_url: str = ""
 ) -> Iterator[Server]:
+    """A real server on `db`, or on the database at `database_url` when one is given."""
     port = port or free_port()
     command = [
         sys.executable,
         "-m",
         "openspace",
         "serve",
-        "--db",
-        str(db),
+        *(["--database-url", database_url] if database_url else ["--db", str(db)]),
         "--port",
         str(port),
         "--log-level",

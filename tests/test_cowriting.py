@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from openspace.broadcast import DocUpdate
 from openspace.cowriting import COMPACT_EVERY, Cowriting, Viewer
 from openspace.domain import cowrite
 from openspace.domain.errors import Forbidden, Invalid
@@ -134,4 +135,74 @@ async def test_a_refused_update_changes_nothing_and_a_locked_report_takes_none(t
         await cowriting.push(event_id, eva, topic, update)
     state, rseq = await cowriting.state(event_id, topic)
     assert rseq == 0 and cowrite.Replica(state).texts()["discussion"] == ""
+    await stopped(*parts)
+
+
+async def test_two_processes_on_one_database_give_out_each_rseq_once_and_a_checkpoint_keeps_the_others_text(
+    tmp_path: Path,
+) -> None:
+    """Two servers on one database (as `--workers 2` are; SQLite's lock stands in for PostgreSQL's
+    row lock here). Each keeps the report's document and board in memory; the other's typing
+    moves neither. The next push must still take the next `rseq` (not one the other gave out),
+    and a checkpoint must not write its older copy of the text back over the other's typing."""
+    path = tmp_path / "c.db"
+    one = await started(path)
+    event_id, topic, eva = await a_topic(one[0])
+    two = await started(path)
+    olle = Actor(participant_id=(await two[0].join(event_id, "Olle"))[0], name="Olle")
+    await one[0].board(event_id)  # both hold the board in memory, as a running server does
+    typist_a, typist_b = cowrite.Replica(), cowrite.Replica()
+    first = typist_b.edit_to({"discussion": "Olle. "})
+    assert first is not None and await two[1].push(event_id, olle, topic, first) == 1
+    typist_a.take(first)
+    second = typist_a.edit_to({"discussion": "Olle. Eva."})
+    assert second is not None and await one[1].push(event_id, eva, topic, second) == 2
+    typist_b.take(second)
+    third = typist_b.edit_to({"discussion": "Olle. Eva. Olle igen."})
+    assert third is not None and await two[1].push(event_id, olle, topic, third) == 3  # not 2 again
+    fourth = typist_a.edit_to({"discussion": "Olle. Eva. Eva igen."})
+    assert fourth is not None and await one[1].push(event_id, eva, topic, fourth) == 4
+    await two[1].checkpoint(event_id, topic)  # Olle's server last saw the text at rseq 3
+    state, rseq = await one[1].state(event_id, topic)
+    text = cowrite.Replica(state).texts()["discussion"]
+    assert rseq >= 4 and "Eva igen." in text and "Olle igen." in text
+    for service in (one[0], two[0]):
+        assert (await service.store.load_board(event_id)).reports[topic].discussion == text  # type: ignore[union-attr]
+    await stopped(*two)
+    await stopped(*one)
+
+
+async def test_updates_heard_out_of_order_reach_the_screens_in_rseq_order_and_a_hole_waits_only_briefly(
+    tmp_path: Path,
+) -> None:
+    """Two workers' updates may cross on the bus: each process hands them to its sockets in order,
+    holding an early one for the one before it; one never coming is given up after GAP_SECONDS."""
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, _ = await a_topic(service)
+    screen = Screen()
+    viewer = Viewer(topic, event_id, "public", "Olle", screen.send)
+    cowriting.join(viewer)
+    await service.board(event_id)  # whether the public may see the topic is read from the board
+
+    def heard(rseq: int) -> DocUpdate:
+        return DocUpdate(event_id, topic, rseq, bytes([rseq]), "Eva")
+
+    async def frames(count: int) -> list[int]:
+        for _ in range(200):  # the viewer's own task sends in order (bounded wait)
+            if len(screen.frames) >= count:
+                break
+            await asyncio.sleep(0.01)
+        return [f["rseq"] for f in screen.frames]
+
+    for rseq in (1, 3, 2, 2, 4):  # 3 before 2, and 2 twice
+        cowriting.hear(heard(rseq))
+    assert await frames(4) == [1, 2, 3, 4]
+    cowriting.hear(heard(6))  # 5 is lost on the bus
+    await asyncio.sleep(0.05)
+    assert await frames(4) == [1, 2, 3, 4]  # held, for now
+    assert await frames(5) == [1, 2, 3, 4, 6]  # then sent: the page sees the hole and catches up
+    cowriting.hear(heard(5))  # too late: not sent backwards
+    await asyncio.sleep(0.05)
+    assert [f["rseq"] for f in screen.frames] == [1, 2, 3, 4, 6]
+    cowriting.leave(viewer)
     await stopped(*parts)

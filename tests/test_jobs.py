@@ -76,7 +76,7 @@ def test_saving_a_report_renders_its_markdown_outside_the_writer(
     markup.forget()
     response = act(lisa, event, "report.save", "report", topic=topic, base="0", discussion="*viktigt* " * 200)
     assert response.status_code == 303, response.text
-    assert "render_report" in jobs
+    assert "rendered_texts" in jobs
     assert not any(name.startswith("openspace-db-writer") for name in here), here
 
 

@@ -6,6 +6,7 @@ live/redis_bus.py) and the feed name the messages they carry without reaching in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -26,17 +27,50 @@ class Committed:
 @dataclass(frozen=True, slots=True)
 class Notice:
     """Something every process must act on that is not a change of the board: the event was
-    deleted (its screens close for good), or its facilitator link was replaced (facilitator
-    screens sign in again)."""
+    deleted (its screens close for good), its facilitator link was replaced (facilitator
+    screens sign in again), or a participant (`subject`) was renamed or erased their name, which
+    lives with their login, not on the board (the logins kept in memory forget it, runtime.py)."""
 
     event_id: str
-    what: Literal["deleted", "reauth"]
+    what: Literal["deleted", "reauth", "renamed"]
+    subject: str = ""
 
 
-Message = Committed | Notice
+@dataclass(frozen=True, slots=True)
+class DocUpdate:
+    """An update of a report's shared document, after commit (cowriting.py): for the sockets
+    showing that report, on whichever process they are, numbered by the report's `rseq`."""
+
+    event_id: str
+    topic_id: str
+    rseq: int
+    update: bytes
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocPresence:
+    """Who is writing where in a report ("Eva skriver…"): never stored, passed to the report's
+    other sockets on every process; `viewer` names the socket it came from, which skips it."""
+
+    event_id: str
+    topic_id: str
+    who: str
+    field: str
+    viewer: str
+
+
+Message = Committed | Notice | DocUpdate | DocPresence
 
 
 class Publisher(Protocol):
     """The bus as the write path sees it (live/bus.py). Never blocks: called right after commit."""
 
     def publish(self, message: Message) -> None: ...
+
+
+class Subscribable(Publisher, Protocol):
+    """The bus as a listener that also publishes sees it (live/bus.py): every message from now on,
+    and a call after any may have been lost (a reconnect)."""
+
+    def subscribe(self, listener: Callable[[Message], None], resync: Callable[[], None] | None = None) -> None: ...

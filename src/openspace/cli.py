@@ -197,7 +197,10 @@ def export_command(event: str, fmt: str, output: str, db: str | None) -> None:
         with click.progressbar(length=steps, label=f"Writing {fmt}", file=sys.stderr) as bar, open(output, "wb") as out:
             bar.update(1)
             photos = PhotoStore(storage.file_store(settings.database))
-            exporting.write(board, fmt, out, photos, progress=lambda _: bar.update(1))
+            try:
+                exporting.write(board, fmt, out, photos, progress=lambda _: bar.update(1))
+            finally:
+                photos.close()
         click.echo(f"Wrote {output} ({Path(output).stat().st_size} bytes)")
 
     asyncio.run(run())
@@ -227,6 +230,7 @@ def import_command(source: str, db: str | None, public_url: str | None) -> None:
         finally:
             await service.stop()
             await store.close()
+            photos.close()
 
     event, secret = asyncio.run(run())
     print_links(links.public_base(settings.host, settings.port, settings.public_url), event, secret)
@@ -304,11 +308,10 @@ def migrate_command(database_url: str | None, db: str | None) -> None:
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--database-url", default=None, help="The PostgreSQL database to copy into (postgresql://…).")
 def copy_command(source: str, database_url: str | None) -> None:
-    """Copy every event of a SQLite file (SOURCE) into PostgreSQL, with its change log."""
+    """Copy every event of a SQLite file (SOURCE) into PostgreSQL, with its change log and photos."""
     settings = Settings.from_env(database_url=database_url)
     try:
         copied, skipped = storage.copy_events(Path(source), settings.database)
     except StoreError as problem:
         raise click.ClickException(str(problem)) from None
     click.echo(f"Copied {copied} events into {describe(settings)} ({skipped} were there already)")
-    click.echo(f"Photos stay in {source}.files: copy that folder to where the servers keep photos.")

@@ -14,6 +14,14 @@ reaching every phone. Forms without JavaScript and restored versions arrive as w
 :meth:`follow` turns them into an update of the document in the same transaction.
 
 Who is writing where ("Eva skriver…") is passed between the report's sockets, never stored.
+
+With several processes (`--workers`, PostgreSQL, Redis) a report's updates and presence travel
+on the bus (broadcast.DocUpdate, DocPresence), to the sockets showing that report on every
+process and no others; each process hands a report's updates to its sockets in `rseq` order,
+holding one that arrives early for a moment (`GAP_SECONDS`). The document kept in memory is
+checked against the stored head under the event's lock before it is written on, and a page
+subscribing reads it on the writer, so a drop caught up on another worker gets exactly what it
+lacks, never a stale copy.
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ import asyncio
 import base64
 import contextlib
 import functools
+import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +40,7 @@ from typing import Any
 import orjson
 from pycrdt import merge_updates
 
+from openspace.broadcast import DocPresence, DocUpdate, Message, Subscribable
 from openspace.domain import cowrite, markup
 from openspace.domain.errors import N_, NotFound
 from openspace.domain.harvest import FIELDS, fields_of, writable_topic
@@ -44,6 +54,8 @@ COMPACT_EVERY = 200  # updates between two stored states of a report (store/repo
 CHECKPOINT_SECONDS = 2.0  # after the last keystroke, the event's change log gets the text
 VIEWER_QUEUE = 512  # frames waiting for one socket before it is told to catch up instead
 CACHED_DOCS = 256  # reports' documents kept in memory (a few KiB each; see docs/performance.md)
+GAP_SECONDS = 0.3  # an update that came before the one it follows waits this long for it
+MAX_HELD = 256  # updates held for one report while waiting; past this they go, and pages catch up
 
 
 Send = Callable[[str], Awaitable[None]]
@@ -68,8 +80,12 @@ class Viewer:
     def __init__(self, topic_id: str, event_id: str, audience: Audience, name: str, send: Send) -> None:
         self.topic_id, self.event_id, self.audience, self.name = topic_id, event_id, audience, name
         self.last_presence = 0.0
+        self.token = secrets.token_hex(8)  # names this socket in presence it sends, on every process
         self.queue: asyncio.Queue[str] = asyncio.Queue(VIEWER_QUEUE)
         self.task = asyncio.get_running_loop().create_task(self._drain(send))
+
+    def resync(self) -> None:
+        self.put(orjson.dumps({"type": "doc.resync", "topic": self.topic_id}).decode())
 
     def put(self, frame: str) -> None:
         try:
@@ -77,7 +93,7 @@ class Viewer:
         except asyncio.QueueFull:  # too far behind: skip the rest, it asks for what it lacks
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait(orjson.dumps({"type": "doc.resync", "topic": self.topic_id}).decode())
+            self.resync()
 
     async def _drain(self, send: Send) -> None:
         with contextlib.suppress(Exception):  # the socket went: its endpoint makes it leave
@@ -89,8 +105,16 @@ class Viewer:
 
 
 class Cowriting:
-    def __init__(self, service: Service) -> None:
+    """`bus`: where updates and presence go to reach every process's sockets (live/bus.py);
+    without one (a single process in tests and the benchmark) they go straight to this one's."""
+
+    def __init__(self, service: Service, bus: Subscribable | None = None) -> None:
         self.service = service
+        self.bus = bus
+        self.heads: dict[str, int] = {}  # by topic: the last rseq handed to this process's sockets
+        self.held: dict[str, dict[int, DocUpdate]] = {}  # by topic: updates past a hole, by rseq
+        self.gaps: dict[str, asyncio.TimerHandle] = {}
+        self.known: dict[str, int] = {}  # by topic: the rseq whose text this process's board holds
         self.docs: OrderedDict[str, Loaded] = OrderedDict()  # by topic id, committed only
         self.rooms: dict[str, set[Viewer]] = {}
         self.authors: dict[tuple[str, str], set[str]] = {}  # who wrote since the last checkpoint
@@ -98,11 +122,16 @@ class Cowriting:
         self.tasks: set[asyncio.Task[Any]] = set()
         service.in_transaction.append(self.follow)
         service.forgetting.append(self.docs.clear)
+        service.forgetting.append(self.known.clear)
+        service.before_deciding.append(self.fresh)
+        if bus is not None:
+            bus.subscribe(self.hear, self.resync)
 
     async def stop(self) -> None:
-        for timer in self.timers.values():
+        for timer in [*self.timers.values(), *self.gaps.values()]:
             timer.cancel()
         self.timers.clear()
+        self.gaps.clear()
         for task in list(self.tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -116,6 +145,8 @@ class Cowriting:
         loaded: Loaded | None = batch.docs.get(topic_id)
         if loaded is None:
             committed = self.docs.get(topic_id)
+            if committed is not None and tx.report_head(topic_id) != committed.head:
+                committed = None  # another process wrote it since: read it again (under the lock)
             loaded = Loaded(committed.replica.copy(), committed.head) if committed else self._read(tx, topic_id)
             if loaded is None:  # never written together: start from the report's text as it is
                 loaded = Loaded(cowrite.Replica(), 0)
@@ -157,6 +188,26 @@ class Cowriting:
             if update is not None:
                 rseq = self._log(tx, batch, event_id, entity.id, loaded, update)
                 batch.after.append(functools.partial(self._publish, event_id, entity.id, rseq, update, ""))
+            self.known[entity.id] = loaded.head  # the row as the change wrote it is the document
+
+    def fresh(self, tx: Transaction, board: Board, name: str, args: Mapping[str, Any]) -> Board:
+        """The board with every report as stored, before a command is decided on it.
+
+        Typing changes a report's row without a change in the event's log (the checkpoint puts it
+        there later), so with several processes a board kept in memory can hold a report older
+        than its document: a command carrying it (a checkpoint, a topic shown again) would write
+        it back, and `follow` would turn that into deleting the others' text. Under the event's
+        lock, the stored heads say which reports moved since this process last held their text.
+        """
+        heads = tx.report_heads(board.event.id)
+        stale = [t for t, head in heads.items() if self.known.get(t) != head]
+        if not stale:
+            return board
+        rows = tx.report_rows(stale)
+        self.known.update({t: heads[t] for t in stale})
+        if all(board.reports.get(r.id) == r for r in rows):
+            return board
+        return replace(board, reports={**board.reports, **{r.id: r for r in rows}})
 
     # --- on the event loop -------------------------------------------------------------------
 
@@ -184,6 +235,7 @@ class Cowriting:
             tx.put_report(event_id, row)
             batch.boards[event_id] = replace(board, reports={**board.reports, topic.id: row})
             batch.after.append(lambda: self._publish(event_id, topic.id, rseq, update, actor.name))
+            self.known[topic.id] = rseq
             return rseq
 
         rseq: int = await self.service.submit(run)
@@ -192,17 +244,16 @@ class Cowriting:
 
     async def state(self, event_id: str, topic_id: str, vector: bytes | None = None) -> tuple[bytes, int]:
         """What a browser lacks of the report's document (all of it without a state vector), and
-        the `rseq` that brings it up to; a document not yet in memory is read on the writer."""
-        loaded = self.docs.get(topic_id)
-        if loaded is None:
+        the `rseq` that brings it up to. Read on the writer, under the event's lock, even when the
+        document is in memory: another process may have written it since (see the module)."""
 
-            def run(tx: Transaction, batch: Batch) -> Loaded:
-                board = board_in(tx, batch, event_id)
-                if topic_id not in board.topics:
-                    raise NotFound(N_("That topic no longer exists. It may have been withdrawn."))
-                return self._loaded(tx, batch, board, topic_id)
+        def run(tx: Transaction, batch: Batch) -> Loaded:
+            board = board_in(tx, batch, event_id)
+            if topic_id not in board.topics:
+                raise NotFound(N_("That topic no longer exists. It may have been withdrawn."))
+            return self._loaded(tx, batch, board, topic_id)
 
-            loaded = await self.service.submit(run)
+        loaded: Loaded = await self.service.submit(run)
         return loaded.replica.missing(vector), loaded.head
 
     def _checkpoint_later(self, event_id: str, topic_id: str, name: str) -> None:
@@ -248,19 +299,86 @@ class Cowriting:
         return topic is not None and topic.status not in hidden_statuses(audience)
 
     def _publish(self, event_id: str, topic_id: str, rseq: int, update: bytes, by: str) -> None:
-        frame = orjson.dumps({"type": "doc.update", "topic": topic_id, "rseq": rseq, "update": b64(update), "by": by})
-        self._send_room(event_id, topic_id, frame.decode(), None)
+        self._share(DocUpdate(event_id, topic_id, rseq, update, by))
 
     def presence(self, viewer: Viewer, field_name: str) -> None:
-        frame = {"type": "doc.presence", "topic": viewer.topic_id, "who": viewer.name, "field": field_name}
-        self._send_room(viewer.event_id, viewer.topic_id, orjson.dumps(frame).decode(), viewer)
+        self._share(DocPresence(viewer.event_id, viewer.topic_id, viewer.name, field_name, viewer.token))
 
-    def _send_room(self, event_id: str, topic_id: str, frame: str, skip: Viewer | None) -> None:
+    def _share(self, message: DocUpdate | DocPresence) -> None:
+        """To every process's sockets of the report: through the bus, which hands this process's
+        own messages back at once (live/bus.py), or straight here without one."""
+        if self.bus is None:
+            self.hear(message)
+        else:
+            self.bus.publish(message)
+
+    def hear(self, message: Message) -> None:
+        """The bus's listener: a report's update or presence, from this process or another."""
+        if isinstance(message, DocPresence):
+            frame = {"type": "doc.presence", "topic": message.topic_id, "who": message.who, "field": message.field}
+            self._send_room(message.event_id, message.topic_id, orjson.dumps(frame).decode(), message.viewer)
+        elif isinstance(message, DocUpdate):
+            self._in_order(message)
+
+    def _in_order(self, message: DocUpdate) -> None:
+        """Hand a report's updates to the sockets in `rseq` order. Two processes writing one report
+        publish in commit order but arrive in either: one that comes before the update it follows
+        is held until that one arrives, for `GAP_SECONDS` at most (then the pages see the hole and
+        catch up from the store: an update lost on the bus costs a read, never text)."""
+        topic_id = message.topic_id
+        head = self.heads.get(topic_id)
+        if head is not None and message.rseq <= head:
+            return  # had it already
+        if head is not None and message.rseq > head + 1:
+            held = self.held.setdefault(topic_id, {})
+            held[message.rseq] = message
+            if len(held) > MAX_HELD:
+                self._release(topic_id)
+            elif topic_id not in self.gaps:
+                self.gaps[topic_id] = asyncio.get_running_loop().call_later(GAP_SECONDS, self._release, topic_id)
+            return
+        self._deliver(message)
+        waiting = self.held.get(topic_id)
+        while waiting and (following := waiting.pop(self.heads[topic_id] + 1, None)) is not None:
+            self._deliver(following)
+        if not waiting:
+            self.held.pop(topic_id, None)
+            gap = self.gaps.pop(topic_id, None)
+            if gap is not None:
+                gap.cancel()
+
+    def _release(self, topic_id: str) -> None:
+        """The hole was not filled in time: send what is held, in order, past it."""
+        gap = self.gaps.pop(topic_id, None)
+        if gap is not None:
+            gap.cancel()
+        for _, message in sorted(self.held.pop(topic_id, {}).items()):
+            self._deliver(message)
+
+    def _deliver(self, message: DocUpdate) -> None:
+        self.heads[message.topic_id] = message.rseq
+        frame = {"type": "doc.update", "topic": message.topic_id, "rseq": message.rseq, "by": message.by}
+        frame["update"] = b64(message.update)
+        self._send_room(message.event_id, message.topic_id, orjson.dumps(frame).decode(), None)
+
+    def resync(self) -> None:
+        """The bus may have lost messages (it reconnected): every report's screens here catch up
+        from the store, and the order of each report starts afresh."""
+        for gap in self.gaps.values():
+            gap.cancel()
+        self.gaps.clear()
+        self.held.clear()
+        self.heads.clear()
+        for room in self.rooms.values():
+            for viewer in room:
+                viewer.resync()
+
+    def _send_room(self, event_id: str, topic_id: str, frame: str, skip: str | None) -> None:
         """To the report's sockets only, and only those whose audience may see the topic now:
         a topic hidden or merged away while its report is open stops reaching the public."""
         seen: dict[Audience, bool] = {}
         for viewer in list(self.rooms.get(topic_id, ())):
-            if viewer is skip or viewer.event_id != event_id:
+            if viewer.token == skip or viewer.event_id != event_id:
                 continue
             if viewer.audience not in seen:
                 seen[viewer.audience] = self.visible(event_id, topic_id, viewer.audience)

@@ -269,6 +269,10 @@ class PhotoStore:
         for name in names:
             self.delete(name)
 
+    def close(self) -> None:
+        """At shutdown: the file store lets go of its connections, if it has any."""
+        self.files.close()
+
     @staticmethod
     def _filename(name: str, thumb: bool) -> str:
         return f"{name}.thumb.jpg" if thumb else f"{name}.jpg"

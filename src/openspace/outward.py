@@ -65,9 +65,12 @@ class Outward:
         rows = await self.store.outward(outbound.DELIVERIES_SQL, (event_id, limit))
         return [outbound.delivery(r) for r in rows]
 
-    async def due(self, limit: int) -> list[Delivery]:
-        rows = await self.store.outward(outbound.DUE_SQL, (time.time(), limit))
-        return [outbound.delivery(r) for r in rows]
+    async def claim(self, limit: int, lease: float) -> list[Delivery]:
+        """Up to `limit` due messages for this worker alone to post, leased for `lease` seconds
+        (store/outbound.py's claim): a write, so the worker asks only once `next_due` says so."""
+        now = time.time()
+        taken: list[Delivery] = await self.service.submit(lambda tx, batch: tx.outbound.claim(now, limit, now + lease))
+        return taken
 
     async def next_due(self) -> float | None:
         rows = await self.store.outward(outbound.NEXT_DUE_SQL, ())

@@ -25,7 +25,7 @@ from websockets.asyncio.client import connect
 from openspace.app import create_app
 from openspace.live import webhooks as delivery
 from openspace.settings import Settings
-from tests.conftest import ORIGIN, UNLIMITED, EventHandle, act, create_event, join
+from tests.conftest import ORIGIN, UNLIMITED, EventHandle, act, create_event, join, new_browser, settings_on
 from tests.server import running_server, stop
 
 DEADLINE = 20.0  # seconds a bounded wait may take on a loaded machine before the test fails
@@ -80,18 +80,10 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        db=str(tmp_path / "test.db"),
-        demo=False,
-        secret_key="test-secret-key",
-        webhook_allow_private=True,
-        webhook_retry_ms=50,
-        webhook_timeout=30,
-        allowed_hosts="testserver",  # the test client's Host
-        **UNLIMITED,
-    )
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Every webhook test on both stores (#17)."""
+    return settings_on(request, tmp_path, webhook_allow_private=True, webhook_retry_ms=50, webhook_timeout=30)
 
 
 def register(event: EventHandle, url: str, *kinds: str, shape: str = "standard") -> str:
@@ -215,16 +207,20 @@ def test_only_the_facilitator_sees_and_changes_webhooks(client: TestClient, rece
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_kill_9_during_a_delivery_delivers_the_same_message_after_restart(
-    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, store: str
 ) -> None:
-    """The server dies while the endpoint holds the POST; after restart it posts the same id again.
-    Meanwhile, a screen got the change at once: the dead endpoint did not hold it up."""
+    """The server dies while the endpoint holds the POST; after restart it posts the same id again
+    (once the dead worker's lease on it has run out: 2 × 2 s + 5 s here). Meanwhile, a screen got
+    the change at once: the dead endpoint did not hold it up."""
     monkeypatch.setenv("OPENSPACE_WEBHOOK_ALLOW_PRIVATE", "1")
     monkeypatch.setenv("OPENSPACE_WEBHOOK_RETRY_MS", "100")
+    monkeypatch.setenv("OPENSPACE_WEBHOOK_TIMEOUT", "2")
     receiver.answer = lambda n: None if n == 1 else 200
     db = tmp_path / "k.db"
-    with running_server(db, demo=True) as server:
+    url = request.getfixturevalue("postgres_url") if store == "postgres" else ""
+    with running_server(db, demo=True, database_url=url) as server:
         link = server.link("Facilitator link")
         slug = link.split("/e/")[1].split("/")[0]
         with httpx2.Client(base_url=server.url, follow_redirects=False) as http:
@@ -253,7 +249,54 @@ def test_kill_9_during_a_delivery_delivers_the_same_message_after_restart(
         server.process.wait(timeout=DEADLINE)
     stop(server)
     first_id = receiver.seen[0][0]["webhook-id"]
-    with running_server(db, demo=False):
+    with running_server(db, demo=False, database_url=url):
         receiver.wait_for(2)
     assert [headers["webhook-id"] for headers, _ in receiver.seen[:2]] == [first_id, first_id]
     assert orjson.loads(receiver.seen[1][1])["data"]["announcement"]["text"] == "Paus"
+
+
+@pytest.fixture
+def two_apps(postgres_url: str) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two app instances on one PostgreSQL database, each with its own delivery worker: two
+    workers, as `openspace serve --workers 2` runs them (no bus needed: the outbox is shared)."""
+    settings = Settings(
+        database_url=postgres_url,
+        demo=False,
+        secret_key="test-secret-key",
+        webhook_allow_private=True,
+        webhook_retry_ms=50,
+        webhook_timeout=30,
+        allowed_hosts="testserver",
+        **UNLIMITED,
+    )
+    with (
+        TestClient(create_app(settings), base_url=ORIGIN, follow_redirects=False) as a,
+        TestClient(create_app(settings), base_url=ORIGIN, follow_redirects=False) as b,
+    ):
+        yield a, b
+
+
+def test_two_workers_on_one_database_post_each_message_once(
+    two_apps: tuple[TestClient, TestClient], receiver: Receiver
+) -> None:
+    """Changes made on both workers, both workers delivering: every message reaches the endpoint
+    exactly once, whichever worker claimed it, and the log says delivered for each."""
+    a, b = two_apps
+    event = create_event(a)
+    secret = register(event, receiver.url, "announcement")
+    on_b = new_browser(b)
+    for name, value in event.facilitator.cookies.items():
+        on_b.cookies.set(name, value)
+    for n in range(12):
+        browser = event.facilitator if n % 2 == 0 else on_b
+        assert act(browser, event, "announce", "facilitate", text=f"Nr {n}").status_code == 303
+    receiver.wait_for(12)
+    deadline = time.monotonic() + DEADLINE
+    while (page := on_b.get(f"{event.path}/webhooks").text).count('data-state="delivered"') < 12:
+        assert time.monotonic() < deadline, page
+        time.sleep(0.05)
+    time.sleep(0.3)  # a second post of any message would have arrived by now
+    ids = [headers["webhook-id"] for headers, _ in receiver.seen]
+    assert len(ids) == 12 and len(set(ids)) == 12, ids
+    texts = sorted(Webhook(secret).verify(body, headers)["text"] for headers, body in receiver.seen)
+    assert texts == sorted(f"Nr {n}" for n in range(12))

@@ -25,7 +25,8 @@ from tests.web.test_browser import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.browser
-OFFLINE_SECONDS = 6  # the issue asks for 30 s; 6 keep the suite short and cross several flushes and pings
+OFFLINE_SECONDS = 30  # as the issue asks: longer than a ping's timeout, so the socket is given up for dead
+SHORT_OFFLINE_SECONDS = 6  # the default run's version: still several flushes and pings offline
 
 
 def report_page(page: Page, base: str, slug: str, topic: str) -> None:
@@ -43,6 +44,22 @@ def server_text(base: str, slug: str, topic: str, field: str = "discussion") -> 
 def test_three_phones_type_into_one_field_one_offline_and_every_character_lands_once(
     browser: Browser, server: Server, watch: Watch
 ) -> None:
+    """The issue's proof with a shorter time offline, for the default run (the 30 s one is slow)."""
+    three_phones_one_offline(browser, server, watch, SHORT_OFFLINE_SECONDS)
+
+
+@pytest.mark.slow
+def test_three_phones_type_into_one_field_one_offline_for_30_s_and_every_character_lands_once(
+    browser: Browser, server: Server, watch: Watch, request: pytest.FixtureRequest
+) -> None:
+    """The issue's proof as written: Kim is offline for 30 s and keeps typing. Asked for by
+    `pytest -m slow` (about a minute), left out of `make test`, which runs the 6 s version."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("30 s offline: run `pytest -m slow tests/web/test_cowrite_browser.py`")
+    three_phones_one_offline(browser, server, watch, OFFLINE_SECONDS)
+
+
+def three_phones_one_offline(browser: Browser, server: Server, watch: Watch, offline_seconds: float) -> None:
     slug, link, (topic, _) = running_event(server.url)
     contexts = [context(browser, watch, PHONE) for _ in range(3)]
     phones = [c.new_page() for c in contexts]
@@ -65,12 +82,15 @@ def test_three_phones_type_into_one_field_one_offline_and_every_character_lands_
     expect(phones[0].locator("[data-presence=discussion]")).to_contain_text("is writing")
     contexts[2].set_offline(True)  # Kim's phone loses the wifi and Kim keeps typing
     expect(phones[2].locator("#conn")).to_have_attribute("data-state", re.compile("offline|connecting"))
-    deadline = time.monotonic() + OFFLINE_SECONDS
+    offline_at = time.monotonic()
+    deadline = offline_at + offline_seconds
     n = 6
-    while time.monotonic() < deadline and n < 60:  # bounded by count as well as by time
+    while time.monotonic() < deadline and n < 400:  # bounded by count as well as by time
         type_round(n, [0, 1, 2])
         n += 1
+        phones[0].wait_for_timeout(150)  # people type in bursts, not flat out: the 30 s pass by
     expect(phones[2].locator("[data-draft]")).to_contain_text("Not sent yet")
+    assert time.monotonic() - offline_at >= offline_seconds  # really that long offline, typing throughout
     contexts[2].set_offline(False)
     expected = sorted(t for tokens_typed in words.values() for t in tokens_typed)
     characters = sorted("".join(expected))
@@ -159,3 +179,50 @@ def test_text_typed_before_the_script_ran_is_kept(browser: Browser, server: Serv
     expect(phone.locator("[data-draft]")).to_contain_text("Everything you typed is saved")
     expect(phone.locator("#r-discussion")).to_have_value("Skrivet innan skriptet kom")
     assert server_text(server.url, slug, topic) == "Skrivet innan skriptet kom"
+
+
+def test_text_typed_then_the_tab_closed_at_once_reaches_the_server(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    """Online, the tab closed straight after the last keystroke, before the next send is due: the
+    last characters are on the phone already, and the next visit sends them."""
+    slug, _, (topic, _) = running_event(server.url)
+    ctx = context(browser, watch, PHONE)
+    phone = ctx.new_page()
+    join(phone, server.url, slug, "Bråttom")
+    report_page(phone, server.url, slug, topic)
+    phone.click("#r-recommendations")
+    phone.keyboard.type("Stäng inte förrän")
+    phone.keyboard.press("!")
+    phone.close()  # at once: the last keystroke is younger than one flush
+    again = ctx.new_page()
+    report_page(again, server.url, slug, topic)
+    expect(again.locator("#r-recommendations")).to_have_value("Stäng inte förrän!")
+    expect(again.locator("[data-draft]")).to_contain_text("Everything you typed is saved")
+    assert server_text(server.url, slug, topic, "recommendations") == "Stäng inte förrän!"
+
+
+def test_text_typed_then_leaving_at_once_and_coming_back_loses_nothing(
+    browser: Browser, server: Server, watch: Watch
+) -> None:
+    """Typing, then another page at once (a link, before the next send is due), then back."""
+    slug, _, (topic, _) = running_event(server.url)
+    phone = context(browser, watch, PHONE).new_page()
+    join(phone, server.url, slug, "Vimsig")
+    report_page(phone, server.url, slug, topic)
+    phone.click("#r-participants")
+    phone.keyboard.type("Anna, Bo, Cecilia")
+    phone.goto(f"{server.url}/e/{slug}")  # away at once
+    phone.go_back()
+    expect(phone.locator("#r-participants")).to_have_value("Anna, Bo, Cecilia")
+    expect(phone.locator("[data-draft]")).to_contain_text("Everything you typed is saved")
+    assert server_text(server.url, slug, topic, "participants") == "Anna, Bo, Cecilia"
+    phone.click("#r-participants")  # and the page that came back is live: typing there is sent too
+    phone.keyboard.press("End")
+    phone.keyboard.type(" och Dan")
+    expect(phone.locator("[data-draft]")).to_contain_text("Everything you typed is saved")
+    for _ in range(50):  # bounded
+        if server_text(server.url, slug, topic, "participants") == "Anna, Bo, Cecilia och Dan":
+            break
+        phone.wait_for_timeout(100)
+    assert server_text(server.url, slug, topic, "participants") == "Anna, Bo, Cecilia och Dan"

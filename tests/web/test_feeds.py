@@ -5,11 +5,20 @@ the event's language, and a personal feed whose secret address can be revoked.""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import icalendar
+import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import act, create_event, join, setup_grid, state
+from openspace.settings import Settings
+from tests.conftest import act, create_event, join, settings_on, setup_grid, state
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Every feed test on both stores (#17): SEQUENCE and revoking are kept by each."""
+    return settings_on(request, tmp_path)
 
 
 def vevents(body: bytes) -> dict[str, icalendar.Event]:
@@ -80,7 +89,7 @@ def test_a_personal_feed_holds_my_sessions_and_its_address_can_be_revoked(client
     assert url and "webcal://" in page and "<svg" in page
     path = "/e/" + url.group(1).split("/e/", 1)[1]
     mine = vevents(client.get(path).content)  # no cookies needed: a calendar app has none
-    assert set(mine) == {f"{topics[1]}@openspace"}
+    assert {uid for uid in mine if not uid.startswith("break-")} == {f"{topics[1]}@openspace"}
     assert client.get(f"{event.path}/calendar/{topics[0]}.nonsense.ics").status_code == 404
     token = lisa.cookies.get("os_csrf")
     assert lisa.post(f"{event.path}/calendar/revoke", data={"csrf": token}).status_code == 303
@@ -90,3 +99,27 @@ def test_a_personal_feed_holds_my_sessions_and_its_address_can_be_revoked(client
     )
     assert fresh and fresh.group(1) != url.group(1)
     assert client.get("/e/" + fresh.group(1).split("/e/", 1)[1]).status_code == 200
+
+
+def test_a_personal_feed_has_the_breaks_too(client: TestClient) -> None:
+    """Lunch and coffee are everyone's (#18): the personal feed holds the breaks as the event's does."""
+    event = create_event(client)  # a Swedish event
+    spaces, slots = setup_grid(client, event)  # 10:00-10:45 and 11:00-11:45: a break at 10:45
+    act(event.facilitator, event, "slot.add", "facilitate", day="2026-03-14", start="13:00", end="13:45")
+    act(event.facilitator, event, "topic.propose", "facilitate", title="Poddar", convener_name="Ann")
+    topic = state(event.facilitator, event)["topics"][0]["id"]
+    act(event.facilitator, event, "topic.place", "facilitate", topic=topic, slot=slots[0], space=spaces[0])
+    lisa = join(client, event)
+    assert act(lisa, event, "topic.interest", topic=topic, on="1").status_code == 303
+    url = re.search(
+        r"<code data-feed>(http://[^<]+/calendar/[^<]+\.ics)</code>", lisa.get(f"{event.path}/calendar").text
+    )
+    assert url
+    mine = vevents(client.get("/e/" + url.group(1).split("/e/", 1)[1]).content)
+    whole = vevents(client.get(f"{event.path}/calendar.ics").content)
+    breaks = sorted(uid for uid in mine if uid.startswith("break-"))
+    assert breaks == sorted(uid for uid in whole if uid.startswith("break-")) and len(breaks) == 2
+    starts = sorted((mine[uid]["dtstart"].dt.hour, mine[uid]["dtstart"].dt.minute) for uid in breaks)
+    assert starts == [(10, 45), (11, 45)]  # coffee, then lunch
+    assert {str(mine[uid]["summary"]) for uid in breaks} == {"Paus"}
+    assert set(mine) - set(breaks) == {f"{topic}@openspace"}  # and of the sessions, only mine

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+from contextlib import closing
+from pathlib import Path
 
+import psycopg
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
@@ -11,9 +14,25 @@ from starlette.testclient import TestClient
 from openspace import media
 from openspace.domain import harvest
 from openspace.media import PhotoError, process
-from tests.conftest import EventHandle, join, state
+from openspace.settings import Settings
+from tests.conftest import EventHandle, join, settings_on, state
 from tests.test_media import png_claiming
 from tests.web.test_harvest_flows import placed_topic, upload
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The quotas on both stores: on PostgreSQL the photos' bytes are in the database (#17)."""
+    return settings_on(request, tmp_path)
+
+
+def stored_files(settings: Settings) -> int:
+    """How many photo files the store holds, in the folder or in PostgreSQL's table."""
+    if settings.database_url:
+        with closing(psycopg.connect(settings.database_url)) as db:
+            return int(db.execute("SELECT count(DISTINCT key) FROM files").fetchone()[0])  # type: ignore[index]
+    folder = Path(f"{settings.db}.files")
+    return len(list(folder.iterdir())) if folder.exists() else 0
 
 
 def small_jpeg() -> bytes:
@@ -44,13 +63,14 @@ def test_one_person_has_a_photo_quota(client: TestClient, monkeypatch: pytest.Mo
     assert len(photos_of(client, event)) == 3
 
 
-def test_an_event_has_a_photo_quota(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Case 8: 500 topics x 30 photos was about 37 GB."""
+def test_an_event_has_a_photo_quota(client: TestClient, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Case 8: 500 topics x 30 photos was about 37 GB. The refused photo leaves no bytes behind."""
     monkeypatch.setattr(harvest, "MAX_EVENT_PHOTOS", 2)
     event, topic = placed_topic(client)
     people = [join(client, event, f"P{n}") for n in range(3)]
     codes = [upload(p, event, topic, "a.jpg", small_jpeg()).status_code for p in people]
     assert codes == [303, 303, 400]
+    assert stored_files(settings) == 2 * 2  # each accepted photo and its thumbnail
 
 
 def test_a_photos_tag_cannot_be_linked_to_its_uploader_from_public_data(client: TestClient) -> None:

@@ -23,7 +23,7 @@ import orjson
 from openspace.domain import markup
 from openspace.domain.checks import Actor, Args, Context, Rule, boolean, integer, ref, require_facilitator, text
 from openspace.domain.effects import FilesRemoved
-from openspace.domain.errors import N_, Forbidden, Invalid, NotFound
+from openspace.domain.errors import N_, DomainError, Forbidden, Invalid, NotFound
 from openspace.domain.model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
 from openspace.domain.textmerge import union_merge
 
@@ -43,6 +43,14 @@ def fields_of(report: Report | None) -> dict[str, str]:
 def typed_fields(args: Args) -> dict[str, str]:
     """The four texts as a save reads them: a browser's CRLF line ends made LF, and trimmed."""
     return {f: text(args, f, "report", required=False)[: LIMITS[f] + 1] for f in FIELDS}
+
+
+def rendered_texts(args: Args) -> dict[str, str]:
+    """A save's texts rendered (in a job pool worker), for the writer to find (markup.remember)."""
+    try:
+        return markup.rendered(list(typed_fields(args).values()))
+    except DomainError:  # refused input is refused by the writer, as ever
+        return {}
 
 
 def base_fields(board: Board, topic_id: str, base: int) -> dict[str, str] | None:

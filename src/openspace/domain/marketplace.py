@@ -171,7 +171,7 @@ def apply_plan(board: Board, args: Args, ctx: Context) -> Change:
         topic = board.topics.get(topic_id)
         if topic is None or topic.version != seen or topic.status != "open" or topic.pinned:
             raise Conflict(N_("The board changed since this suggestion was made. Ask for a new one."))
-        if slot_id not in board.slots or space_id not in board.spaces:
+        if slot_id not in board.slots or space_id not in board.spaces or board.slots[slot_id].label:
             raise Conflict(N_("The board changed since this suggestion was made. Ask for a new one."))
         changed[topic_id] = bump(topic, slot_id=slot_id, space_id=space_id, queued_seq=None)
     taken: dict[tuple[str | None, str | None], str] = {}

@@ -136,6 +136,8 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
     check_version(topic, args)
     slot: Slot = ref(board, args, "slot", "slots")
     space: Space = ref(board, args, "space", "spaces")
+    if slot.label:  # a break is on every agenda as itself: no session goes into it (#15)
+        raise Invalid(N_("%(label)s is a break: choose another time slot."), field="slot", label=slot.label)
     occupant = board.occupant(slot.id, space.id)
     marketplace.check_self_placement(board, topic, ctx, swapping=bool(args.get("swap_with")))
     if topic.status == "hidden":  # hidden topics stay off the agenda (see `hide`)
@@ -271,15 +273,20 @@ def add_slot(board: Board, args: Args, ctx: Context) -> Change:
     if len(board.slots) >= MAX_SLOTS:
         raise Invalid(N_("An event can have at most %(max)s time slots."), max=MAX_SLOTS)
     day, start, end = slot_times(board, args)
-    slot = Slot(id=ctx.new_id(), day=day, start=start, end=end)
+    label = text(args, "label", "break_label", required=False)  # a name makes it a break (#15)
+    slot = Slot(id=ctx.new_id(), day=day, start=start, end=end, label=label)
     return Change("slot.added", upserts=(slot,), result={"slot": slot.id})
 
 
 def update_slot(board: Board, args: Args, ctx: Context) -> Change:
+    """Move a slot, or name it a break (a label) or a time for sessions again (no label)."""
     require_facilitator(ctx)
     slot: Slot = ref(board, args, "slot", "slots")
     day, start, end = slot_times(board, args, except_id=slot.id)
-    return Change("slot.updated", upserts=(replace(slot, day=day, start=start, end=end),))
+    label = text(args, "label", "break_label", required=False) if "label" in args else slot.label
+    if label and any(t.slot_id == slot.id and t.status != "merged" for t in board.topics.values()):
+        raise Invalid(N_("Sessions are in this slot: move them before you make it a break."), field="label")
+    return Change("slot.updated", upserts=(replace(slot, day=day, start=start, end=end, label=label),))
 
 
 def remove_slot(board: Board, args: Args, ctx: Context) -> Change:

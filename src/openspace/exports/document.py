@@ -111,6 +111,7 @@ def to_document(board: Board) -> dict[str, Any]:
         ],
         "slots": [
             {"id": slot_ids[s.id], "day": s.day, "start": s.start, "end": s.end, "moves": s.moves}
+            | ({"label": s.label} if s.label else {})  # a break (#15); absent in older files
             for s in board.ordered_slots()
         ],
         "topics": [
@@ -251,6 +252,7 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
             start=row.clock("start"),
             end=row.clock("end"),
             moves=row.count("moves"),
+            label=row.text("label", limit=MAX["break_label"]) if "label" in row.data else "",
         )
         for row in slot_rows
     ]
@@ -258,6 +260,10 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
         if slot.end <= slot.start:
             raise ValueError(f"{row.at('end')}: must come after {row.at('start')} ({slot.start})")
     topics, topic_ids = read_topics(root, new_id, slot_ids, space_ids)
+    breaks = {slot.id for slot in slots if slot.label}
+    for n, topic in enumerate(topics):
+        if topic.slot_id in breaks:
+            raise ValueError(f"topics[{n}].slot: is a break, which holds no session")
     reports = read_reports(root, topic_ids)
     photos, files = read_photos(root, new_id, topic_ids)
 

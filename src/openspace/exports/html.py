@@ -183,12 +183,17 @@ def write_pdf(book: Book, out: BinaryIO, photos: PhotoStore) -> None:
 
     def photo_src(photo: Photo) -> str:
         path = photos.path(photo.name, thumb=False)
-        return path.as_uri() if path is not None else ""
+        if path is not None:
+            return path.as_uri()
+        # a store without local files (PostgreSQL's): the fetcher below reads the photo itself
+        return f"{PHOTO_SCHEME}:{photo.name}" if photos.exists(photo.name, thumb=False) else ""
 
     document = "".join(_render(book, photo_src))
-    # WeasyPrint reads photos by file URL: a photo store without local files gives a PDF without photos
     base_url = photos.root.resolve().as_uri() + "/" if photos.root is not None else None
     html_class(string=document, base_url=base_url, url_fetcher=fetcher_class(photos)).write_pdf(out)
+
+
+PHOTO_SCHEME = "openspace-photo"  # a photo by name, for WeasyPrint, when the store has no local files
 
 
 def store_file(photos: PhotoStore, url: str) -> Path | None:
@@ -229,6 +234,9 @@ def _weasyprint() -> tuple[Any, Any]:
             self.photos = photos
 
         def fetch(self, url: str, headers: Any = None) -> Any:
+            if url.startswith(f"{PHOTO_SCHEME}:"):  # a photo by name; PhotoStore refuses any other shape
+                body = self.photos.open(url[len(PHOTO_SCHEME) + 1 :], thumb=False)
+                return URLFetcherResponse(url, body=body, headers={"Content-Type": "image/jpeg"})
             path = store_file(self.photos, url)
             if path is None:
                 raise ValueError("only the event's own photos may be read")

@@ -87,7 +87,7 @@ async def take(conn: Connection, message: dict[str, Any]) -> bool | None:
         if not isinstance(push_id, str) or not 8 <= len(push_id) <= 64 or data is None:
             await conn.refuse(None, Invalid(N_("The server could not read that message.")))
             return False
-        if not conn.doc_bucket.take():
+        if not conn.may_push():
             slow = SlowDown(N_("Too many actions at once. Please slow down."))
             await reply(
                 conn,

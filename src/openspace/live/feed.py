@@ -19,7 +19,7 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from openspace.broadcast import Committed, Message
+from openspace.broadcast import Committed, DocPresence, DocUpdate, Message
 from openspace.domain.model import Board, Change
 from openspace.domain.projection import change_frames
 from openspace.live.hub import CLOSE_LAGGING, LocalHub
@@ -56,12 +56,14 @@ class Feed:
 
     def take(self, message: Message) -> None:
         """The bus's listener: called for every message, in the order this process received them."""
+        if isinstance(message, DocUpdate | DocPresence):
+            return  # a report's own traffic, outside the change log: cowriting.py hears it
         if not isinstance(message, Committed):
             if message.what == "deleted":
                 self.heads.pop(message.event_id, None)
                 self.boards.forget(message.event_id)
                 self._spawn(self.hub.close_event(message.event_id))
-            else:
+            elif message.what == "reauth":
                 self._spawn(self.hub.close_audience(message.event_id, "facilitator"))
             return
         event_id, seq = message.event_id, message.seq

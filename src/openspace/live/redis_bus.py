@@ -4,18 +4,25 @@ redis-py's own asyncio client is used directly (encode/broadcaster breaks with r
 Pub/sub delivers at most once: a subscriber that restarts, loses its connection or falls past
 Redis's output buffer limit misses messages without being told. That is safe here because the
 feed numbers every change and fills holes from the change log, and because after every
-(re)subscription the bus asks the feed to `resync` with the store. The subscriber's socket has no
-read timeout (an idle event is not an error); a PING every `HEALTH_SECONDS` proves the link, and
-silence for three of them drops the connection and starts over, so a cut cable is noticed even
-without a TCP reset.
+(re)subscription the bus asks the feed to `resync` with the store. A report's updates and
+presence (cowriting.py) travel the same channel; a lost one shows as a hole in the report's
+`rseq`, and after a resubscription every report's screens are told to catch up (`doc.resync`).
+The subscriber's socket has no read timeout (an idle event is not an error); a PING every
+`HEALTH_SECONDS` proves the link, and silence for three of them drops the connection and starts
+over, so a cut cable is noticed even without a TCP reset.
 
 A process's own messages reach its listeners at once, as with the memory bus, and are skipped
 when they come back from Redis (each message names its origin).
+
+Stopping does not trust a single cancel: on Python 3.11 redis-py's writes can swallow one
+(live/tasks.py says how, and why that hung the Redis-restart test), so each loop honours a
+swallowed cancel and `stop()` cancels until its tasks have ended.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import secrets
@@ -25,9 +32,10 @@ from typing import Any
 import orjson
 import redis.asyncio as redis
 
-from openspace.broadcast import Committed, Message, Notice
+from openspace.broadcast import Committed, DocPresence, DocUpdate, Message, Notice
 from openspace.domain.model import Change
 from openspace.live.bus import Listener, Resync
+from openspace.live.tasks import honour_cancel, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +54,25 @@ def encode(origin: str, message: Message) -> bytes:
             "k": message.change.kind,
             "p": message.patch,
         }
+    elif isinstance(message, DocUpdate):
+        u = base64.b64encode(message.update).decode()
+        body = {"o": origin, "e": message.event_id, "t": message.topic_id, "r": message.rseq, "u": u, "b": message.by}
+    elif isinstance(message, DocPresence):
+        body = {"o": origin, "e": message.event_id, "t": message.topic_id, "w": message.who, "f": message.field}
+        body["v"] = message.viewer
     else:
-        body = {"o": origin, "e": message.event_id, "n": message.what}
+        body = {"o": origin, "e": message.event_id, "n": message.what, "w": message.subject}
     return orjson.dumps(body)
 
 
 def decode(raw: bytes) -> tuple[str, Message]:
     body = orjson.loads(raw)
     if "n" in body:
-        return body["o"], Notice(body["e"], body["n"])
+        return body["o"], Notice(body["e"], body["n"], body.get("w", ""))
+    if "u" in body:
+        return body["o"], DocUpdate(body["e"], body["t"], body["r"], base64.b64decode(body["u"]), body["b"])
+    if "w" in body:
+        return body["o"], DocPresence(body["e"], body["t"], body["w"], body["f"], body["v"])
     patch = body["p"]
     return body["o"], Committed(body["e"], body["s"], Change.from_patch(body["k"], patch), patch)
 
@@ -94,12 +112,8 @@ class RedisBus:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        await stop_tasks(tasks)
         self.listeners.clear()
         self.resyncs.clear()
 
@@ -117,6 +131,7 @@ class RedisBus:
             client = redis.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
             try:
                 while True:
+                    honour_cancel()
                     waiting = [await self.outbox.get()]
                     while not self.outbox.empty() and len(waiting) < 1000:
                         waiting.append(self.outbox.get_nowait())
@@ -129,6 +144,7 @@ class RedisBus:
                 raise
             except Exception as error:  # those messages are lost; the other processes' feeds refill them
                 log.warning("publishing on the bus failed (%s); reconnecting", error)
+                honour_cancel()
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
             finally:
@@ -155,12 +171,14 @@ class RedisBus:
                 with contextlib.suppress(Exception):
                     await client.aclose()
             self.reconnects += 1
+            honour_cancel()
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
 
     async def _read(self, pubsub: Any) -> None:
         heard = pinged = time.monotonic()
         while True:
+            honour_cancel()
             now = time.monotonic()
             if now - heard > 3 * HEALTH_SECONDS:
                 raise ConnectionError("no answer from Redis")

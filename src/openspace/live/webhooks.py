@@ -30,12 +30,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from openspace.domain import webhooks
+from openspace.live.tasks import honour_cancel, stop_tasks
 from openspace.outward import Delivery, Outward, body_of
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "openspace-webhooks/1"
 MAX_ANSWER = 64 * 1024  # read and dropped: enough to let the connection end cleanly
+IDLE_SECONDS = 60.0  # the longest sleep with nothing due: other workers' commits do not wake this one
+BUSY_SECONDS = 0.5  # due, but claimed by another worker's transaction that has not committed yet
 
 
 class Refused(Exception):
@@ -124,6 +127,13 @@ class Policy:
     attempts: int = 8  # then the row is marked failed, and shown so in the delivery log
     concurrency: int = 4
 
+    @property
+    def lease(self) -> float:
+        """How long a claimed message is this worker's alone: longer than a post can take (a
+        connect and a read, each within `timeout`), so no other worker posts it meanwhile, yet
+        short, since a worker killed mid-post leaves the message to others only after it."""
+        return 2 * self.timeout + 5.0
+
 
 class DeliveryWorker:
     """Empties the outbox: woken after every commit, and by the earliest retry that falls due."""
@@ -143,20 +153,17 @@ class DeliveryWorker:
         self._task = asyncio.create_task(self._loop(), name="openspace-webhooks")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._inflight.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Cancel for sure (live/tasks.py): the loop's reads wait in psycopg's pool under
+        `wait_for`, which on Python 3.11 can swallow a cancel."""
+        await stop_tasks([t for t in (self._task, *self._inflight.values()) if t is not None])
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _loop(self) -> None:
         while True:
+            honour_cancel()
             self._wake.clear()
             try:
-                started = await self._start_due()
-                wait = 0.0 if started else await self._until_next()
+                wait = await self._start_due()
             except Exception:  # a failed read must not end deliveries for good
                 log.exception("webhook worker")
                 wait = self.policy.first_retry
@@ -164,26 +171,29 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def _start_due(self) -> bool:
+    async def _start_due(self) -> float:
+        """Start posting what is due, as far as threads are free; the seconds until it is worth
+        looking again (woken sooner by a commit or a finished delivery).
+
+        Looking is a read, since most commits queue nothing; only when something is due does the
+        worker claim it, through the writer, so that on several workers each message is posted by
+        one of them (store/outbound.py's claim and its lease)."""
         free = self.policy.concurrency - len(self._inflight)
         if free <= 0:
-            return False
-        due = [d for d in await self.outward.due(free + len(self._inflight)) if d.id not in self._inflight][:free]
+            return IDLE_SECONDS
+        nxt = await self.outward.next_due()
+        if nxt is None or nxt > time.time():
+            return IDLE_SECONDS if nxt is None else min(IDLE_SECONDS, nxt - time.time())
+        due = [d for d in await self.outward.claim(free, self.policy.lease) if d.id not in self._inflight]
         for delivery in due:
             task = asyncio.create_task(self._deliver(delivery))
             self._inflight[delivery.id] = task
             task.add_done_callback(functools.partial(self._done, delivery.id))
-        return bool(due)
+        return 0.0 if due else BUSY_SECONDS  # none: another worker's claim holds them, for now
 
     def _done(self, key: str, task: asyncio.Task[None]) -> None:
         self._inflight.pop(key, None)
         self._wake.set()
-
-    async def _until_next(self) -> float:
-        nxt = await self.outward.next_due()
-        if nxt is None:
-            return 60.0
-        return min(60.0, max(0.0, nxt - time.time())) if len(self._inflight) < self.policy.concurrency else 60.0
 
     async def _deliver(self, delivery: Delivery) -> None:
         policy = self.policy

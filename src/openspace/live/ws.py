@@ -107,7 +107,7 @@ async def endpoint(ws: WebSocket) -> None:
     if not origin_ok(ws.headers, ws.url.scheme, settings.public_url):
         await ws.send_denial_response(PlainTextResponse("Forbidden origin", 403, headers=DENIAL_HEADERS))
         return
-    event = await runtime.service.event(ws.path_params["slug"])
+    event = await runtime.event(ws.path_params["slug"])  # from memory: no read on the upgrade
     if event is None:
         await ws.send_denial_response(PlainTextResponse("No such event", 404, headers=DENIAL_HEADERS))
         return
@@ -165,6 +165,8 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
 class TokenBucket:
     """Actions per connection: `rate` a second on average, up to `burst` at once."""
 
+    __slots__ = ("burst", "rate", "stamp", "tokens")  # two per socket, thousands of sockets
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
         self.tokens, self.stamp = float(burst), time.monotonic()
@@ -218,7 +220,13 @@ class Connection:
         self.bad = 0
         self.slow: deque[float] | None = None  # when the recent slow-downs were sent
         self.viewers: dict[str, Viewer] | None = None  # the reports this socket follows (live/cowrite.py)
-        self.doc_bucket = TokenBucket(cowrite.PUSHES_PER_SECOND, cowrite.PUSH_BURST)
+        self.doc_bucket: TokenBucket | None = None  # made at the first report edit: most sockets never write one
+
+    def may_push(self) -> bool:
+        """Within this socket's rate of report edits (live/cowrite.py)."""
+        if self.doc_bucket is None:
+            self.doc_bucket = TokenBucket(cowrite.PUSHES_PER_SECOND, cowrite.PUSH_BURST)
+        return self.doc_bucket.take()
 
     async def send(self, text: str) -> None:
         """A reply, as a pre-built frame when the server offers that (frames.py), like the fan-out."""

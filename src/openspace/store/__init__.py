@@ -40,7 +40,6 @@ __all__ = [
 
 SQLITE = "sqlite:///"
 POSTGRES = ("postgresql://", "postgres://")
-PHOTOS_BESIDE_POSTGRES = Path("photos")  # in the working directory: on every host, or a shared mount
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -79,10 +78,13 @@ async def open_store(url: str, *, log_keep: int = 1000) -> Store:
 
 
 def file_store(url: str) -> FileStore:
-    """Where the database at `url` keeps its photos: a private folder beside the SQLite file; for
-    PostgreSQL, `photos/` in the working directory (shared between hosts by a mount, for now)."""
+    """Where the database at `url` keeps its photos: a private folder beside the SQLite file; in
+    the database itself for PostgreSQL, so every host serves them (pg_files.py says why)."""
     if url.startswith(POSTGRES):
-        return LocalFolder(PHOTOS_BESIDE_POSTGRES)
+        from openspace.store.pg_files import PostgresFiles
+        from openspace.store.postgres import conninfo
+
+        return PostgresFiles(conninfo(url))
     return LocalFolder(sqlite_backup.photo_folder(sqlite_path(url)))
 
 

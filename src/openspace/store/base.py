@@ -28,7 +28,7 @@ from openspace.domain.effects import Effect
 from openspace.domain.model import Board, Change, Event, Report
 
 if TYPE_CHECKING:
-    from openspace.store.outbound import SQLiteOutbound
+    from openspace.store.outbound import Outbound
 
 T = TypeVar("T")
 
@@ -76,7 +76,7 @@ class Transaction(Protocol):
     def delete_event(self, event_id: str) -> None: ...
     def replace_facilitator_secret(self, event_id: str, secret_hash: str) -> None: ...
     @property
-    def outbound(self) -> SQLiteOutbound:
+    def outbound(self) -> Outbound:
         """The outward tables (#18): webhooks' outbox, calendar sequences, personal calendar links."""
         ...
 
@@ -87,6 +87,18 @@ class Transaction(Protocol):
 
     # reports written together (issue #16; cowriting.py, store/reportlog.py)
     def report_doc(self, topic_id: str) -> ReportDocRow | None: ...
+    def report_head(self, topic_id: str) -> int:
+        """The report's last `rseq` as stored, 0 if none (under the event's lock: nobody moves it)."""
+        ...
+
+    def report_heads(self, event_id: str) -> dict[str, int]:
+        """Each report of the event written together, with its last `rseq` as stored."""
+        ...
+
+    def report_rows(self, topic_ids: list[str]) -> list[Report]:
+        """Those reports' rows as stored."""
+        ...
+
     def append_report_update(self, event_id: str, topic_id: str, rseq: int, data: bytes, state: bytes | None) -> None:
         """Log update `rseq` of the report; with `state`, also store that compacted state."""
         ...

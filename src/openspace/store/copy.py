@@ -1,4 +1,5 @@
-"""`openspace copy`: move events from a SQLite file into PostgreSQL, rows, change log and all.
+"""`openspace copy`: move events from a SQLite file into PostgreSQL, rows, change log, webhooks,
+calendar sequences and photos' files (from the folder beside the file into PostgreSQL's `files`).
 
 Everything goes in one PostgreSQL transaction, so a failed copy leaves nothing behind. Events the
 target already has (by id) are skipped with all their rows, so running it twice is harmless. The
@@ -11,13 +12,17 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
+from openspace.store.pg_files import rows_of
 from openspace.store.postgres import connect, migrate
+from openspace.store.sqlite_backup import photo_folder
 
 # parents before children, so every foreign key finds its row
 TABLES = (
     "events", "participants", "spaces", "slots", "topics", "facilitator_sessions", "changes", "applied_actions",
     "interests", "merges", "announcements", "attendance", "reports", "revisions", "photos", "votes", "actions",
+    "calendar_entries", "webhooks", "webhook_outbox",
 )  # fmt: skip
 
 
@@ -57,6 +62,23 @@ def copy_events(source: Path, target_url: str) -> tuple[int, int]:
                                     [[bool(v) if f and v is not None else v for v, f in zip(r, flags, strict=True)]
                                      for r in rows],
                                 )  # fmt: skip
+                copy_photo_files(lite, pg, photo_folder(source), wanted)
         finally:
             pg.close()
     return len(wanted), len(found) - len(wanted)
+
+
+def copy_photo_files(lite: sqlite3.Connection, pg: Any, folder: Path, events: list[str]) -> None:
+    """Each copied photo's two files, in parts as pg_files.py writes them; a file already gone
+    from the folder stays gone (the photo then shows as removed, as it did on SQLite)."""
+    for event_id in events:
+        for (name,) in lite.execute("SELECT name FROM photos WHERE event_id = ?", (event_id,)):
+            for key in (f"{name}.jpg", f"{name}.thumb.jpg"):
+                path = folder / key
+                if not path.is_file():
+                    continue
+                pg.execute("DELETE FROM files WHERE key = %s", (key,))
+                with pg.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO files (key, part, data) VALUES (%s, %s, %s)", rows_of(key, path.read_bytes())
+                    )

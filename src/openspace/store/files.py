@@ -1,8 +1,8 @@
 """Where stored files (photos) live: the `FileStore` interface and the local folder behind it.
 
 A file is named by a flat key the app made itself (`[A-Za-z0-9_.-]`, no slash, no leading dot or
-dash), never by anything a person typed. The local folder keeps them in one private directory;
-another store (an object store, for several hosts) would implement the same few calls.
+dash), never by anything a person typed. The local folder keeps them in one private directory,
+beside a SQLite database; PostgreSQL keeps them in a table (pg_files.py), for several hosts.
 media.PhotoStore names a photo's two files and is the only user; web and exports reach the files
 through it.
 """
@@ -39,6 +39,10 @@ class FileStore(Protocol):
     def local_path(self, key: str) -> Path | None:
         """The file's path on this machine, when it has one (to send it with sendfile, or let
         WeasyPrint read it); None when it is missing, malformed, or the store is not local."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what the store holds open (a database's connections); files stay."""
         ...
 
 
@@ -90,3 +94,6 @@ class LocalFolder:
         if candidate.parent != root or not candidate.is_file():  # a symlink out, say
             return None
         return candidate
+
+    def close(self) -> None:
+        return None  # nothing held open

@@ -186,8 +186,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX actions_event ON actions(event_id);
     """,
     # 2: hybrid events (#18): call links and online-only spaces, following online, announcements
-    # for online participants. (Webhooks and calendar sequences are SQLite's alone so far: see
-    # store/postgres.py's NoOutbound.)
+    # for online participants. (Webhooks and calendar sequences came later, in 4.)
     """
     ALTER TABLE spaces ADD COLUMN video_url TEXT NOT NULL DEFAULT '';
     ALTER TABLE spaces ADD COLUMN virtual BOOLEAN NOT NULL DEFAULT FALSE;
@@ -214,5 +213,59 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (topic_id, rseq)
     );
     CREATE INDEX report_updates_event ON report_updates(event_id);
+    """,
+    # 4: the world outside (#18), as SQLite's migration 6 has it: each calendar entry's own
+    # SEQUENCE, webhooks and their durable outbox (store/outbound.py)
+    f"""
+    CREATE TABLE calendar_entries (
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        uid TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, uid)
+    );
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        kinds TEXT NOT NULL,
+        format TEXT NOT NULL DEFAULT 'standard' CHECK (format IN ('standard', 'chat')),
+        created_at TEXT NOT NULL DEFAULT {NOW}
+    );
+    CREATE INDEX webhooks_event ON webhooks(event_id);
+    CREATE TABLE webhook_outbox (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+        last_status INTEGER,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL DEFAULT {NOW},
+        updated_at TEXT NOT NULL DEFAULT {NOW}
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at);
+    CREATE INDEX webhook_outbox_event ON webhook_outbox(event_id, created_at);
+    """,
+    # 5: photos' files (store/pg_files.py), so every host serves them and pg_dump backs them up:
+    # each file in parts of at most a MiB. JPEG does not compress: stored as it is, out of line.
+    """
+    CREATE TABLE files (
+        key TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (key, part)
+    );
+    ALTER TABLE files ALTER COLUMN data SET STORAGE EXTERNAL;
+    """,
+    # 6: breaks as labelled slots (#15), as SQLite's 8
+    """
+    ALTER TABLE slots ADD COLUMN label TEXT NOT NULL DEFAULT '';
     """,
 ]

@@ -30,9 +30,10 @@ from psycopg_pool import AsyncConnectionPool
 from openspace.domain.effects import Effect, NameForgotten, NameSet
 from openspace.domain.model import ENTITY_KINDS, Board, Change, EntityKind, Event, Topic, kind_of
 from openspace.domain.rows import as_row
-from openspace.store.base import StoreError, Transaction
+from openspace.store import outbound
+from openspace.store.base import Transaction
 from openspace.store.common import CommonTransaction
-from openspace.store.outbound import CalendarEntry, SQLiteOutbound
+from openspace.store.outbound import PostgresOutbound
 from openspace.store.pg_schema import MIGRATIONS
 from openspace.store.sqlite import (
     BOARD_EVENT_SQL,
@@ -56,47 +57,14 @@ def conninfo(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
 
 
-class NoOutbound(SQLiteOutbound):
-    """The outward tables (#18) are not on PostgreSQL yet: no endpoint can be added, so there is
-    never an outbox row to write, and calendar entries keep SEQUENCE 0. Said in docs/deploy.md."""
-
-    def __init__(self) -> None:  # no connection: nothing is written
-        pass
-
-    def queue(self, event_id: str, seq: int, kind: str, body: dict[str, Any], now: float) -> None:
-        return None
-
-    def add_webhook(
-        self, webhook_id: str, event_id: str, url: str, secret: str, kinds: tuple[str, ...], shape: str
-    ) -> None:
-        raise StoreError("Webhooks need the SQLite store in this version.")
-
-    def count_webhooks(self, event_id: str) -> int:
-        return 0
-
-    def remove_webhook(self, event_id: str, webhook_id: str) -> None:
-        return None
-
-    def record(
-        self, delivery_id: str, *, delivered: bool, give_up: bool, status: int | None, error: str, next_at: float
-    ) -> None:
-        return None
-
-    def set_calendar_entries(self, event_id: str, entries: list[CalendarEntry]) -> None:
-        return None
-
-    def new_calendar_generation(self, event_id: str, participant_id: str) -> None:
-        self.generation_changed = True  # not kept: personal links cannot be revoked here yet
-
-
 class PostgresTransaction(CommonTransaction):
     mark = "%s"
 
     """One transaction on the writer's thread (see SQLiteTransaction: same batching of the log)."""
 
     def __init__(self, db: psycopg.Connection[Any], log_keep: int) -> None:
-        self.outbound: SQLiteOutbound = NoOutbound()
         self.db = db
+        self.outbound = PostgresOutbound(db)  # webhooks' outbox and calendars, in this transaction (#18)
         self.log_keep = log_keep
         self.log: list[tuple[str, int, str, str]] = []
         self.locked: dict[str, int] = {}  # events whose row this transaction holds: their head when locked
@@ -358,11 +326,9 @@ class PostgresStore:
         return [(int(seq), str(kind), orjson.loads(patch)) for seq, kind, patch in rows]
 
     async def outward(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        """Reads of the outward tables (#18). Only the participants' calendar generation exists on
-        PostgreSQL so far; webhooks, their outbox and calendar sequences read as empty."""
-        if "FROM participants" in sql:
-            return await self._all(sql.replace("?", "%s"), params)
-        return []
+        """A read of the outward tables (#18), with one of the queries in `store.outbound`."""
+        assert sql in outbound.READS, "only the outbound module's own queries"
+        return await self._all(sql.replace("?", "%s"), params)
 
     async def checkpoint(self) -> None:
         """Nothing to do at once: PostgreSQL's autovacuum reclaims deleted rows' space; an operator

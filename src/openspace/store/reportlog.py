@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from openspace.domain.model import Report
-from openspace.domain.rows import as_row
+from openspace.domain.rows import as_row, column_names
 from openspace.store.base import ReportDocRow
+
+REPORT_COLUMNS = column_names(Report)
 
 
 class ReportLogTransaction:
@@ -39,6 +41,28 @@ class ReportLogTransaction:
             self._q("SELECT data FROM report_updates WHERE topic_id = ? AND rseq > ? ORDER BY rseq"), (topic_id, row[1])
         ).fetchall()
         return ReportDocRow(bytes(row[0]), [bytes(t[0]) for t in tail], int(row[2]))
+
+    def report_head(self, topic_id: str) -> int:
+        """The report's last `rseq` as stored (0 if never written together): whether a copy of its
+        document kept in memory is still the latest, when another process may write it too."""
+        row = self.db.execute(self._q("SELECT head FROM report_docs WHERE topic_id = ?"), (topic_id,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def report_heads(self, event_id: str) -> dict[str, int]:
+        """Every report of the event written together, with its last `rseq` as stored."""
+        rows = self.db.execute(self._q("SELECT topic_id, head FROM report_docs WHERE event_id = ?"), (event_id,))
+        return {str(topic_id): int(head) for topic_id, head in rows.fetchall()}
+
+    def report_rows(self, topic_ids: list[str]) -> list[Report]:
+        """The reports' rows as stored: typing on another process changed them without a change
+        in the event's log, so a board read from memory may hold older text (cowriting.py)."""
+        if not topic_ids:
+            return []
+        names = ", ".join(f'"{c}"' for c in REPORT_COLUMNS)
+        marks = ", ".join("?" * len(topic_ids))
+        rows = self.db.execute(self._q(f"SELECT {names} FROM reports WHERE id IN ({marks})"), topic_ids).fetchall()
+        values: list[dict[str, Any]] = [dict(zip(REPORT_COLUMNS, row, strict=True)) for row in rows]
+        return [Report(**{**v, "locked": bool(v["locked"])}) for v in values]
 
     def append_report_update(self, event_id: str, topic_id: str, rseq: int, data: bytes, state: bytes | None) -> None:
         """Log update `rseq`; with `state` (the document including it), compact: store the state

@@ -371,15 +371,5 @@ class SQLiteStore:
 
     async def outward(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         """A read of the outward tables (#18), with one of the queries in `store.outbound`."""
-        assert sql in OUTWARD_READS, "only the outbound module's own queries"
+        assert sql in outbound.READS, "only the outbound module's own queries"
         return await self._all(sql, params)
-
-
-OUTWARD_READS = {
-    outbound.WEBHOOK_SQL,
-    outbound.DELIVERIES_SQL,
-    outbound.DUE_SQL,
-    outbound.NEXT_DUE_SQL,
-    outbound.CALENDAR_SQL,
-    outbound.GENERATION_SQL,
-}

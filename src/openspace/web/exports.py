@@ -32,8 +32,9 @@ def may_export(v: Visit, board: Board) -> bool:
     return v.actor.facilitator or board.event.published
 
 
-async def render_file(v: Visit, board: Board, fmt: str) -> Path:
-    """The export of this board as it is at its sequence number, built at most once per change."""
+async def render_file(v: Visit, board: Board, fmt: str, downloads: dict[str, str] | None = None) -> Path:
+    """The export of this board as it is at its sequence number, built at most once per change
+    (the proceedings page, with `downloads`, apart from the HTML file, which has none)."""
     audience = "facilitator" if v.actor.facilitator else "public"
     shown = board if v.actor.facilitator else public_board(board)
 
@@ -42,13 +43,14 @@ async def render_file(v: Visit, board: Board, fmt: str) -> Path:
         os.close(handle)
         path = Path(name)
         try:
-            await v.runtime.jobs.run(exporting.write_file, shown, fmt, name, v.runtime.photos)
+            await v.runtime.jobs.run(exporting.write_file, shown, fmt, name, v.runtime.photos, downloads)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
         return path
 
-    path: Path = await v.runtime.exports.get((board.event.id, board.seq, fmt, audience), build)
+    kind = f"{fmt}+links" if downloads else fmt
+    path: Path = await v.runtime.exports.get((board.event.id, board.seq, kind, audience), build)
     return path
 
 
@@ -73,8 +75,9 @@ async def read_proceedings(request: Request) -> Response:
     v, event, board = await page(request)
     if not may_export(v, board):
         return refusal_page(v, Forbidden(UNPUBLISHED))
+    downloads = {fmt: v.url("export", slug=event.slug, fmt=fmt) for fmt in exporting.DOWNLOADS}
     try:
-        path = await render_file(v, board, "html")
+        path = await render_file(v, board, "html", downloads)
     except DomainError as error:
         return refusal_page(v, error)
     return FileResponse(

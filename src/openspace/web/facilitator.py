@@ -7,6 +7,7 @@ change the board post to the shared form endpoint in `web` with `_return_to=faci
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -20,6 +21,48 @@ from openspace.web import regions
 from openspace.web.base import Visit, page, read_form, refusal_page, set_session_cookie, visit
 from openspace.web.rendering import slot_states
 from openspace.web.views import Suggestion, board_view, flow, merge_rows, suggestion
+
+
+@dataclass(frozen=True)
+class Console:
+    """How the console is laid out (#15): the parts the current phase works with, open and first
+    (`main`, in this order: two side by side on a laptop), and the rest folded below (`folded`).
+    Each name is a template, `_fac_NAME.html`."""
+
+    focus: str
+    main: tuple[str, ...]
+    folded: tuple[str, ...]
+
+
+# what each phase needs first; "setup" until there is a space and a time slot for sessions
+CONSOLE_MAIN: dict[str, tuple[str, ...]] = {
+    "setup": ("spaces", "slots"),
+    "opening": ("run", "opening"),
+    "marketplace": ("queue", "waiting", "grid"),
+    "closed": ("queue", "waiting", "grid"),
+    "sessions": ("run", "grid"),
+    "closing": ("harvest",),
+}
+CONSOLE_PARTS = (
+    "grid",
+    "queue",
+    "waiting",
+    "run",
+    "topics",
+    "opening",
+    "flow",
+    "harvest",
+    "spaces",
+    "slots",
+    "event",
+    "delete",
+)
+
+
+def console(event: Event, spaces: int, session_slots: int) -> Console:
+    focus = "setup" if not spaces or not session_slots else event.phase
+    main = CONSOLE_MAIN.get(focus, CONSOLE_MAIN["sessions"])
+    return Console(focus, main, tuple(name for name in CONSOLE_PARTS if name not in main))
 
 
 async def facilitate(request: Request, v: Visit | None = None) -> Response:
@@ -56,6 +99,7 @@ async def facilitate(request: Request, v: Visit | None = None) -> Response:
         merges=merge_rows(board),
         flow=flow(board, now),
         data=v.page_data(board, "facilitator"),
+        console=console(event, len(board.spaces), len(board.session_slots())),
         pick=pick,
         error=error,
         values=v.values,

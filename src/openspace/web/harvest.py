@@ -137,7 +137,9 @@ async def store_uploads(v: Visit, topic_id: str, form: FormData, stored: list[st
         data = await upload.read(media.MAX_BYTES + 1)  # never more than one photo's worth
         await v.runtime.limits.upload(v.request, v.actor)
         processed = await v.runtime.jobs.run(media.process, data)
-        name = await v.runtime.jobs.run(v.runtime.photos.save, processed)
+        # the decoding above is the heavy part, in a worker process; the files are written here, by
+        # this process's own store (its database connections, or memory in the tests)
+        name = await asyncio.to_thread(v.runtime.photos.save, processed)
         stored.append(name)
         await v.runtime.service.execute(
             v.event.id,
@@ -225,4 +227,5 @@ async def print_reports(request: Request) -> Response:
         if topic.placed
     ]
     sheets.sort(key=lambda s: (s[1][0].day, s[1][0].start, s[1][1].position) if s[1] else ("", "", 0))
-    return v.render("print_reports.html", sheets=sheets)
+    breaks = [slot for slot in board.ordered_slots() if slot.label]  # a sheet names the break after its session
+    return v.render("print_reports.html", sheets=sheets, breaks=breaks)

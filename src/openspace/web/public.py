@@ -16,8 +16,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from openspace import i18n
 from openspace.domain import attendance, hybrid
 from openspace.domain.errors import N_, DomainError, Forbidden, NotFound, SlowDown
+from openspace.domain.model import Board, Slot, Topic
 from openspace.domain.projection import state_for
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
+from openspace.web import personal
 from openspace.web.base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
 from openspace.web.facilitator import links_ready
 from openspace.web.rendering import qr_svg, slot_states
@@ -45,7 +47,16 @@ async def new_event(request: Request) -> Response:
 
 
 async def participant(request: Request, v: Visit | None = None) -> Response:
+    """The participant page: rendered once for everyone and finished for this person
+    (web/personal.py), unless it shows a refusal and what they typed, which is theirs alone."""
     v, event, board = await page(request, v)
+    if v.error is None and not v.values:
+        return personal.participant_page(v, board)
+    return whole_participant_page(v, board)
+
+
+def whole_participant_page(v: Visit, board: Board) -> Response:
+    """The participant page rendered whole for this person (what personal.py's is checked against)."""
     vm = board_view(board, "public", slot_states(board))
     vm.online = hybrid.following_online(board, v.actor.participant_id)
     return v.render(
@@ -171,14 +182,35 @@ async def room(request: Request) -> Response:
     for slot, topic in sessions:
         if attendance.is_open(event, slot, now):
             return v.finish(RedirectResponse(v.url("session", slug=event.slug, topic=topic.id), status_code=303))
-    return v.render("room.html", space=space, sessions=sessions, data=v.page_data(board, "public"))
+    # the room's day with its breaks among the sessions (#15), so a lunch is not a gap here either
+    day: list[tuple[Slot, Topic | None]] = [*sessions, *((s, None) for s in board.ordered_slots() if s.label)]
+    day.sort(key=lambda pair: (pair[0].day, pair[0].start))
+    return v.render("room.html", space=space, sessions=day, data=v.page_data(board, "public"))
 
 
 async def print_rooms(request: Request) -> Response:
     """One A4 sign per room, with a QR code that opens the session running there now."""
     v, event, board = await page(request)
     signs = [(space, v.link("room", slug=event.slug, space=space.id)) for space in board.ordered_spaces()]
-    return v.render("print_rooms.html", signs=signs)
+    breaks = [slot for slot in board.ordered_slots() if slot.label]  # on every door, so nobody waits in an empty room
+    return v.render("print_rooms.html", signs=signs, breaks=breaks, several_days=len(board.days()) > 1)
+
+
+POSTER_SIZES = ("a3", "a4")
+
+
+async def print_poster(request: Request) -> Response:
+    """The agenda as one printed poster, A3 or A4 (#15): the grid with its breaks, and a QR code to
+    the event for the phone that will follow the changes the paper cannot."""
+    v, event, board = await page(request)
+    size = request.query_params.get("size", "a3")
+    view = board_view(board, "public")
+    return v.render(
+        "print_poster.html",
+        vm=view,
+        size=size if size in POSTER_SIZES else "a3",
+        sizes=POSTER_SIZES,
+    )
 
 
 async def state_json(request: Request) -> Response:

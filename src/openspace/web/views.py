@@ -119,6 +119,7 @@ class BoardView:
             (slot, space)
             for _, slots in self.days
             for slot in slots
+            if not slot.label  # a break takes no session (#15)
             for space in self.spaces
             if not self.cell(slot, space)
         ]
@@ -189,7 +190,7 @@ def suggestion(board: Board, replace_unpinned: bool, now: str | None = None) -> 
         before=planning.quality(board),
         after=planning.quality(board, {t.id: (slot.id, space.id) for t, slot, space in moves}),
         plan=orjson.dumps(plan).decode(),
-        too_late=bool(board.slots) and len(started) == len(board.slots),
+        too_late=bool(board.session_slots()) and not {s.id for s in board.session_slots()} - started,
     )
 
 
@@ -282,13 +283,29 @@ def page_data(
 ) -> dict[str, Any]:
     """Everything the page's script starts from: the same state a snapshot would carry."""
     language = i18n.current_language()
-    event = board.event
     now = datetime.now(UTC)
     return {
         "slug": slug,
         "seq": board.seq,
         "epoch": epoch,
         "audience": audience,
+        "clockChange": next_clock_change(board, now),
+        "language": language,
+        "timezone": board.event.timezone,
+        "state": state_for(board, audience),
+        "i18n": {key: i18n.gettext(text) for key, text in CLIENT_STRINGS.items()},
+        **own_data(board, audience, me, csrf, now),
+    }
+
+
+# the page data that is the person's own, the rest being the same for everyone at a seq
+OWN_KEYS = ("me", "csrf", "myInterests", "myAttendance", "myDots", "online", "myOnline", "serverNow")
+
+
+def own_data(board: Board, audience: Audience, me: str | None, csrf: str, now: datetime) -> dict[str, Any]:
+    """The person's own part of the page data (`OWN_KEYS`): what they marked, where they are, the
+    server's clock; apart, so a page rendered once for everyone is finished per person (personal.py)."""
+    return {
         "me": me,
         "csrf": csrf,
         "myInterests": sorted(i.topic_id for i in board.interests.values() if me and i.participant_id == me),
@@ -297,9 +314,4 @@ def page_data(
         "online": audience == "facilitator" or hybrid.following_online(board, me),
         "myOnline": sorted(a.slot_id for a in board.attendance.values() if me and a.participant_id == me and a.online),
         "serverNow": now.isoformat(timespec="seconds"),
-        "clockChange": next_clock_change(board, now),
-        "language": language,
-        "timezone": event.timezone,
-        "state": state_for(board, audience),
-        "i18n": {key: i18n.gettext(text) for key, text in CLIENT_STRINGS.items()},
     }

@@ -1,0 +1,52 @@
+"""`make bench` still runs: a scaled-down pass over every phase, so the harness cannot rot unseen.
+
+The benchmark is never part of `make test` for its figures (tests never assert on wall-clock
+time); this only checks that each phase runs to the end against the current code and returns
+results of the right shape, with nothing lost on the way. It broke twice unnoticed when the server
+gained guards (allowed hosts, limits) that the harness had not been told about.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def run(module: str, *args: str, timeout: float = 240.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = run(
+        "bench",
+        *("--clients", "20", "--seconds", "2", "--bursts", "1", "--frozen-at", "20", "--frozen-seconds", "2"),
+        *("--no-saturation", "--durable-conns", "8", "--durable-events", "4", "--durable-seconds", "1"),
+        *("--patience", "0", "--retries", "0", "--no-write", "--json", str(out)),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = orjson.loads(out.read_bytes())
+    for side in ("project", "baseline"):
+        fanout = results["fanout"]["20"][side]
+        assert "error" not in fanout, fanout
+        assert fanout["rate"]["p99_ms"] is not None and not fanout["rate"].get("missing"), fanout
+    assert results["durable"]["per_second"] > 0
+    assert results["snapshot"] and results["regions"]
+    assert "| Measure |" in done.stdout
+
+
+def test_the_cowriting_benchmark_runs(tmp_path: Path) -> None:
+    done = run("bench.cowrite", "--authors", "2", "--rate", "2", "--seconds", "1", "--updates", "200")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = orjson.loads(done.stdout)
+    assert results["typing"] and results["loading"]
