@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
 
 from openspace.app import create_app
 from openspace.limits import Buckets, Limits
@@ -107,6 +108,24 @@ def test_a_refused_action_costs_a_small_page_not_the_board(limited: TestClient) 
     assert refused.status_code == 429
     assert "Bibliotekets framtid" not in refused.text and 'role="alert"' in refused.text
     assert len(refused.text) < 0.6 * len(lisa.get(event.path).text)
+
+
+@pytest.mark.parametrize(
+    "limited", [{"limit_new_events_address": "1/3600", "limit_refusals_address": "3/600"}], indirect=True
+)
+def test_an_address_refused_again_and_again_is_refused_at_the_door(limited: TestClient) -> None:
+    """A flood of refused requests: after a few refusals every request from the address gets a bare 429."""
+    event = create_event(limited)
+    browser = new_browser(limited)
+    data = {"csrf": csrf_of(browser, "/new"), "name": "X", "starts_on": "2026-03-14", "language": "en"}
+    data["timezone"] = "Europe/Stockholm"
+    refused = [browser.post("/new", data=data) for _ in range(3)]
+    assert [r.status_code for r in refused] == [429] * 3 and "<html" in refused[0].text.lower()
+    door = browser.get(event.path, headers={"accept-language": "sv"})
+    assert door.status_code == 429 and door.headers["retry-after"] == "10"
+    assert door.text.startswith("För många förfrågningar")  # short, in the person's language, no page
+    with pytest.raises(WebSocketDisconnect), socket(browser, event) as ws:
+        ws.receive_json()
 
 
 @pytest.mark.parametrize("limited", [{"limit_joins_address": "2/600"}], indirect=True)

@@ -85,6 +85,12 @@ SETTINGS: list[Setting] = [
         "200 at once; a refused action is kept and resent by the page).",
     ),
     Setting(
+        "limit_refusals_address",
+        "100/10",
+        "Refused requests from one client address before it is refused at the door (429, nothing parsed) "
+        "until this budget refills.",
+    ),
+    Setting(
         "limit_heavy_person",
         "20/120",
         "Renames, report saves and restores per person: each one reaches every screen at a size that grows "
@@ -138,6 +144,7 @@ class Settings:
     limit_actions_person: str = "100/10"
     limit_actions_address: str = "200/20"
     limit_heavy_person: str = "20/120"
+    limit_refusals_address: str = "100/10"
     limit_actions_event: str = "3000/10"
     limit_previews: str = "30/60"
     limit_joins_address: str = "300/600"
