@@ -227,20 +227,25 @@ def may_remove_photo(board: Board, photo: Photo, actor: Actor) -> bool:
     return open_to_them and uploaded_by(photo, actor)
 
 
-def add_photo(board: Board, args: Args, ctx: Context) -> Change:
-    """Record a photo the web layer has already re-encoded and stored under a random name."""
-    topic, _ = writable_topic(board, args, ctx)
-    if sum(1 for p in board.photos.values() if p.topic_id == topic.id) >= MAX_PHOTOS:
+def photo_room(board: Board, topic_id: str, actor: Actor) -> None:
+    """Refuse when the session, the event or the person has its photos already (issue #21, case 8):
+    a stored photo is at most FULL_SIDE pixels a side, a few MB, so these counts bound the disk.
+    Asked again before an upload is even read, so a full session costs no parsing of 75 MB."""
+    if sum(1 for p in board.photos.values() if p.topic_id == topic_id) >= MAX_PHOTOS:
         raise Invalid(N_("A session can have at most %(max)s photos."), max=MAX_PHOTOS)
-    # quotas (issue #21, case 8): a stored photo is at most FULL_SIDE pixels a side, a few MB, so
-    # these counts bound the disk one person and one event can fill
     if len(board.photos) >= MAX_EVENT_PHOTOS:
         raise Invalid(N_("This event has reached its limit of %(max)s photos."), max=MAX_EVENT_PHOTOS)
-    if ctx.actor.participant_id and not ctx.actor.facilitator:
-        if sum(1 for p in board.photos.values() if uploaded_by(p, ctx.actor)) >= MAX_PERSON_PHOTOS:
+    if actor.participant_id and not actor.facilitator:
+        if sum(1 for p in board.photos.values() if uploaded_by(p, actor)) >= MAX_PERSON_PHOTOS:
             raise Invalid(
                 N_("You have added as many photos as one person may: %(max)s."), field="photos", max=MAX_PERSON_PHOTOS
             )
+
+
+def add_photo(board: Board, args: Args, ctx: Context) -> Change:
+    """Record a photo the web layer has already re-encoded and stored under a random name."""
+    topic, _ = writable_topic(board, args, ctx)
+    photo_room(board, topic.id, ctx.actor)
     width, height, thumb_width, thumb_height = (
         integer(args, k, 1, 100_000) or 1 for k in ("width", "height", "thumb_width", "thumb_height")
     )
