@@ -87,6 +87,17 @@ def test_an_event_has_a_budget_of_its_own(limited: TestClient) -> None:
     assert codes == [303, 303, 303, 303, 429]
 
 
+@pytest.mark.parametrize("limited", [{"limit_actions_address": "2/600"}], indirect=True)
+def test_the_facilitator_is_not_slowed_by_the_hall_behind_the_same_address(limited: TestClient) -> None:
+    """The address's budget is the hall's: spent by its participants, it does not stop the person running the day."""
+    event = create_event(limited)
+    lisa, bo = join(limited, event, "Lisa"), join(limited, event, "Bo")
+    assert [act(p, event, "topic.propose", title=p is lisa and "L" or "B").status_code for p in (lisa, bo)] == [303] * 2
+    assert act(lisa, event, "topic.propose", title="L2").status_code == 429
+    placed = act(event.facilitator, event, "space.add", "facilitate", name="Rum", capacity="10")
+    assert placed.status_code == 303
+
+
 @pytest.mark.parametrize("limited", [{"limit_heavy_person": "2/600"}], indirect=True)
 def test_renames_and_report_saves_spend_a_heavy_budget_of_their_own(limited: TestClient) -> None:
     """Cases 4 and 6: a rename or a saved report reaches every screen at the board's size, so a person has few."""

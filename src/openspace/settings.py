@@ -80,9 +80,9 @@ SETTINGS: list[Setting] = [
     Setting("limit_actions_person", "100/10", "Actions one participant may take, forms and sockets together."),
     Setting(
         "limit_actions_address",
-        "200/20",
-        "Actions from one client address, all people behind it together (a hall behind one NAT: 10 a second, "
-        "200 at once; a refused action is kept and resent by the page).",
+        "60/30",
+        "Actions from one client address, all people behind it together but the facilitator (a hall behind "
+        "one NAT: 60 at once, 2 a second; a refused action is kept and resent by the page).",
     ),
     Setting(
         "limit_refusals_address",
@@ -142,7 +142,7 @@ class Settings:
     jobs_memory_mb: int = 2048
     export_cache: int = 8
     limit_actions_person: str = "100/10"
-    limit_actions_address: str = "200/20"
+    limit_actions_address: str = "60/30"
     limit_heavy_person: str = "20/120"
     limit_refusals_address: str = "100/10"
     limit_actions_event: str = "3000/10"
