@@ -19,6 +19,7 @@ from openspace.domain import hints, markup
 from openspace.domain.errors import N_, Invalid, Unavailable
 from openspace.jobs import BUSY, TOO_BIG, TOO_SLOW, Cache, JobPool
 from openspace.settings import Settings
+from openspace.web import exports as web_exports
 from tests.conftest import ORIGIN, act, create_event, join, setup_grid, state
 
 
@@ -96,6 +97,7 @@ def test_placement_hints_for_the_whole_grid_are_worked_out_in_the_job_pool(
 
 def test_a_published_export_is_built_once_per_change(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """Case 2: a hundred readers of the published proceedings cost one build, until the board changes."""
+    monkeypatch.setattr(web_exports, "PUBLIC_FRESH_SECONDS", 0.0)
     event = create_event(client)
     act(event.facilitator, event, "topic.propose", "facilitate", title="Bibliotek", convener_name="Ada")
     act(event.facilitator, event, "proceedings.publish", "facilitate", published="1")
@@ -106,6 +108,22 @@ def test_a_published_export_is_built_once_per_change(client: TestClient, monkeyp
     assert jobs == ["write_file"]
     act(event.facilitator, event, "topic.propose", "facilitate", title="Sagor", convener_name="Ada")
     assert reader.get(f"{event.path}/export/md").status_code == 200
+    assert jobs == ["write_file", "write_file"]
+
+
+def test_readers_of_a_busy_event_share_a_recent_build(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The abuse bench: an event changing many times a second made every PDF request a new build.
+    Readers get a build at most PUBLIC_FRESH_SECONDS old; the facilitator gets the board as it is."""
+    event = create_event(client)
+    act(event.facilitator, event, "topic.propose", "facilitate", title="Bibliotek", convener_name="Ada")
+    act(event.facilitator, event, "proceedings.publish", "facilitate", published="1")
+    jobs = jobs_of(client, monkeypatch)
+    reader = join(client, event, "Bo")
+    for n in range(3):
+        act(event.facilitator, event, "topic.propose", "facilitate", title=f"Sagor {n}", convener_name="Ada")
+        assert "Bibliotek" in reader.get(f"{event.path}/export/md").text
+    assert jobs == ["write_file"]
+    assert "Sagor 2" in event.facilitator.get(f"{event.path}/export/md").text
     assert jobs == ["write_file", "write_file"]
 
 

@@ -225,6 +225,7 @@ class Cache:
         self.size, self.evict = size, evict
         self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._building: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        self._built_at: dict[tuple[Any, ...], float] = {}
         self.builds = 0
 
     async def get(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
@@ -247,9 +248,21 @@ class Cache:
             self._building.pop(key, None)
         future.set_result(value)
         self._items[key] = value
+        self._built_at[key] = time.monotonic()
         while len(self._items) > self.size:
-            self._drop(self._items.popitem(last=False)[1])
+            old, dropped = self._items.popitem(last=False)
+            self._built_at.pop(old, None)
+            self._drop(dropped)
         return value
+
+    def recent(self, like: tuple[Any, ...], seconds: float) -> Any | None:
+        """The newest entry built in the last `seconds` whose key is `like` with its seq (key[1])
+        left out: (event, seq, kind, audience) matched by (event, kind, audience)."""
+        now, best, newest = time.monotonic(), None, -1
+        for key, value in self._items.items():
+            if (key[0], *key[2:]) == like and now - self._built_at.get(key, 0.0) < seconds and key[1] > newest:
+                best, newest = value, key[1]
+        return best
 
     def _drop(self, value: Any) -> None:
         if self.evict is not None:
@@ -257,8 +270,10 @@ class Cache:
 
     def forget(self, event_id: str) -> None:
         for key in [k for k in self._items if k and k[0] == event_id]:
+            self._built_at.pop(key, None)
             self._drop(self._items.pop(key))
 
     def clear(self) -> None:
+        self._built_at.clear()
         while self._items:
             self._drop(self._items.popitem()[1])
