@@ -84,6 +84,7 @@ class Config:
     durable_rates: tuple[float, ...] = (500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 11000.0, 15000.0)
     drain_seconds: float = 10.0
     deadline: float = 300.0
+    sources: tuple[str, ...] = ()  # local addresses the clients connect from, in turn (default: 127.0.0.1)
 
 
 # --- measuring the server and ourselves --------------------------------------------------------------
@@ -294,6 +295,10 @@ class Fanout:
         self.cookies: list[str] = [""]
         self.result: dict[str, Any] = {"target": config.target, "clients": config.clients, "drivers": config.drivers}
 
+    def source(self, i: int) -> str | None:
+        """The local address of the i-th client (None: the system's choice, 127.0.0.1)."""
+        return self.c.sources[i % len(self.c.sources)] if self.c.sources else None
+
     # setup
 
     async def setup(self) -> None:
@@ -307,8 +312,9 @@ class Fanout:
         data = await asyncio.to_thread(browser.page_data, slug)
         path = f"/e/{slug}/ws?since={data['seq']}&epoch={data['epoch']}"
         facilitator = self.facilitator = browser.cookie_header("os_f")
-        for _ in range(c.drivers):
-            self.drivers.append(Driver(await open_listener(HOST, c.port, path, facilitator, self.recorder, False)))
+        for i in range(c.drivers):
+            driver = await open_listener(HOST, c.port, path, facilitator, self.recorder, False, source=self.source(i))
+            self.drivers.append(Driver(driver))
         turn = iter(range(1 << 30))
 
         async def must(name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -370,7 +376,9 @@ class Fanout:
                 ws = WebsocketsListener(self.recorder, c.ack_every)
                 await ws.start(f"ws://{HOST}:{c.port}{path}", f"http://{HOST}:{c.port}", cookie)
                 return ws
-            return await open_listener(HOST, c.port, path, cookie, self.recorder, ack_every=c.ack_every)
+            return await open_listener(
+                HOST, c.port, path, cookie, self.recorder, ack_every=c.ack_every, source=self.source(i)
+            )
 
         opened = await bounded_gather((partial(one, i) for i in range(count)), 64)
         return [o for o in opened if not isinstance(o, BaseException)], [
@@ -425,7 +433,10 @@ class Fanout:
         cookie = self.facilitator if self.c.target == "project" else ""
         for i, driver in enumerate(self.drivers):
             if driver.listener.closed.done():
-                self.drivers[i] = Driver(await open_listener(HOST, self.c.port, path, cookie, self.recorder, False))
+                fresh = await open_listener(
+                    HOST, self.c.port, path, cookie, self.recorder, False, source=self.source(i)
+                )
+                self.drivers[i] = Driver(fresh)
         return codes
 
     # making changes

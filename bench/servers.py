@@ -84,6 +84,7 @@ class Backend:
 
 
 def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
+    """kind: "project" (limits at bench scale), "abuse" (openspace as shipped) or "baseline"."""
     port = free_port()
     extra: dict[str, str] = {}
     if kind == "project" and backend is not None and backend.database_url:
@@ -91,7 +92,7 @@ def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
         command += ["--database-url", backend.database_url, "--bus-url", backend.bus_url]
         command += ["--workers", str(backend.workers), "--log-level", "warning"]
         extra = {"OPENSPACE_METRICS": "1", "OPENSPACE_DB": ""}
-    elif kind == "project":
+    elif kind in ("project", "abuse"):
         db = workdir / f"bench-{port}.db"
         command = [sys.executable, "-m", "openspace", "serve", "--no-demo", "--db", str(db), "--port", str(port)]
         command += ["--log-level", "warning"]
@@ -178,12 +179,12 @@ def wait_quiet(threshold: float = 20.0, patience: float = 180.0) -> float:
     return load
 
 
-def run_loadgen(config: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run bench.loadgen in its own process (own event loop) and read its JSON result."""
+def run_loadgen(config: dict[str, Any], timeout: float, module: str = "bench.loadgen") -> dict[str, Any]:
+    """Run bench.loadgen (or `module`) in its own process (own event loop) and read its JSON result."""
     out = Path(config["out"])
     out.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadgen", orjson.dumps(config).decode()],
+        [sys.executable, "-m", module, orjson.dumps(config).decode()],
         cwd=ROOT,
         start_new_session=True,
         stdin=subprocess.DEVNULL,

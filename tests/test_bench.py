@@ -32,6 +32,7 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
         "bench",
         *("--clients", "20", "--seconds", "2", "--bursts", "1", "--frozen-at", "20", "--frozen-seconds", "2"),
         *("--no-saturation", "--durable-conns", "8", "--durable-events", "4", "--durable-seconds", "1"),
+        *("--abuse-clients", "20", "--abuse-seconds", "2", "--attacks", "previews,act_flood"),
         *("--patience", "0", "--retries", "0", "--no-write", "--json", str(out)),
         *("--pg-clients", "20", "--pg-workers", "2"),
     )
@@ -48,6 +49,10 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
     assert postgres["fanout"]["metrics"]["bus_lag_seconds"]["count"] > 0
     assert "PostgreSQL + Redis, 2 workers" in done.stdout
     assert results["snapshot"] and results["regions"]
+    abuse = results["abuse"]
+    assert "error" not in abuse, abuse
+    assert set(abuse["attacks"]) == {"previews", "act_flood"}
+    assert all(a["attacker"]["requests"] > 0 and a["rss_peak_kib"] > 0 for a in abuse["attacks"].values()), abuse
     assert "| Measure |" in done.stdout
 
 

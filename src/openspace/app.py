@@ -25,7 +25,7 @@ from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
 from openspace.guard import redact
 from openspace.jobs import Cache, JobPool
-from openspace.limits import Limits
+from openspace.limits import Limits, PenaltyBox
 from openspace.live import ws
 from openspace.live.bus import open_bus
 from openspace.live.feed import Feed
@@ -88,7 +88,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         deliveries = DeliveryWorker(outward, policy(settings))
         service.on_commit.append(deliveries.wake)  # the outbox may have new rows: look now
         cowriting = Cowriting(service, bus)  # a report's updates reach its screens on every process
-        jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout)
+        jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout, settings.jobs_memory_mb)
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
         service.erased.append(exports.forget)  # a built file may hold the erased name
@@ -111,7 +111,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             outward=outward,
             cowriting=cowriting,
             jobs=jobs,
-            limits=Limits(settings),
+            limits=(limits := Limits(settings)),
             exports=exports,
             logins=logins,
         )
@@ -136,6 +136,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             exports.clear()
             jobs.close()
             metrics.worker_stopped()
+            await limits.close()
 
     async def static(request: Request) -> Response:
         """Static files under a version hash: cached for a year, since a change changes the URL."""
@@ -205,6 +206,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         middleware=[
             Middleware(logs.RequestIds),  # first: every line about this request carries its id
             Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
+            Middleware(PenaltyBox),  # an address refused too often is refused at the door (#21)
             Middleware(SecurityHeadersMiddleware),
             Middleware(GZipMiddleware, minimum_size=500, compresslevel=GZIP_LEVEL),
         ],

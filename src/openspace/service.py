@@ -175,7 +175,7 @@ class Service:
     ) -> dict[str, Any]:
         """Run one command. A repeated `action_id` from the same person returns the first answer."""
         if name == "report.save" and self.offload is not None:  # render outside the transaction
-            await self.offload(warm_report, args)
+            markup.remember(await self.offload(harvest.rendered_texts, args))
 
         def run(tx: Transaction, batch: Batch) -> dict[str, Any]:
             if action_id:
@@ -372,12 +372,6 @@ def apply_effects(tx: Transaction, batch: Batch, event_id: str, effects: tuple[E
         tx.apply_effects(event_id, effects)
         batch.after_commit.extend(e for e in effects if isinstance(e, FilesRemoved))
         batch.notices.extend(Notice(event_id, "renamed", e.participant_id) for e in effects if isinstance(e, NameSet))
-
-
-def warm_report(args: rules.Args) -> None:
-    """Render a report's texts as the save will read them, so the writer finds them rendered."""
-    with contextlib.suppress(DomainError):  # refused input is refused by the writer, as ever
-        markup.warm(list(harvest.typed_fields(args).values()))
 
 
 def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:

@@ -23,7 +23,7 @@ import orjson
 from openspace.domain import markup
 from openspace.domain.checks import Actor, Args, Context, Rule, boolean, integer, ref, require_facilitator, text
 from openspace.domain.effects import FilesRemoved
-from openspace.domain.errors import N_, Forbidden, Invalid, NotFound
+from openspace.domain.errors import N_, DomainError, Forbidden, Invalid, NotFound
 from openspace.domain.model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
 from openspace.domain.textmerge import union_merge
 
@@ -43,6 +43,14 @@ def fields_of(report: Report | None) -> dict[str, str]:
 def typed_fields(args: Args) -> dict[str, str]:
     """The four texts as a save reads them: a browser's CRLF line ends made LF, and trimmed."""
     return {f: text(args, f, "report", required=False)[: LIMITS[f] + 1] for f in FIELDS}
+
+
+def rendered_texts(args: Args) -> dict[str, str]:
+    """A save's texts rendered (in a job pool worker), for the writer to find (markup.remember)."""
+    try:
+        return markup.rendered(list(typed_fields(args).values()))
+    except DomainError:  # refused input is refused by the writer, as ever
+        return {}
 
 
 def base_fields(board: Board, topic_id: str, base: int) -> dict[str, str] | None:
@@ -219,20 +227,25 @@ def may_remove_photo(board: Board, photo: Photo, actor: Actor) -> bool:
     return open_to_them and uploaded_by(photo, actor)
 
 
-def add_photo(board: Board, args: Args, ctx: Context) -> Change:
-    """Record a photo the web layer has already re-encoded and stored under a random name."""
-    topic, _ = writable_topic(board, args, ctx)
-    if sum(1 for p in board.photos.values() if p.topic_id == topic.id) >= MAX_PHOTOS:
+def photo_room(board: Board, topic_id: str, actor: Actor) -> None:
+    """Refuse when the session, the event or the person has its photos already (issue #21, case 8):
+    a stored photo is at most FULL_SIDE pixels a side, a few MB, so these counts bound the disk.
+    Asked again before an upload is even read, so a full session costs no parsing of 75 MB."""
+    if sum(1 for p in board.photos.values() if p.topic_id == topic_id) >= MAX_PHOTOS:
         raise Invalid(N_("A session can have at most %(max)s photos."), max=MAX_PHOTOS)
-    # quotas (issue #21, case 8): a stored photo is at most FULL_SIDE pixels a side, a few MB, so
-    # these counts bound the disk one person and one event can fill
     if len(board.photos) >= MAX_EVENT_PHOTOS:
         raise Invalid(N_("This event has reached its limit of %(max)s photos."), max=MAX_EVENT_PHOTOS)
-    if ctx.actor.participant_id and not ctx.actor.facilitator:
-        if sum(1 for p in board.photos.values() if uploaded_by(p, ctx.actor)) >= MAX_PERSON_PHOTOS:
+    if actor.participant_id and not actor.facilitator:
+        if sum(1 for p in board.photos.values() if uploaded_by(p, actor)) >= MAX_PERSON_PHOTOS:
             raise Invalid(
                 N_("You have added as many photos as one person may: %(max)s."), field="photos", max=MAX_PERSON_PHOTOS
             )
+
+
+def add_photo(board: Board, args: Args, ctx: Context) -> Change:
+    """Record a photo the web layer has already re-encoded and stored under a random name."""
+    topic, _ = writable_topic(board, args, ctx)
+    photo_room(board, topic.id, ctx.actor)
     width, height, thumb_width, thumb_height = (
         integer(args, k, 1, 100_000) or 1 for k in ("width", "height", "thumb_width", "thumb_height")
     )

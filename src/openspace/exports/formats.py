@@ -106,6 +106,12 @@ def write(
     note(fmt)
 
 
+def write_file(board: Board, fmt: str, path: str, photos: PhotoStore, downloads: dict[str, str] | None = None) -> None:
+    """`write` into the file at `path`: what a job pool worker runs for a download (jobs.py)."""
+    with open(path, "wb") as out:
+        write(board, fmt, out, photos, downloads=downloads)
+
+
 def write_zip(board: Board, out: BinaryIO, photos: PhotoStore, note: Progress) -> None:
     """Everything in one archive, under generated names only: no path a person typed."""
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:

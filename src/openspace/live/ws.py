@@ -61,7 +61,7 @@ async def endpoint(ws: WebSocket) -> None:
     actor = await runtime.actor(ws, event)
     i18n.set_language(i18n.choose_language(ws.cookies.get(LANG_COOKIE), None, event.language))
     audience: Audience = "facilitator" if actor.facilitator else "public"
-    counted = runtime.limits.open_socket(ws, actor)  # per person and per address (issue #21)
+    counted = await runtime.limits.open_socket(ws, actor)  # per person and per address (issue #21)
     if counted is None:
         await ws.send_denial_response(PlainTextResponse("Too many connections", 429, headers=DENIAL_HEADERS))
         return
@@ -69,7 +69,7 @@ async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
         await serve(runtime, ws, event.id, event.slug, actor, audience)
     finally:
-        runtime.limits.close_socket(counted)
+        await runtime.limits.close_socket(counted)
 
 
 async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor: Actor, audience: Audience) -> None:
@@ -241,7 +241,9 @@ class Connection:
             if not self.bucket.take():
                 metrics.LIMITS.labels("socket_actions").inc()
                 raise SlowDown(N_("Too many actions at once. Please slow down."))
-            self.runtime.limits.action(self.ws, self.event_id, self.actor)  # shared with forms, other sockets
+            await self.runtime.limits.action(
+                self.ws, self.event_id, self.actor, name
+            )  # shared with forms, other sockets
         except SlowDown as refusal:
             await self.refuse(action_id, refusal)
             return None

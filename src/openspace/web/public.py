@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from openspace import i18n
 from openspace.domain import attendance, hybrid
-from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
+from openspace.domain.errors import N_, DomainError, Forbidden, NotFound, SlowDown
 from openspace.domain.model import Board, Slot, Topic
 from openspace.domain.projection import state_for
 from openspace.guard import address_allowed
@@ -49,7 +49,7 @@ async def new_event(request: Request) -> Response:
         return v.render("new_event.html", values=values, restricted=restricted)
     try:
         values = await read_form(request, v)
-        v.runtime.limits.new_event(request)  # before the token: guesses spend the same bucket
+        await v.runtime.limits.new_event(request)  # before the token: guesses spend the same bucket
         if not may_create(request, v.runtime.settings, values.pop("operator_token", "")):
             raise Forbidden(RESTRICTED, field="operator_token")
         event, secret = await v.runtime.service.create_event(values)
@@ -138,8 +138,10 @@ async def join(request: Request) -> Response:
     values: dict[str, str] = {}
     try:
         values = await read_form(request, v)
-        v.runtime.limits.join(request)
+        await v.runtime.limits.join(request)
         participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
+    except SlowDown as error:  # a flood of joins is answered with a small page, not the board (#21)
+        return refusal_page(v, error)
     except DomainError as error:
         return await participant(request, v.again(error, values))
     landing = LANDING.get(v.event.phase, "agenda")

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
 
-from openspace.domain.errors import DomainError
-from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, visit
+from openspace.domain.errors import DomainError, SlowDown
+from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, refusal_page, visit
 from openspace.web.exports import export, my_calendar, read_proceedings
 from openspace.web.facilitator import delete_event, event_ready, facilitate, facilitator_login, rotate_link
 from openspace.web.feeds import calendar_page, event_feed, personal_feed, revoke
@@ -93,16 +93,19 @@ async def act(request: Request) -> Response:
         back = RETURNS.get(values.get(RETURN_FIELD, ""), back)  # known before the checks, to answer there
         values = await read_form(request, v, values)
         if back.route == "report" and values.get(PREVIEW_FIELD):
-            v.runtime.limits.preview(request, v.actor)
+            await v.runtime.limits.preview(request, v.actor)
             return await back.show(request, v.again(None, values))  # show the preview, save nothing
         name = values.get(ACTION_FIELD, "")
         args: dict[str, Any] = {key: value for key, value in values.items() if not key.startswith("_")}
         action_id = values.get(ID_FIELD) or None
-        v.runtime.limits.action(request, v.event.id, v.actor)
+        await v.runtime.limits.action(request, v.event.id, v.actor, name)
         internal = name == UNDO_ACTION
         if internal:  # the rows come from the server's own seal, never from the form
             args = {"rows": unsealed_withdrawal(v, args.get(UNDO_FIELD, ""))}
         result = await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id, internal=internal)
+    except SlowDown as error:
+        # too fast: a small page, not the board's (a flood of refusals must cost little, #21)
+        return refusal_page(v, error)
     except DomainError as error:
         # every refusal goes back to the page the form came from, with what was typed (and the
         # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them
