@@ -61,3 +61,19 @@ def test_the_cowriting_benchmark_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = orjson.loads(done.stdout)
     assert results["typing"] and results["loading"]
+
+
+def test_the_storms_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "storms.json"
+    done = run(
+        "bench.storms",
+        *("--clients", "20", "--phases", "reconnect,join", "--changes", "20", "--outage", "1"),
+        *("--reconnect-spread", "1", "--join-spread", "2", "--patience", "0", "--no-write", "--json", str(out)),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = orjson.loads(out.read_bytes())
+    for side in ("project", "baseline"):
+        storm = results["reconnect"][side]["storm"]
+        assert (storm["failures"], storm["lost"], storm["duplicates"], storm["out_of_order"]) == (0, 0, 0, 0), storm
+        assert storm["not_caught_up"] == 0, storm
+        assert results["join"][side]["join"]["failures"] == 0, results["join"][side]
