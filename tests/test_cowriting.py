@@ -14,11 +14,12 @@ import orjson
 import pytest
 
 from openspace.broadcast import DocUpdate
-from openspace.cowriting import COMPACT_EVERY, Cowriting, Viewer
+from openspace.cowriting import COMPACT_EVERY, Cowriting
 from openspace.domain import cowrite
 from openspace.domain.errors import Forbidden, Invalid
 from openspace.domain.rules import Actor
 from openspace.live.hub import LocalHub
+from openspace.rooms import Viewer
 from openspace.service import Service
 from openspace.store.sqlite import SQLiteStore
 

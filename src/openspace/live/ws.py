@@ -20,7 +20,6 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
 from openspace import i18n
-from openspace.cowriting import Viewer
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
 from openspace.domain.model import Board, Change
 from openspace.domain.projection import Audience, change_frame, snapshot_frame
@@ -28,6 +27,7 @@ from openspace.domain.rules import Actor
 from openspace.live import cowrite
 from openspace.live.frames import EXTENSION, text_frame
 from openspace.live.hub import Client
+from openspace.rooms import Viewer
 from openspace.runtime import Runtime, runtime_of
 from openspace.security import LANG_COOKIE, SECURITY_HEADERS, origin_ok
 
