@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from openspace import cowriting as cowriting_module
 from openspace.broadcast import DocUpdate
 from openspace.cowriting import COMPACT_EVERY, Cowriting
 from openspace.domain import cowrite
@@ -98,6 +99,45 @@ async def test_a_checkpoint_logs_the_text_for_the_whole_event_and_keeps_a_versio
     changes = await store.changes_since(event_id, seq, board.seq)
     assert changes is not None and [c.kind for _, c in changes] == ["report.saved"]
     assert board.reports[topic].revision == 1 and board.revisions[f"{topic}:1"].author == "Eva"
+    await stopped(*parts)
+
+
+async def test_the_checkpoint_waits_for_the_typing_to_pause_or_at_most_its_longest_delay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint comes once typing pauses, not a fixed time after the first keystroke of a burst
+    (as before: a transaction and a frame to every phone every 2 s of steady typing), and still
+    comes during a long burst, at most CHECKPOINT_MAX_SECONDS after its first keystroke."""
+    pause, longest = 0.4, 1.6
+    monkeypatch.setattr(cowriting_module, "CHECKPOINT_SECONDS", pause)
+    monkeypatch.setattr(cowriting_module, "CHECKPOINT_MAX_SECONDS", longest)
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, eva = await a_topic(service)
+    loop = asyncio.get_running_loop()
+    start = (await service.board(event_id)).seq
+    typist, seen = cowrite.Replica(), []  # (time of a keystroke, the event's seq right after it)
+    first = loop.time()
+    while loop.time() < first + 2 * longest:  # steady typing, bounded in time
+        update = typist.edit_to({"discussion": typist.texts()["discussion"] + "a"})
+        assert update is not None
+        await cowriting.push(event_id, eva, topic, update)
+        seen.append((loop.time(), (await service.board(event_id)).seq))
+        await asyncio.sleep(0.05)
+    # the earliest a checkpoint may come: the first pause as long as `pause` (a stalled machine),
+    # else `longest` after the first keystroke
+    gaps = [t for (t, _), (u, _) in zip(seen, seen[1:], strict=False) if u - t >= pause]
+    allowed = min([first + longest, *gaps])
+    assert all(seq == start for t, seq in seen if t < allowed)
+    assert seen[-1][1] > start  # one came while the typing went on
+    during = seen[-1][1]
+    for _ in range(100):  # and one once it paused, with the text as typed (bounded: 5 s)
+        if (await service.board(event_id)).seq > during:
+            break
+        await asyncio.sleep(0.05)
+    board = await service.board(event_id)
+    changes = await store.changes_since(event_id, during, board.seq)
+    assert changes is not None and [c.kind for _, c in changes] == ["report.saved"]
+    assert board.reports[topic].discussion == typist.texts()["discussion"]
     await stopped(*parts)
 
 

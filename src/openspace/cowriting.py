@@ -8,10 +8,11 @@ report's row. Only after commit is the copy installed, the writer answered, and 
 to the sockets viewing that report, and no others. A socket that missed updates (a drop, a
 hole in `rseq`) subscribes again with its document's state vector and gets exactly what it lacks.
 
-A moment after the typing pauses, a checkpoint (`report.checkpoint`, harvest.py) puts the report
-in the event's change log, so the news room and everyone's boards follow without every keystroke
-reaching every phone. Forms without JavaScript and restored versions arrive as whole texts:
-:meth:`follow` turns them into an update of the document in the same transaction.
+A moment after the typing pauses (and every few seconds while it goes on), a checkpoint
+(`report.checkpoint`, harvest.py) puts the report in the event's change log, so the news room and
+everyone's boards follow without every keystroke reaching every phone. Forms without JavaScript
+and restored versions arrive as whole texts: :meth:`follow` turns them into an update of the
+document in the same transaction.
 
 Who is writing where ("Eva skriver…") is passed between the report's sockets, never stored.
 
@@ -49,7 +50,8 @@ from openspace.service import Batch, Service, board_in, new_id
 from openspace.store.base import Transaction
 
 COMPACT_EVERY = 200  # updates between two stored states of a report (store/reportlog.py)
-CHECKPOINT_SECONDS = 2.0  # after the last keystroke, the event's change log gets the text
+CHECKPOINT_SECONDS = 2.0  # after the last keystroke of a burst, the event's change log gets the text
+CHECKPOINT_MAX_SECONDS = 10.0  # and at the latest this long after the burst's first, while typing goes on
 CACHED_DOCS = 256  # reports' documents kept in memory (a few KiB each; see docs/performance.md)
 
 
@@ -73,6 +75,7 @@ class Cowriting(Rooms):
         self.docs: OrderedDict[str, Loaded] = OrderedDict()  # by topic id, committed only
         self.authors: dict[tuple[str, str], set[str]] = {}  # who wrote since the last checkpoint
         self.timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self.bursts: dict[tuple[str, str], tuple[float, float]] = {}  # the first and last keystroke's time
         self.tasks: set[asyncio.Task[Any]] = set()
         service.in_transaction.append(self.follow)
         service.forgetting.append(self.docs.clear)
@@ -85,6 +88,7 @@ class Cowriting(Rooms):
         for timer in [*self.timers.values(), *self.gaps.values()]:
             timer.cancel()
         self.timers.clear()
+        self.bursts.clear()
         self.gaps.clear()
         for task in list(self.tasks):
             task.cancel()
@@ -211,13 +215,28 @@ class Cowriting(Rooms):
         return loaded.replica.missing(vector), loaded.head
 
     def _checkpoint_later(self, event_id: str, topic_id: str, name: str) -> None:
+        """A checkpoint once the typing pauses for CHECKPOINT_SECONDS, or CHECKPOINT_MAX_SECONDS after
+        the burst began if it goes on, so the news room follows a long burst too. Every keystroke is
+        durable in the report's row and log already: the checkpoint only tells the whole event, so
+        it need not come sooner, and each one it saves is a transaction and a frame to every phone."""
         key = (event_id, topic_id)
         self.authors.setdefault(key, set()).add(name)
-        if key not in self.timers:
-            self.timers[key] = asyncio.get_running_loop().call_later(CHECKPOINT_SECONDS, self._spawn, key)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        first, _ = self.bursts.get(key, (now, now))
+        self.bursts[key] = (first, now)
+        if key not in self.timers:  # one timer a burst, moved on when it fires early (cheaper than per keystroke)
+            self.timers[key] = loop.call_at(now + CHECKPOINT_SECONDS, self._due, key)
 
-    def _spawn(self, key: tuple[str, str]) -> None:
+    def _due(self, key: tuple[str, str]) -> None:
+        loop = asyncio.get_running_loop()
+        first, last = self.bursts[key]
+        at = min(last + CHECKPOINT_SECONDS, first + CHECKPOINT_MAX_SECONDS)
+        if at > loop.time():  # typed since the timer was set: not paused yet
+            self.timers[key] = loop.call_at(at, self._due, key)
+            return
         self.timers.pop(key, None)
+        self.bursts.pop(key, None)
         task = asyncio.create_task(self.checkpoint(*key))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
