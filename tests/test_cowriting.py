@@ -16,7 +16,7 @@ import pytest
 from openspace import cowriting as cowriting_module
 from openspace.broadcast import DocUpdate
 from openspace.cowriting import COMPACT_EVERY, Cowriting
-from openspace.domain import cowrite
+from openspace.domain import cowrite, harvest
 from openspace.domain.errors import Forbidden, Invalid
 from openspace.domain.rules import Actor
 from openspace.live.hub import LocalHub
@@ -138,6 +138,36 @@ async def test_the_checkpoint_waits_for_the_typing_to_pause_or_at_most_its_longe
     changes = await store.changes_since(event_id, during, board.seq)
     assert changes is not None and [c.kind for _, c in changes] == ["report.saved"]
     assert board.reports[topic].discussion == typist.texts()["discussion"]
+    await stopped(*parts)
+
+
+async def test_a_keystroke_leaves_the_markdown_to_the_checkpoint(tmp_path: Path) -> None:
+    """Typing renders no Markdown on the writer: the typed field's HTML leaves the row (the others
+    stay), readers render it meanwhile (report_html), and the checkpoint stores it again."""
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, eva = await a_topic(service)
+    first = {"topic": topic, "base": "0", "discussion": "*Först*", "insights": "**Kvar**"}
+    await service.execute(event_id, eva, "report.save", first)
+    state, _ = await cowriting.state(event_id, topic)
+    typist = cowrite.Replica(state)
+    update = typist.edit_to({**typist.texts(), "discussion": "*Först* och _sen_"})
+    assert update is not None
+    await cowriting.push(event_id, eva, topic, update)
+    row = (await service.board(event_id)).reports[topic]
+    stored = orjson.loads(row.html)
+    assert "discussion" not in stored and stored["insights"] == "<p><strong>Kvar</strong></p>"
+    typed = "<p><em>Först</em> och <em>sen</em></p>"
+    assert harvest.report_html(row) | {"recommendations": ""} == {
+        "discussion": typed,
+        "insights": "<p><strong>Kvar</strong></p>",
+        "recommendations": "",
+    }
+    await cowriting.checkpoint(event_id, topic)
+    row = (await service.board(event_id)).reports[topic]
+    assert orjson.loads(row.html)["discussion"] == typed
+    with sqlite3.connect(tmp_path / "c.db") as db:  # as stored, too
+        (html,) = db.execute("SELECT html FROM reports WHERE id = ?", (topic,)).fetchone()
+    assert orjson.loads(html)["discussion"] == typed
     await stopped(*parts)
 
 

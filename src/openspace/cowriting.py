@@ -42,7 +42,7 @@ from pycrdt import merge_updates
 from openspace.broadcast import DocPresence, DocUpdate, Subscribable
 from openspace.domain import cowrite, markup
 from openspace.domain.errors import N_, NotFound
-from openspace.domain.harvest import FIELDS, fields_of, writable_topic
+from openspace.domain.harvest import FIELDS, HTML_FIELDS, fields_of, writable_topic
 from openspace.domain.model import Board, Change, Report
 from openspace.domain.rules import Actor, Context
 from openspace.rooms import Rooms, Viewer
@@ -182,12 +182,11 @@ class Cowriting(Rooms):
             rseq = self._log(tx, batch, event_id, topic.id, loaded, update)
             texts = loaded.replica.texts()
             base = report or Report(id=topic.id)
-            rendered = orjson.loads(base.html) if base.html else {}
-            for f in FIELDS:  # rendered again only where the text changed: a keystroke touches one field
-                if f != "participants" and (texts[f] != getattr(base, f) or f not in rendered):
-                    rendered[f] = markup.render(texts[f])
-            html = orjson.dumps(rendered).decode()
-            row = replace(base, html=html, updated_at=now)
+            html = orjson.loads(base.html) if base.html else {}
+            for f in FIELDS:  # its HTML is stale now: rendered at the checkpoint, not on every keystroke
+                if texts[f] != getattr(base, f):
+                    html.pop(f, None)
+            row = replace(base, html=orjson.dumps(html).decode(), updated_at=now)
             row = replace(row, participants=texts["participants"], discussion=texts["discussion"])
             row = replace(row, insights=texts["insights"], recommendations=texts["recommendations"])
             tx.put_report(event_id, row)
@@ -244,6 +243,11 @@ class Cowriting(Rooms):
     async def checkpoint(self, event_id: str, topic_id: str) -> None:
         """Put the report as it stands into the event's change log (see the module)."""
         authors = ", ".join(sorted(n for n in self.authors.pop((event_id, topic_id), set()) if n))
+        board = self.service.boards.get(event_id)
+        report = board.reports.get(topic_id) if board else None
+        if report is not None and self.service.offload is not None:  # the Markdown, off the writer
+            with contextlib.suppress(Exception):  # too busy: the writer renders it
+                await self.service.offload(markup.warm, [getattr(report, f) for f in HTML_FIELDS])
         with contextlib.suppress(Exception):  # a topic deleted meanwhile: nothing to publish
             await self.service.execute(
                 event_id,

@@ -53,6 +53,30 @@ def base_fields(board: Board, topic_id: str, base: int) -> dict[str, str] | None
     return orjson.loads(row.fields) if row else None
 
 
+HTML_FIELDS = ("discussion", "insights", "recommendations")  # "participants" is a plain list of names
+
+
+def rendered(texts: dict[str, str]) -> str:
+    """The stored HTML of a report's texts (JSON, by field), all rendered."""
+    return orjson.dumps({f: markup.render(texts[f]) for f in HTML_FIELDS}).decode()
+
+
+def report_html(report: Report | None) -> dict[str, str]:
+    """A report's texts as sanitised HTML, by field: as its row keeps them, and rendered here for a
+    field typed since the last checkpoint. Typing drops the changed field's HTML rather than render
+    Markdown on the writer at every keystroke; the checkpoint renders it again (cowriting.py)."""
+    if report is None:
+        return {}
+    try:
+        saved = orjson.loads(report.html or "{}")
+    except orjson.JSONDecodeError:
+        saved = {}
+    if not isinstance(saved, dict):
+        saved = {}
+    html = {f: v for f in HTML_FIELDS if isinstance(v := saved.get(f), str)}
+    return html | {f: markup.render(getattr(report, f)) for f in HTML_FIELDS if f not in html and getattr(report, f)}
+
+
 def writable_topic(board: Board, args: Args, ctx: Context) -> tuple[Topic, Report | None]:
     """Anyone in the event may add to a report, unless the facilitator has locked it."""
     if ctx.actor.participant_id is None and not ctx.actor.facilitator:
@@ -70,11 +94,10 @@ def new_revision(
     board: Board, topic: Topic, report: Report | None, texts: dict[str, str], ctx: Context, kind: str
 ) -> Change:
     number = (report.revision if report else 0) + 1
-    html = orjson.dumps({f: markup.render(texts[f]) for f in FIELDS if f != "participants"}).decode()
     saved = Report(
         id=topic.id,
         **texts,
-        html=html,
+        html=rendered(texts),
         revision=number,
         locked=report.locked if report else False,
         updated_at=ctx.now,
@@ -148,7 +171,8 @@ def checkpoint_report(board: Board, args: Args, ctx: Context) -> Change:
     if due and (last is None or orjson.loads(last.fields) != fields_of(report)):
         who = replace(ctx.actor, name=str(args.get("authors") or ""))
         return new_revision(board, topic, report, fields_of(report), replace(ctx, actor=who), "report.saved")
-    return Change("report.saved", upserts=(topic, report), result={"revision": report.revision})
+    html = rendered(fields_of(report))  # typing left it to the checkpoint (report_html)
+    return Change("report.saved", upserts=(topic, replace(report, html=html)), result={"revision": report.revision})
 
 
 def lock_report(board: Board, args: Args, ctx: Context) -> Change:
