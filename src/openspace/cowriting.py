@@ -2,11 +2,12 @@
 
 A browser sends Yjs updates for a report; :meth:`Cowriting.push` takes each through the one write
 path: on the writer, in the batch's transaction, the update is checked (may this person write
-here? is it an update? not too long?), applied to a copy of the report's document, logged with
-the report's next gap-free `rseq` (store/reportlog.py) and the merged text written into the
-report's row. Only after commit is the copy installed, the writer answered, and the update sent
-to the sockets viewing that report, and no others. A socket that missed updates (a drop, a
-hole in `rseq`) subscribes again with its document's state vector and gets exactly what it lacks.
+here? is it an update? not too long?), applied to the report's document (a refused one leaves
+it as it was, a failed commit drops it), logged with the report's next gap-free `rseq`
+(store/reportlog.py) and the merged text written into the report's row. Only after commit is the
+writer answered and the update sent to the sockets viewing that report, and no others. A socket
+that missed updates (a drop, a hole in `rseq`) subscribes again with its document's state vector
+and gets exactly what it lacks.
 
 A moment after the typing pauses (and every few seconds while it goes on), a checkpoint
 (`report.checkpoint`, harvest.py) puts the report in the event's change log, so the news room and
@@ -53,6 +54,7 @@ COMPACT_EVERY = 200  # updates between two stored states of a report (store/repo
 CHECKPOINT_SECONDS = 2.0  # after the last keystroke of a burst, the event's change log gets the text
 CHECKPOINT_MAX_SECONDS = 10.0  # and at the latest this long after the burst's first, while typing goes on
 CACHED_DOCS = 256  # reports' documents kept in memory (a few KiB each; see docs/performance.md)
+LIVE_DOCS = 32  # of those, the reports last written keep a live document too (Replica: larger, faster)
 
 
 @dataclass
@@ -72,7 +74,8 @@ class Cowriting(Rooms):
         super().__init__(service)
         self.bus = bus
         self.known: dict[str, int] = {}  # by topic: the rseq whose text this process's board holds
-        self.docs: OrderedDict[str, Loaded] = OrderedDict()  # by topic id, committed only
+        self.docs: OrderedDict[str, Loaded] = OrderedDict()  # by topic id, as committed (see _loaded)
+        self.typing: OrderedDict[str, None] = OrderedDict()  # the reports last written, on the writer
         self.authors: dict[tuple[str, str], set[str]] = {}  # who wrote since the last checkpoint
         self.timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self.bursts: dict[tuple[str, str], tuple[float, float]] = {}  # the first and last keystroke's time
@@ -98,14 +101,16 @@ class Cowriting(Rooms):
     # --- inside a transaction (on the writer's thread) -----------------------------------------
 
     def _loaded(self, tx: Transaction, batch: Batch, board: Board, topic_id: str) -> Loaded:
-        """The report's document as this batch has left it: a copy, so a refusal or a failed
-        commit leaves the committed one as it was."""
+        """The report's document as this batch has left it. Not a copy (copying a document costs
+        in proportion to the report): a refused update leaves the replica as it was (Replica.take),
+        and a failed commit drops every document kept (`service.forgetting`), so the retry reads
+        them from the store. Only the writer's thread touches a replica."""
         loaded: Loaded | None = batch.docs.get(topic_id)
         if loaded is None:
             committed = self.docs.get(topic_id)
             if committed is not None and tx.report_head(topic_id) != committed.head:
                 committed = None  # another process wrote it since: read it again (under the lock)
-            loaded = Loaded(committed.replica.copy(), committed.head) if committed else self._read(tx, topic_id)
+            loaded = committed or self._read(tx, topic_id)
             if loaded is None:  # never written together: start from the report's text as it is
                 loaded = Loaded(cowrite.Replica(), 0)
                 seed = loaded.replica.edit_to(fields_of(board.reports.get(topic_id)))
@@ -113,6 +118,12 @@ class Cowriting(Rooms):
                     self._log(tx, batch, board.event.id, topic_id, loaded, seed)
             batch.docs[topic_id] = loaded
             batch.after.append(lambda: self._install(topic_id, loaded))
+            self.typing[topic_id] = None
+            self.typing.move_to_end(topic_id)
+            while len(self.typing) > LIVE_DOCS:  # the others keep their state, not a live document
+                idle = self.docs.get(self.typing.popitem(last=False)[0])
+                if idle is not None:
+                    idle.replica.settle()
         return loaded
 
     def _read(self, tx: Transaction, topic_id: str) -> Loaded | None:
@@ -204,14 +215,15 @@ class Cowriting(Rooms):
         the `rseq` that brings it up to. Read on the writer, under the event's lock, even when the
         document is in memory: another process may have written it since (see the module)."""
 
-        def run(tx: Transaction, batch: Batch) -> Loaded:
+        def run(tx: Transaction, batch: Batch) -> tuple[bytes, int]:
             board = board_in(tx, batch, event_id)
             if topic_id not in board.topics:
                 raise NotFound(N_("That topic no longer exists. It may have been withdrawn."))
-            return self._loaded(tx, batch, board, topic_id)
+            loaded = self._loaded(tx, batch, board, topic_id)
+            return loaded.replica.missing(vector), loaded.head  # here: the writer may change it next
 
-        loaded: Loaded = await self.service.submit(run)
-        return loaded.replica.missing(vector), loaded.head
+        answer: tuple[bytes, int] = await self.service.submit(run)
+        return answer
 
     def _checkpoint_later(self, event_id: str, topic_id: str, name: str) -> None:
         """A checkpoint once the typing pauses for CHECKPOINT_SECONDS, or CHECKPOINT_MAX_SECONDS after
