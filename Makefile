@@ -33,7 +33,9 @@ serve: $(VENV)/.app  ## start the server on http://127.0.0.1:8000 with ./openspa
 	$(BIN)/openspace serve
 
 test: $(VENV)/.test $(AXE) lint typecheck  ## the whole suite: lint, types, unit, HTTP, websocket, live server, browser
+	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine -q  # the job pool's worker processes wrote their own data files
 	$(BIN)/coverage report  # fails under the floor in pyproject.toml
 
 lint: $(VENV)/.test $(BIOME)  ## ruff over the Python, biome over the JavaScript in static/ (biome.json)
@@ -57,6 +59,7 @@ i18n: $(VENV)/.test  ## extract strings, merge catalogs, list Swedish still to t
 bench: $(VENV)/.test  ## benchmarks; never part of `make test`
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.cowrite
+	$(BIN)/python -m bench.storms
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache screenshots

@@ -5,7 +5,9 @@ websockets-sansio, production settings, fresh database) and then the bare baseli
 (bench/baseline.py, the same uvicorn settings), each in turn with a load generator in a separate
 process: N websocket clients, a few driver connections making changes through the real action
 path at a fixed rate, in bursts and at a rising rate, and (at 2,000 clients) one frozen client.
-Then the durable write rate, an in-process snapshot timing and the participant page's weight.
+Then the durable write rate, an in-process snapshot timing and the participant page's weight,
+and last the abuse under load (bench/abuse.py): one hostile client running each attack of
+issue #21 in turn while 2,000 honest clients receive 20 changes a second.
 It prints one table, openspace beside the baseline measured in the same run, and writes it into
 docs/performance.md between the `bench:begin`/`bench:end` markers (the prose around them is
 kept). Never part of `make test`; every phase is bounded in count and time; traffic only to
@@ -25,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from . import regions, report, servers, snapshot
+from . import abuse, postgres, regions, report, servers, snapshot
 
 DOC = servers.ROOT / "docs" / "performance.md"
 
@@ -54,10 +56,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", choices=("project", "baseline"), help="run one side only (no ratios)")
     parser.add_argument("--ack-every", type=int, default=64, help="clients ack every N changes (live.js: 64, or 1-2 s)")
     parser.add_argument("--description-bytes", type=int, default=0, help="longer topic descriptions: larger frames")
-    parser.add_argument("--durable-conns", type=int, default=512, help="connections of the durable phase (default 512)")
-    parser.add_argument("--durable-events", type=int, default=128, help="events they are spread over (default 128)")
+    parser.add_argument(
+        "--durable-conns",
+        type=int,
+        default=1536,
+        help="connections of the durable phase (default 1536: ~13,800/s)",
+    )
+    parser.add_argument("--durable-events", type=int, default=192, help="events they are spread over (default 192)")
     parser.add_argument("--durable-seconds", type=float, default=5.0, help="length of each offered rate's step")
     parser.add_argument("--skip-durable", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL + Redis column")
+    parser.add_argument("--pg-workers", type=int, default=2, help="workers on PostgreSQL + Redis (default 2)")
+    parser.add_argument(
+        "--pg-clients", type=int, default=2000, help="listening clients spread over them (default 2000; 0 = none)"
+    )
+    parser.add_argument(
+        "--abuse-clients", type=int, default=2000, help="honest clients of the abuse phase (default 2000)"
+    )
+    parser.add_argument("--abuse-rate", type=float, default=20.0, help="changes/s they receive (default 20)")
+    parser.add_argument("--abuse-seconds", type=float, default=10.0, help="length of each attack (default 10)")
+    parser.add_argument(
+        "--attacks", default=",".join(abuse.ATTACKS), help="the attacks to run, comma-separated (default: all)"
+    )
+    parser.add_argument("--skip-abuse", action="store_true", help="skip the abuse-under-load phase")
+    parser.add_argument("--abuse-only", action="store_true", help="run only the abuse-under-load phase")
     parser.add_argument("--retries", type=int, default=1, help="re-runs of a side another program disturbed")
     parser.add_argument(
         "--patience", type=float, default=180.0, help="seconds to wait for a quiet machine before each server run"
@@ -106,9 +128,9 @@ def parse_counts(args: argparse.Namespace) -> list[int]:
 PATIENCE = [180.0]  # --patience, set once in main
 
 
-def run_one(kind: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]:
+def run_one(kind: str, config: dict[str, Any], workdir: Path, backend: servers.Backend | None = None) -> dict[str, Any]:
     quiet = servers.wait_quiet(patience=PATIENCE[0])
-    server = servers.start(kind, workdir)
+    server = servers.start(kind, workdir, backend)
     try:
         config["port"], config["pid"] = server.port, server.pid
         print(f"  {kind}: {config.get('clients', '')} clients on port {server.port} ...", flush=True)
@@ -116,6 +138,8 @@ def run_one(kind: str, config: dict[str, Any], workdir: Path) -> dict[str, Any]:
         result = servers.run_loadgen(config, timeout=config.get("deadline", 400.0) + 60)
         result["elapsed_s"] = time.monotonic() - started
         result["load_before_pct"] = quiet
+        if backend is not None and backend.database_url:
+            result["metrics"] = postgres.scrape(server.port)  # the bus lag, as the workers measured it
         return result
     except Exception as problem:
         print(f"  {kind} failed: {problem}\n{server.tail()}", file=sys.stderr, flush=True)
@@ -141,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv[1:] if argv is None else argv,
     }
     print("openspace benchmark:", report.machine_line(results["machine"]), flush=True)
-    print("snapshot (in-process) ...", flush=True)
-    results["snapshot"] = snapshot.measure()
-    print("live regions (in-process) ...", flush=True)
-    results["regions"] = regions.measure()
+    if args.abuse_only:
+        counts, args.skip_durable, args.no_postgres = [], True, True
+    else:
+        print("snapshot (in-process) ...", flush=True)
+        results["snapshot"] = snapshot.measure()
+        print("live regions (in-process) ...", flush=True)
+        results["regions"] = regions.measure()
     with tempfile.TemporaryDirectory(prefix="openspace-bench-") as tmp:
         workdir = Path(tmp)
         for n in counts:
@@ -161,18 +188,29 @@ def main(argv: list[str] | None = None) -> int:
                 results["fanout"].setdefault(str(n), {})[target] = result
                 if target == "project" and result.get("frame_bytes"):
                     payload = round(result["frame_bytes"])  # the baseline fans out frames of the same size
-        if "project" in targets and not args.skip_durable:
-            print("durable changes ...", flush=True)
-            config = {
+
+        def durable_config(out: Path) -> dict[str, Any]:
+            return {
                 "mode": "durable",
                 "target": "project",
-                "out": str(workdir / "durable.json"),
+                "out": str(out),
                 "durable_conns": args.durable_conns,
                 "durable_events": args.durable_events,
                 "durable_seconds": args.durable_seconds,
-                "deadline": 120.0,
+                "deadline": 300.0,
             }
-            results["durable"] = run_one("project", config, workdir).get("durable")
+
+        if "project" in targets and not args.skip_durable:
+            print("durable changes ...", flush=True)
+            results["durable"] = run_one("project", durable_config(workdir / "durable.json"), workdir).get("durable")
+        if "project" in targets and not args.no_postgres:
+            results["postgres"] = postgres.run(args, workdir, run_one, fanout_config, durable_config)
+        if not args.skip_abuse and args.abuse_clients:
+            print("abuse under load ...", flush=True)
+            attacks = [a for a in args.attacks.split(",") if a.strip()]
+            results["abuse"] = abuse.measure(
+                args.abuse_clients, args.abuse_seconds, args.abuse_rate, attacks, workdir, args.patience
+            )
     results["elapsed_s"] = time.monotonic() - started
     return finish(args, results, results["argv"])
 
@@ -182,6 +220,9 @@ def finish(args: argparse.Namespace, results: dict[str, Any], argv: list[str]) -
     table = report.table(results)
     print()
     print(table)
+    if results.get("abuse"):
+        print()
+        print(report.abuse_table(results))
     print(f"\n({results['elapsed_s']:.0f} s)")
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

@@ -9,24 +9,43 @@ the sender included, exactly as openspace's hub loops over an event's clients. E
 message (the clients' acks) is read and ignored. No database, no rules, no projection, no
 acknowledgement bookkeeping: the difference to openspace is what openspace adds.
 
+For the storms (bench/storms.py) it does the same few things as plainly: it keeps every frame it
+broadcast, so a socket connecting with `?since=N` is first sent the frames after N, one
+`send_text` each, before it joins the set; it answers `{"type":"ping"}` with a pong; and it serves
+a phone's join: `GET /e/<bytes>` renders a Jinja2 page of about that many bytes (gzipped, as
+openspace's) and sets a cookie, `POST /e/<bytes>/join` reads the form, sets another and redirects.
+
 Run: `python -m bench.baseline --port 8001` (the benchmark starts it for you).
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 
+import jinja2
 import orjson
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from openspace.settings import Settings
 
 BROADCAST = '{"type":"broadcast"'
+PING = '{"type":"ping"}'
+KEEP = 5000  # frames kept for sockets that come back with ?since=N
+PAGE = jinja2.Environment(autoescape=True).from_string(
+    """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>
+<body><main><h1>{{ title }}</h1><ul>{% for row in rows %}
+<li class="topic" id="t-{{ row.id }}"><h3>{{ row.title }}</h3><p>{{ row.text }}</p></li>{% endfor %}
+</ul></main><script type="application/json" id="os-data">{{ data|safe }}</script></body></html>"""
+)
+ROW_BYTES = 200  # about what one row of the page above comes to
 
 
 def frame(seq: int, size: int) -> str:
@@ -36,16 +55,29 @@ def frame(seq: int, size: int) -> str:
 
 def create_app() -> Starlette:
     connections: set[WebSocket] = set()
+    sent: dict[int, str] = {}  # seq -> the frame broadcast, the last KEEP of them
+    head = [0]
 
     async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
+        since = ws.query_params.get("since", "")
+        at = int(since) if since.isdigit() else head[0]
+        while at < head[0]:  # no await between the last check and joining the set: nothing slips
+            at += 1
+            if at in sent:
+                await ws.send_text(sent[at])
         connections.add(ws)
         try:
             while True:
                 text = await ws.receive_text()
-                if text.startswith(BROADCAST):
+                if text == PING:
+                    await ws.send_text('{"type":"pong"}')
+                elif text.startswith(BROADCAST):
                     command = orjson.loads(text)
                     payload = frame(command["seq"], command["size"])
+                    sent[command["seq"]] = payload  # kept and listed with no await between: nothing slips
+                    head[0] = max(head[0], command["seq"])
+                    sent.pop(command["seq"] - KEEP, None)
                     for client in list(connections):
                         try:
                             await client.send_text(payload)
@@ -59,7 +91,33 @@ def create_app() -> Starlette:
     async def home(request: Request) -> PlainTextResponse:
         return PlainTextResponse(f"baseline: {len(connections)} connections")
 
-    return Starlette(routes=[Route("/", home), WebSocketRoute("/ws", endpoint)])
+    async def page(request: Request) -> Response:
+        """A page of about `size` bytes, rendered by Jinja2 from rows, as a participant page is."""
+        size = int(request.path_params["size"])
+        rows = [
+            {"id": f"{i:08x}", "title": f"Session {i + 1}", "text": "x" * (ROW_BYTES - 90)}
+            for i in range(max(1, size // ROW_BYTES))
+        ]
+        data = orjson.dumps({"seq": head[0], "epoch": "bare", "slug": str(size)}).decode()
+        response = HTMLResponse(PAGE.render(title="Baseline", rows=rows, data=data))
+        if "os_csrf" not in request.cookies:
+            response.set_cookie("os_csrf", secrets.token_urlsafe(16), httponly=True, samesite="lax")
+        return response
+
+    async def join(request: Request) -> Response:
+        async with request.form() as form:
+            form.get("name")  # read, as a join is; the bare app keeps no one
+        response = RedirectResponse(f"/e/{request.path_params['size']}", status_code=303)
+        response.set_cookie("os_p", secrets.token_urlsafe(16), httponly=True, samesite="lax")
+        return response
+
+    routes = [
+        Route("/", home),
+        Route("/e/{size:int}", page),
+        Route("/e/{size:int}/join", join, methods=["POST"]),
+        WebSocketRoute("/ws", endpoint),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=500)])
 
 
 def main() -> None:

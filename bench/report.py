@@ -17,9 +17,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from . import regions
+from . import abuse, postgres, regions
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+# the abuse phase's own rows, also written when it ran alone (--abuse-only leaves the main table be)
+ABUSE_BEGIN, ABUSE_END = "<!-- bench:abuse:begin -->", "<!-- bench:abuse:end -->"
 ROOT = Path(__file__).resolve().parent.parent
 P99_TARGETS = {500: 30.0, 2000: 60.0, 5000: 150.0}  # ms, action -> last client, at the fixed rate
 SATURATION_TARGET = 50_000  # deliveries/s
@@ -278,6 +280,14 @@ def table(results: dict[str, Any]) -> str:
     header = ("Measure", "Target", "openspace", "bare baseline", "openspace ÷ bare", "Target met")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    column = postgres.table(results, num, triple, verdict)
+    if column:  # the PostgreSQL column (#17), beside SQLite's figures from this run
+        lines += [
+            "",
+            "**PostgreSQL + Redis** (`openspace serve --workers N` on both, started by the bench):",
+            "",
+            column,
+        ]
     return "\n".join(lines)
 
 
@@ -350,6 +360,10 @@ def frozen_cell(result: dict[str, Any] | None) -> str:
 
 def write_doc(path: Path, results: dict[str, Any], table_text: str, argv: list[str]) -> None:
     """Replace the generated part of the document; keep whatever was written around the markers."""
+    if results.get("abuse"):
+        write_abuse(path, results, argv)
+    if results.get("args", {}).get("abuse_only"):
+        return
     m = results["machine"]
     v = m["versions"]
     shown = [a for i, a in enumerate(argv) if a != "--json" and (i == 0 or argv[i - 1] != "--json")]
@@ -372,9 +386,10 @@ Server and load generator share these cores.
 ```
 make bench                                   # 500, 1,000, 2,000 and 5,000 clients, durable writes: ~13 minutes
 .venv/bin/python -m bench --clients 2000 --no-saturation --no-write   # one quick point
-.venv/bin/python -m bench --clients '' --only project --no-write      # the durable write rate alone
 .venv/bin/python -m bench --client websockets --clients 500 --no-write  # listeners on websockets' own client
 .venv/bin/python -m bench.snapshot           # the snapshot timing alone
+.venv/bin/python -m bench --clients '' --only project --no-write      # durable on both stores, 2,000 clients on PG
+.venv/bin/python -m bench --abuse-only --abuse-clients 500 --abuse-seconds 5 --no-write  # abuse, scaled down
 ```
 {END}"""
     if path.exists() and BEGIN in (text := path.read_text()) and END in text:
@@ -383,3 +398,34 @@ make bench                                   # 500, 1,000, 2,000 and 5,000 clien
         path.write_text(before + generated + after)
     else:
         path.write_text(f"# Performance\n\n{generated}\n")
+
+
+def abuse_table(results: dict[str, Any]) -> str:
+    """The abuse phase's rows (bench/abuse.py) as their own table: each attack against no attack."""
+    header = ("Measure", "Target", "openspace", "without the attacker", "attack ÷ none", "Target met")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in abuse.rows(results.get("abuse"), num, verdict)]
+    return "\n".join(lines)
+
+
+def write_abuse(path: Path, results: dict[str, Any], argv: list[str]) -> None:
+    """The abuse-under-load rows between their own markers (appended to the document the first time)."""
+    m = results["machine"]
+    shown = [a for i, a in enumerate(argv) if a != "--json" and (i == 0 or argv[i - 1] != "--json")]
+    command = "make bench" if not shown else ".venv/bin/python -m bench " + " ".join(shlex.quote(a) for a in shown)
+    table_text = abuse_table(results)
+    generated = f"""{ABUSE_BEGIN}
+<!-- Written by `python -m bench` ({m["date"]}); edit outside the markers only. -->
+
+Measured {m["date"]} with `{command}`, on the code whose src/openspace/*.py hash to `{m["source"]}`;
+{m["nproc"]} CPUs, server, honest clients and attacker on the same cores.
+
+{table_text}
+{ABUSE_END}"""
+    text = path.read_text() if path.exists() else "# Performance\n"
+    if ABUSE_BEGIN in text and ABUSE_END in text:
+        before, rest = text.split(ABUSE_BEGIN, 1)
+        text = before + generated + rest.split(ABUSE_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## Abuse under load (issue #21)\n\n" + generated + "\n"
+    path.write_text(text)

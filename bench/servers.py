@@ -73,16 +73,33 @@ BENCH_LIMITS = {
 }
 
 
-def start(kind: str, workdir: Path) -> Server:
+@dataclass(frozen=True)
+class Backend:
+    """Where the project server keeps its data: a fresh SQLite file (empty URLs), or PostgreSQL and
+    Redis with several workers (bench/postgres.py), with /metrics on for the bus lag."""
+
+    database_url: str = ""
+    bus_url: str = ""
+    workers: int = 1
+
+
+def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
+    """kind: "project" (limits at bench scale), "abuse" (openspace as shipped) or "baseline"."""
     port = free_port()
-    if kind == "project":
+    extra: dict[str, str] = {}
+    if kind == "project" and backend is not None and backend.database_url:
+        command = [sys.executable, "-m", "openspace", "serve", "--no-demo", "--port", str(port)]
+        command += ["--database-url", backend.database_url, "--bus-url", backend.bus_url]
+        command += ["--workers", str(backend.workers), "--log-level", "warning"]
+        extra = {"OPENSPACE_METRICS": "1", "OPENSPACE_DB": ""}
+    elif kind in ("project", "abuse"):
         db = workdir / f"bench-{port}.db"
         command = [sys.executable, "-m", "openspace", "serve", "--no-demo", "--db", str(db), "--port", str(port)]
         command += ["--log-level", "warning"]
     else:
         command = [sys.executable, "-m", "bench.baseline", "--port", str(port), "--log-level", "warning"]
     log = workdir / f"{kind}-{port}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(BENCH_LIMITS if kind == "project" else {})}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(BENCH_LIMITS if kind == "project" else {}), **extra}
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
@@ -96,16 +113,20 @@ def start(kind: str, workdir: Path) -> Server:
         )
     server = Server(kind, port, process, log)
     deadline = time.monotonic() + STARTUP_SECONDS
+    answers = 0  # several workers: several good answers in a row, so that every one is up
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the {kind} server exited at startup:\n{server.tail()}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/")
-            if conn.getresponse().status == 200:
-                conn.close()
+            conn.request("GET", "/readyz" if backend and backend.workers > 1 else "/")
+            answers = answers + 1 if conn.getresponse().status == 200 else 0
+            conn.close()
+            if answers >= (5 if backend and backend.workers > 1 else 1):
                 return server
+            time.sleep(0.1)
         except OSError:
+            answers = 0
             time.sleep(0.1)
     stop(server)
     raise RuntimeError(f"the {kind} server did not answer within {STARTUP_SECONDS} s:\n{server.tail()}")
@@ -158,12 +179,12 @@ def wait_quiet(threshold: float = 20.0, patience: float = 180.0) -> float:
     return load
 
 
-def run_loadgen(config: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run bench.loadgen in its own process (own event loop) and read its JSON result."""
+def run_loadgen(config: dict[str, Any], timeout: float, module: str = "bench.loadgen") -> dict[str, Any]:
+    """Run bench.loadgen (or `module`) in its own process (own event loop) and read its JSON result."""
     out = Path(config["out"])
     out.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadgen", orjson.dumps(config).decode()],
+        [sys.executable, "-m", module, orjson.dumps(config).decode()],
         cwd=ROOT,
         start_new_session=True,
         stdin=subprocess.DEVNULL,

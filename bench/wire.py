@@ -236,11 +236,17 @@ async def open_listener(
     counted: bool = True,
     timeout: float = 15.0,
     ack_every: int = ACK_EVERY,
+    source: str | None = None,
 ) -> Listener:
+    """`source`: the local address to connect from (127.x.y.z), so the server sees several clients."""
     request, accept = handshake(host, port, path, cookie)
     loop = asyncio.get_running_loop()
+    local = (source, 0) if source else None
     _, protocol = await asyncio.wait_for(
-        loop.create_connection(lambda: Listener(request, accept, recorder, counted, ack_every), host, port), timeout
+        loop.create_connection(
+            lambda: Listener(request, accept, recorder, counted, ack_every), host, port, local_addr=local
+        ),
+        timeout,
     )
     await asyncio.wait_for(asyncio.shield(protocol.opened), timeout)
     return protocol
@@ -276,8 +282,8 @@ async def open_frozen(host: str, port: int, path: str, cookie: str, timeout: flo
 class Browser:
     """Cookies and requests against one server; bodies are returned exactly as sent (no decoding)."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, source: str | None = None) -> None:
+        self.host, self.port, self.source = host, port, source  # source: the address to connect from
         self.cookies: dict[str, str] = {}
 
     @property
@@ -290,7 +296,8 @@ class Browser:
     def request(
         self, method: str, path: str, form: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, http.client.HTTPResponse, bytes]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        local = (self.source, 0) if self.source else None
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30, source_address=local)
         try:
             sent = {"Origin": self.origin, **(headers or {})}
             if self.cookies:
@@ -334,7 +341,7 @@ class Browser:
         token = self.cookies.get("os_csrf") or self.csrf(f"/e/{slug}")
         form = {"csrf": token, "name": name}
         conn_cookies = {"os_csrf": token}
-        joiner = Browser(self.host, self.port)
+        joiner = Browser(self.host, self.port, self.source)
         joiner.cookies = dict(conn_cookies)
         status, _, body = joiner.request("POST", f"/e/{slug}/join", form=form)
         assert status == 303 and "os_p" in joiner.cookies, f"join: {status} {body[:300]!r}"

@@ -32,7 +32,9 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
         "bench",
         *("--clients", "20", "--seconds", "2", "--bursts", "1", "--frozen-at", "20", "--frozen-seconds", "2"),
         *("--no-saturation", "--durable-conns", "8", "--durable-events", "4", "--durable-seconds", "1"),
+        *("--abuse-clients", "20", "--abuse-seconds", "2", "--attacks", "previews,act_flood"),
         *("--patience", "0", "--retries", "0", "--no-write", "--json", str(out)),
+        *("--pg-clients", "20", "--pg-workers", "2"),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = orjson.loads(out.read_bytes())
@@ -41,7 +43,16 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
         assert "error" not in fanout, fanout
         assert fanout["rate"]["p99_ms"] is not None and not fanout["rate"].get("missing"), fanout
     assert results["durable"]["per_second"] > 0
+    postgres = results["postgres"]  # the PostgreSQL + Redis column (#17): both runs, and the bus lag
+    assert postgres["durable"]["per_second"] > 0, postgres["durable"]
+    assert "error" not in postgres["fanout"] and not postgres["fanout"]["rate"].get("missing"), postgres["fanout"]
+    assert postgres["fanout"]["metrics"]["bus_lag_seconds"]["count"] > 0
+    assert "PostgreSQL + Redis, 2 workers" in done.stdout
     assert results["snapshot"] and results["regions"]
+    abuse = results["abuse"]
+    assert "error" not in abuse, abuse
+    assert set(abuse["attacks"]) == {"previews", "act_flood"}
+    assert all(a["attacker"]["requests"] > 0 and a["rss_peak_kib"] > 0 for a in abuse["attacks"].values()), abuse
     assert "| Measure |" in done.stdout
 
 

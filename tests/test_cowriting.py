@@ -16,7 +16,7 @@ import pytest
 from openspace import cowriting as cowriting_module
 from openspace.broadcast import DocUpdate
 from openspace.cowriting import COMPACT_EVERY, Cowriting
-from openspace.domain import cowrite, harvest
+from openspace.domain import cowrite, markup
 from openspace.domain.errors import Forbidden, Invalid
 from openspace.domain.rules import Actor
 from openspace.live.hub import LocalHub
@@ -157,7 +157,7 @@ async def test_a_keystroke_leaves_the_markdown_to_the_checkpoint(tmp_path: Path)
     stored = orjson.loads(row.html)
     assert "discussion" not in stored and stored["insights"] == "<p><strong>Kvar</strong></p>"
     typed = "<p><em>Först</em> och <em>sen</em></p>"
-    assert harvest.report_html(row) | {"recommendations": ""} == {
+    assert markup.report_html(row) | {"recommendations": ""} == {
         "discussion": typed,
         "insights": "<p><strong>Kvar</strong></p>",
         "recommendations": "",

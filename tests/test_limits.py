@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
 
 from openspace.app import create_app
-from openspace.limits import Buckets
+from openspace.limits import Buckets, Limits
 from openspace.settings import Settings
+from tests.backends import RedisServer
 from tests.conftest import ORIGIN, EventHandle, act, create_event, csrf_of, join, new_browser
+from tests.server import free_port
 
 
 @pytest.fixture
@@ -84,6 +87,58 @@ def test_an_event_has_a_budget_of_its_own(limited: TestClient) -> None:
     assert codes == [303, 303, 303, 303, 429]
 
 
+@pytest.mark.parametrize("limited", [{"limit_actions_address": "2/600"}], indirect=True)
+def test_the_facilitator_is_not_slowed_by_the_hall_behind_the_same_address(limited: TestClient) -> None:
+    """The address's budget is the hall's: spent by its participants, it does not stop the person running the day."""
+    event = create_event(limited)
+    lisa, bo = join(limited, event, "Lisa"), join(limited, event, "Bo")
+    assert [act(p, event, "topic.propose", title=p is lisa and "L" or "B").status_code for p in (lisa, bo)] == [303] * 2
+    assert act(lisa, event, "topic.propose", title="L2").status_code == 429
+    placed = act(event.facilitator, event, "space.add", "facilitate", name="Rum", capacity="10")
+    assert placed.status_code == 303
+
+
+@pytest.mark.parametrize("limited", [{"limit_heavy_person": "2/600"}], indirect=True)
+def test_renames_and_report_saves_spend_a_heavy_budget_of_their_own(limited: TestClient) -> None:
+    """Cases 4 and 6: a rename or a saved report reaches every screen at the board's size, so a person has few."""
+    event = create_event(limited)
+    lisa = join(limited, event)
+    act(lisa, event, "topic.propose", title="Bibliotek")
+    codes = [act(lisa, event, "me.rename", name=f"Lisa {n}").status_code for n in range(3)]
+    assert codes == [303, 303, 429]
+    assert act(lisa, event, "topic.propose", title="Sagor").status_code == 303  # light actions still go
+
+
+@pytest.mark.parametrize("limited", [{"limit_actions_person": "1/600"}], indirect=True)
+def test_a_refused_action_costs_a_small_page_not_the_board(limited: TestClient) -> None:
+    """A flood of refused forms must not render the whole board each time: 429 answers a short page."""
+    event = create_event(limited)
+    lisa = join(limited, event)
+    assert act(lisa, event, "topic.propose", title="Bibliotekets framtid").status_code == 303
+    refused = act(lisa, event, "topic.propose", title="En till")
+    assert refused.status_code == 429
+    assert "Bibliotekets framtid" not in refused.text and 'role="alert"' in refused.text
+    assert len(refused.text) < 0.6 * len(lisa.get(event.path).text)
+
+
+@pytest.mark.parametrize(
+    "limited", [{"limit_new_events_address": "1/3600", "limit_refusals_address": "3/600"}], indirect=True
+)
+def test_an_address_refused_again_and_again_is_refused_at_the_door(limited: TestClient) -> None:
+    """A flood of refused requests: after a few refusals every request from the address gets a bare 429."""
+    event = create_event(limited)
+    browser = new_browser(limited)
+    data = {"csrf": csrf_of(browser, "/new"), "name": "X", "starts_on": "2026-03-14", "language": "en"}
+    data["timezone"] = "Europe/Stockholm"
+    refused = [browser.post("/new", data=data) for _ in range(3)]
+    assert [r.status_code for r in refused] == [429] * 3 and "<html" in refused[0].text.lower()
+    door = browser.get(event.path, headers={"accept-language": "sv"})
+    assert door.status_code == 429 and door.headers["retry-after"] == "10"
+    assert door.text.startswith("För många förfrågningar")  # short, in the person's language, no page
+    with pytest.raises(WebSocketDisconnect), socket(browser, event) as ws:
+        ws.receive_json()
+
+
 @pytest.mark.parametrize("limited", [{"limit_joins_address": "2/600"}], indirect=True)
 def test_joins_are_limited_per_address(limited: TestClient) -> None:
     """Case 11: a script cannot join without end (and so cannot mint fresh participant budgets)."""
@@ -132,3 +187,62 @@ def test_sockets_are_limited_per_participant_and_per_address(limited: TestClient
                 pass
     with socket(lisa, event):  # closed sockets give their place back
         pass
+
+
+# --- across workers: the buckets in Redis (issue #21) ---------------------------------------------------------
+
+
+async def test_buckets_in_redis_are_shared_by_workers_and_local_when_redis_is_gone(
+    settings: Settings, redis: RedisServer
+) -> None:
+    """Two workers' limits on one Redis spend one budget; with Redis unreachable each counts alone, never unlimited."""
+    one, two = (Limits(replace(settings, bus_url=redis.url, limit_actions_person="4/600")) for _ in range(2))
+    gone = Limits(replace(settings, bus_url=f"redis://127.0.0.1:{free_port()}/0", limit_actions_person="2/600"))
+    try:
+        taken = [await (one, two)[n % 2].take(("person", (one, two)[n % 2].person, "p:lisa")) for n in range(6)]
+        assert taken == [True, True, True, True, False, False]
+        assert [await gone.take(("person", gone.person, "p:lisa")) for _ in range(3)] == [True, True, False]
+    finally:
+        for limits in (one, two, gone):
+            await limits.close()
+
+
+def test_a_client_spreading_its_actions_over_two_workers_is_limited_at_the_same_total(
+    settings: Settings, redis: RedisServer
+) -> None:
+    """Two workers on one Redis and one database: the same participant, alternating, gets 6 actions in all, not 12."""
+    shared = replace(settings, bus_url=redis.url, limit_actions_person="6/600")
+    with (
+        TestClient(create_app(shared), base_url=ORIGIN, follow_redirects=False) as first,
+        TestClient(create_app(shared), base_url=ORIGIN, follow_redirects=False) as second,
+    ):
+        event = create_event(first)
+        lisa = join(first, event)
+        lisa_elsewhere = new_browser(second)
+        lisa_elsewhere.cookies = lisa.cookies  # the same browser, its requests spread by the proxy
+        codes = [
+            act((lisa, lisa_elsewhere)[n % 2], event, "topic.propose", title=f"T{n}").status_code for n in range(9)
+        ]
+        assert codes == [303] * 6 + [429] * 3
+        with socket(lisa_elsewhere, event) as ws:  # the socket spends from the same budget
+            assert propose(ws, 99)["error"]["code"] == "slow_down"
+
+
+def test_a_participants_sockets_are_counted_across_two_workers(settings: Settings, redis: RedisServer) -> None:
+    """Two sockets allowed per person: one on each worker, and a third on either is refused; closing gives one back."""
+    shared = replace(settings, bus_url=redis.url, sockets_per_person=2)
+    with (
+        TestClient(create_app(shared), base_url=ORIGIN, follow_redirects=False) as first,
+        TestClient(create_app(shared), base_url=ORIGIN, follow_redirects=False) as second,
+    ):
+        event = create_event(first)
+        lisa = join(first, event)
+        lisa_elsewhere = new_browser(second)
+        lisa_elsewhere.cookies = lisa.cookies
+        with socket(lisa, event), socket(lisa_elsewhere, event):
+            for browser in (lisa, lisa_elsewhere):
+                with pytest.raises(WebSocketDenialResponse) as denied, socket(browser, event):
+                    pass
+                assert denied.value.status_code == 429
+        with socket(lisa_elsewhere, event), socket(lisa_elsewhere, event):  # both places given back
+            pass

@@ -61,7 +61,10 @@ def test_r1_an_offline_client_gets_exactly_the_500_changes_it_missed(client: Tes
     with phone.websocket_connect(
         f"{event.path}/ws?since={data['seq']}&epoch={data['epoch']}", headers={"origin": ORIGIN}
     ) as ws:
-        received = [ws.receive_json() for _ in range(500)]
+        received: list[dict[str, Any]] = []
+        while len(received) < 500:  # in batch frames of at most 64 (live/catchup.py)
+            message = ws.receive_json()
+            received += message["changes"] if message["type"] == "batch" else [message]
         ws.send_json({"type": "ping"})
         assert ws.receive_json() == {"type": "pong"}  # nothing more was queued: 0 duplicated
     seqs = [m["seq"] for m in received]
@@ -301,7 +304,11 @@ def test_r4_a_frozen_client_is_cut_off_at_its_bound_and_the_others_get_everythin
                 assert cut.value.rcvd is not None and cut.value.rcvd.code == 4008  # closed at its bound
                 assert memory_after - memory_before < 50 * 1024  # bounded: well under 50 MiB for all this
                 resumed = await connect(f"{url}?since={first['seq']}&epoch={first['epoch']}", origin=server.url)  # type: ignore[arg-type]
-                caught_up = [orjson.loads(await resumed.recv())["seq"] for _ in range(120)]
+                caught_up: list[int] = []
+                while len(caught_up) < 120:  # in batch frames of at most 64 (live/catchup.py)
+                    message = orjson.loads(await resumed.recv())
+                    batch = message["changes"] if message["type"] == "batch" else [message]
+                    caught_up += [change["seq"] for change in batch]
                 assert caught_up == list(range(first["seq"] + 1, head + 1))  # and it resumes exactly
                 for ws in (*drivers, resumed, *(r.ws for r in readers)):
                     await ws.close()
@@ -334,6 +341,8 @@ def test_r5_300_screens_come_back_after_a_restart_and_resynchronise(tmp_path: Pa
                     message = orjson.loads(await asyncio.wait_for(ws.recv(), 20))
                     if message["type"] == "change":
                         got.append(message["seq"])
+                    elif message["type"] == "batch":  # a catch-up comes in batches (live/catchup.py)
+                        got += [change["seq"] for change in message["changes"]]
             finally:
                 await ws.close()
             return got

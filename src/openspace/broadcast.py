@@ -6,8 +6,9 @@ live/redis_bus.py) and the feed name the messages they carry without reaching in
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from openspace.domain.model import Change
@@ -22,16 +23,20 @@ class Committed:
     seq: int
     change: Change
     patch: dict[str, Any]
+    # when it was published, right after its commit (wall clock): fan-out and bus lag are timed from it
+    at: float = field(default_factory=time.time, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
     """Something every process must act on that is not a change of the board: the event was
-    deleted (its screens close for good), or its facilitator link was replaced (facilitator
-    screens sign in again)."""
+    deleted (its screens close for good), its facilitator link was replaced (facilitator
+    screens sign in again), or a participant (`subject`) was renamed or erased their name, which
+    lives with their login, not on the board (the logins kept in memory forget it, runtime.py)."""
 
     event_id: str
-    what: Literal["deleted", "reauth"]
+    what: Literal["deleted", "reauth", "renamed"]
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)

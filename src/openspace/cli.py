@@ -1,4 +1,5 @@
-"""The `openspace` command: `serve` (the default), `new-event`, `export`, `import`, `backup`, `restore`.
+"""The `openspace` command: `serve` (the default), `new-event`, `export`, `import`, `backup`, `restore`,
+`migrate`, `copy` and `retention`.
 
 Every `serve` option falls back to its `OPENSPACE_*` environment variable, then to the default in
 `settings.SETTINGS`; `openspace serve --help` shows the same help texts as docs/settings.md.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import click
 import uvicorn
 
-from openspace import links, serving
+from openspace import links, logs, retention, serving
 from openspace import store as storage
 from openspace.app import create_app
 from openspace.demo import create_demo
@@ -26,7 +26,7 @@ from openspace.exports import document as export_data
 from openspace.exports import formats as exporting
 from openspace.exports.formats import FORMATS
 from openspace.guard import install_redaction
-from openspace.live.bus import MemoryBus
+from openspace.live.bus import MemoryBus, open_bus
 from openspace.live.frames import FrameProtocol
 from openspace.media import PhotoStore
 from openspace.runtime import Runtime
@@ -66,6 +66,7 @@ def main(ctx: click.Context) -> None:
 @click.option("--demo/--no-demo", default=None, help=HELP["demo"])
 @click.option("--public-url", default=None, help=HELP["public_url"])
 @click.option("--log-level", default=None, help=HELP["log_level"])
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help=HELP["log_format"])
 @click.option("--database-url", default=None, help=HELP["database_url"])
 @click.option("--bus-url", default=None, help=HELP["bus_url"])
 @click.option("--workers", type=int, default=None, help=HELP["workers"])
@@ -76,6 +77,7 @@ def serve(
     demo: bool | None,
     public_url: str | None,
     log_level: str | None,
+    log_format: str | None,
     database_url: str | None,
     bus_url: str | None,
     workers: int | None,
@@ -88,11 +90,12 @@ def serve(
         demo=demo,
         public_url=public_url,
         log_level=log_level,
+        log_format=log_format,
         database_url=database_url,
         bus_url=bus_url,
         workers=workers,
     )
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
     install_redaction()
     if settings.workers > 1:
         serve_workers(settings)
@@ -315,3 +318,47 @@ def copy_command(source: str, database_url: str | None) -> None:
     except StoreError as problem:
         raise click.ClickException(str(problem)) from None
     click.echo(f"Copied {copied} events into {describe(settings)} ({skipped} were there already)")
+
+
+@main.command("retention")
+@click.option("--dry-run", is_flag=True, help="Only list the events that would be deleted.")
+@click.option("--days", type=int, default=None, help=HELP["retention_days"])
+@click.option("--database-url", default=None, help=HELP["database_url"])
+@click.option("--db", default=None, help=HELP["db"])
+@click.option("--bus-url", default=None, help=HELP["bus_url"])
+def retention_command(
+    dry_run: bool, days: int | None, database_url: str | None, db: str | None, bus_url: str | None
+) -> None:
+    """Delete the events whose last day is more than retention_days days ago (docs/deploy.md).
+
+    Through the write path, as a facilitator's delete: with the servers' bus_url, every worker
+    closes the deleted events' screens."""
+    settings = Settings.from_env(database_url=database_url, db=db, bus_url=bus_url, retention_days=days)
+    if settings.retention_days <= 0:
+        raise click.ClickException("retention is off: set OPENSPACE_RETENTION_DAYS or give --days")
+
+    async def run() -> list[Event]:
+        store = await open_store(settings)
+        try:
+            if dry_run:
+                return await retention.expired(store, settings.retention_days)
+            bus = open_bus(settings.bus_url)
+            service = Service(store, bus, PhotoStore(storage.file_store(settings.database)))
+            await bus.start()
+            await service.start()
+            try:
+                return await retention.sweep(service, settings.retention_days)
+            finally:
+                await service.stop()
+                flush = getattr(bus, "flush", None)
+                if flush is not None:
+                    await flush()  # the notices that close screens on every worker
+                await bus.stop()
+        finally:
+            await store.close()
+
+    events = asyncio.run(run())
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {len(events)} events that ended more than {settings.retention_days} days ago")
+    for event in events:
+        click.echo(f"  {event.slug}  last day {event.ends_on}  {event.name}")

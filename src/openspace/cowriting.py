@@ -43,7 +43,7 @@ from pycrdt import merge_updates
 from openspace.broadcast import DocPresence, DocUpdate, Subscribable
 from openspace.domain import cowrite, markup
 from openspace.domain.errors import N_, NotFound
-from openspace.domain.harvest import FIELDS, HTML_FIELDS, fields_of, writable_topic
+from openspace.domain.harvest import FIELDS, fields_of, writable_topic
 from openspace.domain.model import Board, Change, Report
 from openspace.domain.rules import Actor, Context
 from openspace.rooms import Rooms, Viewer
@@ -259,7 +259,8 @@ class Cowriting(Rooms):
         report = board.reports.get(topic_id) if board else None
         if report is not None and self.service.offload is not None:  # the Markdown, off the writer
             with contextlib.suppress(Exception):  # too busy: the writer renders it
-                await self.service.offload(markup.warm, [getattr(report, f) for f in HTML_FIELDS])
+                texts = [getattr(report, f) for f in markup.HTML_FIELDS]
+                markup.remember(await self.service.offload(markup.rendered, texts))
         with contextlib.suppress(Exception):  # a topic deleted meanwhile: nothing to publish
             await self.service.execute(
                 event_id,

@@ -16,6 +16,7 @@ from openspace.service import Service
 THEME = "Hur påverkar sociala medier bibliotekens kärnverksamhet, och vilken roll ska biblioteken ha?"
 SPACES = [("Sagorummet", 20), ("Läsfåtöljerna", 12), ("Verkstaden", 15), ("Trappan", 25)]
 SLOTS = [("10:00", "11:00"), ("11:15", "12:15"), ("13:15", "14:15"), ("14:30", "15:30")]
+BREAKS = [("12:15", "13:15", "Lunch")]  # a labelled slot, on every agenda (#15)
 TOPICS = [
     (
         "Policy och strategi för sociala medier",
@@ -87,6 +88,9 @@ async def create_demo(service: Service, today: date | None = None) -> tuple[Even
         ]
         for s, e in SLOTS
     ]
+    for s, e, label in BREAKS:
+        args = {"day": day.isoformat(), "start": s, "end": e, "label": label}
+        await service.execute(event.id, facilitator, "slot.add", args)
     for title, description, convener, cell in TOPICS:
         args = {"title": title, "description": description, "convener_name": convener}
         topic = (await service.execute(event.id, facilitator, "topic.propose", args))["topic"]

@@ -9,6 +9,7 @@ not lock out everyone else. The right link is never refused.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import re
 import time
@@ -90,3 +91,19 @@ class LoginGuard:
     def fail(self, event_id: str, secret: str, now: float | None = None) -> None:
         self.links.fail(self.link(event_id, secret), now)
         self.events.fail(event_id, now)
+
+
+def address_allowed(client: str, allow: str) -> bool:
+    """`client` within one of the comma-separated addresses or networks (10.0.0.0/8) of `allow`:
+    who may read /metrics or create events, when the operator restricts it (#17)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:  # not an address (a test client's "testclient"): not on any list
+        return False
+    for entry in (e.strip() for e in allow.split(",")):
+        try:
+            if entry and address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False

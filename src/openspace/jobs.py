@@ -1,29 +1,45 @@
-"""Heavy work off the event loop and outside the writer: one bounded pool for every costly job.
+"""Heavy work off the event loop, outside the writer and in processes that can be stopped.
 
 Markdown previews, report rendering, exports (the PDF above all), photo decoding and placement
-hints each cost from milliseconds to minutes of CPU. Run on the event loop they stall every
-socket of every event (issue #21, cases 1 and 16); run inside the writer's transaction they
-stall every write (case 7); run on asyncio's default thread pool they are unbounded in number
-and share it with everything else (case 2). So they all go through one `JobPool`:
+hints each cost from milliseconds to minutes of CPU and up to gigabytes of memory. Run on the
+event loop they stall every socket of every event (issue #21, cases 1 and 16); run inside the
+writer's transaction they stall every write (case 7); run on threads they cannot be stopped, so a
+job past its time kept running and kept its memory (case 2). So they all go through one `JobPool`:
 
-- a fixed number of worker threads (`jobs_workers`), so at most that many run at once;
+- a fixed number of worker processes (`jobs_workers`), forked from a small server process
+  (multiprocessing's forkserver, which has imported the heavy modules once) so a new one starts
+  in milliseconds, and never forked from the threaded server itself;
 - a bounded queue (`jobs_queue`): beyond it a job is refused at once with "busy, try again"
   rather than piling up memory;
-- a time limit (`jobs_timeout`) on waiting for the answer: the person is told to try again and
-  the slot is given back when the thread ends (a thread cannot be killed, so the limits on input
-  size are what bound the work itself).
+- a time limit (`jobs_timeout`) from the moment the job is asked for: a job still waiting then
+  never runs, and a worker still running it is killed (SIGKILL), so its CPU and every byte it
+  held are given back at once, and a fresh worker takes its place;
+- an address-space limit in each worker (`jobs_memory_mb`, `RLIMIT_AS`): a job that asks for
+  more gets MemoryError there, not the server's memory, and its worker is replaced;
+- each worker is replaced after `RECYCLE` jobs, so fragmentation never accumulates;
+- workers run at a lower CPU priority (`NICE`) than the server, so on a machine with as many
+  workers as cores the event loop still gets the CPU it needs to answer and fan out.
 
-`Cache` keeps expensive outputs by the event's sequence number, so a published PDF is built once
-per change, not once per request.
+A job is a module-level function and picklable arguments (a Board is), its answer is pickled
+back. `Cache` keeps expensive outputs by the event's sequence number, so a published PDF is built
+once per change, not once per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
+import os
+import pickle
+import queue as queues
+import resource
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from openspace.domain.errors import N_, Unavailable
@@ -32,43 +48,169 @@ T = TypeVar("T")
 
 BUSY = N_("The server is busy with other work. Please try again in a moment.")
 TOO_SLOW = N_("That took too long to prepare. Please try again later.")
+TOO_BIG = N_("That was too large to prepare. Please try something smaller.")
+RECYCLE = 50  # jobs per worker process before a fresh one takes its place
+# below the server's priority: with as many workers as cores, PDF builds must not starve the sockets
+NICE = 10
+# imported once by the forkserver, so each worker starts with them loaded (and shares their pages)
+PRELOAD = ["openspace.domain.markup", "openspace.domain.hints", "openspace.media", "openspace.exports.formats"]
 
 
 class JobPool:
-    """At most `workers` jobs at once and `queue` more waiting; each answered within `timeout` s."""
+    """At most `workers` jobs at once and `queue` more waiting; each done or stopped within `timeout` s."""
 
-    def __init__(self, workers: int = 2, queue: int = 16, timeout: float = 60.0) -> None:
+    def __init__(self, workers: int = 2, queue: int = 16, timeout: float = 60.0, memory_mb: int = 2048) -> None:
         self.workers, self.limit, self.timeout = workers, workers + queue, timeout
+        self.memory = memory_mb * 1024 * 1024
+        # one thread per worker process: it hands a job over and waits on the pipe, never the loop
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="openspace-job")
+        self._idle: queues.SimpleQueue[_Worker] = queues.SimpleQueue()
+        self._all: set[_Worker] = set()  # every worker alive, idle or busy
         self._lock = threading.Lock()
-        self.pending = 0  # running or waiting, until its thread is done (even after a timeout)
-        self.ran = 0  # how many jobs were started, for tests and the bench
+        self._closed = False
+        self.pending = 0  # running or waiting
+        self.ran = 0  # how many jobs were asked for, for tests and the bench
+        self.killed = 0  # workers stopped at the time limit, or after running out of memory
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on a worker thread; Unavailable (503) when full or too slow."""
+        """`fn(*args)` in a worker process; Unavailable (503) when full, too slow or too large."""
         with self._lock:
-            if self.pending >= self.limit:
+            if self.pending >= self.limit or self._closed:
                 raise Unavailable(BUSY)
             self.pending += 1
             self.ran += 1
+        deadline = time.monotonic() + self.timeout
         try:
-            future = self._executor.submit(fn, *args)
+            future = self._executor.submit(self._dispatch, fn, args, deadline)
         except BaseException:
             self._release()
             raise
         future.add_done_callback(lambda _: self._release())
+        return await asyncio.wrap_future(future)
+
+    def pids(self) -> list[int]:
+        """The worker processes alive now (the bench adds their memory to the server's)."""
+        return [w.process.pid for w in list(self._all) if w.process.pid and w.process.is_alive()]
+
+    def _dispatch(self, fn: Callable[..., Any], args: tuple[Any, ...], deadline: float) -> Any:
+        """On a pool thread: give the job to an idle worker and wait for it until the deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Unavailable(TOO_SLOW)  # waited its whole time in the queue: it never runs
+        payload = pickle.dumps((fn, args))  # not picklable: the caller's mistake, raised here
+        worker = self._take()
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
-        except TimeoutError:
-            future.cancel()  # still waiting: never runs; running: finishes, then frees its place
-            raise Unavailable(TOO_SLOW) from None
+            worker.conn.send_bytes(payload)
+            del payload
+            if not worker.conn.poll(left):
+                self._kill(worker, stopped=True)
+                raise Unavailable(TOO_SLOW)
+            status, value = worker.conn.recv()
+        except (EOFError, OSError):  # the worker died: killed by the system, or crashed
+            self._kill(worker, stopped=True)
+            raise Unavailable(TOO_BIG) from None
+        worker.jobs += 1
+        if status == "memory" or worker.jobs >= RECYCLE or self._closed:
+            self._kill(worker, stopped=status == "memory")
+        else:
+            self._idle.put(worker)
+        if status == "memory":
+            raise Unavailable(TOO_BIG)
+        if status == "error":
+            raise value
+        return value
+
+    def _take(self) -> _Worker:
+        try:
+            return self._idle.get_nowait()
+        except queues.Empty:
+            worker = _Worker(self.memory)
+            with self._lock:
+                self._all.add(worker)
+            return worker
+
+    def _kill(self, worker: _Worker, stopped: bool = False) -> None:
+        with self._lock:
+            self._all.discard(worker)
+            self.killed += stopped
+        worker.stop(politely=not stopped)  # a runaway is killed at once; a recycled one exits
 
     def _release(self) -> None:
         with self._lock:
             self.pending -= 1
 
     def close(self) -> None:
+        """Stop every worker now: a job still running is killed with it."""
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
+        for worker in list(self._all):
+            worker.stop(politely=True)
+        self._all.clear()
+
+
+_CONTEXT: list[Any] = []
+
+
+def context() -> Any:
+    """The forkserver context, preloaded once per server process."""
+    if not _CONTEXT:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        _CONTEXT.append(ctx)
+    return _CONTEXT[0]
+
+
+class _Worker:
+    """One worker process and our end of its pipe."""
+
+    def __init__(self, memory: int) -> None:
+        ctx = context()
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=serve, args=(child, memory), name="openspace-job", daemon=True)
+        self.process.start()
+        child.close()
+        self.jobs = 0
+
+    def stop(self, politely: bool = False) -> None:
+        """Kill the process; `politely`: first let it finish its loop and exit (coverage saves its data)."""
+        if politely:
+            with contextlib.suppress(Exception):
+                self.conn.close()  # its recv() ends: it returns and exits
+                self.process.join(1.0)
+        with contextlib.suppress(Exception):
+            self.process.kill()
+            self.process.join(5)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        with contextlib.suppress(Exception):
+            self.process.close()
+
+
+def serve(conn: Connection, memory: int) -> None:
+    """A worker's life: limit its own memory, then run jobs one at a time until told to stop."""
+    os.nice(NICE)
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    while True:
+        try:
+            fn, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", fn(*args))
+        except MemoryError:
+            answer = ("memory", None)
+        except Exception as error:
+            answer = ("error", error)
+        try:
+            conn.send(answer)
+        except MemoryError:
+            conn.send(("memory", None))
+        except Exception as error:  # an answer or error that cannot be pickled
+            conn.send(("error", RuntimeError(repr(error))))
+        if answer[0] == "memory":
+            return
+        del answer
 
 
 class Cache:
@@ -83,6 +225,7 @@ class Cache:
         self.size, self.evict = size, evict
         self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._building: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        self._built_at: dict[tuple[Any, ...], float] = {}
         self.builds = 0
 
     async def get(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
@@ -105,9 +248,21 @@ class Cache:
             self._building.pop(key, None)
         future.set_result(value)
         self._items[key] = value
+        self._built_at[key] = time.monotonic()
         while len(self._items) > self.size:
-            self._drop(self._items.popitem(last=False)[1])
+            old, dropped = self._items.popitem(last=False)
+            self._built_at.pop(old, None)
+            self._drop(dropped)
         return value
+
+    def recent(self, like: tuple[Any, ...], seconds: float) -> Any | None:
+        """The newest entry built in the last `seconds` whose key is `like` with its seq (key[1])
+        left out: (event, seq, kind, audience) matched by (event, kind, audience)."""
+        now, best, newest = time.monotonic(), None, -1
+        for key, value in self._items.items():
+            if (key[0], *key[2:]) == like and now - self._built_at.get(key, 0.0) < seconds and key[1] > newest:
+                best, newest = value, key[1]
+        return best
 
     def _drop(self, value: Any) -> None:
         if self.evict is not None:
@@ -115,8 +270,10 @@ class Cache:
 
     def forget(self, event_id: str) -> None:
         for key in [k for k in self._items if k and k[0] == event_id]:
+            self._built_at.pop(key, None)
             self._drop(self._items.pop(key))
 
     def clear(self) -> None:
+        self._built_at.clear()
         while self._items:
             self._drop(self._items.popitem()[1])

@@ -14,22 +14,39 @@ its least recently used key beyond `max_keys`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from openspace import i18n, metrics
 from openspace.domain.errors import N_, SlowDown
 from openspace.domain.rules import Actor
+from openspace.security import LANG_COOKIE
 from openspace.settings import Settings
+
+log = logging.getLogger(__name__)
 
 TOO_FAST = N_("Too many actions at once. Please slow down.")
 TOO_MANY_PREVIEWS = N_("Too many previews at once. Please wait a moment before the next one.")
 TOO_MANY_JOINS = N_("Too many people joined from this network just now. Please try again in a minute.")
 TOO_MANY_EVENTS = N_("Too many events were created just now. Please try again later.")
 TOO_MANY_UPLOADS = N_("Too many photos in a short time. Please wait a few minutes.")
+TOO_MANY_REFUSALS = N_("Too many requests from your address were refused just now. Please wait a few seconds.")
 TOO_MANY_SOCKETS = N_("Too many open connections from you. Close a tab and reload.")
+
+
+# Commands whose one change reaches every screen at a size that grows with the board: a rename
+# rewrites every topic of its convener (case 4), a saved or restored report carries up to three
+# long texts rendered (case 6). Each is rare for a person; in a loop each is a fan-out amplifier.
+HEAVY = frozenset({"me.rename", "report.save", "report.restore"})
 
 
 def parse_rate(spec: str) -> tuple[int, float]:
@@ -41,11 +58,20 @@ def parse_rate(spec: str) -> tuple[int, float]:
 class Buckets:
     """Token buckets by key: `count` at once, `count / seconds` refilled per second."""
 
-    def __init__(self, spec: str, max_keys: int = 20_000) -> None:
+    def __init__(self, spec: str, max_keys: int = 20_000, name: str = "") -> None:
+        self.name = name  # the limit's setting, without "limit_": what the metric names (#17)
         self.count, seconds = parse_rate(spec)
         self.rate = self.count / seconds
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def empty(self, key: str, now: float | None = None) -> bool:
+        """Whether `key` has no token left now (nothing is spent)."""
+        held = self._buckets.get(key)
+        if held is None:
+            return False
+        now = time.monotonic() if now is None else now
+        return held[0] + (now - held[1]) * self.rate < 1
 
     def take(self, key: str, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
@@ -55,6 +81,8 @@ class Buckets:
         self._buckets[key] = (tokens - 1 if allowed else tokens, now)
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
+        if not allowed and self.name:
+            metrics.LIMITS.labels(self.name).inc()
         return allowed
 
 
@@ -75,12 +103,15 @@ class Counter:
     """Open things (sockets) per key, released when they close."""
 
     limit: int
+    name: str = ""
 
     def __post_init__(self) -> None:
         self.open: dict[str, int] = {}
 
     def acquire(self, key: str) -> bool:
         if self.open.get(key, 0) >= self.limit:
+            if self.name:
+                metrics.LIMITS.labels(self.name).inc()
             return False
         self.open[key] = self.open.get(key, 0) + 1
         return True
@@ -93,45 +124,210 @@ class Counter:
             self.open.pop(key, None)
 
 
+# One token bucket per key, taken in order, in one round trip: the same arithmetic as `Buckets`, on
+# Redis's clock, so every worker spends from the same buckets. Returns 1 if every bucket had a
+# token (each one is spent), else 0 (the buckets before the refusing one are spent, as locally).
+TAKE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  local count, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local held = redis.call('HMGET', key, 't', 's')
+  local tokens = math.min(count, (tonumber(held[1]) or count) + (now - (tonumber(held[2]) or now)) * rate)
+  local allowed = tokens >= 1
+  if allowed then tokens = tokens - 1 end
+  redis.call('HSET', key, 't', tostring(tokens), 's', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(1000 * count / rate) + 1000)
+  if not allowed then return 0 end
+end
+return 1
+"""
+# Open sockets: a sorted set per key whose members are sockets, scored by when they lapse. A worker
+# refreshes its sockets every SOCKET_TTL / 3 s, so the sockets of a worker that died lapse by themselves.
+OPEN = """
+local clock = redis.call('TIME')
+local now, ttl = tonumber(clock[1]), tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then return 0 end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ttl, ARGV[1])
+  redis.call('EXPIRE', key, ttl)
+end
+return 1
+"""
+REFRESH = """
+local clock = redis.call('TIME')
+local until_ = tonumber(clock[1]) + tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, 'XX', until_, ARGV[1 + i])
+  redis.call('EXPIRE', key, tonumber(ARGV[1]))
+end
+return 1
+"""
+SOCKET_TTL = 60  # seconds a shared socket count lasts without its worker refreshing it
+PREFIX = "openspace:limit:"
+DOWN_SECONDS = 5.0  # after Redis failed to answer, count locally this long before asking it again
+
+
+class Shared:
+    """Token buckets in Redis, shared by every worker on it (issue #21): `take` answers None when
+    Redis cannot be reached, and the caller falls back to its own local buckets meanwhile."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis  # only servers with a Redis bus need it
+
+        self.client = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        self.script = self.client.register_script(TAKE)
+        self.open_script = self.client.register_script(OPEN)
+        self.refresh_script = self.client.register_script(REFRESH)
+        self.down_until = 0.0
+        self.origin = secrets.token_hex(6)  # this worker, in the names of its sockets
+        self.opened: dict[str, list[str]] = {}  # this worker's sockets in Redis: member -> keys
+        self._keeper: asyncio.Task[None] | None = None
+
+    async def take(self, buckets: list[tuple[str, Buckets]]) -> bool | None:
+        if time.monotonic() < self.down_until:
+            return None
+        keys = [PREFIX + key for key, _ in buckets]
+        args: list[float] = [x for _, b in buckets for x in (b.count, b.rate)]
+        try:
+            return bool(await self.script(keys=keys, args=args))
+        except Exception as problem:  # Redis down or slow: the local buckets keep counting
+            self.failed(problem)
+            return None
+
+    def failed(self, problem: Exception) -> None:
+        log.warning("limits: Redis did not answer (%s); counting in this process for now", problem)
+        self.down_until = time.monotonic() + DOWN_SECONDS
+
+    async def open(self, counts: list[tuple[str, int]]) -> str | None:
+        """Count one socket under each (key, limit): its name in Redis, "" when over a limit, None
+        when Redis cannot be reached (count it locally)."""
+        if time.monotonic() < self.down_until:
+            return None
+        member = f"{self.origin}:{secrets.token_hex(6)}"
+        keys = [PREFIX + "sockets:" + key for key, _ in counts]
+        try:
+            if not await self.open_script(keys=keys, args=[member, SOCKET_TTL, *(n for _, n in counts)]):
+                return ""
+        except Exception as problem:
+            self.failed(problem)
+            return None
+        self.opened[member] = keys
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self.keep(), name="openspace-limits")
+        return member
+
+    async def shut(self, member: str) -> None:
+        keys = self.opened.pop(member, [])
+        with contextlib.suppress(Exception):  # not given back: it lapses after SOCKET_TTL
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.zrem(key, member)
+                await pipe.execute()
+
+    async def keep(self) -> None:
+        """Refresh this worker's open sockets in Redis, so they do not lapse while open."""
+        while True:
+            await asyncio.sleep(SOCKET_TTL / 3)
+            pairs = [(key, member) for member, keys in list(self.opened.items()) for key in keys]
+            for at in range(0, len(pairs), 1000):
+                chunk = pairs[at : at + 1000]
+                with contextlib.suppress(Exception):
+                    await self.refresh_script(keys=[k for k, _ in chunk], args=[SOCKET_TTL, *(m for _, m in chunk)])
+
+    async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        for member in list(self.opened):
+            await self.shut(member)
+        await self.client.aclose()
+
+
 class Limits:
-    """Every per-person, per-address and per-event limit of one server, from its settings."""
+    """Every per-person, per-address and per-event limit of one server, from its settings.
+
+    With a Redis bus (several workers) the buckets live in Redis, so a client spreading its
+    actions over the workers is limited at the same total as on one; without, in this process.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        self.person = Buckets(settings.limit_actions_person)
-        self.address = Buckets(settings.limit_actions_address)
-        self.event = Buckets(settings.limit_actions_event)
-        self.previews = Buckets(settings.limit_previews)
-        self.joins = Buckets(settings.limit_joins_address)
-        self.new_by_address = Buckets(settings.limit_new_events_address)
-        self.new_events = Buckets(settings.limit_new_events)
-        self.uploads = Buckets(settings.limit_uploads_person)
-        self.person_sockets = Counter(settings.sockets_per_person)
-        self.address_sockets = Counter(settings.sockets_per_address)
+        self.person = Buckets(settings.limit_actions_person, name="actions_person")
+        self.address = Buckets(settings.limit_actions_address, name="actions_address")
+        self.event = Buckets(settings.limit_actions_event, name="actions_event")
+        self.previews = Buckets(settings.limit_previews, name="previews")
+        self.joins = Buckets(settings.limit_joins_address, name="joins_address")
+        self.new_by_address = Buckets(settings.limit_new_events_address, name="new_events_address")
+        self.new_events = Buckets(settings.limit_new_events, name="new_events")
+        self.uploads = Buckets(settings.limit_uploads_person, name="uploads_person")
+        self.heavy = Buckets(settings.limit_heavy_person, name="heavy_person")
+        self.refusals = Buckets(settings.limit_refusals_address, name="refusals_address")
+        self.person_sockets = Counter(settings.sockets_per_person, name="sockets_per_person")
+        self.address_sockets = Counter(settings.sockets_per_address, name="sockets_per_address")
+        self.shared = Shared(settings.bus_url) if settings.bus_url.startswith(("redis://", "rediss://")) else None
 
-    def action(self, conn: HTTPConnection, event_id: str, actor: Actor) -> None:
-        """Raise SlowDown when this person, their address or the event has spent its share."""
-        if not (self.person.take(who(actor, conn)) and self.address.take(address(conn)) and self.event.take(event_id)):
+    async def take(self, *spends: tuple[str, Buckets, str], conn: HTTPConnection | None = None) -> bool:
+        """One token from each (name, buckets, key) in order, stopping at the first refusal; a
+        refusal also spends from `conn`'s address's refusal budget (the penalty box)."""
+        allowed = None
+        if self.shared is not None:
+            allowed = await self.shared.take([(f"{name}:{key}", buckets) for name, buckets, key in spends])
+        if allowed is None:
+            allowed = all(buckets.take(key) for _, buckets, key in spends)
+        if not allowed and conn is not None:
+            self.refusals.take(address(conn))
+        return allowed
+
+    def penalised(self, host: str) -> bool:
+        """Whether this address was refused so often lately that it is refused at the door."""
+        return self.refusals.empty(host)
+
+    async def action(self, conn: HTTPConnection, event_id: str, actor: Actor, name: str = "") -> None:
+        """Raise SlowDown when this person, their address or the event has spent its share; a
+        command whose change can be large (HEAVY) also spends from the person's heavy budget."""
+        person, place = who(actor, conn), address(conn)
+        if name in HEAVY and not await self.take(("heavy", self.heavy, person), conn=conn):
+            raise SlowDown(TOO_FAST)
+        # the facilitator (who holds the event's secret link) is not counted in the address's
+        # budget: a hall behind one NAT must not slow the person running the day
+        spends = [("person", self.person, person), ("event", self.event, event_id)]
+        if not actor.facilitator:
+            spends.insert(1, ("address", self.address, place))
+        if not await self.take(*spends, conn=conn):
             raise SlowDown(TOO_FAST)
 
-    def preview(self, conn: HTTPConnection, actor: Actor) -> None:
-        if not self.previews.take(who(actor, conn)):
+    async def preview(self, conn: HTTPConnection, actor: Actor) -> None:
+        if not await self.take(("preview", self.previews, who(actor, conn)), conn=conn):
             raise SlowDown(TOO_MANY_PREVIEWS)
 
-    def join(self, conn: HTTPConnection) -> None:
-        if not self.joins.take(address(conn)):
+    async def join(self, conn: HTTPConnection) -> None:
+        if not await self.take(("join", self.joins, address(conn)), conn=conn):
             raise SlowDown(TOO_MANY_JOINS)
 
-    def new_event(self, conn: HTTPConnection) -> None:
-        if not (self.new_by_address.take(address(conn)) and self.new_events.take("all")):
+    async def new_event(self, conn: HTTPConnection) -> None:
+        if not await self.take(("new", self.new_by_address, address(conn)), ("new", self.new_events, "all"), conn=conn):
             raise SlowDown(TOO_MANY_EVENTS)
 
-    def upload(self, conn: HTTPConnection, actor: Actor) -> None:
-        if not self.uploads.take(who(actor, conn)):
+    async def upload(self, conn: HTTPConnection, actor: Actor) -> None:
+        if not await self.take(("upload", self.uploads, who(actor, conn)), conn=conn):
             raise SlowDown(TOO_MANY_UPLOADS)
 
-    def open_socket(self, conn: HTTPConnection, actor: Actor) -> tuple[str, str] | None:
+    async def close(self) -> None:
+        if self.shared is not None:
+            await self.shared.close()
+
+    async def open_socket(self, conn: HTTPConnection, actor: Actor) -> tuple[str, str] | None:
         """Count a new socket; None when over the limit. Give the keys back to `close_socket`."""
         person, place = who(actor, conn), address(conn)
+        if self.shared is not None:
+            counts = [(person, self.person_sockets.limit)] if actor.participant_id else []
+            member = await self.shared.open([*counts, (place, self.address_sockets.limit)])
+            if member is not None:
+                return ("shared", member) if member else None
         if actor.participant_id and not self.person_sockets.acquire(person):
             return None
         if not self.address_sockets.acquire(place):
@@ -140,8 +336,42 @@ class Limits:
             return None
         return (person if actor.participant_id else "", place)
 
-    def close_socket(self, keys: tuple[str, str]) -> None:
+    async def close_socket(self, keys: tuple[str, str]) -> None:
         person, place = keys
+        if person == "shared" and self.shared is not None:
+            await self.shared.shut(place)
+            return
         if person:
             self.person_sockets.release(person)
         self.address_sockets.release(place)
+
+
+class PenaltyBox:
+    """ASGI middleware: an address whose requests were refused `limit_refusals_address` times
+    lately is answered 429 at the door, before any parsing, page or database work, until its
+    refusal budget refills. A flood of refused requests (5,446 refused `/new` posts in 10 s in the
+    abuse bench) then costs the server almost nothing. Counted in each process."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
+        client = scope.get("client")
+        if scope["type"] in ("http", "websocket") and runtime is not None and client:
+            if runtime.limits.penalised(client[0]):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1013})
+                    return
+                await refuse_at_door(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def refuse_at_door(scope: Scope, receive: Receive, send: Send) -> None:
+    """A short 429 in the person's language (their cookie, else their browser's), nothing else read."""
+    request = HTTPConnection(scope)
+    language = i18n.choose_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), "")
+    with i18n.speaking(language):
+        text = i18n.gettext(TOO_MANY_REFUSALS)
+    await PlainTextResponse(text, 429, headers={"retry-after": "10"})(scope, receive, send)

@@ -80,6 +80,10 @@ _DECODE_LOCK = threading.Lock()
 _WHITE = (255, 255, 255)
 
 
+def _photo_error(cls: type[PhotoError], message: str, params: dict[str, Any]) -> PhotoError:
+    return cls(message, **params)
+
+
 class PhotoError(Exception):
     """An upload that is not a photo we accept; `message` is an N_-marked source string, translated at the edge.
 
@@ -91,6 +95,10 @@ class PhotoError(Exception):
         super().__init__(message % params if params else message)
         self.message = message
         self.params: dict[str, Any] = params
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Whole across a process boundary: photos are decoded in the job pool's workers (jobs.py)."""
+        return (_photo_error, (type(self), self.message, self.params))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,11 +63,23 @@ def same_hash(token: str, stored_hash: str) -> bool:
 class CookieSigner:
     def __init__(self, secret_key: str) -> None:
         self._signer = Signer(secret_key, salt="openspace-cookie")
+        self._secret = secret_key
         self._key = hashlib.sha256(b"openspace-derive|" + secret_key.encode()).digest()
 
     def derive(self, purpose: str) -> str:
         """A secret for one purpose (a participant's photo tags), from the server's key alone."""
         return hmac.new(self._key, purpose.encode(), hashlib.sha256).hexdigest()
+
+    def seal(self, value: Any, purpose: str) -> str:
+        """A value signed and dated for one purpose, URL-safe (a withdrawal's undo: web/routes.py)."""
+        return URLSafeTimedSerializer(self._secret, salt=f"openspace-{purpose}").dumps(value)
+
+    def unseal(self, token: str, purpose: str, max_age: int) -> Any:
+        """What `seal` sealed for this purpose less than `max_age` seconds ago, else None."""
+        try:
+            return URLSafeTimedSerializer(self._secret, salt=f"openspace-{purpose}").loads(token, max_age=max_age)
+        except BadSignature:  # forged, for another purpose, or expired (SignatureExpired)
+            return None
 
     def sign(self, value: str) -> str:
         return self._signer.sign(value).decode()

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from openspace.broadcast import Committed, Notice, Publisher
 from openspace.domain import harvest, markup, rules
-from openspace.domain.effects import Effect, FilesRemoved, NameForgotten
+from openspace.domain.effects import Effect, FilesRemoved, NameForgotten, NameSet
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.patches import slim_patch
@@ -66,6 +66,7 @@ class Batch:
     after_commit: list[Effect] = field(default_factory=list)  # effects on files, for after the commit
     docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
     after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
+    notices: list[Notice] = field(default_factory=list)  # published after the changes (a name set)
 
 
 # runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state
@@ -174,7 +175,7 @@ class Service:
     ) -> dict[str, Any]:
         """Run one command. A repeated `action_id` from the same person returns the first answer."""
         if name == "report.save" and self.offload is not None:  # render outside the transaction
-            await self.offload(warm_report, args)
+            markup.remember(await self.offload(harvest.rendered_texts, args))
 
         def run(tx: Transaction, batch: Batch) -> dict[str, Any]:
             if action_id:
@@ -348,6 +349,8 @@ class Service:
             if any(isinstance(effect, NameForgotten) for effect in change.effects):
                 for forget in self.erased:
                     forget(event_id)
+        for notice in batch.notices:
+            self.bus.publish(notice)
         if batch.published:
             for wake in self.on_commit:
                 wake()
@@ -368,12 +371,7 @@ def apply_effects(tx: Transaction, batch: Batch, event_id: str, effects: tuple[E
     if effects:
         tx.apply_effects(event_id, effects)
         batch.after_commit.extend(e for e in effects if isinstance(e, FilesRemoved))
-
-
-def warm_report(args: rules.Args) -> None:
-    """Render a report's texts as the save will read them, so the writer finds them rendered."""
-    with contextlib.suppress(DomainError):  # refused input is refused by the writer, as ever
-        markup.warm(list(harvest.typed_fields(args).values()))
+        batch.notices.extend(Notice(event_id, "renamed", e.participant_id) for e in effects if isinstance(e, NameSet))
 
 
 def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:

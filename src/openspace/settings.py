@@ -62,13 +62,40 @@ SETTINGS: list[Setting] = [
     Setting("webhook_retry_ms", 5000, "Milliseconds before a failed webhook delivery is retried; doubles each time."),
     Setting("webhook_attempts", 8, "Tries per webhook message before it is shown as failed."),
     # heavy work (issue #21): one bounded pool for rendering, exports, photos and planning
-    Setting("jobs_workers", 2, "Worker threads for heavy jobs (previews, exports, photos, placement hints)."),
+    Setting("jobs_workers", 2, "Worker processes for heavy jobs (previews, exports, photos, placement hints)."),
     Setting("jobs_queue", 16, "Heavy jobs that may wait for a worker; beyond that the server answers busy (503)."),
-    Setting("jobs_timeout", 120, "Seconds a heavy job may take before the person is told to try again."),
+    Setting(
+        "jobs_timeout",
+        120,
+        "Seconds a heavy job may take, waiting included; then its worker process is killed and the person "
+        "is told to try again.",
+    ),
+    Setting(
+        "jobs_memory_mb",
+        2048,
+        "Address space of each heavy-job worker process, in MiB: a job needing more is refused, not the server.",
+    ),
     Setting("export_cache", 8, "Exports kept ready, each for one event at one change (a published PDF is built once)."),
     # limits, "count/seconds": at most count in any such window (issue #21)
     Setting("limit_actions_person", "100/10", "Actions one participant may take, forms and sockets together."),
-    Setting("limit_actions_address", "2000/10", "Actions from one client address, all people behind it together."),
+    Setting(
+        "limit_actions_address",
+        "1200/60",
+        "Actions from one client address, all people behind it together but the facilitator (a hall behind "
+        "one NAT: 1,200 at once, 20 a second; a refused action is kept and resent by the page).",
+    ),
+    Setting(
+        "limit_refusals_address",
+        "100/10",
+        "Refused requests from one client address before it is refused at the door (429, nothing parsed) "
+        "until this budget refills.",
+    ),
+    Setting(
+        "limit_heavy_person",
+        "20/120",
+        "Renames, report saves and restores per person: each one reaches every screen at a size that grows "
+        "with the board.",
+    ),
     Setting("limit_actions_event", "3000/10", "Actions on one event, everyone together."),
     Setting("limit_previews", "30/60", "Report previews per person (or per address for someone not joined)."),
     Setting("limit_joins_address", "300/600", "Joins from one client address: a whole hall behind one NAT fits."),
@@ -87,6 +114,36 @@ SETTINGS: list[Setting] = [
         "address, localhost and 127.0.0.1.",
     ),
     Setting("workers", 1, "Server processes on this host. More than one needs a bus_url (and is best on PostgreSQL)."),
+    # running it as a service (issue #17, docs/deploy.md)
+    Setting(
+        "log_format", "text", "Server log lines as plain text, or json: one JSON object per line for a log collector."
+    ),
+    Setting("metrics", False, "Serve Prometheus metrics at /metrics, to metrics_allow or with metrics_token only."),
+    Setting(
+        "metrics_allow",
+        "127.0.0.1,::1",
+        "Client addresses or networks (comma-separated, e.g. 10.0.0.0/8) that may read /metrics without "
+        "the token. A request that came through a proxy (X-Forwarded-For) is never let in by address.",
+    ),
+    Setting("metrics_token", "", "A token that also lets a scraper read /metrics: Authorization: Bearer <token>."),
+    Setting(
+        "new_event_token",
+        "",
+        "Restricts creating events at /new to whoever types this operator token (or comes from "
+        "new_event_allow). Empty, with new_event_allow empty too: anyone may create an event.",
+    ),
+    Setting(
+        "new_event_allow",
+        "",
+        "Client addresses or networks (comma-separated) that may create events at /new without the "
+        "operator token. Behind a proxy every visitor has the proxy's address: use the token there.",
+    ),
+    Setting(
+        "retention_days",
+        0,
+        "Delete each event this many days after its last day, with everything in it (checked hourly, "
+        "and by `openspace retention`). 0: keep events until someone deletes them.",
+    ),
 ]
 
 
@@ -112,9 +169,12 @@ class Settings:
     jobs_workers: int = 2
     jobs_queue: int = 16
     jobs_timeout: int = 120
+    jobs_memory_mb: int = 2048
     export_cache: int = 8
     limit_actions_person: str = "100/10"
-    limit_actions_address: str = "2000/10"
+    limit_actions_address: str = "1200/60"
+    limit_heavy_person: str = "20/120"
+    limit_refusals_address: str = "100/10"
     limit_actions_event: str = "3000/10"
     limit_previews: str = "30/60"
     limit_joins_address: str = "300/600"
@@ -127,6 +187,13 @@ class Settings:
     max_connections: int = 6000
     allowed_hosts: str = ""
     workers: int = 1
+    log_format: str = "text"
+    metrics: bool = False
+    metrics_allow: str = "127.0.0.1,::1"
+    metrics_token: str = ""
+    new_event_token: str = ""
+    new_event_allow: str = ""
+    retention_days: int = 0
 
     @property
     def database(self) -> str:

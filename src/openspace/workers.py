@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from dataclasses import fields
 
 import click
 import uvicorn
 from starlette.applications import Starlette
 
+from openspace import logs, metrics
 from openspace.app import create_app
 from openspace.demo import create_demo
+from openspace.guard import install_redaction
 from openspace.live.bus import MemoryBus
 from openspace.live.frames import FrameProtocol
 from openspace.service import Service
@@ -30,6 +33,9 @@ def serve_workers(settings: Settings) -> None:
     if settings.bus_url in ("", "memory://"):
         raise click.ClickException("several workers need a bus between them: set --bus-url redis://…")
     asyncio.run(prepare(settings))
+    made = os.environ.get(metrics.MULTIPROC_DIR) is None
+    if settings.metrics:  # any worker's /metrics answers for all of them (metrics.py)
+        metrics.share_between_workers()
     for f in fields(Settings):
         os.environ[f"OPENSPACE_{f.name.upper()}"] = str(getattr(settings, f.name))
     os.environ["OPENSPACE_DEMO"] = "no"  # made above, once
@@ -47,6 +53,8 @@ def serve_workers(settings: Settings) -> None:
         proxy_headers=False,
         log_config=None,
     )
+    if settings.metrics and made:  # the folder made for this run: its values mean nothing to the next
+        shutil.rmtree(os.environ.pop(metrics.MULTIPROC_DIR), ignore_errors=True)
 
 
 async def prepare(settings: Settings) -> None:
@@ -72,4 +80,7 @@ def worker_app() -> Starlette:
     """One worker's app, from the settings the parent put in the environment."""
     from openspace.cli import settle_heap
 
-    return create_app(Settings.from_env(), on_ready=lambda runtime: settle_heap())
+    settings = Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level)  # a worker is a fresh process: no handlers yet
+    install_redaction()
+    return create_app(settings, on_ready=lambda runtime: settle_heap())

@@ -25,6 +25,8 @@ const regions = new Regions(live, data, {
 async function refresh(focus = null) {
   await regions.schedule(0);
   const target = focus && board.querySelector(focus);
+  const fold = target?.closest("details");
+  if (fold && !fold.open) fold.open = true; // the work continues in a folded part of the console: open it
   if (target) target.focus();
 }
 

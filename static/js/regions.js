@@ -33,7 +33,14 @@ export const MORPH = {
   // stayed after the tap); a field keeps what was typed into it by the check below instead
   ignoreActiveValue: false,
   callbacks: {
-    beforeNodeMorphed: (oldNode) => !kept(oldNode),
+    beforeNodeMorphed(oldNode, newNode) {
+      if (kept(oldNode)) return false;
+      // a fold of the facilitator's console is laid out for a phase (#15): when the phase changes,
+      // whether it is open is the server's again, so the page equals the one loaded fresh
+      if (oldNode instanceof HTMLDetailsElement && newNode instanceof Element
+        && oldNode.dataset.fold !== newNode.dataset.fold) oldNode.open = newNode.hasAttribute("open");
+      return true;
+    },
     beforeNodeRemoved: (node) => !kept(node),
     beforeAttributeUpdated(name, node) {
       if (OWN.has(name)) return false;

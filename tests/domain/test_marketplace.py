@@ -284,3 +284,37 @@ def test_withdrawing_the_kept_topic_of_a_merge_gives_the_folded_topics_back() ->
     assert b.interested("T2") == {"p-olle"} and b.interested("T1") == set()
     public = [t["id"] for t in state_for(b, "public")["topics"]]
     assert public == ["T2", "T3"]
+
+
+def decided(b: Board, command: str, actor: rules.Actor, **args: object) -> rules.Change:
+    ctx = rules.Context(actor=actor, new_id=lambda: "n", seq=b.seq + 1, now=NOW)
+    return rules.decide(b, command, args, ctx, internal=True)
+
+
+def test_undoing_a_withdrawal_brings_back_the_topic_its_marks_and_queue_place() -> None:
+    """#15: the rows the withdrawal's result carries put it back as it was, its cell if still free."""
+    b = step(board(), "pitch.join", LISA, topic="T1")
+    b = step(b, "pitch.join", OLLE, topic="T2")
+    b = step(b, "topic.interest", OLLE, topic="T1", on="1")
+    b = step(b, "topic.place", FAC, topic="T1", slot="S1", space="A")
+    b = step(b, "pitch.join", LISA, topic="T1")  # placed topics leave the queue; back in it
+    change = rules.decide(b, "topic.withdraw", {"topic": "T1"}, rules.Context(LISA, lambda: "n", b.seq + 1, NOW))
+    rows = change.result["withdrawn"]
+    assert rows["marked"] == ["p-olle"] and rows["topic"]["title"] == "Policy"
+    gone = apply(b, change, b.seq + 1)
+    assert "T1" not in gone.topics and not gone.interests
+    back = apply(gone, decided(gone, "topic.restore", LISA, rows=orjson.loads(orjson.dumps(rows))), gone.seq + 1)
+    topic = back.topics["T1"]
+    assert (topic.title, topic.convener_id, topic.interest, topic.slot_id) == ("Policy", "p-lisa", 1, "S1")
+    assert [t.id for t in back.pitch_queue()] == ["T2", "T1"] and set(back.interests) == {"T1|p-olle"}
+    assert topic.version == b.topics["T1"].version + 1  # an edit form open on the old version is told
+    again = decided(back, "topic.restore", LISA, rows=rows)
+    assert again.result.get("unchanged") and not again.upserts
+    taken = step(gone, "topic.place", FAC, topic="T3", slot="S1", space="A")
+    assert apply(taken, decided(taken, "topic.restore", LISA, rows=rows), taken.seq + 1).topics["T1"].slot_id is None
+    with pytest.raises(Forbidden):  # only its convener or the facilitator
+        decided(gone, "topic.restore", OLLE, rows=rows)
+    with pytest.raises(NotFound):  # nothing sealed, or a seal that did not hold
+        decided(gone, "topic.restore", LISA, rows=None)
+    with pytest.raises(Invalid):  # never from a form or a socket
+        rules.decide(gone, "topic.restore", {"rows": rows}, rules.Context(LISA, lambda: "n", gone.seq + 1, NOW))

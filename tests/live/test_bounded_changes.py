@@ -88,7 +88,8 @@ def test_catch_up_beyond_the_lag_bound_is_a_snapshot(short_log: TestClient) -> N
     for n in range(4):
         act(event.facilitator, event, "topic.propose", "facilitate", title=f"T{n}", convener_name="Ada")
     with watcher.websocket_connect(f"{event.path}/ws{query}", headers={"origin": ORIGIN}) as ws:
-        assert [ws.receive_json()["type"] for _ in range(4)] == ["change"] * 4  # within the bound: deltas
+        batch = ws.receive_json()  # within the bound: deltas, as one batch frame
+        assert batch["type"] == "batch" and [c["seq"] for c in batch["changes"]] == list(range(seq + 1, seq + 5))
     for n in range(6):
         act(event.facilitator, event, "topic.propose", "facilitate", title=f"U{n}", convener_name="Ada")
     with watcher.websocket_connect(f"{event.path}/ws{query}", headers={"origin": ORIGIN}) as ws:

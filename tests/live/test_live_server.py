@@ -50,6 +50,15 @@ async def next_change(ws: ClientConnection) -> dict[str, Any]:
             return message  # type: ignore[no-any-return]
 
 
+async def changes(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
+    """The next `count` changes, whether they come alone or in a batch (a catch-up does)."""
+    got: list[dict[str, Any]] = []
+    while len(got) < count:
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        got += message["changes"] if message["type"] == "batch" else [message] if message["type"] == "change" else []
+    return got
+
+
 def test_real_server_fans_out_and_clients_resume_after_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     with ExitStack() as clients, running_server(db) as server:
@@ -93,7 +102,7 @@ def test_real_server_fans_out_and_clients_resume_after_a_restart(tmp_path: Path)
 
         async def resume() -> list[dict[str, Any]]:
             ws = await open_socket(again.url, slug, seen)
-            got = [await next_change(ws) for _ in range(3)]
+            got = await changes(ws, 3)
             await ws.close()
             return got
 

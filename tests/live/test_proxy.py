@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import time
@@ -146,3 +147,18 @@ def test_screens_behind_nginx_lose_nothing_through_every_fault(
         expected = list(range(data["seq"] + 1, data["seq"] + per_phase * phases + 1))
         assert seen == [expected] * 6  # nothing lost, nothing twice, in order, on every screen
         assert drops  # some screens were on the killed server, and resumed on the other
+
+
+def test_metrics_are_never_served_through_the_proxy_and_requests_carry_its_id(
+    tmp_path: Path, postgres_url: str, redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/metrics is for a scraper on the host's own port: nginx answers 404 for it, although the
+    worker behind (metrics on, 127.0.0.1 allowed) would serve it; nginx's request id reaches the logs."""
+    monkeypatch.setenv("OPENSPACE_METRICS", "1")
+    with ExitStack() as stack:
+        server, _ = stack.enter_context(workers(postgres_url, redis.url, count=1))
+        base = stack.enter_context(nginx(tmp_path / "nginx", [server.removeprefix("http://")]))
+        assert httpx2.get(f"{server}/metrics").status_code == 200
+        assert httpx2.get(f"{base}/metrics").status_code == 404
+        answer = httpx2.get(f"{base}/healthz")
+        assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["x-request-id"])  # nginx's $request_id

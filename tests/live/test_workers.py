@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -143,3 +143,34 @@ def test_migrate_then_copy_moves_events_from_sqlite_into_postgres(tmp_path: Path
     old, new, old_key, new_key = asyncio.run(boards())
     assert old == new and old is not None
     assert old_key == new_key  # cookies carry over
+
+
+def settled(http: httpx2.Client, path: str, holds: Callable[[httpx2.Response], bool], seconds: float = 10.0) -> None:
+    """Eight answers in a row hold, whichever worker gives them (each remembers slugs and cookies)."""
+    deadline, row = time.monotonic() + seconds, 0
+    while row < 8:
+        assert time.monotonic() < deadline, f"{path} never settled"
+        row = row + 1 if holds(http.get(path)) else 0
+
+
+def test_every_worker_forgets_a_renamed_name_and_a_deleted_event(postgres_url: str, redis: RedisServer) -> None:
+    """What the workers keep in memory (runtime.Logins) follows a rename and a deletion made on any
+    one of them: the bus tells them all (#20)."""
+    with ExitStack() as stack:
+        base, output = stack.enter_context(workers(postgres_url, redis.url))
+        slug = link(output, "Participant link").rsplit("/", 1)[1]
+        page = f"/e/{slug}"
+        lisa = join(base, slug, "Lisa")
+        stack.callback(lisa.close)
+        settled(lisa, page, lambda r: 'value="Lisa"' in r.text)  # every worker has her by now
+        token = lisa.cookies.get("os_csrf") or ""
+        renamed = lisa.post(f"{page}/act", data={"csrf": token, "_action": "me.rename", "name": "Elisabet"})
+        assert renamed.status_code == 303
+        settled(lisa, page, lambda r: 'value="Elisabet"' in r.text and 'value="Lisa"' not in r.text)
+        fac = httpx2.Client(base_url=base, follow_redirects=True)
+        stack.callback(fac.close)
+        board = fac.get(link(output, "Facilitator link").split(base, 1)[1]).text
+        name = re.search(r'<a class="brand" href="[^"]*">([^<]+)</a>', board).group(1)  # type: ignore[union-attr]
+        deleted = fac.post(f"{page}/delete", data={"csrf": fac.cookies.get("os_csrf") or "", "confirm": name})
+        assert deleted.status_code == 200, deleted.text[:300]
+        settled(lisa, page, lambda r: r.status_code == 404)

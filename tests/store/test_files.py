@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import pickle
 import re
 import sqlite3
 import zipfile
@@ -275,3 +276,14 @@ def test_copy_into_postgres_takes_the_photos_and_webhooks_along(
             assert file.read() == (Path(f"{settings.db}.files") / f"{photo['name']}.jpg").read_bytes()
     finally:
         copied.close()
+
+
+def test_a_file_store_crosses_to_a_job_worker(files: FileStore) -> None:
+    """Exports read photos in a job pool worker (jobs.py): the store pickles to where it is, not its connections."""
+    files.put("photo.jpg", b"\xff\xd8 bytes")
+    copy = pickle.loads(pickle.dumps(files))
+    try:
+        with copy.open("photo.jpg") as read:
+            assert read.read() == b"\xff\xd8 bytes"
+    finally:
+        copy.close()

@@ -84,7 +84,8 @@ def test_every_page_has_no_violations(
     projector = context(browser, watch, PROJECTOR, audit=True).new_page()
     projector.goto(f"{base}/projector")
     found["projector"] = violations(projector)
-    for path in ("/print/rooms", "/print/reports", f"/topics/{topics[0]}/place", f"/topics/{topics[0]}/edit"):
+    printouts = ("/print/rooms", "/print/reports", "/print/poster", "/print/poster?size=a4")
+    for path in (*printouts, f"/topics/{topics[0]}/place", f"/topics/{topics[0]}/edit"):
         laptop.goto(f"{base}{path}")
         found[path] = violations(laptop)
     problems = {page: v for page, v in found.items() if v}

@@ -32,6 +32,7 @@ def test_removing_an_action_item_through_the_live_connection(browser: Browser, s
         fac_act(http, slug, "topic.place", topic=topic, slot=board["slots"][0]["id"], space=board["spaces"][0]["id"])
         for what in ("Boka lokalen", "Skriv inbjudan"):
             fac_act(http, slug, "action.add", topic=topic, what=what, who="Lisa")
+        fac_act(http, slug, "event.phase", phase="closing")  # the harvest is the closing's console (#15)
         page = facilitator_page(browser, watch, link)
         expect(page.locator("#conn")).to_have_attribute("data-state", "online")
         harvest = page.locator("#harvest-section")

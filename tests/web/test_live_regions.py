@@ -13,7 +13,7 @@ import difflib
 import random
 import re
 from contextlib import closing
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx2
@@ -124,26 +124,45 @@ def joined(base: str, slug: str, name: str) -> httpx2.Client:
     return http
 
 
-def today_event(base: str) -> tuple[str, str, httpx2.Client]:
-    """An event today: one slot running now (check-ins are open), two later, three rooms."""
-    zone = ZoneInfo("Europe/Stockholm")
-    now = datetime.now(zone)
-    start = max(now - timedelta(minutes=20), now.replace(hour=0, minute=0))
-    end = min(now + timedelta(minutes=40), now.replace(hour=23, minute=0))
+# Time zones whose day is somewhere between 06 and 18 o'clock at any instant: the event is held in
+# the first of them where it is, so its slot around now never crosses midnight whatever the hour
+# the test runs at (between 23:00 and 24:00 in Stockholm it once made no slot at all).
+ZONES = ("Europe/Stockholm", "America/New_York", "America/Los_Angeles", "Pacific/Auckland", "Asia/Tokyo")
+
+
+def daytime_zone(instant: datetime) -> str:
+    return next(z for z in ZONES if 6 <= instant.astimezone(ZoneInfo(z)).hour < 18)
+
+
+def today_event(base: str, instant: datetime | None = None) -> tuple[str, str, httpx2.Client]:
+    """An event today: one slot running now (check-ins are open), one later, three rooms."""
+    instant = instant or datetime.now(UTC)
+    timezone = daytime_zone(instant)
+    now = instant.astimezone(ZoneInfo(timezone))
+    start, end = now - timedelta(minutes=20), now + timedelta(minutes=40)
     http = httpx2.Client(base_url=base, follow_redirects=False)
     token = re.search(r'name="csrf" value="([^"]+)"', http.get("/new").text).group(1)  # type: ignore[union-attr]
     page = created_page(http, data={"csrf": token, "name": "Levande", "starts_on": now.date().isoformat(),
-                                    "timezone": "Europe/Stockholm", "language": "en"})  # fmt: skip
+                                    "timezone": timezone, "language": "en"})  # fmt: skip
     link = re.search(r"<code>(http[^<]+)</code>", page).group(1)  # type: ignore[union-attr]
     slug = link.split("/e/")[1].split("/")[0]
     for n in range(3):
         fac_act(http, slug, "space.add", name=f"Rum {n + 1}", capacity=str(2 + n))
     day = now.date().isoformat()
     fac_act(http, slug, "slot.add", day=day, start=start.strftime("%H:%M"), end=end.strftime("%H:%M"))
-    later = end.replace(hour=23, minute=0) if end.hour < 23 else end
-    if later > end:
-        fac_act(http, slug, "slot.add", day=day, start=end.strftime("%H:%M"), end=later.strftime("%H:%M"))
+    fac_act(http, slug, "slot.add", day=day, start=end.strftime("%H:%M"), end="23:00")
     return slug, link, http
+
+
+def test_the_slot_around_now_stays_within_one_day_at_any_hour() -> None:
+    """Every instant of a day, by the quarter hour, in winter and summer time, has a zone where its
+    slot fits in one day."""
+    for midnight in (datetime(2026, 1, 14, tzinfo=UTC), datetime(2026, 7, 14, tzinfo=UTC)):
+        for quarter in range(96):
+            instant = midnight + timedelta(minutes=15 * quarter)
+            now = instant.astimezone(ZoneInfo(daytime_zone(instant)))
+            start, end = now - timedelta(minutes=20), now + timedelta(minutes=40)
+            assert start.date() == now.date() == end.date() and end.strftime("%H:%M") < "23:00"
 
 
 def board(http: httpx2.Client, slug: str) -> dict:  # type: ignore[type-arg]

@@ -53,8 +53,9 @@ def test_what_a_page_says_it_has_is_read_defensively() -> None:
     assert regions.wanted("x" * (regions.MAX_HEADER + 1)) == set()
 
 
-def test_nested_regions_the_page_has_go_as_stubs() -> None:
-    """One changed item of a list costs that item and a stub per other item, not the list."""
+def test_a_changed_item_of_an_unchanged_list_goes_alone() -> None:
+    """One changed item costs that item only: the list around it is the same, and its hash
+    covers its own markup, not the items' (#14: a moved topic within a phone's 2 KB)."""
     page = (
         '<ul data-region="list"><li data-region="a">one</li><!--/a--><li data-region="b">two</li><!--/b-->'
         "</ul><!--/list-->"
@@ -64,15 +65,26 @@ def test_nested_regions_the_page_has_go_as_stubs() -> None:
     assert set(first["hashes"]) == {"list", "a", "b"}
     changed = page.replace(">two<", ">TWO<")
     second = regions.answer(changed, set(first["hashes"].values()), 4)
-    assert second["hashes"] == {
-        "list": regions.region_hash(changed[: changed.index("<!--/list-->")]),
-        "b": second["hashes"]["b"],
-    }
-    assert second["regions"] == {
-        "list": '<ul data-region="list"><template data-same="a"></template><li data-region="b">TWO</li><!--/b--></ul>'
-    }
+    assert second["regions"] == {"b": '<li data-region="b">TWO</li>'}
+    assert set(second["hashes"]) == {"b"} and second["outer"] == ["list"]
     now = {**first["hashes"], **second["hashes"]}
     assert regions.answer(changed, set(now.values()), 4)["regions"] == {}
+
+
+def test_a_changed_list_goes_with_the_items_the_page_has_as_stubs() -> None:
+    """A list that itself changed (an item more) is sent, each item the page has as a stub."""
+    page = (
+        '<ul data-region="list"><li data-region="a">one</li><!--/a--><li data-region="b">two</li><!--/b-->'
+        "</ul><!--/list-->"
+    )
+    have = set(regions.answer(page, set(), 3)["hashes"].values())
+    grown = page.replace("</ul>", '<li data-region="c">three</li><!--/c--></ul>').replace(">two<", ">TWO<")
+    answer = regions.answer(grown, have, 4)
+    assert answer["regions"] == {
+        "list": '<ul data-region="list"><template data-same="a"></template><li data-region="b">TWO</li><!--/b-->'
+        '<li data-region="c">three</li><!--/c--></ul>'
+    }
+    assert set(answer["hashes"]) == {"list", "b", "c"}
 
 
 def test_only_changed_regions_come_back(client: TestClient) -> None:
@@ -81,7 +93,7 @@ def test_only_changed_regions_come_back(client: TestClient) -> None:
     person = join(client, event, "Lisa")
     act(event.facilitator, event, "event.phase", "facilitate", phase="marketplace")
     first = ask(person, event.path)
-    assert set(first["regions"]) == {"top", "banner", "intro", "agenda", "marketplace", "propose"}
+    assert set(first["regions"]) == {"top", "banner", "intro", "about", "mine", "agenda", "marketplace", "propose"}
     assert set(first["regions"]) == set(first["outer"]) and set(first["regions"]) <= set(first["hashes"])
     again = ask(person, event.path, first["hashes"])
     assert again["regions"] == {} and again["seq"] == first["seq"]
@@ -89,7 +101,8 @@ def test_only_changed_regions_come_back(client: TestClient) -> None:
     after = ask(person, event.path, first["hashes"])
     assert after["seq"] > first["seq"]
     assert "marketplace" in after["regions"] and "Spel på biblioteket" in after["regions"]["marketplace"]
-    assert "top" not in after["regions"] and "intro" not in after["regions"]
+    assert "top" not in after["regions"] and "intro" not in after["regions"] and "about" not in after["regions"]
+    assert "Spel på biblioteket" in after["regions"]["propose"]  # the nudge to ask to pitch it (#15)
     assert after["outer"] == first["outer"]
 
 
@@ -175,20 +188,22 @@ def page_data(html: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_visitors_who_have_not_joined_share_one_render(client: TestClient) -> None:
-    """Their pages differ only by the CSRF token, so one render serves them all, token swapped."""
+    """Their pages differ only by the CSRF token, so one render serves them all, token swapped
+    (the news room here; the participant page is shared by joined people too: test_personal.py)."""
     event = create_event(client)
+    news = f"{event.path}/news"
     shared = client.app.state.runtime.renderer.shared  # type: ignore[attr-defined]
     one, two = new_browser(client), new_browser(client)
-    one.get(event.path), two.get(event.path)  # each gets its own CSRF cookie
-    first, second = ask(one, event.path), ask(two, event.path)
+    one.get(news), two.get(news)  # each gets its own CSRF cookie
+    first, second = ask(one, news), ask(two, news)
     assert len(shared.entries) == 1
     assert one.cookies["os_csrf"] in first["regions"]["top"] and two.cookies["os_csrf"] in second["regions"]["top"]
     assert one.cookies["os_csrf"] not in second["regions"]["top"]
     lisa = join(client, event, "Lisa")
-    ask(lisa, event.path)  # a joined participant is rendered for herself
+    ask(lisa, news)  # a joined participant is rendered for herself
     assert len(shared.entries) == 1
     act(lisa, event, "topic.propose", title="Nytt")
-    assert "Nytt" in ask(two, event.path)["regions"]["marketplace"]  # a new seq, a new render
+    assert ask(two, news)["seq"] == first["seq"] + 1  # a new seq, a new render
     assert len(shared.entries) == 2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ from openspace import media
 from openspace.domain import harvest
 from openspace.media import PhotoError, process
 from openspace.settings import Settings
+from openspace.web import harvest as web_harvest
 from tests.conftest import EventHandle, join, settings_on, state
 from tests.test_media import png_claiming
 from tests.web.test_harvest_flows import placed_topic, upload
@@ -71,6 +73,27 @@ def test_an_event_has_a_photo_quota(client: TestClient, monkeypatch: pytest.Monk
     codes = [upload(p, event, topic, "a.jpg", small_jpeg()).status_code for p in people]
     assert codes == [303, 303, 400]
     assert stored_files(settings) == 2 * 2  # each accepted photo and its thumbnail
+
+
+def test_a_full_session_refuses_an_upload_before_reading_it(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The abuse bench: posts of 48 MB to a full session were each parsed (and decoded) before the refusal."""
+    monkeypatch.setattr(harvest, "MAX_PHOTOS", 1)
+    event, topic = placed_topic(client)
+    lisa = join(client, event, "Lisa")
+    assert upload(lisa, event, topic, "a.jpg", small_jpeg()).status_code == 303
+    read: list[object] = []
+    original = web_harvest.store_uploads
+
+    async def reading(*args: Any) -> None:
+        read.append(args)
+        await original(*args)
+
+    monkeypatch.setattr(web_harvest, "store_uploads", reading)
+    refused = upload(lisa, event, topic, "b.jpg", small_jpeg())
+    assert refused.status_code == 400 and read == []
+    assert len(photos_of(client, event)) == 1
 
 
 def test_a_photos_tag_cannot_be_linked_to_its_uploader_from_public_data(client: TestClient) -> None:

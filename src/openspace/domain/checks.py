@@ -26,6 +26,7 @@ MAX = {
     "theme": 500,
     "venue": 120,
     "space_name": 60,
+    "break_label": 40,
     "announcement": 200,
     "report": 10_000,
     "action": 300,

@@ -37,6 +37,10 @@ class DomainError(OpenspaceError):
         self.field = field
         self.params = params
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Whole across a process boundary (a job's refusal, jobs.py): message, field and params."""
+        return (_rebuild, (type(self), self.message, self.field, self.params))
+
     def to_dict(self, gettext: Any) -> dict[str, Any]:
         """The JSON shape of a refusal, as the websocket and the JSON endpoints send it."""
         text = gettext(self.message)
@@ -77,3 +81,7 @@ class SlowDown(DomainError):
 class Unavailable(DomainError):
     status = 503
     code = "unavailable"
+
+
+def _rebuild(cls: type[DomainError], message: str, field: str | None, params: dict[str, Any]) -> DomainError:
+    return cls(message, field, **params)

@@ -23,7 +23,7 @@ import orjson
 from openspace.domain import markup
 from openspace.domain.checks import Actor, Args, Context, Rule, boolean, integer, ref, require_facilitator, text
 from openspace.domain.effects import FilesRemoved
-from openspace.domain.errors import N_, Forbidden, Invalid, NotFound
+from openspace.domain.errors import N_, DomainError, Forbidden, Invalid, NotFound
 from openspace.domain.model import ActionItem, Board, Change, Entity, EntityKind, Photo, Report, Revision, Topic, Vote
 from openspace.domain.textmerge import union_merge
 
@@ -45,36 +45,20 @@ def typed_fields(args: Args) -> dict[str, str]:
     return {f: text(args, f, "report", required=False)[: LIMITS[f] + 1] for f in FIELDS}
 
 
+def rendered_texts(args: Args) -> dict[str, str]:
+    """A save's texts rendered (in a job pool worker), for the writer to find (markup.remember)."""
+    try:
+        return markup.rendered(list(typed_fields(args).values()))
+    except DomainError:  # refused input is refused by the writer, as ever
+        return {}
+
+
 def base_fields(board: Board, topic_id: str, base: int) -> dict[str, str] | None:
     """The texts of revision `base` (all empty for 0); None when that revision is unknown."""
     if base == 0:
         return fields_of(None)
     row = board.revisions.get(f"{topic_id}:{base}")
     return orjson.loads(row.fields) if row else None
-
-
-HTML_FIELDS = ("discussion", "insights", "recommendations")  # "participants" is a plain list of names
-
-
-def rendered(texts: dict[str, str]) -> str:
-    """The stored HTML of a report's texts (JSON, by field), all rendered."""
-    return orjson.dumps({f: markup.render(texts[f]) for f in HTML_FIELDS}).decode()
-
-
-def report_html(report: Report | None) -> dict[str, str]:
-    """A report's texts as sanitised HTML, by field: as its row keeps them, and rendered here for a
-    field typed since the last checkpoint. Typing drops the changed field's HTML rather than render
-    Markdown on the writer at every keystroke; the checkpoint renders it again (cowriting.py)."""
-    if report is None:
-        return {}
-    try:
-        saved = orjson.loads(report.html or "{}")
-    except orjson.JSONDecodeError:
-        saved = {}
-    if not isinstance(saved, dict):
-        saved = {}
-    html = {f: v for f in HTML_FIELDS if isinstance(v := saved.get(f), str)}
-    return html | {f: markup.render(getattr(report, f)) for f in HTML_FIELDS if f not in html and getattr(report, f)}
 
 
 def writable_topic(board: Board, args: Args, ctx: Context) -> tuple[Topic, Report | None]:
@@ -97,7 +81,7 @@ def new_revision(
     saved = Report(
         id=topic.id,
         **texts,
-        html=rendered(texts),
+        html=markup.stored_html(texts),
         revision=number,
         locked=report.locked if report else False,
         updated_at=ctx.now,
@@ -171,7 +155,7 @@ def checkpoint_report(board: Board, args: Args, ctx: Context) -> Change:
     if due and (last is None or orjson.loads(last.fields) != fields_of(report)):
         who = replace(ctx.actor, name=str(args.get("authors") or ""))
         return new_revision(board, topic, report, fields_of(report), replace(ctx, actor=who), "report.saved")
-    html = rendered(fields_of(report))  # typing left it to the checkpoint (report_html)
+    html = markup.stored_html(fields_of(report))  # typing left it to the checkpoint (markup.report_html)
     return Change("report.saved", upserts=(topic, replace(report, html=html)), result={"revision": report.revision})
 
 
@@ -243,20 +227,25 @@ def may_remove_photo(board: Board, photo: Photo, actor: Actor) -> bool:
     return open_to_them and uploaded_by(photo, actor)
 
 
-def add_photo(board: Board, args: Args, ctx: Context) -> Change:
-    """Record a photo the web layer has already re-encoded and stored under a random name."""
-    topic, _ = writable_topic(board, args, ctx)
-    if sum(1 for p in board.photos.values() if p.topic_id == topic.id) >= MAX_PHOTOS:
+def photo_room(board: Board, topic_id: str, actor: Actor) -> None:
+    """Refuse when the session, the event or the person has its photos already (issue #21, case 8):
+    a stored photo is at most FULL_SIDE pixels a side, a few MB, so these counts bound the disk.
+    Asked again before an upload is even read, so a full session costs no parsing of 75 MB."""
+    if sum(1 for p in board.photos.values() if p.topic_id == topic_id) >= MAX_PHOTOS:
         raise Invalid(N_("A session can have at most %(max)s photos."), max=MAX_PHOTOS)
-    # quotas (issue #21, case 8): a stored photo is at most FULL_SIDE pixels a side, a few MB, so
-    # these counts bound the disk one person and one event can fill
     if len(board.photos) >= MAX_EVENT_PHOTOS:
         raise Invalid(N_("This event has reached its limit of %(max)s photos."), max=MAX_EVENT_PHOTOS)
-    if ctx.actor.participant_id and not ctx.actor.facilitator:
-        if sum(1 for p in board.photos.values() if uploaded_by(p, ctx.actor)) >= MAX_PERSON_PHOTOS:
+    if actor.participant_id and not actor.facilitator:
+        if sum(1 for p in board.photos.values() if uploaded_by(p, actor)) >= MAX_PERSON_PHOTOS:
             raise Invalid(
                 N_("You have added as many photos as one person may: %(max)s."), field="photos", max=MAX_PERSON_PHOTOS
             )
+
+
+def add_photo(board: Board, args: Args, ctx: Context) -> Change:
+    """Record a photo the web layer has already re-encoded and stored under a random name."""
+    topic, _ = writable_topic(board, args, ctx)
+    photo_room(board, topic.id, ctx.actor)
     width, height, thumb_width, thumb_height = (
         integer(args, k, 1, 100_000) or 1 for k in ("width", "height", "thumb_width", "thumb_height")
     )

@@ -72,6 +72,7 @@ def hints_for_cells(board: Board, topic_id: str) -> dict[tuple[str, str], list[H
     return {
         (slot_id, space_id): _hints(board, conveners, people, topic_id, slot_id, space_id)
         for slot_id in board.slots
+        if not board.slots[slot_id].label  # a break takes no session (#15)
         for space_id in board.spaces
     }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -25,6 +26,7 @@ from openspace.domain.checks import (
 )
 from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from openspace.domain.model import PHASES, Announcement, Board, Change, EntityKind, Event, Interest, Topic
+from openspace.domain.rows import as_row
 
 OPEN_FOR_PROPOSALS = ("marketplace",)
 
@@ -171,7 +173,7 @@ def apply_plan(board: Board, args: Args, ctx: Context) -> Change:
         topic = board.topics.get(topic_id)
         if topic is None or topic.version != seen or topic.status != "open" or topic.pinned:
             raise Conflict(N_("The board changed since this suggestion was made. Ask for a new one."))
-        if slot_id not in board.slots or space_id not in board.spaces:
+        if slot_id not in board.slots or space_id not in board.spaces or board.slots[slot_id].label:
             raise Conflict(N_("The board changed since this suggestion was made. Ask for a new one."))
         changed[topic_id] = bump(topic, slot_id=slot_id, space_id=space_id, queued_seq=None)
     taken: dict[tuple[str | None, str | None], str] = {}
@@ -235,6 +237,44 @@ def bell(board: Board, args: Args, ctx: Context) -> Change:
     until = at(ctx.now, minutes) if minutes else ""
     return Change("bell.set", event=replace(board.event, bell_until=until))
 
+
+# --- undoing a withdrawal ----------------------------------------------------------------------
+
+
+def withdrawn(board: Board, topic: Topic) -> dict[str, Any]:
+    """What undoing a withdrawal puts back (#15): the topic as it was and who had marked it.
+    A withdrawal's result carries it to the web layer, which seals it for the undo (never to a
+    screen: who marked what is private, live/ws.py leaves it out of a socket's answer)."""
+    marked = sorted(i.participant_id for i in board.interests.values() if i.topic_id == topic.id)
+    row = as_row(topic)
+    if topic.convener_id:  # a participant's name is kept by their login, erasable (me.forget), not here
+        row["convener_name"] = ""
+    return {"topic": row, "marked": marked}
+
+
+def restore(board: Board, args: Args, ctx: Context) -> Change:
+    """Undo a withdrawal: the topic back with its marks and its place in the pitch queue, in its
+    cell if that is still free (else waiting to be placed). Internal: `rows` is what `withdrawn`
+    made, handed back sealed by the server (web/routes.py), never what a client typed."""
+    rows = args.get("rows")
+    if not isinstance(rows, dict) or not isinstance(rows.get("topic"), dict):
+        raise NotFound(N_("That can no longer be undone."))
+    topic = Topic(**rows["topic"])
+    if topic.id in board.topics:
+        return Change("topic.restored", result={"unchanged": True, "topic": topic.id})
+    convener_or_facilitator(topic, ctx)
+    require_open_marketplace(board, ctx)
+    slot, space = board.slots.get(topic.slot_id or ""), board.spaces.get(topic.space_id or "")
+    if slot is None or space is None or slot.label or board.occupant(slot.id, space.id) is not None:
+        topic = replace(topic, slot_id=None, space_id=None)
+    if topic.convener_id and topic.convener_id == ctx.actor.participant_id:  # their name as it is now
+        topic = replace(topic, convener_name=ctx.actor.name)
+    marks = tuple(Interest(f"{topic.id}|{who}", topic.id, who) for who in rows.get("marked", []))
+    topic = bump(topic, interest=len(marks), headcount=0, online=0, arrived=0, left=0, dots=0)
+    return Change("topic.restored", upserts=(topic, *marks), result={"topic": topic.id})
+
+
+INTERNAL: dict[str, Rule] = {"topic.restore": restore}  # only from the server's own edges
 
 COMMANDS: dict[str, Rule] = {
     "event.phase": set_phase,

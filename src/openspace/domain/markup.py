@@ -18,15 +18,21 @@ reports sit under the page's own headings: ``#`` becomes ``<h3>``, ``##`` become
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import html
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import nh3
+import orjson
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
+
+if TYPE_CHECKING:  # a report is read, not made, here
+    from openspace.domain.model import Report
 
 ALLOWED_TAGS: frozenset[str] = frozenset(
     {
@@ -117,26 +123,48 @@ def _sanitise(markup: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=64)
+CACHE_SIZE = 64
+_rendered: OrderedDict[str, str] = OrderedDict()  # the last few texts, as `render` made them
+
+
 def render(text: str) -> str:
     """Markdown to HTML that is safe to insert into any page; "" for empty or blank input.
 
     markdown-it escapes raw HTML and refuses dangerous link schemes; nh3 then removes anything
     outside the allow-list, so a mistake in either one alone does not open a hole.
 
-    Remembered for the last few texts: the service renders a report's texts in the job pool before
-    the save reaches the writer, so the writer's transaction finds them here instead of spending
-    the writer's time on Markdown (issue #21, case 7).
+    Remembered for the last few texts: the service renders a report's texts in a job pool worker
+    before the save reaches the writer and hands them to `remember`, so the writer's transaction
+    finds them here instead of spending the writer's time on Markdown (issue #21, case 7).
     """
     if not text or not text.strip():
         return ""
-    return _sanitise(_MD.render(text)).strip()
+    found = _rendered.get(text)
+    if found is None:
+        found = _sanitise(_MD.render(text)).strip()
+        remember({text: found})
+    return found
 
 
-def warm(texts: Sequence[str]) -> None:
-    """Render each text once, so that a later `render` of the same text is a lookup."""
-    for text in texts:
-        render(text)
+def rendered(texts: Sequence[str]) -> dict[str, str]:
+    """Each text rendered (in a job pool worker): hand the answer to `remember` where it is needed."""
+    return {text: render(text) for text in texts}
+
+
+def remember(pairs: dict[str, str]) -> None:
+    """Keep rendered texts (a worker's answer) so a later `render` of the same text is a lookup."""
+    for text, html_text in pairs.items():
+        _rendered[text] = html_text
+        with contextlib.suppress(KeyError):  # the writer's thread and the loop may trim at once
+            _rendered.move_to_end(text)
+    while len(_rendered) > CACHE_SIZE:
+        with contextlib.suppress(KeyError):
+            _rendered.popitem(last=False)
+
+
+def forget() -> None:
+    """Drop every remembered text (tests)."""
+    _rendered.clear()
 
 
 def excerpt(text: str, limit: int = 280) -> str:
@@ -159,3 +187,27 @@ def excerpt(text: str, limit: int = 280) -> str:
         if cut > 0:
             head = head[:cut]
     return head.rstrip(" ,;:.-–—") + "…"
+
+
+HTML_FIELDS = ("discussion", "insights", "recommendations")  # "participants" is a plain list of names
+
+
+def stored_html(texts: dict[str, str]) -> str:
+    """The stored HTML of a report's texts (JSON, by field), all rendered."""
+    return orjson.dumps({f: render(texts[f]) for f in HTML_FIELDS}).decode()
+
+
+def report_html(report: Report | None) -> dict[str, str]:
+    """A report's texts as sanitised HTML, by field: as its row keeps them, and rendered here for a
+    field typed since the last checkpoint. Typing drops the changed field's HTML rather than render
+    Markdown on the writer at every keystroke; the checkpoint renders it again (cowriting.py)."""
+    if report is None:
+        return {}
+    try:
+        saved = orjson.loads(report.html or "{}")
+    except orjson.JSONDecodeError:
+        saved = {}
+    if not isinstance(saved, dict):
+        saved = {}
+    html = {f: v for f in HTML_FIELDS if isinstance(v := saved.get(f), str)}
+    return html | {f: render(getattr(report, f)) for f in HTML_FIELDS if f not in html and getattr(report, f)}

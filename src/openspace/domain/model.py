@@ -72,6 +72,11 @@ class Slot:
     start: str  # "HH:MM", wall-clock time in the event's time zone
     end: str
     moves: int = 0  # check-ins that moved someone from one session to another in this slot
+    label: str = ""  # a break ("Lunch", "Coffee") when set: on every agenda, and no session in it (#15)
+
+    @property
+    def is_break(self) -> bool:
+        return bool(self.label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +324,10 @@ class Board:
 
     def ordered_slots(self) -> list[Slot]:
         return sorted(self.slots.values(), key=lambda s: (s.day, s.start, s.end, s.id))
+
+    def session_slots(self) -> list[Slot]:
+        """The slots sessions can go into: every slot but the breaks."""
+        return [s for s in self.ordered_slots() if not s.label]
 
     def days(self) -> list[str]:
         return sorted({slot.day for slot in self.slots.values()})

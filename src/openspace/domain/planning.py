@@ -132,7 +132,7 @@ class _Planner:
 
     def __init__(self, board: Board, replace_unpinned: bool, seed: int, started: set[str] | None = None) -> None:
         self.random = random.Random(seed)
-        self.slots = [s.id for s in board.ordered_slots()]
+        self.slots = [s.id for s in board.session_slots()]  # never into a break (#15)
         self.started = {i for i, s in enumerate(self.slots) if s in (started or set())}
         spaces = board.ordered_spaces()
         self.spaces = [s.id for s in spaces]

@@ -95,7 +95,7 @@ def withdraw(board: Board, args: Args, ctx: Context) -> Change:
         upserts=tuple(restored),
         deletes=(*undone, *marks, ("topics", topic.id)),
         event=event,
-        result={"photos": files},
+        result={"photos": files, "withdrawn": marketplace.withdrawn(board, topic)},  # for an undo (#15)
         effects=(FilesRemoved(tuple(files)),) if files else (),
     )
 
@@ -136,6 +136,8 @@ def place(board: Board, args: Args, ctx: Context) -> Change:
     check_version(topic, args)
     slot: Slot = ref(board, args, "slot", "slots")
     space: Space = ref(board, args, "space", "spaces")
+    if slot.label:  # a break is on every agenda as itself: no session goes into it (#15)
+        raise Invalid(N_("%(label)s is a break: choose another time slot."), field="slot", label=slot.label)
     occupant = board.occupant(slot.id, space.id)
     marketplace.check_self_placement(board, topic, ctx, swapping=bool(args.get("swap_with")))
     if topic.status == "hidden":  # hidden topics stay off the agenda (see `hide`)
@@ -271,15 +273,20 @@ def add_slot(board: Board, args: Args, ctx: Context) -> Change:
     if len(board.slots) >= MAX_SLOTS:
         raise Invalid(N_("An event can have at most %(max)s time slots."), max=MAX_SLOTS)
     day, start, end = slot_times(board, args)
-    slot = Slot(id=ctx.new_id(), day=day, start=start, end=end)
+    label = text(args, "label", "break_label", required=False)  # a name makes it a break (#15)
+    slot = Slot(id=ctx.new_id(), day=day, start=start, end=end, label=label)
     return Change("slot.added", upserts=(slot,), result={"slot": slot.id})
 
 
 def update_slot(board: Board, args: Args, ctx: Context) -> Change:
+    """Move a slot, or name it a break (a label) or a time for sessions again (no label)."""
     require_facilitator(ctx)
     slot: Slot = ref(board, args, "slot", "slots")
     day, start, end = slot_times(board, args, except_id=slot.id)
-    return Change("slot.updated", upserts=(replace(slot, day=day, start=start, end=end),))
+    label = text(args, "label", "break_label", required=False) if "label" in args else slot.label
+    if label and any(t.slot_id == slot.id and t.status != "merged" for t in board.topics.values()):
+        raise Invalid(N_("Sessions are in this slot: move them before you make it a break."), field="label")
+    return Change("slot.updated", upserts=(replace(slot, day=day, start=start, end=end, label=label),))
 
 
 def remove_slot(board: Board, args: Args, ctx: Context) -> Change:
@@ -376,10 +383,11 @@ ALL_COMMANDS: dict[str, Rule] = {
 def decide(board: Board, name: str, args: Args, ctx: Context, *, internal: bool = False) -> Change:
     """The single entry point: refuse by raising a DomainError, or return the change.
 
-    `internal` commands (recording an uploaded photo) come only from the server's own edges,
-    never from a form or a socket, because their arguments name files on the server.
+    `internal` commands (recording an uploaded photo, undoing a withdrawal) come only from the
+    server's own edges, never from a form or a socket: their arguments are the server's own (a
+    file's name, a withdrawn topic's rows).
     """
-    rule = ALL_COMMANDS.get(name) or (harvest.INTERNAL.get(name) if internal else None)
+    rule = ALL_COMMANDS.get(name) or ((harvest.INTERNAL | marketplace.INTERNAL).get(name) if internal else None)
     if rule is None:
         raise Invalid(N_("Unknown action."))
     return rule(board, args, ctx)

@@ -220,8 +220,25 @@ def calendar_description(board: Board, topic: Topic) -> str:
     return "\n\n".join(parts)
 
 
+def break_entry(slot: Slot, zone: ZoneInfo, language: str, venue: str = "") -> icalendar.Event:
+    """A break (a labelled slot: lunch, coffee) as a calendar entry, so a day in a calendar app
+    shows it as the agenda does instead of a gap (#15). It blocks no time: TRANSP is TRANSPARENT.
+    Its UID is "slot-<id>@openspace", apart from the sessions' and from the gaps' ("break-…")."""
+    start, end = wall_clock(slot.day, slot.start, zone), wall_clock(slot.day, slot.end, zone)
+    entry = icalendar.Event()
+    entry.add("uid", f"slot-{slot.id}@openspace")
+    entry.add("dtstart", start)
+    entry.add("dtend", end if end > start else end + timedelta(days=1))
+    entry.add("summary", slot.label, parameters={"language": language})
+    if venue:
+        entry.add("location", venue)
+    entry.add("transp", "TRANSPARENT")
+    return entry
+
+
 def agenda_ics(board: Board, only_topics: set[str] | None = None, calendar_name: str | None = None) -> bytes:
-    """The agenda as an iCalendar file, one VEVENT per session, times in the event's own zone.
+    """The agenda as an iCalendar file, one VEVENT per session and per break, times in the event's
+    own zone.
 
     `only_topics` keeps just those topics ("my sessions": the caller decides whether that means
     marked or attended). UIDs are "<topic id>@openspace", so a calendar that imports the file
@@ -254,8 +271,13 @@ def agenda_ics(board: Board, only_topics: set[str] | None = None, calendar_name:
         if description := calendar_description(board, session.topic):
             entry.add("description", description)
         calendar.add_component(entry)
-    if chosen:
-        years = [int(s.slot.day[:4]) for s in chosen]
+    breaks = [s for s in board.ordered_slots() if s.label]  # on everyone's day, so in "my sessions" too
+    for slot in breaks:
+        entry = break_entry(slot, zone, event.language, event.venue)
+        entry.add("dtstamp", stamp)
+        calendar.add_component(entry)
+    if chosen or breaks:
+        years = [int(s.slot.day[:4]) for s in chosen] + [int(s.day[:4]) for s in breaks]
         # only the years the sessions need: a VTIMEZONE from 1970 to 2038 would dwarf the agenda
         calendar.add_missing_timezones(first_date=date(min(years), 1, 1), last_date=date(max(years) + 1, 1, 1))
     ical: bytes = calendar.to_ical()

@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 
 from openspace.domain.checks import MAX, MAX_CAPACITY, MAX_SLOTS, MAX_SPACES
-from openspace.domain.harvest import FIELDS, report_html
+from openspace.domain.harvest import FIELDS
+from openspace.domain.markup import report_html
 from openspace.domain.model import ActionItem, Announcement, Board, Photo, Report, Slot, Space, Topic
 from openspace.exports.agenda import actions_of
 from openspace.exports.reader import (
@@ -72,7 +73,7 @@ def photo_files(board: Board) -> dict[str, str]:
 
 def html_fields(report: Report) -> dict[str, str]:
     """The stored rendering as an object, so the document holds no JSON in a string; a field typed
-    since the last checkpoint is rendered here (harvest.report_html)."""
+    since the last checkpoint is rendered here (markup.report_html)."""
     return report_html(report)
 
 
@@ -106,6 +107,7 @@ def to_document(board: Board) -> dict[str, Any]:
         ],
         "slots": [
             {"id": slot_ids[s.id], "day": s.day, "start": s.start, "end": s.end, "moves": s.moves}
+            | ({"label": s.label} if s.label else {})  # a break (#15); absent in older files
             for s in board.ordered_slots()
         ],
         "topics": [
@@ -246,6 +248,7 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
             start=row.clock("start"),
             end=row.clock("end"),
             moves=row.count("moves"),
+            label=row.text("label", limit=MAX["break_label"]) if "label" in row.data else "",
         )
         for row in slot_rows
     ]
@@ -253,6 +256,10 @@ def from_document(doc: object, new_id: Callable[[], str]) -> Imported:
         if slot.end <= slot.start:
             raise ValueError(f"{row.at('end')}: must come after {row.at('start')} ({slot.start})")
     topics, topic_ids = read_topics(root, new_id, slot_ids, space_ids)
+    breaks = {slot.id for slot in slots if slot.label}
+    for n, topic in enumerate(topics):
+        if topic.slot_id in breaks:
+            raise ValueError(f"topics[{n}].slot: is a break, which holds no session")
     reports = read_reports(root, topic_ids)
     photos, files = read_photos(root, new_id, topic_ids)
 

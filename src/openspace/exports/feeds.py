@@ -7,7 +7,7 @@ too, so an imported file and a subscription update the same entries), and its SE
 whenever what it shows changes. Which content an entry has is decided here, purely: `entries`
 gives each one with a fingerprint of that content; the caller keeps a SEQUENCE per UID and
 raises it when the fingerprint changes (`openspace.outward.Outward.sequences`), then `feed`
-writes the calendar. Breaks (gaps between a day's slots) are entries too, and a session in a
+writes the calendar. Breaks are entries too (labelled slots, and gaps between a day's slots), and a session in a
 space with a call carries its link as RFC 7986's CONFERENCE and in the description.
 """
 
@@ -23,7 +23,7 @@ import icalendar
 
 from openspace import i18n
 from openspace.domain.model import Board
-from openspace.exports.agenda import PRODID, conveners, sessions, wall_clock
+from openspace.exports.agenda import PRODID, break_entry, conveners, sessions, wall_clock
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ def my_topics(board: Board, participant_id: str) -> set[str]:
 def entries(board: Board, session_link: Callable[[str], str], only_topics: set[str] | None = None) -> list[Entry]:
     """Every entry the feed will hold, in the event's zone, with its labels in the event's language.
     A personal feed (`only_topics`) holds its own sessions, the whole event's every session; both
-    hold the breaks, since lunch and coffee are everyone's (#18)."""
+    hold the breaks, labelled (lunch, coffee: slots of their own, #15) or the unnamed gaps between
+    slots, since those are everyone's (#18)."""
     event = board.event
     zone = ZoneInfo(event.timezone)
     words = i18n.translations(event.language if event.language in i18n.LANGUAGES else "en")
@@ -80,7 +81,10 @@ def entries(board: Board, session_link: Callable[[str], str], only_topics: set[s
             entry.add("description", "\n\n".join(parts), parameters={"language": event.language})
         entry.add("url", session_link(topic.id))
         found.append(_entry(entry, int(slot.day[:4])))
-    for day in board.days():  # breaks: in every feed, the personal ones too
+    for slot in board.ordered_slots():  # labelled breaks (#15): part of everyone's day, in both feeds
+        if slot.label:
+            found.append(_entry(break_entry(slot, zone, event.language, event.venue), int(slot.day[:4])))
+    for day in board.days():  # the gaps between slots: in every feed, the personal ones too
         slots = [s for s in board.ordered_slots() if s.day == day]
         for before, after in zip(slots, slots[1:], strict=False):
             if before.end < after.start:

@@ -20,6 +20,7 @@ import orjson
 
 from openspace import i18n, media
 from openspace.domain import markup
+from openspace.domain.errors import N_
 from openspace.domain.harvest import FIELDS
 from openspace.domain.model import Board, Revision
 from openspace.exports import agenda as export_agenda
@@ -41,6 +42,16 @@ FORMATS: dict[str, tuple[str, str]] = {
     "zip": ("proceedings.zip", "application/zip"),
 }
 Progress = Callable[[str], None]
+# what the published proceedings page links to (#15), in this order; the HTML file itself is the page
+DOWNLOADS: dict[str, str] = {
+    "pdf": N_("PDF"),
+    "zip": N_("Everything with photos (ZIP)"),
+    "sessions.csv": N_("Sessions (CSV)"),
+    "actions.csv": N_("Action items (CSV)"),
+    "ics": N_("Calendar (iCal)"),
+    "md": N_("Markdown"),
+    "json": N_("JSON"),
+}
 
 
 def file_name(board: Board, fmt: str) -> str:
@@ -54,12 +65,26 @@ def photo_link(board: Board) -> Callable[..., str]:
     return lambda photo: names.get(photo.id, "")
 
 
-def write(board: Board, fmt: str, out: BinaryIO, photos: PhotoStore, progress: Progress | None = None) -> None:
-    """Write one format of the event to `out` (a binary file), in the event's language."""
+def write(
+    board: Board,
+    fmt: str,
+    out: BinaryIO,
+    photos: PhotoStore,
+    progress: Progress | None = None,
+    downloads: dict[str, str] | None = None,
+) -> None:
+    """Write one format of the event to `out` (a binary file), in the event's language.
+
+    `downloads` (format: link) puts links to the other files at the top of the HTML: the page the
+    server shows as the published proceedings has them; the downloaded file does not, since its
+    links would lead nowhere once it is saved elsewhere."""
     note = progress or (lambda _: None)
     i18n.set_language(board.event.language)
     if fmt in ("md", "html", "pdf"):
         book = proceedings.build(board)
+        if downloads:
+            links = tuple((i18n.gettext(DOWNLOADS[f]), link) for f, link in downloads.items() if f in DOWNLOADS)
+            book = replace(book, downloads=links)
         if fmt == "md":
             out.write(proceedings_markdown.markdown(book, photo_link(board)).encode())
         elif fmt == "html":
@@ -79,6 +104,12 @@ def write(board: Board, fmt: str, out: BinaryIO, photos: PhotoStore, progress: P
     else:
         raise ValueError(f"unknown format {fmt!r}")
     note(fmt)
+
+
+def write_file(board: Board, fmt: str, path: str, photos: PhotoStore, downloads: dict[str, str] | None = None) -> None:
+    """`write` into the file at `path`: what a job pool worker runs for a download (jobs.py)."""
+    with open(path, "wb") as out:
+        write(board, fmt, out, photos, downloads=downloads)
 
 
 def write_zip(board: Board, out: BinaryIO, photos: PhotoStore, note: Progress) -> None:

@@ -92,8 +92,11 @@ def markdown(book: Book, photo_link: Callable[[Photo], str]) -> str:
         out += [" \\\n".join(cover), ""]
 
     out += [f"## {w['Contents']}", ""]
-    for c in book.sessions:
-        out.append(f"- [{c.number}. {_md(c.title)}](#{c.anchor}) · {_md(short_time(c.slot))} · {_md(c.space_name)}")
+    for c, pause in book.agenda:
+        if pause is not None:  # a break, where it is in the day (#15)
+            out.append(f"- *{_md(pause.label)}* · {_md(short_time(pause))}")
+        elif c is not None:
+            out.append(f"- [{c.number}. {_md(c.title)}](#{c.anchor}) · {_md(short_time(c.slot))} · {_md(c.space_name)}")
     if book.others:
         out.append(f"- [{w['Other topics']}](#other-topics)")
         out += [f"  - [{c.number}. {_md(c.title)}](#{c.anchor})" for c in book.others]

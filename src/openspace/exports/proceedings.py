@@ -14,10 +14,10 @@ Every user-facing string is marked for translation. The caller sets the language
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openspace import i18n
-from openspace.domain.harvest import report_html
+from openspace.domain.markup import report_html
 from openspace.domain.model import ActionItem, Board, Event, Photo, Report, Slot, Space, Topic
 from openspace.exports.chart import agenda, attendance_chart
 from openspace.i18n import gettext as _
@@ -86,6 +86,18 @@ class Book:
     chart_svg: str
     days: list[str]
     also_proposed: list[Topic]  # open topics neither placed nor reported on: listed, so no idea disappears
+    breaks: list[Slot] = field(default_factory=list)  # labelled slots (lunch, coffee), in time order (#15)
+    downloads: tuple[tuple[str, str], ...] = ()  # (label, link): the published page's own, not a file's
+
+    @property
+    def agenda(self) -> list[tuple[Chapter | None, Slot | None]]:
+        """The day as the contents read it: each session `(chapter, None)` and each break
+        `(None, slot)`, in time order, so a lunch is where it was and not a silent gap (#15)."""
+        rows: list[tuple[tuple[str, str, int], Chapter | None, Slot | None]] = [
+            ((c.slot.day, c.slot.start, c.number), c, None) for c in self.sessions if c.slot is not None
+        ]
+        rows += [((s.day, s.start, 0), None, s) for s in self.breaks]
+        return [(c, s) for _key, c, s in sorted(rows, key=lambda row: row[0])]
 
     @property
     def sessions(self) -> list[Chapter]:
@@ -160,6 +172,7 @@ def build(board: Board) -> Book:
         chart_svg=attendance_chart(board),
         days=board.days(),
         also_proposed=also_proposed,
+        breaks=[s for s in board.ordered_slots() if s.label],
     )
 
 

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
+from openspace import metrics
 from openspace.broadcast import Committed, DocPresence, DocUpdate, Message
 from openspace.domain.model import Board, Change
 from openspace.domain.projection import change_frames
@@ -63,7 +64,7 @@ class Feed:
                 self.heads.pop(message.event_id, None)
                 self.boards.forget(message.event_id)
                 self._spawn(self.hub.close_event(message.event_id))
-            else:
+            elif message.what == "reauth":
                 self._spawn(self.hub.close_audience(message.event_id, "facilitator"))
             return
         event_id, seq = message.event_id, message.seq
@@ -79,7 +80,7 @@ class Feed:
         if seq <= head:
             return
         if seq == head + 1:
-            self._deliver(event_id, seq, message.change, message.patch)
+            self._deliver(event_id, seq, message.change, message.patch, message.at)
             return
         self.heads[event_id] = head
         self.fill(event_id, seq)
@@ -118,12 +119,17 @@ class Feed:
                 if event_id not in self.heads:  # deleted meanwhile
                     return
                 if changes is None:  # the log no longer reaches back: screens start over from a snapshot
-                    log.warning("event %s: changes %s..%s left the log; screens resume", event_id, head, target)
+                    log.warning(
+                        "event %s: changes %s..%s left the log; screens resume",
+                        *(event_id, head, target),
+                        extra={"event_id": event_id, "seq": target},
+                    )
                     self.heads[event_id] = target
                     self.boards.forget(event_id)
                     await self.hub.close_all(event_id, CLOSE_LAGGING)
                     continue
                 self.filled += len(changes)
+                metrics.GAP_FILLS.inc(len(changes))
                 for seq, change in changes:
                     if seq == self.heads[event_id] + 1:
                         self._deliver(event_id, seq, change, change.to_patch())
@@ -132,10 +138,10 @@ class Feed:
         finally:
             self.targets.pop(event_id, None)
 
-    def _deliver(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:
+    def _deliver(self, event_id: str, seq: int, change: Change, patch: dict[str, Any], at: float = 0.0) -> None:
         self.heads[event_id] = seq
-        self.boards.observe(Committed(event_id, seq, change, patch))
-        self.hub.publish(event_id, seq, change_frames(seq, change, patch))
+        self.boards.observe(Committed(event_id, seq, change, patch, at))
+        self.hub.publish(event_id, seq, change_frames(seq, change, patch), change.kind, at)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

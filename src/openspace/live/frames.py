@@ -19,6 +19,7 @@ extension (another server, the test client) the hub sends text through ASGI.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -37,7 +38,7 @@ class FrameProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # only set when the upgrade was accepted
         if scope is not None:  # the app's task is created but has not run yet: it sees this
-            scope["extensions"][EXTENSION] = {"write": self.write_frame}
+            scope["extensions"][EXTENSION] = {"write": self.write_frame, "drain": self.drain_frames}
 
     def write_frame(self, frame: bytes) -> bool:
         """Write one finished frame now; False if the socket is closing, or was stuck and is now aborted."""
@@ -48,3 +49,20 @@ class FrameProtocol(WebSocketsSansIOProtocol):
             return False
         self.transport.write(frame)
         return True
+
+    async def drain_frames(self, timeout: float) -> bool:
+        """Wait until the transport takes more, at most `timeout` seconds; else abort and say False.
+
+        Only a catch-up waits (catchup.py: its frames are streamed, each after the one before was
+        taken); the live fan-out never does. A phone that takes nothing for so long has stalled,
+        and a close would wait on it for ever, as above.
+        """
+        if self.writable.is_set():
+            return True
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                await self.writable.wait()
+        except TimeoutError:
+            self.transport.abort()
+            return False
+        return not self.disconnected

@@ -30,10 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
+from openspace import metrics
 from openspace.domain.projection import Audience
+from openspace.live.catchup import Recent
 from openspace.live.frames import text_frame
 
 log = logging.getLogger(__name__)
@@ -90,9 +93,13 @@ class Client:
 
 
 class Fanout(Protocol):
+    recent: Recent  # the frames just published, for sockets catching up (catchup.py)
+
     def register(self, event_id: str, client: Client) -> None: ...
     def unregister(self, event_id: str, client: Client) -> None: ...
-    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None: ...
+    def publish(
+        self, event_id: str, seq: int, frames: Mapping[Audience, str], kind: str = "", at: float = ...
+    ) -> None: ...
     def count(self, event_id: str) -> int: ...
     async def close_event(self, event_id: str) -> None: ...
     async def close_all(self, event_id: str, code: int) -> None: ...
@@ -104,10 +111,11 @@ class Fanout(Protocol):
 class LocalHub:
     """In-process fan-out for a single server process."""
 
-    def __init__(self, max_lag: int = 256) -> None:
+    def __init__(self, max_lag: int = 256, keep: int = 1000) -> None:
         self.max_lag = max_lag
+        self.recent = Recent(keep)  # `keep`: as many changes per event as the log keeps
         self.rooms: dict[str, set[Client]] = {}
-        self._queue: asyncio.Queue[tuple[str, Published]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, Published, float]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._busy = False  # a fan-out is under way (it may have yielded mid-way)
 
@@ -135,11 +143,15 @@ class LocalHub:
             await self._close(client, code)
 
     async def close_event(self, event_id: str) -> None:
+        self.recent.forget(event_id)
         for client in list(self.rooms.pop(event_id, ())):
             await self._close(client, CLOSE_GONE)
 
-    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str]) -> None:
-        self._queue.put_nowait((event_id, (seq, frames)))
+    def publish(self, event_id: str, seq: int, frames: Mapping[Audience, str], kind: str = "", at: float = 0.0) -> None:
+        """Kept at once for catch-ups (a socket connecting now finds it there), sent by the task;
+        `at` is when it committed (0: unknown, read from the log)."""
+        self.recent.add(event_id, seq, frames, kind)
+        self._queue.put_nowait((event_id, (seq, frames), at))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="openspace-hub")
@@ -166,18 +178,24 @@ class LocalHub:
             while not self._queue.empty():
                 waiting.append(self._queue.get_nowait())
             by_event: dict[str, list[Published]] = {}
-            for event_id, published in waiting:
+            committed: dict[str, list[float]] = {}
+            for event_id, published, at in waiting:
                 by_event.setdefault(event_id, []).append(published)
+                committed.setdefault(event_id, []).append(at)
             self._busy = True
             for event_id, changes in by_event.items():
                 try:
-                    await self._deliver(event_id, changes)
+                    if await self._deliver(event_id, changes):
+                        now = time.time()  # commit → frames written, for each change written here
+                        for at in committed[event_id]:
+                            if at:
+                                metrics.FANOUT.observe(max(0.0, now - at))
                 except Exception:  # a bug here must not silence every later change
                     log.exception("fan-out of changes %s… of event %s failed", changes[0][0], event_id)
             self._busy = False
 
-    async def _deliver(self, event_id: str, changes: list[Published]) -> None:
-        """Send each client of the event the changes it has not had, as one frame."""
+    async def _deliver(self, event_id: str, changes: list[Published]) -> int:
+        """Send each client of the event the changes it has not had, as one frame; how many got it."""
         frames = BatchFrames(changes)
         sent = 0
         for client in list(self.rooms.get(event_id, ())):
@@ -214,8 +232,10 @@ class LocalHub:
             sent += 1
             if sent % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+        return sent
 
     async def _close(self, client: Client, code: int) -> None:
+        metrics.CLOSES.labels(str(code)).inc()
         client.closed = True
         client.pending.clear()
         with contextlib.suppress(Exception):

@@ -32,9 +32,10 @@ from typing import Any
 import orjson
 import redis.asyncio as redis
 
+from openspace import metrics
 from openspace.broadcast import Committed, DocPresence, DocUpdate, Message, Notice
 from openspace.domain.model import Change
-from openspace.live.bus import Listener, Resync
+from openspace.live.bus import Listener, Resync, about
 from openspace.live.tasks import honour_cancel, stop_tasks
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def encode(origin: str, message: Message) -> bytes:
             "s": message.seq,
             "k": message.change.kind,
             "p": message.patch,
+            "at": message.at,
         }
     elif isinstance(message, DocUpdate):
         u = base64.b64encode(message.update).decode()
@@ -61,20 +63,20 @@ def encode(origin: str, message: Message) -> bytes:
         body = {"o": origin, "e": message.event_id, "t": message.topic_id, "w": message.who, "f": message.field}
         body["v"] = message.viewer
     else:
-        body = {"o": origin, "e": message.event_id, "n": message.what}
+        body = {"o": origin, "e": message.event_id, "n": message.what, "w": message.subject}
     return orjson.dumps(body)
 
 
 def decode(raw: bytes) -> tuple[str, Message]:
     body = orjson.loads(raw)
     if "n" in body:
-        return body["o"], Notice(body["e"], body["n"])
+        return body["o"], Notice(body["e"], body["n"], body.get("w", ""))
     if "u" in body:
         return body["o"], DocUpdate(body["e"], body["t"], body["r"], base64.b64decode(body["u"]), body["b"])
     if "w" in body:
         return body["o"], DocPresence(body["e"], body["t"], body["w"], body["f"], body["v"])
     patch = body["p"]
-    return body["o"], Committed(body["e"], body["s"], Change.from_patch(body["k"], patch), patch)
+    return body["o"], Committed(body["e"], body["s"], Change.from_patch(body["k"], patch), patch, body.get("at", 0.0))
 
 
 class RedisBus:
@@ -88,6 +90,7 @@ class RedisBus:
         self.subscribed = asyncio.Event()  # readiness: set while the subscription stands
         self.received = 0
         self.reconnects = 0
+        self.sending = False  # a pipeline is on its way to Redis
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -117,12 +120,22 @@ class RedisBus:
         self.listeners.clear()
         self.resyncs.clear()
 
+    async def flush(self, timeout: float = 5.0) -> bool:
+        """Wait, bounded, until what was published has reached Redis: a short-lived command (such as
+        `openspace retention`) must not stop with its notices still queued. Whether it did."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.outbox.qsize() or self.sending:
+                    await asyncio.sleep(0.01)
+                return True
+        return False
+
     def _deliver(self, message: Message) -> None:
         for listener in self.listeners:
             try:
                 listener(message)
             except Exception:
-                log.exception("a bus subscriber failed on %s", message)
+                log.exception("a bus subscriber failed", extra=about(message))
 
     async def _send(self) -> None:
         """One publishing connection; whatever waits goes out in one pipeline."""
@@ -133,16 +146,19 @@ class RedisBus:
                 while True:
                     honour_cancel()
                     waiting = [await self.outbox.get()]
+                    self.sending = True
                     while not self.outbox.empty() and len(waiting) < 1000:
                         waiting.append(self.outbox.get_nowait())
                     async with client.pipeline(transaction=False) as pipe:
                         for raw in waiting:
                             pipe.publish(self.channel, raw)
                         await pipe.execute()
+                    self.sending = False
                     attempt = 0
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # those messages are lost; the other processes' feeds refill them
+                self.sending = False
                 log.warning("publishing on the bus failed (%s); reconnecting", error)
                 honour_cancel()
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
@@ -198,4 +214,6 @@ class RedisBus:
                 origin, decoded = decode(message["data"])
                 if origin != self.origin:
                     self.received += 1
+                    if isinstance(decoded, Committed) and decoded.at:
+                        metrics.BUS_LAG.observe(max(0.0, time.time() - decoded.at))
                     self._deliver(decoded)

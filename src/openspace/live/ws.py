@@ -1,8 +1,9 @@
 """The websocket endpoint: resume, catch up, go live, and take actions.
 
 A client connects to `/e/<slug>/ws?since=N` with the last sequence number it applied. It gets the
-changes after N from the change log, in order, or a snapshot flagged with its reason when N is
-missing, malformed, in the future, or older than the log keeps. See docs/protocol.md.
+changes after N, in order (catchup.py: from the frames just published, or the change log), or a
+snapshot flagged with its reason when N is missing, malformed, in the future, or older than the
+log keeps. See docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
-from openspace import i18n
+from openspace import i18n, logs, metrics
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
-from openspace.domain.model import Board, Change
-from openspace.domain.projection import Audience, change_frame, snapshot_frame
+from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
 from openspace.live import cowrite
+from openspace.live.catchup import catch_up
 from openspace.live.frames import EXTENSION, text_frame
 from openspace.live.hub import Client
 from openspace.rooms import Viewer
@@ -43,62 +44,7 @@ MAX_BAD_MESSAGES = 10
 MAX_SLOW_DOWNS = 200  # within SLOW_WINDOW seconds: a flood, not an outbox being resent
 SLOW_WINDOW = 10.0
 FINISH_SECONDS = 5.0
-CATCHUP_PAGE = 64  # changes read from the log at a time while catching up
 DENIAL_HEADERS = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
-
-
-def parse_since(raw: str | None, head: int, epoch: str | None, expected_epoch: str) -> int | None:
-    """A usable resume point, or None (then the client gets a snapshot).
-
-    The epoch names the database and the event the number belongs to: a number from another
-    event, or from before a restore, must not be taken as a position in this log.
-    """
-    if raw is None or not raw.isdigit() or len(raw) > 18 or epoch != expected_epoch:
-        return None
-    since = int(raw)
-    return since if since <= head else None
-
-
-async def catch_up(
-    runtime: Runtime, ws: WebSocket, board: Board, audience: Audience, write: Callable[[bytes], bool] | None = None
-) -> int:
-    """Send what the client missed up to `board.seq`; return the last sequence number sent.
-
-    Bounded (issue #21, case 5; a socket resuming from 0 on a 120 MB log had it all loaded in
-    memory): a client further behind than the log keeps (`log_keep`) gets a snapshot, the log is
-    read `CATCHUP_PAGE` changes at a time, each frame goes out through the same byte-bounded
-    write as the live fan-out (frames.py: a client that stops reading is cut off, not buffered
-    for), and the whole catch-up has `catchup_timeout` seconds.
-    """
-    raw_since = ws.query_params.get("since")
-    expected = runtime.epoch(board.event.id)
-    if (parse_since(raw_since, 1 << 62, ws.query_params.get("epoch"), expected) or 0) > board.seq:
-        # a resume point past this process's board: another process wrote it, and the bus has
-        # not brought it here yet (a drop moved the client over). The store has it.
-        board = await runtime.service.refresh(board.event.id)
-    since = parse_since(raw_since, board.seq, ws.query_params.get("epoch"), expected)
-    if since is not None and 0 < board.seq - since <= runtime.settings.log_keep:
-        sent = since
-        async with asyncio.timeout(runtime.settings.catchup_timeout):
-            while sent < board.seq:
-                until = min(board.seq, sent + CATCHUP_PAGE)
-                patches = await runtime.store.patches_since(board.event.id, sent, until)
-                if patches is None:
-                    break
-                for seq, kind, patch in patches:
-                    text = change_frame(seq, Change(kind), audience, patch)
-                    if write is None:
-                        await ws.send_text(text)
-                    elif not write(text_frame(text)):
-                        raise ConnectionError("the client stopped reading during its catch-up")
-                sent = until
-                await asyncio.sleep(0)  # let the transport drain, and others run, between pages
-        if sent == board.seq:
-            return board.seq
-    if since is None or since < board.seq:
-        reason = "initial" if raw_since is None else ("invalid" if since is None else "gap")
-        await ws.send_text(snapshot_frame(board, audience, reason, expected))
-    return board.seq
 
 
 async def endpoint(ws: WebSocket) -> None:
@@ -107,14 +53,15 @@ async def endpoint(ws: WebSocket) -> None:
     if not origin_ok(ws.headers, ws.url.scheme, settings.public_url):
         await ws.send_denial_response(PlainTextResponse("Forbidden origin", 403, headers=DENIAL_HEADERS))
         return
-    event = await runtime.service.event(ws.path_params["slug"])
+    event = await runtime.event(ws.path_params["slug"])  # from memory: no read on the upgrade
+    logs.EVENT.set(ws.path_params["slug"])
     if event is None:
         await ws.send_denial_response(PlainTextResponse("No such event", 404, headers=DENIAL_HEADERS))
         return
     actor = await runtime.actor(ws, event)
     i18n.set_language(i18n.choose_language(ws.cookies.get(LANG_COOKIE), None, event.language))
     audience: Audience = "facilitator" if actor.facilitator else "public"
-    counted = runtime.limits.open_socket(ws, actor)  # per person and per address (issue #21)
+    counted = await runtime.limits.open_socket(ws, actor)  # per person and per address (issue #21)
     if counted is None:
         await ws.send_denial_response(PlainTextResponse("Too many connections", 429, headers=DENIAL_HEADERS))
         return
@@ -122,7 +69,7 @@ async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
         await serve(runtime, ws, event.id, event.slug, actor, audience)
     finally:
-        runtime.limits.close_socket(counted)
+        await runtime.limits.close_socket(counted)
 
 
 async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor: Actor, audience: Audience) -> None:
@@ -136,9 +83,12 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
     client = Client(audience, ws.send_text, close, frames["write"] if frames else None)
     connection = Connection(runtime, ws, client, event_id, actor)
     runtime.hub.register(event_id, client)
+    connections = metrics.CONNECTIONS.labels(audience)
+    connections.inc()
     try:
         board = await runtime.service.board(event_id)
-        await client.go_live(await catch_up(runtime, ws, board, audience, client.write))
+        drain = frames["drain"] if frames else None
+        await client.go_live(await catch_up(runtime, ws, board, audience, client.write, drain))
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -159,6 +109,7 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
         await close(CLOSE_INTERNAL)
     finally:
         runtime.hub.unregister(event_id, client)
+        connections.dec()
         await connection.finish()
 
 
@@ -288,8 +239,11 @@ class Connection:
             return False
         try:
             if not self.bucket.take():
+                metrics.LIMITS.labels("socket_actions").inc()
                 raise SlowDown(N_("Too many actions at once. Please slow down."))
-            self.runtime.limits.action(self.ws, self.event_id, self.actor)  # shared with forms, other sockets
+            await self.runtime.limits.action(
+                self.ws, self.event_id, self.actor, name
+            )  # shared with forms, other sockets
         except SlowDown as refusal:
             await self.refuse(action_id, refusal)
             return None
@@ -318,6 +272,7 @@ class Connection:
         except DomainError as error:
             await self.refuse(action_id, error)
             return
+        result = {k: v for k, v in result.items() if k != "withdrawn"}  # who had marked it is private (#15)
         await self.send(orjson.dumps({"type": "result", "id": action_id, "ok": True, "result": result}).decode())
 
     async def refuse(self, action_id: str | None, error: DomainError) -> None:

@@ -283,4 +283,8 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX report_updates_event ON report_updates(event_id);
     """,
+    # 8: breaks as labelled slots (#15): a slot with a label (lunch, coffee) holds no session
+    """
+    ALTER TABLE slots ADD COLUMN label TEXT NOT NULL DEFAULT '';
+    """,
 ]

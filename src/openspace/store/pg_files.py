@@ -44,6 +44,13 @@ class PostgresFiles:
         self._pool: ConnectionPool[Any] | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Only where to connect: a job pool worker (jobs.py) that reads photos opens its own pool."""
+        return {"conninfo": self.conninfo}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["conninfo"])  # type: ignore[misc]
+
     def _connections(self) -> ConnectionPool[Any]:
         with self._lock:
             if self._pool is None:

@@ -264,4 +264,8 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE files ALTER COLUMN data SET STORAGE EXTERNAL;
     """,
+    # 6: breaks as labelled slots (#15), as SQLite's 8
+    """
+    ALTER TABLE slots ADD COLUMN label TEXT NOT NULL DEFAULT '';
+    """,
 ]

@@ -298,6 +298,10 @@ class PostgresStore:
         row = await self._one(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE slug = %s", (slug,))
         return from_row(Event, row) if row else None
 
+    async def events_ending_before(self, day: str) -> list[Event]:
+        rows = await self._all(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE ends_on < %s", (day,))
+        return [from_row(Event, row) for row in rows]
+
     async def load_board(self, event_id: str) -> Board | None:
         """One snapshot for the whole board: a repeatable-read transaction on one connection."""
         assert self._pool is not None, "store is not open"

@@ -332,6 +332,10 @@ class SQLiteStore:
         row = await self._one(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE slug = ?", (slug,))
         return from_row(Event, row) if row else None
 
+    async def events_ending_before(self, day: str) -> list[Event]:
+        rows = await self._all(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE ends_on < ?", (day,))
+        return [from_row(Event, row) for row in rows]
+
     async def load_board(self, event_id: str) -> Board | None:
         row = await self._one(BOARD_EVENT_SQL, (event_id,))
         if row is None:

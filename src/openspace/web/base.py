@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from openspace import i18n
+from openspace import i18n, logs
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
 from openspace.domain.model import Board, Event, Topic
 from openspace.domain.projection import Audience
@@ -65,10 +65,20 @@ class Visit:
         error = context.get("error")
         if isinstance(error, DomainError):
             status, context["error"] = error.status, error.to_dict(i18n.gettext)
+        self.chrome(context)
+        data = context.get("data")
+        given: dict[str, Any] = data if isinstance(data, dict) else {}
+        if regions.wanted(self.request.headers.get(regions.HEADER)) is not None:
+            return self.answer(self.shared_render(template, status, given, context), status, given)
+        return self.answer(self.runtime.renderer.render(template, **context), status, given)
+
+    def chrome(self, context: dict[str, Any], actor: Actor | None = None, csrf: str | None = None) -> dict[str, Any]:
+        """What every page's template is given besides its own: the event, who is asking (or a
+        stand-in, for a render shared by many: web/personal.py), the header's links."""
         context.update(
             event=self.event,
-            actor=self.actor,
-            csrf=self.csrf,
+            actor=self.actor if actor is None else actor,
+            csrf=self.csrf if csrf is None else csrf,
             request=self.request,
             path=self.request.url.path,
             base_url=self.runtime.base_url,
@@ -76,22 +86,37 @@ class Visit:
         )
         data = context.get("data")
         if isinstance(data, dict):
-            # where this page asks for its live regions: its own address, unless it is a form's
-            # answer (a refusal shown at /act or /join), which has no address to ask again
-            url = self.request.url
-            data["here"] = (url.path + (f"?{url.query}" if url.query else "")) if self.request.method == "GET" else None
+            data["here"] = self.here()
+        return context
+
+    def here(self) -> str | None:
+        """Where this page asks for its live regions: its own address, unless it is a form's
+        answer (a refusal shown at /act or /join), which has no address to ask again."""
+        url = self.request.url
+        return (url.path + (f"?{url.query}" if url.query else "")) if self.request.method == "GET" else None
+
+    def answer(self, html: str, status: int, data: dict[str, Any], gzipped: bytes | None = None) -> Response:
+        """The page as HTML (or as `gzipped`, the same compressed: web/packing.py); or, to a live
+        page asking with the hashes of the regions it has, the regions of this same render that it
+        lacks (web/regions.py)."""
         have = regions.wanted(self.request.headers.get(regions.HEADER))
-        if have is not None:  # a live page asking for its changed regions: the same render, cut
-            given: dict[str, Any] = data if isinstance(data, dict) else {}
-            html = self.shared_render(template, status, given, context)
-            cut = regions.answer(html, have, given.get("seq"))
-            cut["clockChange"] = given.get("clockChange")
-            answer = JSONResponse(cut, status_code=status)
-            answer.headers["vary"] = "x-regions"
-            return self.finish(answer)
-        response = HTMLResponse(self.runtime.renderer.render(template, **context), status_code=status)
+        if have is not None:
+            cut = regions.answer(html, have, data.get("seq"))
+            cut["clockChange"] = data.get("clockChange")
+            response: Response = JSONResponse(cut, status_code=status)
+        elif gzipped is not None:  # the gzip middleware lets a body with its encoding set through
+            response = HTMLResponse(gzipped, status_code=status, headers={"content-encoding": "gzip"})
+            response.headers["vary"] = "x-regions, accept-encoding"
+            return self.finish(response)
+        else:
+            response = HTMLResponse(html, status_code=status)
         response.headers["vary"] = "x-regions"
         return self.finish(response)
+
+    def accepts_gzip(self) -> bool:
+        return regions.wanted(self.request.headers.get(regions.HEADER)) is None and "gzip" in self.request.headers.get(
+            "accept-encoding", ""
+        )
 
     def shared_render(self, template: str, status: int, data: dict[str, Any], context: dict[str, Any]) -> str:
         """The page for a live regions' ask: shared among visitors who hold nothing of their own
@@ -160,9 +185,10 @@ async def visit(request: Request, slug: str | None = None) -> Visit:
     runtime = runtime_of(request)
     event = None
     if slug is not None:
-        event = await runtime.service.event(slug)
+        event = await runtime.event(slug)
         if event is None:
             raise HTTPException(404)
+        logs.EVENT.set(slug)  # every log line about this request names its event
     existing = request.cookies.get(CSRF_COOKIE)
     csrf, new = (existing, False) if existing and len(existing) >= 32 else (new_secret(), True)
     language = i18n.choose_language(

@@ -25,6 +25,10 @@ from openspace.web.base import Visit, page, refusal_page
 
 UNPUBLISHED = N_("Only the facilitator can download this until the proceedings are published.")
 NO_STORE = {"cache-control": "no-store"}
+# A busy event changes many times a second, and a PDF of it takes seconds of CPU: readers of the
+# published proceedings get a build at most this old rather than one build per change (#21, the
+# abuse bench's parallel PDF requests). The facilitator's downloads are always of the board as it is.
+PUBLIC_FRESH_SECONDS = 30.0
 PROCEEDINGS_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
@@ -32,8 +36,10 @@ def may_export(v: Visit, board: Board) -> bool:
     return v.actor.facilitator or board.event.published
 
 
-async def render_file(v: Visit, board: Board, fmt: str) -> Path:
-    """The export of this board as it is at its sequence number, built at most once per change."""
+async def render_file(v: Visit, board: Board, fmt: str, downloads: dict[str, str] | None = None) -> Path:
+    """The export of this board as it is at its sequence number, built at most once per change
+    (the proceedings page, with `downloads`, apart from the HTML file, which has none); for the
+    public, one built in the last PUBLIC_FRESH_SECONDS will do."""
     audience = "facilitator" if v.actor.facilitator else "public"
     shown = board if v.actor.facilitator else public_board(board)
 
@@ -41,19 +47,19 @@ async def render_file(v: Visit, board: Board, fmt: str) -> Path:
         handle, name = tempfile.mkstemp(prefix="openspace-export-")
         os.close(handle)
         path = Path(name)
-
-        def work() -> None:
-            with path.open("wb") as out:
-                exporting.write(shown, fmt, out, v.runtime.photos)
-
         try:
-            await v.runtime.jobs.run(work)
+            await v.runtime.jobs.run(exporting.write_file, shown, fmt, name, v.runtime.photos, downloads)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
         return path
 
-    path: Path = await v.runtime.exports.get((board.event.id, board.seq, fmt, audience), build)
+    kind = f"{fmt}+links" if downloads else fmt
+    if audience == "public":  # the published book: at most one build per PUBLIC_FRESH_SECONDS
+        recent = v.runtime.exports.recent((board.event.id, kind, audience), PUBLIC_FRESH_SECONDS)
+        if recent is not None:
+            return Path(recent)
+    path: Path = await v.runtime.exports.get((board.event.id, board.seq, kind, audience), build)
     return path
 
 
@@ -78,8 +84,9 @@ async def read_proceedings(request: Request) -> Response:
     v, event, board = await page(request)
     if not may_export(v, board):
         return refusal_page(v, Forbidden(UNPUBLISHED))
+    downloads = {fmt: v.url("export", slug=event.slug, fmt=fmt) for fmt in exporting.DOWNLOADS}
     try:
-        path = await render_file(v, board, "html")
+        path = await render_file(v, board, "html", downloads)
     except DomainError as error:
         return refusal_page(v, error)
     return FileResponse(

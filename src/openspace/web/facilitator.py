@@ -7,20 +7,62 @@ change the board post to the shared form endpoint in `web` with `_return_to=faci
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
 from openspace.domain.hints import Hint, hints_for_board, hints_for_cells
-from openspace.domain.model import Event, Slot, Space, Topic
+from openspace.domain.model import Board, Event, Slot, Space, Topic
 from openspace.security import FACILITATOR_COOKIE, PARTICIPANT_COOKIE, READY_COOKIE, same_hash
 from openspace.web import regions
 from openspace.web.base import Visit, page, read_form, refusal_page, set_session_cookie, visit
 from openspace.web.rendering import slot_states
-from openspace.web.views import board_view, flow, merge_rows, suggestion
+from openspace.web.views import Suggestion, board_view, flow, merge_rows, suggestion
+
+
+@dataclass(frozen=True)
+class Console:
+    """How the console is laid out (#15): the parts the current phase works with, open and first
+    (`main`, in this order: two side by side on a laptop), and the rest folded below (`folded`).
+    Each name is a template, `_fac_NAME.html`."""
+
+    focus: str
+    main: tuple[str, ...]
+    folded: tuple[str, ...]
+
+
+# what each phase needs first; "setup" until there is a space and a time slot for sessions
+CONSOLE_MAIN: dict[str, tuple[str, ...]] = {
+    "setup": ("spaces", "slots"),
+    "opening": ("run", "opening"),
+    "marketplace": ("queue", "waiting", "grid"),
+    "closed": ("queue", "waiting", "grid"),
+    "sessions": ("run", "grid"),
+    "closing": ("harvest",),
+}
+CONSOLE_PARTS = (
+    "grid",
+    "queue",
+    "waiting",
+    "run",
+    "topics",
+    "opening",
+    "flow",
+    "harvest",
+    "spaces",
+    "slots",
+    "event",
+    "delete",
+)
+
+
+def console(event: Event, spaces: int, session_slots: int) -> Console:
+    focus = "setup" if not spaces or not session_slots else event.phase
+    main = CONSOLE_MAIN.get(focus, CONSOLE_MAIN["sessions"])
+    return Console(focus, main, tuple(name for name in CONSOLE_PARTS if name not in main))
 
 
 async def facilitate(request: Request, v: Visit | None = None) -> Response:
@@ -34,16 +76,11 @@ async def facilitate(request: Request, v: Visit | None = None) -> Response:
     merging = [t for i in dict.fromkeys(query.getlist("merge")) if (t := board.topics.get(i)) and t.status != "merged"]
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
-    def plan() -> tuple[dict[str, list[Hint]], dict[tuple[str, str], list[Hint]], Any]:
-        """The planning work of this page, all of it in the job pool (issue #21, case 16)."""
-        board_hints = hints_for_board(board)
-        picked = hints_for_cells(board, pick.id) if pick is not None else {}
-        suggested = suggestion(board, query.get("replace") == "1", now) if query.get("suggest") else None
-        return board_hints, picked, suggested
-
     error = v.error
     try:
-        hints, picked, suggested = await v.runtime.jobs.run(plan)
+        hints, picked, suggested = await v.runtime.jobs.run(
+            plan, board, pick.id if pick else None, query.get("replace") == "1", bool(query.get("suggest")), now
+        )
     except DomainError as busy:
         hints, picked, suggested, error = {}, {}, None, error or busy
 
@@ -62,10 +99,20 @@ async def facilitate(request: Request, v: Visit | None = None) -> Response:
         merges=merge_rows(board),
         flow=flow(board, now),
         data=v.page_data(board, "facilitator"),
+        console=console(event, len(board.spaces), len(board.session_slots())),
         pick=pick,
         error=error,
         values=v.values,
     )
+
+
+def plan(
+    board: Board, pick: str | None, replace_unpinned: bool, suggest: bool, now: str
+) -> tuple[dict[str, list[Hint]], dict[tuple[str, str], list[Hint]], Suggestion | None]:
+    """The planning work of the facilitator's page, all of it in a job pool worker (issue #21, case 16)."""
+    board_hints = hints_for_board(board)
+    picked = hints_for_cells(board, pick) if pick is not None else {}
+    return board_hints, picked, suggestion(board, replace_unpinned, now) if suggest else None
 
 
 async def facilitator_login(request: Request) -> Response:

@@ -60,7 +60,7 @@ def unchanged(request: Request, etag: str, modified: datetime | None) -> bool:
 async def event_feed(request: Request) -> Response:
     """The whole agenda, for anyone with the event's link (the agenda is public to them anyway)."""
     runtime = runtime_of(request)
-    event = await runtime.service.event(request.path_params["slug"])
+    event = await runtime.event(request.path_params["slug"])
     if event is None:
         return Response(status_code=404)
     board = await runtime.service.board(event.id)
@@ -69,7 +69,7 @@ async def event_feed(request: Request) -> Response:
 
 async def personal_feed(request: Request) -> Response:
     runtime = runtime_of(request)
-    event = await runtime.service.event(request.path_params["slug"])
+    event = await runtime.event(request.path_params["slug"])
     owner = await runtime.outward.calendar_owner(event.id, request.path_params["secret"]) if event else None
     if event is None or owner is None:
         return Response(status_code=404)  # revoked, or never valid: calendar apps stop on 404

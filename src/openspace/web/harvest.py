@@ -20,7 +20,8 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from openspace import media
 from openspace.domain import markup
 from openspace.domain.errors import N_, DomainError, Invalid, NotFound
-from openspace.domain.harvest import FIELDS, may_remove_photo, report_html
+from openspace.domain.harvest import FIELDS, may_remove_photo, photo_room
+from openspace.domain.markup import report_html
 from openspace.domain.model import Board, Photo
 from openspace.domain.projection import hidden_statuses
 from openspace.web.base import FORM_LIMIT, Visit, page, read_form, refusal_page, requested_topic, visit
@@ -99,6 +100,8 @@ async def upload_photos(request: Request) -> Response:
     try:
         if int(request.headers.get("content-length") or 0) > UPLOAD_LIMIT:
             raise Invalid(media.TOO_LARGE, field="photos", max=media.MAX_BYTES // (1024 * 1024))
+        # a full session (or person, or event) is refused before 75 MB are parsed (#21, abuse bench)
+        photo_room(await v.runtime.service.board(v.event.id), topic_id, v.actor)
         try:
             async with request.form(max_files=MAX_FILES, max_fields=8, max_part_size=FORM_LIMIT) as form:
                 await store_uploads(v, topic_id, form, stored)
@@ -134,9 +137,11 @@ async def store_uploads(v: Visit, topic_id: str, form: FormData, stored: list[st
         raise Invalid(N_("Choose a photo first."), field="photos")
     for upload in uploads:
         data = await upload.read(media.MAX_BYTES + 1)  # never more than one photo's worth
-        v.runtime.limits.upload(v.request, v.actor)
+        await v.runtime.limits.upload(v.request, v.actor)
         processed = await v.runtime.jobs.run(media.process, data)
-        name = await v.runtime.jobs.run(v.runtime.photos.save, processed)
+        # the decoding above is the heavy part, in a worker process; the files are written here, by
+        # this process's own store (its database connections, or memory in the tests)
+        name = await asyncio.to_thread(v.runtime.photos.save, processed)
         stored.append(name)
         await v.runtime.service.execute(
             v.event.id,
@@ -224,4 +229,5 @@ async def print_reports(request: Request) -> Response:
         if topic.placed
     ]
     sheets.sort(key=lambda s: (s[1][0].day, s[1][0].start, s[1][1].position) if s[1] else ("", "", 0))
-    return v.render("print_reports.html", sheets=sheets)
+    breaks = [slot for slot in board.ordered_slots() if slot.label]  # a sheet names the break after its session
+    return v.render("print_reports.html", sheets=sheets, breaks=breaks)

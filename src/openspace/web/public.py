@@ -7,7 +7,9 @@ All of them work without JavaScript; their forms post to the one form endpoint i
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -15,9 +17,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from openspace import i18n
 from openspace.domain import attendance, hybrid
-from openspace.domain.errors import N_, DomainError, Forbidden, NotFound
+from openspace.domain.errors import N_, DomainError, Forbidden, NotFound, SlowDown
+from openspace.domain.model import Board, Slot, Topic
 from openspace.domain.projection import state_for
+from openspace.guard import address_allowed
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
+from openspace.settings import Settings
+from openspace.web import personal
 from openspace.web.base import YEAR, Visit, page, read_form, refusal_page, requested_topic, set_session_cookie, visit
 from openspace.web.facilitator import links_ready
 from openspace.web.rendering import qr_svg, slot_states
@@ -29,23 +35,63 @@ async def home(request: Request) -> Response:
     return v.render("home.html")
 
 
+RESTRICTED = N_(
+    "Only this server's operator may create events here. Enter the operator token, or ask the operator "
+    "to create the event for you."
+)
+
+
 async def new_event(request: Request) -> Response:
     v = await visit(request)
     values: dict[str, str] = {"language": i18n.current_language(), "timezone": "Europe/Stockholm"}
+    restricted = not may_create(request, v.runtime.settings, "")
     if request.method == "GET":
-        return v.render("new_event.html", values=values)
+        return v.render("new_event.html", values=values, restricted=restricted)
     try:
         values = await read_form(request, v)
-        v.runtime.limits.new_event(request)
+        await v.runtime.limits.new_event(request)  # before the token: guesses spend the same bucket
+        if not may_create(request, v.runtime.settings, values.pop("operator_token", "")):
+            raise Forbidden(RESTRICTED, field="operator_token")
         event, secret = await v.runtime.service.create_event(values)
     except DomainError as error:
-        return v.render("new_event.html", status=error.status, values=values, error=error.to_dict(i18n.gettext))
+        values.pop("operator_token", None)  # never written back into the page
+        return v.render(
+            "new_event.html",
+            status=error.status,
+            values=values,
+            error=error.to_dict(i18n.gettext),
+            restricted=restricted,
+        )
     token = await v.runtime.service.open_facilitator_session(event.id)
     return links_ready(request, v, event, secret, token)
 
 
+def may_create(request: Request, settings: Settings, typed: str) -> bool:
+    """Whether this visitor may create an event at /new (#17). Open unless the operator set a
+    token or an allow-list; then an address on the list (not through a proxy, where everyone has
+    the proxy's address) or the token typed into the form. `openspace new-event` is not asked."""
+    token, allow = settings.new_event_token, settings.new_event_allow
+    if not token and not allow:
+        return True
+    client = request.client.host if request.client else ""
+    if allow and "x-forwarded-for" not in request.headers and address_allowed(client, allow):
+        return True
+    return bool(token) and hmac.compare_digest(typed.encode(), token.encode())
+
+
 async def participant(request: Request, v: Visit | None = None) -> Response:
+    """The participant page: rendered once for everyone and finished for this person
+    (web/personal.py), unless it shows a refusal and what they typed, or the undo of the
+    withdrawal they just made, which are theirs alone."""
     v, event, board = await page(request, v)
+    undo = offered_undo(v, board, request.query_params.get(UNDO_FIELD, ""))
+    if v.error is None and not v.values and undo is None:
+        return personal.participant_page(v, board)
+    return whole_participant_page(v, board, undo)
+
+
+def whole_participant_page(v: Visit, board: Board, undo: dict[str, str] | None = None) -> Response:
+    """The participant page rendered whole for this person (what personal.py's is checked against)."""
     vm = board_view(board, "public", slot_states(board))
     vm.online = hybrid.following_online(board, v.actor.participant_id)
     return v.render(
@@ -54,7 +100,36 @@ async def participant(request: Request, v: Visit | None = None) -> Response:
         data=v.page_data(board, "public"),
         error=v.error,
         values=v.values,
+        undo=undo,
     )
+
+
+UNDO_ACTION, UNDO_FIELD = "topic.restore", "undo"
+UNDO_SECONDS = 600  # how long a withdrawal can be undone
+
+
+def unsealed_withdrawal(v: Visit, token: str) -> dict[str, Any] | None:
+    """A withdrawn topic's rows, if `token` is this server's seal for this event and browser and
+    still fresh: the undo the participant page offers after a withdrawal (#15)."""
+    assert v.event is not None
+    sealed = v.runtime.signer.unseal(token, UNDO_ACTION, UNDO_SECONDS) if token else None
+    if not isinstance(sealed, dict) or sealed.get("event") != v.event.id or sealed.get("who") != v.actor.key:
+        return None
+    rows = sealed.get("rows")
+    return rows if isinstance(rows, dict) else None
+
+
+def offered_undo(v: Visit, board: Board, token: str) -> dict[str, str] | None:
+    """The undo to show after a withdrawal: the topic's title and the seal, while it can be undone."""
+    rows = unsealed_withdrawal(v, token)
+    topic = rows.get("topic") if rows else None
+    if not isinstance(topic, dict) or topic.get("id") in board.topics:
+        return None
+    return {"token": token, "title": str(topic.get("title", ""))}
+
+
+# Where a person lands after joining, by phase (#15): what the phase needs of them on a phone.
+LANDING = {"opening": "about", "marketplace": "propose", "sessions": "mine", "closing": "mine"}
 
 
 async def join(request: Request) -> Response:
@@ -63,11 +138,14 @@ async def join(request: Request) -> Response:
     values: dict[str, str] = {}
     try:
         values = await read_form(request, v)
-        v.runtime.limits.join(request)
+        await v.runtime.limits.join(request)
         participant_id, token = await v.runtime.service.join(v.event.id, values.get("name", ""))
+    except SlowDown as error:  # a flood of joins is answered with a small page, not the board (#21)
+        return refusal_page(v, error)
     except DomainError as error:
         return await participant(request, v.again(error, values))
-    response = v.finish(RedirectResponse(v.url("participant", slug=v.event.slug) + "#marketplace", status_code=303))
+    landing = LANDING.get(v.event.phase, "agenda")
+    response = v.finish(RedirectResponse(v.url("participant", slug=v.event.slug) + f"#{landing}", status_code=303))
     set_session_cookie(response, request, v.event, PARTICIPANT_COOKIE, v.runtime.signer.sign(token))
     return response
 
@@ -169,14 +247,35 @@ async def room(request: Request) -> Response:
     for slot, topic in sessions:
         if attendance.is_open(event, slot, now):
             return v.finish(RedirectResponse(v.url("session", slug=event.slug, topic=topic.id), status_code=303))
-    return v.render("room.html", space=space, sessions=sessions, data=v.page_data(board, "public"))
+    # the room's day with its breaks among the sessions (#15), so a lunch is not a gap here either
+    day: list[tuple[Slot, Topic | None]] = [*sessions, *((s, None) for s in board.ordered_slots() if s.label)]
+    day.sort(key=lambda pair: (pair[0].day, pair[0].start))
+    return v.render("room.html", space=space, sessions=day, data=v.page_data(board, "public"))
 
 
 async def print_rooms(request: Request) -> Response:
     """One A4 sign per room, with a QR code that opens the session running there now."""
     v, event, board = await page(request)
     signs = [(space, v.link("room", slug=event.slug, space=space.id)) for space in board.ordered_spaces()]
-    return v.render("print_rooms.html", signs=signs)
+    breaks = [slot for slot in board.ordered_slots() if slot.label]  # on every door, so nobody waits in an empty room
+    return v.render("print_rooms.html", signs=signs, breaks=breaks, several_days=len(board.days()) > 1)
+
+
+POSTER_SIZES = ("a3", "a4")
+
+
+async def print_poster(request: Request) -> Response:
+    """The agenda as one printed poster, A3 or A4 (#15): the grid with its breaks, and a QR code to
+    the event for the phone that will follow the changes the paper cannot."""
+    v, event, board = await page(request)
+    size = request.query_params.get("size", "a3")
+    view = board_view(board, "public")
+    return v.render(
+        "print_poster.html",
+        vm=view,
+        size=size if size in POSTER_SIZES else "a3",
+        sizes=POSTER_SIZES,
+    )
 
 
 async def state_json(request: Request) -> Response:

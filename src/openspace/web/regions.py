@@ -8,16 +8,20 @@ hash the page does not have are sent, and the page morphs them into place (stati
 So a page left open shows what the page loaded fresh would show, because it *is* that page,
 minus what the person is doing in it.
 
-Regions nest: a marketplace region holds one region per topic, an agenda one per row. Inside a
-region that is sent, a nested region the page already has goes as `<template data-same="NAME">`
-(without its closing marker), which the page fills from its own copy, marker and all, before
-morphing; so one changed topic in a list of sixty costs the bytes of that topic and sixty short
-stubs, not of the list.
+Regions nest: a marketplace region holds one region per topic, an agenda one per row. A region's
+hash covers its own markup only, each nested region in it standing as `<template
+data-same="NAME">`; so when one topic of sixty changes and the list around it does not, the
+answer is that topic alone (the page morphs it in where it is). When the list itself changed (a
+topic added, the order), the list is sent with each nested region the page already has, whole,
+as such a stub (without its closing marker), which the page fills from its own copy, marker and
+all, before morphing: the bytes of what changed and one short stub per other item.
 
 A region's name is inside its own markup, so equal hashes mean the same region unchanged: the
 page sends hashes only, not names. Hashes leave out the per-render form ids (`_action_id`, new
-for every render so that a no-script post is applied once) and the countdown's text (the page
-ticks it towards `data-until` itself): without that a region would look changed at every render.
+for every render so that a no-script post is applied once), the CSRF token (the person's own,
+so that a region is the same for everyone who sees the same: web/personal.py) and the
+countdown's text (the page ticks it towards `data-until` itself): without that a region would
+look changed at every render.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ MAX_HEADER = 16_384  # about 1,800 hashes; past that the page is sent whole, nev
 
 START = re.compile(r'<[a-z]+\b[^>]*?\sdata-region="(?P<name>[\w-]+)"[^>]*>')
 ACTION_ID = re.compile(r'(name="_action_id" value=")[^"]*(")')
+CSRF = re.compile(r'(name="csrf" value=")[^"]*(")')
 COUNTDOWN = re.compile(r"(<p [^>]*data-countdown[^>]*>)[^<]*")
 
 
@@ -62,7 +67,7 @@ def regions(html: str) -> dict[str, str]:
 
 def region_hash(html: str) -> str:
     """What a region looks like, in eight characters: equal hashes mean nothing to send."""
-    steady = COUNTDOWN.sub(r"\1", ACTION_ID.sub(r"\1\2", html))
+    steady = COUNTDOWN.sub(r"\1", CSRF.sub(r"\1\2", ACTION_ID.sub(r"\1\2", html)))
     return base64.urlsafe_b64encode(hashlib.blake2b(steady.encode(), digest_size=6).digest()).decode()
 
 
@@ -75,31 +80,70 @@ def wanted(header: str | None) -> set[str] | None:
     return set(header.split())
 
 
+def stub(name: str) -> str:
+    return f'<template data-same="{name}"></template>'
+
+
+def nesting(found: list[Region]) -> dict[str, list[Region]]:
+    """Each region's directly nested regions, in document order ("" holds the outermost)."""
+    kids: dict[str, list[Region]] = {"": []}
+    open_: list[Region] = []
+    for region in found:
+        while open_ and open_[-1].end < region.start:
+            open_.pop()
+        kids[open_[-1].name if open_ else ""].append(region)
+        kids[region.name] = []
+        open_.append(region)
+    return kids
+
+
 def answer(html: str, have: set[str], seq: int | None) -> dict[str, Any]:
-    """The outermost regions the page lacks, with the nested regions it has as stubs; the names
-    of all outermost regions (the page's shape); and the hashes of the regions sent, nested ones
-    included (the page keeps the hashes of what it was not sent)."""
-    found = find(html)
-    hashes = {r.name: region_hash(html[r.start : r.end]) for r in found}
+    """What a page that has the regions hashed in `have` lacks: for each region whose own markup
+    changed, the region, with the nested regions the page has whole as stubs; inside a region
+    whose own markup did not change, only what changed in it. With the names of all outermost
+    regions (the page's shape), and the hashes of the regions sent, nested ones included (the
+    page keeps the hashes of what it was not sent)."""
+    kids = nesting(find(html))
+
+    def own(region: Region) -> str:  # its markup, each nested region a stub
+        parts, at = [], region.start
+        for inner in kids[region.name]:
+            parts += [html[at : inner.start], stub(inner.name)]
+            at = inner.end + len(f"<!--/{inner.name}-->")
+        parts.append(html[at : region.end])
+        return "".join(parts)
+
+    regions_ = [r for rs in kids.values() for r in rs]
+    hashes = {r.name: region_hash(own(r)) for r in regions_}
+    whole: dict[str, bool] = {}
+    for region in reversed(regions_):  # inner ones first: a region is whole when all inside it is
+        whole[region.name] = hashes[region.name] in have and all(whole[i.name] for i in kids[region.name])
     changed: dict[str, str] = {}
     sent: dict[str, str] = {}
-    outer = [r for r in found if not any(o.start < r.start < o.end for o in found)]
-    for region in outer:
-        if hashes[region.name] in have:
-            continue
+
+    def markup(region: Region) -> str:
         sent[region.name] = hashes[region.name]
         parts, at = [], region.start
-        for inner in found:
-            if not (region.start < inner.start < region.end) or inner.start < at:
-                continue  # not inside this region, or inside a stub already made
-            if hashes[inner.name] in have:
-                parts += [html[at : inner.start], f'<template data-same="{inner.name}"></template>']
-                at = inner.end + len(f"<!--/{inner.name}-->")  # the page puts the marker back
-            else:
-                sent[inner.name] = hashes[inner.name]
+        for inner in kids[region.name]:
+            marker = f"<!--/{inner.name}-->"
+            parts.append(html[at : inner.start])
+            parts += [stub(inner.name)] if whole[inner.name] else [markup(inner), marker]
+            at = inner.end + len(marker)
         parts.append(html[at : region.end])
-        changed[region.name] = "".join(parts)
-    return {"seq": seq, "outer": [r.name for r in outer], "hashes": sent, "regions": changed}
+        return "".join(parts)
+
+    def visit(region: Region) -> None:
+        if whole[region.name]:
+            return
+        if hashes[region.name] in have:
+            for inner in kids[region.name]:
+                visit(inner)
+        else:
+            changed[region.name] = markup(region)
+
+    for region in kids[""]:
+        visit(region)
+    return {"seq": seq, "outer": [r.name for r in kids[""]], "hashes": sent, "regions": changed}
 
 
 @dataclass
@@ -131,6 +175,33 @@ class SharedRenders:
 
     def put(self, key: tuple[str, ...], html: str, csrf: str, until: str | None) -> None:
         self.entries[key] = (html, csrf, until)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.limit:
+            self.entries.popitem(last=False)
+
+
+@dataclass
+class Pages:
+    """Pages rendered once for many (web/personal.py), each kept until the clock changes it;
+    bounded, least recently used first out."""
+
+    limit: int = 64
+    entries: OrderedDict[tuple[str, ...], tuple[Any, str | None]] = field(default_factory=OrderedDict)
+    renders: int = 0  # pages put here (for tests and the benchmark)
+
+    def get(self, key: tuple[str, ...], now: str) -> Any:
+        found = self.entries.get(key)
+        if found is None:
+            return None
+        if found[1] is not None and now >= found[1]:
+            del self.entries[key]
+            return None
+        self.entries.move_to_end(key)
+        return found[0]
+
+    def put(self, key: tuple[str, ...], page: Any, until: str | None) -> None:
+        self.renders += 1
+        self.entries[key] = (page, until)
         self.entries.move_to_end(key)
         while len(self.entries) > self.limit:
             self.entries.popitem(last=False)

@@ -28,7 +28,7 @@ from openspace import i18n
 from openspace.assets import asset_dir
 from openspace.domain.harvest import has_report
 from openspace.domain.model import Board, Slot
-from openspace.web.regions import SharedRenders
+from openspace.web.regions import Pages, SharedRenders
 from openspace.web.views import PHASE_LABELS, clock_text
 
 
@@ -84,6 +84,7 @@ def hyphenate(text: str, language: str) -> str:
 class Renderer:
     def __init__(self) -> None:
         self.shared = SharedRenders()  # live regions' asks by visitors with nothing of their own
+        self.pages = Pages()  # participant pages rendered once for everyone (web/personal.py)
         self.static_root = asset_dir("static")
         self.version = static_version(self.static_root)
         self.env = Environment(
@@ -132,3 +133,9 @@ class Renderer:
     def render(self, template: str, **context: Any) -> str:
         context.setdefault("lang", i18n.current_language())
         return self.env.get_template(template).render(**context)
+
+    def render_block(self, template: str, block: str, **context: Any) -> str:
+        """One block of a page, alone (the person's own regions of a shared page: personal.py)."""
+        context.setdefault("lang", i18n.current_language())
+        page = self.env.get_template(template)
+        return "".join(page.blocks[block](page.new_context(context)))

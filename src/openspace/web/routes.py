@@ -14,18 +14,22 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
 
-from openspace.domain.errors import DomainError
-from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, visit
+from openspace.domain.errors import DomainError, SlowDown
+from openspace.web.base import FORM_LIMIT, Visit, form_fields, read_form, refusal_page, visit
 from openspace.web.exports import export, my_calendar, read_proceedings
 from openspace.web.facilitator import delete_event, event_ready, facilitate, facilitator_login, rotate_link
 from openspace.web.feeds import calendar_page, event_feed, personal_feed, revoke
 from openspace.web.harvest import UPLOAD_LIMIT, news, photo, print_reports, report_page, upload_photos
 from openspace.web.public import (
+    UNDO_ACTION,
+    UNDO_FIELD,
     choose_language,
     edit_topic,
     home,
@@ -33,12 +37,14 @@ from openspace.web.public import (
     new_event,
     participant,
     place_topic,
+    print_poster,
     print_rooms,
     projector,
     qr,
     room,
     session_page,
     state_json,
+    unsealed_withdrawal,
 )
 from openspace.web.webhooks import add_webhook, remove_webhook, webhooks_page
 
@@ -87,20 +93,30 @@ async def act(request: Request) -> Response:
         back = RETURNS.get(values.get(RETURN_FIELD, ""), back)  # known before the checks, to answer there
         values = await read_form(request, v, values)
         if back.route == "report" and values.get(PREVIEW_FIELD):
-            v.runtime.limits.preview(request, v.actor)
+            await v.runtime.limits.preview(request, v.actor)
             return await back.show(request, v.again(None, values))  # show the preview, save nothing
         name = values.get(ACTION_FIELD, "")
-        args = {key: value for key, value in values.items() if not key.startswith("_")}
+        args: dict[str, Any] = {key: value for key, value in values.items() if not key.startswith("_")}
         action_id = values.get(ID_FIELD) or None
-        v.runtime.limits.action(request, v.event.id, v.actor)
-        await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id)
+        await v.runtime.limits.action(request, v.event.id, v.actor, name)
+        internal = name == UNDO_ACTION
+        if internal:  # the rows come from the server's own seal, never from the form
+            args = {"rows": unsealed_withdrawal(v, args.get(UNDO_FIELD, ""))}
+        result = await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id, internal=internal)
+    except SlowDown as error:
+        # too fast: a small page, not the board's (a flood of refusals must cost little, #21)
+        return refusal_page(v, error)
     except DomainError as error:
         # every refusal goes back to the page the form came from, with what was typed (and the
         # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them
         return await back.show(request, v.again(error, values))
     anchor = values.get(ANCHOR_FIELD, "")
     anchor = anchor if ANCHOR.fullmatch(anchor) else back.anchor
-    return v.finish(RedirectResponse(return_path(v, back, v.event.slug, values) + anchor_part(anchor), 303))
+    path = return_path(v, back, v.event.slug, values)
+    if name == "topic.withdraw" and isinstance(result.get("withdrawn"), dict):  # the page offers an undo (#15)
+        seal = {"event": v.event.id, "who": v.actor.key, "rows": result["withdrawn"]}
+        path += "?" + urlencode({UNDO_FIELD: v.runtime.signer.seal(seal, UNDO_ACTION)})
+    return v.finish(RedirectResponse(path + anchor_part(anchor), 303))
 
 
 def return_path(v: Visit, back: ReturnPage, slug: str, values: dict[str, str]) -> str:
@@ -143,6 +159,7 @@ ROUTES = [
     Route("/e/{slug}/rooms/{space}", room, name="room"),
     Route("/e/{slug}/print/rooms", print_rooms, name="print_rooms"),
     Route("/e/{slug}/print/reports", print_reports, name="print_reports"),
+    Route("/e/{slug}/print/poster", print_poster, name="print_poster"),
     Route("/e/{slug}/projector", projector, name="projector"),
     Route("/e/{slug}/facilitate", facilitate, name="facilitate"),
     Route("/e/{slug}/f/{secret}", facilitator_login, name="facilitator_login"),

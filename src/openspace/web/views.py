@@ -119,6 +119,7 @@ class BoardView:
             (slot, space)
             for _, slots in self.days
             for slot in slots
+            if not slot.label  # a break takes no session (#15)
             for space in self.spaces
             if not self.cell(slot, space)
         ]
@@ -126,10 +127,61 @@ class BoardView:
     def cell(self, slot: Slot, space: Space) -> Topic | None:
         return self.cells.get((slot.id, space.id))
 
+    def pitch_nudge(self, me: str | None) -> Topic | None:
+        """The person's newest topic that could still be pitched: not on the agenda, not queued."""
+        queued = {t.id for t in self.queue}
+        mine = [t for t in self.unplaced if t.convened_by(me) and t.id not in queued and t.status == "open"]
+        return max(mine, key=lambda t: t.created_seq) if mine else None
+
+    def my_day(self, me: str | None, data: dict[str, Any]) -> list[Stop]:
+        """The person's now and next (`my_day`), from their own page data."""
+        return my_day(self, me, data["myInterests"], data["myAttendance"], data["myOnline"])
+
     def where(self, topic: Topic) -> tuple[Slot, Space] | None:
         if not topic.placed:
             return None
         return self.board.slots[topic.slot_id], self.board.spaces[topic.space_id]  # type: ignore[index]
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One slot of a person's day on their "my sessions" card: where to be now, or next (#15).
+
+    `sessions` are the ones that are theirs in that slot: where they checked in, else the ones
+    they convene or marked (several when they have not chosen yet), each with its room."""
+
+    when: str  # "now" or "next"
+    slot: Slot
+    sessions: tuple[tuple[Topic, Space, str], ...]  # (topic, room, "here" | "online" | "convener" | "marked")
+
+    def key(self) -> tuple[str, ...]:
+        """What the card shows of this stop, as the shared render's cache knows it (personal.py)."""
+        return (self.when, self.slot.id, *(f"{t.id}:{s.id}:{how}" for t, s, how in self.sessions))
+
+
+def my_day(
+    view: BoardView, me: str | None, interests: list[str], attendance: dict[str, str], online: list[str]
+) -> list[Stop]:
+    """Where this person should be now and next, from their check-ins, their own topics and their
+    marks, by the clock of the view's slot states: so the card follows a moved session and the
+    clock with the rest of the page."""
+    if not me:
+        return []
+    marked = set(interests)
+    stops = []
+    for _, slots in view.days:
+        for slot in slots:
+            when = view.slot_states.get(slot.id, "")
+            if when not in ("now", "next"):
+                continue
+            placed = [(t, view.board.spaces[t.space_id or ""]) for (s, _), t in view.cells.items() if s == slot.id]
+            placed.sort(key=lambda pair: pair[1].position)
+            how = "online" if slot.id in online else "here"
+            here = [(t, room, how) for t, room in placed if attendance.get(slot.id) == t.id]
+            own = [(t, room, "convener") for t, room in placed if t.convened_by(me)]
+            wanted = [(t, room, "marked") for t, room in placed if t.id in marked and not t.convened_by(me)]
+            stops.append(Stop(when, slot, tuple(here or own + wanted)))
+    return stops
 
 
 def board_view(board: Board, audience: Audience, slot_states: dict[str, str] | None = None) -> BoardView:
@@ -189,7 +241,7 @@ def suggestion(board: Board, replace_unpinned: bool, now: str | None = None) -> 
         before=planning.quality(board),
         after=planning.quality(board, {t.id: (slot.id, space.id) for t, slot, space in moves}),
         plan=orjson.dumps(plan).decode(),
-        too_late=bool(board.slots) and len(started) == len(board.slots),
+        too_late=bool(board.session_slots()) and not {s.id for s in board.session_slots()} - started,
     )
 
 
@@ -282,13 +334,29 @@ def page_data(
 ) -> dict[str, Any]:
     """Everything the page's script starts from: the same state a snapshot would carry."""
     language = i18n.current_language()
-    event = board.event
     now = datetime.now(UTC)
     return {
         "slug": slug,
         "seq": board.seq,
         "epoch": epoch,
         "audience": audience,
+        "clockChange": next_clock_change(board, now),
+        "language": language,
+        "timezone": board.event.timezone,
+        "state": state_for(board, audience),
+        "i18n": {key: i18n.gettext(text) for key, text in CLIENT_STRINGS.items()},
+        **own_data(board, audience, me, csrf, now),
+    }
+
+
+# the page data that is the person's own, the rest being the same for everyone at a seq
+OWN_KEYS = ("me", "csrf", "myInterests", "myAttendance", "myDots", "online", "myOnline", "serverNow")
+
+
+def own_data(board: Board, audience: Audience, me: str | None, csrf: str, now: datetime) -> dict[str, Any]:
+    """The person's own part of the page data (`OWN_KEYS`): what they marked, where they are, the
+    server's clock; apart, so a page rendered once for everyone is finished per person (personal.py)."""
+    return {
         "me": me,
         "csrf": csrf,
         "myInterests": sorted(i.topic_id for i in board.interests.values() if me and i.participant_id == me),
@@ -297,9 +365,4 @@ def page_data(
         "online": audience == "facilitator" or hybrid.following_online(board, me),
         "myOnline": sorted(a.slot_id for a in board.attendance.values() if me and a.participant_id == me and a.online),
         "serverNow": now.isoformat(timespec="seconds"),
-        "clockChange": next_clock_change(board, now),
-        "language": language,
-        "timezone": event.timezone,
-        "state": state_for(board, audience),
-        "i18n": {key: i18n.gettext(text) for key, text in CLIENT_STRINGS.items()},
     }
