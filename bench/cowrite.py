@@ -11,7 +11,7 @@
    backspacing and jumps, compacted every 200), the server restarted, then the time to read it
    cold (state + tail from SQLite, merged) and warm.
 3. Memory: the resident size added by 200 open reports of about 2,000 characters typed in
-   2,000 updates each, per report.
+   2,000 updates each, per report; and by 50 more being written (with a live document each).
 Traffic only to 127.0.0.1; every phase bounded in count and time.
 """
 
@@ -277,11 +277,19 @@ def memory(reports: int, updates: int) -> dict[str, Any]:
         kept.append(replica)
     gc.collect()
     after = rss()
+    live = []  # the reports last written (cowriting.LIVE_DOCS) keep a live document as well
+    for _ in range(reports // 4):
+        replica = cowrite.Replica()
+        replica.take(bytes(bytearray(state)))  # holds everything: kept live
+        live.append(replica)
+    gc.collect()
+    with_live = rss()
     return {
         "reports": reports,
         "chars_each": len(cowrite.texts_of(typist)["discussion"]),
         "state_bytes": len(state),
         "kib_per_report": round((after - before) / reports / 1024, 1),
+        "kib_per_report_being_written": round((with_live - after) / (reports // 4) / 1024, 1),
     }
 
 

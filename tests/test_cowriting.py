@@ -13,12 +13,14 @@ from typing import Any
 import orjson
 import pytest
 
+from openspace import cowriting as cowriting_module
 from openspace.broadcast import DocUpdate
-from openspace.cowriting import COMPACT_EVERY, Cowriting, Viewer
-from openspace.domain import cowrite
+from openspace.cowriting import COMPACT_EVERY, Cowriting
+from openspace.domain import cowrite, markup
 from openspace.domain.errors import Forbidden, Invalid
 from openspace.domain.rules import Actor
 from openspace.live.hub import LocalHub
+from openspace.rooms import Viewer
 from openspace.service import Service
 from openspace.store.sqlite import SQLiteStore
 
@@ -97,6 +99,75 @@ async def test_a_checkpoint_logs_the_text_for_the_whole_event_and_keeps_a_versio
     changes = await store.changes_since(event_id, seq, board.seq)
     assert changes is not None and [c.kind for _, c in changes] == ["report.saved"]
     assert board.reports[topic].revision == 1 and board.revisions[f"{topic}:1"].author == "Eva"
+    await stopped(*parts)
+
+
+async def test_the_checkpoint_waits_for_the_typing_to_pause_or_at_most_its_longest_delay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint comes once typing pauses, not a fixed time after the first keystroke of a burst
+    (as before: a transaction and a frame to every phone every 2 s of steady typing), and still
+    comes during a long burst, at most CHECKPOINT_MAX_SECONDS after its first keystroke."""
+    pause, longest = 0.4, 1.6
+    monkeypatch.setattr(cowriting_module, "CHECKPOINT_SECONDS", pause)
+    monkeypatch.setattr(cowriting_module, "CHECKPOINT_MAX_SECONDS", longest)
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, eva = await a_topic(service)
+    loop = asyncio.get_running_loop()
+    start = (await service.board(event_id)).seq
+    typist, seen = cowrite.Replica(), []  # (time of a keystroke, the event's seq right after it)
+    first = loop.time()
+    while loop.time() < first + 2 * longest:  # steady typing, bounded in time
+        update = typist.edit_to({"discussion": typist.texts()["discussion"] + "a"})
+        assert update is not None
+        await cowriting.push(event_id, eva, topic, update)
+        seen.append((loop.time(), (await service.board(event_id)).seq))
+        await asyncio.sleep(0.05)
+    # the earliest a checkpoint may come: the first pause as long as `pause` (a stalled machine),
+    # else `longest` after the first keystroke
+    gaps = [t for (t, _), (u, _) in zip(seen, seen[1:], strict=False) if u - t >= pause]
+    allowed = min([first + longest, *gaps])
+    assert all(seq == start for t, seq in seen if t < allowed)
+    assert seen[-1][1] > start  # one came while the typing went on
+    during = seen[-1][1]
+    for _ in range(100):  # and one once it paused, with the text as typed (bounded: 5 s)
+        if (await service.board(event_id)).seq > during:
+            break
+        await asyncio.sleep(0.05)
+    board = await service.board(event_id)
+    changes = await store.changes_since(event_id, during, board.seq)
+    assert changes is not None and [c.kind for _, c in changes] == ["report.saved"]
+    assert board.reports[topic].discussion == typist.texts()["discussion"]
+    await stopped(*parts)
+
+
+async def test_a_keystroke_leaves_the_markdown_to_the_checkpoint(tmp_path: Path) -> None:
+    """Typing renders no Markdown on the writer: the typed field's HTML leaves the row (the others
+    stay), readers render it meanwhile (report_html), and the checkpoint stores it again."""
+    parts = (service, cowriting, store, hub) = await started(tmp_path / "c.db")
+    event_id, topic, eva = await a_topic(service)
+    first = {"topic": topic, "base": "0", "discussion": "*Först*", "insights": "**Kvar**"}
+    await service.execute(event_id, eva, "report.save", first)
+    state, _ = await cowriting.state(event_id, topic)
+    typist = cowrite.Replica(state)
+    update = typist.edit_to({**typist.texts(), "discussion": "*Först* och _sen_"})
+    assert update is not None
+    await cowriting.push(event_id, eva, topic, update)
+    row = (await service.board(event_id)).reports[topic]
+    stored = orjson.loads(row.html)
+    assert "discussion" not in stored and stored["insights"] == "<p><strong>Kvar</strong></p>"
+    typed = "<p><em>Först</em> och <em>sen</em></p>"
+    assert markup.report_html(row) | {"recommendations": ""} == {
+        "discussion": typed,
+        "insights": "<p><strong>Kvar</strong></p>",
+        "recommendations": "",
+    }
+    await cowriting.checkpoint(event_id, topic)
+    row = (await service.board(event_id)).reports[topic]
+    assert orjson.loads(row.html)["discussion"] == typed
+    with sqlite3.connect(tmp_path / "c.db") as db:  # as stored, too
+        (html,) = db.execute("SELECT html FROM reports WHERE id = ?", (topic,)).fetchone()
+    assert orjson.loads(html)["discussion"] == typed
     await stopped(*parts)
 
 

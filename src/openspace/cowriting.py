@@ -2,16 +2,18 @@
 
 A browser sends Yjs updates for a report; :meth:`Cowriting.push` takes each through the one write
 path: on the writer, in the batch's transaction, the update is checked (may this person write
-here? is it an update? not too long?), applied to a copy of the report's document, logged with
-the report's next gap-free `rseq` (store/reportlog.py) and the merged text written into the
-report's row. Only after commit is the copy installed, the writer answered, and the update sent
-to the sockets viewing that report, and no others. A socket that missed updates (a drop, a
-hole in `rseq`) subscribes again with its document's state vector and gets exactly what it lacks.
+here? is it an update? not too long?), applied to the report's document (a refused one leaves
+it as it was, a failed commit drops it), logged with the report's next gap-free `rseq`
+(store/reportlog.py) and the merged text written into the report's row. Only after commit is the
+writer answered and the update sent to the sockets viewing that report, and no others. A socket
+that missed updates (a drop, a hole in `rseq`) subscribes again with its document's state vector
+and gets exactly what it lacks.
 
-A moment after the typing pauses, a checkpoint (`report.checkpoint`, harvest.py) puts the report
-in the event's change log, so the news room and everyone's boards follow without every keystroke
-reaching every phone. Forms without JavaScript and restored versions arrive as whole texts:
-:meth:`follow` turns them into an update of the document in the same transaction.
+A moment after the typing pauses (and every few seconds while it goes on), a checkpoint
+(`report.checkpoint`, harvest.py) puts the report in the event's change log, so the news room and
+everyone's boards follow without every keystroke reaching every phone. Forms without JavaScript
+and restored versions arrive as whole texts: :meth:`follow` turns them into an update of the
+document in the same transaction.
 
 Who is writing where ("Eva skriver…") is passed between the report's sockets, never stored.
 
@@ -27,12 +29,10 @@ lacks, never a stale copy.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
-import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -40,29 +40,21 @@ from typing import Any
 import orjson
 from pycrdt import merge_updates
 
-from openspace.broadcast import DocPresence, DocUpdate, Message, Subscribable
+from openspace.broadcast import DocPresence, DocUpdate, Subscribable
 from openspace.domain import cowrite, markup
 from openspace.domain.errors import N_, NotFound
 from openspace.domain.harvest import FIELDS, fields_of, writable_topic
 from openspace.domain.model import Board, Change, Report
-from openspace.domain.projection import Audience, hidden_statuses
 from openspace.domain.rules import Actor, Context
+from openspace.rooms import Rooms, Viewer
 from openspace.service import Batch, Service, board_in, new_id
 from openspace.store.base import Transaction
 
 COMPACT_EVERY = 200  # updates between two stored states of a report (store/reportlog.py)
-CHECKPOINT_SECONDS = 2.0  # after the last keystroke, the event's change log gets the text
-VIEWER_QUEUE = 512  # frames waiting for one socket before it is told to catch up instead
+CHECKPOINT_SECONDS = 2.0  # after the last keystroke of a burst, the event's change log gets the text
+CHECKPOINT_MAX_SECONDS = 10.0  # and at the latest this long after the burst's first, while typing goes on
 CACHED_DOCS = 256  # reports' documents kept in memory (a few KiB each; see docs/performance.md)
-GAP_SECONDS = 0.3  # an update that came before the one it follows waits this long for it
-MAX_HELD = 256  # updates held for one report while waiting; past this they go, and pages catch up
-
-
-Send = Callable[[str], Awaitable[None]]
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+LIVE_DOCS = 32  # of those, the reports last written keep a live document too (Replica: larger, faster)
 
 
 @dataclass
@@ -73,52 +65,20 @@ class Loaded:
     head: int
 
 
-class Viewer:
-    """One socket showing one report, with its own bounded queue of frames, sent in order by a
-    task of its own so a slow socket never holds up the others or the writer."""
-
-    def __init__(self, topic_id: str, event_id: str, audience: Audience, name: str, send: Send) -> None:
-        self.topic_id, self.event_id, self.audience, self.name = topic_id, event_id, audience, name
-        self.last_presence = 0.0
-        self.token = secrets.token_hex(8)  # names this socket in presence it sends, on every process
-        self.queue: asyncio.Queue[str] = asyncio.Queue(VIEWER_QUEUE)
-        self.task = asyncio.get_running_loop().create_task(self._drain(send))
-
-    def resync(self) -> None:
-        self.put(orjson.dumps({"type": "doc.resync", "topic": self.topic_id}).decode())
-
-    def put(self, frame: str) -> None:
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:  # too far behind: skip the rest, it asks for what it lacks
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.resync()
-
-    async def _drain(self, send: Send) -> None:
-        with contextlib.suppress(Exception):  # the socket went: its endpoint makes it leave
-            while True:
-                await send(await self.queue.get())
-
-    def close(self) -> None:
-        self.task.cancel()
-
-
-class Cowriting:
+class Cowriting(Rooms):
     """`bus`: where updates and presence go to reach every process's sockets (live/bus.py);
-    without one (a single process in tests and the benchmark) they go straight to this one's."""
+    without one (a single process in tests and the benchmark) they go straight to this one's.
+    Which sockets of this process hear a report, and in what order, is rooms.py's."""
 
     def __init__(self, service: Service, bus: Subscribable | None = None) -> None:
-        self.service = service
+        super().__init__(service)
         self.bus = bus
-        self.heads: dict[str, int] = {}  # by topic: the last rseq handed to this process's sockets
-        self.held: dict[str, dict[int, DocUpdate]] = {}  # by topic: updates past a hole, by rseq
-        self.gaps: dict[str, asyncio.TimerHandle] = {}
         self.known: dict[str, int] = {}  # by topic: the rseq whose text this process's board holds
-        self.docs: OrderedDict[str, Loaded] = OrderedDict()  # by topic id, committed only
-        self.rooms: dict[str, set[Viewer]] = {}
+        self.docs: OrderedDict[str, Loaded] = OrderedDict()  # by topic id, as committed (see _loaded)
+        self.typing: OrderedDict[str, None] = OrderedDict()  # the reports last written, on the writer
         self.authors: dict[tuple[str, str], set[str]] = {}  # who wrote since the last checkpoint
         self.timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self.bursts: dict[tuple[str, str], tuple[float, float]] = {}  # the first and last keystroke's time
         self.tasks: set[asyncio.Task[Any]] = set()
         service.in_transaction.append(self.follow)
         service.forgetting.append(self.docs.clear)
@@ -131,6 +91,7 @@ class Cowriting:
         for timer in [*self.timers.values(), *self.gaps.values()]:
             timer.cancel()
         self.timers.clear()
+        self.bursts.clear()
         self.gaps.clear()
         for task in list(self.tasks):
             task.cancel()
@@ -140,14 +101,16 @@ class Cowriting:
     # --- inside a transaction (on the writer's thread) -----------------------------------------
 
     def _loaded(self, tx: Transaction, batch: Batch, board: Board, topic_id: str) -> Loaded:
-        """The report's document as this batch has left it: a copy, so a refusal or a failed
-        commit leaves the committed one as it was."""
+        """The report's document as this batch has left it. Not a copy (copying a document costs
+        in proportion to the report): a refused update leaves the replica as it was (Replica.take),
+        and a failed commit drops every document kept (`service.forgetting`), so the retry reads
+        them from the store. Only the writer's thread touches a replica."""
         loaded: Loaded | None = batch.docs.get(topic_id)
         if loaded is None:
             committed = self.docs.get(topic_id)
             if committed is not None and tx.report_head(topic_id) != committed.head:
                 committed = None  # another process wrote it since: read it again (under the lock)
-            loaded = Loaded(committed.replica.copy(), committed.head) if committed else self._read(tx, topic_id)
+            loaded = committed or self._read(tx, topic_id)
             if loaded is None:  # never written together: start from the report's text as it is
                 loaded = Loaded(cowrite.Replica(), 0)
                 seed = loaded.replica.edit_to(fields_of(board.reports.get(topic_id)))
@@ -155,6 +118,12 @@ class Cowriting:
                     self._log(tx, batch, board.event.id, topic_id, loaded, seed)
             batch.docs[topic_id] = loaded
             batch.after.append(lambda: self._install(topic_id, loaded))
+            self.typing[topic_id] = None
+            self.typing.move_to_end(topic_id)
+            while len(self.typing) > LIVE_DOCS:  # the others keep their state, not a live document
+                idle = self.docs.get(self.typing.popitem(last=False)[0])
+                if idle is not None:
+                    idle.replica.settle()
         return loaded
 
     def _read(self, tx: Transaction, topic_id: str) -> Loaded | None:
@@ -224,12 +193,11 @@ class Cowriting:
             rseq = self._log(tx, batch, event_id, topic.id, loaded, update)
             texts = loaded.replica.texts()
             base = report or Report(id=topic.id)
-            rendered = orjson.loads(base.html) if base.html else {}
-            for f in FIELDS:  # rendered again only where the text changed: a keystroke touches one field
-                if f != "participants" and (texts[f] != getattr(base, f) or f not in rendered):
-                    rendered[f] = markup.render(texts[f])
-            html = orjson.dumps(rendered).decode()
-            row = replace(base, html=html, updated_at=now)
+            html = orjson.loads(base.html) if base.html else {}
+            for f in FIELDS:  # its HTML is stale now: rendered at the checkpoint, not on every keystroke
+                if texts[f] != getattr(base, f):
+                    html.pop(f, None)
+            row = replace(base, html=orjson.dumps(html).decode(), updated_at=now)
             row = replace(row, participants=texts["participants"], discussion=texts["discussion"])
             row = replace(row, insights=texts["insights"], recommendations=texts["recommendations"])
             tx.put_report(event_id, row)
@@ -247,23 +215,39 @@ class Cowriting:
         the `rseq` that brings it up to. Read on the writer, under the event's lock, even when the
         document is in memory: another process may have written it since (see the module)."""
 
-        def run(tx: Transaction, batch: Batch) -> Loaded:
+        def run(tx: Transaction, batch: Batch) -> tuple[bytes, int]:
             board = board_in(tx, batch, event_id)
             if topic_id not in board.topics:
                 raise NotFound(N_("That topic no longer exists. It may have been withdrawn."))
-            return self._loaded(tx, batch, board, topic_id)
+            loaded = self._loaded(tx, batch, board, topic_id)
+            return loaded.replica.missing(vector), loaded.head  # here: the writer may change it next
 
-        loaded: Loaded = await self.service.submit(run)
-        return loaded.replica.missing(vector), loaded.head
+        answer: tuple[bytes, int] = await self.service.submit(run)
+        return answer
 
     def _checkpoint_later(self, event_id: str, topic_id: str, name: str) -> None:
+        """A checkpoint once the typing pauses for CHECKPOINT_SECONDS, or CHECKPOINT_MAX_SECONDS after
+        the burst began if it goes on, so the news room follows a long burst too. Every keystroke is
+        durable in the report's row and log already: the checkpoint only tells the whole event, so
+        it need not come sooner, and each one it saves is a transaction and a frame to every phone."""
         key = (event_id, topic_id)
         self.authors.setdefault(key, set()).add(name)
-        if key not in self.timers:
-            self.timers[key] = asyncio.get_running_loop().call_later(CHECKPOINT_SECONDS, self._spawn, key)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        first, _ = self.bursts.get(key, (now, now))
+        self.bursts[key] = (first, now)
+        if key not in self.timers:  # one timer a burst, moved on when it fires early (cheaper than per keystroke)
+            self.timers[key] = loop.call_at(now + CHECKPOINT_SECONDS, self._due, key)
 
-    def _spawn(self, key: tuple[str, str]) -> None:
+    def _due(self, key: tuple[str, str]) -> None:
+        loop = asyncio.get_running_loop()
+        first, last = self.bursts[key]
+        at = min(last + CHECKPOINT_SECONDS, first + CHECKPOINT_MAX_SECONDS)
+        if at > loop.time():  # typed since the timer was set: not paused yet
+            self.timers[key] = loop.call_at(at, self._due, key)
+            return
         self.timers.pop(key, None)
+        self.bursts.pop(key, None)
         task = asyncio.create_task(self.checkpoint(*key))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -271,6 +255,12 @@ class Cowriting:
     async def checkpoint(self, event_id: str, topic_id: str) -> None:
         """Put the report as it stands into the event's change log (see the module)."""
         authors = ", ".join(sorted(n for n in self.authors.pop((event_id, topic_id), set()) if n))
+        board = self.service.boards.get(event_id)
+        report = board.reports.get(topic_id) if board else None
+        if report is not None and self.service.offload is not None:  # the Markdown, off the writer
+            with contextlib.suppress(Exception):  # too busy: the writer renders it
+                texts = [getattr(report, f) for f in markup.HTML_FIELDS]
+                markup.remember(await self.service.offload(markup.rendered, texts))
         with contextlib.suppress(Exception):  # a topic deleted meanwhile: nothing to publish
             await self.service.execute(
                 event_id,
@@ -281,22 +271,6 @@ class Cowriting:
             )
 
     # --- the report's sockets ----------------------------------------------------------------
-
-    def join(self, viewer: Viewer) -> None:
-        self.rooms.setdefault(viewer.topic_id, set()).add(viewer)
-
-    def leave(self, viewer: Viewer) -> None:
-        room = self.rooms.get(viewer.topic_id)
-        if room is not None:
-            room.discard(viewer)
-            viewer.close()
-            if not room:
-                del self.rooms[viewer.topic_id]
-
-    def visible(self, event_id: str, topic_id: str, audience: Audience) -> bool:
-        board = self.service.boards.get(event_id)
-        topic = board.topics.get(topic_id) if board else None
-        return topic is not None and topic.status not in hidden_statuses(audience)
 
     def _publish(self, event_id: str, topic_id: str, rseq: int, update: bytes, by: str) -> None:
         self._share(DocUpdate(event_id, topic_id, rseq, update, by))
@@ -311,76 +285,3 @@ class Cowriting:
             self.hear(message)
         else:
             self.bus.publish(message)
-
-    def hear(self, message: Message) -> None:
-        """The bus's listener: a report's update or presence, from this process or another."""
-        if isinstance(message, DocPresence):
-            frame = {"type": "doc.presence", "topic": message.topic_id, "who": message.who, "field": message.field}
-            self._send_room(message.event_id, message.topic_id, orjson.dumps(frame).decode(), message.viewer)
-        elif isinstance(message, DocUpdate):
-            self._in_order(message)
-
-    def _in_order(self, message: DocUpdate) -> None:
-        """Hand a report's updates to the sockets in `rseq` order. Two processes writing one report
-        publish in commit order but arrive in either: one that comes before the update it follows
-        is held until that one arrives, for `GAP_SECONDS` at most (then the pages see the hole and
-        catch up from the store: an update lost on the bus costs a read, never text)."""
-        topic_id = message.topic_id
-        head = self.heads.get(topic_id)
-        if head is not None and message.rseq <= head:
-            return  # had it already
-        if head is not None and message.rseq > head + 1:
-            held = self.held.setdefault(topic_id, {})
-            held[message.rseq] = message
-            if len(held) > MAX_HELD:
-                self._release(topic_id)
-            elif topic_id not in self.gaps:
-                self.gaps[topic_id] = asyncio.get_running_loop().call_later(GAP_SECONDS, self._release, topic_id)
-            return
-        self._deliver(message)
-        waiting = self.held.get(topic_id)
-        while waiting and (following := waiting.pop(self.heads[topic_id] + 1, None)) is not None:
-            self._deliver(following)
-        if not waiting:
-            self.held.pop(topic_id, None)
-            gap = self.gaps.pop(topic_id, None)
-            if gap is not None:
-                gap.cancel()
-
-    def _release(self, topic_id: str) -> None:
-        """The hole was not filled in time: send what is held, in order, past it."""
-        gap = self.gaps.pop(topic_id, None)
-        if gap is not None:
-            gap.cancel()
-        for _, message in sorted(self.held.pop(topic_id, {}).items()):
-            self._deliver(message)
-
-    def _deliver(self, message: DocUpdate) -> None:
-        self.heads[message.topic_id] = message.rseq
-        frame = {"type": "doc.update", "topic": message.topic_id, "rseq": message.rseq, "by": message.by}
-        frame["update"] = b64(message.update)
-        self._send_room(message.event_id, message.topic_id, orjson.dumps(frame).decode(), None)
-
-    def resync(self) -> None:
-        """The bus may have lost messages (it reconnected): every report's screens here catch up
-        from the store, and the order of each report starts afresh."""
-        for gap in self.gaps.values():
-            gap.cancel()
-        self.gaps.clear()
-        self.held.clear()
-        self.heads.clear()
-        for room in self.rooms.values():
-            for viewer in room:
-                viewer.resync()
-
-    def _send_room(self, event_id: str, topic_id: str, frame: str, skip: str | None) -> None:
-        """To the report's sockets only, and only those whose audience may see the topic now:
-        a topic hidden or merged away while its report is open stops reaching the public."""
-        seen: dict[Audience, bool] = {}
-        for viewer in list(self.rooms.get(topic_id, ())):
-            if viewer.token == skip or viewer.event_id != event_id:
-                continue
-            if viewer.audience not in seen:
-                seen[viewer.audience] = self.visible(event_id, topic_id, viewer.audience)
-            if seen[viewer.audience]:
-                viewer.put(frame)

@@ -105,3 +105,38 @@ def test_what_a_browser_sends_is_checked() -> None:
     with pytest.raises(Invalid) as refused:
         replica.take(too_long)
     assert refused.value.field == "participants" and replica.texts()["participants"] == ""  # left as it was
+
+
+def test_updates_that_build_on_what_the_server_holds_are_not_merged_into_a_new_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A keystroke costs in proportion to itself, not to the report: an update that builds on what
+    the server holds goes into its kept document, built once. One that comes early (it waits for
+    another) makes the server merge and build again, until the one it waits for comes; a refused
+    one leaves the texts as they were, and typing goes on the short way after either."""
+    typist = cowrite.Replica()
+    updates = [typist.edit_to({"discussion": "abcdefghijkl"[: n + 1]}) for n in range(12)]
+    assert all(u is not None for u in updates)
+    built: list[int] = []
+    real = cowrite.new_doc
+
+    def counted(*parts: bytes) -> Any:
+        built.append(1)
+        return real(*parts)
+
+    monkeypatch.setattr(cowrite, "new_doc", counted)
+    server = cowrite.Replica()
+    for update in updates[:6]:
+        assert update is not None and server.take(update)
+    assert len(built) <= 1 and server.texts()["discussion"] == "abcdef"
+    assert server.take(updates[7] or b"") and server.texts()["discussion"] == "abcdef"  # waits for 6
+    assert server.take(updates[6] or b"") and server.texts()["discussion"] == "abcdefgh"
+    too_long = cowrite.Replica(server.state).edit_to({"discussion": "abcdefgh", "participants": "x" * 2001})
+    with pytest.raises(Invalid):
+        server.take(too_long or b"")
+    assert server.texts()["participants"] == "" and server.take(updates[7] or b"") is False  # had it
+    built.clear()
+    for update in updates[8:]:
+        assert update is not None and server.take(update)
+    assert len(built) <= 1 and server.texts()["discussion"] == "abcdefghijkl"
+    assert cowrite.Replica(server.state).texts() == server.texts()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from difflib import SequenceMatcher
 from typing import Any
 
-from pycrdt import Doc, Text, merge_updates
+from pycrdt import Doc, Text, get_update, merge_updates
 
 from openspace.domain.errors import N_, Invalid
 from openspace.domain.harvest import FIELDS, LIMITS
@@ -86,58 +86,141 @@ def edit_to(doc: Doc[Any], texts: dict[str, str]) -> bytes | None:
     return doc.get_update(before) if edited else None
 
 
+def _varuints(data: bytes, at: int, count: int) -> tuple[list[int], int]:
+    """`count` lib0 variable-length unsigned integers from `data` at `at`, and where they end."""
+    values: list[int] = []
+    for _ in range(count):
+        value = shift = 0
+        while True:
+            byte = data[at]
+            at += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        values.append(value)
+    return values, at
+
+
+def _clocks(vector: bytes) -> dict[int, int]:
+    """A state vector as {client: clock}."""
+    (count,), at = _varuints(vector, 0, 1)
+    pairs, _ = _varuints(vector, at, 2 * count)
+    return dict(zip(pairs[::2], pairs[1::2], strict=True))
+
+
+def _integrated(doc: Doc[Any], update: bytes) -> bool:
+    """Whether `doc` holds all of `update`: none of its items wait in Yrs's queue for one they
+    build on (what `doc` lacks of them is nothing), and it deletes only items `doc` has."""
+    vector = doc.get_state()
+    lacking = get_update(update, vector)  # the update's items past `vector`, and its delete set
+    if lacking[0] != 0:
+        return False
+    clocks = _clocks(vector)
+    (clients,), at = _varuints(lacking, 1, 1)
+    for _ in range(clients):
+        (client, ranges), at = _varuints(lacking, at, 2)
+        spans, at = _varuints(lacking, at, 2 * ranges)
+        if any(clock + length > clocks.get(client, 0) for clock, length in zip(spans[::2], spans[1::2], strict=True)):
+            return False
+    return True
+
+
 class Replica:
-    """The server's copy of a report's document, kept as the merge of every update it took.
+    """The server's copy of a report's document.
 
     Yrs's own queue of updates that arrived before those they build on can lose one when two
     wait at once (pycrdt 0.14.13: found by the property test in tests/domain/test_cowrite.py), so
-    the server never relies on it: its copy is `merge_updates` of all it took, which is the same
-    whatever the order and however often an update came, and the document is read from that.
-    A copy is just those bytes, so a transaction changes a copy and a refusal drops it. The
-    document itself is built only when needed and not kept: an open report costs its state and
-    its texts in memory, not Yrs's structures (several times larger; see bench/cowrite.py).
+    the server never relies on it. It keeps a live document only while that document provably
+    holds every update taken (:func:`_integrated`: nothing waits in the queue), which is the usual
+    case (a browser's updates build on what the server sent it): an update is then applied to it
+    directly, in proportion to the update, not the report. Otherwise (an update that came early,
+    or a refusal to undo) the document is dropped, and the state is the `merge_updates` of all
+    taken, the same whatever the order and however often an update came; a document is built
+    from that, and kept again once it holds everything.
+
+    The state is kept as bytes plus the updates taken since (merged when asked for), so the copy
+    held in memory is always the committed one plus this transaction's updates, and a refused
+    update is undone by dropping the document. A live document costs more memory than its state
+    (several times, fragmented: see bench/cowrite.py), so :meth:`settle` drops it from reports
+    nobody is typing in (cowriting.py keeps a few).
     """
 
-    __slots__ = ("_texts", "state")
+    __slots__ = ("_doc", "_size", "_tail", "_texts", "_base")
 
     def __init__(self, state: bytes = b"") -> None:
-        self.state = state
+        self._base = state
+        self._tail: list[bytes] = []  # updates taken since `_base`
+        self._size = len(state)  # bytes in `_base` and `_tail`: a bound on the merged state's size
+        self._doc: Doc[Any] | None = None  # holds exactly `_base` + `_tail`, with nothing waiting
         self._texts: dict[str, str] | None = None
 
     @property
+    def state(self) -> bytes:
+        """The document's state as one update (what is stored, and what a fresh copy reads)."""
+        if self._tail:
+            parts = [self._base, *self._tail] if self._base else self._tail
+            self._base = self._doc.get_update() if self._doc is not None else merge_updates(*parts)
+            self._tail, self._size = [], len(self._base)
+        return self._base
+
+    @property
     def doc(self) -> Doc[Any]:
-        """The document, built afresh from the state (never kept: see the class)."""
+        """A document built afresh from the state (to read, not to keep)."""
         return new_doc(*([self.state] if self.state else []))
+
+    def _live(self) -> Doc[Any]:
+        """The live document: built from the state if there is none, and kept if it holds it all."""
+        if self._doc is None:
+            state = self.state
+            doc = new_doc(*([state] if state else []))
+            if not state or _integrated(doc, state):
+                self._doc = doc
+            return doc
+        return self._doc
+
+    def settle(self) -> None:
+        """Keep the state only, not the live document (memory)."""
+        _ = self.state
+        self._doc = None
 
     def copy(self) -> Replica:
         return Replica(self.state)
 
     def texts(self) -> dict[str, str]:
         if self._texts is None:
-            self._texts = texts_of(self.doc)
+            if self._doc is None and not self._base and not self._tail:
+                self._texts = dict.fromkeys(FIELDS, "")  # nothing yet: no document to build
+            else:
+                self._texts = texts_of(self._doc if self._doc is not None else self.doc)
         return dict(self._texts)
 
     def missing(self, vector: bytes | None) -> bytes:
         """What a copy at state `vector` lacks (everything without one)."""
-        if not vector:
-            return self.state or self.doc.get_update()
-        try:
-            return self.doc.get_update(vector)
-        except ValueError:  # not a state vector: send everything
-            return self.state or self.doc.get_update()
+        if vector:
+            try:
+                return self._doc.get_update(vector) if self._doc is not None else get_update(self.state, vector)
+            except ValueError:  # not a state vector: send everything
+                pass
+        return self.state or self.doc.get_update()
 
     def edit_to(self, texts: dict[str, str]) -> bytes | None:
-        doc = self.doc
+        doc = self._live()
         update = edit_to(doc, texts)
         if update is not None:
-            self.state = merge_updates(self.state, update) if self.state else update
+            self._take(update)
         self._texts = texts_of(doc)
         return update
 
+    def _take(self, update: bytes) -> None:
+        self._tail.append(update)
+        self._size += len(update)
+
     def compact(self) -> bytes:
         """The state as the document encodes it (deleted text collected), to store."""
-        self.state = self.doc.get_update()
-        return self.state
+        self._base, self._tail = (self._doc or self.doc).get_update(), []
+        self._size = len(self._base)
+        return self._base
 
     def take(self, update: bytes) -> bool:
         """Take one update from a browser; True when it added anything (a duplicate adds nothing),
@@ -149,19 +232,46 @@ class Replica:
         """
         if not update or len(update) > MAX_UPDATE_BYTES:
             raise Invalid(N_("The server could not read that message."))
-        texts = self.texts()
         try:
-            merged = merge_updates(self.state, update) if self.state else merge_updates(update)
-            doc = new_doc(merged)
+            merge_updates(update)  # read whole before any document is touched: garbage raises here
         except ValueError:
             raise Invalid(N_("The server could not read that message.")) from None
-        if merged == self.state:  # merging is canonical: an update already taken changes no byte
+        texts = self.texts()
+        doc = self._doc
+        if doc is not None:
+            before = _clocks(doc.get_state())
+            doc.apply_update(update)
+            if not _integrated(doc, update):  # it waits for one it builds on: merge, as below
+                self._doc = doc = None
+            else:
+                after = texts_of(doc)
+                if _clocks(doc.get_state()) == before and after == texts:
+                    return False  # had it already
+                self._check(texts, after, self._size + len(update), undo=True)
+                self._take(update)
+                self._texts = after
+                return True
+        state = self.state
+        merged = merge_updates(state, update) if state else merge_updates(update)
+        if merged == state:  # merging is canonical: an update already taken changes no byte
             return False
+        doc = new_doc(merged)
         after = texts_of(doc)
+        self._check(texts, after, len(merged), undo=False)
+        self._base, self._tail, self._size, self._texts = merged, [], len(merged), after
+        if _integrated(doc, merged):  # nothing waits any more: typing goes the short way again
+            self._doc = doc
+        return True
+
+    def _check(self, texts: dict[str, str], after: dict[str, str], size: int, *, undo: bool) -> None:
+        """Refuse a field grown past its limit, or a report past its size; `undo`: the live
+        document took the update already, so drop it (the state without the update remains)."""
         for name, text in after.items():
             if len(text) > LIMITS[name] and len(text) > len(texts[name]):
+                if undo:
+                    self._doc = None
                 raise Invalid(N_("This is too long: at most %(max)s characters."), field=name, max=LIMITS[name])
-        if len(merged) > MAX_STATE_BYTES:
+        if size > MAX_STATE_BYTES:
+            if undo:
+                self._doc = None
             raise Invalid(N_("This report has grown too large to take more."))
-        self.state, self._texts = merged, after
-        return True

@@ -78,11 +78,10 @@ def new_revision(
     board: Board, topic: Topic, report: Report | None, texts: dict[str, str], ctx: Context, kind: str
 ) -> Change:
     number = (report.revision if report else 0) + 1
-    html = orjson.dumps({f: markup.render(texts[f]) for f in FIELDS if f != "participants"}).decode()
     saved = Report(
         id=topic.id,
         **texts,
-        html=html,
+        html=markup.stored_html(texts),
         revision=number,
         locked=report.locked if report else False,
         updated_at=ctx.now,
@@ -156,7 +155,8 @@ def checkpoint_report(board: Board, args: Args, ctx: Context) -> Change:
     if due and (last is None or orjson.loads(last.fields) != fields_of(report)):
         who = replace(ctx.actor, name=str(args.get("authors") or ""))
         return new_revision(board, topic, report, fields_of(report), replace(ctx, actor=who), "report.saved")
-    return Change("report.saved", upserts=(topic, report), result={"revision": report.revision})
+    html = markup.stored_html(fields_of(report))  # typing left it to the checkpoint (markup.report_html)
+    return Change("report.saved", upserts=(topic, replace(report, html=html)), result={"revision": report.revision})
 
 
 def lock_report(board: Board, args: Args, ctx: Context) -> Change:

@@ -23,11 +23,16 @@ import html
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import nh3
+import orjson
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
+
+if TYPE_CHECKING:  # a report is read, not made, here
+    from openspace.domain.model import Report
 
 ALLOWED_TAGS: frozenset[str] = frozenset(
     {
@@ -182,3 +187,27 @@ def excerpt(text: str, limit: int = 280) -> str:
         if cut > 0:
             head = head[:cut]
     return head.rstrip(" ,;:.-–—") + "…"
+
+
+HTML_FIELDS = ("discussion", "insights", "recommendations")  # "participants" is a plain list of names
+
+
+def stored_html(texts: dict[str, str]) -> str:
+    """The stored HTML of a report's texts (JSON, by field), all rendered."""
+    return orjson.dumps({f: render(texts[f]) for f in HTML_FIELDS}).decode()
+
+
+def report_html(report: Report | None) -> dict[str, str]:
+    """A report's texts as sanitised HTML, by field: as its row keeps them, and rendered here for a
+    field typed since the last checkpoint. Typing drops the changed field's HTML rather than render
+    Markdown on the writer at every keystroke; the checkpoint renders it again (cowriting.py)."""
+    if report is None:
+        return {}
+    try:
+        saved = orjson.loads(report.html or "{}")
+    except orjson.JSONDecodeError:
+        saved = {}
+    if not isinstance(saved, dict):
+        saved = {}
+    html = {f: v for f in HTML_FIELDS if isinstance(v := saved.get(f), str)}
+    return html | {f: render(getattr(report, f)) for f in HTML_FIELDS if f not in html and getattr(report, f)}

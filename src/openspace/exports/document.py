@@ -22,6 +22,7 @@ import orjson
 
 from openspace.domain.checks import MAX, MAX_CAPACITY, MAX_SLOTS, MAX_SPACES
 from openspace.domain.harvest import FIELDS
+from openspace.domain.markup import report_html
 from openspace.domain.model import ActionItem, Announcement, Board, Photo, Report, Slot, Space, Topic
 from openspace.exports.agenda import actions_of
 from openspace.exports.reader import (
@@ -71,14 +72,9 @@ def photo_files(board: Board) -> dict[str, str]:
 
 
 def html_fields(report: Report) -> dict[str, str]:
-    """The stored rendering (JSON text) as an object, so the document holds no JSON in a string."""
-    try:
-        value = orjson.loads(report.html)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(value, dict):
-        return {}
-    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+    """The stored rendering as an object, so the document holds no JSON in a string; a field typed
+    since the last checkpoint is rendered here (markup.report_html)."""
+    return report_html(report)
 
 
 def to_document(board: Board) -> dict[str, Any]:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import orjson
-
 from openspace import i18n
-from openspace.domain import markup
+from openspace.domain.markup import report_html
 from openspace.domain.model import ActionItem, Board, Event, Photo, Report, Slot, Space, Topic
 from openspace.exports.chart import agenda, attendance_chart
 from openspace.i18n import gettext as _
@@ -180,22 +178,7 @@ def build(board: Board) -> Book:
 
 def _report_html(report: Report | None) -> dict[str, str]:
     """The sanitised HTML saved with the report; a field saved without it is rendered by the same code."""
-    if report is None:
-        return {}
-    try:
-        saved = orjson.loads(report.html or "{}")
-    except orjson.JSONDecodeError:
-        saved = {}
-    if not isinstance(saved, dict):
-        saved = {}
-    html: dict[str, str] = {}
-    for name in HTML_FIELDS:
-        value = saved.get(name)
-        if not isinstance(value, str):
-            value = markup.render(getattr(report, name))
-        if value:
-            html[name] = value
-    return html
+    return {name: value for name, value in report_html(report).items() if value}
 
 
 # --- text shared by every format -----------------------------------------------------------------

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from openspace import i18n
-from openspace.cowriting import Viewer, b64
 from openspace.domain.errors import N_, DomainError, Invalid, NotFound, SlowDown
 from openspace.domain.harvest import FIELDS
+from openspace.rooms import Viewer, b64
 
 if TYPE_CHECKING:
     from openspace.live.ws import Connection

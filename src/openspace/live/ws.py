@@ -21,7 +21,6 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
 from openspace import i18n, logs, metrics
-from openspace.cowriting import Viewer
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
 from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
@@ -29,6 +28,7 @@ from openspace.live import cowrite
 from openspace.live.catchup import catch_up
 from openspace.live.frames import EXTENSION, text_frame
 from openspace.live.hub import Client
+from openspace.rooms import Viewer
 from openspace.runtime import Runtime, runtime_of
 from openspace.security import LANG_COOKIE, SECURITY_HEADERS, origin_ok
 

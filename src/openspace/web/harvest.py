@@ -11,7 +11,6 @@ import asyncio
 import base64
 from typing import Any
 
-import orjson
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -22,6 +21,7 @@ from openspace import media
 from openspace.domain import markup
 from openspace.domain.errors import N_, DomainError, Invalid, NotFound
 from openspace.domain.harvest import FIELDS, may_remove_photo, photo_room
+from openspace.domain.markup import report_html
 from openspace.domain.model import Board, Photo
 from openspace.domain.projection import hidden_statuses
 from openspace.web.base import FORM_LIMIT, Visit, page, read_form, refusal_page, requested_topic, visit
@@ -65,7 +65,7 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
         vm=(vm := board_view(board, "public", slot_states(board))),
         where=vm.where(topic),
         report=report,
-        html=orjson.loads(report.html) if report else {},
+        html=report_html(report),
         texts=typed or saved,
         saved=saved,
         base=values.get("base") if typed else (report.revision if report else 0),
@@ -215,7 +215,7 @@ def news_cards(board: Board) -> list[dict[str, Any]]:
         if topic is None or topic.status != "open" or not any(getattr(report, f) for f in FIELDS):
             continue
         photos = [p for p in board.photos.values() if p.topic_id == topic.id]
-        cards.append({"topic": topic, "report": report, "html": orjson.loads(report.html), "photos": photos})
+        cards.append({"topic": topic, "report": report, "html": report_html(report), "photos": photos})
     return cards
 
 
