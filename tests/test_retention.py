@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from openspace.app import create_app
 from openspace.cli import main
+from openspace.domain.errors import NotFound
 from openspace.domain.model import Event
 from openspace.retention import due
 from openspace.settings import Settings
@@ -110,3 +111,25 @@ def test_a_server_with_retention_on_deletes_at_its_hourly_check(settings: Settin
 def test_retention_is_off_unless_asked(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["retention", "--db", str(tmp_path / "x.db")])
     assert result.exit_code != 0 and "retention is off" in result.output
+
+
+def test_an_event_deleted_between_its_lookup_and_its_board_is_a_404(settings: Settings) -> None:
+    """Retention (or the facilitator) may delete an event while a page request is between finding
+    the slug and reading the board: the answer is the 404 of a deleted event, never a 500. CI met
+    this race once, at retention's first check."""
+    with TestClient(create_app(settings), base_url=ORIGIN) as client:
+        event = create_event(client)
+        assert client.get(event.path).status_code == 200
+        service = client.app.state.runtime.service  # type: ignore[attr-defined]
+        found = service.board
+
+        async def deleted_meanwhile(event_id: str) -> object:
+            service.board = found  # the lookup (first call) sees it; the page's read does not
+            raise NotFound("This event does not exist.")
+
+        async def lookup_then_gone(event_id: str) -> object:
+            service.board = deleted_meanwhile
+            return await found(event_id)
+
+        service.board = lookup_then_gone
+        assert client.get(event.path).status_code == 404

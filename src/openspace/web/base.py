@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from openspace import i18n, logs
-from openspace.domain.errors import N_, DomainError, Forbidden, Invalid
+from openspace.domain.errors import N_, DomainError, Forbidden, Invalid, NotFound
 from openspace.domain.model import Board, Event, Topic
 from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
@@ -178,7 +178,11 @@ async def page(request: Request, v: Visit | None = None) -> tuple[Visit, Event, 
     the page again), which event, and its board now."""
     v = v or await visit(request, request.path_params["slug"])
     assert v.event is not None
-    return v, v.event, await v.runtime.service.board(v.event.id)
+    try:
+        board = await v.runtime.service.board(v.event.id)
+    except NotFound:  # deleted between the lookup and now (retention, or the facilitator): gone
+        raise HTTPException(404) from None
+    return v, v.event, board
 
 
 async def visit(request: Request, slug: str | None = None) -> Visit:
