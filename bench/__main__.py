@@ -110,7 +110,7 @@ def fanout_config(args: argparse.Namespace, target: str, n: int, out: Path, payl
         "sat_start": max(2.5, round(10_000 / (n + args.drivers), 1)),  # first step ≈ 10,000 deliveries/s
         "frozen": n == args.frozen_at,
         "frozen_seconds": args.frozen_seconds,
-        "page": target == "project" and n == min(parse_counts(args)),
+        "page": target == "project" and n == min(parse_counts(args), default=n),
         "client": args.client,
         "ack_every": args.ack_every,
         "description_bytes": args.description_bytes,

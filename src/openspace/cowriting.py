@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 from pycrdt import merge_updates
 
+from openspace.batching import Ahead, Batch, board_in
 from openspace.broadcast import DocPresence, DocUpdate, Subscribable
 from openspace.domain import cowrite, markup
 from openspace.domain.errors import N_, NotFound
@@ -47,7 +48,7 @@ from openspace.domain.harvest import FIELDS, fields_of, writable_topic
 from openspace.domain.model import Board, Change, Report
 from openspace.domain.rules import Actor, Context
 from openspace.rooms import Rooms, Viewer
-from openspace.service import Batch, Service, board_in, new_id
+from openspace.service import Service, new_id
 from openspace.store.base import Transaction
 
 COMPACT_EVERY = 200  # updates between two stored states of a report (store/reportlog.py)
@@ -206,7 +207,7 @@ class Cowriting(Rooms):
             self.known[topic.id] = rseq
             return rseq
 
-        rseq: int = await self.service.submit(run)
+        rseq: int = await self.service.submit(run, Ahead(event_id))
         self._checkpoint_later(event_id, topic_id, actor.name)
         return rseq
 

@@ -26,7 +26,8 @@ from openspace.store import outbound
 from openspace.store.outbound import CalendarEntry, Delivery, Webhook
 
 if TYPE_CHECKING:
-    from openspace.service import Batch, Service
+    from openspace.batching import Batch
+    from openspace.service import Service
     from openspace.store.base import Store, Transaction
 
 __all__ = ["CalendarEntry", "Delivery", "Outward", "Webhook", "notify"]

@@ -25,10 +25,11 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from openspace.batching import Ahead, Batch, Job, JobFn, ask_ahead, board_in
 from openspace.broadcast import Committed, Notice, Publisher
 from openspace.domain import harvest, markup, rules
 from openspace.domain.effects import Effect, FilesRemoved, NameForgotten, NameSet
@@ -54,29 +55,6 @@ def new_id() -> str:
 
 def new_slug() -> str:
     return "".join(secrets.choice(SLUG_ALPHABET) for _ in range(8))
-
-
-@dataclass
-class Batch:
-    """What one transaction decided: tentative boards and the changes to publish after commit."""
-
-    cached: dict[str, Board]  # the service's boards when the batch started (read, never written)
-    boards: dict[str, Board] = field(default_factory=dict)
-    published: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)  # with its patch
-    after_commit: list[Effect] = field(default_factory=list)  # effects on files, for after the commit
-    docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
-    after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
-    notices: list[Notice] = field(default_factory=list)  # published after the changes (a name set)
-
-
-# runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state
-JobFn = Callable[[Transaction, Batch], Any]
-
-
-@dataclass
-class Job:
-    run: JobFn
-    future: asyncio.Future[Any]
 
 
 class Service:
@@ -158,9 +136,10 @@ class Service:
 
     # --- writing ------------------------------------------------------------------------------
 
-    async def submit(self, run: JobFn) -> Any:
+    async def submit(self, run: JobFn, ahead: Ahead | None = None) -> Any:
+        """Queue a job for the writer; `ahead` says what it will ask the store first (batching.py)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Job(run, future))
+        self._queue.put_nowait(Job(run, future, ahead or Ahead()))
         return await future
 
     async def execute(
@@ -209,7 +188,8 @@ class Service:
                 tx.record_action(event_id, actor.key, action_id, result)
             return result
 
-        result: dict[str, Any] = await self.submit(run)
+        ahead = Ahead(event_id, (actor.key, action_id) if action_id else None, actor.participant_id)
+        result: dict[str, Any] = await self.submit(run, ahead)
         return result
 
     async def create_event(self, args: rules.Args) -> tuple[Event, str]:
@@ -324,6 +304,7 @@ class Service:
 
         def work(tx: Transaction) -> list[tuple[Job, Any, BaseException | None]]:
             outcomes: list[tuple[Job, Any, BaseException | None]] = []
+            ask_ahead(tx, jobs)
             for job in jobs:
                 try:
                     outcomes.append((job, job.run(tx, batch), None))
@@ -372,23 +353,3 @@ def apply_effects(tx: Transaction, batch: Batch, event_id: str, effects: tuple[E
         tx.apply_effects(event_id, effects)
         batch.after_commit.extend(e for e in effects if isinstance(e, FilesRemoved))
         batch.notices.extend(Notice(event_id, "renamed", e.participant_id) for e in effects if isinstance(e, NameSet))
-
-
-def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:
-    """The board as this batch has left it so far; re-read if another process wrote meanwhile.
-
-    The first time a transaction touches an event it takes the event's lock (`lock_event`),
-    before any sequence number is assigned: a store with row locks serialises writers per event
-    there, and the head it returns tells whether the cached board is still the latest.
-    """
-    board = batch.boards.get(event_id)
-    if board is not None:
-        return board
-    head = tx.lock_event(event_id)
-    board = batch.cached.get(event_id)
-    if board is None or board.seq != head:
-        board = tx.load_board(event_id)
-        if board is None:
-            raise NotFound(N_("This event does not exist."))
-    batch.boards[event_id] = board
-    return board

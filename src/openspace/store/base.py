@@ -55,6 +55,13 @@ class Transaction(Protocol):
         """Take the event's write lock for this transaction; its head sequence number (0 if none)."""
         ...
 
+    def prepare(self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str]) -> None:
+        """Before a batch's jobs run: lock `events` (in this order), and read ahead whether
+        `actions` (event, actor, action id) were applied and the names of `participants`, where
+        each such question would cost a round trip (batching.py). The answers stay the
+        transaction's own: a later write through it updates them."""
+        ...
+
     def load_board(self, event_id: str) -> Board | None: ...
 
     def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:

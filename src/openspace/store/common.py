@@ -20,6 +20,10 @@ class CommonTransaction(ReportLogTransaction):
 
     answers: dict[tuple[str, str, str], str]  # (event, actor, action id) -> result JSON, written at batch end
 
+    def prepare(self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str]) -> None:
+        """SQLite answers each question within the process: nothing to read ahead
+        (PostgresTransaction reads ahead)."""
+
     def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None:
         kept = self.answers.get((event_id, actor, action_id))  # the same action twice in one batch
         if kept is not None:

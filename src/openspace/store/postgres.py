@@ -32,8 +32,8 @@ from openspace.domain.model import ENTITY_KINDS, Board, Change, EntityKind, Even
 from openspace.domain.rows import as_row
 from openspace.store import outbound
 from openspace.store.base import Transaction
-from openspace.store.common import CommonTransaction
 from openspace.store.outbound import PostgresOutbound
+from openspace.store.pg_ahead import ReadAhead
 from openspace.store.pg_schema import MIGRATIONS
 from openspace.store.sqlite import (
     BOARD_EVENT_SQL,
@@ -49,6 +49,10 @@ T = TypeVar("T")
 MIGRATION_LOCK = 7_160_514  # pg_advisory_xact_lock key: one worker migrates, the others wait
 
 EVENT_SQL = BOARD_EVENT_SQL.replace("?", "%s")
+HEADS_SQL = (
+    "UPDATE events AS e SET head_seq = e.head_seq + v.added "
+    "FROM unnest(%s::text[], %s::bigint[]) AS v(id, added) WHERE e.id = v.id RETURNING e.id, e.head_seq"
+)
 KIND_SQL = {kind: sql.replace("?", "%s") for kind, sql in BOARD_KIND_SQL.items()}
 
 
@@ -57,7 +61,7 @@ def conninfo(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
 
 
-class PostgresTransaction(CommonTransaction):
+class PostgresTransaction(ReadAhead):
     mark = "%s"
 
     """One transaction on the writer's thread (see SQLiteTransaction: same batching of the log)."""
@@ -70,6 +74,9 @@ class PostgresTransaction(CommonTransaction):
         self.locked: dict[str, int] = {}  # events whose row this transaction holds: their head when locked
         self.heads: dict[str, int] = {}  # event -> its new head
         self.answers: dict[tuple[str, str, str], str] = {}
+        self.prior: dict[tuple[str, str, str], str | None] = {}  # read ahead for the batch (pg_ahead.py)
+        self.names: dict[str, str | None] = {}
+        self.doc_heads: dict[str, dict[str, int]] = {}
 
     def lock_event(self, event_id: str) -> int:
         """Lock the event's row for the rest of the transaction; its head as it is now."""
@@ -83,14 +90,15 @@ class PostgresTransaction(CommonTransaction):
         if self.log:
             with db.cursor() as cur:
                 cur.executemany("INSERT INTO changes (event_id, seq, kind, patch) VALUES (%s, %s, %s, %s)", self.log)
-        for event_id, head in self.heads.items():
-            added = head - self.locked.get(event_id, 0)
-            row = db.execute(
-                "UPDATE events SET head_seq = head_seq + %s WHERE id = %s RETURNING head_seq", (added, event_id)
-            ).fetchone()
-            if row is None or int(row[0]) != head:  # never: the row lock forbids it. Roll back if it happens.
-                raise RuntimeError(f"event {event_id}: head {row and row[0]} after writing up to {head}")
-            self.locked[event_id] = head
+        if self.heads:  # every event's new head in one statement, checked against the numbers handed out
+            ids = list(self.heads)
+            added = [self.heads[e] - self.locked.get(e, 0) for e in ids]
+            rows = db.execute(HEADS_SQL, (ids, added)).fetchall()
+            written = {str(e): int(head) for e, head in rows}
+            for event_id, head in self.heads.items():
+                if written.get(event_id) != head:  # never: the row lock forbids it. Roll back if it happens.
+                    raise RuntimeError(f"event {event_id}: head {written.get(event_id)} after writing up to {head}")
+            self.locked.update(self.heads)
         if self.answers:
             with db.cursor() as cur:
                 cur.executemany(
@@ -107,11 +115,12 @@ class PostgresTransaction(CommonTransaction):
 
     def load_board(self, event_id: str) -> Board | None:
         self.lock_event(event_id)  # a board read to write on: nobody else moves it meanwhile
-        row = self.db.execute(EVENT_SQL, (event_id,)).fetchone()
+        event = self.db.execute(EVENT_SQL, (event_id,))  # all sent at once, answered together (pipeline)
+        kinds = {kind: self.db.execute(sql, (event_id,)) for kind, sql in KIND_SQL.items()}
+        row = event.fetchone()
         if row is None:
             return None
-        rows = {kind: self.db.execute(sql, (event_id,)).fetchall() for kind, sql in KIND_SQL.items()}
-        return board_from_rows(row, rows)
+        return board_from_rows(row, {kind: cursor.fetchall() for kind, cursor in kinds.items()})
 
     def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:
         if event_id not in self.locked:  # without the row lock another worker could take the same seq
@@ -267,7 +276,7 @@ class PostgresStore:
         if self._writer is None or self._writer.closed or self._writer.broken:
             self._writer = connect(self.url)  # the server restarted, or the link dropped: a fresh one
         db = self._writer
-        with db.transaction():
+        with db.pipeline(), db.transaction():  # writes wait for nothing; answers are awaited when read
             tx = PostgresTransaction(db, self.log_keep)
             result = work(tx)
             tx.flush()

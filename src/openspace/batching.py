@@ -1,0 +1,88 @@
+"""What the single writer hands the store at once: a batch of jobs, and what they will ask first.
+
+The service (service.py) runs every waiting job in one transaction. Each job starts with the same
+questions: lock the event it writes to and see whether the board in memory is still the latest,
+whether its action id was applied before, the current name of the participant acting. On SQLite
+each question is a call inside the process; on PostgreSQL each is a round trip to the server,
+several per change, and on two cores shared with the database those trips were what capped the
+durable rate (issue #17). So a job says up front what it will ask (`Ahead`), and the transaction
+answers the whole batch's questions in one query each (`Transaction.prepare`, through `ask_ahead`) before any job runs,
+locking the batch's events in one statement, in the order of their ids: two workers then also
+never lock the same two events in opposite orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openspace.broadcast import Notice
+from openspace.domain.effects import Effect
+from openspace.domain.errors import N_, NotFound
+from openspace.domain.model import Board, Change
+from openspace.store.base import Transaction
+
+
+@dataclass
+class Batch:
+    """What one transaction decided: tentative boards and the changes to publish after commit."""
+
+    cached: dict[str, Board]  # the service's boards when the batch started (read, never written)
+    boards: dict[str, Board] = field(default_factory=dict)
+    published: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)  # with its patch
+    after_commit: list[Effect] = field(default_factory=list)  # effects on files, for after the commit
+    docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
+    after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
+    notices: list[Notice] = field(default_factory=list)  # published after the changes (a name set)
+
+
+# runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state
+JobFn = Callable[[Transaction, Batch], Any]
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """What a job will ask the store before anything else (see the module): read for the whole
+    batch at once. Leaving a field empty costs nothing but that question's own round trip."""
+
+    event_id: str | None = None  # the event it locks and writes to
+    action: tuple[str, str] | None = None  # (actor key, action id): applied before?
+    participant_id: str | None = None  # whose current name it reads
+
+
+@dataclass
+class Job:
+    run: JobFn
+    future: asyncio.Future[Any]
+    ahead: Ahead = field(default_factory=Ahead)
+
+
+def ask_ahead(tx: Transaction, jobs: list[Job]) -> None:
+    """The batch's questions to the store, asked once for all its jobs."""
+    aheads = [job.ahead for job in jobs]
+    events = sorted({a.event_id for a in aheads if a.event_id})
+    actions = sorted({(a.event_id, *a.action) for a in aheads if a.event_id and a.action})
+    participants = sorted({a.participant_id for a in aheads if a.participant_id})
+    tx.prepare(events, actions, participants)
+
+
+def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:
+    """The board as this batch has left it so far; re-read if another process wrote meanwhile.
+
+    The first time a transaction touches an event it takes the event's lock (`lock_event`),
+    before any sequence number is assigned: a store with row locks serialises writers per event
+    there, and the head it returns tells whether the cached board is still the latest.
+    """
+    board = batch.boards.get(event_id)
+    if board is not None:
+        return board
+    head = tx.lock_event(event_id)
+    board = batch.cached.get(event_id)
+    if board is None or board.seq != head:
+        board = tx.load_board(event_id)
+        if board is None:
+            raise NotFound(N_("This event does not exist."))
+    batch.boards[event_id] = board
+    return board
