@@ -263,6 +263,23 @@ def test_limits_on_counts() -> None:
         rules.decide(replace(board(), topics=many), "topic.propose", {"title": "one more"}, ctx(LISA))
 
 
+def test_one_person_proposes_at_most_their_share_of_topics() -> None:
+    """A loop of proposals by one participant stops at their quota (#21); others, the facilitator
+    typing in sheets for people, and a topic merged away do not count against it."""
+    own = {
+        f"t{i}": Topic(f"t{i}", "x", convener_id=LISA.participant_id) for i in range(rules.MAX_TOPICS_PER_PERSON - 1)
+    }
+    assert board().topics["T1"].convener_id == LISA.participant_id  # her first
+    full = replace(board(), topics={**board().topics, **own})
+    with pytest.raises(Invalid) as refused:
+        rules.decide(full, "topic.propose", {"title": "one more"}, ctx(LISA))
+    assert refused.value.params == {"max": rules.MAX_TOPICS_PER_PERSON}
+    rules.decide(full, "topic.propose", {"title": "Kims"}, ctx(rules.Actor(participant_id="p-kim", name="Kim")))
+    rules.decide(full, "topic.propose", {"title": "sheet", "convener_name": "Lisa"}, ctx(FACILITATOR))
+    one_merged = {**own, "t0": replace(own["t0"], status="merged")}
+    rules.decide(replace(full, topics={**board().topics, **one_merged}), "topic.propose", {"title": "x"}, ctx(LISA))
+
+
 ANNA_1 = rules.Actor(participant_id="p-anna1", name="Anna")
 ANNA_2 = rules.Actor(participant_id="p-anna2", name="Anna")
 BO = rules.Actor(participant_id="p-bo", name="Bo")

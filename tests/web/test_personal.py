@@ -251,3 +251,39 @@ def test_a_browser_that_takes_no_gzip_gets_the_same_page(client: TestClient) -> 
     assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
     assert "accept-encoding" in packed.headers["vary"] and "x-regions" in packed.headers["vary"]
     assert steady(packed.text) == steady(plain.text)
+
+
+def test_a_refused_form_is_the_shared_page_with_the_message_and_what_was_typed(
+    client: TestClient, whole: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refusal shows the page again with the message where the form was and the typed text
+    kept, as a whole render did; but from the shared render, so that a script posting refused
+    forms in a loop costs a region's render each, not a whole page's (#21)."""
+    event = create_event(client)
+    act(event.facilitator, event, "event.phase", "facilitate", phase="marketplace")
+    lisa, visitor = join(client, event, "Lisa"), new_browser(client)
+    for n in range(3):
+        act(lisa, event, "topic.propose", title=f"Ämne {n}")
+    renders = client.app.state.runtime.renderer.pages  # type: ignore[attr-defined]
+    visitor_csrf = visitor.get(event.path).cookies.get("os_csrf") or visitor.cookies.get("os_csrf")
+    cases = {
+        "joined, an empty title": (lisa, lambda: act(lisa, event, "topic.propose", description="<i>Text</i> & mer")),
+        "joined, a rename too long": (lisa, lambda: act(lisa, event, "me.rename", name="x" * 200)),
+        "not joined, an empty name": (
+            visitor,
+            lambda: visitor.post(f"{event.path}/join", data={"csrf": visitor_csrf, "name": "  "}),
+        ),
+    }
+    for label, (browser, post) in cases.items():
+        shared = post()
+        with monkeypatch.context() as m:
+            m.setattr(personal, "participant_page", public.whole_participant_page)
+            reference = post()
+        assert shared.status_code == reference.status_code == 400, label
+        assert steady(shared.text) == steady(reference.text), label
+        assert 'class="error' in shared.text or 'role="alert"' in shared.text, label
+    assert "&lt;i&gt;Text&lt;/i&gt; &amp; mer" in cases["joined, an empty title"][1]().text  # what was typed, escaped
+    before = renders.renders
+    for _ in range(5):
+        act(lisa, event, "topic.propose", title="")
+    assert renders.renders - before <= 1  # the refusals share one render of the page

@@ -38,6 +38,9 @@ MAX_CAPACITY = 10_000
 MAX_SPACES = 50
 MAX_SLOTS = 100
 MAX_TOPICS = 500
+# a person proposes a few topics in a day; beyond this a loop of proposals is a flood that
+# reaches every screen (#21). The facilitator, typing in paper sheets for others, is not counted.
+MAX_TOPICS_PER_PERSON = 20
 MAX_EVENT_DAYS = 14
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 

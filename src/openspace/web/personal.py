@@ -52,7 +52,7 @@ from openspace.web.views import OWN_KEYS, BoardView, board_view, own_data
 
 TEMPLATE = "participant.html"
 DATA_START = '<script type="application/json" id="os-data">'
-OWN_NAMES = ("banner", "propose", "mine")  # the regions that may be a person's own
+OWN_NAMES = ("banner", "propose", "mine", "join")  # the regions that may be a person's own
 OWN_PREFIXES = ("t-", "row-")  # and those whose names begin so
 
 
@@ -154,6 +154,22 @@ def own_regions(v: Visit, board: Board, shared: Shared, own: dict[str, Any]) -> 
     }
 
 
+def refused_region(v: Visit, shared: Shared, own: dict[str, Any]) -> dict[str, str]:
+    """The one region that shows a refused form's message and what was typed: the propose card
+    (where a joined person's forms report) or the join box. Rendered for this answer alone: a
+    refusal used to be a whole render of the page for the person, about 65 ms with 500 topics,
+    and a script posting refused forms in a loop held the event loop with them (#21)."""
+    assert v.error is not None
+    name = "propose" if v.actor.participant_id else "join"
+    if name not in shared.spans:
+        return {}
+    vm = replace(shared.vm, now=own["serverNow"], online=bool(own["online"]))
+    error = v.error.to_dict(i18n.gettext)
+    context = {"vm": vm, "data": own, "error": error, "values": v.values, "only": Only({name})}
+    v.chrome(context, csrf=shared.token)
+    return {name: regions.regions(v.runtime.renderer.render_block(TEMPLATE, "main", **context))[name]}
+
+
 def finish(v: Visit, board: Board, shared: Shared) -> tuple[list[packing.Part], dict[str, Any]]:
     """The stand-in's page with this person's own parts spliced in, as parts (web/packing.py),
     and the page data's values the answer needs."""
@@ -165,6 +181,8 @@ def finish(v: Visit, board: Board, shared: Shared) -> tuple[list[packing.Part], 
         data += [mine[key] if key in mine else shared.pieces[key], ", "]
     data[-1] = "}"
     regions_ = own_regions(v, board, shared, own)
+    if v.error is not None:
+        regions_.update(refused_region(v, shared, own))
     places: list[tuple[tuple[int, int], list[packing.Part]]] = [
         (shared.spans[name], [markup.replace(shared.token, v.csrf)]) for name, markup in regions_.items()
     ]
@@ -183,7 +201,7 @@ def finish(v: Visit, board: Board, shared: Shared) -> tuple[list[packing.Part], 
 
 def participant_page(v: Visit, board: Board) -> Response:
     """The participant page for this person: the shared render for their kind of visitor, made
-    if need be, with their own parts spliced in."""
+    if need be, with their own parts spliced in (and a refused form's message, if any)."""
     assert v.event is not None
     pages = v.runtime.renderer.pages
     joined = v.actor.participant_id is not None
@@ -193,6 +211,7 @@ def participant_page(v: Visit, board: Board) -> Response:
         shared = shared_page(v, board, joined)
         pages.put(key, shared, shared.until)
     parts, data = finish(v, board, shared)
+    status = v.error.status if v.error is not None else 200
     if v.accepts_gzip():
-        return v.answer("", 200, data, gzipped=packing.gzip(parts))
-    return v.answer(packing.text(parts), 200, data)
+        return v.answer("", status, data, gzipped=packing.gzip(parts))
+    return v.answer(packing.text(parts), status, data)

@@ -81,11 +81,12 @@ def may_create(request: Request, settings: Settings, typed: str) -> bool:
 
 async def participant(request: Request, v: Visit | None = None) -> Response:
     """The participant page: rendered once for everyone and finished for this person
-    (web/personal.py), unless it shows a refusal and what they typed, or the undo of the
-    withdrawal they just made, which are theirs alone."""
+    (web/personal.py), a refused form's message and what they typed included; unless it shows
+    the undo of the withdrawal they just made, or a form's values without a refusal, which are
+    theirs alone."""
     v, event, board = await page(request, v)
     undo = offered_undo(v, board, request.query_params.get(UNDO_FIELD, ""))
-    if v.error is None and not v.values and undo is None:
+    if (v.error is not None or not v.values) and undo is None:
         return personal.participant_page(v, board)
     return whole_participant_page(v, board, undo)
 
