@@ -274,7 +274,7 @@ def test_a_refused_form_is_the_shared_page_with_the_message_and_what_was_typed(
             lambda: visitor.post(f"{event.path}/join", data={"csrf": visitor_csrf, "name": "  "}),
         ),
     }
-    for label, (browser, post) in cases.items():
+    for label, (_browser, post) in cases.items():
         shared = post()
         with monkeypatch.context() as m:
             m.setattr(personal, "participant_page", public.whole_participant_page)
