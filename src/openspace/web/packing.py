@@ -17,7 +17,10 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-LEVEL = 6  # as the app's GZipMiddleware (app.py)
+LEVEL = 6  # as the app's GZipMiddleware (app.py): for the stretches deflated once
+# for what is deflated per answer (a joined page's 78 KB between its 60 tokens): half the CPU of
+# level 6 (0.26 ms against 0.53 per page) for 5 % more bytes on the wire (13.7 KB against 13.0)
+RUN_LEVEL = 3
 LONG = 2048  # bytes: a shared stretch shorter than this is deflated with the person's parts
 HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # gzip, deflate, no name, no time, unknown OS
 
@@ -51,7 +54,7 @@ def gzip(parts: list[Part]) -> bytes:
     """The parts as one gzip body: the stretches as deflated once, the rest deflated now (each
     run of them at once, ended by a full flush so that the next stretch can follow it)."""
     out, crc, size, run = [HEADER], 0, 0, []
-    squeeze = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+    squeeze = zlib.compressobj(RUN_LEVEL, zlib.DEFLATED, -15)
     for part in [*parts, None]:
         if isinstance(part, str):
             run.append(part)
