@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AsyncExitStack, ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from tests.server import STARTUP_SECONDS
 
 HOSTS = 3
 RATE = 20  # changes a second, throughout
+PEOPLE = 30  # who propose them, in turn
 TIMEOUT = 15.0
 PREFIX = f"os{os.getpid() % 10000}"  # names of our namespaces and links, unique to this run
 
@@ -171,13 +172,16 @@ def test_three_hosts_lose_nothing_while_20_changes_a_second_flow_through_every_f
             row = db.execute("SELECT slug FROM events").fetchone()
         assert row is not None
         slug = row[0]
-        person = join(base, slug, "Lisa")
-        stack.callback(person.close)
+        # the 480 proposals come from 30 people: one person may propose at most 20 topics (#21)
+        people = [join(base, slug, f"Person {n}") for n in range(PEOPLE)]
+        for one in people:
+            stack.callback(one.close)
+        person = people[0]
         data = page_data(person, f"/e/{slug}")
         acknowledged: dict[str, bool] = {}
 
         async def write(client: httpx2.AsyncClient, title: str) -> None:
-            token = person.cookies.get("os_csrf")
+            token = client.cookies.get("os_csrf")
             with suppress(httpx2.TransportError):
                 response = await client.post(
                     f"/e/{slug}/act", data={"csrf": token, "_action": "topic.propose", "title": title}
@@ -189,11 +193,18 @@ def test_three_hosts_lose_nothing_while_20_changes_a_second_flow_through_every_f
             until: asyncio.Future[int] = loop.create_future()
             screens = [Screen() for _ in range(12)]
             followers = [asyncio.create_task(s.follow(base, slug, data, until)) for s in screens]
-            async with httpx2.AsyncClient(base_url=base, cookies=person.cookies, timeout=30) as client:
+            async with AsyncExitStack() as clients:
+                pool = [
+                    await clients.enter_async_context(
+                        httpx2.AsyncClient(base_url=base, cookies=one.cookies, timeout=30)
+                    )
+                    for one in people
+                ]
                 writes: list[asyncio.Task[None]] = []
 
                 async def flow(seconds: float, name: str) -> None:
                     for i in range(int(seconds * RATE)):
+                        client = pool[len(writes) % PEOPLE]
                         writes.append(asyncio.create_task(write(client, f"{name} {i}")))
                         await asyncio.sleep(1 / RATE)
 
