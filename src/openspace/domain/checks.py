@@ -198,5 +198,15 @@ def may_edit(topic: Topic, ctx: Context) -> None:
         raise Forbidden(N_("The facilitator has hidden this topic, so it cannot be changed now."))
 
 
+def require_room_for_topics(board: Board, participant_id: str) -> None:
+    """A person's merged topics live on in the one they became, so they do not count twice."""
+    mine = sum(1 for t in board.topics.values() if t.convener_id == participant_id and t.status != "merged")
+    if mine >= MAX_TOPICS_PER_PERSON:
+        raise Invalid(
+            N_("You have proposed %(max)s topics, as many as one person can. Merge or withdraw one first."),
+            max=MAX_TOPICS_PER_PERSON,
+        )
+
+
 def bump(topic: Topic, **changes: Any) -> Topic:
     return replace(topic, version=topic.version + 1, **changes)

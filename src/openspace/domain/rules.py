@@ -35,6 +35,7 @@ from openspace.domain.checks import (
     may_edit,
     ref,
     require_facilitator,
+    require_room_for_topics,
     text,
     timezones,
 )
@@ -58,14 +59,7 @@ def propose(board: Board, args: Args, ctx: Context) -> Change:
         raise Invalid(N_("This event has reached its limit of %(max)s topics."), max=MAX_TOPICS)
     if ctx.actor.participant_id is not None and "convener_name" not in args:
         convener_id, convener_name = ctx.actor.participant_id, ctx.actor.name
-        if (
-            sum(1 for t in board.topics.values() if t.convener_id == convener_id and t.status != "merged")
-            >= MAX_TOPICS_PER_PERSON
-        ):
-            raise Invalid(
-                N_("You have proposed %(max)s topics, as many as one person can. Merge or withdraw one first."),
-                max=MAX_TOPICS_PER_PERSON,
-            )
+        require_room_for_topics(board, convener_id)
     else:  # the facilitator types in a topic from a paper sheet, for someone else
         require_facilitator(ctx)
         convener_id, convener_name = None, text(args, "convener_name", "name", required=False)
