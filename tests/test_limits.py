@@ -246,3 +246,17 @@ def test_a_participants_sockets_are_counted_across_two_workers(settings: Setting
                 assert denied.value.status_code == 429
         with socket(lisa_elsewhere, event), socket(lisa_elsewhere, event):  # both places given back
             pass
+
+
+@pytest.mark.parametrize("limited", [{"limit_refusals_address": "3/600"}], indirect=True)
+def test_forms_the_rules_refuse_again_and_again_end_at_the_door(limited: TestClient) -> None:
+    """Case 3: each refused form is answered with its whole page; a loop of them ends in bare 429s.
+    The facilitator's own refusals are not counted: the person running the day is not shut out."""
+    event = create_event(limited)
+    by_facilitator = [act(event.facilitator, event, "topic.propose", "facilitate", title="") for _ in range(4)]
+    assert [r.status_code for r in by_facilitator] == [400] * 4
+    mallory = join(limited, event, "Mallory")
+    refused = [act(mallory, event, "topic.propose", title="") for _ in range(3)]
+    assert [r.status_code for r in refused] == [400] * 3 and 'role="alert"' in refused[0].text
+    door = act(mallory, event, "topic.propose", title="")
+    assert door.status_code == 429 and "<html" not in door.text.lower()

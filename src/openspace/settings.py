@@ -87,8 +87,8 @@ SETTINGS: list[Setting] = [
     Setting(
         "limit_refusals_address",
         "100/10",
-        "Refused requests from one client address before it is refused at the door (429, nothing parsed) "
-        "until this budget refills.",
+        "Refused requests (over a limit, or forms the rules refused) from one client address before it "
+        "is refused at the door (429, nothing parsed) until this budget refills.",
     ),
     Setting(
         "limit_heavy_person",

@@ -109,6 +109,7 @@ async def act(request: Request) -> Response:
     except DomainError as error:
         # every refusal goes back to the page the form came from, with what was typed (and the
         # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them
+        v.runtime.limits.refused(request, v.actor)
         return await back.show(request, v.again(error, values))
     anchor = values.get(ANCHOR_FIELD, "")
     anchor = anchor if ANCHOR.fullmatch(anchor) else back.anchor
