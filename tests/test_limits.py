@@ -48,6 +48,16 @@ def test_buckets_refill_and_forget_the_oldest_key() -> None:
     assert "a" not in bucket._buckets
 
 
+def test_a_debt_keeps_the_bucket_empty_until_it_is_paid() -> None:
+    """Refusals counted after the door let them in: owed below zero, at most one bucket deep."""
+    bucket = Buckets("2/10")
+    assert [bucket.take("a", now=0.0, owe=True) for _ in range(5)] == [True, True, False, False, False]
+    assert bucket.empty("a", now=0.0) and bucket.empty("a", now=10.0)  # 2 owed, 2 back after 10 s: still none
+    assert not bucket.empty("a", now=20.0)
+    assert [bucket.take("b", now=0.0, owe=True) for _ in range(9)][-1] is False
+    assert not bucket.empty("b", now=15.0)  # owed at most 2: back to one token after 15 s
+
+
 @pytest.mark.parametrize("limited", [{"limit_actions_person": "6/600"}], indirect=True)
 def test_sockets_and_forms_of_one_participant_share_one_budget(limited: TestClient) -> None:
     """Case 3: sixteen sockets or a form loop spend from the same bucket as one socket."""

@@ -53,6 +53,10 @@ def test_a_message_survives_its_wire_form() -> None:
     assert decode(encode("me", update)) == ("me", update)
     presence = DocPresence("e", "t", "Olle", "insights", "socket-1")
     assert decode(encode("me", presence)) == ("me", presence)
+    # a process knows its own messages coming back by their first bytes, whatever their kind
+    bus, other = RedisBus("redis://127.0.0.1:1/0"), RedisBus("redis://127.0.0.1:1/0")
+    for message in (committed(3), Notice("e", "reauth"), update, presence):
+        assert bus.is_own(encode(bus.origin, message)) and not bus.is_own(encode(other.origin, message))
 
 
 async def test_messages_reach_the_other_process_once_and_the_own_at_once(redis: RedisServer) -> None:
