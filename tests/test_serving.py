@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -83,3 +84,69 @@ def test_slow_headers_are_cut_off_and_foreign_upgrades_refused(tmp_path: Path, m
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+
+
+class Wire:
+    """A stand-in transport: records what the protocol asks of the connection."""
+
+    def __init__(self) -> None:
+        self.paused = 0
+        self.resumed = 0
+        self.written = b""
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("192.0.2.7", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        self.paused += 1
+
+    def resume_reading(self) -> None:
+        self.resumed += 1
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        pass
+
+    def set_protocol(self, protocol: object) -> None:
+        pass
+
+
+async def test_an_address_that_sends_past_its_byte_budget_is_read_more_slowly() -> None:
+    """Case 8 under load: 285 MB/s of photo posts over loopback. Past the address's budget its
+    connection is paused until the budget has refilled, then read again; nothing is dropped."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        pass
+
+    config = Config(app, lifespan="off")
+    config.load()
+    budget = serving.SMALL * 2
+    protocol_class = serving.http_protocol(Settings(limit_bytes_address=f"{budget}/2"))  # refilled in 2 s
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    wire = Wire()
+    protocol.connection_made(wire)
+    head = f"POST /x HTTP/1.1\r\nhost: localhost\r\ncontent-length: {budget * 2}\r\n\r\n".encode()
+    protocol.data_received(head + b"a" * (budget - 10 - len(head)))
+    assert protocol._throttle is None  # within the budget: not held back (uvicorn may pause for its own reasons)
+    other = protocol_class(config=config, server_state=ServerState(), app_state={})
+    other.connection_made(Wire())  # type: ignore[arg-type]
+    other.data_received(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+    assert other._throttle is None  # a small request of the same address: read at once, but counted
+    protocol.data_received(b"a" * (budget // 2))  # half the budget owed now
+    assert protocol._throttle is not None and protocol.flow.read_paused
+    wait = protocol._throttle.when() - asyncio.get_running_loop().time()
+    assert 0.9 < wait <= 1.0  # half the budget owed, refilled at half the budget a second
+    resumed = wire.resumed
+    protocol.flow.resume_reading()  # the app took the body so far: uvicorn would read on at once
+    assert wire.resumed == resumed and protocol.flow.read_paused  # held back
+    protocol._throttle._run()  # the time has come: read again
+    assert wire.resumed == resumed + 1 and not protocol.flow.read_paused
+    protocol.connection_lost(None)
+    assert serving.http_protocol(Settings(limit_bytes_address="0")).ingress is None  # 0: no budget

@@ -90,6 +90,16 @@ class Buckets:
             metrics.LIMITS.labels(self.name).inc()
         return allowed
 
+    def spend(self, key: str, n: int, now: float | None = None) -> float:
+        """Spend `n` tokens, owed down to `-count`; the seconds until none is owed any more."""
+        now = time.monotonic() if now is None else now
+        tokens, stamp = self._buckets.pop(key, (float(self.count), now))
+        tokens = max(-float(self.count), min(float(self.count), tokens + (now - stamp) * self.rate) - n)
+        self._buckets[key] = (tokens, now)
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        return max(0.0, -tokens / self.rate)
+
 
 def address(conn: HTTPConnection) -> str:
     client = getattr(conn, "client", None)  # a test's stand-in socket may have none

@@ -106,6 +106,13 @@ SETTINGS: list[Setting] = [
     Setting("sockets_per_address", 512, "Websockets open at once from one client address."),
     # server
     Setting("header_timeout", 10, "Seconds a client may take to send a request's headers (slowloris)."),
+    Setting(
+        "limit_bytes_address",
+        "64000000/8",
+        "Bytes one client address may send: this many at once, refilled over the seconds (8 MB/s); "
+        "beyond, the server reads its connections more slowly. Behind a proxy this bounds all of "
+        "it together: raise it there, or 0 for none, and let the proxy limit each visitor.",
+    ),
     Setting("max_connections", 6000, "Connections the server holds at once; beyond that new ones get 503."),
     Setting(
         "allowed_hosts",
@@ -184,6 +191,7 @@ class Settings:
     sockets_per_person: int = 8
     sockets_per_address: int = 512
     header_timeout: int = 10
+    limit_bytes_address: str = "64000000/8"
     max_connections: int = 6000
     allowed_hosts: str = ""
     workers: int = 1
