@@ -150,3 +150,36 @@ async def test_an_address_that_sends_past_its_byte_budget_is_read_more_slowly() 
     assert wire.resumed == resumed + 1 and not protocol.flow.read_paused
     protocol.connection_lost(None)
     assert serving.http_protocol(Settings(limit_bytes_address="0")).ingress is None  # 0: no budget
+
+
+async def test_what_a_penalised_address_sends_is_read_only_when_its_penalty_ends() -> None:
+    """Case 3 and 11: a loop refused at the door got 1,500 bare 429s a second, each a request
+    through uvicorn and the app. Now its next request waits, at most TARPIT s, then is read whole."""
+    from types import SimpleNamespace
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    penalties = {"192.0.2.7": 5.0}
+    limits = SimpleNamespace(penalty=lambda host: penalties.get(host, 0.0))
+    seen: list[str] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        seen.append(scope["path"])
+
+    app.state = SimpleNamespace(runtime=SimpleNamespace(limits=limits))  # type: ignore[attr-defined]
+    config = Config(app, lifespan="off", proxy_headers=False)  # as `openspace serve` runs it
+    config.load()
+    protocol = serving.http_protocol(Settings())(config=config, server_state=ServerState(), app_state={})
+    wire = Wire()
+    protocol.connection_made(wire)  # type: ignore[arg-type]
+    protocol.data_received(b"GET /first HTTP/1.1\r\nhost: loc")
+    protocol.data_received(b"alhost\r\n\r\n")  # came in before the pause took hold: kept, in order
+    assert wire.paused == 1 and protocol._tarpit is not None and protocol.cycle is None  # nothing read
+    wait = protocol._tarpit.when() - asyncio.get_running_loop().time()
+    assert serving.TARPIT - 0.1 < wait <= serving.TARPIT  # the penalty is longer: the tarpit's bound
+    del penalties["192.0.2.7"]
+    protocol._tarpit._run()
+    await asyncio.sleep(0)
+    assert wire.resumed == 1 and seen == ["/first"]  # read whole, and met the app (its door)
+    protocol.connection_lost(None)

@@ -90,6 +90,14 @@ class Buckets:
             metrics.LIMITS.labels(self.name).inc()
         return allowed
 
+    def until(self, key: str, now: float | None = None) -> float:
+        """Seconds until `key` has a token again (0: it has one now)."""
+        held = self._buckets.get(key)
+        if held is None:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        return max(0.0, (1 - held[0]) / self.rate - (now - held[1]))
+
     def spend(self, key: str, n: int, now: float | None = None) -> float:
         """Spend `n` tokens, owed down to `-count`; the seconds until none is owed any more."""
         now = time.monotonic() if now is None else now
@@ -300,6 +308,10 @@ class Limits:
     def penalised(self, host: str) -> bool:
         """Whether this address was refused so often lately that it is refused at the door."""
         return self.refusals.empty(host)
+
+    def penalty(self, host: str) -> float:
+        """Seconds until this address is let in at the door again (0: now)."""
+        return self.refusals.until(host)
 
     def refused(self, conn: HTTPConnection, actor: Actor) -> None:
         """A form the rules refused was answered with its whole page again (~6 ms of the loop):

@@ -12,6 +12,9 @@
   costs the server the reading: in the abuse bench 285 MB/s over loopback held every fan-out to
   2,000 phones 13 times as long. Each address may send `limit_bytes_address`; past it, its
   connections are read only as fast as that budget refills, and TCP holds the sender back.
+- **Penalised addresses wait.** An address refused at the door (`limits.PenaltyBox`) has what
+  it sends next read only when its penalty ends, or after `TARPIT` seconds, whichever is first:
+  a loop of refused requests then gets a few answers a second instead of 1,500.
 - **Connections** are bounded by uvicorn's `limit_concurrency` (`max_connections`): beyond it new
   requests get 503 rather than memory.
 """
@@ -31,6 +34,7 @@ from openspace.limits import Buckets
 from openspace.settings import Settings
 
 SMALL = 256 * 1024  # a request (headers and body) this large is never held back
+TARPIT = 2.0  # seconds at most that a penalised address's request waits before it is read
 
 
 class HeldFlow(FlowControl):
@@ -55,13 +59,46 @@ class HeaderTimeout(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._throttle: asyncio.TimerHandle | None = None
         self._request_bytes = 0  # received since the last response
+        self._waiting: bytes | None = None  # held back while its address is penalised
+        self._tarpit: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
+        if self._waiting is not None:  # arrived before the pause took hold: after what waits
+            self._waiting += data
+            return
+        wait = self._penalty() if self._request_bytes == 0 else 0.0  # only where a request begins
+        if wait > 0:
+            # an address refused at the door (limits.PenaltyBox) was answered a 429 at once, and
+            # a loop of one got 1,500 a second, each a request through uvicorn and the app: now
+            # what it sends waits (at most TARPIT seconds, within the header and keep-alive
+            # timeouts) before it is read, and then meets the door if the penalty still holds
+            self._waiting = data
+            self.transport.pause_reading()
+            self._tarpit = self.loop.call_later(min(wait, TARPIT), self._let_in)
+            return
+        self._read(data)
+
+    def _penalty(self) -> float:
+        runtime = getattr(getattr(self.app, "state", None), "runtime", None)
+        if runtime is None or self.client is None:
+            return 0.0
+        return float(runtime.limits.penalty(self.client[0]))
+
+    def _let_in(self) -> None:
+        self._tarpit = None
+        data, self._waiting = self._waiting or b"", None
+        if self.transport.is_closing():
+            return
+        if not self.flow.read_paused:  # uvicorn's own flow control may want it paused still
+            self.transport.resume_reading()
+        self._read(data)
+
+    def _read(self, data: bytes) -> None:
+        self._request_bytes += len(data)
         super().data_received(data)
         if self.ingress is None or self.client is None or self.transport.is_closing():
             return
         wait = self.ingress.spend(self.client[0], len(data))
-        self._request_bytes += len(data)
         # only a connection sending a large body waits: the same address's pages, forms and
         # idle keep-alive connections are read at once (paused, they would time out and close)
         if wait > 0 and self._request_bytes > SMALL and self._throttle is None:
@@ -92,9 +129,10 @@ class HeaderTimeout(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        if self._throttle is not None:
-            self._throttle.cancel()
-            self._throttle = None
+        for timer in (self._throttle, self._tarpit):
+            if timer is not None:
+                timer.cancel()
+        self._throttle = self._tarpit = None
         super().connection_lost(exc)
 
     def _arm(self) -> None:
