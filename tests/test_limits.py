@@ -270,3 +270,22 @@ def test_forms_the_rules_refuse_again_and_again_end_at_the_door(limited: TestCli
     assert [r.status_code for r in refused] == [400] * 3 and 'role="alert"' in refused[0].text
     door = act(mallory, event, "topic.propose", title="")
     assert door.status_code == 429 and "<html" not in door.text.lower()
+
+
+@pytest.mark.parametrize("limited", [{"limit_proposals_person": "2/600"}], indirect=True)
+def test_a_participant_proposes_a_few_topics_at_a_time_and_the_facilitator_any(limited: TestClient) -> None:
+    """Case 3: eight joined browsers of one flood put 160 topics on every screen in 3 s, within every
+    other budget. A person's third proposal in a row is refused, kindly, with what they typed kept."""
+    event = create_event(limited)
+    lisa = join(limited, event, "Lisa")
+    assert [act(lisa, event, "topic.propose", title=f"Ämne {n}").status_code for n in range(2)] == [303, 303]
+    third = act(lisa, event, "topic.propose", title="Ett tredje ämne")
+    assert third.status_code == 429 and "Vänta en minut" in third.text
+    assert 'value="Ett tredje ämne"' in third.text  # the form again, with what was typed
+    with socket(lisa, event) as ws:  # the same budget over a socket
+        assert propose(ws, 9)["ok"] is False
+    other = join(limited, event, "Olle")  # another person has their own
+    assert act(other, event, "topic.propose", title="Olles ämne").status_code == 303
+    sheets = [act(event.facilitator, event, "topic.propose", "facilitate", title=f"Lapp {n}", convener_name="Åsa")
+              for n in range(4)]  # fmt: skip
+    assert [r.status_code for r in sheets] == [303] * 4

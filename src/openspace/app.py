@@ -25,7 +25,7 @@ from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
 from openspace.guard import redact
 from openspace.jobs import Cache, JobPool
-from openspace.limits import Limits, PenaltyBox
+from openspace.limits import Limits
 from openspace.live import ws
 from openspace.live.bus import open_bus
 from openspace.live.feed import Feed
@@ -206,7 +206,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         middleware=[
             Middleware(logs.RequestIds),  # first: every line about this request carries its id
             Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
-            Middleware(PenaltyBox),  # an address refused too often is refused at the door (#21)
+            Middleware(serving.PenaltyBox),  # an address refused too often is refused at the door (#21)
             Middleware(SecurityHeadersMiddleware),
             Middleware(GZipMiddleware, minimum_size=500, compresslevel=GZIP_LEVEL),
         ],

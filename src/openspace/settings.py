@@ -96,6 +96,11 @@ SETTINGS: list[Setting] = [
         "Renames, report saves and restores per person: each one reaches every screen at a size that grows "
         "with the board.",
     ),
+    Setting(
+        "limit_proposals_person",
+        "5/60",
+        "Topics one participant may propose at once, refilled over the seconds; the facilitator is not counted.",
+    ),
     Setting("limit_actions_event", "3000/10", "Actions on one event, everyone together."),
     Setting("limit_previews", "30/60", "Report previews per person (or per address for someone not joined)."),
     Setting("limit_joins_address", "300/600", "Joins from one client address: a whole hall behind one NAT fits."),
@@ -181,6 +186,7 @@ class Settings:
     limit_actions_person: str = "100/10"
     limit_actions_address: str = "1200/60"
     limit_heavy_person: str = "20/120"
+    limit_proposals_person: str = "5/60"
     limit_refusals_address: str = "100/10"
     limit_actions_event: str = "3000/10"
     limit_previews: str = "30/60"

@@ -104,6 +104,8 @@ async def act(request: Request) -> Response:
             args = {"rows": unsealed_withdrawal(v, args.get(UNDO_FIELD, ""))}
         result = await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id, internal=internal)
     except SlowDown as error:
+        if error.field:  # a person's own pace (a few topics a minute): the form again, what they typed kept
+            return await back.show(request, v.again(error, values))
         # too fast: a small page, not the board's (a flood of refusals must cost little, #21)
         return refusal_page(v, error)
     except DomainError as error:
