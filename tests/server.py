@@ -15,6 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+
+def unlimited_env() -> dict[str, str]:
+    """The environment for a server the suite starts. The suite drives it from one address faster
+    than people do: the limits are tested on their own (tests/test_limits.py), so here they are
+    out of the way unless the environment already sets them."""
+    unlimited = {f"OPENSPACE_{name.upper()}": value for name, value in UNLIMITED.items()}
+    return {**unlimited, **os.environ, "PYTHONUNBUFFERED": "1"}
+
+
 UNLIMITED = {
     "limit_actions_person": "100000/1",
     "limit_actions_address": "100000/1",
@@ -70,10 +79,7 @@ def running_server(
         log_level,
     ]
     command.append("--demo" if demo else "--no-demo")
-    # the suite's servers are driven from one address faster than people: the limits are tested
-    # on their own (tests/test_limits.py), so here they are out of the way unless a test sets them
-    unlimited = {f"OPENSPACE_{name.upper()}": value for name, value in UNLIMITED.items()}
-    env = {**unlimited, **os.environ, "PYTHONUNBUFFERED": "1"}
+    env = unlimited_env()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     output: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tests.backends import RedisServer, postgres_server, redis_server
 from tests.live.test_live_server import join, open_socket, page_data
 from tests.live.test_proxy import nginx
-from tests.server import STARTUP_SECONDS
+from tests.server import STARTUP_SECONDS, unlimited_env
 
 HOSTS = 3
 RATE = 20  # changes a second, throughout
@@ -76,8 +76,7 @@ def worker_on(ns: str, address: str, database_url: str, bus_url: str) -> Iterato
     command = ["ip", "netns", "exec", ns, sys.executable, "-m", "openspace", "serve", "--host", address,
                "--port", "8000", "--database-url", database_url, "--bus-url", bus_url,
                "--log-level", "warning"]  # fmt: skip
-    # 30 people propose 16 topics each in 24 s: faster than people do, so their budget is out of the way
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENSPACE_LIMIT_PROPOSALS_PERSON": "100000/1"}
+    env = unlimited_env()  # 30 people propose 16 topics each in 24 s: faster than people do
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from openspace.store.postgres import PostgresStore
 from openspace.store.sqlite import SQLiteStore
 from tests.backends import RedisServer
 from tests.live.test_live_server import join, next_change, open_socket, page_data, propose
-from tests.server import STARTUP_SECONDS, free_port
+from tests.server import STARTUP_SECONDS, free_port, unlimited_env
 
 
 @contextmanager
@@ -35,7 +34,7 @@ def workers(
     port = free_port()
     command = [sys.executable, "-m", "openspace", "serve", "--port", str(port), "--workers", str(count),
                "--database-url", database_url, "--bus-url", bus_url, "--log-level", "warning"]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = unlimited_env()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     if processes is not None:
         processes.append(process)
