@@ -212,6 +212,7 @@ def measure(iterations: int = 40) -> dict[str, Any]:
             limit_actions_address="1000000/10",
             limit_actions_event="1000000/10",
             limit_proposals_person="1000000/10",
+            limit_proposals_address="1000000/10",
         )
         with TestClient(create_app(settings), base_url=ORIGIN, follow_redirects=False) as client:
             slug, fac, phone = build(client)

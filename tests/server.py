@@ -35,6 +35,8 @@ UNLIMITED = {
     "limit_uploads_person": "100000/1",
     "limit_heavy_person": "100000/1",
     "limit_proposals_person": "100000/1",
+    "limit_proposals_address": "100000/1",
+    "limit_downloads": "100000/1",
     "limit_refusals_address": "100000/1",
 }
 STARTUP_SECONDS = float(os.environ.get("OPENSPACE_TEST_STARTUP", "30"))

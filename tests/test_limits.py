@@ -289,3 +289,33 @@ def test_a_participant_proposes_a_few_topics_at_a_time_and_the_facilitator_any(l
     sheets = [act(event.facilitator, event, "topic.propose", "facilitate", title=f"Lapp {n}", convener_name="Åsa")
               for n in range(4)]  # fmt: skip
     assert [r.status_code for r in sheets] == [303] * 4
+
+
+@pytest.mark.parametrize("limited", [{"limit_proposals_address": "3/600"}], indirect=True)
+def test_topics_from_one_address_are_paced_together_and_the_facilitators_are_not(limited: TestClient) -> None:
+    """Case 3: each joined browser is a person with a few proposals of their own, so eight of them put
+    40 cards on every screen in their first second. The address's proposals are paced together;
+    what was typed stays in the form, and the facilitator typing in paper sheets is not slowed."""
+    event = create_event(limited)
+    lisa, olle = join(limited, event, "Lisa"), join(limited, event, "Olle")
+    assert [act(lisa, event, "topic.propose", title=f"Ämne {n}").status_code for n in range(2)] == [303, 303]
+    assert act(olle, event, "topic.propose", title="Olles ämne").status_code == 303
+    fourth = act(olle, event, "topic.propose", title="Olles andra")
+    assert fourth.status_code == 429 and "från ert nätverk" in fourth.text and 'value="Olles andra"' in fourth.text
+    sheet = act(event.facilitator, event, "topic.propose", "facilitate", title="Lapp", convener_name="Åsa")
+    assert sheet.status_code == 303
+
+
+@pytest.mark.parametrize("limited", [{"limit_downloads": "2/600"}], indirect=True)
+def test_downloads_of_the_published_book_are_limited_per_person(limited: TestClient) -> None:
+    """Case 2: a published PDF is built once per change, but a loop of downloads of it was still
+    236 a second, most of a core. Past the budget: a small translated page with Retry-After."""
+    event = create_event(limited)
+    act(event.facilitator, event, "proceedings.publish", "facilitate", published="1")
+    stranger = new_browser(limited)
+    assert [stranger.get(f"{event.path}/export/md").status_code for _ in range(2)] == [200, 200]
+    refused = stranger.get(f"{event.path}/proceedings")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "10"
+    assert "nedladdningar" in refused.text and "<table" not in refused.text
+    lisa = join(limited, event, "Lisa")  # a participant is counted as themself, not by address
+    assert lisa.get(f"{event.path}/export/pdf").status_code == 200

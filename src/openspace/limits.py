@@ -14,10 +14,6 @@ its least recently used key beyond `max_keys`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,11 +24,14 @@ from openspace import metrics
 from openspace.domain.errors import N_, SlowDown
 from openspace.domain.rules import Actor
 from openspace.settings import Settings
-
-log = logging.getLogger(__name__)
+from openspace.sharedlimits import Shared
 
 TOO_FAST = N_("Too many actions at once. Please slow down.")
 TOO_MANY_PROPOSALS = N_("You proposed several topics just now. Please wait a minute before the next one.")
+TOO_MANY_PROPOSALS_HERE = N_(
+    "Many topics were proposed from your network just now. Please wait a moment and send yours again."
+)
+TOO_MANY_DOWNLOADS = N_("Too many downloads in a short time. Please wait a minute.")
 TOO_MANY_PREVIEWS = N_("Too many previews at once. Please wait a moment before the next one.")
 TOO_MANY_JOINS = N_("Too many people joined from this network just now. Please try again in a minute.")
 TOO_MANY_EVENTS = N_("Too many events were created just now. Please try again later.")
@@ -73,9 +72,8 @@ class Buckets:
         return held[0] + (now - held[1]) * self.rate < 1
 
     def take(self, key: str, now: float | None = None, owe: bool = False) -> bool:
-        """Spend a token if one is left. `owe`: spend it even if none is, down to `-count`, for
-        what was already done: the penalty box lets requests in while its address has a token,
-        and eight of them in flight at once were each refused after the door (663 in 10 s
+        """Spend a token if one is left. `owe`: spend it even if none is, down to `-count`: eight
+        requests let in at once by the penalty box were each refused after the door (663 in 10 s
         instead of 200 in the abuse bench), so their refusals are a debt that keeps it shut."""
         now = time.monotonic() if now is None else now
         tokens, stamp = self._buckets.pop(key, (float(self.count), now))
@@ -146,130 +144,6 @@ class Counter:
             self.open.pop(key, None)
 
 
-# One token bucket per key, taken in order, in one round trip: the same arithmetic as `Buckets`, on
-# Redis's clock, so every worker spends from the same buckets. Returns 1 if every bucket had a
-# token (each one is spent), else 0 (the buckets before the refusing one are spent, as locally).
-TAKE = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-for i, key in ipairs(KEYS) do
-  local count, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  local held = redis.call('HMGET', key, 't', 's')
-  local tokens = math.min(count, (tonumber(held[1]) or count) + (now - (tonumber(held[2]) or now)) * rate)
-  local allowed = tokens >= 1
-  if allowed then tokens = tokens - 1 end
-  redis.call('HSET', key, 't', tostring(tokens), 's', tostring(now))
-  redis.call('PEXPIRE', key, math.ceil(1000 * count / rate) + 1000)
-  if not allowed then return 0 end
-end
-return 1
-"""
-# Open sockets: a sorted set per key whose members are sockets, scored by when they lapse. A worker
-# refreshes its sockets every SOCKET_TTL / 3 s, so the sockets of a worker that died lapse by themselves.
-OPEN = """
-local clock = redis.call('TIME')
-local now, ttl = tonumber(clock[1]), tonumber(ARGV[2])
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then return 0 end
-end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now + ttl, ARGV[1])
-  redis.call('EXPIRE', key, ttl)
-end
-return 1
-"""
-REFRESH = """
-local clock = redis.call('TIME')
-local until_ = tonumber(clock[1]) + tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, 'XX', until_, ARGV[1 + i])
-  redis.call('EXPIRE', key, tonumber(ARGV[1]))
-end
-return 1
-"""
-SOCKET_TTL = 60  # seconds a shared socket count lasts without its worker refreshing it
-PREFIX = "openspace:limit:"
-DOWN_SECONDS = 5.0  # after Redis failed to answer, count locally this long before asking it again
-
-
-class Shared:
-    """Token buckets in Redis, shared by every worker on it (issue #21): `take` answers None when
-    Redis cannot be reached, and the caller falls back to its own local buckets meanwhile."""
-
-    def __init__(self, url: str) -> None:
-        import redis.asyncio as redis  # only servers with a Redis bus need it
-
-        self.client = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        self.script = self.client.register_script(TAKE)
-        self.open_script = self.client.register_script(OPEN)
-        self.refresh_script = self.client.register_script(REFRESH)
-        self.down_until = 0.0
-        self.origin = secrets.token_hex(6)  # this worker, in the names of its sockets
-        self.opened: dict[str, list[str]] = {}  # this worker's sockets in Redis: member -> keys
-        self._keeper: asyncio.Task[None] | None = None
-
-    async def take(self, buckets: list[tuple[str, Buckets]]) -> bool | None:
-        if time.monotonic() < self.down_until:
-            return None
-        keys = [PREFIX + key for key, _ in buckets]
-        args: list[float] = [x for _, b in buckets for x in (b.count, b.rate)]
-        try:
-            return bool(await self.script(keys=keys, args=args))
-        except Exception as problem:  # Redis down or slow: the local buckets keep counting
-            self.failed(problem)
-            return None
-
-    def failed(self, problem: Exception) -> None:
-        log.warning("limits: Redis did not answer (%s); counting in this process for now", problem)
-        self.down_until = time.monotonic() + DOWN_SECONDS
-
-    async def open(self, counts: list[tuple[str, int]]) -> str | None:
-        """Count one socket under each (key, limit): its name in Redis, "" when over a limit, None
-        when Redis cannot be reached (count it locally)."""
-        if time.monotonic() < self.down_until:
-            return None
-        member = f"{self.origin}:{secrets.token_hex(6)}"
-        keys = [PREFIX + "sockets:" + key for key, _ in counts]
-        try:
-            if not await self.open_script(keys=keys, args=[member, SOCKET_TTL, *(n for _, n in counts)]):
-                return ""
-        except Exception as problem:
-            self.failed(problem)
-            return None
-        self.opened[member] = keys
-        if self._keeper is None:
-            self._keeper = asyncio.create_task(self.keep(), name="openspace-limits")
-        return member
-
-    async def shut(self, member: str) -> None:
-        keys = self.opened.pop(member, [])
-        with contextlib.suppress(Exception):  # not given back: it lapses after SOCKET_TTL
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.zrem(key, member)
-                await pipe.execute()
-
-    async def keep(self) -> None:
-        """Refresh this worker's open sockets in Redis, so they do not lapse while open."""
-        while True:
-            await asyncio.sleep(SOCKET_TTL / 3)
-            pairs = [(key, member) for member, keys in list(self.opened.items()) for key in keys]
-            for at in range(0, len(pairs), 1000):
-                chunk = pairs[at : at + 1000]
-                with contextlib.suppress(Exception):
-                    await self.refresh_script(keys=[k for k, _ in chunk], args=[SOCKET_TTL, *(m for _, m in chunk)])
-
-    async def close(self) -> None:
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
-        for member in list(self.opened):
-            await self.shut(member)
-        await self.client.aclose()
-
-
 class Limits:
     """Every per-person, per-address and per-event limit of one server, from its settings.
 
@@ -288,6 +162,8 @@ class Limits:
         self.uploads = Buckets(settings.limit_uploads_person, name="uploads_person")
         self.heavy = Buckets(settings.limit_heavy_person, name="heavy_person")
         self.proposals = Buckets(settings.limit_proposals_person, name="proposals_person")
+        self.proposals_here = Buckets(settings.limit_proposals_address, name="proposals_address")
+        self.downloads = Buckets(settings.limit_downloads, name="downloads")
         self.refusals = Buckets(settings.limit_refusals_address, name="refusals_address")
         self.person_sockets = Counter(settings.sockets_per_person, name="sockets_per_person")
         self.address_sockets = Counter(settings.sockets_per_address, name="sockets_per_address")
@@ -329,9 +205,12 @@ class Limits:
             raise SlowDown(TOO_FAST)
         # each new topic is a card on every screen: eight joined browsers of one flood put 160 up
         # in 3 s within every other budget (#21). The facilitator typing in paper sheets is not counted.
+        # and per address too: eight of them are eight people, with 40 cards in their first second
         if name == PROPOSE and not actor.facilitator:
             if not await self.take(("proposals", self.proposals, person), conn=conn):
                 raise SlowDown(TOO_MANY_PROPOSALS, field="title")  # said by the field, the title kept
+            if not await self.take(("proposals_here", self.proposals_here, place), conn=conn):
+                raise SlowDown(TOO_MANY_PROPOSALS_HERE, field="title")
         # the facilitator (who holds the event's secret link) is not counted in the address's
         # budget: a hall behind one NAT must not slow the person running the day
         spends = [("person", self.person, person), ("event", self.event, event_id)]
@@ -343,6 +222,12 @@ class Limits:
     async def preview(self, conn: HTTPConnection, actor: Actor) -> None:
         if not await self.take(("preview", self.previews, who(actor, conn)), conn=conn):
             raise SlowDown(TOO_MANY_PREVIEWS)
+
+    async def download(self, conn: HTTPConnection, actor: Actor) -> None:
+        """An export is built once per change, but each download is still read and sent (#21: a
+        loop of cached PDFs is 236 a second, most of a core)."""
+        if not await self.take(("download", self.downloads, who(actor, conn)), conn=conn):
+            raise SlowDown(TOO_MANY_DOWNLOADS)
 
     async def join(self, conn: HTTPConnection) -> None:
         if not await self.take(("join", self.joins, address(conn)), conn=conn):

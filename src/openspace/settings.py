@@ -101,8 +101,19 @@ SETTINGS: list[Setting] = [
         "5/60",
         "Topics one participant may propose at once, refilled over the seconds; the facilitator is not counted.",
     ),
+    Setting(
+        "limit_proposals_address",
+        "10/10",
+        "Topics proposed from one client address, everyone behind it together: 10 at once, then one a "
+        "second; the facilitator is not counted.",
+    ),
     Setting("limit_actions_event", "3000/10", "Actions on one event, everyone together."),
     Setting("limit_previews", "30/60", "Report previews per person (or per address for someone not joined)."),
+    Setting(
+        "limit_downloads",
+        "20/60",
+        "Exports and proceedings pages per person (or per address for someone not joined).",
+    ),
     Setting("limit_joins_address", "300/600", "Joins from one client address: a whole hall behind one NAT fits."),
     Setting("limit_new_events_address", "10/3600", "Events created at /new from one client address."),
     Setting("limit_new_events", "100/3600", "Events created at /new on the whole server."),
@@ -187,9 +198,11 @@ class Settings:
     limit_actions_address: str = "1200/60"
     limit_heavy_person: str = "20/120"
     limit_proposals_person: str = "5/60"
+    limit_proposals_address: str = "10/10"
     limit_refusals_address: str = "100/10"
     limit_actions_event: str = "3000/10"
     limit_previews: str = "30/60"
+    limit_downloads: str = "20/60"
     limit_joins_address: str = "300/600"
     limit_new_events_address: str = "10/3600"
     limit_new_events: str = "100/3600"

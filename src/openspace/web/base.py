@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from openspace import i18n, logs
-from openspace.domain.errors import N_, DomainError, Forbidden, Invalid, NotFound
+from openspace.domain.errors import N_, DomainError, Forbidden, Invalid, NotFound, SlowDown
 from openspace.domain.model import Board, Event, Topic
 from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
@@ -27,6 +27,7 @@ from openspace.web import regions
 from openspace.web.views import page_data
 
 YEAR = 365 * 24 * 3600
+RETRY_AFTER = "10"  # seconds, on a refusal for going too fast: the refill of most budgets
 FORM_LIMIT = 256 * 1024  # a full report in Swedish, percent-encoded (å is six bytes), fits
 
 
@@ -227,7 +228,10 @@ def strings(form: FormData) -> dict[str, str]:
 
 
 def refusal_page(v: Visit, error: DomainError) -> Response:
-    return v.render("error.html", status=error.status, error=error.to_dict(i18n.gettext))
+    response = v.render("error.html", status=error.status, error=error.to_dict(i18n.gettext))
+    if isinstance(error, SlowDown):  # a client that reads it (or a script) comes back no sooner
+        response.headers["retry-after"] = RETRY_AFTER
+    return response
 
 
 def set_session_cookie(response: Response, request: Request, event: Event, name: str, value: str) -> None:

@@ -71,6 +71,7 @@ async def export(request: Request) -> Response:
     if not may_export(v, board):
         return refusal_page(v, Forbidden(UNPUBLISHED))
     try:
+        await v.runtime.limits.download(request, v.actor)
         path = await render_file(v, board, fmt)
     except DomainError as error:
         return refusal_page(v, error)
@@ -86,6 +87,7 @@ async def read_proceedings(request: Request) -> Response:
         return refusal_page(v, Forbidden(UNPUBLISHED))
     downloads = {fmt: v.url("export", slug=event.slug, fmt=fmt) for fmt in exporting.DOWNLOADS}
     try:
+        await v.runtime.limits.download(request, v.actor)
         path = await render_file(v, board, "html", downloads)
     except DomainError as error:
         return refusal_page(v, error)

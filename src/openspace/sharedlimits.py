@@ -1,0 +1,143 @@
+"""Limits shared by every worker on one Redis (issue #21): the token buckets of `limits.py` and
+the open-socket counts, kept in Redis so that a client spreading its requests over the workers
+is limited at the same total as on one. When Redis does not answer, each worker counts in its
+own process for a few seconds (`DOWN_SECONDS`) and then asks again: limits degrade, the event
+does not stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openspace.limits import Buckets
+
+log = logging.getLogger(__name__)
+
+# One token bucket per key, taken in order, in one round trip: the same arithmetic as `Buckets`, on
+# Redis's clock, so every worker spends from the same buckets. Returns 1 if every bucket had a
+# token (each one is spent), else 0 (the buckets before the refusing one are spent, as locally).
+TAKE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  local count, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local held = redis.call('HMGET', key, 't', 's')
+  local tokens = math.min(count, (tonumber(held[1]) or count) + (now - (tonumber(held[2]) or now)) * rate)
+  local allowed = tokens >= 1
+  if allowed then tokens = tokens - 1 end
+  redis.call('HSET', key, 't', tostring(tokens), 's', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(1000 * count / rate) + 1000)
+  if not allowed then return 0 end
+end
+return 1
+"""
+# Open sockets: a sorted set per key whose members are sockets, scored by when they lapse. A worker
+# refreshes its sockets every SOCKET_TTL / 3 s, so the sockets of a worker that died lapse by themselves.
+OPEN = """
+local clock = redis.call('TIME')
+local now, ttl = tonumber(clock[1]), tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then return 0 end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ttl, ARGV[1])
+  redis.call('EXPIRE', key, ttl)
+end
+return 1
+"""
+REFRESH = """
+local clock = redis.call('TIME')
+local until_ = tonumber(clock[1]) + tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, 'XX', until_, ARGV[1 + i])
+  redis.call('EXPIRE', key, tonumber(ARGV[1]))
+end
+return 1
+"""
+SOCKET_TTL = 60  # seconds a shared socket count lasts without its worker refreshing it
+PREFIX = "openspace:limit:"
+DOWN_SECONDS = 5.0  # after Redis failed to answer, count locally this long before asking it again
+
+
+class Shared:
+    """Token buckets in Redis, shared by every worker on it (issue #21): `take` answers None when
+    Redis cannot be reached, and the caller falls back to its own local buckets meanwhile."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis  # only servers with a Redis bus need it
+
+        self.client = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        self.script = self.client.register_script(TAKE)
+        self.open_script = self.client.register_script(OPEN)
+        self.refresh_script = self.client.register_script(REFRESH)
+        self.down_until = 0.0
+        self.origin = secrets.token_hex(6)  # this worker, in the names of its sockets
+        self.opened: dict[str, list[str]] = {}  # this worker's sockets in Redis: member -> keys
+        self._keeper: asyncio.Task[None] | None = None
+
+    async def take(self, buckets: list[tuple[str, Buckets]]) -> bool | None:
+        if time.monotonic() < self.down_until:
+            return None
+        keys = [PREFIX + key for key, _ in buckets]
+        args: list[float] = [x for _, b in buckets for x in (b.count, b.rate)]
+        try:
+            return bool(await self.script(keys=keys, args=args))
+        except Exception as problem:  # Redis down or slow: the local buckets keep counting
+            self.failed(problem)
+            return None
+
+    def failed(self, problem: Exception) -> None:
+        log.warning("limits: Redis did not answer (%s); counting in this process for now", problem)
+        self.down_until = time.monotonic() + DOWN_SECONDS
+
+    async def open(self, counts: list[tuple[str, int]]) -> str | None:
+        """Count one socket under each (key, limit): its name in Redis, "" when over a limit, None
+        when Redis cannot be reached (count it locally)."""
+        if time.monotonic() < self.down_until:
+            return None
+        member = f"{self.origin}:{secrets.token_hex(6)}"
+        keys = [PREFIX + "sockets:" + key for key, _ in counts]
+        try:
+            if not await self.open_script(keys=keys, args=[member, SOCKET_TTL, *(n for _, n in counts)]):
+                return ""
+        except Exception as problem:
+            self.failed(problem)
+            return None
+        self.opened[member] = keys
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self.keep(), name="openspace-limits")
+        return member
+
+    async def shut(self, member: str) -> None:
+        keys = self.opened.pop(member, [])
+        with contextlib.suppress(Exception):  # not given back: it lapses after SOCKET_TTL
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.zrem(key, member)
+                await pipe.execute()
+
+    async def keep(self) -> None:
+        """Refresh this worker's open sockets in Redis, so they do not lapse while open."""
+        while True:
+            await asyncio.sleep(SOCKET_TTL / 3)
+            pairs = [(key, member) for member, keys in list(self.opened.items()) for key in keys]
+            for at in range(0, len(pairs), 1000):
+                chunk = pairs[at : at + 1000]
+                with contextlib.suppress(Exception):
+                    await self.refresh_script(keys=[k for k, _ in chunk], args=[SOCKET_TTL, *(m for _, m in chunk)])
+
+    async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        for member in list(self.opened):
+            await self.shut(member)
+        await self.client.aclose()
