@@ -42,7 +42,8 @@ class Attack:
         self.slug: str = config["slug"]
         self.topic: str = config["topic"]
         self.source: str = config.get("source", "127.0.0.66")
-        self.end = time.monotonic() + float(config["seconds"])
+        self.started = time.monotonic()
+        self.end = self.started + float(config["seconds"])
         self.answers: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.notes: dict[str, Any] = {}
@@ -105,8 +106,11 @@ def pdf(a: Attack) -> None:
     """Case 2: the published proceedings as PDF, eight requests at a time, again and again."""
 
     def step(b: Browser) -> None:
-        status, _, _ = b.request("GET", f"/e/{a.slug}/export/pdf")
+        status, _, body = b.request("GET", f"/e/{a.slug}/export/pdf")
         a.count(status)
+        if status == 200:
+            a.notes["pdf_bytes"] = len(body)
+            a.notes.setdefault("first_pdf_s", round(time.monotonic() - a.started, 2))
 
     a.loop(step)
 

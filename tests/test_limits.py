@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -11,11 +12,14 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from openspace.app import create_app
-from openspace.limits import Buckets, Limits
+from openspace.domain.errors import Unavailable
+from openspace.limits import UPLOADS_BUSY, Buckets, Limits, Slots
 from openspace.settings import Settings
 from tests.backends import RedisServer
 from tests.conftest import ORIGIN, EventHandle, act, create_event, csrf_of, join, new_browser
 from tests.server import free_port
+from tests.web.test_harvest_flows import placed_topic, upload
+from tests.web.test_upload_limits import small_jpeg
 
 
 @pytest.fixture
@@ -319,3 +323,71 @@ def test_downloads_of_the_published_book_are_limited_per_person(limited: TestCli
     assert "nedladdningar" in refused.text and "<table" not in refused.text
     lisa = join(limited, event, "Lisa")  # a participant is counted as themself, not by address
     assert lisa.get(f"{event.path}/export/pdf").status_code == 200
+
+
+async def test_upload_turns_are_one_per_person_and_handed_on_in_order() -> None:
+    """Uploads are read into memory, so only a few at once: one per person, `total` in all;
+    the others wait their turn and get it in the order they came, never racing for it."""
+    slots = Slots(total=2, per_key=1, wait=5.0)
+    order: list[str] = []
+    release = {k: asyncio.Event() for k in ("a1", "b", "a2", "c")}
+
+    async def upload(name: str) -> None:
+        async with slots.hold(name[0]):
+            order.append(name)
+            await release[name].wait()
+
+    tasks = [asyncio.create_task(upload(n)) for n in ("a1", "b", "a2", "c")]
+    await asyncio.sleep(0.01)
+    assert order == ["a1", "b"]  # a2: the same person; c: no room left
+    release["b"].set()
+    await asyncio.sleep(0.01)
+    assert order == ["a1", "b", "c"]  # c came after a2, but a2's person is still sending
+    release["a1"].set()
+    await asyncio.sleep(0.01)
+    assert order == ["a1", "b", "c", "a2"]
+    release["a2"].set(), release["c"].set()
+    await asyncio.gather(*tasks)
+    assert slots.held == {}
+
+
+async def test_waiting_for_an_upload_turn_is_bounded_and_gives_nothing_away() -> None:
+    """Past the wait, or with the queue full, the upload is refused before anything is read;
+    a waiter that leaves (its phone gave up) keeps no turn."""
+    slots = Slots(total=1, per_key=1, wait=0.05, queue=1)
+    async with slots.hold("a"):
+        with pytest.raises(Unavailable) as waited:
+            async with slots.hold("b"):
+                pass
+        assert waited.value.message == UPLOADS_BUSY
+        gone = asyncio.create_task(slots.hold("c").__aenter__())
+        await asyncio.sleep(0)
+        with pytest.raises(Unavailable):  # the queue of one is taken by c
+            async with slots.hold("d"):
+                pass
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+    assert slots.held == {} and not slots._waiting
+    async with slots.hold("e"):
+        assert slots.held == {"e": 1}
+
+
+@pytest.mark.parametrize("limited", [{"limit_refusals_address": "3/600"}], indirect=True)
+def test_a_loop_of_refused_uploads_ends_at_the_door(limited: TestClient) -> None:
+    """Each refused upload was answered with the whole report page and counted nowhere: 240
+    refused pictures in 20 s in the abuse bench. They spend the address's refusal budget now."""
+    event, topic = placed_topic(limited)
+    lisa = join(limited, event, "Lisa")
+    codes = [upload(lisa, event, topic, "x.jpg", b"not a picture").status_code for _ in range(5)]
+    assert codes == [400, 400, 400, 429, 429]
+
+
+@pytest.mark.parametrize("limited", [{"limit_uploads_person": "1/600"}], indirect=True)
+def test_an_upload_past_the_persons_pace_gets_the_short_page(limited: TestClient) -> None:
+    event, topic = placed_topic(limited)
+    lisa = join(limited, event, "Lisa")
+    assert upload(lisa, event, topic, "a.jpg", small_jpeg()).status_code == 303
+    refused = upload(lisa, event, topic, "b.jpg", small_jpeg())
+    assert refused.status_code == 429 and refused.headers["retry-after"]
+    assert "Too many photos in a short time" in refused.text and 'name="discussion"' not in refused.text

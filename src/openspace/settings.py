@@ -118,6 +118,12 @@ SETTINGS: list[Setting] = [
     Setting("limit_new_events_address", "10/3600", "Events created at /new from one client address."),
     Setting("limit_new_events", "100/3600", "Events created at /new on the whole server."),
     Setting("limit_uploads_person", "30/600", "Photo uploads per person (or per address for the facilitator)."),
+    Setting(
+        "uploads_at_once",
+        6,
+        "Photo uploads received at once by one server process, each read into memory (up to 75 MB); one "
+        "per person, the rest wait their turn for up to a minute.",
+    ),
     Setting("sockets_per_person", 8, "Websockets open at once for one participant (tabs and devices)."),
     Setting("sockets_per_address", 512, "Websockets open at once from one client address."),
     # server
@@ -207,6 +213,7 @@ class Settings:
     limit_new_events_address: str = "10/3600"
     limit_new_events: str = "100/3600"
     limit_uploads_person: str = "30/600"
+    uploads_at_once: int = 6
     sockets_per_person: int = 8
     sockets_per_address: int = 512
     header_timeout: int = 10

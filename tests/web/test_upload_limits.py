@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,61 @@ def test_a_static_path_with_nul_is_not_found(client: TestClient) -> None:
     page = client.get("/").text
     version = page.split("/static/")[1].split("/")[0]
     assert client.get(f"/static/{version}/js/live.js%00.png").status_code == 404
+
+
+def test_an_upload_is_bounded_in_bytes_even_without_a_length_and_never_spooled_to_disk(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    """Uploads are read into memory (a few at a time, limits.Slots), so the bound must hold for a
+    chunked body that says no Content-Length; and nothing of an upload goes to a temporary file:
+    spooled to disk, eight loops of 48 MB posts made every commit's fsync wait (abuse bench)."""
+    event, topic = placed_topic(client)
+    lisa = join(client, event, "Lisa")
+    spooled: list[object] = []
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", lambda self: spooled.append(self))
+    assert upload(lisa, event, topic, "a.jpg", small_jpeg() + b"\0" * 2_000_000).status_code == 303
+    assert spooled == [] and len(photos_of(client, event)) == 1
+
+    monkeypatch.setattr(web_harvest, "UPLOAD_LIMIT", 100_000)
+    boundary = "b0undary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{lisa.cookies.get("os_csrf")}\r\n'
+    head += f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; filename="big.jpg"\r\n\r\n'
+
+    def body() -> Any:
+        yield head.encode()
+        for _ in range(20):  # 200 KB, in pieces, with no length said
+            yield b"\xff" * 10_000
+
+    refused = lisa.post(
+        f"{event.path}/sessions/{topic}/photos",
+        content=body(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert refused.status_code == 400 and "too large" in refused.text
+    assert len(photos_of(client, event)) == 1 and stored_files(settings) == 2
+
+
+def test_a_post_that_is_not_a_multipart_form_asks_for_a_photo(client: TestClient) -> None:
+    event, topic = placed_topic(client)
+    lisa = join(client, event, "Lisa")
+    sent = lisa.post(f"{event.path}/sessions/{topic}/photos", data={"csrf": lisa.cookies.get("os_csrf")})
+    assert sent.status_code == 400 and "Choose a photo first." in sent.text
+
+
+def test_the_photos_of_one_upload_are_one_change_and_fit_or_are_refused_together(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    """Five photos used to be five changes, each a frame to every screen: the abuse bench's upload
+    loop put 30 extra changes through the fan-out in a few seconds (honest p99 x2.6)."""
+    monkeypatch.setattr(harvest, "MAX_PHOTOS", 4)
+    event, topic = placed_topic(client)
+    lisa = join(client, event, "Lisa")
+    before = state(client, event)["seq"]
+    three = [("photos", (f"{n}.jpg", small_jpeg(), "image/jpeg")) for n in range(3)]
+    token = {"csrf": lisa.cookies.get("os_csrf")}
+    assert lisa.post(f"{event.path}/sessions/{topic}/photos", data=token, files=three).status_code == 303
+    after = state(client, event)
+    assert after["seq"] == before + 1 and len(after["photos"]) == 3
+    refused = lisa.post(f"{event.path}/sessions/{topic}/photos", data=token, files=three[:2])
+    assert refused.status_code == 400 and "at most 4 photos" in refused.text
+    assert len(photos_of(client, event)) == 3 and stored_files(settings) == 3 * 2
