@@ -24,7 +24,7 @@ from openspace import i18n, links, logs, metrics, serving
 from openspace.cowriting import Cowriting
 from openspace.domain.errors import N_
 from openspace.guard import redact
-from openspace.jobs import Cache, JobPool
+from openspace.jobs import Cache, JobPool, worker_count
 from openspace.limits import Limits
 from openspace.live import ws
 from openspace.live.bus import open_bus
@@ -91,7 +91,9 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         deliveries = DeliveryWorker(outward, policy(settings))
         service.on_commit.append(deliveries.wake)  # the outbox may have new rows: look now
         cowriting = Cowriting(service, bus)  # a report's updates reach its screens on every process
-        jobs = JobPool(settings.jobs_workers, settings.jobs_queue, settings.jobs_timeout, settings.jobs_memory_mb)
+        jobs = JobPool(
+            worker_count(settings.jobs_workers), settings.jobs_queue, settings.jobs_timeout, settings.jobs_memory_mb
+        )
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))
         service.erased.append(exports.forget)  # a built file may hold the erased name

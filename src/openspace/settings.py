@@ -62,7 +62,12 @@ SETTINGS: list[Setting] = [
     Setting("webhook_retry_ms", 5000, "Milliseconds before a failed webhook delivery is retried; doubles each time."),
     Setting("webhook_attempts", 8, "Tries per webhook message before it is shown as failed."),
     # heavy work (issue #21): one bounded pool for rendering, exports, photos and planning
-    Setting("jobs_workers", 2, "Worker processes for heavy jobs (previews, exports, photos, placement hints)."),
+    Setting(
+        "jobs_workers",
+        0,
+        "Worker processes for heavy jobs (previews, exports, photos, placement hints); 0: half the CPU cores, "
+        "at least one.",
+    ),
     Setting("jobs_queue", 16, "Heavy jobs that may wait for a worker; beyond that the server answers busy (503)."),
     Setting(
         "jobs_timeout",
@@ -195,7 +200,7 @@ class Settings:
     webhook_timeout: int = 10
     webhook_retry_ms: int = 5000
     webhook_attempts: int = 8
-    jobs_workers: int = 2
+    jobs_workers: int = 0
     jobs_queue: int = 16
     jobs_timeout: int = 120
     jobs_memory_mb: int = 2048
