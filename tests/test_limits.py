@@ -391,3 +391,18 @@ def test_an_upload_past_the_persons_pace_gets_the_short_page(limited: TestClient
     refused = upload(lisa, event, topic, "b.jpg", small_jpeg())
     assert refused.status_code == 429 and refused.headers["retry-after"]
     assert "Too many photos in a short time" in refused.text and 'name="discussion"' not in refused.text
+
+
+@pytest.mark.parametrize("limited", [{"limit_refusals_address": "4/600"}], indirect=True)
+def test_a_flood_of_refused_forms_gets_the_short_page_before_the_door(limited: TestClient) -> None:
+    """A refused form comes back with what was typed, which costs a whole page; from an address
+    that has spent half its refusal budget, the short page instead (the form flood rendered ten
+    participant pages a second within the budget)."""
+    event = create_event(limited, language="en")
+    lisa = join(limited, event, "Lisa")
+    answers = [act(lisa, event, "topic.propose", "participant", title="") for _ in range(4)]
+    assert [a.status_code for a in answers] == [400] * 4
+    full, short = 'name="title"', "Please fill in this field"
+    assert [full in a.text for a in answers] == [True, True, False, False]
+    assert all(short in a.text for a in answers)
+    assert act(lisa, event, "topic.propose", "participant", title="").status_code == 429  # the door

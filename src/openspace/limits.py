@@ -91,6 +91,14 @@ class Buckets:
             metrics.LIMITS.labels(self.name).inc()
         return allowed
 
+    def level(self, key: str, now: float | None = None) -> float:
+        """The tokens `key` has now (negative: owed), without spending any."""
+        held = self._buckets.get(key)
+        if held is None:
+            return float(self.count)
+        now = time.monotonic() if now is None else now
+        return min(float(self.count), held[0] + (now - held[1]) * self.rate)
+
     def until(self, key: str, now: float | None = None) -> float:
         """Seconds until `key` has a token again (0: it has one now)."""
         held = self._buckets.get(key)
@@ -256,6 +264,13 @@ class Limits:
     def penalised(self, host: str) -> bool:
         """Whether this address was refused so often lately that it is refused at the door."""
         return self.refusals.empty(host)
+
+    def flooding(self, conn: HTTPConnection, actor: Actor) -> bool:
+        """Whether this address has spent half its refusal budget lately: a refused form is then
+        answered with the short page, not its own page again with what was typed. A person gets
+        their form back; a loop of refusals got a whole participant page each, ten a second within
+        the budget (#21, the abuse bench's form flood: honest p99 x1.9-x4.4)."""
+        return not actor.facilitator and self.refusals.level(address(conn)) < self.refusals.count / 2
 
     def penalty(self, host: str) -> float:
         """Seconds until this address is let in at the door again (0: now)."""

@@ -108,8 +108,8 @@ SETTINGS: list[Setting] = [
     ),
     Setting(
         "limit_proposals_address",
-        "10/10",
-        "Topics proposed from one client address, everyone behind it together: 10 at once, then one a "
+        "4/4",
+        "Topics proposed from one client address, everyone behind it together: 4 at once, then one a "
         "second; the facilitator is not counted.",
     ),
     Setting("limit_actions_event", "3000/10", "Actions on one event, everyone together."),
@@ -209,7 +209,7 @@ class Settings:
     limit_actions_address: str = "1200/60"
     limit_heavy_person: str = "20/120"
     limit_proposals_person: str = "5/60"
-    limit_proposals_address: str = "10/10"
+    limit_proposals_address: str = "4/4"
     limit_refusals_address: str = "100/10"
     limit_actions_event: str = "3000/10"
     limit_previews: str = "30/60"

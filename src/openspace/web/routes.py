@@ -104,14 +104,18 @@ async def act(request: Request) -> Response:
             args = {"rows": unsealed_withdrawal(v, args.get(UNDO_FIELD, ""))}
         result = await v.runtime.service.execute(v.event.id, v.actor, name, args, action_id, internal=internal)
     except SlowDown as error:
-        if error.field:  # a person's own pace (a few topics a minute): the form again, what they typed kept
+        if error.field and not v.runtime.limits.flooding(request, v.actor):
+            # a person's own pace (a few topics a minute): the form again, what they typed kept
             return await back.show(request, v.again(error, values))
         # too fast: a small page, not the board's (a flood of refusals must cost little, #21)
         return refusal_page(v, error)
     except DomainError as error:
         # every refusal goes back to the page the form came from, with what was typed (and the
-        # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them
+        # action's name in ACTION_FIELD); the pages themselves refuse anyone who may not see them.
+        # From an address refused again and again, the short page (a flood must cost little).
         v.runtime.limits.refused(request, v.actor)
+        if v.runtime.limits.flooding(request, v.actor):
+            return refusal_page(v, error)
         return await back.show(request, v.again(error, values))
     anchor = values.get(ANCHOR_FIELD, "")
     anchor = anchor if ANCHOR.fullmatch(anchor) else back.anchor
