@@ -86,14 +86,14 @@ async def build(db: Path) -> str:
             for k in range(PHOTOS // SESSIONS + (1 if n < PHOTOS % SESSIONS else 0)):
                 processed = sample[(n + k) % len(sample)]
                 name = photos.save(processed)
-                args = {
-                    "topic": topic,
+                photo = {
                     "name": name,
                     "width": processed.width,
                     "height": processed.height,
                     "thumb_width": processed.thumb_width,
                     "thumb_height": processed.thumb_height,
                 }
+                args = {"topic": topic, "photos": [photo]}
                 await service.execute(event.id, fac, "photo.add", args, internal=True)
         return event.slug
     finally:

@@ -328,7 +328,7 @@ def test_downloads_of_the_published_book_are_limited_per_person(limited: TestCli
 async def test_upload_turns_are_one_per_person_and_handed_on_in_order() -> None:
     """Uploads are read into memory, so only a few at once: one per person, `total` in all;
     the others wait their turn and get it in the order they came, never racing for it."""
-    slots = Slots(total=2, per_key=1, wait=5.0)
+    slots = Slots(total=2, per_key=1, name="test", wait=5.0)
     order: list[str] = []
     release = {k: asyncio.Event() for k in ("a1", "b", "a2", "c")}
 
@@ -348,13 +348,13 @@ async def test_upload_turns_are_one_per_person_and_handed_on_in_order() -> None:
     assert order == ["a1", "b", "c", "a2"]
     release["a2"].set(), release["c"].set()
     await asyncio.gather(*tasks)
-    assert slots.held == {}
+    assert slots.held.open == {}
 
 
 async def test_waiting_for_an_upload_turn_is_bounded_and_gives_nothing_away() -> None:
     """Past the wait, or with the queue full, the upload is refused before anything is read;
     a waiter that leaves (its phone gave up) keeps no turn."""
-    slots = Slots(total=1, per_key=1, wait=0.05, queue=1)
+    slots = Slots(total=1, per_key=1, name="test", wait=0.05, queue=1)
     async with slots.hold("a"):
         with pytest.raises(Unavailable) as waited:
             async with slots.hold("b"):
@@ -368,9 +368,9 @@ async def test_waiting_for_an_upload_turn_is_bounded_and_gives_nothing_away() ->
         gone.cancel()
         with pytest.raises(asyncio.CancelledError):
             await gone
-    assert slots.held == {} and not slots._waiting
+    assert slots.held.open == {} and not slots._waiting
     async with slots.hold("e"):
-        assert slots.held == {"e": 1}
+        assert slots.held.open == {"e": 1}
 
 
 @pytest.mark.parametrize("limited", [{"limit_refusals_address": "3/600"}], indirect=True)

@@ -61,7 +61,7 @@ def worker_count(setting: int) -> int:
     """`jobs_workers`, or for 0 half the CPU cores (at least one). On a 2-core machine two workers
     decoding photos slowed the event loop on the other even at the lowest priority (SCHED_IDLE
     measured the same): the abuse bench's upload loop held the honest clients' p99 at x2.1-x3.4
-    with two workers, x1.47 with one (#21). The time a CPU gives is not all a core's capacity."""
+    with two workers, x1.47 with one (#21)."""
     if setting > 0:
         return setting
     return max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2) // 2)

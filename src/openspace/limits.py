@@ -163,30 +163,23 @@ class Slots:
     before anything was read. A slot is handed to the waiter it frees, never raced for.
     """
 
-    def __init__(self, total: int, per_key: int, wait: float = 60.0, queue: int = 64) -> None:
-        self.total, self.per_key, self.wait, self.queue = total, per_key, wait, queue
-        self.held: dict[str, int] = {}
+    def __init__(self, total: int, per_key: int, name: str, wait: float = 60.0, queue: int = 64) -> None:
+        self.total, self.name, self.wait, self.queue = total, name, wait, queue
+        self.held = Counter(per_key)  # per key; the total is their sum
         self._waiting: deque[tuple[str, asyncio.Future[None]]] = deque()
 
     def _free(self, key: str) -> bool:
-        return sum(self.held.values()) < self.total and self.held.get(key, 0) < self.per_key
-
-    def _take(self, key: str) -> None:
-        self.held[key] = self.held.get(key, 0) + 1
+        return sum(self.held.open.values()) < self.total and self.held.open.get(key, 0) < self.held.limit
 
     def _give_back(self, key: str) -> None:
-        left = self.held.get(key, 0) - 1
-        if left > 0:
-            self.held[key] = left
-        else:
-            self.held.pop(key, None)
+        self.held.release(key)
         for waiter in list(self._waiting):  # the first waiters whose key now has room
             wkey, future = waiter
             if future.done():
                 self._waiting.remove(waiter)
             elif self._free(wkey):
                 self._waiting.remove(waiter)
-                self._take(wkey)
+                self.held.acquire(wkey)
                 future.set_result(None)
 
     @contextlib.asynccontextmanager
@@ -194,7 +187,7 @@ class Slots:
         # every waiter could not be served when it came and is served as soon as it can be, so
         # a key with room now is not jumping anyone's turn
         if self._free(key):
-            self._take(key)
+            self.held.acquire(key)
         else:
             await self._wait_for_turn(key)
         try:
@@ -204,7 +197,7 @@ class Slots:
 
     async def _wait_for_turn(self, key: str) -> None:
         if len(self._waiting) >= self.queue:
-            metrics.LIMITS.labels("uploads_at_once").inc()
+            metrics.LIMITS.labels(self.name).inc()
             raise Unavailable(UPLOADS_BUSY)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiter = (key, future)
@@ -218,7 +211,7 @@ class Slots:
                 self._give_back(key)  # handed over just as the wait ended: passed on
             future.cancel()
             if isinstance(ended, TimeoutError):
-                metrics.LIMITS.labels("uploads_at_once").inc()
+                metrics.LIMITS.labels(self.name).inc()
                 raise Unavailable(UPLOADS_BUSY) from None
             raise
 
@@ -246,7 +239,7 @@ class Limits:
         self.refusals = Buckets(settings.limit_refusals_address, name="refusals_address")
         self.person_sockets = Counter(settings.sockets_per_person, name="sockets_per_person")
         self.address_sockets = Counter(settings.sockets_per_address, name="sockets_per_address")
-        self.upload_slots = Slots(settings.uploads_at_once, 1)
+        self.upload_slots = Slots(settings.uploads_at_once, 1, name="uploads_at_once")
         self.shared = Shared(settings.bus_url) if settings.bus_url.startswith(("redis://", "rediss://")) else None
 
     async def take(self, *spends: tuple[str, Buckets, str], conn: HTTPConnection | None = None) -> bool:
@@ -330,9 +323,9 @@ class Limits:
 
     def uploading(self, conn: HTTPConnection, actor: Actor) -> contextlib.AbstractAsyncContextManager[None]:
         """A turn to send photos: one upload at a time per person, `uploads_at_once` in all. An
-        upload is read into memory (five photos, up to 75 MB): spooled to disk instead, eight
-        loops of them dirtied enough pages that every commit's fsync waited (#21, abuse bench:
-        honest p99 x2.8, commits' p99 5 -> 47 ms)."""
+        upload is read into memory (five photos, up to 75 MB) rather than spooled to temporary
+        files on the database's disk, so these turns are what bounds that memory; they also keep
+        eight loops of one script to the share of a few people (#21, the abuse bench)."""
         return self.upload_slots.hold(who(actor, conn))
 
     async def close(self) -> None:

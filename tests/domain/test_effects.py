@@ -32,7 +32,7 @@ def decide(b: Board, command: str, actor: rules.Actor, internal: bool = False, *
 
 def with_photo() -> Board:
     b = board()
-    return apply(b, decide(b, "photo.add", LISA, internal=True, topic="T1", **PHOTO), b.seq + 1)
+    return apply(b, decide(b, "photo.add", LISA, internal=True, topic="T1", photos=[PHOTO]), b.seq + 1)
 
 
 def test_a_rename_sets_the_name_kept_with_the_login() -> None:

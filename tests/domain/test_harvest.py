@@ -143,7 +143,8 @@ def test_over_long_fields_are_refused() -> None:
 
 
 def test_photos_are_recorded_only_by_the_server() -> None:
-    args = {"topic": "T1", "name": "a" * 22, "width": "10", "height": "10", "thumb_width": "5", "thumb_height": "5"}
+    photo = {"name": "a" * 22, "width": "10", "height": "10", "thumb_width": "5", "thumb_height": "5"}
+    args = {"topic": "T1", "photos": [photo]}
     with pytest.raises(Invalid):  # not a command a form or a socket can send
         rules.decide(board(), "photo.add", args, rules.Context(LISA, lambda: "x", 2))
     change = rules.decide(board(), "photo.add", args, rules.Context(LISA, lambda: "x", 2), internal=True)
@@ -194,8 +195,11 @@ def test_withdrawing_a_topic_takes_its_harvest_along() -> None:
 # --- what the harvest shows of hidden and merged topics (note 16) ----------------------------
 
 
-def photo_args(topic: str = "T1") -> dict[str, str]:
-    return {"topic": topic, "name": "b" * 22, "width": "10", "height": "10", "thumb_width": "5", "thumb_height": "5"}
+def photo_args(topic: str = "T1") -> dict[str, object]:
+    return {
+        "topic": topic,
+        "photos": [{"name": "b" * 22, "width": "10", "height": "10", "thumb_width": "5", "thumb_height": "5"}],
+    }
 
 
 def add_photo(b: Board, actor: rules.Actor, topic: str = "T1") -> Board:

@@ -85,7 +85,8 @@ async def lisa_with_a_topic(service: Service, event_id: str) -> tuple[Actor, str
 async def add_photo(service: Service, event_id: str, actor: Actor, topic: str) -> str:
     photo = media.process(encode(two_halves(20, 20), "JPEG"))
     name: str = service.photos.save(photo)  # type: ignore[union-attr]
-    args = {"topic": topic, "name": name, "width": "20", "height": "20", "thumb_width": "20", "thumb_height": "20"}
+    photo = {"name": name, "width": "20", "height": "20", "thumb_width": "20", "thumb_height": "20"}
+    args = {"topic": topic, "photos": [photo]}
     await service.execute(event_id, actor, "photo.add", args, internal=True)
     return name
 

@@ -245,10 +245,9 @@ def photo_room(board: Board, topic_id: str, actor: Actor, adding: int = 1) -> No
 def add_photo(board: Board, args: Args, ctx: Context) -> Change:
     """Record the photos of one upload, which the web layer has already re-encoded and stored
     under random names: all of them as one change, so five photos are one frame to every screen,
-    not five (#21, the abuse bench's upload loop). `photos` lists them; a single photo may also be
-    given by its fields alone."""
+    not five (#21, the abuse bench's upload loop). `photos` lists them."""
     topic, _ = writable_topic(board, args, ctx)
-    items = args.get("photos", [args])
+    items = args.get("photos")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_PHOTOS or not all(isinstance(i, dict) for i in items):
         raise Invalid(N_("Choose a photo first."), field="photos")
     photo_room(board, topic.id, ctx.actor, adding=len(items))
@@ -269,9 +268,7 @@ def add_photo(board: Board, args: Args, ctx: Context) -> Change:
                 created_at=ctx.now,
             )
         )
-    return Change(
-        "photo.added", upserts=(topic, *photos), result={"photo": photos[0].id, "photos": [p.id for p in photos]}
-    )
+    return Change("photo.added", upserts=(topic, *photos), result={"photos": [p.id for p in photos]})
 
 
 def remove_photo(board: Board, args: Args, ctx: Context) -> Change:
