@@ -8,10 +8,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from openspace.app import create_app
+from openspace.domain.checks import Actor
 from openspace.domain.errors import Unavailable
 from openspace.limits import UPLOADS_BUSY, Buckets, Limits, Slots
 from openspace.settings import Settings
@@ -187,6 +189,24 @@ def test_report_previews_are_limited(limited: TestClient) -> None:
     assert codes == [200, 200, 429]
 
 
+@pytest.mark.parametrize("limited", [{"limit_previews": "10/600"}], indirect=True)
+def test_a_costly_preview_spends_the_budget_of_many(limited: TestClient) -> None:
+    """Case 1: a preview is charged for its rendering time. Ten kilobytes of "![" in three fields
+    take about 0.45 s of a job worker, twenty-odd times what a person's preview takes: counted as
+    one, the budget let one address keep a worker busy (the abuse bench's previews, x1.58)."""
+    event = create_event(limited)
+    lisa = join(limited, event)
+    act(lisa, event, "topic.propose", title="Bibliotek")
+    topic = limited.get(f"{event.path}/state.json").json()["topics"][0]["id"]
+
+    def preview(text: str) -> int:
+        return act(lisa, event, "", "report", topic=topic, _preview="1", discussion=text, insights=text).status_code
+
+    assert [preview("*Sagor* och mer") for _ in range(5)] == [200] * 5  # a person's: one token each
+    assert preview("![" * 4999) == 200  # let in with a token left, then charged what it cost
+    assert preview("x") == 429
+
+
 @pytest.mark.parametrize("limited", [{"sockets_per_person": 2, "sockets_per_address": 3}], indirect=True)
 def test_sockets_are_limited_per_participant_and_per_address(limited: TestClient) -> None:
     """Case 3: one client opened 500 sockets."""
@@ -216,6 +236,23 @@ async def test_buckets_in_redis_are_shared_by_workers_and_local_when_redis_is_go
         taken = [await (one, two)[n % 2].take(("person", (one, two)[n % 2].person, "p:lisa")) for n in range(6)]
         assert taken == [True, True, True, True, False, False]
         assert [await gone.take(("person", gone.person, "p:lisa")) for _ in range(3)] == [True, True, False]
+    finally:
+        for limits in (one, two, gone):
+            await limits.close()
+
+
+async def test_a_cost_known_afterwards_is_owed_in_redis_as_locally(settings: Settings, redis: RedisServer) -> None:
+    """What a preview cost is spent after the fact, in the bucket every worker shares, down to a debt."""
+    one, two = (Limits(replace(settings, bus_url=redis.url, limit_previews="4/600")) for _ in range(2))
+    gone = Limits(replace(settings, bus_url=f"redis://127.0.0.1:{free_port()}/0", limit_previews="4/600"))
+    try:
+        for limits in (one, gone):
+            assert await limits.take(("preview", limits.previews, "p:lisa"))
+            conn = Request({"type": "http", "client": ("127.0.0.9", 1)})
+            await limits.previewed(conn, Actor(participant_id="lisa"), 0.8)
+        # 0.8 s is 40 tokens: 39 more than the one taken, owed down to -4, on the other worker too
+        assert not await two.take(("preview", two.previews, "p:lisa"))
+        assert not await gone.take(("preview", gone.previews, "p:lisa"))
     finally:
         for limits in (one, two, gone):
             await limits.close()

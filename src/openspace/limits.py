@@ -44,6 +44,8 @@ TOO_MANY_SOCKETS = N_("Too many open connections from you. Close a tab and reloa
 UPLOADS_BUSY = N_("Many photos are being sent right now. Please try again in a moment.")
 
 
+PREVIEW_SECONDS = 0.02  # a preview's rendering time worth one token of the preview budget
+
 # Commands whose one change reaches every screen at a size that grows with the board: a rename
 # rewrites every topic of its convener (case 4), a saved or restored report carries up to three
 # long texts rendered (case 6). Each is rare for a person; in a loop each is a fan-out amplifier.
@@ -107,7 +109,7 @@ class Buckets:
         now = time.monotonic() if now is None else now
         return max(0.0, (1 - held[0]) / self.rate - (now - held[1]))
 
-    def spend(self, key: str, n: int, now: float | None = None) -> float:
+    def spend(self, key: str, n: float, now: float | None = None) -> float:
         """Spend `n` tokens, owed down to `-count`; the seconds until none is owed any more."""
         now = time.monotonic() if now is None else now
         tokens, stamp = self._buckets.pop(key, (float(self.count), now))
@@ -302,6 +304,18 @@ class Limits:
     async def preview(self, conn: HTTPConnection, actor: Actor) -> None:
         if not await self.take(("preview", self.previews, who(actor, conn)), conn=conn):
             raise SlowDown(TOO_MANY_PREVIEWS)
+
+    async def previewed(self, conn: HTTPConnection, actor: Actor, seconds: float) -> None:
+        """Charge a preview for what its rendering cost, one token per `PREVIEW_SECONDS` beyond
+        the one `preview` took. A person's preview renders in a millisecond or two; ten kilobytes
+        of "![" took 150 ms a field, so the preview budget's count let one address keep a job
+        worker busy nearly all the time (#21, the abuse bench: honest p99 x1.58)."""
+        extra = seconds / PREVIEW_SECONDS - 1
+        if extra <= 0:
+            return
+        key = who(actor, conn)
+        if self.shared is None or not await self.shared.spend(f"preview:{key}", self.previews, extra):
+            self.previews.spend(key, extra)
 
     async def download(self, conn: HTTPConnection, actor: Actor) -> None:
         """An export is built once per change, but each download is still read and sent (#21: a

@@ -37,6 +37,19 @@ for i, key in ipairs(KEYS) do
 end
 return 1
 """
+# Tokens spent after the fact, owed down to -count: what a request cost once it is known (a
+# preview's rendering time), on the same buckets as TAKE.
+SPEND = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local count, rate, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = redis.call('HMGET', KEYS[1], 't', 's')
+local tokens = math.min(count, (tonumber(held[1]) or count) + (now - (tonumber(held[2]) or now)) * rate)
+tokens = math.max(-count, tokens - n)
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 's', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(2000 * count / rate) + 1000)
+return 1
+"""
 # Open sockets: a sorted set per key whose members are sockets, scored by when they lapse. A worker
 # refreshes its sockets every SOCKET_TTL / 3 s, so the sockets of a worker that died lapse by themselves.
 OPEN = """
@@ -75,6 +88,7 @@ class Shared:
 
         self.client = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self.script = self.client.register_script(TAKE)
+        self.spend_script = self.client.register_script(SPEND)
         self.open_script = self.client.register_script(OPEN)
         self.refresh_script = self.client.register_script(REFRESH)
         self.down_until = 0.0
@@ -92,6 +106,18 @@ class Shared:
         except Exception as problem:  # Redis down or slow: the local buckets keep counting
             self.failed(problem)
             return None
+
+    async def spend(self, key: str, buckets: Buckets, n: float) -> bool:
+        """Spend `n` more tokens of `key`, owed down to `-count`; False when Redis cannot be
+        reached (the caller spends from its local buckets instead)."""
+        if time.monotonic() < self.down_until:
+            return False
+        try:
+            await self.spend_script(keys=[PREFIX + key], args=[buckets.count, buckets.rate, n])
+        except Exception as problem:
+            self.failed(problem)
+            return False
+        return True
 
     def failed(self, problem: Exception) -> None:
         log.warning("limits: Redis did not answer (%s); counting in this process for now", problem)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -55,7 +56,8 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
     preview = None
     if values.get("_preview") and error is None:  # a refused preview (too many) costs nothing more
         try:
-            preview = await v.runtime.jobs.run(render_preview, typed)
+            preview, seconds = await v.runtime.jobs.run(render_preview, typed)
+            await v.runtime.limits.previewed(v.request, v.actor, seconds)
         except DomainError as busy:
             error = busy
     writer = bool(v.actor.participant_id or v.actor.facilitator)
@@ -88,9 +90,12 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
     )
 
 
-def render_preview(typed: dict[str, str]) -> dict[str, str]:
-    """Markdown for a preview: in the job pool, never on the event loop (issue #21, case 1)."""
-    return {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
+def render_preview(typed: dict[str, str]) -> tuple[dict[str, str], float]:
+    """Markdown for a preview: in the job pool, never on the event loop (issue #21, case 1).
+    With the CPU seconds it took, which the preview budget is charged (`Limits.previewed`)."""
+    started = time.process_time()
+    html = {f: markup.render(typed[f]) for f in FIELDS if f != "participants" and f in typed}
+    return html, time.process_time() - started
 
 
 async def upload_photos(request: Request) -> Response:
