@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from openspace.app import create_app
 from openspace.domain import hints, markup
 from openspace.domain.errors import N_, Invalid, Unavailable
-from openspace.jobs import BUSY, TOO_BIG, TOO_SLOW, Cache, JobPool
+from openspace.jobs import BUSY, NICE, TOO_BIG, TOO_SLOW, Cache, JobPool
 from openspace.settings import Settings
 from openspace.web import exports as web_exports
 from tests.conftest import ORIGIN, act, create_event, join, setup_grid, state
@@ -254,5 +254,42 @@ async def test_a_job_that_cannot_be_pickled_is_refused_and_the_pool_carries_on()
         with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
             await pool.run(lambda: 1)
         assert await pool.run(len, "tre") == 3 and pool.pending == 0
+    finally:
+        pool.close()
+
+
+def modules_loaded(names: tuple[str, ...]) -> list[bool]:
+    """Which of these modules a worker already has (run in a worker)."""
+    import sys
+
+    return [name in sys.modules for name in names]
+
+
+async def test_a_warmed_pool_has_its_workers_and_weasyprint_before_the_first_job() -> None:
+    """The server warms its pool when it is up: the first preview or PDF no longer pays for the
+    forkserver's imports on the event loop's cores, and the PDF engine is loaded once, there."""
+    pool = JobPool(workers=2, queue=0, timeout=30)
+    try:
+        pool.warm()
+        await until(lambda: len(pool.pids()) == 2, seconds=30.0)
+        warmed = set(pool.pids())
+        assert await pool.run(modules_loaded, ("weasyprint", "PIL.Image")) == [True, True]
+        assert set(pool.pids()) == warmed  # the job ran on a warmed worker, none was added
+    finally:
+        pool.close()
+
+
+async def test_a_worker_is_below_the_server_even_where_sessions_share_the_cpu() -> None:
+    """With autogroup scheduling a nice value ranks a process only within its session, and a PDF
+    build took a core from the event loop at nice 10: a worker leads a session of its own, niced."""
+    pool = JobPool(workers=1, queue=0, timeout=30)
+    try:
+        assert await pool.run(len, "tre") == 3
+        (pid,) = pool.pids()
+        assert os.getsid(pid) == pid != os.getsid(0)
+        assert int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16]) == NICE
+        autogroup = Path(f"/proc/{pid}/autogroup")
+        if autogroup.exists():  # kernels built with autogroup scheduling
+            assert autogroup.read_text().split()[-1] == str(NICE)
     finally:
         pool.close()

@@ -105,6 +105,7 @@ def serve(
         if settings.demo and await runtime.store.event_count() == 0:
             event, secret = await create_demo(runtime.service)
             print_links(runtime.base_url, event, secret)
+        runtime.jobs.warm()
         settle_heap()
         print(f"openspace is running on {runtime.base_url}", flush=True)
 

@@ -24,6 +24,7 @@ from openspace.demo import create_demo
 from openspace.guard import install_redaction
 from openspace.live.bus import MemoryBus
 from openspace.live.frames import FrameProtocol
+from openspace.runtime import Runtime
 from openspace.service import Service
 from openspace.settings import Settings
 from openspace.store import open_store
@@ -83,4 +84,9 @@ def worker_app() -> Starlette:
     settings = Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)  # a worker is a fresh process: no handlers yet
     install_redaction()
-    return create_app(settings, on_ready=lambda runtime: settle_heap())
+
+    def on_ready(runtime: Runtime) -> None:
+        runtime.jobs.warm()
+        settle_heap()
+
+    return create_app(settings, on_ready=on_ready)

@@ -211,6 +211,11 @@ def store_file(photos: PhotoStore, url: str) -> Path | None:
     return None
 
 
+def weasyprint_loaded() -> None:
+    """Load WeasyPrint now, not at the first PDF (exports/preload.py)."""
+    _weasyprint()
+
+
 @cache
 def _weasyprint() -> tuple[Any, Any]:
     """WeasyPrint's HTML class and our URL fetcher for it, made on first use (WeasyPrint loads Pango).
