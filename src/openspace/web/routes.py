@@ -89,6 +89,9 @@ async def act(request: Request) -> Response:
     values: dict[str, str] = {}
     back = RETURNS["participant"]
     try:
+        refusal = await hopeless(request, v)
+        if refusal is not None:
+            return refusal_page(v, refusal)
         values = await form_fields(request)
         back = RETURNS.get(values.get(RETURN_FIELD, ""), back)  # known before the checks, to answer there
         values = await read_form(request, v, values)
@@ -124,6 +127,23 @@ async def act(request: Request) -> Response:
         seal = {"event": v.event.id, "who": v.actor.key, "rows": result["withdrawn"]}
         path += "?" + urlencode({UNDO_FIELD: v.runtime.signer.seal(seal, UNDO_ACTION)})
     return v.finish(RedirectResponse(path + anchor_part(anchor), 303))
+
+
+PEEK = re.compile(rb"(?:^|&)(_action|_preview|_return_to)=([A-Za-z0-9._]*)(?=&|$)")
+
+
+async def hopeless(request: Request, v: Visit) -> SlowDown | None:
+    """A form that its sender's flood will refuse anyway, told from the raw body's action and
+    preview fields without decoding the rest (Limits.hopeless)."""
+    if not v.runtime.limits.flooding(request, v.actor):
+        return None
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    if int(request.headers.get("content-length") or 0) > FORM_LIMIT:
+        return None  # refused as too long when read
+    fields = {key.decode(): value.decode() for key, value in PEEK.findall(await request.body())}
+    preview = bool(fields.get(PREVIEW_FIELD)) and fields.get(RETURN_FIELD) == "report"
+    return v.runtime.limits.hopeless(request, v.actor, fields.get(ACTION_FIELD, ""), preview)
 
 
 def return_path(v: Visit, back: ReturnPage, slug: str, values: dict[str, str]) -> str:
