@@ -143,6 +143,31 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class Pauses:
+    """The load generator's own garbage collections (gc.callbacks): a slow change that coincides
+    with one of ours was slowed here, not in the server."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[int, float]] = []  # (start ns, ms) of every collection
+        self._start = 0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = perf_counter_ns()
+        else:
+            self.done.append((self._start, (perf_counter_ns() - self._start) / 1e6))
+
+    def since(self, start: int) -> dict[str, Any]:
+        """Ours since `start`: how many, their total and longest ms, and those over 5 ms (at ms)."""
+        mine = [(at, ms) for at, ms in self.done if at >= start]
+        long = [[round((at - start) / 1e6), round(ms, 1)] for at, ms in mine if ms > 5]
+        return {"count": len(mine), "total_ms": round(sum(ms for _, ms in mine), 1), "long": long[:50]}
+
+
+PAUSES = Pauses()
+
+
 @dataclass
 class Meter:
     """Server CPU, our own CPU and wall time over one phase."""
@@ -528,6 +553,7 @@ class Fanout:
         expected = self.live_listeners()
         before, meter = self.deliveries(), Meter(self.c.pid)
         self.result_ms, self.refused = [], {}
+        started = perf_counter_ns()
         futures = await self.offer(rate, seconds)
         seqs = await self.settle(futures, self.c.drain_seconds)
         usage = meter.read()
@@ -552,6 +578,7 @@ class Fanout:
             "cpu_us_per_delivery": 1e6 * usage["server_cpu_s"] / delivered if delivered else float("nan"),
             "result": summary(self.result_ms),  # openspace only: action -> result (commit) at the driver
             "refused": dict(self.refused),
+            "our_gc": PAUSES.since(started),
         }
         self.result[name] = phase
         return phase
