@@ -54,6 +54,7 @@ class Server:
     process: subprocess.Popen[str]
     output: list[str]
     reader: threading.Thread | None = None
+    db: Path | None = None  # its SQLite file, when it has one
 
     def link(self, label: str) -> str:
         for line in self.output:
@@ -65,9 +66,16 @@ class Server:
 
 @contextmanager
 def running_server(
-    db: Path, port: int | None = None, demo: bool = True, log_level: str = "warning", database_url: str = ""
+    db: Path,
+    port: int | None = None,
+    demo: bool = True,
+    log_level: str = "warning",
+    database_url: str = "",
+    limits: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
-    """A real server on `db`, or on the database at `database_url` when one is given."""
+    """A real server on `db`, or on the database at `database_url` when one is given. `limits`:
+    with the limits it ships with (the attacks' tests), not lifted out of the suite's way."""
     port = port or free_port()
     command = [
         sys.executable,
@@ -81,8 +89,9 @@ def running_server(
         log_level,
     ]
     command.append("--demo" if demo else "--no-demo")
-    env = unlimited_env()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"} if limits else unlimited_env()
+    environment |= env or {}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
     output: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS
     assert process.stdout is not None
@@ -104,7 +113,7 @@ def running_server(
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.02)
-    server = Server(url=f"http://127.0.0.1:{port}", process=process, output=output)
+    server = Server(url=f"http://127.0.0.1:{port}", process=process, output=output, db=None if database_url else db)
     # keep reading, so the server never blocks on a full pipe and its later output is kept
     reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
     reader.start()
