@@ -78,6 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # attack measured x1.06 and x2.20 in two runs (the PDF export, one build, downloads refused).
     parser.add_argument("--abuse-seconds", type=float, default=20.0, help="length of each attack (default 20)")
     parser.add_argument(
+        "--abuse-rounds", type=int, default=3, help="rounds of every attack; the verdict is the median (default 3)"
+    )
+    parser.add_argument(
         "--attacks", default=",".join(abuse.ATTACKS), help="the attacks to run, comma-separated (default: all)"
     )
     parser.add_argument("--skip-abuse", action="store_true", help="skip the abuse-under-load phase")
@@ -211,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             print("abuse under load ...", flush=True)
             attacks = [a for a in args.attacks.split(",") if a.strip()]
             results["abuse"] = abuse.measure(
-                args.abuse_clients, args.abuse_seconds, args.abuse_rate, attacks, workdir, args.patience
+                args.abuse_clients,
+                args.abuse_seconds,
+                args.abuse_rate,
+                attacks,
+                workdir,
+                args.patience,
+                args.abuse_rounds,
             )
     results["elapsed_s"] = time.monotonic() - started
     return finish(args, results, results["argv"])

@@ -32,7 +32,7 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
         "bench",
         *("--clients", "20", "--seconds", "2", "--bursts", "1", "--frozen-at", "20", "--frozen-seconds", "2"),
         *("--no-saturation", "--durable-conns", "8", "--durable-events", "4", "--durable-seconds", "1"),
-        *("--abuse-clients", "20", "--abuse-seconds", "2", "--attacks", "previews,act_flood"),
+        *("--abuse-clients", "20", "--abuse-seconds", "2", "--abuse-rounds", "2", "--attacks", "previews,act_flood"),
         *("--patience", "0", "--retries", "0", "--no-write", "--json", str(out)),
         *("--pg-clients", "20", "--pg-workers", "2"),
     )
@@ -53,6 +53,7 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
     assert "error" not in abuse, abuse
     assert set(abuse["attacks"]) == {"previews", "act_flood"}
     assert all(a["attacker"]["requests"] > 0 and a["rss_peak_kib"] > 0 for a in abuse["attacks"].values()), abuse
+    assert all(len(a["rounds"]) == 2 and a["ratio"] in a["rounds"] for a in abuse["attacks"].values())
     assert "| Measure |" in done.stdout
 
 
