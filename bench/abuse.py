@@ -154,6 +154,7 @@ class Honest(Fanout):
             middle = sorted(phases, key=lambda p: p["ratio"] if p["ratio"] is not None else float("inf"))
             chosen = middle[(len(middle) - 1) // 2]
             chosen["rounds"] = [p["ratio"] for p in phases]
+            chosen["rss_peak_kib"] = max(p["rss_peak_kib"] for p in phases)  # memory: the worst round, not the median
             self.result["attacks"][name] = chosen
         self.result.pop("before", None)
         await self.phase_rate("control_after", c.rate, c.seconds)

@@ -118,10 +118,7 @@ class JobPool:
                 with self._lock:
                     if len(self._all) >= self.workers:
                         return
-                worker = _Worker(self.memory)
-                with self._lock:
-                    self._all.add(worker)
-                self._idle.put(worker)
+                self._idle.put(self._spawn())
 
         self._executor.submit(start)
 
@@ -161,10 +158,13 @@ class JobPool:
         try:
             return self._idle.get_nowait()
         except queues.Empty:
-            worker = _Worker(self.memory)
-            with self._lock:
-                self._all.add(worker)
-            return worker
+            return self._spawn()
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.memory)
+        with self._lock:
+            self._all.add(worker)
+        return worker
 
     def _kill(self, worker: _Worker, stopped: bool = False) -> None:
         with self._lock:

@@ -44,6 +44,7 @@ TOO_MANY_SOCKETS = N_("Too many open connections from you. Close a tab and reloa
 UPLOADS_BUSY = N_("Many photos are being sent right now. Please try again in a moment.")
 
 
+Step = tuple[list[tuple[str, "Buckets", str]], SlowDown]  # buckets spent together, and their refusal
 PREVIEW_SECONDS = 0.02  # a preview's rendering time worth one token of the preview budget
 
 # Commands whose one change reaches every screen at a size that grows with the board: a rename
@@ -71,11 +72,7 @@ class Buckets:
 
     def empty(self, key: str, now: float | None = None) -> bool:
         """Whether `key` has no token left now (nothing is spent)."""
-        held = self._buckets.get(key)
-        if held is None:
-            return False
-        now = time.monotonic() if now is None else now
-        return held[0] + (now - held[1]) * self.rate < 1
+        return self.level(key, now) < 1
 
     def take(self, key: str, now: float | None = None, owe: bool = False) -> bool:
         """Spend a token if one is left. `owe`: spend it even if none is, down to `-count`: eight
@@ -279,29 +276,42 @@ class Limits:
         if not actor.facilitator:
             self.refusals.take(address(conn), owe=True)
 
-    async def action(self, conn: HTTPConnection, event_id: str, actor: Actor, name: str = "") -> None:
-        """Raise SlowDown when this person, their address or the event has spent its share; a
-        command whose change can be large (HEAVY) also spends from the person's heavy budget."""
+    def _steps(self, conn: HTTPConnection, event_id: str, actor: Actor, name: str, preview: bool) -> list[Step]:
+        """What a form or socket action spends, in order: each step's buckets, and its refusal.
+        The one list `action` and `preview` take from and `hopeless` looks at."""
         person, place = who(actor, conn), address(conn)
-        if name in HEAVY and not await self.take(("heavy", self.heavy, person), conn=conn):
-            raise SlowDown(TOO_FAST)
+        if preview:
+            return [([("preview", self.previews, person)], SlowDown(TOO_MANY_PREVIEWS))]
+        steps: list[Step] = []
+        if name in HEAVY:  # a change that can be large also spends from the person's heavy budget
+            steps.append(([("heavy", self.heavy, person)], SlowDown(TOO_FAST)))
         # each new topic is a card on every screen: eight joined browsers of one flood put 160 up
         # in 3 s within every other budget (#21). The facilitator typing in paper sheets is not counted.
         # and per address too: eight of them are eight people, with 40 cards in their first second
-        if name == PROPOSE and not actor.facilitator:
-            if not await self.take(("proposals", self.proposals, person), conn=conn):
-                raise SlowDown(TOO_MANY_PROPOSALS, field="title")  # said by the field, the title kept
-            if not await self.take(("proposals_here", self.proposals_here, place), conn=conn):
-                raise SlowDown(TOO_MANY_PROPOSALS_HERE, field="title")
+        if name == PROPOSE and not actor.facilitator:  # said by the field, the title kept
+            steps.append(([("proposals", self.proposals, person)], SlowDown(TOO_MANY_PROPOSALS, field="title")))
+            here = SlowDown(TOO_MANY_PROPOSALS_HERE, field="title")
+            steps.append(([("proposals_here", self.proposals_here, place)], here))
         # the facilitator (who holds the event's secret link) is not counted in the address's
         # budget: a hall behind one NAT must not slow the person running the day
         spends = [("person", self.person, person), ("event", self.event, event_id)]
         if not actor.facilitator:
             spends.insert(1, ("address", self.address, place))
-        if not await self.take(*spends, conn=conn):
-            raise SlowDown(TOO_FAST)
+        steps.append((spends, SlowDown(TOO_FAST)))
+        return steps
 
-    def hopeless(self, conn: HTTPConnection, actor: Actor, name: str, preview: bool) -> SlowDown | None:
+    async def action(self, conn: HTTPConnection, event_id: str, actor: Actor, name: str = "") -> None:
+        """Raise SlowDown when this person, their address or the event has spent its share."""
+        for spends, refusal in self._steps(conn, event_id, actor, name, preview=False):
+            if not await self.take(*spends, conn=conn):
+                raise refusal
+
+    async def preview(self, conn: HTTPConnection, actor: Actor) -> None:
+        ((spends, refusal),) = self._steps(conn, "", actor, "", preview=True)
+        if not await self.take(*spends, conn=conn):
+            raise refusal
+
+    def hopeless(self, conn: HTTPConnection, event_id: str, actor: Actor, name: str, preview: bool) -> SlowDown | None:
         """The refusal a form from a flooding address will get, known before its fields are
         decoded: a bucket it would spend from is empty. Decoding a form is the costly part of a
         refused one: three fields of ten kilobytes of "![" take 7.5 ms to unquote, and a loop of
@@ -310,23 +320,11 @@ class Limits:
         Redis (several workers) the limits are still kept, after decoding."""
         if self.shared is not None or not self.flooding(conn, actor):
             return None
-        person, place = who(actor, conn), address(conn)
-        empty: list[tuple[Buckets, str, str]] = [(self.previews, person, TOO_MANY_PREVIEWS)] if preview else []
-        if not preview:
-            empty += [(self.person, person, TOO_FAST), (self.address, place, TOO_FAST)]
-            if name in HEAVY:
-                empty.append((self.heavy, person, TOO_FAST))
-            if name == PROPOSE:
-                empty += [(self.proposals, person, TOO_MANY_PROPOSALS), (self.proposals_here, place, TOO_FAST)]
-        for buckets, key, message in empty:
-            if buckets.empty(key):
-                self.refusals.take(place, owe=True)
-                return SlowDown(message)
+        for spends, refusal in self._steps(conn, event_id, actor, name, preview):
+            if any(buckets.empty(key) for _, buckets, key in spends):
+                self.refusals.take(address(conn), owe=True)
+                return refusal
         return None
-
-    async def preview(self, conn: HTTPConnection, actor: Actor) -> None:
-        if not await self.take(("preview", self.previews, who(actor, conn)), conn=conn):
-            raise SlowDown(TOO_MANY_PREVIEWS)
 
     async def previewed(self, conn: HTTPConnection, actor: Actor, seconds: float) -> None:
         """Charge a preview for what its rendering cost, one token per `PREVIEW_SECONDS` beyond

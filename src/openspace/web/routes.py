@@ -129,7 +129,10 @@ async def act(request: Request) -> Response:
     return v.finish(RedirectResponse(path + anchor_part(anchor), 303))
 
 
-PEEK = re.compile(rb"(?:^|&)(_action|_preview|_return_to)=([A-Za-z0-9._]*)(?=&|$)")
+PEEK = re.compile(
+    rb"(?:^|&)(%b|%b|%b)=([A-Za-z0-9._]*)(?=&|$)"
+    % (ACTION_FIELD.encode(), PREVIEW_FIELD.encode(), RETURN_FIELD.encode())
+)
 
 
 async def hopeless(request: Request, v: Visit) -> SlowDown | None:
@@ -143,7 +146,8 @@ async def hopeless(request: Request, v: Visit) -> SlowDown | None:
         return None  # refused as too long when read
     fields = {key.decode(): value.decode() for key, value in PEEK.findall(await request.body())}
     preview = bool(fields.get(PREVIEW_FIELD)) and fields.get(RETURN_FIELD) == "report"
-    return v.runtime.limits.hopeless(request, v.actor, fields.get(ACTION_FIELD, ""), preview)
+    assert v.event is not None
+    return v.runtime.limits.hopeless(request, v.event.id, v.actor, fields.get(ACTION_FIELD, ""), preview)
 
 
 def return_path(v: Visit, back: ReturnPage, slug: str, values: dict[str, str]) -> str:
