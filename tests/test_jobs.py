@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from openspace.app import create_app
@@ -189,8 +190,15 @@ async def test_a_job_beyond_its_memory_is_refused_not_the_server() -> None:
         pool.close()
 
 
+def counted(job: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("openspace_jobs_total", {"job": job, "outcome": outcome}) or 0.0
+
+
 async def test_the_pool_refuses_beyond_its_queue_and_keeps_refusals_whole() -> None:
-    """At most workers + queue jobs at once; a job's refusal arrives with its field and numbers."""
+    """At most workers + queue jobs at once; a job's refusal arrives with its field and numbers.
+    Each ending is counted for the operator's metrics, by job and outcome."""
+    outcomes = [("forever", "too_slow"), ("len", "busy"), ("refuse", "refused"), ("len", "done")]
+    before = [counted(*o) for o in outcomes]
     pool = JobPool(workers=1, queue=1, timeout=1.0)
     try:
         first = asyncio.ensure_future(pool.run(forever, 1))
@@ -209,8 +217,11 @@ async def test_the_pool_refuses_beyond_its_queue_and_keeps_refusals_whole() -> N
         with pytest.raises(Invalid) as invalid:
             await patient.run(refuse, 5)
         assert (invalid.value.field, invalid.value.params) == ("photos", {"max": 5})
+        assert await patient.run(len, "tre") == 3
     finally:
         patient.close()
+    assert [counted(*o) - b for o, b in zip(outcomes, before, strict=True)] == [2, 1, 1, 1]
+    assert REGISTRY.get_sample_value("openspace_jobs_pending") == 0
 
 
 def test_actions_are_answered_while_a_job_runs_to_its_time(settings: Settings) -> None:

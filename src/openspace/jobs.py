@@ -44,13 +44,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from openspace.domain.errors import N_, Unavailable
+from openspace import metrics
+from openspace.domain.errors import N_, DomainError, Unavailable
 
 T = TypeVar("T")
 
 BUSY = N_("The server is busy with other work. Please try again in a moment.")
 TOO_SLOW = N_("That took too long to prepare. Please try again later.")
 TOO_BIG = N_("That was too large to prepare. Please try something smaller.")
+OUTCOMES = {BUSY: "busy", TOO_SLOW: "too_slow", TOO_BIG: "too_big"}  # metrics.JOBS's outcome label
 RECYCLE = 50  # jobs per worker process before a fresh one takes its place
 # below the server's priority: with as many workers as cores, PDF builds must not starve the sockets
 NICE = 10
@@ -91,12 +93,16 @@ class JobPool:
         self.killed = 0  # workers stopped at the time limit, or after running out of memory
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in a worker process; Unavailable (503) when full, too slow or too large."""
+        """`fn(*args)` in a worker process; Unavailable (503) when full, too slow or too large.
+        Each job is counted by its function's name and how it ended (`metrics.JOBS`), so an
+        operator sees a pool that turns work away before the people asking for it say so."""
         with self._lock:
             if self.pending >= self.limit or self._closed:
+                metrics.JOBS.labels(fn.__name__, "busy").inc()
                 raise Unavailable(BUSY)
             self.pending += 1
             self.ran += 1
+        metrics.JOBS_PENDING.inc()
         deadline = time.monotonic() + self.timeout
         try:
             future = self._executor.submit(self._dispatch, fn, args, deadline)
@@ -104,7 +110,19 @@ class JobPool:
             self._release()
             raise
         future.add_done_callback(lambda _: self._release())
-        return await asyncio.wrap_future(future)
+        try:
+            value: T = await asyncio.wrap_future(future)
+        except Unavailable as refused:
+            metrics.JOBS.labels(fn.__name__, OUTCOMES.get(refused.message, "failed")).inc()
+            raise
+        except DomainError:  # the job's own answer, a refusal in words (a preview's too-long field)
+            metrics.JOBS.labels(fn.__name__, "refused").inc()
+            raise
+        except Exception:
+            metrics.JOBS.labels(fn.__name__, "failed").inc()
+            raise
+        metrics.JOBS.labels(fn.__name__, "done").inc()
+        return value
 
     def warm(self) -> None:
         """Start the forkserver and the workers now, on a pool thread, rather than at the first
@@ -175,6 +193,7 @@ class JobPool:
     def _release(self) -> None:
         with self._lock:
             self.pending -= 1
+        metrics.JOBS_PENDING.dec()
 
     def close(self) -> None:
         """Stop every worker now: a job still running is killed with it."""

@@ -77,6 +77,16 @@ SNAPSHOTS = Counter(
 GAP_FILLS = Counter("openspace_gap_fills", "Changes the feed read from the log because the bus had not brought them.")
 LIMITS = Counter("openspace_limits_hit", "Requests and sockets refused by a limit, by limit.", ["limit"])
 CLOSES = Counter("openspace_socket_closes", "Websockets the server closed, by close code (4008: lagging).", ["code"])
+JOBS = Counter(
+    "openspace_jobs",
+    "Heavy jobs asked of the job pool, by job and outcome (done, busy, too_slow, too_big, failed).",
+    ["job", "outcome"],
+)
+JOBS_PENDING = Gauge(
+    "openspace_jobs_pending",
+    "Heavy jobs running or waiting in the job pool.",
+    multiprocess_mode="livesum",
+)
 
 
 class Counted:
