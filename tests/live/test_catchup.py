@@ -235,22 +235,28 @@ async def test_a_catch_up_waits_for_a_slow_phone_and_cuts_off_one_that_takes_not
     assert await stuck.drain_frames(0.05) is False and stuck.transport.aborted  # never reads: aborted
 
 
-async def test_each_catch_up_frame_is_written_only_after_the_one_before_was_taken() -> None:
+def catching_up(timeout: float = 5) -> tuple[Any, Any, Any]:
+    """A runtime whose hub has 200 frames, a board at 200 and a socket resuming from 10."""
     from types import SimpleNamespace
 
     from openspace.domain.model import Board, Event
-    from openspace.live.catchup import catch_up
 
     recent = Recent(keep=1000)
     for seq, by_audience in frames(200):
         recent.add("e", seq, by_audience)
     board = Board(event=Event(id="e", slug="e", name="E"), seq=200)
     runtime = SimpleNamespace(
-        settings=SimpleNamespace(log_keep=1000, catchup_timeout=5),
+        settings=SimpleNamespace(log_keep=1000, catchup_timeout=timeout),
         epoch=lambda event_id: "x",
         hub=SimpleNamespace(recent=recent),
     )
-    ws = SimpleNamespace(query_params={"since": "10", "epoch": "x"})
+    return runtime, SimpleNamespace(query_params={"since": "10", "epoch": "x"}), board
+
+
+async def test_each_catch_up_frame_is_written_only_after_the_one_before_was_taken() -> None:
+    from openspace.live.catchup import catch_up
+
+    runtime, ws, board = catching_up()
     log: list[str] = []
 
     async def drain(timeout: float) -> bool:
@@ -264,3 +270,30 @@ async def test_each_catch_up_frame_is_written_only_after_the_one_before_was_take
     with pytest.raises(ConnectionError):
         await catch_up(runtime, ws, board, "public", write, drain)  # type: ignore[arg-type]
     assert log == ["drain", "write", "drain", "write", "drain"]
+
+
+async def test_a_phone_not_reading_when_the_catch_up_runs_out_of_time_is_cut_off_not_closed_politely() -> None:
+    """The catch-up's deadline and its drain's are one: where the whole catch-up's timeout fired
+    first, the socket was closed politely (1013), and that close waited 10 s behind the frame the
+    phone was not taking, holding it (the live attack test of case 5 found it)."""
+    from openspace.live.catchup import catch_up
+
+    runtime, ws, board = catching_up(timeout=0.05)
+    waits: list[float] = []
+
+    async def drain(timeout: float) -> bool:
+        waits.append(timeout)
+        if timeout > 0:
+            await asyncio.sleep(timeout * 2)  # the outer timeout comes first
+        return False  # never writable again: a drain aborts the transport and says so
+
+    with pytest.raises(ConnectionError):
+        await catch_up(runtime, ws, board, "public", lambda frame: True, drain)  # type: ignore[arg-type]
+    assert len(waits) == 2 and waits[-1] == 0.0
+
+    async def reading(timeout: float) -> bool:  # writable: only slow, so the polite close is right
+        await asyncio.sleep(timeout * 2 if timeout > 0 else 0)
+        return True
+
+    with pytest.raises(TimeoutError):
+        await catch_up(runtime, ws, board, "public", lambda frame: True, reading)  # type: ignore[arg-type]

@@ -159,16 +159,24 @@ async def catch_up(
         timeout = runtime.settings.catchup_timeout
         deadline = asyncio.get_running_loop().time() + timeout
         sent = since
-        async with asyncio.timeout(timeout):
-            async for last, text, raw in frames_since(runtime, board, audience, since, write is not None):
-                if write is None:
-                    await ws.send_text(text)
-                else:
-                    if drain is not None and not await drain(deadline - asyncio.get_running_loop().time()):
-                        raise ConnectionError("the client stopped reading during its catch-up")
-                    if not write(raw):
-                        raise ConnectionError("the socket closed during its catch-up")
-                sent = last
+        try:
+            async with asyncio.timeout(timeout):
+                async for last, text, raw in frames_since(runtime, board, audience, since, write is not None):
+                    if write is None:
+                        await ws.send_text(text)
+                    else:
+                        if drain is not None and not await drain(deadline - asyncio.get_running_loop().time()):
+                            raise ConnectionError("the client stopped reading during its catch-up")
+                        if not write(raw):
+                            raise ConnectionError("the socket closed during its catch-up")
+                    sent = last
+        except TimeoutError:
+            # the whole catch-up's time ran out while a drain waited (the two deadlines are one):
+            # a client that is not reading is cut off now, as a drain would, since the polite
+            # close (1013) would wait up to 10 s behind the frame it is not taking, holding it
+            if drain is not None and not await drain(0.0):
+                raise ConnectionError("the client stopped reading during its catch-up") from None
+            raise
         if sent == board.seq:
             metrics.CATCHUPS.inc()
             return board.seq
