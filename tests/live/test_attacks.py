@@ -13,92 +13,45 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import json
 import os
 import re
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx2 as httpx
 import pytest
 from PIL import Image
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import ClientConnection, connect
-from websockets.typing import Origin
 
-from tests.server import Server, running_server
+from tests.live.attackers import (
+    BOMB,
+    act,
+    attacked_server,
+    browser,
+    close_browsers,
+    cookie_header,
+    csrf,
+    join,
+    new_event,
+    page_data,
+    socket_to,
+    topic_ids,
+)
+from tests.server import Server
 
 HEADER_TIMEOUT = 2  # seconds (the default is 10): the slow-header case stays short
-BOMB = "![" * 4999  # case 1: 150 ms of Markdown a field
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    db = tmp_path_factory.mktemp("attacks") / "attacks.db"
-    with running_server(db, demo=False, limits=True, env={"OPENSPACE_HEADER_TIMEOUT": str(HEADER_TIMEOUT)}) as server:
-        yield server
-
-
-OPEN: list[httpx.Client] = []
+    yield from attacked_server(tmp_path_factory, header_timeout=str(HEADER_TIMEOUT))
 
 
 @pytest.fixture(autouse=True)
 def closed() -> Iterator[None]:
-    """Every browser a test opened is closed after it."""
     yield
-    while OPEN:
-        OPEN.pop().close()
-
-
-def browser(server: Server, source: str) -> httpx.Client:
-    """A browser on its own address (each test's attacker is one address, as the limits see it)."""
-    transport = httpx.HTTPTransport(local_address=source)
-    client = httpx.Client(base_url=server.url, transport=transport, headers={"origin": server.url}, timeout=60)
-    OPEN.append(client)
-    return client
-
-
-def csrf(client: httpx.Client, path: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
-    assert match, f"no csrf field on {path}"
-    return match.group(1)
-
-
-def new_event(client: httpx.Client, **fields: str) -> str:
-    """A new event from this browser, which keeps its facilitator cookie; its slug."""
-    form = {"name": "Open space i biblioteket", "starts_on": "2026-03-14", "timezone": "Europe/Stockholm"}
-    form |= {"language": "en", "csrf": csrf(client, "/new"), **fields}
-    created = client.post("/new", data=form)
-    assert created.status_code == 303, created.text
-    return created.headers["location"].split("/e/")[1].split("/")[0]
-
-
-def join(server: Server, source: str, slug: str, name: str) -> httpx.Client:
-    person = browser(server, source)
-    assert person.post(f"/e/{slug}/join", data={"csrf": csrf(person, f"/e/{slug}"), "name": name}).status_code == 303
-    return person
-
-
-def act(client: httpx.Client, slug: str, action: str, back: str = "participant", **args: str) -> httpx.Response:
-    token = client.cookies.get("os_csrf") or csrf(client, f"/e/{slug}")
-    return client.post(f"/e/{slug}/act", data={"csrf": token, "_action": action, "_return_to": back, **args})
-
-
-def topic_ids(client: httpx.Client, slug: str) -> list[str]:
-    return [t["id"] for t in client.get(f"/e/{slug}/state.json").json()["topics"]]
-
-
-def socket_to(server: Server, slug: str, query: str = "", cookie: str = "") -> ClientConnection:
-    """A websocket to the event, as live.js opens it (its page's origin, the browser's cookies)."""
-    url = server.url.replace("http://", "ws://") + f"/e/{slug}/ws{query}"
-    headers = {"Cookie": cookie} if cookie else {}
-    return connect(url, origin=Origin(server.url), additional_headers=headers, open_timeout=10)
-
-
-def cookie_header(client: httpx.Client) -> str:
-    return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    close_browsers()
 
 
 def test_case_1_costly_previews_are_refused_within_a_few(server: Server) -> None:
@@ -155,12 +108,6 @@ def test_case_3_one_client_cannot_flood_topics_or_open_hundreds_of_sockets(serve
             except InvalidStatus:
                 refused += 1
         assert (opened, refused) == (8, 4)
-
-
-def page_data(server: Server, source: str, slug: str) -> dict[str, Any]:
-    data = re.search(r'id="os-data">(.*?)</script>', browser(server, source).get(f"/e/{slug}").text, re.S)
-    assert data
-    return dict(json.loads(data.group(1)))
 
 
 def test_case_4_a_rename_reaches_every_screen_without_the_topics_descriptions(server: Server) -> None:
