@@ -17,6 +17,9 @@ once per audience: 50 changes at once cost about as many sends as one. And a fan
 thousands of clients yields to the loop every :data:`YIELD_EVERY` sends, so acks, actions,
 commits and their results interleave with it instead of waiting for the last phone.
 
+The order of a fan-out is the room's (room.py): addresses holding fewest sockets first, so one
+address's hundreds of sockets are written to after everyone else's.
+
 A connecting client is registered *before* its catch-up is read from the log, and holds what
 arrives meanwhile in `pending`; sequence numbers then drop duplicates, so nothing published
 between reading the log and going live can slip through the gap.
@@ -38,6 +41,7 @@ from openspace import metrics
 from openspace.domain.projection import Audience
 from openspace.live.catchup import Recent
 from openspace.live.frames import text_frame
+from openspace.live.room import Room
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +61,13 @@ Close = Callable[[int], Awaitable[None]]
 class Client:
     """One websocket connection of one event, as the hub sees it."""
 
-    __slots__ = ("acked", "audience", "close", "closed", "pending", "ready", "send", "seq", "write")
+    __slots__ = ("acked", "address", "audience", "close", "closed", "pending", "ready", "send", "seq", "write")
 
-    def __init__(self, audience: Audience, send: Send, close: Close, write: Write | None = None) -> None:
+    def __init__(
+        self, audience: Audience, send: Send, close: Close, write: Write | None = None, address: str = ""
+    ) -> None:
         self.audience = audience
+        self.address = address  # the client's address: the fan-out's order (room.py)
         self.send = send
         self.write = write
         self.close = close
@@ -114,13 +121,13 @@ class LocalHub:
     def __init__(self, max_lag: int = 256, keep: int = 1000) -> None:
         self.max_lag = max_lag
         self.recent = Recent(keep)  # `keep`: as many changes per event as the log keeps
-        self.rooms: dict[str, set[Client]] = {}
+        self.rooms: dict[str, Room[Client]] = {}
         self._queue: asyncio.Queue[tuple[str, Published, float]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._busy = False  # a fan-out is under way (it may have yielded mid-way)
 
     def register(self, event_id: str, client: Client) -> None:
-        self.rooms.setdefault(event_id, set()).add(client)
+        self.rooms.setdefault(event_id, Room()).add(client)
 
     def unregister(self, event_id: str, client: Client) -> None:
         room = self.rooms.get(event_id)
@@ -198,7 +205,8 @@ class LocalHub:
         """Send each client of the event the changes it has not had, as one frame; how many got it."""
         frames = BatchFrames(changes)
         sent = 0
-        for client in list(self.rooms.get(event_id, ())):
+        room = self.rooms.get(event_id)
+        for client in room.order() if room is not None else ():  # a new list when the room changes
             if client.closed:
                 continue
             if not client.ready:

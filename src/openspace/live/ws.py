@@ -24,6 +24,7 @@ from openspace import i18n, logs, metrics
 from openspace.domain.errors import N_, DomainError, Invalid, SlowDown
 from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
+from openspace.limits import address
 from openspace.live import cowrite
 from openspace.live.catchup import catch_up
 from openspace.live.frames import EXTENSION, text_frame
@@ -80,7 +81,7 @@ async def serve(runtime: Runtime, ws: WebSocket, event_id: str, slug: str, actor
             await ws.close(code)
 
     frames = ws.scope.get("extensions", {}).get(EXTENSION)  # pre-framed writes, under our uvicorn protocol
-    client = Client(audience, ws.send_text, close, frames["write"] if frames else None)
+    client = Client(audience, ws.send_text, close, frames["write"] if frames else None, address(ws))
     connection = Connection(runtime, ws, client, event_id, actor)
     runtime.hub.register(event_id, client)
     connections = metrics.CONNECTIONS.labels(audience)
