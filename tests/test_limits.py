@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
+from openspace import limits as limits_module
 from openspace.app import create_app
 from openspace.domain.checks import Actor
 from openspace.domain.errors import Unavailable
@@ -361,6 +362,22 @@ def test_downloads_of_the_published_book_are_limited_per_person(limited: TestCli
     assert "nedladdningar" in refused.text and "<table" not in refused.text
     lisa = join(limited, event, "Lisa")  # a participant is counted as themself, not by address
     assert lisa.get(f"{event.path}/export/pdf").status_code == 200
+
+
+@pytest.mark.parametrize("limited", [{"limit_downloads": "10/600"}], indirect=True)
+def test_a_large_download_spends_the_budget_by_its_size(limited: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 2 with photos in the book: the abuse bench's uploads made the published PDF 68 MB, and
+    its 26 downloads in 20 s cost the server more than the build. A download is charged one
+    token per DOWNLOAD_BYTES beyond its first, so a large book is fetched less often."""
+    event = create_event(limited)
+    act(event.facilitator, event, "topic.propose", "facilitate", title="Bibliotek", convener_name="Ada")
+    act(event.facilitator, event, "proceedings.publish", "facilitate", published="1")
+    stranger = new_browser(limited)
+    first = stranger.get(f"{event.path}/export/md")
+    assert first.status_code == 200
+    monkeypatch.setattr(limits_module, "DOWNLOAD_BYTES", max(1, len(first.content) // 5))  # this book: 5 tokens
+    codes = [stranger.get(f"{event.path}/export/md").status_code for _ in range(4)]
+    assert codes[:2] == [200, 200] and codes[2:] == [429, 429], codes  # 1 + 5 + 5 > 10: the debt refuses
 
 
 async def test_upload_turns_are_one_per_person_and_handed_on_in_order() -> None:

@@ -46,6 +46,7 @@ UPLOADS_BUSY = N_("Many photos are being sent right now. Please try again in a m
 
 Step = tuple[list[tuple[str, "Buckets", str]], SlowDown]  # buckets spent together, and their refusal
 PREVIEW_SECONDS = 0.02  # a preview's rendering time worth one token of the preview budget
+DOWNLOAD_BYTES = 8 * 1024 * 1024  # a download's size worth one token of the download budget
 
 # Commands whose one change reaches every screen at a size that grows with the board: a rename
 # rewrites every topic of its convener (case 4), a saved or restored report carries up to three
@@ -331,18 +332,24 @@ class Limits:
         the one `preview` took. A person's preview renders in a millisecond or two; ten kilobytes
         of "![" took 150 ms a field, so the preview budget's count let one address keep a job
         worker busy nearly all the time (#21, the abuse bench: honest p99 x1.58)."""
-        extra = seconds / PREVIEW_SECONDS - 1
-        if extra <= 0:
-            return
-        key = who(actor, conn)
-        if self.shared is None or not await self.shared.spend(f"preview:{key}", self.previews, extra):
-            self.previews.spend(key, extra)
+        await self._owe("preview", self.previews, who(actor, conn), seconds / PREVIEW_SECONDS - 1)
 
     async def download(self, conn: HTTPConnection, actor: Actor) -> None:
         """An export is built once per change, but each download is still read and sent (#21: a
         loop of cached PDFs is 236 a second, most of a core)."""
         if not await self.take(("download", self.downloads, who(actor, conn)), conn=conn):
             raise SlowDown(TOO_MANY_DOWNLOADS)
+
+    async def downloaded(self, conn: HTTPConnection, actor: Actor, size: int) -> None:
+        """Charge a download for its size, one token per `DOWNLOAD_BYTES` beyond the one `download`
+        took: the server's cost of a download is its bytes, and a book with photos in it can be
+        a hundred times a plain one (the abuse bench: 26 downloads of a 68 MB PDF in 20 s)."""
+        await self._owe("download", self.downloads, who(actor, conn), size / DOWNLOAD_BYTES - 1)
+
+    async def _owe(self, name: str, buckets: Buckets, key: str, extra: float) -> None:
+        """Spend `extra` more tokens, going into debt if need be: the work is done already."""
+        if extra > 0 and (self.shared is None or not await self.shared.spend(f"{name}:{key}", buckets, extra)):
+            buckets.spend(key, extra)
 
     async def join(self, conn: HTTPConnection) -> None:
         if not await self.take(("join", self.joins, address(conn)), conn=conn):

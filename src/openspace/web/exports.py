@@ -73,6 +73,7 @@ async def export(request: Request) -> Response:
     try:
         await v.runtime.limits.download(request, v.actor)
         path = await render_file(v, board, fmt)
+        await v.runtime.limits.downloaded(request, v.actor, path.stat().st_size)  # its bytes: its cost
     except DomainError as error:
         return refusal_page(v, error)
     return FileResponse(
@@ -89,6 +90,7 @@ async def read_proceedings(request: Request) -> Response:
     try:
         await v.runtime.limits.download(request, v.actor)
         path = await render_file(v, board, "html", downloads)
+        await v.runtime.limits.downloaded(request, v.actor, path.stat().st_size)
     except DomainError as error:
         return refusal_page(v, error)
     return FileResponse(
