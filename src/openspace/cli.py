@@ -106,6 +106,7 @@ def serve(
             event, secret = await create_demo(runtime.service)
             print_links(runtime.base_url, event, secret)
         runtime.jobs.warm()
+        runtime.renderer.warm()
         settle_heap()
         print(f"openspace is running on {runtime.base_url}", flush=True)
 

@@ -87,6 +87,7 @@ def worker_app() -> Starlette:
 
     def on_ready(runtime: Runtime) -> None:
         runtime.jobs.warm()
+        runtime.renderer.warm()
         settle_heap()
 
     return create_app(settings, on_ready=on_ready)
