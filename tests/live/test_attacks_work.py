@@ -44,7 +44,7 @@ from tests.live.attackers import (
 from tests.server import Server
 
 LOG_KEEP = 160  # changes the log keeps for resuming (default 1,000): case 5 goes beyond it quickly
-CATCHUP_TIMEOUT = 3  # seconds (default 30) a resuming socket has to take what it missed
+CATCHUP_TIMEOUT = 5  # seconds (default 30) a resuming socket has to take what it missed: the reader takes 5.7 MB
 
 
 @pytest.fixture(scope="module")
