@@ -19,6 +19,7 @@ from openspace.app import create_app
 from openspace.domain import hints, markup
 from openspace.domain.errors import N_, Invalid, Unavailable
 from openspace.jobs import BUSY, NICE, TOO_BIG, TOO_SLOW, Cache, JobPool
+from openspace.metrics import JobCounts
 from openspace.settings import Settings
 from openspace.web import exports as web_exports
 from tests.conftest import ORIGIN, act, create_event, join, setup_grid, state
@@ -199,7 +200,7 @@ async def test_the_pool_refuses_beyond_its_queue_and_keeps_refusals_whole() -> N
     Each ending is counted for the operator's metrics, by job and outcome."""
     outcomes = [("forever", "too_slow"), ("len", "busy"), ("refuse", "refused"), ("len", "done")]
     before = [counted(*o) for o in outcomes]
-    pool = JobPool(workers=1, queue=1, timeout=1.0)
+    pool = JobPool(workers=1, queue=1, timeout=1.0, counts=JobCounts())
     try:
         first = asyncio.ensure_future(pool.run(forever, 1))
         second = asyncio.ensure_future(pool.run(forever, 1))
@@ -212,7 +213,7 @@ async def test_the_pool_refuses_beyond_its_queue_and_keeps_refusals_whole() -> N
                 await job  # the first killed at its time, the second never started
     finally:
         pool.close()
-    patient = JobPool(workers=1, queue=0, timeout=30)  # a fresh worker imports this module: give it time
+    patient = JobPool(workers=1, queue=0, timeout=30, counts=JobCounts())  # a fresh worker imports this module
     try:
         with pytest.raises(Invalid) as invalid:
             await patient.run(refuse, 5)

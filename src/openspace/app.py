@@ -92,7 +92,11 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         service.on_commit.append(deliveries.wake)  # the outbox may have new rows: look now
         cowriting = Cowriting(service, bus)  # a report's updates reach its screens on every process
         jobs = JobPool(
-            worker_count(settings.jobs_workers), settings.jobs_queue, settings.jobs_timeout, settings.jobs_memory_mb
+            worker_count(settings.jobs_workers),
+            settings.jobs_queue,
+            settings.jobs_timeout,
+            settings.jobs_memory_mb,
+            metrics.JobCounts(),
         )
         service.offload = jobs.run
         exports = Cache(settings.export_cache, evict=lambda path: Path(path).unlink(missing_ok=True))

@@ -42,9 +42,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from openspace import metrics
 from openspace.domain.errors import N_, DomainError, Unavailable
 
 T = TypeVar("T")
@@ -52,7 +51,28 @@ T = TypeVar("T")
 BUSY = N_("The server is busy with other work. Please try again in a moment.")
 TOO_SLOW = N_("That took too long to prepare. Please try again later.")
 TOO_BIG = N_("That was too large to prepare. Please try something smaller.")
-OUTCOMES = {BUSY: "busy", TOO_SLOW: "too_slow", TOO_BIG: "too_big"}  # metrics.JOBS's outcome label
+OUTCOMES = {BUSY: "busy", TOO_SLOW: "too_slow", TOO_BIG: "too_big"}  # how a job ended, for `Counts`
+
+
+class Counts(Protocol):
+    """Where the pool tells how its jobs went: the server hands it its metrics (metrics.JobCounts).
+    Not imported here: every job worker imports this module, and metrics made at import would
+    open their files in each worker under multiprocess metrics."""
+
+    def started(self) -> None: ...
+    def ended(self, job: str, outcome: str, started: bool = True) -> None: ...
+
+
+class NoCounts:
+    """Counts told to no one (the tests' pools, the CLI's)."""
+
+    def started(self) -> None:
+        pass
+
+    def ended(self, job: str, outcome: str, started: bool = True) -> None:
+        pass
+
+
 RECYCLE = 50  # jobs per worker process before a fresh one takes its place
 # the lowest priority: with as many workers as cores, PDF builds must not starve the sockets, and a
 # build that waits is served from the one before (web/exports.py); at 10 (weight 110 against the
@@ -81,8 +101,16 @@ def worker_count(setting: int) -> int:
 class JobPool:
     """At most `workers` jobs at once and `queue` more waiting; each done or stopped within `timeout` s."""
 
-    def __init__(self, workers: int = 2, queue: int = 16, timeout: float = 60.0, memory_mb: int = 2048) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        queue: int = 16,
+        timeout: float = 60.0,
+        memory_mb: int = 2048,
+        counts: Counts | None = None,
+    ) -> None:
         self.workers, self.limit, self.timeout = workers, workers + queue, timeout
+        self.counts: Counts = counts or NoCounts()
         self.memory = memory_mb * 1024 * 1024
         # one thread per worker process: it hands a job over and waits on the pipe, never the loop
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="openspace-job")
@@ -96,35 +124,39 @@ class JobPool:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a worker process; Unavailable (503) when full, too slow or too large.
-        Each job is counted by its function's name and how it ended (`metrics.JOBS`), so an
-        operator sees a pool that turns work away before the people asking for it say so."""
+        Each job is told to `counts` by its function's name and how it ended, so an operator
+        sees a pool that turns work away before the people asking for it say so."""
         with self._lock:
             if self.pending >= self.limit or self._closed:
-                metrics.JOBS.labels(fn.__name__, "busy").inc()
+                self.counts.ended(fn.__name__, "busy", started=False)
                 raise Unavailable(BUSY)
             self.pending += 1
             self.ran += 1
-        metrics.JOBS_PENDING.inc()
+        self.counts.started()
         deadline = time.monotonic() + self.timeout
         try:
             future = self._executor.submit(self._dispatch, fn, args, deadline)
         except BaseException:
             self._release()
+            self.counts.ended(fn.__name__, "failed")
             raise
         future.add_done_callback(lambda _: self._release())
+        outcome = "cancelled"  # the asker went away (its request ended) before the answer
         try:
             value: T = await asyncio.wrap_future(future)
+            outcome = "done"
+            return value
         except Unavailable as refused:
-            metrics.JOBS.labels(fn.__name__, OUTCOMES.get(refused.message, "failed")).inc()
+            outcome = OUTCOMES.get(refused.message, "failed")
             raise
         except DomainError:  # the job's own answer, a refusal in words (a preview's too-long field)
-            metrics.JOBS.labels(fn.__name__, "refused").inc()
+            outcome = "refused"
             raise
         except Exception:
-            metrics.JOBS.labels(fn.__name__, "failed").inc()
+            outcome = "failed"
             raise
-        metrics.JOBS.labels(fn.__name__, "done").inc()
-        return value
+        finally:
+            self.counts.ended(fn.__name__, outcome)
 
     def warm(self) -> None:
         """Start the forkserver and the workers now, on a pool thread, rather than at the first
@@ -195,7 +227,6 @@ class JobPool:
     def _release(self) -> None:
         with self._lock:
             self.pending -= 1
-        metrics.JOBS_PENDING.dec()
 
     def close(self) -> None:
         """Stop every worker now: a job still running is killed with it."""

@@ -79,7 +79,7 @@ LIMITS = Counter("openspace_limits_hit", "Requests and sockets refused by a limi
 CLOSES = Counter("openspace_socket_closes", "Websockets the server closed, by close code (4008: lagging).", ["code"])
 JOBS = Counter(
     "openspace_jobs",
-    "Heavy jobs asked of the job pool, by job and outcome (done, busy, too_slow, too_big, failed).",
+    "Heavy jobs asked of the job pool, by job and outcome (done, refused, busy, too_slow, too_big, failed, cancelled).",
     ["job", "outcome"],
 )
 JOBS_PENDING = Gauge(
@@ -87,6 +87,19 @@ JOBS_PENDING = Gauge(
     "Heavy jobs running or waiting in the job pool.",
     multiprocess_mode="livesum",
 )
+
+
+class JobCounts:
+    """The job pool's jobs (jobs.Counts), counted in the server: jobs.py does not import this
+    module, since every job worker imports jobs.py."""
+
+    def started(self) -> None:
+        JOBS_PENDING.inc()
+
+    def ended(self, job: str, outcome: str, started: bool = True) -> None:
+        JOBS.labels(job, outcome).inc()
+        if started:
+            JOBS_PENDING.dec()
 
 
 class Counted:

@@ -60,20 +60,17 @@ def closed() -> Iterator[None]:
     close_browsers()
 
 
-def jobs_done(server: Server, job: str) -> float:
-    """The server's own count of `job`s its pool finished (its /metrics, from 127.0.0.1)."""
-    text = httpx.get(server.url + "/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "openspace_jobs_total" and sample.labels == {"job": job, "outcome": "done"}:
-                return sample.value
+def sample(server: Server, name: str, **labels: str) -> float:
+    """One value of the server's own /metrics (from 127.0.0.1), 0 if it has none yet."""
+    for family in text_string_to_metric_families(httpx.get(server.url + "/metrics").text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return found.value
     return 0.0
 
 
-def jobs_pending(server: Server) -> float:
-    text = httpx.get(server.url + "/metrics").text
-    match = re.search(r"^openspace_jobs_pending (\S+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
+def jobs_done(server: Server, job: str) -> float:
+    return sample(server, "openspace_jobs_total", job=job, outcome="done")
 
 
 def save(client: httpx.Client, slug: str, topic: str, base: int, text: str) -> httpx.Response:
@@ -213,7 +210,7 @@ def test_case_7_reports_are_rendered_outside_the_writer_so_other_events_do_not_w
     for thread in threads:
         thread.start()
     for _ in range(500):  # until the pool has the renders (bounded: 500 scrapes)
-        if jobs_pending(server) >= 1:
+        if sample(server, "openspace_jobs_pending") >= 1:
             break
     proposed = act(elsewhere, other, "topic.propose", "facilitate", title="Sagor", convener_name="Bo")
     finished.append(f"other event {proposed.status_code}")
