@@ -15,8 +15,9 @@ from starlette.websockets import WebSocketDisconnect
 from openspace import limits as limits_module
 from openspace.app import create_app
 from openspace.domain.checks import Actor
-from openspace.domain.errors import Unavailable
-from openspace.limits import UPLOADS_BUSY, Buckets, Limits, Slots
+from openspace.domain.errors import SlowDown, Unavailable
+from openspace.holding import UPLOADS_BUSY, Slots
+from openspace.limits import Buckets, Limits
 from openspace.settings import Settings
 from openspace.web import routes
 from tests.backends import RedisServer
@@ -64,6 +65,17 @@ def test_a_debt_keeps_the_bucket_empty_until_it_is_paid() -> None:
     assert not bucket.empty("a", now=20.0)
     assert [bucket.take("b", now=0.0, owe=True) for _ in range(9)][-1] is False
     assert not bucket.empty("b", now=15.0)  # owed at most 2: back to one token after 15 s
+
+
+def test_a_cost_known_before_it_is_paid_is_taken_only_if_the_budget_has_it() -> None:
+    """`afford`: a download's size is paid before it is sent, or it is not sent; a thing larger
+    than the whole budget can still be had, once, from a full bucket."""
+    bucket = Buckets("10/10")
+    assert bucket.take("a", now=0.0) and bucket.afford("a", 6, now=0.0)  # 10 - 1 - 6: 3 left
+    assert bucket.take("a", now=0.0) and not bucket.afford("a", 6, now=0.0)  # 2 left: nothing spent
+    assert bucket.level("a", now=0.0) == 2
+    assert bucket.take("b", now=0.0) and bucket.afford("b", 25, now=0.0)  # full before: owed, down to -10
+    assert bucket.level("b", now=0.0) == -10 and not bucket.take("b", now=5.0)
 
 
 @pytest.mark.parametrize("limited", [{"limit_actions_person": "6/600"}], indirect=True)
@@ -260,6 +272,23 @@ async def test_a_cost_known_afterwards_is_owed_in_redis_as_locally(settings: Set
             await limits.close()
 
 
+async def test_a_download_is_paid_in_redis_before_it_is_sent(settings: Settings, redis: RedisServer) -> None:
+    """Two workers, one budget: a 40 MB book is five tokens, paid from the bucket both share
+    before it is sent; the second on the other worker finds too few left and is refused."""
+    one, two = (Limits(replace(settings, bus_url=redis.url, limit_downloads="10/600")) for _ in range(2))
+    conn, lisa = Request({"type": "http", "client": ("127.0.0.9", 1)}), Actor(participant_id="lisa")
+    try:
+        await one.download(conn, lisa)
+        await one.downloaded(conn, lisa, 6 * limits_module.DOWNLOAD_BYTES)  # 1 + 5 of 10
+        await two.download(conn, lisa)
+        with pytest.raises(SlowDown):
+            await two.downloaded(conn, lisa, 6 * limits_module.DOWNLOAD_BYTES)  # 3 left: not sent
+        await two.downloaded(conn, lisa, limits_module.DOWNLOAD_BYTES)  # a small one still is
+    finally:
+        for limits in (one, two):
+            await limits.close()
+
+
 def test_a_client_spreading_its_actions_over_two_workers_is_limited_at_the_same_total(
     settings: Settings, redis: RedisServer
 ) -> None:
@@ -368,7 +397,8 @@ def test_downloads_of_the_published_book_are_limited_per_person(limited: TestCli
 def test_a_large_download_spends_the_budget_by_its_size(limited: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """Case 2 with photos in the book: the abuse bench's uploads made the published PDF 68 MB, and
     its 26 downloads in 20 s cost the server more than the build. A download is charged one
-    token per DOWNLOAD_BYTES beyond its first, so a large book is fetched less often."""
+    token per DOWNLOAD_BYTES beyond its first, before it is sent, so a large book is fetched
+    less often; one the budget cannot pay is refused, not sent into a debt."""
     event = create_event(limited)
     act(event.facilitator, event, "topic.propose", "facilitate", title="Bibliotek", convener_name="Ada")
     act(event.facilitator, event, "proceedings.publish", "facilitate", published="1")
@@ -377,7 +407,7 @@ def test_a_large_download_spends_the_budget_by_its_size(limited: TestClient, mon
     assert first.status_code == 200
     monkeypatch.setattr(limits_module, "DOWNLOAD_BYTES", max(1, len(first.content) // 5))  # this book: 5 tokens
     codes = [stranger.get(f"{event.path}/export/md").status_code for _ in range(4)]
-    assert codes[:2] == [200, 200] and codes[2:] == [429, 429], codes  # 1 + 5 + 5 > 10: the debt refuses
+    assert codes == [200, 429, 429, 429], codes  # 1 + 5 + 5 > 10: the second book is not sent
 
 
 async def test_upload_turns_are_one_per_person_and_handed_on_in_order() -> None:

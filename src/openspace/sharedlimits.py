@@ -38,13 +38,15 @@ end
 return 1
 """
 # Tokens spent after the fact, owed down to -count: what a request cost once it is known (a
-# preview's rendering time), on the same buckets as TAKE.
+# preview's rendering time), on the same buckets as TAKE. With ARGV[4] = 1, only if the bucket
+# has them or was full before the request's first token (`Buckets.afford`): else 0, nothing spent.
 SPEND = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local count, rate, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local held = redis.call('HMGET', KEYS[1], 't', 's')
 local tokens = math.min(count, (tonumber(held[1]) or count) + (now - (tonumber(held[2]) or now)) * rate)
+if ARGV[4] == '1' and tokens < n and tokens < count - 1 then return 0 end
 tokens = math.max(-count, tokens - n)
 redis.call('HSET', KEYS[1], 't', tostring(tokens), 's', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(2000 * count / rate) + 1000)
@@ -118,6 +120,17 @@ class Shared:
             self.failed(problem)
             return False
         return True
+
+    async def afford(self, key: str, buckets: Buckets, n: float) -> bool | None:
+        """`Buckets.afford` in Redis: whether `n` tokens of `key` were there and are now spent;
+        None when Redis cannot be reached."""
+        if time.monotonic() < self.down_until:
+            return None
+        try:
+            return bool(await self.spend_script(keys=[PREFIX + key], args=[buckets.count, buckets.rate, n, 1]))
+        except Exception as problem:
+            self.failed(problem)
+            return None
 
     def failed(self, problem: Exception) -> None:
         log.warning("limits: Redis did not answer (%s); counting in this process for now", problem)

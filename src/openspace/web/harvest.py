@@ -31,7 +31,7 @@ from openspace.web.rendering import slot_states
 from openspace.web.views import board_view
 
 MAX_FILES = 5
-UPLOAD_LIMIT = MAX_FILES * media.MAX_BYTES + 256 * 1024  # read into memory, a few at once (limits.Slots)
+UPLOAD_LIMIT = MAX_FILES * media.MAX_BYTES + 256 * 1024  # read into memory, a few at once (holding.Slots)
 CHOOSE_A_PHOTO = N_("Choose a photo first.")
 TOO_BIG_A_FORM = N_("What you sent was larger than the server accepts. Please send something smaller.")
 
