@@ -96,8 +96,8 @@ async def test_a_checkpoint_logs_the_text_for_the_whole_event_and_keeps_a_versio
     cowriting.authors[(event_id, topic)] = {"Eva"}
     await cowriting.checkpoint(event_id, topic)
     board = await service.board(event_id)
-    changes = await store.changes_since(event_id, seq, board.seq)
-    assert changes is not None and [c.kind for _, c in changes] == ["report.saved"]
+    changes = await store.patches_since(event_id, seq, board.seq)
+    assert changes is not None and [kind for _, kind, _ in changes] == ["report.saved"]
     assert board.reports[topic].revision == 1 and board.revisions[f"{topic}:1"].author == "Eva"
     await stopped(*parts)
 
@@ -135,8 +135,8 @@ async def test_the_checkpoint_waits_for_the_typing_to_pause_or_at_most_its_longe
             break
         await asyncio.sleep(0.05)
     board = await service.board(event_id)
-    changes = await store.changes_since(event_id, during, board.seq)
-    assert changes is not None and [c.kind for _, c in changes] == ["report.saved"]
+    changes = await store.patches_since(event_id, during, board.seq)
+    assert changes is not None and [kind for _, kind, _ in changes] == ["report.saved"]
     assert board.reports[topic].discussion == typist.texts()["discussion"]
     await stopped(*parts)
 

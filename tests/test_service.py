@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from openspace.broadcast import Committed
 from openspace.domain.errors import Conflict, Unavailable
 from openspace.domain.model import Change
 from openspace.domain.rules import Actor
@@ -97,8 +98,8 @@ async def test_every_change_is_logged_with_consecutive_numbers(service: Service)
         *(service.execute(event.id, FAC, "space.add", {"name": f"Rum {i}"}) for i in range(30))
     )
     assert sorted(r["seq"] for r in results) == list(range(1, 31))
-    changes = await service.store.changes_since(event.id, 0, 30)
-    assert changes is not None and [seq for seq, _ in changes] == list(range(1, 31))
+    changes = await service.store.patches_since(event.id, 0, 30)
+    assert changes is not None and [seq for seq, _, _ in changes] == list(range(1, 31))
     board = await service.store.load_board(event.id)
     assert board is not None and board.seq == 30 and len(board.spaces) == 30
     assert service.boards[event.id] == board  # the cache is exactly what the database holds
@@ -108,8 +109,8 @@ async def test_the_log_is_pruned_and_a_gap_is_reported(service: Service) -> None
     event, _ = await service.create_event(EVENT)
     for i in range(120):
         await service.execute(event.id, FAC, "topic.propose", {"title": f"Ämne {i}"})
-    assert await service.store.changes_since(event.id, 110, 120) is not None
-    assert await service.store.changes_since(event.id, 5, 120) is None  # pruned: the caller must snapshot
+    assert await service.store.patches_since(event.id, 110, 120) is not None
+    assert await service.store.patches_since(event.id, 5, 120) is None  # pruned: the caller must snapshot
 
 
 async def test_a_repeated_action_id_applies_once_with_the_same_answer(service: Service) -> None:
@@ -369,3 +370,53 @@ async def test_the_same_action_twice_in_one_batch_applies_once(service: Service)
     )
     assert first == second and len((await service.board(event.id)).spaces) == 1
     assert (await service.store.load_board(event.id)).seq == 1  # type: ignore[union-attr]
+
+
+async def test_a_slim_patch_from_another_process_keeps_the_cached_board_whole(service: Service) -> None:
+    """Another process's change arrives as its logged patch (over the bus, or read back from the
+    log to fill a gap). A rename's patch carries only the changed fields of the topics the
+    screens have (domain/patches.py): a cached board must take them whole, not as a change
+    without those topics, which kept the old name at the new sequence number."""
+    event, _ = await service.create_event(EVENT)
+    pid, _ = await service.join(event.id, "Lisa")
+    lisa = Actor(participant_id=pid)
+    await service.execute(event.id, lisa, "topic.propose", {"title": "Bokcirkel", "description": "Lång text. " * 50})
+    before = await service.board(event.id)
+    await service.execute(event.id, lisa, "me.rename", {"name": "Elisabet"})
+    logged = await service.store.patches_since(event.id, before.seq, before.seq + 1)
+    assert logged is not None
+    ((seq, kind, patch),) = logged
+    assert "update" in patch and "description" not in patch["update"]["topics"][0]  # slim
+    elsewhere = Service(service.store, MemoryBus())
+    elsewhere.boards[event.id] = before
+    elsewhere.observe(Committed(event.id, seq, Change.from_patch(kind, patch), patch))
+    stored = await service.store.load_board(event.id)
+    assert stored is not None and elsewhere.boards[event.id].topics == stored.topics
+    assert {t.convener_name for t in stored.topics.values()} == {"Elisabet"}
+
+
+async def test_a_board_another_process_moved_on_is_caught_up_from_the_log(service: Service) -> None:
+    """Two processes on one store, and the other's changes not heard yet (the bus is slower than
+    the lock): the next write brings the cached board up from the log, slim rename and all,
+    instead of reading the whole board again."""
+    from tests.store.test_write_path import SpyStore
+
+    event, _ = await service.create_event(EVENT)
+    pid, _ = await service.join(event.id, "Lisa")
+    lisa = Actor(participant_id=pid)
+    await service.execute(event.id, lisa, "topic.propose", {"title": "Bokcirkel", "description": "Lång text. " * 50})
+    spy = SpyStore(service.store)
+    elsewhere = Service(spy, MemoryBus())  # type: ignore[arg-type]
+    await elsewhere.start()
+    try:
+        await elsewhere.board(event.id)  # cached there
+        await service.execute(event.id, lisa, "me.rename", {"name": "Elisabet"})
+        await service.execute(event.id, FAC, "space.add", {"name": "Rum 1"})
+        spy.calls.clear()
+        await elsewhere.execute(event.id, FAC, "space.add", {"name": "Rum 2"})
+        assert ("patches_since", event.id) in spy.calls and ("load_board", event.id) not in spy.calls
+        stored = await service.store.load_board(event.id)
+        assert stored is not None and elsewhere.boards[event.id] == stored
+        assert {t.convener_name for t in stored.topics.values()} == {"Elisabet"}
+    finally:
+        await elsewhere.stop()

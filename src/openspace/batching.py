@@ -22,7 +22,10 @@ from openspace.broadcast import Notice
 from openspace.domain.effects import Effect
 from openspace.domain.errors import N_, NotFound
 from openspace.domain.model import Board, Change
+from openspace.domain.patches import applied
 from openspace.store.base import Transaction
+
+CATCH_UP = 32  # changes a cached board may be behind and still be brought up from the log
 
 
 @dataclass
@@ -80,9 +83,25 @@ def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:
         return board
     head = tx.lock_event(event_id)
     board = batch.cached.get(event_id)
+    if board is not None and board.seq < head <= board.seq + CATCH_UP:
+        board = caught_up(tx, board, event_id, head)
     if board is None or board.seq != head:
         board = tx.load_board(event_id)
         if board is None:
             raise NotFound(N_("This event does not exist."))
     batch.boards[event_id] = board
     return board
+
+
+def caught_up(tx: Transaction, board: Board, event_id: str, head: int) -> Board | None:
+    """The cached board brought up to `head` from the change log: another process wrote the event
+    since, and its changes have not come over the bus yet (with several workers on PostgreSQL,
+    an event written through more than one of them), where the whole board was read again
+    before. None when the log or a slim patch cannot say it all (then the board is read whole)."""
+    logged = tx.patches_since(event_id, board.seq, head)
+    for seq, kind, patch in logged or ():
+        after = applied(board, kind, patch, seq)
+        if after is None:
+            return None
+        board = after
+    return board if logged is not None else None

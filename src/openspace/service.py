@@ -35,7 +35,7 @@ from openspace.domain import harvest, markup, rules
 from openspace.domain.effects import Effect, FilesRemoved, NameForgotten, NameSet
 from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
-from openspace.domain.patches import slim_patch
+from openspace.domain.patches import applied, slim_patch
 from openspace.outward import notify
 from openspace.security import hash_token, new_secret
 from openspace.store.base import Store, Transaction
@@ -125,10 +125,13 @@ class Service:
         board = self.boards.get(committed.event_id)
         if board is None or board.seq >= committed.seq:
             return
+        after = None
         if board.seq == committed.seq - 1:
-            self.boards[committed.event_id] = apply(board, committed.change, committed.seq)
-        else:
+            after = applied(board, committed.change.kind, committed.patch, committed.seq)
+        if after is None:
             del self.boards[committed.event_id]
+        else:
+            self.boards[committed.event_id] = after
 
     def forget(self, event_id: str) -> None:
         """Drop a cached board (the event was deleted, or the feed lost track of it)."""

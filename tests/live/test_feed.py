@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import pytest
@@ -29,12 +30,14 @@ class Screen:
 
     def __init__(self, hub: LocalHub, event_id: str, audience: str = "public") -> None:
         self.seqs: list[int] = []
+        self.changes: list[dict[str, Any]] = []
         self.closed_with: int | None = None
         self.client = Client(audience, self.send, self.close)  # type: ignore[arg-type]
         hub.register(event_id, self.client)
 
     async def send(self, frame: str) -> None:
         message = orjson.loads(frame)
+        self.changes.extend(message["changes"] if message["type"] == "batch" else [message])
         self.seqs.extend(c["seq"] for c in (message["changes"] if message["type"] == "batch" else [message]))
 
     async def close(self, code: int) -> None:
@@ -125,6 +128,35 @@ async def test_a_missed_message_is_filled_from_the_change_log_in_order(make_stor
             b.feed.take(message)
         await b.settle()
         assert screen.seqs == [1, 2, 3, 4]
+    finally:
+        await stop_worker(a)
+        await stop_worker(b)
+
+
+async def test_a_missed_rename_is_filled_from_the_log_as_it_was_sent_live(make_store: MakeStore) -> None:
+    """The log keeps a rename's slim patch, only the topics' changed fields (domain/patches.py).
+    Filling a gap from it must send the screens those fields and lay them over the cached board:
+    read back as a plain change, both lost the rename."""
+    bus = MemoryBus()
+    a = await start_worker(make_store, bus)
+    b = await start_worker(make_store, MemoryBus())  # hears only what we hand it below
+    try:
+        event, _ = await a.service.create_event(EVENT)
+        pid, _ = await a.service.join(event.id, "Lisa")
+        lisa = Actor(participant_id=pid)
+        await a.service.execute(event.id, lisa, "topic.propose", {"title": "Bokcirkel", "description": "Lång. " * 40})
+        board = await b.service.board(event.id)
+        screen = Screen(b.hub, event.id)
+        await screen.client.go_live(board.seq)
+        lost: list[Committed] = []
+        bus.subscribe(lambda m: lost.append(m) if isinstance(m, Committed) else None)
+        await a.service.execute(event.id, lisa, "me.rename", {"name": "Elisabet"})
+        await a.service.execute(event.id, FAC, "space.add", {"name": "Rum 1"})
+        b.feed.take(lost[-1])  # the rename never arrived
+        await b.settle()
+        assert b.feed.filled == 2 and [c["kind"] for c in screen.changes] == ["participant.renamed", "space.added"]
+        assert screen.changes[0]["patch"]["update"]["topics"][0]["convener_name"] == "Elisabet"
+        assert {t.convener_name for t in (await b.service.board(event.id)).topics.values()} == {"Elisabet"}
     finally:
         await stop_worker(a)
         await stop_worker(b)
@@ -259,4 +291,4 @@ async def test_two_writers_of_one_event_share_one_gap_free_sequence(two: tuple[W
     for screen in screens:
         assert screen.seqs == list(range(2, 42)) and screen.closed_with is None
     assert (await a.service.board(event.id)) == (await b.service.board(event.id))
-    assert (await a.store.changes_since(event.id, 0, 41)) is not None
+    assert (await a.store.patches_since(event.id, 0, 41)) is not None

@@ -144,10 +144,12 @@ def test_migrate_then_copy_moves_events_from_sqlite_into_postgres(tmp_path: Path
     assert old_key == new_key  # cookies carry over
 
 
-def settled(http: httpx2.Client, path: str, holds: Callable[[httpx2.Response], bool], seconds: float = 10.0) -> None:
-    """Eight answers in a row hold, whichever worker gives them (each remembers slugs and cookies)."""
+def settled(
+    http: httpx2.Client, path: str, holds: Callable[[httpx2.Response], bool], seconds: float = 10.0, rounds: int = 8
+) -> None:
+    """`rounds` answers in a row hold, whichever worker gives them (each remembers slugs and cookies)."""
     deadline, row = time.monotonic() + seconds, 0
-    while row < 8:
+    while row < rounds:
         assert time.monotonic() < deadline, f"{path} never settled"
         row = row + 1 if holds(http.get(path)) else 0
 
@@ -173,3 +175,28 @@ def test_every_worker_forgets_a_renamed_name_and_a_deleted_event(postgres_url: s
         deleted = fac.post(f"{page}/delete", data={"csrf": fac.cookies.get("os_csrf") or "", "confirm": name})
         assert deleted.status_code == 200, deleted.text[:300]
         settled(lisa, page, lambda r: r.status_code == 404)
+
+
+def test_a_renames_slim_patch_keeps_every_workers_board_whole(postgres_url: str, redis: RedisServer) -> None:
+    """A rename reaches the other workers as a slim patch: only the changed fields of the topics
+    the screens have (domain/patches.py). A worker that took it as a plain change kept the old
+    convener name in its cached board, at the new sequence number, and served it from then on."""
+    with ExitStack() as stack:
+        base, output = stack.enter_context(workers(postgres_url, redis.url))
+        slug = link(output, "Participant link").rsplit("/", 1)[1]
+        lisa = join(base, slug, "Lisa")
+        stack.callback(lisa.close)
+        propose(lisa, slug, "Bokcirkel")
+        path = f"/e/{slug}/state.json"
+        # a connection per request: one kept alive stays with one worker, and the other is never asked
+        anyone = httpx2.Client(base_url=base, limits=httpx2.Limits(max_keepalive_connections=0))
+        stack.callback(anyone.close)
+
+        def conveners(answer: httpx2.Response) -> set[str]:
+            return {t["convener_name"] for t in answer.json()["topics"] if t["title"] == "Bokcirkel"}
+
+        settled(anyone, path, lambda r: conveners(r) == {"Lisa"}, rounds=16)  # both workers have it cached
+        token = lisa.cookies.get("os_csrf") or ""
+        renamed = lisa.post(f"/e/{slug}/act", data={"csrf": token, "_action": "me.rename", "name": "Elisabet"})
+        assert renamed.status_code == 303
+        settled(anyone, path, lambda r: conveners(r) == {"Elisabet"}, rounds=16)

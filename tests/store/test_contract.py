@@ -64,7 +64,7 @@ async def test_a_change_is_never_written_without_its_events_lock(store: Store) -
     change = space_added(1)
     with pytest.raises(RuntimeError, match="lock_event"):
         await store.write(lambda tx: tx.apply(EVENT.id, 1, change, change.to_patch()))
-    assert await store.changes_since(EVENT.id, 0, 0) == []
+    assert await store.patches_since(EVENT.id, 0, 0) == []
     assert (await store.load_board(EVENT.id)).spaces == {}  # type: ignore[union-attr]
 
 
@@ -84,13 +84,15 @@ async def test_a_transaction_is_all_or_nothing(store: Store) -> None:
 
 
 async def test_the_change_log_is_gap_free_and_says_when_it_cannot_answer(store: Store) -> None:
-    """changes_since gives every change in order, or None when it cannot give them all."""
+    """patches_since gives every change's patch in order, or None when it cannot give them all."""
     await with_event(store)
     await store.write(lambda tx: add_spaces(tx, EVENT.id, 4))
-    changes = await store.changes_since(EVENT.id, 1, 4)
-    assert changes is not None and [seq for seq, _ in changes] == [2, 3, 4]
-    assert [c.upserts for _, c in changes] == [space_added(n).upserts for n in (2, 3, 4)]
-    assert await store.changes_since(EVENT.id, 2, 6) is None  # past the head
+    changes = await store.patches_since(EVENT.id, 1, 4)
+    assert changes is not None and [seq for seq, _, _ in changes] == [2, 3, 4]
+    assert [Change.from_patch(kind, patch).upserts for _, kind, patch in changes] == [
+        space_added(n).upserts for n in (2, 3, 4)
+    ]
+    assert await store.patches_since(EVENT.id, 2, 6) is None  # past the head
 
 
 async def test_effects_kept_by_the_store_change_the_name_and_the_answers(store: Store) -> None:

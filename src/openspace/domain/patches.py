@@ -13,9 +13,10 @@ new, still goes whole as an upsert: a screen that did not have it needs all of i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from openspace.domain.model import Board, Change
+from openspace.domain.model import Board, Change, apply
 from openspace.domain.rows import as_row
 
 ALWAYS = ("id", "status", "version")  # what an update carries even when unchanged
@@ -45,3 +46,22 @@ def slim_patch(board: Board, change: Change) -> dict[str, Any]:
             if not patch["upsert"]:
                 del patch["upsert"]
     return patch
+
+
+def applied(board: Board, kind: str, patch: dict[str, Any], seq: int) -> Board | None:
+    """`board` after a change known only by its patch (another process's, as the bus carried it
+    or the log kept it), numbered `seq`. A slim patch's updates are the changed fields of topics
+    the board has: they are laid over those topics, which `Change.from_patch` alone cannot do (a
+    rename taken that way left the old name on another worker's board, at the new number). None
+    when an updated topic is not on the board: then only the store has the board whole."""
+    change = Change.from_patch(kind, patch)
+    rows = patch.get("update", {}).get("topics", ())
+    if rows:
+        whole = []
+        for row in rows:
+            before = board.topics.get(row["id"])
+            if before is None:
+                return None
+            whole.append(replace(before, **{k: v for k, v in row.items() if k != "id"}))
+        change = replace(change, upserts=(*change.upserts, *whole))
+    return apply(board, change, seq)

@@ -34,7 +34,7 @@ class ChangeLog(Protocol):
     """What the feed reads from the store."""
 
     async def load_board(self, event_id: str) -> Board | None: ...
-    async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None: ...
+    async def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None: ...
 
 
 class Boards(Protocol):
@@ -115,7 +115,8 @@ class Feed:
                 if self.targets[event_id] <= self.heads.get(event_id, 0):
                     break
                 head, target = self.heads.get(event_id, 0), self.targets[event_id]
-                changes = await self.log.changes_since(event_id, head, target)
+                # the patches as logged, slim updates and all: the screens get what they would have live
+                changes = await self.log.patches_since(event_id, head, target)
                 if event_id not in self.heads:  # deleted meanwhile
                     return
                 if changes is None:  # the log no longer reaches back: screens start over from a snapshot
@@ -130,9 +131,9 @@ class Feed:
                     continue
                 self.filled += len(changes)
                 metrics.GAP_FILLS.inc(len(changes))
-                for seq, change in changes:
+                for seq, kind, patch in changes:
                     if seq == self.heads[event_id] + 1:
-                        self._deliver(event_id, seq, change, change.to_patch())
+                        self._deliver(event_id, seq, Change.from_patch(kind, patch), patch)
         except Exception:  # the store failed: the next message for the event tries again
             log.exception("filling a gap in event %s from the change log failed", event_id)
         finally:

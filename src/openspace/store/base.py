@@ -16,7 +16,7 @@ The rules a store must keep, which the Protocols alone cannot say:
   (`SELECT … FOR UPDATE` on the event's row) thus serialises writers per event, so sequence
   numbers stay gap-free and commit in order; SQLite has one writer anyway, so its lock is a read.
   `tx.apply` refuses an event that the transaction has not locked.
-- Reads (`Store.load_board`, `changes_since`, …) see committed data only, each read whole.
+- Reads (`Store.load_board`, `patches_since`, …) see committed data only, each read whole.
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ class Transaction(Protocol):
         ...
 
     def load_board(self, event_id: str) -> Board | None: ...
+
+    def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
+        """`Store.patches_since`, read within this transaction."""
+        ...
 
     def apply(self, event_id: str, seq: int, change: Change, patch: dict[str, Any]) -> None:
         """Write a change's rows, its change-log entry `patch` at `seq`, and the event's new head.
@@ -140,12 +144,9 @@ class Store(Protocol):
 
     async def load_board(self, event_id: str) -> Board | None: ...
 
-    async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None:
-        """Changes after `since` up to `until`, or None when the log no longer reaches back that far."""
-        ...
-
     async def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
-        """The patches as logged (slim updates and all: domain/patches.py), or None as above."""
+        """The patches after `since` up to `until` as logged, slim updates and all (domain/patches.py:
+        `applied` lays them over a board), or None when the log no longer reaches back that far."""
         ...
 
     async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None: ...

@@ -14,6 +14,16 @@ import orjson
 
 from openspace.store.reportlog import ReportLogTransaction
 
+PATCHES_SQL = "SELECT seq, kind, patch FROM changes WHERE event_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
+
+
+def logged(rows: list[Any], since: int, until: int) -> list[tuple[int, str, Any]] | None:
+    """The change log's rows after `since` up to `until` as (seq, kind, patch), or None unless
+    every one of them is there: a hole means the log no longer reaches back that far."""
+    if len(rows) != until - since or (rows and rows[0][0] != since + 1):
+        return None
+    return [(int(seq), str(kind), orjson.loads(patch)) for seq, kind, patch in rows]
+
 
 class CommonTransaction(ReportLogTransaction):
     """Mixed into SQLiteTransaction and PostgresTransaction (each has `db` and `answers`)."""
@@ -23,6 +33,11 @@ class CommonTransaction(ReportLogTransaction):
     def prepare(self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str]) -> None:
         """SQLite answers each question within the process: nothing to read ahead
         (PostgresTransaction reads ahead)."""
+
+    def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
+        """`Store.patches_since` within this transaction: what another process wrote since this
+        one's cached board, read under the event's lock (`batching.board_in`)."""
+        return logged(self.db.execute(self._q(PATCHES_SQL), (event_id, since, until)).fetchall(), since, until)
 
     def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None:
         kept = self.answers.get((event_id, actor, action_id))  # the same action twice in one batch

@@ -32,6 +32,7 @@ from openspace.domain.model import ENTITY_KINDS, Board, Change, EntityKind, Even
 from openspace.domain.rows import as_row
 from openspace.store import outbound
 from openspace.store.base import Transaction
+from openspace.store.common import PATCHES_SQL, logged
 from openspace.store.outbound import PostgresOutbound
 from openspace.store.pg_ahead import ReadAhead
 from openspace.store.pg_schema import MIGRATIONS
@@ -323,20 +324,8 @@ class PostgresStore:
                 rows = {k: await (await conn.execute(sql, (event_id,))).fetchall() for k, sql in KIND_SQL.items()}
         return board_from_rows(row, rows)
 
-    async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None:
-        patches = await self.patches_since(event_id, since, until)
-        return None if patches is None else [(seq, Change.from_patch(kind, patch)) for seq, kind, patch in patches]
-
     async def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
-        """The patches as logged (slim updates and all: domain/patches.py), or None when the log
-        no longer reaches back that far."""
-        rows = await self._all(
-            "SELECT seq, kind, patch FROM changes WHERE event_id = %s AND seq > %s AND seq <= %s ORDER BY seq",
-            (event_id, since, until),
-        )
-        if len(rows) != until - since or (rows and rows[0][0] != since + 1):
-            return None
-        return [(int(seq), str(kind), orjson.loads(patch)) for seq, kind, patch in rows]
+        return logged(await self._all(PATCHES_SQL.replace("?", "%s"), (event_id, since, until)), since, until)
 
     async def outward(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         """A read of the outward tables (#18), with one of the queries in `store.outbound`."""

@@ -40,7 +40,7 @@ from openspace.domain.model import (
 from openspace.domain.rows import as_row, column_names
 from openspace.store import outbound
 from openspace.store.base import Transaction
-from openspace.store.common import CommonTransaction
+from openspace.store.common import PATCHES_SQL, CommonTransaction, logged
 from openspace.store.migrations import MIGRATIONS
 from openspace.store.outbound import SQLiteOutbound
 from openspace.store.sqlite_backup import backup as backup  # the CLI's and tests' way in, by file
@@ -342,20 +342,8 @@ class SQLiteStore:
             return None
         return board_from_rows(row, {k: await self._all(sql, (event_id,)) for k, sql in BOARD_KIND_SQL.items()})
 
-    async def changes_since(self, event_id: str, since: int, until: int) -> list[tuple[int, Change]] | None:
-        """Changes after `since` up to `until`, or None when the log no longer reaches back that far."""
-        patches = await self.patches_since(event_id, since, until)
-        return None if patches is None else [(seq, Change.from_patch(kind, patch)) for seq, kind, patch in patches]
-
     async def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
-        """The patches as logged (slim updates and all: domain/patches.py), or None as above."""
-        rows = await self._all(
-            "SELECT seq, kind, patch FROM changes WHERE event_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
-            (event_id, since, until),
-        )
-        if len(rows) != until - since or (rows and rows[0][0] != since + 1):
-            return None
-        return [(int(seq), str(kind), orjson.loads(patch)) for seq, kind, patch in rows]
+        return logged(await self._all(PATCHES_SQL, (event_id, since, until)), since, until)
 
     async def participant_by_token(self, event_id: str, token_hash: str) -> tuple[str, str] | None:
         row = await self._one(
