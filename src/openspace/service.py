@@ -127,7 +127,7 @@ class Service:
             return
         after = None
         if board.seq == committed.seq - 1:
-            after = applied(board, committed.change.kind, committed.patch, committed.seq)
+            after = applied(board, committed.change, committed.patch, committed.seq)
         if after is None:
             del self.boards[committed.event_id]
         else:

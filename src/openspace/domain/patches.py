@@ -48,13 +48,13 @@ def slim_patch(board: Board, change: Change) -> dict[str, Any]:
     return patch
 
 
-def applied(board: Board, kind: str, patch: dict[str, Any], seq: int) -> Board | None:
-    """`board` after a change known only by its patch (another process's, as the bus carried it
-    or the log kept it), numbered `seq`. A slim patch's updates are the changed fields of topics
-    the board has: they are laid over those topics, which `Change.from_patch` alone cannot do (a
-    rename taken that way left the old name on another worker's board, at the new number). None
-    when an updated topic is not on the board: then only the store has the board whole."""
-    change = Change.from_patch(kind, patch)
+def applied(board: Board, change: Change, patch: dict[str, Any], seq: int) -> Board | None:
+    """`board` after another process's change, numbered `seq`, known by its `patch` (as the bus
+    carried it or the log kept it) and `change`, that patch's own `Change.from_patch`, which the
+    caller has made already. A slim patch's updates are the changed fields of topics the board
+    has: they are laid over those topics, which the change alone cannot do (a rename taken that
+    way left the old name on another worker's board, at the new number). None when an updated
+    topic is not on the board: then only the store has the board whole."""
     rows = patch.get("update", {}).get("topics", ())
     if rows:
         whole = []
