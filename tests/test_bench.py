@@ -45,7 +45,8 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
     assert results["durable"]["per_second"] > 0
     postgres = results["postgres"]  # the PostgreSQL + Redis column (#17): both runs, and the bus lag
     assert postgres["durable"]["per_second"] > 0, postgres["durable"]
-    assert "error" not in postgres["fanout"] and not postgres["fanout"]["rate"].get("missing"), postgres["fanout"]
+    fanout = postgres["fanout"]  # the load generator's own words, if it failed, are in the bench's stderr
+    assert "error" not in fanout and not fanout["rate"].get("missing"), (fanout, done.stderr[-3000:])
     assert postgres["fanout"]["metrics"]["bus_lag_seconds"]["count"] > 0
     assert "PostgreSQL + Redis, 2 workers" in done.stdout
     assert results["snapshot"] and results["regions"]
