@@ -39,7 +39,7 @@ PARALLEL = 8  # the attacker's concurrent loops (the issue's preview attack used
 class Attack:
     """What an attack needs: where, as whom, until when; and the tally of what it got back."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], fixtures: dict[str, Any] | None = None) -> None:
         self.port: int = config["port"]
         self.slug: str = config["slug"]
         self.topic: str = config["topic"]
@@ -49,7 +49,7 @@ class Attack:
         self.answers: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.notes: dict[str, Any] = {}
-        self.fixtures: dict[str, Any] = {}
+        self.fixtures = fixtures or {}  # what the attack made before its clock started (PREPARE)
 
     def browser(self) -> Browser:
         return Browser(HOST, self.port, self.source)
@@ -328,8 +328,7 @@ def main() -> None:
     config = orjson.loads(sys.argv[1])
     name = config["attack"]
     fixtures = PREPARE[name]() if name in PREPARE else {}
-    attack = Attack(config)  # its time counts from here, after the preparation
-    attack.fixtures = fixtures
+    attack = Attack(config, fixtures)  # its time counts from here, after the preparation
     print(READY, flush=True)  # the honest side measures from a moment after this
     started = time.monotonic()
     try:

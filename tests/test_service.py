@@ -20,6 +20,7 @@ from openspace.service import Service
 from openspace.store.postgres import PostgresTransaction
 from openspace.store.sqlite import SQLiteStore
 from tests.conftest import MakeStore
+from tests.store.test_write_path import SpyStore
 
 FAC = Actor(facilitator=True)
 EVENT = {"name": "Test", "starts_on": "2026-03-14", "timezone": "Europe/Stockholm", "language": "sv"}
@@ -399,8 +400,6 @@ async def test_a_board_another_process_moved_on_is_caught_up_from_the_log(servic
     """Two processes on one store, and the other's changes not heard yet (the bus is slower than
     the lock): the next write brings the cached board up from the log, slim rename and all,
     instead of reading the whole board again."""
-    from tests.store.test_write_path import SpyStore
-
     event, _ = await service.create_event(EVENT)
     pid, _ = await service.join(event.id, "Lisa")
     lisa = Actor(participant_id=pid)

@@ -100,8 +100,7 @@ def caught_up(tx: Transaction, board: Board, event_id: str, head: int) -> Board 
     before. None when the log or a slim patch cannot say it all (then the board is read whole)."""
     logged = tx.patches_since(event_id, board.seq, head)
     for seq, kind, patch in logged or ():
-        after = applied(board, Change.from_patch(kind, patch), patch, seq)
-        if after is None:
+        if (caught := applied(board, Change.from_patch(kind, patch), patch, seq)) is None:
             return None
-        board = after
-    return board if logged is not None else None
+        board = caught
+    return None if logged is None else board
