@@ -15,12 +15,20 @@ broadcast, so a socket connecting with `?since=N` is first sent the frames after
 a phone's join: `GET /e/<bytes>` renders a Jinja2 page of about that many bytes (gzipped, as
 openspace's) and sets a cookie, `POST /e/<bytes>/join` reads the form, sets another and redirects.
 
+With `--cached` it is the floor of a join: the page is rendered and compressed once per change
+and then sent as it is, so a join costs only what uvicorn, Starlette, the kernel and the socket
+cost for the same requests, the same bytes and the same fan-out; nothing an app could do per
+page comes cheaper than sending bytes it already has.
+
 Run: `python -m bench.baseline --port 8001` (the benchmark starts it for you).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import gzip
+import random
 import secrets
 
 import jinja2
@@ -46,6 +54,10 @@ PAGE = jinja2.Environment(autoescape=True).from_string(
 </ul></main><script type="application/json" id="os-data">{{ data|safe }}</script></body></html>"""
 )
 ROW_BYTES = 200  # about what one row of the page above comes to
+WORDS = (
+    "library social media workshop open space session topic room time slot question answer idea "
+    "visitors staff blog post picture story reader event week plan share learn try together"
+).split()
 
 
 def frame(seq: int, size: int) -> str:
@@ -53,8 +65,20 @@ def frame(seq: int, size: int) -> str:
     return head + "x" * max(0, size - len(head) - 3) + '"}}'
 
 
-def create_app() -> Starlette:
+@functools.cache
+def row_text(i: int) -> str:
+    """Words, not one letter repeated, so that the page compresses about as a real page does
+    (chosen once: the bare app's work per page is its render)."""
+    chosen = random.Random(i)
+    text = ""
+    while len(text) < ROW_BYTES - 90:
+        text += chosen.choice(WORDS) + " "
+    return text.strip()
+
+
+def create_app(cached: bool = False) -> Starlette:
     connections: set[WebSocket] = set()
+    pages: dict[tuple[int, int], bytes] = {}  # (size, seq) -> the page gzipped, with --cached
     sent: dict[int, str] = {}  # seq -> the frame broadcast, the last KEEP of them
     head = [0]
 
@@ -94,12 +118,21 @@ def create_app() -> Starlette:
     async def page(request: Request) -> Response:
         """A page of about `size` bytes, rendered by Jinja2 from rows, as a participant page is."""
         size = int(request.path_params["size"])
-        rows = [
-            {"id": f"{i:08x}", "title": f"Session {i + 1}", "text": "x" * (ROW_BYTES - 90)}
-            for i in range(max(1, size // ROW_BYTES))
-        ]
-        data = orjson.dumps({"seq": head[0], "epoch": "bare", "slug": str(size)}).decode()
-        response = HTMLResponse(PAGE.render(title="Baseline", rows=rows, data=data))
+        key = (size, head[0])
+        if key not in pages:
+            rows = [
+                {"id": f"{i:08x}", "title": f"Session {i + 1}", "text": row_text(i)}
+                for i in range(max(1, size // ROW_BYTES))
+            ]
+            data = orjson.dumps({"seq": head[0], "epoch": "bare", "slug": str(size)}).decode()
+            html = PAGE.render(title="Baseline", rows=rows, data=data)
+            if not cached:  # rendered per request, compressed by the middleware, as openspace's pages were
+                return with_cookie(request, HTMLResponse(html))
+            pages.clear()
+            pages[key] = gzip.compress(html.encode(), 6, mtime=0)  # openspace's level (packing.LEVEL)
+        return with_cookie(request, Response(pages[key], media_type="text/html", headers={"content-encoding": "gzip"}))
+
+    def with_cookie(request: Request, response: Response) -> Response:
         if "os_csrf" not in request.cookies:
             response.set_cookie("os_csrf", secrets.token_urlsafe(16), httponly=True, samesite="lax")
         return response
@@ -117,17 +150,19 @@ def create_app() -> Starlette:
         Route("/e/{size:int}/join", join, methods=["POST"]),
         WebSocketRoute("/ws", endpoint),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=500)])
+    # compressed at openspace's level (Starlette's default, 9, costs several times as much on a real page)
+    return Starlette(routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=500, compresslevel=6)])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--cached", action="store_true", help="the floor: each page made once per change")
     args = parser.parse_args()
     settings = Settings()
     uvicorn.run(  # the same call as openspace.cli.serve, host and app aside
-        create_app(),
+        create_app(args.cached),
         host="127.0.0.1",
         port=args.port,
         ws="websockets-sansio",

@@ -119,6 +119,17 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def loop_seconds(pid: int) -> float:
+    """utime + stime of the server's main threads alone (each process's event loop): the rest of
+    `cpu_seconds` is its other threads' (SQLite's writer and reader)."""
+    total = 0.0
+    for member in family(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/task/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
 def rss_kib(pid: int) -> int:
     total = 0
     for member in family(pid):
@@ -175,11 +186,12 @@ class Meter:
     pid: int
     wall: float = field(default_factory=time.monotonic)
     server: float = 0.0
+    loop: float = 0.0
     own: float = field(default_factory=own_cpu)
     busy: float = field(default_factory=lambda: machine_busy()[0])
 
     def __post_init__(self) -> None:
-        self.server = cpu_seconds(self.pid)
+        self.server, self.loop = cpu_seconds(self.pid), loop_seconds(self.pid)
 
     def read(self) -> dict[str, float]:
         """CPU as % of one core over the phase. `other_cpu_pct` is the rest of the machine's busy
@@ -191,6 +203,7 @@ class Meter:
         return {
             "wall_s": wall,
             "server_cpu_s": server,
+            "server_loop_cpu_s": loop_seconds(self.pid) - self.loop,
             "server_cpu_pct": 100 * server / wall,
             "client_cpu_pct": 100 * own / wall,
             "other_cpu_pct": 100 * (busy - server - own) / wall,

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import pgfloor
+
 DURABLE_P99 = 20.0  # ms, on PostgreSQL (the target; SQLite's is 10 ms)
 FANOUT_P99 = 60.0  # ms, 2,000 clients over 2 workers at 20 changes/s
 
@@ -86,6 +88,10 @@ def run(
             done = run_one("project", durable_config(workdir / "pg-durable.json"), workdir, backend)
             results["durable"] = done.get("durable") or {"error": done.get("error", "no result")}
             results["durable_metrics"] = done.get("metrics")
+            print("the floor: the same durable writes with nothing of openspace (bench/pgfloor.py) ...", flush=True)
+            offered = [s["offered_per_s"] for s in results["durable"].get("steps", [])]
+            rates = [r for r in offered if r <= 6000] or [500.0, 1000.0, 2000.0]  # the target is at 2,000/s
+            results["floor"] = pgfloor.steps(pg.create_database("floor"), rates, args.durable_seconds)
         n = args.pg_clients
         if n:
             print(f"{n} clients on PostgreSQL + Redis, {args.pg_workers} workers:", flush=True)
@@ -137,6 +143,18 @@ def table(
                 "—",
             )
         )
+        floor = pg.get("floor") or []
+        if floor:
+            rows.append(
+                (
+                    "Durable, the floor: the same writes with nothing of openspace, two processes, "
+                    "offered → committed/s (p99 ms; bench/pgfloor.py); then openspace's p99 ÷ the floor's",
+                    "—",
+                    "—",
+                    f"{steps_cell({'steps': floor}, num)}; {floor_ratios(pg_durable, floor)}",
+                    "—",
+                )
+            )
     fanout = pg.get("fanout")
     if fanout:
         n, rate = fanout.get("config", {}).get("clients", 0), fanout.get("rate", {}).get("rate", 0)
@@ -186,6 +204,12 @@ def ceiling_cell(durable: dict[str, Any], num: Callable[..., str]) -> str:
 def steps_cell(durable: dict[str, Any], num: Callable[..., str]) -> str:
     steps = durable.get("steps") or []
     return ", ".join(f"{num(s['offered_per_s'])} → {num(s['per_second'])} ({num(s['p99_ms'])})" for s in steps) or "—"
+
+
+def floor_ratios(durable: dict[str, Any], floor: list[dict[str, Any]]) -> str:
+    by_rate = {s["offered_per_s"]: s["p99_ms"] for s in floor}
+    pairs = [(s["offered_per_s"], s["p99_ms"], by_rate.get(s["offered_per_s"])) for s in durable.get("steps") or []]
+    return ", ".join(f"{r:,.0f}/s ×{a / b:.0f}" for r, a, b in pairs if a is not None and b) or "—"
 
 
 def p99_within(phase: dict[str, Any] | None, limit: float) -> bool:

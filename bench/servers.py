@@ -87,7 +87,8 @@ class Backend:
 
 
 def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
-    """kind: "project" (limits at bench scale), "abuse" (openspace as shipped) or "baseline"."""
+    """kind: "project" (limits at bench scale), "abuse" (openspace as shipped), "baseline", or
+    "floor" (the baseline sending each page as made once per change: bench/baseline.py)."""
     port = free_port()
     extra: dict[str, str] = {}
     if kind == "project" and backend is not None and backend.database_url:
@@ -101,6 +102,7 @@ def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
         command += ["--log-level", "warning"]
     else:
         command = [sys.executable, "-m", "bench.baseline", "--port", str(port), "--log-level", "warning"]
+        command += ["--cached"] if kind == "floor" else []
     log = workdir / f"{kind}-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(BENCH_LIMITS if kind == "project" else {}), **extra}
     with log.open("wb") as out:

@@ -113,35 +113,53 @@ async def open_phone(port: int, path: str, cookie: str, since: int, target: int,
     return phone
 
 
-async def http(
-    port: int, method: str, path: str, cookies: dict[str, str], form: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """One request on its own connection, as a phone's browser may; cookies are kept in `cookies`."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 30)
-    try:
+class Browser:
+    """A phone's browser: its cookies, and one connection its requests share (HTTP/1.1 keeps a
+    connection open between requests, as every browser does), or a new connection each when
+    `keep` is false (`Connection: close`, the bench's way until 2026-12-06, kept for comparison)."""
+
+    def __init__(self, port: int, keep: bool = True) -> None:
+        self.port, self.keep = port, keep
+        self.cookies: dict[str, str] = {}
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.wire = 0  # the last answer's body as sent (compressed), bytes
+
+    async def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """One request; the answer's status and body (gunzipped), its cookies kept."""
+        if self.streams is None:
+            self.streams = await asyncio.wait_for(asyncio.open_connection(HOST, self.port), 30)
+        reader, writer = self.streams
         body = urlencode(form).encode() if form is not None else b""
-        head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", f"Origin: http://{HOST}:{port}"]
-        head += ["Accept-Encoding: gzip", "Connection: close"]
-        if cookies:
-            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
+        head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{self.port}", f"Origin: http://{HOST}:{self.port}"]
+        head += ["Accept-Encoding: gzip", "Connection: " + ("keep-alive" if self.keep else "close")]
+        if self.cookies:
+            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         if form is not None:
             head += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        raw = await asyncio.wait_for(reader.read(), 30)
-    finally:
-        writer.close()
-    top, _, content = raw.partition(b"\r\n\r\n")
-    lines = top.decode("latin-1").split("\r\n")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.lower() == "set-cookie":
-            key, _, rest = value.strip().partition("=")
-            cookies[key] = rest.split(";", 1)[0]
-        headers[name.lower()] = value.strip()
-    if headers.get("content-encoding") == "gzip":
-        content = gzip.decompress(content)
-    return int(lines[0].split()[1]), headers, content
+        top = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        lines = top[:-4].decode("latin-1").split("\r\n")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "set-cookie":
+                key, _, rest = value.strip().partition("=")
+                self.cookies[key] = rest.split(";", 1)[0]
+            headers[name.lower()] = value.strip()
+        if "content-length" not in headers:
+            raise RuntimeError(f"{method} {path}: an answer without Content-Length")
+        content = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 30)
+        self.wire = len(content)
+        if not self.keep or headers.get("connection") == "close":
+            self.close()
+        if headers.get("content-encoding") == "gzip":
+            content = gzip.decompress(content)
+        return int(lines[0].split()[1]), content
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
 
 
 PAGE_DATA = re.compile(rb'<script type="application/json" id="os-data">(.*?)</script>', re.S)
@@ -185,7 +203,8 @@ class Storm:
     async def head_and_epoch(self) -> tuple[int, str]:
         if not self.project:
             return self.run.next_seq - 1, "bare"
-        _, _, body = await http(self.c["port"], "GET", f"/e/{self.run.slug}", {})
+        browser = Browser(self.c["port"], keep=False)
+        _, body = await browser.request("GET", f"/e/{self.run.slug}")
         data = orjson.loads(PAGE_DATA.search(body).group(1))  # type: ignore[union-attr]
         return int(data["seq"]), str(data["epoch"])
 
@@ -287,21 +306,26 @@ class Storm:
         base = self.ws_base()
         phones: list[Phone] = []
         sizes: list[int] = []  # the joined page, uncompressed: the bare app renders one as large
+        wire: list[int] = []  # and as sent, gzipped
 
         async def one(i: int) -> tuple[float, float]:
             await asyncio.sleep(i * c["spread"] / n)
-            t0, cookies = perf_counter_ns(), {}
-            status, _, _ = await http(c["port"], "GET", page, cookies)
-            assert status == 200, f"GET {page}: {status}"
-            status, _, _ = await http(
-                c["port"], "POST", f"{page}/join", cookies, {"csrf": cookies.get("os_csrf", ""), "name": f"Phone {i}"}
-            )
-            assert status == 303 and "os_p" in cookies, f"join: {status}"
-            t1 = perf_counter_ns()
-            status, _, body = await http(c["port"], "GET", page, cookies)
-            assert status == 200, f"GET {page} joined: {status}"
+            t0, browser = perf_counter_ns(), Browser(c["port"], keep=c.get("keep_alive", True))
+            cookies = browser.cookies
+            try:
+                status, _ = await browser.request("GET", page)
+                assert status == 200, f"GET {page}: {status}"
+                form = {"csrf": cookies.get("os_csrf", ""), "name": f"Phone {i}"}
+                status, _ = await browser.request("POST", f"{page}/join", form)
+                assert status == 303 and "os_p" in cookies, f"join: {status}"
+                t1 = perf_counter_ns()
+                status, body = await browser.request("GET", page)
+                assert status == 200, f"GET {page} joined: {status}"
+            finally:
+                browser.close()
             data = orjson.loads(PAGE_DATA.search(body).group(1))  # type: ignore[union-attr]
             sizes.append(len(body))
+            wire.append(browser.wire)
             path = f"{base}?since={data['seq']}&epoch={quote(str(data['epoch']))}"
             cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
             phone = await open_phone(c["port"], path, cookie, int(data["seq"]), int(data["seq"]))
@@ -332,8 +356,10 @@ class Storm:
             "get_and_join": summary([g[1] for g in good]),
             "snapshots": sum(p.snapshots for p in phones),
             "page_bytes": max(sizes, default=0),
+            "page_wire_bytes": max(wire, default=0),
             "facilitator": {"changes": len(made), **summary(self.run.result_ms)},
             "cpu_ms_per_phone": 1e3 * usage["server_cpu_s"] / n,
+            "loop_cpu_ms_per_phone": 1e3 * usage["server_loop_cpu_s"] / n,
             **usage,
         }
         for phone in phones:

@@ -5,7 +5,9 @@ phones whose link dies without a reset. Each storm runs against the real server 
 openspace serve`, as bench/servers.py starts it) and then against the bare Starlette app
 (bench/baseline.py) in the same run, with the load generator (bench/stormload.py) in its own
 process; figures are given beside the bare app's and as their ratio. The silent drop has no bare
-counterpart: it measures live.js's promise and the server's own detection. Traffic only to
+counterpart: it measures live.js's promise and the server's own detection. The join storm runs a
+third time against the floor: the bare app sending a page it made once per change (`--cached`),
+what uvicorn, Starlette and the kernel cost for the same requests whatever an app does. Traffic only to
 127.0.0.1; every phase is bounded in count and time. `--clients 200` is a quick look.
 """
 
@@ -39,8 +41,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reconnect-spread", type=float, default=2.0, help="seconds they come back within")
     parser.add_argument("--join-spread", type=float, default=10.0, help="seconds the phones join within")
     parser.add_argument("--storm-rate", type=float, default=5.0, help="facilitator's changes/s during a storm")
+    parser.add_argument(
+        "--page-bytes", type=int, default=40_000, help="the bare page's size if openspace's is not measured first"
+    )
+    parser.add_argument(
+        "--connection-close",
+        action="store_true",
+        help="a joining phone opens a new connection per request (browsers keep one open)",
+    )
     parser.add_argument("--silent-clients", type=int, default=20, help="phones whose link dies (default 20)")
-    parser.add_argument("--only", choices=("project", "baseline"), help="run one side only (no ratios)")
+    parser.add_argument("--only", choices=("project", "baseline", "floor"), help="run one side only (no ratios)")
     parser.add_argument("--patience", type=float, default=180.0, help="seconds to wait for a quiet machine")
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
     parser.add_argument("--no-write", action="store_true", help=f"do not update {DOC.relative_to(servers.ROOT)}")
@@ -52,8 +62,9 @@ def run(kind: str, config: dict[str, Any], workdir: Path, patience: float) -> di
     load = servers.wait_quiet(patience=patience)
     server = servers.start(kind, workdir)
     out = workdir / f"{config['mode']}-{kind}.json"
-    config = {**config, "target": kind, "port": server.port, "pid": server.pid, "out": str(out)}
-    if kind == "baseline":  # one connection's broadcasts go out one after another, in order, as
+    target = "project" if kind == "project" else "baseline"  # the floor is the baseline, its pages kept
+    config = {**config, "target": target, "port": server.port, "pid": server.pid, "out": str(out)}
+    if target == "baseline":  # one connection's broadcasts go out one after another, in order, as
         config["drivers"] = 1  # openspace's hub sends them; several would interleave their loops
     print(f"  {config['mode']}: {kind}, {config['clients']} phones on port {server.port} ...", flush=True)
     try:
@@ -97,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             results["reconnect"] = {side: run(side, config, workdir, args.patience) for side in sides}
         if "join" in phases:
             config = {**common, "mode": "join", "participants": 1, "spread": args.join_spread, "limit": 240.0}
-            config["page_bytes"] = 40_000
+            config |= {"page_bytes": args.page_bytes, "keep_alive": not args.connection_close}
             results["join"] = {}
-            for side in sides:
+            for side in sides + (["floor"] if not args.only else []):
                 results["join"][side] = run(side, config, workdir, args.patience)
-                config["page_bytes"] = results["join"][side].get("join", {}).get("page_bytes", 40_000)
+                config["page_bytes"] = results["join"][side].get("join", {}).get("page_bytes", config["page_bytes"])
         if "silent" in phases and "project" in sides:
             config = {**common, "mode": "silent", "clients": args.silent_clients, "participants": 20, "limit": 240.0}
             results["silent"] = {"project": run("project", config, workdir, args.patience)}
@@ -146,9 +157,17 @@ def table(results: dict[str, Any]) -> str:
     """One markdown table: each figure for openspace, the bare app, their ratio, and the target."""
     rows = ["| storm | figure | openspace | bare app | ratio | target |", "|---|---|---:|---:|---:|---|"]
 
-    def row(storm: str, figure: str, path: tuple[str, ...], unit: str, target: str, with_ratio: bool = True) -> None:
+    def row(
+        storm: str,
+        figure: str,
+        path: tuple[str, ...],
+        unit: str,
+        target: str,
+        with_ratio: bool = True,
+        against: str = "baseline",
+    ) -> None:
         side = results.get(storm, {})
-        a, b = pick(side.get("project"), *path), pick(side.get("baseline"), *path)
+        a, b = pick(side.get("project"), *path), pick(side.get(against), *path)
         times = ratio(a, b) if with_ratio else "–"
         rows.append(f"| {storm} | {figure} | {cell(a, unit)} | {cell(b, unit)} | {times} | {target} |")
 
@@ -184,6 +203,10 @@ def table(results: dict[str, Any]) -> str:
             "≤ 100 ms",
         )
         row("join", "server CPU per phone", (*j, "cpu_ms_per_phone"), " ms", "≤ 2.5 ms")
+        row("join", "server CPU per phone: its event loop", (*j, "loop_cpu_ms_per_phone"), " ms", "")
+        row("join", "page as sent (gzip), bytes", (*j, "page_wire_bytes"), "", "")
+        floor = "server CPU per phone; bare column: the floor"
+        row("join", floor, (*j, "cpu_ms_per_phone"), " ms", "", against="floor")
     if "silent" in results:
         x = ("silent",)
         promise = pick(results["silent"].get("project"), *x, "promise_s")

@@ -48,6 +48,7 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
     fanout = postgres["fanout"]  # the load generator's own words, if it failed, are in the bench's stderr
     assert "error" not in fanout and not fanout["rate"].get("missing"), (fanout, done.stderr[-3000:])
     assert postgres["fanout"]["metrics"]["bus_lag_seconds"]["count"] > 0
+    assert postgres["floor"] and all(step["per_second"] > 0 and step["p99_ms"] > 0 for step in postgres["floor"])
     assert "PostgreSQL + Redis, 2 workers" in done.stdout
     assert results["snapshot"] and results["regions"]
     abuse = results["abuse"]
@@ -79,3 +80,10 @@ def test_the_storms_benchmark_runs(tmp_path: Path) -> None:
         assert (storm["failures"], storm["lost"], storm["duplicates"], storm["out_of_order"]) == (0, 0, 0, 0), storm
         assert storm["not_caught_up"] == 0, storm
         assert results["join"][side]["join"]["failures"] == 0, results["join"][side]
+    floor = results["join"]["floor"]["join"]  # the bare app sending pages made once per change
+    assert floor["failures"] == 0 and floor["cpu_ms_per_phone"] > 0, floor
+    assert (
+        0
+        < results["join"]["project"]["join"]["loop_cpu_ms_per_phone"]
+        <= results["join"]["project"]["join"]["cpu_ms_per_phone"]
+    )
