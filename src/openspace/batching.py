@@ -23,9 +23,7 @@ from openspace.domain.effects import Effect
 from openspace.domain.errors import N_, NotFound
 from openspace.domain.model import Board, Change
 from openspace.domain.patches import applied
-from openspace.store.base import Transaction
-
-CATCH_UP = 32  # changes a cached board may be behind and still be brought up from the log
+from openspace.store.base import CATCH_UP, Transaction
 
 
 @dataclass
@@ -62,13 +60,14 @@ class Job:
     ahead: Ahead = field(default_factory=Ahead)
 
 
-def ask_ahead(tx: Transaction, jobs: list[Job]) -> None:
-    """The batch's questions to the store, asked once for all its jobs."""
+def ask_ahead(tx: Transaction, jobs: list[Job], cached: dict[str, Board]) -> None:
+    """The batch's questions to the store, asked once for all its jobs; with what the log holds
+    after each cached board, should another process have written its event since (`caught_up`)."""
     aheads = [job.ahead for job in jobs]
     events = sorted({a.event_id for a in aheads if a.event_id})
     actions = sorted({(a.event_id, *a.action) for a in aheads if a.event_id and a.action})
     participants = sorted({a.participant_id for a in aheads if a.participant_id})
-    tx.prepare(events, actions, participants)
+    tx.prepare(events, actions, participants, {e: cached[e].seq for e in events if e in cached})
 
 
 def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:

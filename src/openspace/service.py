@@ -307,7 +307,7 @@ class Service:
 
         def work(tx: Transaction) -> list[tuple[Job, Any, BaseException | None]]:
             outcomes: list[tuple[Job, Any, BaseException | None]] = []
-            ask_ahead(tx, jobs)
+            ask_ahead(tx, jobs, batch.cached)
             for job in jobs:
                 try:
                     outcomes.append((job, job.run(tx, batch), None))

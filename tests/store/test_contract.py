@@ -95,6 +95,25 @@ async def test_the_change_log_is_gap_free_and_says_when_it_cannot_answer(store: 
     assert await store.patches_since(EVENT.id, 2, 6) is None  # past the head
 
 
+async def test_a_batch_reads_the_log_after_its_cached_boards_with_its_locks(store: Store) -> None:
+    """`prepare` with the seqs of cached boards: `patches_since` then answers within the
+    transaction as it would alone (up to CATCH_UP on, gaps said), and PostgreSQL asks nothing
+    more for it: the log was read in the lock's round trip (pg_ahead.py)."""
+    await with_event(store)
+    await store.write(lambda tx: add_spaces(tx, EVENT.id, 5))
+
+    def batch(tx: Transaction) -> list[Any]:
+        tx.prepare([EVENT.id], [], [], {EVENT.id: 2})
+        if hasattr(tx, "behind"):  # PostgreSQL: nothing more goes to the server for these
+            tx.db = None  # type: ignore[attr-defined]
+        return [tx.patches_since(EVENT.id, 2, 5), tx.patches_since(EVENT.id, 2, 4), tx.patches_since(EVENT.id, 2, 6)]
+
+    upto5, upto4, past = await store.write(batch)
+    assert [seq for seq, _, _ in upto5] == [3, 4, 5] and [seq for seq, _, _ in upto4] == [3, 4]
+    assert past is None  # past the head: not all there
+    assert upto5 == await store.patches_since(EVENT.id, 2, 5)
+
+
 async def test_effects_kept_by_the_store_change_the_name_and_the_answers(store: Store) -> None:
     """NameSet renames the login; NameForgotten takes the name out of kept answers; files are not
     the store's business (the service removes them after commit)."""

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from openspace.store.outbound import Outbound
 
 T = TypeVar("T")
+# changes a cached board may be behind its event and still be brought up from the log, not read
+# whole (batching.caught_up); PostgreSQL reads that much of the log ahead for a batch (pg_ahead.py)
+CATCH_UP = 32
 
 
 class StoreError(Exception):
@@ -55,10 +58,17 @@ class Transaction(Protocol):
         """Take the event's write lock for this transaction; its head sequence number (0 if none)."""
         ...
 
-    def prepare(self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str]) -> None:
+    def prepare(
+        self,
+        events: list[str],
+        actions: list[tuple[str, str, str]],
+        participants: list[str],
+        since: dict[str, int] | None = None,
+    ) -> None:
         """Before a batch's jobs run: lock `events` (in this order), and read ahead whether
-        `actions` (event, actor, action id) were applied and the names of `participants`, where
-        each such question would cost a round trip (batching.py). The answers stay the
+        `actions` (event, actor, action id) were applied, the names of `participants`, and the
+        log after `since` (event -> a cached board's seq, up to CATCH_UP on) for `patches_since`,
+        where each such question would cost a round trip (batching.py). The answers stay the
         transaction's own: a later write through it updates them."""
         ...
 

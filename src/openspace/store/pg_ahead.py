@@ -7,6 +7,12 @@ the server, four or five per change; `prepare` asks each once for the batch, and
 below answer from what it read. A write in the same transaction keeps those answers true (a name
 set, a report's new head), so a job later in the batch sees what an earlier one did.
 
+With several workers, the event a batch writes was often written by another worker a moment
+before, and its change has not come over the bus yet: the cached board is behind, and each such
+event cost one more round trip, under the lock, to read what the log holds after the cached
+board (batching.caught_up). The batch knows its cached boards' seqs, so that read goes with the
+others (`since`): every question is sent before the first answer is awaited, one round trip.
+
 The writes themselves go out in pipeline mode (PostgresStore._transact): they wait for nothing,
 and the transaction meets the server only when a question's answer is needed and at commit.
 """
@@ -17,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from openspace.store.common import CommonTransaction
+from openspace.store.base import CATCH_UP
+from openspace.store.common import CommonTransaction, logged
 
 LOCK_SQL = "SELECT id, head_seq FROM events WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 APPLIED_SQL = (
@@ -27,6 +34,13 @@ APPLIED_SQL = (
 )
 NAMES_SQL = "SELECT id, name FROM participants WHERE id = ANY(%s)"
 DOC_HEADS_SQL = "SELECT event_id, topic_id, head FROM report_docs WHERE event_id = ANY(%s)"
+# what another worker logged after a cached board, up to `CATCH_UP` changes on: sent after the
+# lock in the same pipeline, so it sees everything committed before the lock was granted
+BEHIND_SQL = (
+    "SELECT c.event_id, c.seq, c.kind, c.patch FROM changes c "
+    "JOIN unnest(%s::text[], %s::bigint[]) AS k(event_id, since) "
+    "ON c.event_id = k.event_id AND c.seq > k.since AND c.seq <= k.since + %s ORDER BY c.event_id, c.seq"
+)
 
 
 class ReadAhead(CommonTransaction):
@@ -37,27 +51,49 @@ class ReadAhead(CommonTransaction):
     prior: dict[tuple[str, str, str], str | None]  # an action's first answer (JSON), None if new
     names: dict[str, str | None]  # participant -> name now (None: no such participant)
     doc_heads: dict[str, dict[str, int]]  # event -> report -> its document's head
+    behind: dict[str, tuple[int, list[Any]]]  # event -> (its cached board's seq, the log's rows after it)
 
-    def prepare(self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str]) -> None:
+    def prepare(
+        self,
+        events: list[str],
+        actions: list[tuple[str, str, str]],
+        participants: list[str],
+        since: dict[str, int] | None = None,
+    ) -> None:
+        """Every question is sent before the first answer is awaited (pipeline mode): one round
+        trip for the batch, catch-ups from the log included."""
         db = self.db
         fresh = [e for e in events if e not in self.locked]
-        if fresh:  # every query is sent before the first answer is awaited (pipeline mode)
-            locks = db.execute(LOCK_SQL, (fresh,))
-            heads = db.execute(DOC_HEADS_SQL, (fresh,))
+        behind = {e: seq for e, seq in (since or {}).items() if e in fresh}
+        locks = db.execute(LOCK_SQL, (fresh,)) if fresh else None
+        heads = db.execute(DOC_HEADS_SQL, (fresh,)) if fresh else None
+        after = db.execute(BEHIND_SQL, (list(behind), list(behind.values()), CATCH_UP)) if behind else None
+        applied = db.execute(APPLIED_SQL, tuple(map(list, zip(*actions, strict=True)))) if actions else None
+        names = db.execute(NAMES_SQL, (participants,)) if participants else None
+        if locks is not None and heads is not None:
             found = {str(e): int(head) for e, head in locks.fetchall()}
             self.locked.update({e: found.get(e, 0) for e in fresh})  # 0: no such event (deleted)
             for e in fresh:
                 self.doc_heads[e] = {}
             for e, topic, head in heads.fetchall():
                 self.doc_heads[str(e)][str(topic)] = int(head)
-        if actions:
-            rows = db.execute(APPLIED_SQL, tuple(list(column) for column in zip(*actions, strict=True))).fetchall()
+        if after is not None:
+            rows: dict[str, list[Any]] = {e: [] for e in behind}
+            for e, seq, kind, patch in after.fetchall():
+                rows[str(e)].append((seq, kind, patch))
+            self.behind.update({e: (behind[e], rows[e]) for e in behind})
+        if applied is not None:
             self.prior.update({key: None for key in actions})
-            self.prior.update({(str(e), str(a), str(i)): str(result) for e, a, i, result in rows})
-        if participants:
-            rows = db.execute(NAMES_SQL, (participants,)).fetchall()
+            self.prior.update({(str(e), str(a), str(i)): str(result) for e, a, i, result in applied.fetchall()})
+        if names is not None:
             self.names.update({p: None for p in participants})
-            self.names.update({str(p): str(name) for p, name in rows})
+            self.names.update({str(p): str(name) for p, name in names.fetchall()})
+
+    def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
+        read = self.behind.get(event_id)
+        if read is None or read[0] != since or until > since + CATCH_UP:
+            return super().patches_since(event_id, since, until)
+        return logged([row for row in read[1] if row[0] <= until], since, until)
 
     def applied_result(self, event_id: str, actor: str, action_id: str) -> dict[str, Any] | None:
         key = (event_id, actor, action_id)

@@ -78,6 +78,7 @@ class PostgresTransaction(ReadAhead):
         self.prior: dict[tuple[str, str, str], str | None] = {}  # read ahead for the batch (pg_ahead.py)
         self.names: dict[str, str | None] = {}
         self.doc_heads: dict[str, dict[str, int]] = {}
+        self.behind: dict[str, tuple[int, list[Any]]] = {}
 
     def lock_event(self, event_id: str) -> int:
         """Lock the event's row for the rest of the transaction; its head as it is now."""
