@@ -114,6 +114,26 @@ async def test_a_batch_reads_the_log_after_its_cached_boards_with_its_locks(stor
     assert upto5 == await store.patches_since(EVENT.id, 2, 5)
 
 
+async def test_postgresql_refuses_a_head_that_is_not_what_its_changes_add_up_to(store: Store) -> None:
+    """The server checks every new head against the numbers handed out, in the statement that
+    writes it (no round trip to read it back): were a head ever not the locked one (the row lock
+    forbids it), the commit fails and nothing is kept."""
+    if type(store).__name__ != "PostgresStore":
+        pytest.skip("SQLite has one writer: no other process can move a head")
+    await with_event(store)
+    await store.write(lambda tx: add_spaces(tx, EVENT.id, 3))
+
+    def believes_the_head_was_two(tx: Transaction) -> None:
+        tx.lock_event(EVENT.id)
+        tx.locked[EVENT.id] = 2  # type: ignore[attr-defined]
+        tx.heads[EVENT.id] = 4  # type: ignore[attr-defined]
+
+    with pytest.raises(Exception, match="division by zero"):
+        await store.write(believes_the_head_was_two)
+    assert await store.write(lambda tx: tx.lock_event(EVENT.id)) == 3
+    assert await store.write(lambda tx: add_spaces(tx, EVENT.id, 1)) == 4  # and the writer goes on
+
+
 async def test_effects_kept_by_the_store_change_the_name_and_the_answers(store: Store) -> None:
     """NameSet renames the login; NameForgotten takes the name out of kept answers; files are not
     the store's business (the service removes them after commit)."""

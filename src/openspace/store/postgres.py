@@ -50,9 +50,24 @@ T = TypeVar("T")
 MIGRATION_LOCK = 7_160_514  # pg_advisory_xact_lock key: one worker migrates, the others wait
 
 EVENT_SQL = BOARD_EVENT_SQL.replace("?", "%s")
+# A batch's writes each in one statement, its rows as arrays: executemany sends a statement per
+# row, each with its own Python on the writer's thread, while the batch's events stay locked.
+LOG_SQL = (
+    "INSERT INTO changes (event_id, seq, kind, patch) "
+    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[])"
+)
+ANSWERS_SQL = (
+    "INSERT INTO applied_actions (event_id, actor, action_id, result) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING"
+)
+# Every event's new head, checked by the server against the numbers handed out: a head that is not
+# what they add up to (never: the row lock forbids it) divides by zero, which fails the statement
+# and so the commit, and the batch is rolled back, with no round trip to look at the heads first.
 HEADS_SQL = (
-    "UPDATE events AS e SET head_seq = e.head_seq + v.added "
-    "FROM unnest(%s::text[], %s::bigint[]) AS v(id, added) WHERE e.id = v.id RETURNING e.id, e.head_seq"
+    "WITH v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS v(id, added, head)), "
+    "u AS (UPDATE events AS e SET head_seq = e.head_seq + v.added FROM v WHERE e.id = v.id RETURNING e.id, e.head_seq) "
+    "SELECT 1 / CASE WHEN (SELECT count(*) FROM v JOIN u ON u.id = v.id AND u.head_seq = v.head) "
+    "= (SELECT count(*) FROM v) THEN 1 ELSE 0 END"
 )
 KIND_SQL = {kind: sql.replace("?", "%s") for kind, sql in BOARD_KIND_SQL.items()}
 
@@ -88,26 +103,19 @@ class PostgresTransaction(ReadAhead):
         return self.heads.get(event_id, self.locked[event_id])
 
     def flush(self) -> None:
+        """The batch's log, heads and answers, sent without waiting for an answer: the commit
+        that follows is the transaction's one more round trip (pipeline mode)."""
         db = self.db
         if self.log:
-            with db.cursor() as cur:
-                cur.executemany("INSERT INTO changes (event_id, seq, kind, patch) VALUES (%s, %s, %s, %s)", self.log)
-        if self.heads:  # every event's new head in one statement, checked against the numbers handed out
+            db.execute(LOG_SQL, tuple(map(list, zip(*self.log, strict=True))))
+        if self.heads:
             ids = list(self.heads)
             added = [self.heads[e] - self.locked.get(e, 0) for e in ids]
-            rows = db.execute(HEADS_SQL, (ids, added)).fetchall()
-            written = {str(e): int(head) for e, head in rows}
-            for event_id, head in self.heads.items():
-                if written.get(event_id) != head:  # never: the row lock forbids it. Roll back if it happens.
-                    raise RuntimeError(f"event {event_id}: head {written.get(event_id)} after writing up to {head}")
+            db.execute(HEADS_SQL, (ids, added, [self.heads[e] for e in ids]))
             self.locked.update(self.heads)
         if self.answers:
-            with db.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO applied_actions (event_id, actor, action_id, result) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    [(*key, result) for key, result in self.answers.items()],
-                )
+            rows = [(*key, result) for key, result in self.answers.items()]
+            db.execute(ANSWERS_SQL, tuple(map(list, zip(*rows, strict=True))))
         self.log, self.heads, self.answers = [], {}, {}
 
     def head_seq(self, event_id: str) -> int:
