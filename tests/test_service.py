@@ -419,3 +419,16 @@ async def test_a_board_another_process_moved_on_is_caught_up_from_the_log(servic
         assert {t.convener_name for t in stored.topics.values()} == {"Elisabet"}
     finally:
         await elsewhere.stop()
+
+
+async def test_the_delivery_worker_is_woken_only_by_commits_that_may_have_queued_for_it(service: Service) -> None:
+    """A commit whose changes no webhook kind covers queues nothing: the worker does not read the
+    outbox after it (a read per batch, at hundreds of batches a second). A phase change may."""
+    event, _ = await service.create_event(EVENT)
+    woken: list[int] = []
+    service.on_queued.append(lambda: woken.append(1))
+    await service.execute(event.id, FAC, "space.add", {"name": "Rum 1"})
+    await service.execute(event.id, FAC, "topic.propose", {"title": "Bokcirkel", "convener_name": "Lisa"})
+    assert woken == []
+    await service.execute(event.id, FAC, "event.phase", {"phase": "marketplace"})
+    assert woken == [1]

@@ -89,7 +89,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         bus.subscribe(logins.take, logins.clear)
         outward = Outward(store, service, calendar_key=secret_key)
         deliveries = DeliveryWorker(outward, policy(settings))
-        service.on_commit.append(deliveries.wake)  # the outbox may have new rows: look now
+        service.on_queued.append(deliveries.wake)  # the outbox may have new rows: look now
         cowriting = Cowriting(service, bus)  # a report's updates reach its screens on every process
         jobs = JobPool(
             worker_count(settings.jobs_workers),

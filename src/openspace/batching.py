@@ -37,6 +37,7 @@ class Batch:
     docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
     after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
     notices: list[Notice] = field(default_factory=list)  # published after the changes (a name set)
+    queued: bool = False  # whether a change may have queued webhook messages (outward.notify)
 
 
 # runs on the database thread inside the transaction: plain calls, no awaiting, no event-loop state

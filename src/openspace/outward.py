@@ -33,11 +33,12 @@ if TYPE_CHECKING:
 __all__ = ["CalendarEntry", "Delivery", "Outward", "Webhook", "notify"]
 
 
-def notify(tx: Transaction, board: Board, seq: int, change: Change) -> None:
-    """Queue what `change` tells the event's webhooks, in the change's own transaction."""
+def notify(tx: Transaction, board: Board, seq: int, change: Change) -> bool:
+    """Queue what `change` tells the event's webhooks, in the change's own transaction; whether
+    there was anything to queue (else the delivery worker need not look)."""
     found = webhooks.notices(board, change)
     if not found:
-        return
+        return False
     now = time.time()
     stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
     translations = i18n.translations(board.event.language if board.event.language in i18n.LANGUAGES else "en")
@@ -46,6 +47,7 @@ def notify(tx: Transaction, board: Board, seq: int, change: Change) -> None:
         text = text % notice.params if notice.params else text
         body = {"type": notice.kind, "timestamp": stamp, "seq": seq, "text": text, "data": notice.data}
         tx.outbound.queue(board.event.id, seq, notice.kind, body, now)
+    return True
 
 
 class Outward:

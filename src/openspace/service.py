@@ -62,7 +62,10 @@ class Service:
         self.store = store
         self.bus = bus
         self.photos = photos  # whose files a change's FilesRemoved effects remove, after commit
-        self.on_commit: list[Callable[[], None]] = []  # told after a commit that logged changes (webhooks)
+        self.on_commit: list[Callable[[], None]] = []  # told after a commit that logged changes (metrics)
+        # told after a commit that may have queued webhook messages: the delivery worker looks then,
+        # not after every commit (a read each, which most commits queue nothing for)
+        self.on_queued: list[Callable[[], None]] = []
         self.boards: dict[str, Board] = {}
         # called inside the transaction for each change written: co-writing follows a report
         # saved by a form or restored into its shared document (cowriting.py), in the same commit
@@ -181,7 +184,8 @@ class Service:
                 tx.apply(event_id, seq, change, patch)
                 batch.boards[event_id] = apply(board, change, seq)
                 batch.published.append((event_id, seq, change, patch))
-                notify(tx, batch.boards[event_id], seq, change)  # webhooks' outbox, in this transaction
+                if notify(tx, batch.boards[event_id], seq, change):  # webhooks' outbox, in this transaction
+                    batch.queued = True
                 for follow in self.in_transaction:
                     follow(tx, batch, event_id, change)
             else:  # accepted, but nothing to change (already there): no log entry, no broadcast
@@ -337,6 +341,9 @@ class Service:
             self.bus.publish(notice)
         if batch.published:
             for wake in self.on_commit:
+                wake()
+        if batch.queued:
+            for wake in self.on_queued:
                 wake()
         self.remove_files(batch.after_commit)
 
