@@ -389,6 +389,7 @@ make bench                                   # 500, 1,000, 2,000 and 5,000 clien
 .venv/bin/python -m bench --client websockets --clients 500 --no-write  # listeners on websockets' own client
 .venv/bin/python -m bench.snapshot           # the snapshot timing alone
 .venv/bin/python -m bench --clients '' --only project --no-write      # durable on both stores, 2,000 clients on PG
+.venv/bin/python -m bench.pgfloor                                     # PostgreSQL's floor alone
 .venv/bin/python -m bench --abuse-only --abuse-clients 500 --abuse-seconds 5 --no-write  # abuse, scaled down
 ```
 {END}"""
