@@ -108,26 +108,24 @@ def family(pid: int) -> list[int]:
     return found
 
 
+def stat_seconds(path: str) -> float:
+    """utime + stime from a /proc stat file; 0 if it is gone."""
+    with contextlib.suppress(OSError):
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the server (all threads of all its processes: the event loop and the
     database's thread, of every worker), from /proc. Not PostgreSQL's or Redis's own."""
-    total = 0.0
-    for member in family(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
+    return sum(stat_seconds(f"/proc/{member}/stat") for member in family(pid))
 
 
 def loop_seconds(pid: int) -> float:
     """utime + stime of the server's main threads alone (each process's event loop): the rest of
     `cpu_seconds` is its other threads' (SQLite's writer and reader)."""
-    total = 0.0
-    for member in family(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{member}/task/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
+    return sum(stat_seconds(f"/proc/{member}/task/{member}/stat") for member in family(pid))
 
 
 def rss_kib(pid: int) -> int:
