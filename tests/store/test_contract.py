@@ -7,13 +7,14 @@ STORES and runs the same tests. Only the Protocols are used here, never a store'
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from openspace.domain.effects import FilesRemoved, NameForgotten, NameSet
-from openspace.domain.model import Change, Event, Space
+from openspace.domain.model import Change, Event, Slot, Space, Topic
 from openspace.store import Store, Transaction, open_store, sqlite_url
 
 STORES: dict[str, Callable[[Path], str]] = {"sqlite": lambda tmp: sqlite_url(tmp / "contract.db")}
@@ -132,6 +133,38 @@ async def test_postgresql_refuses_a_head_that_is_not_what_its_changes_add_up_to(
         await store.write(believes_the_head_was_two)
     assert await store.write(lambda tx: tx.lock_event(EVENT.id)) == 3
     assert await store.write(lambda tx: add_spaces(tx, EVENT.id, 1)) == 4  # and the writer goes on
+
+
+async def test_a_batch_of_changes_writes_its_rows_in_order(store: Store) -> None:
+    """Changes of one transaction land as if each were written alone, in order, however a store
+    sends them: a topic moves into the cell another left earlier in the batch (the
+    one-topic-per-cell index allows it), a row written twice keeps its second version, and one
+    written then deleted is gone."""
+    await with_event(store)
+    grid = Change(
+        "grid", upserts=(Space("s1", "Rum 1"), Space("s2", "Rum 2"), Slot("r1", "2026-03-14", "10:00", "10:45"))
+    )
+    a, b = Topic("a", "Bokcirkel", slot_id="r1", space_id="s1"), Topic("b", "Poddar", slot_id="r1", space_id="s2")
+    unplaced = replace(a, slot_id=None, space_id=None)
+
+    def batch(tx: Transaction) -> None:
+        changes = [
+            grid,
+            Change("proposed", upserts=(a, b, Topic("c", "Kort liv"))),
+            Change("moved", upserts=(unplaced,)),  # frees s1
+            Change("moved", upserts=(replace(b, space_id="s1"),)),  # into the cell a left
+            Change("renamed", upserts=(replace(unplaced, title="Bokcirkeln"),)),  # a again
+            Change("withdrawn", deletes=(("topics", "c"),)),
+        ]
+        head = tx.lock_event(EVENT.id)
+        for seq, change in enumerate(changes, head + 1):
+            tx.apply(EVENT.id, seq, change, change.to_patch())
+
+    await store.write(batch)
+    board = await store.load_board(EVENT.id)
+    assert board is not None and board.seq == 6 and sorted(board.topics) == ["a", "b"]
+    assert (board.topics["a"].title, board.topics["a"].space_id) == ("Bokcirkeln", None)
+    assert (board.topics["b"].slot_id, board.topics["b"].space_id) == ("r1", "s1")
 
 
 async def test_effects_kept_by_the_store_change_the_name_and_the_answers(store: Store) -> None:
