@@ -113,10 +113,11 @@ async def open_phone(port: int, path: str, cookie: str, since: int, target: int,
     return phone
 
 
-class Browser:
-    """A phone's browser: its cookies, and one connection its requests share (HTTP/1.1 keeps a
-    connection open between requests, as every browser does), or a new connection each when
-    `keep` is false (`Connection: close`, the bench's way until 2026-12-06, kept for comparison)."""
+class PhoneBrowser:
+    """A phone's browser (asyncio, 2,000 at once; loadgen.Browser is the setup's, blocking): its
+    cookies, and one connection its requests share (HTTP/1.1 keeps a connection open between
+    requests, as every browser does), or a new connection each when `keep` is false
+    (`Connection: close`, the bench's way until 2026-12-06, kept for comparison)."""
 
     def __init__(self, port: int, keep: bool = True) -> None:
         self.port, self.keep = port, keep
@@ -203,7 +204,7 @@ class Storm:
     async def head_and_epoch(self) -> tuple[int, str]:
         if not self.project:
             return self.run.next_seq - 1, "bare"
-        browser = Browser(self.c["port"], keep=False)
+        browser = PhoneBrowser(self.c["port"], keep=False)
         _, body = await browser.request("GET", f"/e/{self.run.slug}")
         data = orjson.loads(PAGE_DATA.search(body).group(1))  # type: ignore[union-attr]
         return int(data["seq"]), str(data["epoch"])
@@ -310,7 +311,7 @@ class Storm:
 
         async def one(i: int) -> tuple[float, float]:
             await asyncio.sleep(i * c["spread"] / n)
-            t0, browser = perf_counter_ns(), Browser(c["port"], keep=c.get("keep_alive", True))
+            t0, browser = perf_counter_ns(), PhoneBrowser(c["port"], keep=c.get("keep_alive", True))
             cookies = browser.cookies
             try:
                 status, _ = await browser.request("GET", page)

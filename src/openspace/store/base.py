@@ -59,11 +59,7 @@ class Transaction(Protocol):
         ...
 
     def prepare(
-        self,
-        events: list[str],
-        actions: list[tuple[str, str, str]],
-        participants: list[str],
-        since: dict[str, int] | None = None,
+        self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str], since: dict[str, int]
     ) -> None:
         """Before a batch's jobs run: lock `events` (in this order), and read ahead whether
         `actions` (event, actor, action id) were applied, the names of `participants`, and the

@@ -31,11 +31,7 @@ class CommonTransaction(ReportLogTransaction):
     answers: dict[tuple[str, str, str], str]  # (event, actor, action id) -> result JSON, written at batch end
 
     def prepare(
-        self,
-        events: list[str],
-        actions: list[tuple[str, str, str]],
-        participants: list[str],
-        since: dict[str, int] | None = None,
+        self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str], since: dict[str, int]
     ) -> None:
         """SQLite answers each question within the process: nothing to read ahead
         (PostgresTransaction reads ahead)."""

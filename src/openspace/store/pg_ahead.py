@@ -54,17 +54,13 @@ class ReadAhead(CommonTransaction):
     behind: dict[str, tuple[int, list[Any]]]  # event -> (its cached board's seq, the log's rows after it)
 
     def prepare(
-        self,
-        events: list[str],
-        actions: list[tuple[str, str, str]],
-        participants: list[str],
-        since: dict[str, int] | None = None,
+        self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str], since: dict[str, int]
     ) -> None:
         """Every question is sent before the first answer is awaited (pipeline mode): one round
         trip for the batch, catch-ups from the log included."""
         db = self.db
         fresh = [e for e in events if e not in self.locked]
-        behind = {e: seq for e, seq in (since or {}).items() if e in fresh}
+        behind = {e: seq for e, seq in since.items() if e in fresh}
         locks = db.execute(LOCK_SQL, (fresh,)) if fresh else None
         heads = db.execute(DOC_HEADS_SQL, (fresh,)) if fresh else None
         after = db.execute(BEHIND_SQL, (list(behind), list(behind.values()), CATCH_UP)) if behind else None
