@@ -7,7 +7,7 @@ regions it has (web/regions.py), and gets the regions that changed. This measure
 
 - the server time of one answer per page (median and p90 over the iterations), which is the
   whole page rendered for that person, then cut and hashed; for a visitor who has not joined
-  (and the projector) the render is shared by all such visitors (`regions.SharedRenders`), so
+  (and the projector) the render is shared by all such visitors (`Visit.shared_render`), so
   their repeated asks at one seq measure that sharing;
 - the bytes of the answer's body as gzip sends it (at the app's own level) after each kind of
   typical change, for a page that had every region before it; the first answer a page gets

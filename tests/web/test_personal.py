@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from openspace.broadcast import Notice
 from openspace.runtime import Logins
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
-from openspace.web import packing, personal, public
+from openspace.web import packing, personal, public, regions
 from tests.conftest import EventHandle, act, create_event, join, new_browser, state
 
 # what differs between two renders for the same person at the same seq: each form's fresh
@@ -59,6 +59,18 @@ def same_page(browser: TestClient, event: EventHandle, whole: Any, label: str) -
     assert {k: steady(v) for k, v in asked["regions"].items()} == {
         k: steady(v) for k, v in expected["regions"].items()
     }, label
+    # a live page that has all but some regions (answered from the shared page's cut): the same
+    # answer as regions.answer gives on the whole render, own regions and nested stubs included
+    names = sorted(asked["hashes"])
+    for gone in (names[::3], [n for n in names if n.startswith(("t-", "row-", "mine", "banner"))], ["top"]):
+        have = " ".join(h for n, h in asked["hashes"].items() if n not in gone)
+        partial = browser.get(event.path, headers={"x-regions": have}).json()
+        reference = regions.answer(whole(browser, event.path).text, set(have.split()), partial["seq"])
+        assert partial["regions"] and partial["hashes"] == reference["hashes"], label
+        assert partial["outer"] == reference["outer"], label
+        assert {k: steady(v) for k, v in partial["regions"].items()} == {
+            k: steady(v) for k, v in reference["regions"].items()
+        }, label
     return shared.text
 
 

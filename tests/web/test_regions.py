@@ -208,10 +208,10 @@ def test_visitors_who_have_not_joined_share_one_render(client: TestClient) -> No
 
 
 def test_a_shared_render_lasts_until_the_clock_changes_the_page() -> None:
-    shared = regions.SharedRenders(limit=2)
-    shared.put(("a",), "<p>tok1</p>", "tok1", "2026-03-14T10:00:00+00:00")
-    assert shared.get(("a",), "tok2", "2026-03-14T09:59:59+00:00") == "<p>tok2</p>"
-    assert shared.get(("a",), "tok2", "2026-03-14T10:00:00+00:00") is None
+    shared = regions.Pages(limit=2)
+    shared.put(("a",), "<p>one</p>", "2026-03-14T10:00:00+00:00")
+    assert shared.get(("a",), "2026-03-14T09:59:59+00:00") == "<p>one</p>"
+    assert shared.get(("a",), "2026-03-14T10:00:00+00:00") is None
     for key in ("b", "c", "d"):
-        shared.put((key,), key, "", None)
-    assert list(shared.entries) == [("c",), ("d",)] and shared.get(("d",), "x", "") == "d"
+        shared.put((key,), key, None)
+    assert list(shared.entries) == [("c",), ("d",)] and shared.get(("d",), "") == "d"

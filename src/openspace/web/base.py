@@ -69,8 +69,10 @@ class Visit:
         self.chrome(context)
         data = context.get("data")
         given: dict[str, Any] = data if isinstance(data, dict) else {}
-        if regions.wanted(self.request.headers.get(regions.HEADER)) is not None:
-            return self.answer(self.shared_render(template, status, given, context), status, given)
+        have = self.has()
+        if have is not None:
+            cut, token = self.shared_render(template, status, given, context)
+            return self.live_answer(cut.answer(have, given.get("seq"), token=(token, self.csrf)), status, given)
         return self.answer(self.runtime.renderer.render(template, **context), status, given)
 
     def chrome(self, context: dict[str, Any], actor: Actor | None = None, csrf: str | None = None) -> dict[str, Any]:
@@ -96,43 +98,55 @@ class Visit:
         url = self.request.url
         return (url.path + (f"?{url.query}" if url.query else "")) if self.request.method == "GET" else None
 
+    def has(self) -> set[str] | None:
+        """The hashes of the regions a live page asking again has; None for a plain page load."""
+        return regions.wanted(self.request.headers.get(regions.HEADER))
+
     def answer(self, html: str, status: int, data: dict[str, Any], gzipped: bytes | None = None) -> Response:
         """The page as HTML (or as `gzipped`, the same compressed: web/packing.py); or, to a live
         page asking with the hashes of the regions it has, the regions of this same render that it
         lacks (web/regions.py)."""
-        have = regions.wanted(self.request.headers.get(regions.HEADER))
+        have = self.has()
         if have is not None:
-            cut = regions.answer(html, have, data.get("seq"))
-            cut["clockChange"] = data.get("clockChange")
-            response: Response = JSONResponse(cut, status_code=status)
-        elif gzipped is not None:  # the gzip middleware lets a body with its encoding set through
+            return self.live_answer(regions.answer(html, have, data.get("seq")), status, data)
+        if gzipped is not None:  # the gzip middleware lets a body with its encoding set through
             response = HTMLResponse(gzipped, status_code=status, headers={"content-encoding": "gzip"})
             response.headers["vary"] = "x-regions, accept-encoding"
             return self.finish(response)
-        else:
-            response = HTMLResponse(html, status_code=status)
+        response = HTMLResponse(html, status_code=status)
+        response.headers["vary"] = "x-regions"
+        return self.finish(response)
+
+    def live_answer(self, cut: dict[str, Any], status: int, data: dict[str, Any]) -> Response:
+        """A live page's regions (`regions.Cut.answer`), and when the clock next changes the page."""
+        cut["clockChange"] = data.get("clockChange")
+        response = JSONResponse(cut, status_code=status)
         response.headers["vary"] = "x-regions"
         return self.finish(response)
 
     def accepts_gzip(self) -> bool:
-        return regions.wanted(self.request.headers.get(regions.HEADER)) is None and "gzip" in self.request.headers.get(
-            "accept-encoding", ""
-        )
+        return self.has() is None and "gzip" in self.request.headers.get("accept-encoding", "")
 
-    def shared_render(self, template: str, status: int, data: dict[str, Any], context: dict[str, Any]) -> str:
-        """The page for a live regions' ask: shared among visitors who hold nothing of their own
-        in it (`regions.SharedRenders`), else rendered for this person."""
+    def shared_render(
+        self, template: str, status: int, data: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[regions.Cut, str]:
+        """The page for a live regions' ask, cut, and the CSRF token in it. A visitor who has not
+        joined (a phone that only follows the agenda, the projector) sees the same markup as every
+        other such visitor but for their token: their asks share one render and cut per page,
+        language, seq and clock, with the token swapped in what is sent. Joined people and
+        facilitators are rendered for themselves here (the participant page shares theirs too:
+        web/personal.py)."""
         renderer = self.runtime.renderer
         seq = data.get("seq")
         if self.actor.facilitator or self.actor.participant_id or seq is None or status != 200:
-            return renderer.render(template, **context)
+            return regions.Cut.of(renderer.render(template, **context)), self.csrf
         key = (template, str(data.get("here")), i18n.current_language(), str(seq))
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        html = renderer.shared.get(key, self.csrf, now)
-        if html is None:
-            html = renderer.render(template, **context)
-            renderer.shared.put(key, html, self.csrf, data.get("clockChange"))
-        return html
+        found: tuple[regions.Cut, str] | None = renderer.shared.get(key, now)
+        if found is None:
+            found = regions.Cut.of(renderer.render(template, **context)), self.csrf
+            renderer.shared.put(key, found, data.get("clockChange"))
+        return found
 
     def page_data(self, board: Board, audience: Audience) -> dict[str, Any]:
         assert self.event is not None

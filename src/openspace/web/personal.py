@@ -83,6 +83,12 @@ class Shared:
     own: dict[tuple[str, ...], str] = field(default_factory=dict)  # people's own regions, by variant
     tokens: list[int] = field(default_factory=list)  # where the stand-in's token is in `html`
     stretches: packing.Stretches = field(default_factory=packing.Stretches)
+    found: regions.Cut | None = None  # its regions, cut once for every live page's ask
+
+    def cut(self) -> regions.Cut:
+        if self.found is None:
+            self.found = regions.Cut.of(self.html)
+        return self.found
 
 
 def json_piece(v: Visit, key: str, value: Any) -> str:
@@ -170,19 +176,25 @@ def refused_region(v: Visit, shared: Shared, own: dict[str, Any]) -> dict[str, s
     return {name: regions.regions(v.runtime.renderer.render_block(TEMPLATE, "main", **context))[name]}
 
 
+def persons_regions(v: Visit, board: Board, shared: Shared) -> tuple[dict[str, Any], dict[str, str]]:
+    """The page data's values that are this person's, and their own regions (with a refused
+    form's message, if any), as markup with the stand-in's CSRF token."""
+    own = own_data(board, "public", v.actor.participant_id, v.csrf, datetime.now(UTC))
+    regions_ = own_regions(v, board, shared, own)
+    if v.error is not None:
+        regions_.update(refused_region(v, shared, own))
+    return own, regions_
+
+
 def finish(v: Visit, board: Board, shared: Shared) -> tuple[list[packing.Part], dict[str, Any]]:
     """The stand-in's page with this person's own parts spliced in, as parts (web/packing.py),
     and the page data's values the answer needs."""
-    now = datetime.now(UTC)
-    own = own_data(board, "public", v.actor.participant_id, v.csrf, now)
+    own, regions_ = persons_regions(v, board, shared)
     mine = {k: json_piece(v, k, own[k]) for k in OWN_KEYS}
     data: list[packing.Part] = ["{"]
     for key in sorted(shared.pieces.keys() | mine.keys()):
         data += [mine[key] if key in mine else shared.pieces[key], ", "]
     data[-1] = "}"
-    regions_ = own_regions(v, board, shared, own)
-    if v.error is not None:
-        regions_.update(refused_region(v, shared, own))
     places: list[tuple[tuple[int, int], list[packing.Part]]] = [
         (shared.spans[name], [markup.replace(shared.token, v.csrf)]) for name, markup in regions_.items()
     ]
@@ -210,8 +222,13 @@ def participant_page(v: Visit, board: Board) -> Response:
     if not isinstance(shared, Shared):
         shared = shared_page(v, board, joined)
         pages.put(key, shared, shared.until)
-    parts, data = finish(v, board, shared)
     status = v.error.status if v.error is not None else 200
+    have = v.has()
+    if have is not None:  # a live page asking again: answered from the shared page's cut
+        _, mine = persons_regions(v, board, shared)
+        cut = shared.cut().answer(have, board.seq, mine, (shared.token, v.csrf))
+        return v.live_answer(cut, status, {"clockChange": shared.until})
+    parts, data = finish(v, board, shared)
     if v.accepts_gzip():
         return v.answer("", status, data, gzipped=packing.gzip(parts))
     return v.answer(packing.text(parts), status, data)

@@ -28,7 +28,7 @@ from openspace import i18n
 from openspace.assets import asset_dir
 from openspace.domain.harvest import has_report
 from openspace.domain.model import Board, Slot
-from openspace.web.regions import Pages, SharedRenders
+from openspace.web.regions import Pages
 from openspace.web.views import PHASE_LABELS, clock_text
 
 
@@ -83,7 +83,7 @@ def hyphenate(text: str, language: str) -> str:
 
 class Renderer:
     def __init__(self) -> None:
-        self.shared = SharedRenders()  # live regions' asks by visitors with nothing of their own
+        self.shared = Pages(limit=256)  # live regions' asks by visitors with nothing of their own
         self.pages = Pages()  # participant pages rendered once for everyone (web/personal.py)
         self.static_root = asset_dir("static")
         self.version = static_version(self.static_root)
