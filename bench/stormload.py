@@ -19,6 +19,7 @@ sent, change by change: each sequence number once (else a duplicate) and each th
   sockets left open. Each keeps live.js's timers (ping every PING_EVERY_MS, dropped after
   SILENT_AFTER_MS of silence, back after its backoff) and counts from the death of its link to
   being back and up to date; the server's side is watched through the old socket's TCP state.
+* `hall`: N open pages asking for their regions after each change (bench/hall.py).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
+from .hall import hall
 from .loadgen import HOST, Config, Fanout, Meter, bounded_gather, raise_nofile, summary
 from .wire import Listener, Recorder, handshake
 
@@ -122,6 +124,7 @@ class PhoneBrowser:
     def __init__(self, port: int, keep: bool = True) -> None:
         self.port, self.keep = port, keep
         self.cookies: dict[str, str] = {}
+        self.headers: dict[str, str] = {}  # sent with every request (a live page's X-Regions: bench/hall.py)
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.wire = 0  # the last answer's body as sent (compressed), bytes
 
@@ -133,6 +136,7 @@ class PhoneBrowser:
         body = urlencode(form).encode() if form is not None else b""
         head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{self.port}", f"Origin: http://{HOST}:{self.port}"]
         head += ["Accept-Encoding: gzip", "Connection: " + ("keep-alive" if self.keep else "close")]
+        head += [f"{k}: {v}" for k, v in self.headers.items()]
         if self.cookies:
             head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         if form is not None:
@@ -441,6 +445,8 @@ async def server_let_go(phone: Phone, limit: float, since_ns: int) -> float:
 async def main_async(c: dict[str, Any]) -> dict[str, Any]:
     storm = Storm(c)
     await storm.setup()
+    if c["mode"] == "hall":
+        return await hall(storm)
     return await getattr(storm, c["mode"])()
 
 

@@ -1,7 +1,8 @@
 """The storms at the edges of the day (issue #20): `python -m bench.storms` (also run by `make bench`).
 
-A whole hall coming back after an access point rebooted, a whole hall joining at the opening, and
-phones whose link dies without a reset. Each storm runs against the real server (`python -m
+A whole hall coming back after an access point rebooted, a whole hall joining at the opening,
+phones whose link dies without a reset, and a hall of open pages asking for their regions after
+each change (bench/hall.py). Each storm runs against the real server (`python -m
 openspace serve`, as bench/servers.py starts it) and then against the bare Starlette app
 (bench/baseline.py) in the same run, with the load generator (bench/stormload.py) in its own
 process; figures are given beside the bare app's and as their ratio. The silent drop has no bare
@@ -35,7 +36,7 @@ TARGETS = {"caught_up_ratio": 1.5, "facilitator_p99_ms": 100.0, "join_p99_ms": 1
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.storms", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=2000, help="phones in each storm (default %(default)s)")
-    parser.add_argument("--phases", default="reconnect,join,silent", help="which storms (default %(default)s)")
+    parser.add_argument("--phases", default="reconnect,join,silent,hall", help="which storms (default %(default)s)")
     parser.add_argument("--changes", type=int, default=200, help="changes made during the outage (default 200)")
     parser.add_argument("--outage", type=float, default=5.0, help="seconds the phones are away (default 5)")
     parser.add_argument("--reconnect-spread", type=float, default=2.0, help="seconds they come back within")
@@ -50,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a joining phone opens a new connection per request (browsers keep one open)",
     )
     parser.add_argument("--silent-clients", type=int, default=20, help="phones whose link dies (default 20)")
+    parser.add_argument("--hall-clients", type=int, default=1000, help="open pages asking after changes (1000)")
+    parser.add_argument("--hall-rate", type=float, default=2.0, help="facilitator's changes/s in the hall (2)")
+    parser.add_argument("--hall-seconds", type=float, default=10.0, help="seconds of changes in the hall (10)")
     parser.add_argument("--only", choices=("project", "baseline", "floor"), help="run one side only (no ratios)")
     parser.add_argument("--patience", type=float, default=180.0, help="seconds to wait for a quiet machine")
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
@@ -116,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         if "silent" in phases and "project" in sides:
             config = {**common, "mode": "silent", "clients": args.silent_clients, "participants": 20, "limit": 240.0}
             results["silent"] = {"project": run("project", config, workdir, args.patience)}
+        if "hall" in phases:
+            config = {**common, "mode": "hall", "clients": args.hall_clients, "participants": 200, "limit": 240.0}
+            config |= {"storm_rate": args.hall_rate, "seconds": args.hall_seconds, "page_bytes": args.page_bytes}
+            results["hall"] = {side: run(side, config, workdir, args.patience) for side in sides}
     results["elapsed_s"] = time.monotonic() - started
     text = table(results)
     print()
@@ -220,6 +228,21 @@ def table(results: dict[str, Any]) -> str:
         )
         row("silent", "link dead → back and up to date, max", (*x, "back", "max_ms"), " s", "", False)
         row("silent", "link dead → server let go, max", (*x, "server_closed", "max_ms"), " s", "", False)
+    if "hall" in results:
+        h = ("hall",)
+        row("hall", "change → every open page shows it, p99", (*h, "shown", "p99_ms"), " ms", "")
+        row("hall", "change → every open page shows it, p50", (*h, "shown", "p50_ms"), " ms", "")
+        row("hall", "changes a page never showed", (*h, "not_shown"), "", "0", False)
+        row("hall", "asks failed", (*h, "failures"), "", "0", False)
+        row(
+            "hall",
+            "facilitator action → result, p99 (bare: its echo)",
+            (*h, "facilitator", "p99_ms"),
+            " ms",
+            "≤ 100 ms",
+        )
+        row("hall", "asks answered", (*h, "asks"), "", "", False)
+        row("hall", "server CPU per ask (its frames included)", (*h, "cpu_ms_per_ask"), " ms", "")
     return "\n".join(rows)
 
 

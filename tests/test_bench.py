@@ -70,8 +70,9 @@ def test_the_storms_benchmark_runs(tmp_path: Path) -> None:
     out = tmp_path / "storms.json"
     done = run(
         "bench.storms",
-        *("--clients", "20", "--phases", "reconnect,join", "--changes", "20", "--outage", "1"),
+        *("--clients", "20", "--phases", "reconnect,join,hall", "--changes", "20", "--outage", "1"),
         *("--reconnect-spread", "1", "--join-spread", "2", "--patience", "0", "--no-write", "--json", str(out)),
+        *("--hall-clients", "20", "--hall-rate", "2", "--hall-seconds", "2"),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = orjson.loads(out.read_bytes())
@@ -80,6 +81,9 @@ def test_the_storms_benchmark_runs(tmp_path: Path) -> None:
         assert (storm["failures"], storm["lost"], storm["duplicates"], storm["out_of_order"]) == (0, 0, 0, 0), storm
         assert storm["not_caught_up"] == 0, storm
         assert results["join"][side]["join"]["failures"] == 0, results["join"][side]
+        hall = results["hall"][side]["hall"]  # open pages asking for their regions after each change
+        assert hall["changes"] >= 2 and hall["asks"] >= 20 and (hall["failures"], hall["not_shown"]) == (0, 0), hall
+        assert 0 < hall["shown"]["p50_ms"] <= hall["shown"]["max_ms"], hall
     floor = results["join"]["floor"]["join"]  # the bare app sending pages made once per change
     assert floor["failures"] == 0 and floor["cpu_ms_per_phone"] > 0, floor
     assert (

@@ -217,7 +217,9 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
             Middleware(serving.PenaltyBox),  # an address refused too often is refused at the door (#21)
             Middleware(SecurityHeadersMiddleware),
-            Middleware(GZipMiddleware, minimum_size=500, compresslevel=GZIP_LEVEL, exclude_content_types=NOT_GZIPPED),
+            Middleware(
+                GZipMiddleware, minimum_size=packing.SMALL, compresslevel=GZIP_LEVEL, exclude_content_types=NOT_GZIPPED
+            ),
         ],
         exception_handlers={HTTPException: error_page, Exception: error_page},
         lifespan=lifespan,

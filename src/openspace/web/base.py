@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from openspace import i18n, logs
 from openspace.domain.errors import N_, DomainError, Forbidden, Invalid, NotFound, SlowDown
@@ -23,7 +24,7 @@ from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
 from openspace.runtime import Runtime, runtime_of
 from openspace.security import CSRF_COOKIE, LANG_COOKIE, csrf_ok, form_origin_ok, new_secret
-from openspace.web import regions
+from openspace.web import packing, regions
 from openspace.web.views import page_data
 
 YEAR = 365 * 24 * 3600
@@ -120,9 +121,10 @@ class Visit:
     def live_answer(self, cut: dict[str, Any], status: int, data: dict[str, Any]) -> Response:
         """A live page's regions (`regions.Cut.answer`), and when the clock next changes the page."""
         cut["clockChange"] = data.get("clockChange")
-        response = JSONResponse(cut, status_code=status)
-        response.headers["vary"] = "x-regions"
-        return self.finish(response)
+        body, headers = orjson.dumps(cut), {"vary": "x-regions, accept-encoding"}
+        if len(body) >= packing.SMALL and "gzip" in self.request.headers.get("accept-encoding", ""):
+            body, headers["content-encoding"] = packing.gzip_small(body), "gzip"  # the middleware lets it through
+        return self.finish(Response(body, status_code=status, media_type="application/json", headers=headers))
 
     def accepts_gzip(self) -> bool:
         return self.has() is None and "gzip" in self.request.headers.get("accept-encoding", "")

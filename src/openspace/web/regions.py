@@ -31,6 +31,7 @@ import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 HEADER = "x-regions"
@@ -73,8 +74,10 @@ def regions(html: str) -> dict[str, str]:
     return {r.name: html[r.start : r.end] for r in find(html)}
 
 
+@lru_cache(maxsize=4096)
 def region_hash(html: str) -> str:
-    """What a region looks like, in eight characters: equal hashes mean nothing to send."""
+    """What a region looks like, in eight characters: equal hashes mean nothing to send. (Kept
+    by markup: a person's own regions are the same few variants for everyone, web/personal.py.)"""
     steady = CSRF.sub(r"\1\2", ACTION_ID.sub(r"\1\2", html)) if "value=" in html else html
     if "data-countdown" in html:
         steady = COUNTDOWN.sub(r"\1", steady)
