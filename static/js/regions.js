@@ -58,10 +58,13 @@ export function link(data, name, params = {}) {
 
 const region = (name) => document.querySelector(`[data-region="${CSS.escape(name)}"]`);
 
-// A region as sent, with each nested region the page already had (a stub) filled from the page.
-function filled(html) {
+// A region as sent, with each nested region the page already had (a stub) filled from the page,
+// and the page's own CSRF token in its forms: an answer is shared by everyone in the same state,
+// so its forms carry a stand-in token (web/regions.py).
+function filled(html, csrf) {
   const box = document.createElement("template");
   box.innerHTML = html;
+  if (csrf) for (const field of box.content.querySelectorAll('input[name="csrf"]')) field.value = csrf;
   for (const stub of box.content.querySelectorAll("template[data-same]")) {
     const mine = region(stub.dataset.same);
     if (!mine) return null;
@@ -91,6 +94,7 @@ export class Regions extends EventTarget {
     this.hold = hold;
     this.hashes = {}; // none yet: the first answer brings every region once
     this.seq = data.seq;
+    this.csrf = data.csrf || ""; // what the page's forms carry: the answers' forms get it too
     this.timer = null;
     this.running = false;
     this.again = false;
@@ -178,7 +182,7 @@ export class Regions extends EventTarget {
   apply(answer) {
     const names = answer.outer;
     const here = topRegions().map((node) => node.dataset.region);
-    const fresh = Object.entries(answer.regions).map(([name, html]) => [region(name), filled(html)]);
+    const fresh = Object.entries(answer.regions).map(([name, html]) => [region(name), filled(html, this.csrf)]);
     if (here.length !== names.length || here.some((name) => !names.includes(name))
       || fresh.some(([node, next]) => !node || !next)) {
       window.location.reload(); // the page's very shape changed: only a load can match it

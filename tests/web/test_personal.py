@@ -29,8 +29,11 @@ FRESH = [
 ]
 
 
-def steady(html: str) -> str:
-    for pattern, keep in FRESH:
+CSRF = (re.compile(r'(name="csrf" value=")[^"]*(")'), r"\1\2")
+
+
+def steady(html: str, *more: tuple[re.Pattern[str], str]) -> str:
+    for pattern, keep in [*FRESH, *more]:
         html = pattern.sub(keep, html)
     return html
 
@@ -56,8 +59,12 @@ def same_page(browser: TestClient, event: EventHandle, whole: Any, label: str) -
     asked = browser.get(event.path, headers={"x-regions": ""}).json()
     expected = whole(browser, event.path, **{"x-regions": ""}).json()
     assert asked["hashes"] == expected["hashes"], label  # hashes leave the form ids out
-    assert {k: steady(v) for k, v in asked["regions"].items()} == {
-        k: steady(v) for k, v in expected["regions"].items()
+    # a live answer is shared by everyone in the same state: its forms carry a stand-in token,
+    # which the page replaces with its own (regions.js), never the person's or anyone's
+    token = browser.cookies["os_csrf"]
+    assert token not in str(asked) and 'name="csrf"' in str(asked), label
+    assert {k: steady(v, CSRF) for k, v in asked["regions"].items()} == {
+        k: steady(v, CSRF) for k, v in expected["regions"].items()
     }, label
     # a live page that has all but some regions (answered from the shared page's cut): the same
     # answer as regions.answer gives on the whole render, own regions and nested stubs included
@@ -68,8 +75,8 @@ def same_page(browser: TestClient, event: EventHandle, whole: Any, label: str) -
         reference = regions.answer(whole(browser, event.path).text, set(have.split()), partial["seq"])
         assert partial["regions"] and partial["hashes"] == reference["hashes"], label
         assert partial["outer"] == reference["outer"], label
-        assert {k: steady(v) for k, v in partial["regions"].items()} == {
-            k: steady(v) for k, v in reference["regions"].items()
+        assert {k: steady(v, CSRF) for k, v in partial["regions"].items()} == {
+            k: steady(v, CSRF) for k, v in reference["regions"].items()
         }, label
     return shared.text
 
@@ -168,6 +175,42 @@ def test_the_shared_render_is_kept_per_seq_language_and_kind_of_visitor(client: 
     assert 'id="join"' in left and "Lisa" not in left and pages.renders == 5
     other = client.get(f"{event.path}?x=1").text  # another address is another page (its language form)
     assert 'value="/e/' in other and pages.renders == 6
+
+
+def test_open_pages_in_the_same_state_share_one_answer_and_only_that(client: TestClient) -> None:
+    """After a change a hall of open pages asks at once: all that lack the same regions get the
+    same bytes, made once; a page whose own region changed gets its own, and nobody another's."""
+    event = create_event(client)
+    fac = event.facilitator
+    act(fac, event, "event.phase", "facilitate", phase="marketplace")
+    act(fac, event, "topic.propose", "facilitate", title="Spel", convener_name="Ada")
+    spel = state(fac, event)["topics"][0]["id"]
+    people = [join(client, event, name) for name in ("Ada", "Kim", "Lo")]
+    act(people[0], event, "topic.interest", topic=spel, on="1")
+    has = [p.get(event.path, headers={"x-regions": ""}).json()["hashes"] for p in people]
+
+    def ask() -> list[Any]:
+        answers = [
+            p.get(event.path, headers={"x-regions": " ".join(h.values())}) for p, h in zip(people, has, strict=True)
+        ]
+        for h, answer in zip(has, answers, strict=True):
+            h.update(answer.json()["hashes"])
+        return answers
+
+    act(fac, event, "announce", "facilitate", text="Fika", minutes="15")  # nobody's own: one answer
+    answers = ask()
+    assert answers[0].content == answers[1].content == answers[2].content
+    assert list(answers[0].json()["regions"]) == ["banner"]
+    pages = client.app.state.runtime.renderer.pages  # type: ignore[attr-defined]
+    shared = next(page for key, (page, _) in pages.entries.items() if str(answers[0].json()["seq"]) in key)
+    assert len(shared.cut().kept) == 1
+    act(fac, event, "topic.edit", "facilitate", topic=spel, title="Spel och lek", description="")
+    mine, theirs, also = (answer.json() for answer in ask())
+    assert theirs == also and mine != theirs
+    assert 'aria-pressed="true"' in mine["regions"][f"t-{spel}"] and "Spel och lek" in mine["regions"][f"t-{spel}"]
+    assert 'aria-pressed="true"' not in theirs["regions"][f"t-{spel}"]
+    for p in people:
+        assert p.cookies["os_csrf"] not in str(mine) + str(theirs)
 
 
 def test_a_rename_reaches_the_page_and_lookups_stay_in_memory(client: TestClient) -> None:

@@ -197,8 +197,9 @@ def test_visitors_who_have_not_joined_share_one_render(client: TestClient) -> No
     one.get(news), two.get(news)  # each gets its own CSRF cookie
     first, second = ask(one, news), ask(two, news)
     assert len(shared.entries) == 1
-    assert one.cookies["os_csrf"] in first["regions"]["top"] and two.cookies["os_csrf"] in second["regions"]["top"]
-    assert one.cookies["os_csrf"] not in second["regions"]["top"]
+    # one answer for both, its forms with a stand-in token that each page replaces (regions.js)
+    assert first == second and 'name="csrf"' in first["regions"]["top"]
+    assert one.cookies["os_csrf"] not in str(first) and two.cookies["os_csrf"] not in str(first)
     lisa = join(client, event, "Lisa")
     ask(lisa, news)  # a joined participant is rendered for herself
     assert len(shared.entries) == 1

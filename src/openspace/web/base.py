@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,7 +23,7 @@ from openspace.domain.projection import Audience
 from openspace.domain.rules import Actor
 from openspace.runtime import Runtime, runtime_of
 from openspace.security import CSRF_COOKIE, LANG_COOKIE, csrf_ok, form_origin_ok, new_secret
-from openspace.web import packing, regions
+from openspace.web import regions
 from openspace.web.views import page_data
 
 YEAR = 365 * 24 * 3600
@@ -72,8 +71,8 @@ class Visit:
         given: dict[str, Any] = data if isinstance(data, dict) else {}
         have = self.has()
         if have is not None:
-            cut, token = self.shared_render(template, status, given, context)
-            return self.live_answer(cut.answer(have, given.get("seq"), token=(token, self.csrf)), status, given)
+            cut = self.shared_render(template, status, given, context)
+            return self.live_answer(cut.encoded(have, given.get("seq"), given.get("clockChange")), status)
         return self.answer(self.runtime.renderer.render(template, **context), status, given)
 
     def chrome(self, context: dict[str, Any], actor: Actor | None = None, csrf: str | None = None) -> dict[str, Any]:
@@ -109,7 +108,8 @@ class Visit:
         lacks (web/regions.py)."""
         have = self.has()
         if have is not None:
-            return self.live_answer(regions.answer(html, have, data.get("seq")), status, data)
+            cut = regions.Cut.of(html)
+            return self.live_answer(cut.encoded(have, data.get("seq"), data.get("clockChange")), status)
         if gzipped is not None:  # the gzip middleware lets a body with its encoding set through
             response = HTMLResponse(gzipped, status_code=status, headers={"content-encoding": "gzip"})
             response.headers["vary"] = "x-regions, accept-encoding"
@@ -118,35 +118,31 @@ class Visit:
         response.headers["vary"] = "x-regions"
         return self.finish(response)
 
-    def live_answer(self, cut: dict[str, Any], status: int, data: dict[str, Any]) -> Response:
-        """A live page's regions (`regions.Cut.answer`), and when the clock next changes the page."""
-        cut["clockChange"] = data.get("clockChange")
-        body, headers = orjson.dumps(cut), {"vary": "x-regions, accept-encoding"}
-        if len(body) >= packing.SMALL and "gzip" in self.request.headers.get("accept-encoding", ""):
-            body, headers["content-encoding"] = packing.gzip_small(body), "gzip"  # the middleware lets it through
+    def live_answer(self, answer: regions.Encoded, status: int) -> Response:
+        """A live page's regions (`regions.Cut.encoded`), gzipped if the browser takes it."""
+        body, headers = answer.body, {"vary": "x-regions, accept-encoding"}
+        if answer.gzipped is not None and "gzip" in self.request.headers.get("accept-encoding", ""):
+            body, headers["content-encoding"] = answer.gzipped, "gzip"  # the middleware lets it through
         return self.finish(Response(body, status_code=status, media_type="application/json", headers=headers))
 
     def accepts_gzip(self) -> bool:
         return self.has() is None and "gzip" in self.request.headers.get("accept-encoding", "")
 
-    def shared_render(
-        self, template: str, status: int, data: dict[str, Any], context: dict[str, Any]
-    ) -> tuple[regions.Cut, str]:
-        """The page for a live regions' ask, cut, and the CSRF token in it. A visitor who has not
-        joined (a phone that only follows the agenda, the projector) sees the same markup as every
-        other such visitor but for their token: their asks share one render and cut per page,
-        language, seq and clock, with the token swapped in what is sent. Joined people and
-        facilitators are rendered for themselves here (the participant page shares theirs too:
-        web/personal.py)."""
+    def shared_render(self, template: str, status: int, data: dict[str, Any], context: dict[str, Any]) -> regions.Cut:
+        """The page for a live regions' ask, cut. A visitor who has not joined (a phone that only
+        follows the agenda, the projector) sees the same markup as every other such visitor but
+        for their CSRF token: their asks share one render and cut per page, language, seq and
+        clock, made with a stand-in token that each page replaces with its own
+        (static/js/regions.js). Joined people and facilitators are rendered for themselves here
+        (the participant page shares theirs too: web/personal.py)."""
         renderer = self.runtime.renderer
         seq = data.get("seq")
         if self.actor.facilitator or self.actor.participant_id or seq is None or status != 200:
-            return regions.Cut.of(renderer.render(template, **context)), self.csrf
+            return regions.Cut.of(renderer.render(template, **context))
         key = (template, str(data.get("here")), i18n.current_language(), str(seq))
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        found: tuple[regions.Cut, str] | None = renderer.shared.get(key, now)
+        found: regions.Cut | None = renderer.shared.get(key, datetime.now(UTC).isoformat(timespec="seconds"))
         if found is None:
-            found = regions.Cut.of(renderer.render(template, **context)), self.csrf
+            found = regions.Cut.of(renderer.render(template, **context).replace(self.csrf, new_secret()))
             renderer.shared.put(key, found, data.get("clockChange"))
         return found
 

@@ -20,6 +20,10 @@ and spliced in where the stand-in's are:
 - and their CSRF token, swapped for the stand-in's everywhere (region hashes leave it out, so a
   region is the same for everyone who sees the same: web/regions.py).
 
+A live page asking again gets the regions it lacks, cut from the shared page with the person's
+own regions in place (`regions.Cut.encoded`), with the stand-in's token, which the page replaces
+with its own: so every page in the same state gets the same answer, made once.
+
 Each of those parts is the same for everyone who has the same of it (a topic they marked, a row
 where they checked in at one session), so each variant is rendered once per shared render, with
 the stand-in's token and a stand-in name that the person's own (escaped) replaces.
@@ -226,8 +230,7 @@ def participant_page(v: Visit, board: Board) -> Response:
     have = v.has()
     if have is not None:  # a live page asking again: answered from the shared page's cut
         _, mine = persons_regions(v, board, shared)
-        cut = shared.cut().answer(have, board.seq, mine, (shared.token, v.csrf))
-        return v.live_answer(cut, status, {"clockChange": shared.until})
+        return v.live_answer(shared.cut().encoded(have, board.seq, shared.until, mine), status)
     parts, data = finish(v, board, shared)
     if v.accepts_gzip():
         return v.answer("", status, data, gzipped=packing.gzip(parts))

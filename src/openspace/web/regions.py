@@ -34,7 +34,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
+from openspace.web import packing
+
 HEADER = "x-regions"
+KEEP_ANSWERS = 8  # answers kept per cut page, the last ones made: the states its pages are in
+KEEP_BYTES = 16_384  # a longer answer (every region: a page's first ask) is made, not kept
 MAX_HEADER = 16_384  # about 1,800 hashes; past that the page is sent whole, never refused
 
 NAME = re.compile(r'data-region="(?P<name>[\w-]+)"')  # begins with text: the search skips ahead fast
@@ -116,6 +122,14 @@ def answer(html: str, have: set[str], seq: int | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """A live page's answer as sent: JSON, and gzipped when long enough to be worth it."""
+
+    body: bytes
+    gzipped: bytes | None
+
+
+@dataclass(frozen=True)
 class Cut:
     """A rendered page's regions, found, nested and hashed once.
 
@@ -126,6 +140,7 @@ class Cut:
     html: str
     kids: dict[str, list[Region]]  # each region's directly nested ones ("" holds the outermost)
     hashes: dict[str, str]  # each region's own markup (nested regions as stubs), hashed
+    kept: OrderedDict[tuple[Any, ...], Encoded] = field(default_factory=OrderedDict, compare=False, repr=False)
 
     @classmethod
     def of(cls, html: str) -> Cut:
@@ -141,18 +156,15 @@ class Cut:
 
         return cls(html, kids, {r.name: region_hash(own(r)) for rs in kids.values() for r in rs})
 
-    def answer(
-        self, have: set[str], seq: int | None, own: dict[str, str] | None = None, token: tuple[str, str] = ("", "")
-    ) -> dict[str, Any]:
+    def answer(self, have: set[str], seq: int | None, own: dict[str, str] | None = None) -> dict[str, Any]:
         """What a page that has the regions hashed in `have` lacks: for each region whose own
         markup changed, the region, with the nested regions the page has whole as stubs; inside a
         region whose own markup did not change, only what changed in it. With the names of all
         outermost regions (the page's shape), and the hashes of the regions sent, nested ones
         included (the page keeps the hashes of what it was not sent).
 
-        For one person's page made from a shared one: `own` holds their own regions' markup in
-        place of the shared ones' (regions with none nested), and the shared page's CSRF token is
-        swapped for theirs (`token`: from, to) in what is sent."""
+        For one person's page made from a shared one, `own` holds their own regions' markup in
+        place of the shared ones' (regions with none nested)."""
         html, kids, own = self.html, self.kids, own or {}
         if any(kids.get(name) for name in own):
             raise ValueError("only a region with none nested in it can be a person's own")
@@ -188,9 +200,28 @@ class Cut:
 
         for region in kids[""]:
             visit(region)
-        if token[0] and token[0] != token[1]:
-            changed = {name: text.replace(token[0], token[1]) for name, text in changed.items()}
         return {"seq": seq, "outer": [r.name for r in kids[""]], "hashes": sent, "regions": changed}
+
+    def encoded(self, have: set[str], seq: int | None, clock: str | None, own: dict[str, str] | None = None) -> Encoded:
+        """`answer` with `clockChange`, encoded; kept for every page in the same state. After a
+        change a hall of open pages asks at once, and all that lack the same regions (and have
+        the same own regions among them) get the same bytes: their forms' CSRF token is the
+        shared render's stand-in, which each page replaces with its own (static/js/regions.js)."""
+        own = own or {}
+        hashes = self.hashes | {name: region_hash(markup) for name, markup in own.items() if name in self.kids}
+        lacking = frozenset(name for name, value in hashes.items() if value not in have)
+        key = (seq, clock, lacking, tuple(sorted((n, m) for n, m in own.items() if n in lacking)))
+        found = self.kept.get(key)
+        if found is None:
+            cut = self.answer(have, seq, own)
+            cut["clockChange"] = clock
+            body = orjson.dumps(cut)
+            found = Encoded(body, packing.gzip_small(body) if len(body) >= packing.SMALL else None)
+            if len(body) <= KEEP_BYTES:  # not every region at once: that is one per page load
+                self.kept[key] = found
+                while len(self.kept) > KEEP_ANSWERS:
+                    self.kept.popitem(last=False)
+        return found
 
 
 @dataclass
