@@ -183,3 +183,53 @@ async def test_what_a_penalised_address_sends_is_read_only_when_its_penalty_ends
     await asyncio.sleep(0)
     assert wire.resumed == 1 and seen == ["/first"]  # read whole, and met the app (its door)
     protocol.connection_lost(None)
+
+
+def asks(n: int, live: bool = True) -> list[dict[str, object]]:
+    headers = [(b"x-regions", b"abc")] if live else [(b"accept", b"text/html")]
+    return [{"type": "http", "headers": headers, "path": f"/{i}"} for i in range(n)]
+
+
+async def test_live_pages_asks_take_turns_with_other_work() -> None:
+    """A hall's asks, all ready at once, start a few each time the loop comes round, in the order
+    they came; an action that arrives with them is not held behind them (#20: bench/hall.py)."""
+    seen: list[str] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        seen.append(scope["path"])  # type: ignore[arg-type]
+
+    async def rounds() -> None:  # marks each time the loop comes round
+        for _ in range(40):
+            seen.append("|")
+            await asyncio.sleep(0)
+
+    turns = serving.Turns(app, per_turn=3)  # type: ignore[arg-type]
+    ticker = asyncio.create_task(rounds())
+    await asyncio.sleep(0)
+    hall = [asyncio.create_task(turns(scope, None, None)) for scope in asks(20)]  # type: ignore[arg-type]
+    action = asyncio.create_task(turns(asks(1, live=False)[0] | {"path": "/action"}, None, None))  # type: ignore[arg-type]
+    await asyncio.gather(*hall, action, ticker)
+    assert [p for p in seen if p not in ("|", "/action")] == [f"/{i}" for i in range(20)]  # in the order they came
+    between = "".join("a" if p.startswith("/") else p for p in seen).split("|")
+    assert max(len(stretch) for stretch in between) <= 3 + 1  # a few asks a round (and the action)
+    assert seen.index("/action") < seen.index("/6")  # not behind the hall
+    assert turns.started == 0 and not turns.queue and not turns.ticking
+
+
+async def test_an_ask_given_up_while_waiting_is_passed_over_and_a_full_queue_says_later() -> None:
+    answered: list[object] = []
+    done: list[str] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        done.append(scope["path"])  # type: ignore[arg-type]
+
+    async def send(message: dict) -> None:  # type: ignore[type-arg]
+        answered.append(message.get("status"))
+
+    turns = serving.Turns(app, per_turn=1, waiting=2)  # type: ignore[arg-type]
+    first, second, third, fourth = (asyncio.create_task(turns(s, None, send)) for s in asks(4))  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # all four have come in: one started, two wait, one is told to ask later
+    assert len(turns.queue) == 2 and fourth.done() and answered[0] == 503  # regions.js asks again later
+    second.cancel()
+    await asyncio.gather(first, third)
+    assert second.cancelled() and done == ["/0", "/2"] and not turns.queue

@@ -213,7 +213,8 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             Route("/metrics", metrics_page, name="metrics"),
         ],
         middleware=[
-            Middleware(logs.RequestIds),  # first: every line about this request carries its id
+            Middleware(serving.Turns),  # first: a live page's ask waits here, before any other work
+            Middleware(logs.RequestIds),  # every line about this request carries its id
             Middleware(TrustedHostMiddleware, allowed_hosts=serving.allowed_hosts(settings)),  # DNS rebinding
             Middleware(serving.PenaltyBox),  # an address refused too often is refused at the door (#21)
             Middleware(SecurityHeadersMiddleware),

@@ -19,12 +19,16 @@
   (`PenaltyBox`) before anything is parsed, until its budget refills.
 - **Connections** are bounded by uvicorn's `limit_concurrency` (`max_connections`): beyond it new
   requests get 503 rather than memory.
+- **Live pages take turns** (`Turns`, issue #20). After a change every open page asks for its
+  regions at once; a few asks start each time the event loop comes round, so an action never
+  queues behind a hall's asks; past `WAITING` waiting asks, 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,12 +39,15 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from openspace import i18n, links
+from openspace.jobs import BUSY
 from openspace.limits import TOO_MANY_REFUSALS, Buckets
 from openspace.security import LANG_COOKIE
 from openspace.settings import Settings
 
 SMALL = 256 * 1024  # a request (headers and body) this large is never held back
 TARPIT = 2.0  # seconds at most that a penalised address's request waits before it is read
+PER_TURN = 8  # live pages' asks started each time the event loop comes round (`Turns`)
+WAITING = 4096  # asks that may wait for their turn; past it a live page is told to ask again later
 
 
 class HeldFlow(FlowControl):
@@ -206,8 +213,65 @@ class PenaltyBox:
 
 async def refuse_at_door(scope: Scope, receive: Receive, send: Send) -> None:
     """A short 429 in the person's language (their cookie, else their browser's), nothing else read."""
+    await short_answer(scope, receive, send, TOO_MANY_REFUSALS, 429, "10")
+
+
+async def short_answer(scope: Scope, receive: Receive, send: Send, message: str, status: int, wait: str) -> None:
+    """`message` translated, alone, with the status and how many seconds to wait before asking again."""
     request = HTTPConnection(scope)
     language = i18n.choose_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), "")
     with i18n.speaking(language):
-        text = i18n.gettext(TOO_MANY_REFUSALS)
-    await PlainTextResponse(text, 429, headers={"retry-after": "10"})(scope, receive, send)
+        text = i18n.gettext(message)
+    await PlainTextResponse(text, status, headers={"retry-after": wait})(scope, receive, send)
+
+
+class Turns:
+    """ASGI middleware: live pages' asks (`X-Regions`, web/regions.py) take turns with everything else.
+
+    After a change every open page asks for its regions within `PACE_MS` (static/js/regions.js).
+    Each ask is a few tenths of a millisecond, and it runs to its end without waiting on anything,
+    so the 2,000 asks of a hall that are ready together ran back to back: the event loop was held
+    300-580 ms at a time, and the facilitator's next action waited for it (p99 530-640 ms,
+    bench/hall.py). Here at most `PER_TURN` asks start each time the loop comes round; the others
+    wait, parked, in the order they came, while the loop reads sockets, fires timers and runs
+    whatever else is ready. Past `WAITING` waiting asks, a page is told to ask again later.
+    Counted in each process."""
+
+    def __init__(self, app: ASGIApp, per_turn: int = PER_TURN, waiting: int = WAITING) -> None:
+        self.app, self.per_turn, self.limit = app, per_turn, waiting
+        self.started = 0  # asks started since the loop last came round
+        self.queue: deque[asyncio.Future[None]] = deque()
+        self.ticking = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not any(name == b"x-regions" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        if self.started >= self.per_turn or self.queue:
+            if len(self.queue) >= self.limit:
+                await short_answer(scope, receive, send, BUSY, 503, "2")  # regions.js asks again later
+                return
+            turn = asyncio.get_running_loop().create_future()
+            self.queue.append(turn)
+            self.tick()
+            await turn  # counted as started when handed over; one given up is passed over
+        else:
+            self.started += 1
+            self.tick()
+        await self.app(scope, receive, send)
+
+    def tick(self) -> None:
+        """Hand on turns once everything ready now has run (a callback scheduled now runs then)."""
+        if not self.ticking:
+            self.ticking = True
+            asyncio.get_running_loop().call_soon(self.come_round)
+
+    def come_round(self) -> None:
+        self.ticking, self.started = False, 0
+        while self.queue and self.started < self.per_turn:
+            turn = self.queue.popleft()
+            if not turn.done():
+                self.started += 1
+                turn.set_result(None)
+        if self.queue or self.started:
+            self.tick()
