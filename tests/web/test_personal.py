@@ -342,3 +342,40 @@ def test_a_refused_form_is_the_shared_page_with_the_message_and_what_was_typed(
     for _ in range(5):
         act(lisa, event, "topic.propose", title="")
     assert renders.renders - before <= 1  # the refusals share one render of the page
+
+
+def test_session_and_news_asks_share_a_render_among_people_in_the_same_state(client: TestClient) -> None:
+    """The session page (checked in here or not, online or not) and the news room (dots given)
+    are rendered once for everyone in the same state; each person's live answer is still the
+    regions of their own whole page, and never shows another's state or token."""
+    event, spaces, slots = today(client)
+    fac = event.facilitator
+    act(fac, event, "topic.propose", "facilitate", title="Spel", convener_name="Ada")
+    spel = state(fac, event)["topics"][0]["id"]
+    act(fac, event, "topic.place", "facilitate", topic=spel, slot=slots[0], space=spaces[0])
+    lisa, kim, lo, visitor = (
+        join(client, event, "Lisa"),
+        join(client, event, "Kim"),
+        join(client, event, "Lo"),
+        new_browser(client),
+    )
+    assert act(lisa, event, "attendance.in", "session", topic=spel).status_code == 303
+    act(fac, event, "event.phase", "facilitate", phase="closing")
+    act(fac, event, "voting.set", "facilitate", dots="3")
+    act(lisa, event, "report.save", "report", topic=spel, base="0", discussion="Vi pratade")
+    act(kim, event, "vote", "news", topic=spel, on="1")
+    shared = client.app.state.runtime.renderer.shared  # type: ignore[attr-defined]
+    for path in (f"{event.path}/sessions/{spel}", f"{event.path}/news"):
+        shared.entries.clear()
+        for person in (lisa, kim, lo, visitor):
+            whole = regions.regions(person.get(path).text)
+            asked = person.get(path, headers={"x-regions": ""}).json()
+            assert person.cookies["os_csrf"] not in str(asked), path
+            assert {n: steady(h, CSRF) for n, h in asked["regions"].items()} == {
+                n: steady(whole[n], CSRF) for n in asked["regions"]
+            }, path
+        # Lisa (here / no dots), Kim (not here / a dot) and Lo (neither) differ on one page each
+        assert len(shared.entries) == 3, (path, list(shared.entries))
+    here = lisa.get(f"{event.path}/sessions/{spel}", headers={"x-regions": ""}).json()["regions"]["session"]
+    there = lo.get(f"{event.path}/sessions/{spel}", headers={"x-regions": ""}).json()["regions"]["session"]
+    assert here != there

@@ -241,10 +241,12 @@ def read_photo(photos: media.PhotoStore, name: str, thumb: bool) -> bytes | None
 async def news(request: Request, v: Visit | None = None) -> Response:
     """The news room: reports as they arrive, newest first, live on phones and the projector."""
     v, event, board = await page(request, v)
+    data = v.page_data(board, "public")
     return v.render(
         "news.html",
+        alike=(str(data["myDots"]),),  # a joined person's own on it: how many dots they have given
         vm=board_view(board, "public", slot_states(board)),
-        data=v.page_data(board, "public"),
+        data=data,
         cards=news_cards(board),
         error=v.error,
     )

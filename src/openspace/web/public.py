@@ -213,17 +213,17 @@ async def session_page(request: Request, v: Visit | None = None) -> Response:
     vm = board_view(board, "public", slot_states(board))
     vm.online = hybrid.following_online(board, me)
     row = board.attendance.get(f"{slot.id}|{me}")
+    here = bool(me) and row is not None and row.topic_id == topic.id
     return v.render(
         "session.html",
+        alike=(str(here), str(here and row is not None and row.online), str(vm.online)),
         topic=topic,
         slot=slot,
         space=space,
         vm=vm,
-        online_here=row is not None and row.topic_id == topic.id and row.online,
+        online_here=here and row is not None and row.online,
         data=v.page_data(board, "public"),
-        here=bool(me)
-        and board.attendance.get(f"{slot.id}|{me}", None) is not None
-        and board.attendance[f"{slot.id}|{me}"].topic_id == topic.id,
+        here=here,
         over=attendance.is_over(event, slot, now),
         open_now=attendance.is_open(event, slot, now),
         error=v.error,
