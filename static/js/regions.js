@@ -73,6 +73,17 @@ function filled(html, csrf) {
   return box.content.firstElementChild;
 }
 
+// The hashes of the regions the page was loaded with, which the server puts in it (web/regions.py);
+// none (an older page) makes the first answer bring every region once.
+function loadedHashes() {
+  const node = document.getElementById("os-hashes");
+  try {
+    return node ? JSON.parse(node.textContent) : {};
+  } catch {
+    return {};
+  }
+}
+
 const topRegions = () => [...document.querySelectorAll("[data-region]")].filter(
   (node) => !node.parentElement.closest("[data-region]"));
 
@@ -92,7 +103,7 @@ export class Regions extends EventTarget {
     this.url = url;
     this.busy = busy;
     this.hold = hold;
-    this.hashes = {}; // none yet: the first answer brings every region once
+    this.hashes = loadedHashes(); // what the page came with: the first ask gets only what changed
     this.seq = data.seq;
     this.csrf = data.csrf || ""; // what the page's forms carry: the answers' forms get it too
     this.timer = null;

@@ -351,6 +351,25 @@ def test_typing_in_the_propose_form_survives_30_changes(browser: Browser, server
     assert not_reloaded(phone)
 
 
+def test_a_loaded_pages_first_ask_brings_only_what_changed(browser: Browser, server: Server, watch: Watch) -> None:
+    """A page comes with its regions' hashes (web/regions.py): its first ask after a change sends
+    them and gets one region back, not the whole page's (8.7 KB of a joined phone's)."""
+    slug, link = new_event(server.url, "Först", spaces=2, slots=2)
+    with httpx2.Client(base_url=server.url, follow_redirects=False) as fac:
+        fac.get(link)
+        assert fac_act_ok(fac, slug, "event.phase", phase="marketplace")
+        phone = context(browser, watch, PHONE).new_page()
+        join(phone, server.url, slug, "Fråga")
+        mark_loaded(phone)
+        with phone.expect_response(lambda r: "x-regions" in r.request.headers) as asked:
+            assert fac_act_ok(fac, slug, "announce", text="Fika nu", minutes="10")
+        sent = asked.value.request.headers["x-regions"].split()
+        answer = asked.value.json()
+    assert len(sent) >= 8 and list(answer["regions"]) == ["banner"], (len(sent), list(answer["regions"]))
+    expect(phone.locator("[data-announcements]")).to_contain_text("Fika nu")
+    assert not_reloaded(phone)
+
+
 def test_the_propose_form_comes_and_goes_with_the_marketplace(browser: Browser, server: Server, watch: Watch) -> None:
     """Phones that joined during the opening get the propose form when the marketplace opens."""
     slug, link = new_event(server.url, "Faser", spaces=2, slots=2)

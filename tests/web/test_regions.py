@@ -218,3 +218,30 @@ def test_a_shared_render_lasts_until_the_clock_changes_the_page() -> None:
     for key in ("b", "c", "d"):
         shared.put((key,), key, None)
     assert list(shared.entries) == [("c",), ("d",)] and shared.get(("d",), "") == "d"
+
+
+def test_a_page_comes_with_its_regions_hashes_so_its_first_ask_gets_only_what_changed(client: TestClient) -> None:
+    """The first ask after a load used to bring every region (a joined phone's page: 8.7 KB)."""
+    event = create_event(client)
+    act(event.facilitator, event, "topic.propose", "facilitate", title="Spel", convener_name="Ada")
+    lisa = join(client, event, "Lisa")
+    spel = state(event.facilitator, event)["topics"][0]["id"]
+    pages = {
+        "participant": (lisa, event.path),
+        "participant, not joined": (new_browser(client), event.path),
+        "news": (lisa, f"{event.path}/news"),
+        "projector": (client, f"{event.path}/projector"),
+        "facilitator": (event.facilitator, f"{event.path}/facilitate"),
+    }
+    loaded = {}
+    for name, (who, path) in pages.items():
+        found = re.search(r'<script type="application/json" id="os-hashes">(.*?)</script>', who.get(path).text)
+        assert found, name
+        loaded[name] = json.loads(found.group(1))
+        assert loaded[name] == ask(who, path)["hashes"], name  # what a first ask with nothing would say
+    act(event.facilitator, event, "topic.edit", "facilitate", topic=spel, title="Spel och lek", description="")
+    for name, (who, path) in pages.items():
+        answer = ask(who, path, loaded[name])  # only what the edit changed on this page, if anything
+        assert len(answer["regions"]) < len(loaded[name]) / 2, (name, list(answer["regions"]))
+        if name.startswith("participant"):
+            assert f"t-{spel}" in answer["regions"] and "Spel och lek" in answer["regions"][f"t-{spel}"], name

@@ -106,9 +106,12 @@ class Visit:
         """The hashes of the regions a live page asking again has; None for a plain page load."""
         return regions.wanted(self.request.headers.get(regions.HEADER))
 
-    def answer(self, html: str, status: int, data: dict[str, Any], gzipped: bytes | None = None) -> Response:
-        """The page as HTML (or as `gzipped`, the same compressed: web/packing.py); or, to a live
-        page asking with the hashes of the regions it has, the regions of this same render that it
+    def answer(
+        self, html: str, status: int, data: dict[str, Any], gzipped: bytes | None = None, hashed: bool = False
+    ) -> Response:
+        """The page as HTML (or as `gzipped`, the same compressed: web/packing.py), a live page
+        with its regions' hashes in it unless `hashed` says they are already; or, to a live page
+        asking with the hashes of the regions it has, the regions of this same render that it
         lacks (web/regions.py)."""
         have = self.has()
         if have is not None:
@@ -118,7 +121,7 @@ class Visit:
             response = HTMLResponse(gzipped, status_code=status, headers={"content-encoding": "gzip"})
             response.headers["vary"] = "x-regions, accept-encoding"
             return self.finish(response)
-        response = HTMLResponse(html, status_code=status)
+        response = HTMLResponse(regions.with_hashes(html) if self.here() and not hashed else html, status_code=status)
         response.headers["vary"] = "x-regions"
         return self.finish(response)
 

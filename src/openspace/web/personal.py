@@ -204,6 +204,11 @@ def finish(v: Visit, board: Board, shared: Shared) -> tuple[list[packing.Part], 
     ]
     places += [(shared.data_at, data)]
     places += [((at, at + len(shared.token)), [v.csrf]) for at in shared.tokens]
+    if v.here():  # a live page: its regions' hashes, for its first ask (regions.hashes_script)
+        cut = shared.cut()
+        mine_hashed = {name: regions.region_hash(markup) for name, markup in regions_.items() if name in cut.kids}
+        body_end = shared.html.rindex("</body>")
+        places += [((body_end, body_end), [regions.hashes_script(cut.hashes | mine_hashed)])]
     parts: list[packing.Part] = []
     html, at = shared.html, 0
     for (start, end), markup in sorted(places, key=lambda place: place[0]):
@@ -234,4 +239,4 @@ def participant_page(v: Visit, board: Board) -> Response:
     parts, data = finish(v, board, shared)
     if v.accepts_gzip():
         return v.answer("", status, data, gzipped=packing.gzip(parts))
-    return v.answer(packing.text(parts), status, data)
+    return v.answer(packing.text(parts), status, data, hashed=True)

@@ -90,6 +90,20 @@ def region_hash(html: str) -> str:
     return base64.urlsafe_b64encode(hashlib.blake2b(steady.encode(), digest_size=6).digest()).decode()
 
 
+def hashes_script(hashes: dict[str, str]) -> str:
+    """The hashes of a page's regions, in the page: its first ask after a load sends them, and
+    gets only what changed since, not every region (8.7 KB of a joined phone's page, and its
+    whole cut on the server). Names and hashes are word characters: nothing to escape."""
+    return f'<script type="application/json" id="os-hashes">{orjson.dumps(hashes).decode()}</script>'
+
+
+def with_hashes(html: str) -> str:
+    """A live page with its regions' hashes (`hashes_script`) before `</body>`."""
+    at = html.rfind("</body>")
+    hashes = Cut.of(html).hashes if at >= 0 and 'data-region="' in html else {}
+    return html[:at] + hashes_script(hashes) + html[at:] if hashes else html
+
+
 def wanted(header: str | None) -> set[str] | None:
     """The hashes a page says it has; None when the request is a plain page load."""
     if header is None:
