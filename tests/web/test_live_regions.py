@@ -12,7 +12,8 @@ from __future__ import annotations
 import difflib
 import random
 import re
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -321,15 +322,24 @@ def test_live_pages_equal_fresh_ones_through_many_random_days(
     run_and_compare(browser, server, watch, seed, actions=200)
 
 
-def test_typing_in_the_propose_form_survives_30_changes(browser: Browser, server: Server, watch: Watch) -> None:
-    """Text, caret and focus stay while 30 changes arrive and the marketplace is morphed 30 times."""
-    slug, link = new_event(server.url, "Skriv", spaces=2, slots=2)
+@contextmanager
+def marketplace_phone(
+    browser: Browser, server: Server, watch: Watch, title: str, name: str
+) -> Iterator[tuple[str, httpx2.Client, Page]]:
+    """A new event in its marketplace, its facilitator's HTTP client, and a phone that joined it."""
+    slug, link = new_event(server.url, title, spaces=2, slots=2)
     with httpx2.Client(base_url=server.url, follow_redirects=False) as fac:
         fac.get(link)
         assert fac_act_ok(fac, slug, "event.phase", phase="marketplace")
         phone = context(browser, watch, PHONE).new_page()
-        join(phone, server.url, slug, "Skribent")
+        join(phone, server.url, slug, name)
         mark_loaded(phone)
+        yield slug, fac, phone
+
+
+def test_typing_in_the_propose_form_survives_30_changes(browser: Browser, server: Server, watch: Watch) -> None:
+    """Text, caret and focus stay while 30 changes arrive and the marketplace is morphed 30 times."""
+    with marketplace_phone(browser, server, watch, "Skriv", "Skribent") as (slug, fac, phone):
         phone.fill("#propose-title", "Bibliotek och spel")  # typed, then the person moves on
         phone.click("#propose-desc")
         phone.keyboard.type("Hur lånar vi ut spel")
@@ -354,13 +364,7 @@ def test_typing_in_the_propose_form_survives_30_changes(browser: Browser, server
 def test_a_loaded_pages_first_ask_brings_only_what_changed(browser: Browser, server: Server, watch: Watch) -> None:
     """A page comes with its regions' hashes (web/regions.py): its first ask after a change sends
     them and gets one region back, not the whole page's (8.7 KB of a joined phone's)."""
-    slug, link = new_event(server.url, "Först", spaces=2, slots=2)
-    with httpx2.Client(base_url=server.url, follow_redirects=False) as fac:
-        fac.get(link)
-        assert fac_act_ok(fac, slug, "event.phase", phase="marketplace")
-        phone = context(browser, watch, PHONE).new_page()
-        join(phone, server.url, slug, "Fråga")
-        mark_loaded(phone)
+    with marketplace_phone(browser, server, watch, "Först", "Fråga") as (slug, fac, phone):
         with phone.expect_response(lambda r: "x-regions" in r.request.headers) as asked:
             assert fac_act_ok(fac, slug, "announce", text="Fika nu", minutes="10")
         sent = asked.value.request.headers["x-regions"].split()
