@@ -19,6 +19,7 @@ from openspace.runtime import Logins
 from openspace.security import LANG_COOKIE, PARTICIPANT_COOKIE
 from openspace.web import packing, personal, public, regions
 from tests.conftest import EventHandle, act, create_event, join, new_browser, state
+from tests.web.test_harvest_flows import jpeg_with_gps, upload
 
 # what differs between two renders for the same person at the same seq: each form's fresh
 # no-script id, and the clock (the server's now, the countdown's text) across a second's edge
@@ -344,10 +345,11 @@ def test_a_refused_form_is_the_shared_page_with_the_message_and_what_was_typed(
     assert renders.renders - before <= 1  # the refusals share one render of the page
 
 
-def test_session_and_news_asks_share_a_render_among_people_in_the_same_state(client: TestClient) -> None:
-    """The session page (checked in here or not, online or not) and the news room (dots given)
-    are rendered once for everyone in the same state; each person's live answer is still the
-    regions of their own whole page, and never shows another's state or token."""
+def test_session_news_and_report_asks_share_a_render_among_people_in_the_same_state(client: TestClient) -> None:
+    """The session page (checked in here or not, online or not), the news room (dots given) and
+    a report (photos one may remove) are rendered once for everyone in the same state; each
+    person's live answer is still the regions of their own whole page, and never shows another's
+    state or token."""
     event, spaces, slots = today(client)
     fac = event.facilitator
     act(fac, event, "topic.propose", "facilitate", title="Spel", convener_name="Ada")
@@ -364,8 +366,9 @@ def test_session_and_news_asks_share_a_render_among_people_in_the_same_state(cli
     act(fac, event, "voting.set", "facilitate", dots="3")
     act(lisa, event, "report.save", "report", topic=spel, base="0", discussion="Vi pratade")
     act(kim, event, "vote", "news", topic=spel, on="1")
+    assert upload(lisa, event, spel, "tavla.jpg", jpeg_with_gps()).status_code == 303  # hers to remove
     shared = client.app.state.runtime.renderer.shared  # type: ignore[attr-defined]
-    for path in (f"{event.path}/sessions/{spel}", f"{event.path}/news"):
+    for path in (f"{event.path}/sessions/{spel}", f"{event.path}/news", f"{event.path}/sessions/{spel}/report"):
         shared.entries.clear()
         for person in (lisa, kim, lo, visitor):
             whole = regions.regions(person.get(path).text)
@@ -374,7 +377,7 @@ def test_session_and_news_asks_share_a_render_among_people_in_the_same_state(cli
             assert {n: steady(h, CSRF) for n, h in asked["regions"].items()} == {
                 n: steady(whole[n], CSRF) for n in asked["regions"]
             }, path
-        # Lisa (here / no dots), Kim (not here / a dot) and Lo (neither) differ on one page each
+        # Lisa (here / no dots / her photo), Kim (not here / a dot) and Lo (neither) differ on one page each
         assert len(shared.entries) == 3, (path, list(shared.entries))
     here = lisa.get(f"{event.path}/sessions/{spel}", headers={"x-regions": ""}).json()["regions"]["session"]
     there = lo.get(f"{event.path}/sessions/{spel}", headers={"x-regions": ""}).json()["regions"]["session"]

@@ -63,8 +63,12 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
     writer = bool(v.actor.participant_id or v.actor.facilitator)
     doc, rseq = await v.runtime.cowriting.state(event.id, topic.id) if writer else (b"", 0)
     photos = sorted((p for p in board.photos.values() if p.topic_id == topic.id), key=lambda p: (p.created_at, p.id))
+    removable = {p.id for p in photos if may_remove_photo(board, p, v.actor)}
     return v.render(
         "report.html",
+        # a joined person's own on it: that they may write, the photos they may remove; and the
+        # shared text's state, which changes between the board's changes
+        alike=(str(writer), ",".join(sorted(removable)), str(rseq)),
         topic=topic,
         vm=(vm := board_view(board, "public", slot_states(board))),
         where=vm.where(topic),
@@ -77,7 +81,7 @@ async def report_page(request: Request, v: Visit | None = None) -> Response:
         rseq=rseq,
         preview=preview,
         photos=photos,
-        removable={p.id for p in photos if may_remove_photo(board, p, v.actor)},
+        removable=removable,
         max_files=MAX_FILES,
         max_bytes=media.MAX_BYTES,
         revisions=sorted((r for r in board.revisions.values() if r.topic_id == topic.id), key=lambda r: -r.revision)

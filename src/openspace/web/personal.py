@@ -206,7 +206,7 @@ def finish(v: Visit, board: Board, shared: Shared) -> tuple[list[packing.Part], 
     places += [((at, at + len(shared.token)), [v.csrf]) for at in shared.tokens]
     if v.here():  # a live page: its regions' hashes, for its first ask (regions.hashes_script)
         cut = shared.cut()
-        mine_hashed = {name: regions.region_hash(markup) for name, markup in regions_.items() if name in cut.kids}
+        mine_hashed = {name: regions.own_hash(markup) for name, markup in regions_.items() if name in cut.kids}
         body_end = shared.html.rindex("</body>")
         places += [((body_end, body_end), [regions.hashes_script(cut.hashes | mine_hashed)])]
     parts: list[packing.Part] = []

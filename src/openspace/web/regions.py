@@ -80,14 +80,19 @@ def regions(html: str) -> dict[str, str]:
     return {r.name: html[r.start : r.end] for r in find(html)}
 
 
-@lru_cache(maxsize=4096)
 def region_hash(html: str) -> str:
-    """What a region looks like, in eight characters: equal hashes mean nothing to send. (Kept
-    by markup: a person's own regions are the same few variants for everyone, web/personal.py.)"""
+    """What a region looks like, in eight characters: equal hashes mean nothing to send."""
     steady = CSRF.sub(r"\1\2", ACTION_ID.sub(r"\1\2", html)) if "value=" in html else html
     if "data-countdown" in html:
         steady = COUNTDOWN.sub(r"\1", steady)
     return base64.urlsafe_b64encode(hashlib.blake2b(steady.encode(), digest_size=6).digest()).decode()
+
+
+@lru_cache(maxsize=1024)
+def own_hash(html: str) -> str:
+    """`region_hash` of a person's own region, kept by its markup: those are the same few variants
+    for everyone (web/personal.py), and a live page's every ask needs them. Bounded: a few KB each."""
+    return region_hash(html)
 
 
 def hashes_script(hashes: dict[str, str]) -> str:
@@ -182,7 +187,7 @@ class Cut:
         html, kids, own = self.html, self.kids, own or {}
         if any(kids.get(name) for name in own):
             raise ValueError("only a region with none nested in it can be a person's own")
-        hashes = self.hashes | {name: region_hash(markup) for name, markup in own.items() if name in kids}
+        hashes = self.hashes | {name: own_hash(markup) for name, markup in own.items() if name in kids}
         regions_ = [r for rs in kids.values() for r in rs]
         whole: dict[str, bool] = {}
         for region in reversed(regions_):  # inner ones first: a region is whole when all inside it is
@@ -222,7 +227,7 @@ class Cut:
         the same own regions among them) get the same bytes: their forms' CSRF token is the
         shared render's stand-in, which each page replaces with its own (static/js/regions.js)."""
         own = own or {}
-        hashes = self.hashes | {name: region_hash(markup) for name, markup in own.items() if name in self.kids}
+        hashes = self.hashes | {name: own_hash(markup) for name, markup in own.items() if name in self.kids}
         lacking = frozenset(name for name, value in hashes.items() if value not in have)
         key = (seq, clock, lacking, tuple(sorted((n, m) for n, m in own.items() if n in lacking)))
         found = self.kept.get(key)
