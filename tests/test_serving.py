@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
-from openspace import serving
+from openspace import metrics, serving
 from openspace.settings import Settings
 from tests.conftest import create_event
 from tests.server import running_server
@@ -226,10 +226,13 @@ async def test_an_ask_given_up_while_waiting_is_passed_over_and_a_full_queue_say
     async def send(message: dict) -> None:  # type: ignore[type-arg]
         answered.append(message.get("status"))
 
+    waiting = metrics.ASKS_WAITING._value.get()
     turns = serving.Turns(app, per_turn=1, waiting=2)  # type: ignore[arg-type]
     first, second, third, fourth = (asyncio.create_task(turns(s, None, send)) for s in asks(4))  # type: ignore[arg-type]
     await asyncio.sleep(0)  # all four have come in: one started, two wait, one is told to ask later
     assert len(turns.queue) == 2 and fourth.done() and answered[0] == 503  # regions.js asks again later
+    assert metrics.ASKS_WAITING._value.get() == waiting + 2  # what /metrics says
     second.cancel()
     await asyncio.gather(first, third)
     assert second.cancelled() and done == ["/0", "/2"] and not turns.queue
+    assert metrics.ASKS_WAITING._value.get() == waiting

@@ -82,6 +82,11 @@ JOBS = Counter(
     "Heavy jobs asked of the job pool, by job and outcome (done, refused, busy, too_slow, too_big, failed, cancelled).",
     ["job", "outcome"],
 )
+ASKS_WAITING = Gauge(
+    "openspace_asks_waiting",
+    "Live pages' region asks waiting for their turn (serving.Turns): a hall asking faster than served.",
+    multiprocess_mode="livesum",
+)
 JOBS_PENDING = Gauge(
     "openspace_jobs_pending",
     "Heavy jobs running or waiting in the job pool.",

@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from openspace import i18n, links
+from openspace import i18n, links, metrics
 from openspace.jobs import BUSY
 from openspace.limits import TOO_MANY_REFUSALS, Buckets
 from openspace.security import LANG_COOKIE
@@ -253,6 +253,7 @@ class Turns:
                 return
             turn = asyncio.get_running_loop().create_future()
             self.queue.append(turn)
+            metrics.ASKS_WAITING.inc()
             self.tick()
             await turn  # counted as started when handed over; one given up is passed over
         else:
@@ -270,6 +271,7 @@ class Turns:
         self.ticking, self.started = False, 0
         while self.queue and self.started < self.per_turn:
             turn = self.queue.popleft()
+            metrics.ASKS_WAITING.dec()
             if not turn.done():
                 self.started += 1
                 turn.set_result(None)
