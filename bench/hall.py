@@ -7,7 +7,8 @@ server's work: one change makes every open page ask once. Here N phones with the
 (joined participants, their cookies shared as the fan-out phase shares them) each ask as
 regions.js does: `PACE_MS` after a change arrives, at most one ask in flight, one more after it
 if changes came meanwhile, keeping the hashes each answer sends. The facilitator edits topics at
-`rate` changes/s for `seconds`. Measured: from the facilitator's action to each phone's answer
+`rate` changes/s for `seconds`, the pages being the participant page or one session's page
+(`page`: "participant" or "session"). Measured: from the facilitator's action to each phone's answer
 showing it (every change, every phone), the facilitator's action → result, the server's CPU per
 ask (frames included), and asks that failed. The bare app answers each ask with a JSON body it
 made once per change (bench/baseline.py), what uvicorn and Starlette cost for the same asks.
@@ -98,7 +99,8 @@ async def hall(storm: Storm) -> dict[str, Any]:
 
     c, n = storm.c, storm.c["clients"]
     head, epoch = await storm.head_and_epoch()
-    path = f"/e/{storm.run.slug}" if storm.project else f"/e/{c['page_bytes']}"
+    page = {"participant": "", "session": f"/sessions/{storm.run.topics[0]}" if storm.project else ""}[c["page"]]
+    path = f"/e/{storm.run.slug}{page}" if storm.project else f"/e/{c['page_bytes']}"
     ws = f"{storm.ws_base()}?since={head}&epoch={quote(epoch)}"
     opening = (partial(open_phone, c["port"], ws, storm.cookie(i), head, head) for i in range(n))
     phones = await bounded_gather(opening, 64)
@@ -144,6 +146,7 @@ async def hall(storm: Storm) -> dict[str, Any]:
                 shown.append((at - sent) / 1e6)
     asks = sum(p.asks for p in pages)
     storm.result["hall"] = {
+        "page": c["page"],
         "phones": n,
         "changes": len(made),
         "asks": asks,

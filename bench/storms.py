@@ -54,6 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hall-clients", type=int, default=1000, help="open pages asking after changes (1000)")
     parser.add_argument("--hall-rate", type=float, default=2.0, help="facilitator's changes/s in the hall (2)")
     parser.add_argument("--hall-seconds", type=float, default=10.0, help="seconds of changes in the hall (10)")
+    parser.add_argument("--hall-page", choices=("participant", "session"), default="participant", help="their page")
     parser.add_argument("--only", choices=("project", "baseline", "floor"), help="run one side only (no ratios)")
     parser.add_argument("--patience", type=float, default=180.0, help="seconds to wait for a quiet machine")
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if "hall" in phases:
             config = {**common, "mode": "hall", "clients": args.hall_clients, "participants": 200, "limit": 240.0}
             config |= {"storm_rate": args.hall_rate, "seconds": args.hall_seconds, "page_bytes": args.page_bytes}
+            config["page"] = args.hall_page
             results["hall"] = {side: run(side, config, workdir, args.patience) for side in sides}
     results["elapsed_s"] = time.monotonic() - started
     text = table(results)

@@ -85,6 +85,8 @@ class Renderer:
     def __init__(self) -> None:
         self.shared = Pages(limit=256)  # live regions' asks by visitors with nothing of their own
         self.pages = Pages()  # participant pages rendered once for everyone (web/personal.py)
+        self.script_urls: dict[str, dict[str, str]] = {}  # by event slug (`Visit.script_urls`)
+        self.states = Pages()  # page data the same for everyone at a seq (views.seq_data), by event, epoch, seq
         self.static_root = asset_dir("static")
         self.version = static_version(self.static_root)
         self.env = Environment(

@@ -329,22 +329,39 @@ def next_clock_change(board: Board, now: datetime) -> str | None:
     return min(future).astimezone(UTC).isoformat(timespec="seconds") if future else None
 
 
+def seq_data(board: Board, audience: Audience, now: datetime) -> dict[str, Any]:
+    """The page data that is the same for everyone of this audience and language at this seq,
+    until its `clockChange` (a page's caller may keep it till then: `Visit.page_data`)."""
+    return {
+        "clockChange": next_clock_change(board, now),
+        "state": state_for(board, audience),
+        "i18n": {key: i18n.gettext(text) for key, text in CLIENT_STRINGS.items()},
+    }
+
+
 def page_data(
-    board: Board, audience: Audience, me: str | None, slug: str, epoch: str, csrf: str = ""
+    board: Board,
+    audience: Audience,
+    me: str | None,
+    slug: str,
+    epoch: str,
+    csrf: str = "",
+    shared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything the page's script starts from: the same state a snapshot would carry."""
-    language = i18n.current_language()
+    """Everything the page's script starts from: the same state a snapshot would carry (with
+    `shared`, the `seq_data` the caller kept)."""
     now = datetime.now(UTC)
+    shared = seq_data(board, audience, now) if shared is None else shared
     return {
         "slug": slug,
         "seq": board.seq,
         "epoch": epoch,
         "audience": audience,
-        "clockChange": next_clock_change(board, now),
-        "language": language,
+        "clockChange": shared["clockChange"],
+        "language": i18n.current_language(),
         "timezone": board.event.timezone,
-        "state": state_for(board, audience),
-        "i18n": {key: i18n.gettext(text) for key, text in CLIENT_STRINGS.items()},
+        "state": shared["state"],
+        "i18n": shared["i18n"],
         **own_data(board, audience, me, csrf, now),
     }
 
