@@ -133,6 +133,39 @@ async def test_a_missed_message_is_filled_from_the_change_log_in_order(make_stor
         await stop_worker(b)
 
 
+async def test_a_batch_here_that_read_anothers_changes_first_does_not_leave_the_sockets_behind(
+    make_store: MakeStore,
+) -> None:
+    """B writes after A, before A's messages reach B: B's batch reads A's changes into B's cached
+    board, so the board was ahead of B's sockets when B first heard of the event, and B's own
+    change went out as a hole: every socket of the event on B was closed 4008 (the benchmark's
+    setup on two PostgreSQL workers timed out, one run in five). The sockets get A's changes
+    from the log first, in order, and nobody is closed."""
+    bus = MemoryBus()
+    a = await start_worker(make_store, bus)
+    b = await start_worker(make_store, MemoryBus())  # hears only its own, and what we hand it
+    try:
+        event, _ = await a.service.create_event(EVENT)
+        await b.service.board(event.id)  # cached on B at 0, where its socket is
+        screen = Screen(b.hub, event.id)
+        await screen.client.go_live(0)
+        late: list[Committed] = []
+        bus.subscribe(lambda m: late.append(m) if isinstance(m, Committed) else None)
+        for i in range(3):
+            await a.service.execute(event.id, FAC, "space.add", {"name": f"A{i}"})
+        await b.service.execute(event.id, FAC, "space.add", {"name": "B"})  # reads 1..3, writes 4
+        await b.settle()
+        assert screen.seqs == [1, 2, 3, 4] and screen.closed_with is None
+        for message in late:  # A's own messages arrive after all: dropped, not repeated
+            b.feed.take(message)
+        await b.settle()
+        assert screen.seqs == [1, 2, 3, 4] and screen.closed_with is None
+        assert len((await b.service.board(event.id)).spaces) == 4
+    finally:
+        await stop_worker(a)
+        await stop_worker(b)
+
+
 async def test_a_missed_rename_is_filled_from_the_log_as_it_was_sent_live(make_store: MakeStore) -> None:
     """The log keeps a rename's slim patch, only the topics' changed fields (domain/patches.py).
     Filling a gap from it must send the screens those fields and lay them over the cached board:

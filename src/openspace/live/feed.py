@@ -74,9 +74,16 @@ class Feed:
         head = self.heads.get(event_id)
         if head is None:
             # first heard of here: whoever holds the cached board (and every socket that caught up
-            # from it) is at its number, and this change is the next one or later
+            # from it) is at its number, and this change is the next one or later. But the board
+            # may have moved on without the sockets: a batch written here reads what another
+            # worker wrote meanwhile into it before that worker's messages arrive. So never past
+            # what the live sockets were sent: the rest is read from the log, in order (it was
+            # a hole they were closed for, all of one worker's sockets at an event's start).
             cached = self.boards.known_head(event_id)
             head = seq - 1 if cached is None else min(cached, seq - 1)
+            sent = self.hub.lowest(event_id)
+            if sent is not None:
+                head = min(head, sent)
         if seq <= head:
             return
         if seq == head + 1:
