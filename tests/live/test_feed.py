@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,42 @@ async def two(make_store: MakeStore) -> AsyncIterator[tuple[Worker, Worker]]:
     await stop_worker(b)
 
 
+@dataclass
+class Deaf:
+    """A on the bus; B hears only its own changes and what a test hands it; an event whose board
+    B has cached at 0, with one socket of B's live there; what A published, kept."""
+
+    a: Worker
+    b: Worker
+    event_id: str
+    screen: Screen
+    heard: list[Committed]
+
+
+@asynccontextmanager
+async def deaf_pair(make_store: MakeStore, log_keep: int = 1000) -> AsyncIterator[Deaf]:
+    bus = MemoryBus()
+    a = await start_worker(make_store, bus, log_keep=log_keep)
+    b = await start_worker(make_store, MemoryBus(), log_keep=log_keep)
+    try:
+        event, _ = await a.service.create_event(EVENT)
+        await b.service.board(event.id)
+        screen = Screen(b.hub, event.id)
+        await screen.client.go_live(0)
+        heard: list[Committed] = []
+        bus.subscribe(lambda m: heard.append(m) if isinstance(m, Committed) else None)
+        yield Deaf(a, b, event.id, screen, heard)
+    finally:
+        await stop_worker(a)
+        await stop_worker(b)
+
+
+@pytest.fixture
+async def deaf(make_store: MakeStore) -> AsyncIterator[Deaf]:
+    async with deaf_pair(make_store) as pair:
+        yield pair
+
+
 async def test_a_change_written_by_one_process_reaches_the_others_sockets_and_board(two: tuple[Worker, Worker]) -> None:
     """B's cached board and B's sockets follow what A commits: nothing assumes one process."""
     a, b = two
@@ -105,65 +142,39 @@ async def test_a_change_written_by_one_process_reaches_the_others_sockets_and_bo
     assert b.feed.filled == 0  # nothing went missing: nothing read from the log
 
 
-async def test_a_missed_message_is_filled_from_the_change_log_in_order(make_store: MakeStore) -> None:
+async def test_a_missed_message_is_filled_from_the_change_log_in_order(deaf: Deaf) -> None:
     """A bus that drops a message (pub/sub is at most once): the next one reveals the gap."""
-    bus = MemoryBus()
-    a = await start_worker(make_store, bus)
-    b = await start_worker(make_store, MemoryBus())  # hears only what we hand it below
-    try:
-        event, _ = await a.service.create_event(EVENT)
-        await b.service.board(event.id)
-        screen = Screen(b.hub, event.id)
-        await screen.client.go_live(0)
-        lost: list[Committed] = []
-        bus.subscribe(lambda m: lost.append(m) if isinstance(m, Committed) else None)
-        for i in range(4):
-            await a.service.execute(event.id, FAC, "space.add", {"name": f"R{i}"})
-        b.feed.take(lost[3])  # 1..3 never arrived; 4 did
-        await b.settle()
-        assert screen.seqs == [1, 2, 3, 4] and screen.closed_with is None
-        assert b.feed.filled == 4
-        assert len((await b.service.board(event.id)).spaces) == 4
-        for message in lost:  # the lost ones turn up late after all: dropped, not repeated
-            b.feed.take(message)
-        await b.settle()
-        assert screen.seqs == [1, 2, 3, 4]
-    finally:
-        await stop_worker(a)
-        await stop_worker(b)
+    a, b, screen, lost = deaf.a, deaf.b, deaf.screen, deaf.heard
+    for i in range(4):
+        await a.service.execute(deaf.event_id, FAC, "space.add", {"name": f"R{i}"})
+    b.feed.take(lost[3])  # 1..3 never arrived; 4 did
+    await b.settle()
+    assert screen.seqs == [1, 2, 3, 4] and screen.closed_with is None
+    assert b.feed.filled == 4
+    assert len((await b.service.board(deaf.event_id)).spaces) == 4
+    for message in lost:  # the lost ones turn up late after all: dropped, not repeated
+        b.feed.take(message)
+    await b.settle()
+    assert screen.seqs == [1, 2, 3, 4]
 
 
-async def test_a_batch_here_that_read_anothers_changes_first_does_not_leave_the_sockets_behind(
-    make_store: MakeStore,
-) -> None:
+async def test_a_batch_here_that_read_anothers_changes_first_does_not_leave_the_sockets_behind(deaf: Deaf) -> None:
     """B writes after A, before A's messages reach B: B's batch reads A's changes into B's cached
     board, so the board was ahead of B's sockets when B first heard of the event, and B's own
     change went out as a hole: every socket of the event on B was closed 4008 (the benchmark's
     setup on two PostgreSQL workers timed out, one run in five). The sockets get A's changes
     from the log first, in order, and nobody is closed."""
-    bus = MemoryBus()
-    a = await start_worker(make_store, bus)
-    b = await start_worker(make_store, MemoryBus())  # hears only its own, and what we hand it
-    try:
-        event, _ = await a.service.create_event(EVENT)
-        await b.service.board(event.id)  # cached on B at 0, where its socket is
-        screen = Screen(b.hub, event.id)
-        await screen.client.go_live(0)
-        late: list[Committed] = []
-        bus.subscribe(lambda m: late.append(m) if isinstance(m, Committed) else None)
-        for i in range(3):
-            await a.service.execute(event.id, FAC, "space.add", {"name": f"A{i}"})
-        await b.service.execute(event.id, FAC, "space.add", {"name": "B"})  # reads 1..3, writes 4
-        await b.settle()
-        assert screen.seqs == [1, 2, 3, 4] and screen.closed_with is None
-        for message in late:  # A's own messages arrive after all: dropped, not repeated
-            b.feed.take(message)
-        await b.settle()
-        assert screen.seqs == [1, 2, 3, 4] and screen.closed_with is None
-        assert len((await b.service.board(event.id)).spaces) == 4
-    finally:
-        await stop_worker(a)
-        await stop_worker(b)
+    a, b, screen = deaf.a, deaf.b, deaf.screen
+    for i in range(3):
+        await a.service.execute(deaf.event_id, FAC, "space.add", {"name": f"A{i}"})
+    await b.service.execute(deaf.event_id, FAC, "space.add", {"name": "B"})  # reads 1..3, writes 4
+    await b.settle()
+    assert screen.seqs == [1, 2, 3, 4] and screen.closed_with is None
+    for message in deaf.heard:  # A's own messages arrive after all: dropped, not repeated
+        b.feed.take(message)
+    await b.settle()
+    assert screen.seqs == [1, 2, 3, 4] and screen.closed_with is None
+    assert len((await b.service.board(deaf.event_id)).spaces) == 4
 
 
 async def test_a_missed_rename_is_filled_from_the_log_as_it_was_sent_live(make_store: MakeStore) -> None:
@@ -218,26 +229,15 @@ async def test_a_reconnected_bus_catches_up_even_the_last_change_of_a_burst(make
 
 
 async def test_a_gap_past_the_log_sends_screens_to_resume_from_a_snapshot(make_store: MakeStore) -> None:
-    bus = MemoryBus()
-    a = await start_worker(make_store, bus, log_keep=10)
-    b = await start_worker(make_store, MemoryBus(), log_keep=10)
-    try:
-        event, _ = await a.service.create_event(EVENT)
-        await b.service.board(event.id)
-        screen = Screen(b.hub, event.id)
-        await screen.client.go_live(0)
-        last: list[Committed] = []
-        bus.subscribe(lambda m: last.append(m) if isinstance(m, Committed) else None)
-        space = (await a.service.execute(event.id, FAC, "space.add", {"name": "R"}))["space"]
+    async with deaf_pair(make_store, log_keep=10) as deaf:
+        a, b, screen, event_id = deaf.a, deaf.b, deaf.screen, deaf.event_id
+        space = (await a.service.execute(event_id, FAC, "space.add", {"name": "R"}))["space"]
         for i in range(119):  # the log keeps the last 10 (trimmed every 100)
-            await a.service.execute(event.id, FAC, "space.update", {"space": space, "name": f"R{i}"})
-        b.feed.take(last[-1])
+            await a.service.execute(event_id, FAC, "space.update", {"space": space, "name": f"R{i}"})
+        b.feed.take(deaf.heard[-1])
         await b.settle()
         assert screen.closed_with == CLOSE_LAGGING and screen.seqs == []
-        assert (await b.service.board(event.id)).seq == 120  # read afresh, not patched across the hole
-    finally:
-        await stop_worker(a)
-        await stop_worker(b)
+        assert (await b.service.board(event_id)).seq == 120  # read afresh, not patched across the hole
 
 
 async def test_deleting_an_event_or_replacing_its_link_closes_screens_on_every_process(
