@@ -44,11 +44,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from openspace.domain.errors import N_, DomainError, Unavailable
+from openspace.domain.errors import BUSY, N_, DomainError, Unavailable
 
 T = TypeVar("T")
 
-BUSY = N_("The server is busy with other work. Please try again in a moment.")
 TOO_SLOW = N_("That took too long to prepare. Please try again later.")
 TOO_BIG = N_("That was too large to prepare. Please try something smaller.")
 OUTCOMES = {BUSY: "busy", TOO_SLOW: "too_slow", TOO_BIG: "too_big"}  # how a job ended, for `Counts`

@@ -39,7 +39,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from openspace import i18n, links, metrics
-from openspace.jobs import BUSY
+from openspace.domain.errors import BUSY
 from openspace.limits import TOO_MANY_REFUSALS, Buckets
 from openspace.security import LANG_COOKIE
 from openspace.settings import Settings

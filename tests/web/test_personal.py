@@ -33,6 +33,11 @@ FRESH = [
 CSRF = (re.compile(r'(name="csrf" value=")[^"]*(")'), r"\1\2")
 
 
+def cut_answer(html: str, have: set[str], seq: int | None) -> dict:  # type: ignore[type-arg]
+    """What a page rendered as `html` sends a live page that has `have` (regions.Cut)."""
+    return regions.Cut.of(html).answer(have, seq)
+
+
 def steady(html: str, *more: tuple[re.Pattern[str], str]) -> str:
     for pattern, keep in [*FRESH, *more]:
         html = pattern.sub(keep, html)
@@ -73,7 +78,7 @@ def same_page(browser: TestClient, event: EventHandle, whole: Any, label: str) -
     for gone in (names[::3], [n for n in names if n.startswith(("t-", "row-", "mine", "banner"))], ["top"]):
         have = " ".join(h for n, h in asked["hashes"].items() if n not in gone)
         partial = browser.get(event.path, headers={"x-regions": have}).json()
-        reference = regions.answer(whole(browser, event.path).text, set(have.split()), partial["seq"])
+        reference = cut_answer(whole(browser, event.path).text, set(have.split()), partial["seq"])
         assert partial["regions"] and partial["hashes"] == reference["hashes"], label
         assert partial["outer"] == reference["outer"], label
         assert {k: steady(v, CSRF) for k, v in partial["regions"].items()} == {

@@ -23,6 +23,11 @@ PAGE = (
 )
 
 
+def cut_answer(html: str, have: set[str], seq: int | None) -> dict:  # type: ignore[type-arg]
+    """What a page rendered as `html` sends a live page that has `have` (regions.Cut)."""
+    return regions.Cut.of(html).answer(have, seq)
+
+
 def ask(client: TestClient, path: str, have: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
     response = client.get(path, headers={"x-regions": " ".join((have or {}).values())})
     assert response.headers["content-type"].startswith("application/json"), response.text[:200]
@@ -60,15 +65,15 @@ def test_a_changed_item_of_an_unchanged_list_goes_alone() -> None:
         '<ul data-region="list"><li data-region="a">one</li><!--/a--><li data-region="b">two</li><!--/b-->'
         "</ul><!--/list-->"
     )
-    first = regions.answer(page, set(), 3)
+    first = cut_answer(page, set(), 3)
     assert first["regions"]["list"] == page[: page.index("<!--/list-->")]
     assert set(first["hashes"]) == {"list", "a", "b"}
     changed = page.replace(">two<", ">TWO<")
-    second = regions.answer(changed, set(first["hashes"].values()), 4)
+    second = cut_answer(changed, set(first["hashes"].values()), 4)
     assert second["regions"] == {"b": '<li data-region="b">TWO</li>'}
     assert set(second["hashes"]) == {"b"} and second["outer"] == ["list"]
     now = {**first["hashes"], **second["hashes"]}
-    assert regions.answer(changed, set(now.values()), 4)["regions"] == {}
+    assert cut_answer(changed, set(now.values()), 4)["regions"] == {}
 
 
 def test_a_changed_list_goes_with_the_items_the_page_has_as_stubs() -> None:
@@ -77,9 +82,9 @@ def test_a_changed_list_goes_with_the_items_the_page_has_as_stubs() -> None:
         '<ul data-region="list"><li data-region="a">one</li><!--/a--><li data-region="b">two</li><!--/b-->'
         "</ul><!--/list-->"
     )
-    have = set(regions.answer(page, set(), 3)["hashes"].values())
+    have = set(cut_answer(page, set(), 3)["hashes"].values())
     grown = page.replace("</ul>", '<li data-region="c">three</li><!--/c--></ul>').replace(">two<", ">TWO<")
-    answer = regions.answer(grown, have, 4)
+    answer = cut_answer(grown, have, 4)
     assert answer["regions"] == {
         "list": '<ul data-region="list"><template data-same="a"></template><li data-region="b">TWO</li><!--/b-->'
         '<li data-region="c">three</li><!--/c--></ul>'

@@ -23,6 +23,10 @@ def N_(message: str) -> str:
     return message
 
 
+# a refusal for load, not for anything the person did: the job pool full, live pages waiting too long
+BUSY = N_("The server is busy with other work. Please try again in a moment.")
+
+
 class OpenspaceError(Exception):
     pass
 

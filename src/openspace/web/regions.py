@@ -135,11 +135,6 @@ def nesting(found: list[Region]) -> dict[str, list[Region]]:
     return kids
 
 
-def answer(html: str, have: set[str], seq: int | None) -> dict[str, Any]:
-    """What a page that has the regions hashed in `have` lacks (`Cut.answer`)."""
-    return Cut.of(html).answer(have, seq)
-
-
 @dataclass(frozen=True)
 class Encoded:
     """A live page's answer as sent: JSON, and gzipped when long enough to be worth it."""
@@ -175,7 +170,9 @@ class Cut:
 
         return cls(html, kids, {r.name: region_hash(own(r)) for rs in kids.values() for r in rs})
 
-    def answer(self, have: set[str], seq: int | None, own: dict[str, str] | None = None) -> dict[str, Any]:
+    def answer(
+        self, have: set[str], seq: int | None, own: dict[str, str] | None = None, hashes: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """What a page that has the regions hashed in `have` lacks: for each region whose own
         markup changed, the region, with the nested regions the page has whole as stubs; inside a
         region whose own markup did not change, only what changed in it. With the names of all
@@ -183,11 +180,13 @@ class Cut:
         included (the page keeps the hashes of what it was not sent).
 
         For one person's page made from a shared one, `own` holds their own regions' markup in
-        place of the shared ones' (regions with none nested)."""
+        place of the shared ones' (regions with none nested); `hashes`, all regions' with the
+        person's own, if the caller has them already (`encoded`)."""
         html, kids, own = self.html, self.kids, own or {}
         if any(kids.get(name) for name in own):
             raise ValueError("only a region with none nested in it can be a person's own")
-        hashes = self.hashes | {name: own_hash(markup) for name, markup in own.items() if name in kids}
+        if hashes is None:
+            hashes = self.hashes | {name: own_hash(markup) for name, markup in own.items() if name in kids}
         regions_ = [r for rs in kids.values() for r in rs]
         whole: dict[str, bool] = {}
         for region in reversed(regions_):  # inner ones first: a region is whole when all inside it is
@@ -232,7 +231,7 @@ class Cut:
         key = (seq, clock, lacking, tuple(sorted((n, m) for n, m in own.items() if n in lacking)))
         found = self.kept.get(key)
         if found is None:
-            cut = self.answer(have, seq, own)
+            cut = self.answer(have, seq, own, hashes)
             cut["clockChange"] = clock
             body = orjson.dumps(cut)
             found = Encoded(body, packing.gzip_small(body) if len(body) >= packing.SMALL else None)
