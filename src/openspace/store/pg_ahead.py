@@ -61,11 +61,13 @@ class ReadAhead(CommonTransaction):
         db = self.db
         fresh = [e for e in events if e not in self.locked]
         behind = {e: seq for e, seq in since.items() if e in fresh}
-        locks = db.execute(LOCK_SQL, (fresh,)) if fresh else None
-        heads = db.execute(DOC_HEADS_SQL, (fresh,)) if fresh else None
-        after = db.execute(BEHIND_SQL, (list(behind), list(behind.values()), CATCH_UP)) if behind else None
-        applied = db.execute(APPLIED_SQL, tuple(map(list, zip(*actions, strict=True)))) if actions else None
-        names = db.execute(NAMES_SQL, (participants,)) if participants else None
+        locks = db.execute(LOCK_SQL, (fresh,), binary=True) if fresh else None
+        heads = db.execute(DOC_HEADS_SQL, (fresh,), binary=True) if fresh else None
+        after = db.execute(BEHIND_SQL, (list(behind), list(behind.values()), CATCH_UP), binary=True) if behind else None
+        applied = (
+            db.execute(APPLIED_SQL, tuple(map(list, zip(*actions, strict=True))), binary=True) if actions else None
+        )
+        names = db.execute(NAMES_SQL, (participants,), binary=True) if participants else None
         if locks is not None and heads is not None:
             found = {str(e): int(head) for e, head in locks.fetchall()}
             self.locked.update({e: found.get(e, 0) for e in fresh})  # 0: no such event (deleted)

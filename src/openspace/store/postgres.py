@@ -104,18 +104,20 @@ class PostgresTransaction(ReadAhead):
 
     def flush(self) -> None:
         """The batch's log, heads and answers, sent without waiting for an answer: the commit
-        that follows is the transaction's one more round trip (pipeline mode)."""
+        that follows is the transaction's one more round trip (pipeline mode). Their arrays go in
+        binary: as text, psycopg quotes each element with a regular expression, a fifth of the
+        writer's own time (issue #17; the reads ahead do the same: pg_ahead.py)."""
         db = self.db
         if self.log:
-            db.execute(LOG_SQL, tuple(map(list, zip(*self.log, strict=True))))
+            db.execute(LOG_SQL, tuple(map(list, zip(*self.log, strict=True))), binary=True)
         if self.heads:
             ids = list(self.heads)
             added = [self.heads[e] - self.locked.get(e, 0) for e in ids]
-            db.execute(HEADS_SQL, (ids, added, [self.heads[e] for e in ids]))
+            db.execute(HEADS_SQL, (ids, added, [self.heads[e] for e in ids]), binary=True)
             self.locked.update(self.heads)
         if self.answers:
             rows = [(*key, result) for key, result in self.answers.items()]
-            db.execute(ANSWERS_SQL, tuple(map(list, zip(*rows, strict=True))))
+            db.execute(ANSWERS_SQL, tuple(map(list, zip(*rows, strict=True))), binary=True)
         self.log, self.heads, self.answers = [], {}, {}
 
     def head_seq(self, event_id: str) -> int:
