@@ -94,6 +94,19 @@ class Page:
             self.schedule()
 
 
+def showing(made: list[int], sent: dict[int, int], pages: list[Page]) -> tuple[list[float], int]:
+    """From each change to each page's first answer at or past it, ms; and how many never came."""
+    shown, missing = [], 0
+    for seq in made:
+        for page in pages:
+            at = next((t for s, t in page.shown if s >= seq), None)
+            if at is None or sent.get(seq) is None:
+                missing += 1
+            else:
+                shown.append((at - sent[seq]) / 1e6)
+    return shown, missing
+
+
 async def hall(storm: Storm) -> dict[str, Any]:
     from .stormload import PhoneBrowser, open_phone
 
@@ -113,6 +126,14 @@ async def hall(storm: Storm) -> dict[str, Any]:
             key, _, value = storm.cookie(i).partition("=")
             browser.cookies[key] = value
         pages.append(Page(phone, browser, path, pace_ms() / 1e3))
+    laptops = []  # the facilitator's board, open on a laptop: rendered for each of its asks
+    for _ in range(c.get("laptops", 0) if storm.project else 0):
+        phone = await open_phone(c["port"], ws, storm.run.facilitator, head, head)
+        browser = PhoneBrowser(c["port"])
+        key, _, value = storm.run.facilitator.partition("=")
+        browser.cookies[key] = value
+        laptops.append(Page(phone, browser, f"/e/{storm.run.slug}/facilitate", pace_ms() / 1e3))
+    pages += laptops
     await bounded_gather((page.ask for page in pages), 64)  # each page's first ask brings every region
     if any(not page.hashes and storm.project for page in pages):
         raise RuntimeError(f"a page's first ask failed: {next(p.problem for p in pages if not p.hashes)}")
@@ -135,15 +156,8 @@ async def hall(storm: Storm) -> dict[str, Any]:
     for page in pages:
         page.phone.close()
         page.browser.close()
-    shown, missing = [], 0
-    for seq in made:
-        sent = storm.run.sent.get(seq)
-        for page in pages:
-            at = next((t for s, t in page.shown if s >= seq), None)
-            if at is None or sent is None:
-                missing += 1
-            else:
-                shown.append((at - sent) / 1e6)
+    phones_shown, missing = showing(made, storm.run.sent, [p for p in pages if p not in laptops])
+    laptops_shown, laptops_missing = showing(made, storm.run.sent, laptops)
     asks = sum(p.asks for p in pages)
     storm.result["hall"] = {
         "page": c["page"],
@@ -152,8 +166,10 @@ async def hall(storm: Storm) -> dict[str, Any]:
         "asks": asks,
         "failures": sum(p.failures for p in pages),
         "first_failure": next((p.problem for p in pages if p.problem), None),
-        "shown": summary(shown),
-        "not_shown": missing,
+        "shown": summary(phones_shown),
+        "not_shown": missing + laptops_missing,
+        "laptops": len(laptops),
+        "laptop_shown": summary(laptops_shown),
         "facilitator": {"changes": len(made), **summary(storm.run.result_ms)},
         "cpu_ms_per_ask": 1e3 * usage["server_cpu_s"] / max(1, asks),
         **usage,

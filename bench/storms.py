@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hall-rate", type=float, default=2.0, help="facilitator's changes/s in the hall (2)")
     parser.add_argument("--hall-seconds", type=float, default=10.0, help="seconds of changes in the hall (10)")
     parser.add_argument("--hall-page", choices=("participant", "session"), default="participant", help="their page")
+    parser.add_argument("--hall-laptops", type=int, default=0, help="facilitator's board pages open too (0)")
     parser.add_argument("--only", choices=("project", "baseline", "floor"), help="run one side only (no ratios)")
     parser.add_argument("--patience", type=float, default=180.0, help="seconds to wait for a quiet machine")
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if "hall" in phases:
             config = {**common, "mode": "hall", "clients": args.hall_clients, "participants": 200, "limit": 240.0}
             config |= {"storm_rate": args.hall_rate, "seconds": args.hall_seconds, "page_bytes": args.page_bytes}
-            config["page"] = args.hall_page
+            config |= {"page": args.hall_page, "laptops": args.hall_laptops}
             results["hall"] = {side: run(side, config, workdir, args.patience) for side in sides}
     results["elapsed_s"] = time.monotonic() - started
     text = table(results)
@@ -227,6 +228,9 @@ def table(results: dict[str, Any]) -> str:
         row("hall", "change → every open page shows it, p99", (*h, "shown", "p99_ms"), " ms", "")
         row("hall", "change → every open page shows it, p50", (*h, "shown", "p50_ms"), " ms", "")
         row("hall", "changes a page never showed", (*h, "not_shown"), "", "0", False)
+        if pick(results["hall"].get("project"), "hall", "laptops"):
+            board = "the facilitator's open board: change → it shows it, p99"
+            row("hall", board, (*h, "laptop_shown", "p99_ms"), " ms", "", False)
         row("hall", "asks failed", (*h, "failures"), "", "0", False)
         facilitator("hall", h)
         row("hall", "asks answered", (*h, "asks"), "", "", False)
