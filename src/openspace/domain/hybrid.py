@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+from openspace.domain import owned
 from openspace.domain.checks import Args, boolean, text
 from openspace.domain.errors import N_, Invalid
 from openspace.domain.model import Board, Space, Topic
@@ -63,13 +64,7 @@ def counted(topic: Topic, online: bool, step: int) -> dict[str, int]:
 def following_online(board: Board, participant_id: str | None) -> bool:
     """Whether a person follows from elsewhere now: their latest check-in (by slot) was online.
     What announcements for online participants only go by."""
-    if participant_id is None:
-        return False
-    mine = [a for a in board.attendance.values() if a.participant_id == participant_id and a.slot_id in board.slots]
-    if not mine:
-        return False
-    latest = max(mine, key=lambda a: (board.slots[a.slot_id].day, board.slots[a.slot_id].start))
-    return latest.online
+    return owned.of(board, participant_id).online_now  # everyone's latest check-in, found once per board
 
 
 def split(topic: Topic) -> tuple[int, int]:

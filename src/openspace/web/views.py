@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from openspace import i18n
-from openspace.domain import attendance, hybrid, planning
+from openspace.domain import attendance, owned, planning
 from openspace.domain.errors import N_
 from openspace.domain.model import ActionItem, Announcement, Board, Event, Slot, Space, Topic
 from openspace.domain.projection import Audience, hidden_statuses, state_for
@@ -373,13 +373,14 @@ OWN_KEYS = ("me", "csrf", "myInterests", "myAttendance", "myDots", "online", "my
 def own_data(board: Board, audience: Audience, me: str | None, csrf: str, now: datetime) -> dict[str, Any]:
     """The person's own part of the page data (`OWN_KEYS`): what they marked, where they are, the
     server's clock; apart, so a page rendered once for everyone is finished per person (personal.py)."""
+    mine = owned.of(board, me)  # found once per board for everyone: every open page asks
     return {
         "me": me,
         "csrf": csrf,
-        "myInterests": sorted(i.topic_id for i in board.interests.values() if me and i.participant_id == me),
-        "myAttendance": {a.slot_id: a.topic_id for a in board.attendance.values() if me and a.participant_id == me},
-        "myDots": sum(1 for v in board.votes.values() if me and v.participant_id == me),
-        "online": audience == "facilitator" or hybrid.following_online(board, me),
-        "myOnline": sorted(a.slot_id for a in board.attendance.values() if me and a.participant_id == me and a.online),
+        "myInterests": list(mine.interests),
+        "myAttendance": dict(mine.attendance),
+        "myDots": mine.dots,
+        "online": audience == "facilitator" or mine.online_now,
+        "myOnline": list(mine.online_slots),
         "serverNow": now.isoformat(timespec="seconds"),
     }
