@@ -6,12 +6,14 @@ Screenshots at 360x740 and 1366x768 land in screenshots/phone-*.png."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx2
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.server import Server
@@ -64,6 +66,13 @@ def keyboard_join(page: Page, url: str, name: str) -> None:
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
 
 
+def edges(png: bytes) -> tuple[int, int]:
+    """How light the navigation's first and last pixel are, 2 px from its top, above its links
+    (0 black, 255 white)."""
+    image = Image.open(io.BytesIO(png)).convert("L")
+    return image.getpixel((0, 2)), image.getpixel((image.width - 1, 2))  # type: ignore[return-value]
+
+
 def clear_of_nav(page: Page, selector: str) -> None:
     """The element is on screen and not under the navigation: below it once stuck at the top, or
     above it while the navigation is still further down the page."""
@@ -111,6 +120,12 @@ def test_the_nav_is_one_row_of_at_most_56_px_and_its_links_keep_headings_clear(
     assert box and box["height"] <= NAV_MAX, box
     tops = {round(b["y"]) for b in nav.locator("a").evaluate_all("as => as.map(a => a.getBoundingClientRect())")}
     assert len(tops) == 1  # one row
+    assert nav.evaluate("n => n.scrollWidth > n.clientWidth")  # five tabs do not fit 360 px: the row scrolls
+    start = edges(nav.screenshot())
+    nav.evaluate("n => { n.scrollLeft = n.scrollWidth }")
+    end = edges(nav.screenshot())
+    assert start[1] < start[0] - 20 and end[0] < end[1] - 20  # a shadow where more tabs wait, not where it ends
+    nav.evaluate("n => { n.scrollLeft = 0 }")
     for anchor in ("#mine", "#agenda", "#marketplace", "#propose"):
         phone.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # from anywhere on the page
         nav.locator(f'a[href="{anchor}"]').focus()
