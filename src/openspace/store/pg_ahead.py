@@ -19,6 +19,7 @@ and the transaction meets the server only when a question's answer is needed and
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -27,20 +28,32 @@ from openspace.store.base import CATCH_UP
 from openspace.store.common import CommonTransaction, logged
 
 LOCK_SQL = "SELECT id, head_seq FROM events WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
-APPLIED_SQL = (
-    "SELECT a.event_id, a.actor, a.action_id, a.result FROM applied_actions a "
+# The batch's other questions, asked after the lock in one statement (`questions_sql`), each
+# part's rows tagged and in one shape: a statement each cost the writer's thread its own Python
+# for every batch (issue #17). After the lock, in the same pipeline: the statement's snapshot is
+# taken once the lock is granted, so it sees everything committed before (report heads, the log).
+DOC_HEADS_PART = (
+    "SELECT 'd', event_id, topic_id, NULL::text, NULL::text, head::bigint FROM report_docs WHERE event_id = ANY(%s)"
+)
+# what another worker logged after a cached board, up to `CATCH_UP` changes on
+BEHIND_PART = (
+    "SELECT 'b', c.event_id, c.kind, c.patch, NULL::text, c.seq FROM changes c "
+    "JOIN unnest(%s::text[], %s::bigint[]) AS k(event_id, since) "
+    "ON c.event_id = k.event_id AND c.seq > k.since AND c.seq <= k.since + %s"
+)
+APPLIED_PART = (
+    "SELECT 'a', a.event_id, a.actor, a.action_id, a.result, NULL::bigint FROM applied_actions a "
     "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(event_id, actor, action_id) "
     "ON a.event_id = k.event_id AND a.actor = k.actor AND a.action_id = k.action_id"
 )
-NAMES_SQL = "SELECT id, name FROM participants WHERE id = ANY(%s)"
-DOC_HEADS_SQL = "SELECT event_id, topic_id, head FROM report_docs WHERE event_id = ANY(%s)"
-# what another worker logged after a cached board, up to `CATCH_UP` changes on: sent after the
-# lock in the same pipeline, so it sees everything committed before the lock was granted
-BEHIND_SQL = (
-    "SELECT c.event_id, c.seq, c.kind, c.patch FROM changes c "
-    "JOIN unnest(%s::text[], %s::bigint[]) AS k(event_id, since) "
-    "ON c.event_id = k.event_id AND c.seq > k.since AND c.seq <= k.since + %s ORDER BY c.event_id, c.seq"
-)
+NAMES_PART = "SELECT 'n', id, name, NULL::text, NULL::text, NULL::bigint FROM participants WHERE id = ANY(%s)"
+
+
+@functools.cache
+def questions_sql(doc_heads: bool, behind: bool, applied: bool, names: bool) -> str:
+    """The parts a batch needs, in this order of parameters."""
+    parts = (DOC_HEADS_PART, doc_heads), (BEHIND_PART, behind), (APPLIED_PART, applied), (NAMES_PART, names)
+    return " UNION ALL ".join(part for part, present in parts if present)
 
 
 class ReadAhead(CommonTransaction):
@@ -62,30 +75,34 @@ class ReadAhead(CommonTransaction):
         fresh = [e for e in events if e not in self.locked]
         behind = {e: seq for e, seq in since.items() if e in fresh}
         locks = db.execute(LOCK_SQL, (fresh,), binary=True) if fresh else None
-        heads = db.execute(DOC_HEADS_SQL, (fresh,), binary=True) if fresh else None
-        after = db.execute(BEHIND_SQL, (list(behind), list(behind.values()), CATCH_UP), binary=True) if behind else None
-        applied = (
-            db.execute(APPLIED_SQL, tuple(map(list, zip(*actions, strict=True))), binary=True) if actions else None
-        )
-        names = db.execute(NAMES_SQL, (participants,), binary=True) if participants else None
-        if locks is not None and heads is not None:
+        params: list[Any] = []
+        if fresh:
+            params.append(fresh)
+        if behind:
+            params += [list(behind), list(behind.values()), CATCH_UP]
+        if actions:
+            params += map(list, zip(*actions, strict=True))
+        if participants:
+            params.append(participants)
+        asked = bool(fresh), bool(behind), bool(actions), bool(participants)
+        answers = db.execute(questions_sql(*asked), params, binary=True) if params else None
+        if locks is not None:
             found = {str(e): int(head) for e, head in locks.fetchall()}
             self.locked.update({e: found.get(e, 0) for e in fresh})  # 0: no such event (deleted)
-            for e in fresh:
-                self.doc_heads[e] = {}
-            for e, topic, head in heads.fetchall():
-                self.doc_heads[str(e)][str(topic)] = int(head)
-        if after is not None:
-            rows: dict[str, list[Any]] = {e: [] for e in behind}
-            for e, seq, kind, patch in after.fetchall():
-                rows[str(e)].append((seq, kind, patch))
-            self.behind.update({e: (behind[e], rows[e]) for e in behind})
-        if applied is not None:
-            self.prior.update({key: None for key in actions})
-            self.prior.update({(str(e), str(a), str(i)): str(result) for e, a, i, result in applied.fetchall()})
-        if names is not None:
-            self.names.update({p: None for p in participants})
-            self.names.update({str(p): str(name) for p, name in names.fetchall()})
+            self.doc_heads.update({e: {} for e in fresh})
+        self.prior.update({key: None for key in actions})
+        self.names.update({p: None for p in participants})
+        after: dict[str, list[Any]] = {e: [] for e in behind}
+        for tag, a, b, c, d, n in answers.fetchall() if answers is not None else ():
+            if tag == "d":
+                self.doc_heads[str(a)][str(b)] = int(n)
+            elif tag == "b":
+                after[str(a)].append((int(n), b, c))
+            elif tag == "a":
+                self.prior[(str(a), str(b), str(c))] = str(d)
+            else:
+                self.names[str(a)] = str(b)
+        self.behind.update({e: (behind[e], sorted(rows, key=lambda row: row[0])) for e, rows in after.items()})
 
     def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
         read = self.behind.get(event_id)

@@ -28,18 +28,18 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from openspace.domain.effects import Effect, NameForgotten, NameSet
-from openspace.domain.model import ENTITY_KINDS, Board, Change, EntityKind, Event, Topic, kind_of
+from openspace.domain.model import Board, Change, Event, kind_of
 from openspace.domain.rows import as_row
 from openspace.store import outbound
 from openspace.store.base import Transaction
 from openspace.store.common import PATCHES_SQL, logged
 from openspace.store.outbound import PostgresOutbound
 from openspace.store.pg_ahead import ReadAhead
+from openspace.store.pg_rows import Held, Rows
 from openspace.store.pg_schema import MIGRATIONS
 from openspace.store.sqlite import (
     BOARD_EVENT_SQL,
     BOARD_KIND_SQL,
-    COLUMNS,
     EVENT_COLUMNS,
     board_from_rows,
     from_row,
@@ -50,25 +50,37 @@ T = TypeVar("T")
 MIGRATION_LOCK = 7_160_514  # pg_advisory_xact_lock key: one worker migrates, the others wait
 
 EVENT_SQL = BOARD_EVENT_SQL.replace("?", "%s")
-# A batch's writes each in one statement, its rows as arrays: executemany sends a statement per
-# row, each with its own Python on the writer's thread, while the batch's events stay locked.
-LOG_SQL = (
-    "INSERT INTO changes (event_id, seq, kind, patch) "
-    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[])"
+# A batch's log, answers and heads in one statement (data-modifying CTEs, each run whatever the
+# query reads): executemany sent a statement per row, and then one statement each cost the
+# writer's thread its own Python for every batch (issue #17). Every event's new head is checked
+# by the server against the numbers handed out: a head that is not what they add up to (never:
+# the row lock forbids it) divides by zero, which fails the statement and so the commit, and the
+# batch is rolled back, with no round trip to look at the heads first.
+LOG_CTE = (
+    "l AS (INSERT INTO changes (event_id, seq, kind, patch) "
+    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[]))"
 )
-ANSWERS_SQL = (
-    "INSERT INTO applied_actions (event_id, actor, action_id, result) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING"
+ANSWERS_CTE = (
+    "a AS (INSERT INTO applied_actions (event_id, actor, action_id, result) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING)"
 )
-# Every event's new head, checked by the server against the numbers handed out: a head that is not
-# what they add up to (never: the row lock forbids it) divides by zero, which fails the statement
-# and so the commit, and the batch is rolled back, with no round trip to look at the heads first.
-HEADS_SQL = (
-    "WITH v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS v(id, added, head)), "
-    "u AS (UPDATE events AS e SET head_seq = e.head_seq + v.added FROM v WHERE e.id = v.id RETURNING e.id, e.head_seq) "
+HEADS_CTE = (
+    "v AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS v(id, added, head)), "
+    "u AS (UPDATE events AS e SET head_seq = e.head_seq + v.added FROM v WHERE e.id = v.id RETURNING e.id, e.head_seq)"
+)
+HEADS_CHECK = (
     "SELECT 1 / CASE WHEN (SELECT count(*) FROM v JOIN u ON u.id = v.id AND u.head_seq = v.head) "
     "= (SELECT count(*) FROM v) THEN 1 ELSE 0 END"
 )
+
+
+@functools.cache
+def flush_sql(log: bool, answers: bool, heads: bool) -> str:
+    """The one statement that writes what a batch has of the three, in this order of parameters."""
+    parts = [cte for cte, present in ((LOG_CTE, log), (ANSWERS_CTE, answers), (HEADS_CTE, heads)) if present]
+    return f"WITH {', '.join(parts)} {HEADS_CHECK if heads else 'SELECT 1'}"
+
+
 KIND_SQL = {kind: sql.replace("?", "%s") for kind, sql in BOARD_KIND_SQL.items()}
 
 
@@ -83,8 +95,10 @@ class PostgresTransaction(ReadAhead):
     """One transaction on the writer's thread (see SQLiteTransaction: same batching of the log)."""
 
     def __init__(self, db: psycopg.Connection[Any], log_keep: int) -> None:
-        self.db = db
-        self.outbound = PostgresOutbound(db)  # webhooks' outbox and calendars, in this transaction (#18)
+        self.rows = Rows()  # what the changes wrote, sent before the next statement (pg_rows.py)
+        self.connection = db
+        self.db = Held(db, self.rows)
+        self.outbound = PostgresOutbound(self.db)  # webhooks' outbox and calendars, in this transaction (#18)
         self.log_keep = log_keep
         self.log: list[tuple[str, int, str, str]] = []
         self.locked: dict[str, int] = {}  # events whose row this transaction holds: their head when locked
@@ -103,21 +117,23 @@ class PostgresTransaction(ReadAhead):
         return self.heads.get(event_id, self.locked[event_id])
 
     def flush(self) -> None:
-        """The batch's log, heads and answers, sent without waiting for an answer: the commit
-        that follows is the transaction's one more round trip (pipeline mode). Their arrays go in
-        binary: as text, psycopg quotes each element with a regular expression, a fifth of the
-        writer's own time (issue #17; the reads ahead do the same: pg_ahead.py)."""
-        db = self.db
+        """The batch's log, heads and answers in one statement (`flush_sql`), sent without waiting
+        for an answer: the commit that follows is the transaction's one more round trip (pipeline
+        mode). Their arrays go in binary: as text, psycopg quotes each element with a regular
+        expression, a fifth of the writer's own time (issue #17; the reads ahead do the same:
+        pg_ahead.py)."""
+        self.rows.write(self.connection)
+        params: list[list[Any]] = []
         if self.log:
-            db.execute(LOG_SQL, tuple(map(list, zip(*self.log, strict=True))), binary=True)
+            params += map(list, zip(*self.log, strict=True))
+        if self.answers:
+            params += map(list, zip(*[(*key, result) for key, result in self.answers.items()], strict=True))
         if self.heads:
             ids = list(self.heads)
-            added = [self.heads[e] - self.locked.get(e, 0) for e in ids]
-            db.execute(HEADS_SQL, (ids, added, [self.heads[e] for e in ids]), binary=True)
+            params += [ids, [self.heads[e] - self.locked.get(e, 0) for e in ids], [self.heads[e] for e in ids]]
             self.locked.update(self.heads)
-        if self.answers:
-            rows = [(*key, result) for key, result in self.answers.items()]
-            db.execute(ANSWERS_SQL, tuple(map(list, zip(*rows, strict=True))), binary=True)
+        if params:
+            self.db.execute(flush_sql(bool(self.log), bool(self.answers), bool(self.heads)), params, binary=True)
         self.log, self.heads, self.answers = [], {}, {}
 
     def head_seq(self, event_id: str) -> int:
@@ -138,18 +154,10 @@ class PostgresTransaction(ReadAhead):
         if event_id not in self.locked:  # without the row lock another worker could take the same seq
             raise RuntimeError(f"change {seq} of event {event_id} written without lock_event")
         db = self.db
-        moved = [e.id for e in change.upserts if isinstance(e, Topic)]
-        if len(moved) > 1:  # a swap: free the cells first, so it never trips the one-topic-per-cell index
-            db.execute("UPDATE topics SET slot_id = NULL, space_id = NULL WHERE id = ANY(%s)", (moved,))
-        for kind in ENTITY_KINDS:
-            rows = [as_row(e) for e in change.upserts if kind_of(e) == kind]
-            if rows:
-                with db.cursor() as cur:
-                    cur.executemany(upsert_sql(kind), [(*row.values(), event_id) for row in rows])
-        for kind in reversed(ENTITY_KINDS):
-            ids = [entity_id for k, entity_id in change.deletes if k == kind]
-            if ids:
-                db.execute(f"DELETE FROM {kind} WHERE id = ANY(%s) AND event_id = %s", (ids, event_id))
+        for entity in change.upserts:  # noted, and written with the batch's others (pg_rows.py)
+            self.rows.upsert(kind_of(entity), event_id, as_row(entity))
+        for kind, entity_id in change.deletes:
+            self.rows.delete(kind, event_id, entity_id)
         if change.event is not None:
             editable = [c for c in EVENT_COLUMNS if c not in ("id", "slug")]
             values = as_row(change.event)
@@ -213,16 +221,6 @@ class PostgresTransaction(ReadAhead):
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING", (key, value))
-
-
-@functools.cache
-def upsert_sql(kind: EntityKind) -> str:
-    columns = [*COLUMNS[kind], "event_id"]
-    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in COLUMNS[kind] if c != "id")
-    return (
-        f"INSERT INTO {kind} ({', '.join(map(quote, columns))}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {kind}.event_id = excluded.event_id"
-    )
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
