@@ -520,3 +520,35 @@ def test_a_floods_refused_previews_are_refused_before_their_fields_are_decoded(
     assert len(decoded) == 5
     door = act(lisa, event, "topic.propose", title="Sagor")  # six refusals: the door, for everything
     assert door.status_code == 429 and "Too many requests from your address" in door.text and len(decoded) == 5
+
+
+async def test_the_takes_of_one_turn_go_to_redis_together_and_each_is_answered_as_alone(redis: RedisServer) -> None:
+    """Everything asked in one turn of the event loop is one call to Redis (issue #17): of 8
+    actions against a bucket of 5, 5 pass; a request whose second bucket is empty spends its
+    first, as a bucket at a time did; and Redis gone answers None (local buckets count)."""
+    from openspace.sharedlimits import Shared
+
+    shared = Shared(redis.url)
+    five, plenty, none = Buckets("5/36000"), Buckets("100/100"), Buckets("1/36000")
+    try:
+        calls = 0
+        script = shared.script
+
+        async def counted(**kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await script(**kwargs)
+
+        shared.script = counted  # type: ignore[assignment]
+        answers = await asyncio.gather(*(shared.take([("a", plenty), ("b", five)]) for _ in range(8)))
+        assert answers == [True] * 5 + [False] * 3 and calls == 1, answers
+        assert await shared.take([("c", none)]) is True
+        assert await shared.take([("d", plenty), ("c", none)]) is False  # d spent, c refused
+        assert await shared.take([("a", plenty)]) is True and calls == 4
+    finally:
+        await shared.close()
+    gone = Shared(f"redis://127.0.0.1:{free_port()}/0")  # nobody there
+    try:
+        assert await asyncio.gather(gone.take([("a", plenty)]), gone.take([("b", five)])) == [None, None]
+    finally:
+        await gone.close()

@@ -16,7 +16,7 @@ from openspace.domain.model import Change, Space
 from openspace.domain.rules import Actor
 from openspace.live.feed import Feed
 from openspace.live.hub import LocalHub
-from openspace.live.redis_bus import RedisBus, decode, encode
+from openspace.live.redis_bus import PACKED, RedisBus, decode, encode, pack, unpack
 from openspace.service import Service
 from openspace.store.sqlite import SQLiteStore
 from tests.backends import RedisServer
@@ -57,6 +57,20 @@ def test_a_message_survives_its_wire_form() -> None:
     bus, other = RedisBus("redis://127.0.0.1:1/0"), RedisBus("redis://127.0.0.1:1/0")
     for message in (committed(3), Notice("e", "reauth"), update, presence):
         assert bus.is_own(encode(bus.origin, message)) and not bus.is_own(encode(other.origin, message))
+
+
+def test_everything_waiting_goes_as_few_messages_in_order_and_known_as_own_by_its_first_bytes() -> None:
+    """A process publishes what waits as packs of up to PACKED bytes (issue #17): each pack is its
+    messages in order, a message larger than a pack goes alone, and a pack is told as the
+    process's own without parsing it."""
+    bus, other = RedisBus("redis://127.0.0.1:1/0"), RedisBus("redis://127.0.0.1:1/0")
+    big = DocUpdate("e", "t", 1, b"x" * (PACKED + 10), "Eva")
+    messages = [committed(seq) for seq in range(1, 400)] + [big, Notice("e", "reauth"), committed(400)]
+    packs = pack([encode(bus.origin, m) for m in messages])
+    assert 2 < len(packs) < 10 and all(bus.is_own(p) and not other.is_own(p) for p in packs)
+    assert [m for p in packs for _, m in unpack(p)] == messages
+    assert unpack(encode("me", committed(9))) == [("me", committed(9))]  # one message alone, as before
+    assert pack([]) == []
 
 
 async def test_messages_reach_the_other_process_once_and_the_own_at_once(redis: RedisServer) -> None:
