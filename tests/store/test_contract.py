@@ -167,6 +167,36 @@ async def test_a_batch_of_changes_writes_its_rows_in_order(store: Store) -> None
     assert (board.topics["b"].slot_id, board.topics["b"].space_id) == ("r1", "s1")
 
 
+async def test_a_change_never_writes_another_events_row_that_has_the_same_id(store: Store) -> None:
+    """An event's change that names a topic id another event has (an import could) leaves that
+    topic as it was: not renamed, not moved out of its cell, not deleted."""
+    await with_event(store)
+    other = replace(EVENT, id="e2", slug="sjobo")
+    await store.write(lambda tx: tx.insert_event(other, "other-secret-hash"))
+    grid = (Space("s1", "Rum 1"), Slot("r1", "2026-03-14", "10:00", "10:45"))
+    theirs = Topic("t1", "Bokcirkel", slot_id="r1", space_id="s1")
+
+    def write(event_id: str, *changes: Change) -> Any:
+        def batch(tx: Transaction) -> None:
+            head = tx.lock_event(event_id)
+            for seq, change in enumerate(changes, head + 1):
+                tx.apply(event_id, seq, change, change.to_patch())
+
+        return store.write(batch)
+
+    await write(EVENT.id, Change("grid", upserts=(*grid, theirs)))
+    other_grid = (Space("s9", "Sal"), Slot("r9", "2026-03-14", "10:00", "10:45"))
+    intruder = Topic("t1", "Kapad", slot_id=None, space_id=None)
+    await write(
+        other.id,
+        Change("grid", upserts=other_grid),
+        Change("two", upserts=(intruder, Topic("t2", "Egen", slot_id="r9", space_id="s9"))),
+        Change("gone", deletes=(("topics", "t1"),)),
+    )
+    board = await store.load_board(EVENT.id)
+    assert board is not None and board.topics["t1"] == theirs
+
+
 async def test_effects_kept_by_the_store_change_the_name_and_the_answers(store: Store) -> None:
     """NameSet renames the login; NameForgotten takes the name out of kept answers; files are not
     the store's business (the service removes them after commit)."""

@@ -44,7 +44,10 @@ def deletes_sql(kind: EntityKind) -> str:
     return f"DELETE FROM {kind} WHERE (id, event_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
 
 
-FREE_CELLS_SQL = "UPDATE topics SET slot_id = NULL, space_id = NULL WHERE id = ANY(%s) AND slot_id IS NOT NULL"
+FREE_CELLS_SQL = (
+    "UPDATE topics SET slot_id = NULL, space_id = NULL "
+    "WHERE (id, event_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) AND slot_id IS NOT NULL"
+)
 
 
 class Rows:
@@ -64,9 +67,9 @@ class Rows:
         if not self.held:
             return
         held, self.held = self.held, {}
-        topics = [entity_id for kind, entity_id in held if kind == "topics"]
-        if len(topics) > 1:
-            db.execute(FREE_CELLS_SQL, (topics,), binary=True)
+        topics = [(entity_id, event) for (kind, entity_id), (event, _) in held.items() if kind == "topics"]
+        if len(topics) > 1:  # only the event's own topics, whatever an id names elsewhere
+            db.execute(FREE_CELLS_SQL, ([i for i, _ in topics], [e for _, e in topics]), binary=True)
         for kind in ENTITY_KINDS:
             rows = [{**row, "event_id": event} for (k, _), (event, row) in held.items() if k == kind and row]
             if rows:

@@ -142,7 +142,10 @@ class SQLiteTransaction(CommonTransaction):
         moved = [e.id for e in change.upserts if isinstance(e, Topic)]
         if len(moved) > 1:  # a swap, say: free the cells first, so it never trips the one-topic-per-cell index
             marks = ",".join("?" * len(moved))
-            db.execute(f"UPDATE topics SET slot_id = NULL, space_id = NULL WHERE id IN ({marks})", moved)
+            db.execute(  # only this event's: an id another event has is never touched
+                f"UPDATE topics SET slot_id = NULL, space_id = NULL WHERE event_id = ? AND id IN ({marks})",
+                [event_id, *moved],
+            )
         for kind in ENTITY_KINDS:
             rows = [as_row(e) for e in change.upserts if kind_of(e) == kind]
             if rows:
