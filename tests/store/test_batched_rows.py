@@ -82,3 +82,33 @@ async def test_waves_of_changes_in_one_batch_leave_the_database_as_the_board(mak
     finally:
         await service.stop()
         await store.close()
+
+
+def test_every_way_a_statement_leaves_sends_the_held_rows_first() -> None:
+    """execute, executemany (the webhooks' outbox) and a cursor all write the rows held so far
+    before their own statement: nothing in the transaction runs between a change and its rows."""
+    from openspace.store.pg_rows import Held, Rows
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def execute(self, query: str, params: Any = None, **kwargs: Any) -> None:
+            self.sent.append(query.split()[0])
+
+        def executemany(self, query: str, params_seq: Any, **kwargs: Any) -> None:
+            self.sent.append("many " + query.split()[0])
+
+        def cursor(self) -> str:
+            self.sent.append("cursor")
+            return "a cursor"
+
+    for send in ("execute", "executemany", "cursor"):
+        db, rows = Recorder(), Rows()
+        held = Held(db, rows)
+        rows.upsert("spaces", "e1", {"id": "s1", "name": "Rum"})
+        rows.delete("topics", "e1", "t1")
+        args = () if send == "cursor" else ("SELECT 1",) if send == "execute" else ("SELECT 1", [])
+        getattr(held, send)(*args)
+        assert db.sent[:2] == ["INSERT", "DELETE"] and len(db.sent) == 3, (send, db.sent)
+        assert not rows.held

@@ -90,6 +90,10 @@ class Held:
         self.rows.write(self.db)
         return self.db.execute(query, params, **kwargs)
 
+    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+        self.rows.write(self.db)
+        return self.db.executemany(query, params_seq, **kwargs)
+
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         self.rows.write(self.db)
         return self.db.cursor(*args, **kwargs)

@@ -132,8 +132,9 @@ class PostgresTransaction(ReadAhead):
             ids = list(self.heads)
             params += [ids, [self.heads[e] - self.locked.get(e, 0) for e in ids], [self.heads[e] for e in ids]]
             self.locked.update(self.heads)
-        if params:
-            self.db.execute(flush_sql(bool(self.log), bool(self.answers), bool(self.heads)), params, binary=True)
+        if params:  # the rows are out already (above): straight to the connection
+            statement = flush_sql(bool(self.log), bool(self.answers), bool(self.heads))
+            self.connection.execute(statement, params, binary=True)
         self.log, self.heads, self.answers = [], {}, {}
 
     def head_seq(self, event_id: str) -> int:
