@@ -547,6 +547,16 @@ async def test_the_takes_of_one_turn_go_to_redis_together_and_each_is_answered_a
         assert await shared.take([("a", plenty)]) is True and calls == 4
     finally:
         await shared.close()
+    odd = Shared(redis.url)  # an answer that does not match the requests: each gets None, none waits on
+    try:
+
+        async def short(**kwargs: Any) -> list[int]:
+            return [1]
+
+        odd.script = short  # type: ignore[assignment]
+        assert await asyncio.gather(odd.take([("x", plenty)]), odd.take([("y", plenty)])) == [None, None]
+    finally:
+        await odd.close()
     gone = Shared(f"redis://127.0.0.1:{free_port()}/0")  # nobody there
     try:
         assert await asyncio.gather(gone.take([("a", plenty)]), gone.take([("b", five)])) == [None, None]

@@ -102,6 +102,7 @@ class Shared:
         self.client = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self.script = self.client.register_script(TAKE_MANY)
         self.waiting: list[tuple[list[str], list[float], asyncio.Future[bool | None]]] = []
+        self.sending: set[asyncio.Future[None]] = set()
         self.spend_script = self.client.register_script(SPEND)
         self.open_script = self.client.register_script(OPEN)
         self.refresh_script = self.client.register_script(REFRESH)
@@ -122,22 +123,31 @@ class Shared:
         keys = [PREFIX + key for key, _ in buckets]
         self.waiting.append((keys, [x for _, b in buckets for x in (b.count, b.rate)], answer))
         if len(self.waiting) == 1:
-            loop.call_soon(lambda: asyncio.ensure_future(self.take_waiting()))
+            loop.call_soon(self.send_waiting)
         return await answer
+
+    def send_waiting(self) -> None:
+        task = asyncio.ensure_future(self.take_waiting())
+        self.sending.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(self.sending.discard)
 
     async def take_waiting(self) -> None:
         waiting, self.waiting = self.waiting, []
         keys = [key for request in waiting for key in request[0]]
         args: list[float] = [len(waiting), *(len(request[0]) for request in waiting)]
         args += [x for request in waiting for x in request[1]]
+        results: list[int | None] = [None] * len(waiting)
         try:
-            results = await self.script(keys=keys, args=args)
+            answered = list(await self.script(keys=keys, args=args))
+            if len(answered) != len(waiting):
+                raise ValueError(f"{len(answered)} answers to {len(waiting)} requests")
+            results = answered
         except Exception as problem:  # Redis down or slow: the local buckets keep counting
             self.failed(problem)
-            results = [None] * len(waiting)
-        for (_, _, answer), result in zip(waiting, results, strict=True):
-            if not answer.done():
-                answer.set_result(None if result is None else bool(result))
+        finally:  # every waiting request is answered, whatever happened
+            for (_, _, answer), result in zip(waiting, results, strict=True):
+                if not answer.done():
+                    answer.set_result(None if result is None else bool(result))
 
     async def spend(self, key: str, buckets: Buckets, n: float) -> bool:
         """Spend `n` more tokens of `key`, owed down to `-count`; False when Redis cannot be

@@ -56,7 +56,8 @@ def test_a_message_survives_its_wire_form() -> None:
     # a process knows its own messages coming back by their first bytes, whatever their kind
     bus, other = RedisBus("redis://127.0.0.1:1/0"), RedisBus("redis://127.0.0.1:1/0")
     for message in (committed(3), Notice("e", "reauth"), update, presence):
-        assert bus.is_own(encode(bus.origin, message)) and not bus.is_own(encode(other.origin, message))
+        assert bus.is_own(*pack([encode(bus.origin, message)]))
+        assert not bus.is_own(*pack([encode(other.origin, message)]))
 
 
 def test_everything_waiting_goes_as_few_messages_in_order_and_known_as_own_by_its_first_bytes() -> None:

@@ -111,8 +111,8 @@ class RedisBus:
         self.url = url
         self.channel = channel
         self.origin = secrets.token_hex(8)  # this process, to skip its own messages coming back
-        # encode() writes the origin first: our own messages are known by their first bytes, and
-        # skipped without parsing their patches (with two workers, half of everything heard)
+        # encode() writes the origin first and `pack` puts it first in the pack: our own are known
+        # by their first bytes, and skipped without parsing (with two workers, half of all heard)
         self._own = b'[{"o":"' + self.origin.encode() + b'"'
         self.listeners: list[Listener] = []
         self.resyncs: list[Resync] = []
@@ -135,7 +135,7 @@ class RedisBus:
 
     def is_own(self, raw: bytes) -> bool:
         """Published by this process (its listeners had it at once), told without parsing it."""
-        return raw.startswith(self._own) or raw.startswith(self._own[1:])
+        return raw.startswith(self._own)
 
     def subscribe(self, listener: Listener, resync: Resync | None = None) -> None:
         self.listeners.append(listener)
