@@ -143,7 +143,7 @@ def run_one(kind: str, config: dict[str, Any], workdir: Path, backend: servers.B
         result = servers.run_loadgen(config, timeout=config.get("deadline", 400.0) + 60)
         result["elapsed_s"] = time.monotonic() - started
         result["load_before_pct"] = quiet
-        if backend is not None and backend.database_url:
+        if kind == "project" and backend is not None and backend.database_url:
             result["metrics"] = postgres.scrape(server.port)  # the bus lag, as the workers measured it
         return result
     except Exception as problem:

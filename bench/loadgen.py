@@ -802,6 +802,7 @@ def page_weight(host: str, port: int, slug: str) -> dict[str, Any]:
 
 async def durable(c: Config) -> dict[str, Any]:
     """Many concurrent actions through the real path at rising offered rates; acknowledged results/s.
+    (`target` "baseline": the same actions to the bare app's durable writes, bench/pgbare.py.)
 
     openspace allows one connection 10 actions/s, so the load comes from many connections, each
     at most MAX_DRIVER_RATE/s, spread over many events (a few connections each) so that each
@@ -813,6 +814,10 @@ async def durable(c: Config) -> dict[str, Any]:
     drivers: list[tuple[Driver, str]] = []
 
     async def one_event(e: int) -> list[tuple[Driver, str]]:
+        if c.target == "baseline":  # bench/pgbare.py: its events and their topic made at its start
+            path = f"/d/e{e:04d}"
+            conns = [Driver(await open_listener(HOST, c.port, path, "", recorder, False)) for _ in range(per_event)]
+            return [(conn, f"t{e:04d}") for conn in conns]
         browser = Browser(HOST, c.port)
         slug = await asyncio.to_thread(browser.new_event, f"Durable {e}", DAYS[0], DAYS[0])
         data = await asyncio.to_thread(browser.page_data, slug)

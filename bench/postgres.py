@@ -92,6 +92,10 @@ def run(
             offered = [s["offered_per_s"] for s in results["durable"].get("steps", [])]
             rates = [r for r in offered if r <= 6000] or [500.0, 1000.0, 2000.0]  # the target is at 2,000/s
             results["floor"] = pgfloor.steps(pg.create_database("floor"), rates, args.durable_seconds)
+            print("the bare app's same writes behind uvicorn and websockets (bench/pgbare.py) ...", flush=True)
+            config = {**durable_config(workdir / "pg-bare.json"), "target": "baseline"}
+            bare = run_one("pgbare", config, workdir, Backend(pg.create_database("bare")))
+            results["bare"] = bare.get("durable") or {"error": bare.get("error", "no result")}
         n = args.pg_clients
         if n:
             print(f"{n} clients on PostgreSQL + Redis, {args.pg_workers} workers:", flush=True)
@@ -152,6 +156,21 @@ def table(
                     "—",
                     "—",
                     f"{steps_cell({'steps': floor}, num)}; {floor_ratios(pg_durable, floor)}",
+                    "—",
+                )
+            )
+        bare = pg.get("bare") or {}
+        if bare:
+            cell = f"failed: {bare['error'][:60]}" if "error" in bare else steps_cell(bare, num)
+            ratios = floor_ratios(pg_durable, bare.get("steps") or []) if "error" not in bare else "—"
+            rows.append(
+                (
+                    "Durable, the bare app: the same writes behind the same uvicorn, websockets and load generator, "
+                    "one process, offered → acknowledged/s (p99 ms; bench/pgbare.py); then openspace's p99 ÷ the "
+                    "bare app's",
+                    "—",
+                    "—",
+                    f"{cell}; {ratios}",
                     "—",
                 )
             )

@@ -88,7 +88,8 @@ class Backend:
 
 def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
     """kind: "project" (limits at bench scale), "abuse" (openspace as shipped), "baseline", or
-    "floor" (the baseline sending each page as made once per change: bench/baseline.py)."""
+    "floor" (the baseline sending each page as made once per change: bench/baseline.py), or "pgbare"
+    (the bare app's durable writes on `backend`'s PostgreSQL: bench/pgbare.py)."""
     port = free_port()
     extra: dict[str, str] = {}
     if kind == "project" and backend is not None and backend.database_url:
@@ -96,6 +97,8 @@ def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
         command += ["--database-url", backend.database_url, "--bus-url", backend.bus_url]
         command += ["--workers", str(backend.workers), "--log-level", "warning"]
         extra = {"OPENSPACE_METRICS": "1", "OPENSPACE_DB": ""}
+    elif kind == "pgbare" and backend is not None:  # the bare app's durable writes (bench/pgbare.py)
+        command = [sys.executable, "-m", "bench.pgbare", "--port", str(port), "--database-url", backend.database_url]
     elif kind in ("project", "abuse"):
         db = workdir / f"bench-{port}.db"
         command = [sys.executable, "-m", "openspace", "serve", "--no-demo", "--db", str(db), "--port", str(port)]

@@ -49,6 +49,9 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
     assert "error" not in fanout and not fanout["rate"].get("missing"), (fanout, done.stderr[-3000:])
     assert postgres["fanout"]["metrics"]["bus_lag_seconds"]["count"] > 0
     assert postgres["floor"] and all(step["per_second"] > 0 and step["p99_ms"] > 0 for step in postgres["floor"])
+    bare = postgres["bare"]  # the same writes behind a bare app (bench/pgbare.py): every action answered
+    assert "error" not in bare and bare["steps"] and not any(step["unanswered"] for step in bare["steps"]), bare
+    assert all(step["results"] == step["offered_per_s"] for step in bare["steps"]), bare  # steps of 1 s
     assert "PostgreSQL + Redis, 2 workers" in done.stdout
     assert results["snapshot"] and results["regions"]
     abuse = results["abuse"]
