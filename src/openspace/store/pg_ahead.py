@@ -35,11 +35,15 @@ LOCK_SQL = "SELECT id, head_seq FROM events WHERE id = ANY(%s) ORDER BY id FOR U
 DOC_HEADS_PART = (
     "SELECT 'd', event_id, topic_id, NULL::text, NULL::text, head::bigint FROM report_docs WHERE event_id = ANY(%s)"
 )
-# what another worker logged after a cached board, up to `CATCH_UP` changes on
+# What another worker logged after a cached board, up to `CATCH_UP` changes on: a range of the
+# log's key for each event. As a plain join the planner hashed the events and read the whole log
+# for every batch (a sequential scan, 1.1 ms at 10,000 rows and growing with the log, issue #17);
+# the LIMIT keeps the subquery from being merged into such a join, so each event is one index scan.
 BEHIND_PART = (
-    "SELECT 'b', c.event_id, c.kind, c.patch, NULL::text, c.seq FROM changes c "
-    "JOIN unnest(%s::text[], %s::bigint[]) AS k(event_id, since) "
-    "ON c.event_id = k.event_id AND c.seq > k.since AND c.seq <= k.since + %s"
+    "SELECT 'b', k.event_id, c.kind, c.patch, NULL::text, c.seq "
+    "FROM unnest(%s::text[], %s::bigint[]) AS k(event_id, since) "
+    "CROSS JOIN LATERAL (SELECT kind, patch, seq FROM changes WHERE changes.event_id = k.event_id "
+    f"AND seq > k.since AND seq <= k.since + {CATCH_UP} ORDER BY seq LIMIT {CATCH_UP}) AS c"
 )
 APPLIED_PART = (
     "SELECT 'a', a.event_id, a.actor, a.action_id, a.result, NULL::bigint FROM applied_actions a "
@@ -79,7 +83,7 @@ class ReadAhead(CommonTransaction):
         if fresh:
             params.append(fresh)
         if behind:
-            params += [list(behind), list(behind.values()), CATCH_UP]
+            params += [list(behind), list(behind.values())]
         if actions:
             params += map(list, zip(*actions, strict=True))
         if participants:
