@@ -7,6 +7,8 @@ import asyncio
 from contextlib import closing
 from typing import Any
 
+import orjson
+
 from openspace.live.bus import MemoryBus
 from openspace.service import Service
 from openspace.store.pg_ahead import questions_sql
@@ -20,7 +22,10 @@ def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan, *(node for child in plan.get("Plans", []) for node in plan_nodes(child))]
 
 
-def test_the_catch_up_read_is_a_range_of_each_events_log_however_long_the_logs(postgres_url: str) -> None:
+def test_the_questions_read_each_events_rows_by_key_however_long_the_logs(postgres_url: str) -> None:
+    """The catch-up read (what another worker logged after a cached board) and the actions
+    applied before: each an index scan per event or action, never a whole table."""
+
     async def one_event() -> None:
         store = PostgresStore(postgres_url)
         await store.open()
@@ -45,16 +50,23 @@ def test_the_catch_up_read_is_a_range_of_each_events_log_however_long_the_logs(p
             "FROM generate_series(1, %s) g, generate_series(1, %s) s",
             (EVENTS, LOGGED),
         )
+        db.execute(
+            "INSERT INTO applied_actions (event_id, actor, action_id, result) "
+            "SELECT 'e' || g, 'f', 'a' || s, s::text FROM generate_series(1, %s) g, generate_series(1, %s) s",
+            (EVENTS, LOGGED),
+        )
         db.execute("ANALYZE")
         events = [f"e{g}" for g in range(1, 41, 2)]  # a batch of 20 events, each cached 3 changes behind
-        params = [events, [LOGGED - 3] * len(events)]
-        (explained,) = db.execute(
-            "EXPLAIN (FORMAT JSON) " + questions_sql(False, True, False, False), params, binary=True
-        ).fetchone()
+        actions = [(e, "f", f"a{n}") for e in events for n in (1, LOGGED + 1)]  # one applied, one new
+        params = [events, [LOGGED - 3] * len(events), orjson.dumps(actions).decode()]
+        asked = questions_sql(False, True, True, False)
+        (explained,) = db.execute("EXPLAIN (FORMAT JSON) " + asked, params, binary=True).fetchone()
         nodes = plan_nodes(explained[0]["Plan"])
-        read = [node for node in nodes if node.get("Relation Name") == "changes"]
-        assert read and all(node["Node Type"] == "Index Scan" for node in read), [n["Node Type"] for n in nodes]
-        rows = db.execute(questions_sql(False, True, False, False), params, binary=True).fetchall()
-        assert sorted((row[1], int(row[5])) for row in rows) == sorted(
+        read = [node for node in nodes if node.get("Relation Name") in ("changes", "applied_actions")]
+        assert {node["Relation Name"] for node in read} == {"changes", "applied_actions"}
+        assert all(node["Node Type"] == "Index Scan" for node in read), [n["Node Type"] for n in nodes]
+        rows = db.execute(asked, params, binary=True).fetchall()
+        assert sorted((row[1], int(row[5])) for row in rows if row[0] == "b") == sorted(
             (e, seq) for e in events for seq in range(LOGGED - 2, LOGGED + 1)
         )
+        assert sorted(tuple(row[1:5]) for row in rows if row[0] == "a") == sorted((e, "f", "a1", "1") for e in events)

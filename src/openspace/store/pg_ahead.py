@@ -36,19 +36,23 @@ DOC_HEADS_PART = (
     "SELECT 'd', event_id, topic_id, NULL::text, NULL::text, head::bigint FROM report_docs WHERE event_id = ANY(%s)"
 )
 # What another worker logged after a cached board, up to `CATCH_UP` changes on: a range of the
-# log's key for each event. As a plain join the planner hashed the events and read the whole log
-# for every batch (a sequential scan, 1.1 ms at 10,000 rows and growing with the log, issue #17);
-# the LIMIT keeps the subquery from being merged into such a join, so each event is one index scan.
+# log's key for each event. As a plain join, while the log was small enough (10,000 rows in the
+# bench), the planner hashed the batch's events and read the whole log every batch: 1.1 ms of the
+# server's CPU per batch (issue #17). The LIMIT keeps the subquery from being merged into such a
+# join, so each event is one index scan whatever the planner estimates.
 BEHIND_PART = (
     "SELECT 'b', k.event_id, c.kind, c.patch, NULL::text, c.seq "
     "FROM unnest(%s::text[], %s::bigint[]) AS k(event_id, since) "
     "CROSS JOIN LATERAL (SELECT kind, patch, seq FROM changes WHERE changes.event_id = k.event_id "
     f"AND seq > k.since AND seq <= k.since + {CATCH_UP} ORDER BY seq LIMIT {CATCH_UP}) AS c"
 )
+# A batch's action ids as one JSON array (orjson's C; an array of text is psycopg's Python per
+# element), each looked up by the table's key: the LIMIT keeps it a probe per action, never a join
+# over the whole table.
 APPLIED_PART = (
-    "SELECT 'a', a.event_id, a.actor, a.action_id, a.result, NULL::bigint FROM applied_actions a "
-    "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(event_id, actor, action_id) "
-    "ON a.event_id = k.event_id AND a.actor = k.actor AND a.action_id = k.action_id"
+    "SELECT 'a', k->>0, k->>1, k->>2, a.result, NULL::bigint FROM jsonb_array_elements(%s::jsonb) AS k "
+    "CROSS JOIN LATERAL (SELECT result FROM applied_actions "
+    "WHERE event_id = k->>0 AND actor = k->>1 AND action_id = k->>2 LIMIT 1) AS a"
 )
 NAMES_PART = "SELECT 'n', id, name, NULL::text, NULL::text, NULL::bigint FROM participants WHERE id = ANY(%s)"
 
@@ -85,7 +89,7 @@ class ReadAhead(CommonTransaction):
         if behind:
             params += [list(behind), list(behind.values())]
         if actions:
-            params += map(list, zip(*actions, strict=True))
+            params.append(orjson.dumps(actions).decode())
         if participants:
             params.append(participants)
         asked = bool(fresh), bool(behind), bool(actions), bool(participants)
