@@ -525,7 +525,8 @@ def test_a_floods_refused_previews_are_refused_before_their_fields_are_decoded(
 async def test_the_takes_of_one_turn_go_to_redis_together_and_each_is_answered_as_alone(redis: RedisServer) -> None:
     """Everything asked in one turn of the event loop is one call to Redis (issue #17): of 8
     actions against a bucket of 5, 5 pass; a request whose second bucket is empty spends its
-    first, as a bucket at a time did; and Redis gone answers None (local buckets count)."""
+    first, as a bucket at a time did; a bucket of 100 lends this worker 12 tokens ahead, so the
+    next take of it needs no call; and Redis gone answers None (local buckets count)."""
     from openspace.sharedlimits import Shared
 
     shared = Shared(redis.url)
@@ -542,9 +543,10 @@ async def test_the_takes_of_one_turn_go_to_redis_together_and_each_is_answered_a
         shared.script = counted  # type: ignore[assignment]
         answers = await asyncio.gather(*(shared.take([("a", plenty), ("b", five)]) for _ in range(8)))
         assert answers == [True] * 5 + [False] * 3 and calls == 1, answers
+        assert shared.leases["openspace:limit:a"].tokens == 11  # lent once a call: 12, one spent
         assert await shared.take([("c", none)]) is True
         assert await shared.take([("d", plenty), ("c", none)]) is False  # d spent, c refused
-        assert await shared.take([("a", plenty)]) is True and calls == 4
+        assert await shared.take([("a", plenty)]) is True and calls == 3  # from this worker's lease on "a"
     finally:
         await shared.close()
     odd = Shared(redis.url)  # an answer that does not match the requests: each gets None, none waits on
@@ -562,3 +564,38 @@ async def test_the_takes_of_one_turn_go_to_redis_together_and_each_is_answered_a
         assert await asyncio.gather(gone.take([("a", plenty)]), gone.take([("b", five)])) == [None, None]
     finally:
         await gone.close()
+
+
+async def test_tokens_lent_to_a_worker_are_never_more_than_the_bucket_and_go_back_unspent(
+    redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bucket of 16 lends each worker 2 tokens at a time (1/8): two workers taking in turn get
+    16 in all, each call to Redis serving two takes; a token one worker holds is refused to the
+    other until its lease lapses and it is given back."""
+    from openspace import sharedlimits
+    from openspace.sharedlimits import Shared
+
+    monkeypatch.setattr(sharedlimits, "LEASE_SECONDS", 0.2)
+    sixteen = Buckets("16/36000")
+    one, two = Shared(redis.url), Shared(redis.url)
+    try:
+        taken = [await (one, two)[n % 2].take([("k", sixteen)]) for n in range(20)]
+        assert taken == [True] * 16 + [False] * 4
+        assert await one.take([("l", sixteen)]) is True  # one spent, one lent to `one`
+        assert [await two.take([("l", sixteen)]) for _ in range(15)] == [True] * 14 + [False]
+        await asyncio.sleep(0.5)  # the lease lapsed and went back
+        assert await two.take([("l", sixteen)]) is True
+        assert await two.take([("l", sixteen)]) is False
+    finally:
+        await one.close()
+        await two.close()
+    again = Shared(redis.url)  # what a worker holds when it stops goes back at once
+    try:
+        assert await again.take([("m", sixteen)]) is True
+    finally:
+        await again.close()
+    last = Shared(redis.url)
+    try:
+        assert [await last.take([("m", sixteen)]) for _ in range(16)] == [True] * 15 + [False]
+    finally:
+        await last.close()

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,33 +21,55 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # One token bucket per key, taken in order: the same arithmetic as `Buckets`, on Redis's clock, so
-# every worker spends from the same buckets. For each request, 1 if every bucket had a token (each
-# one is spent), else 0 (the buckets before the refusing one are spent, as locally). The requests
-# of one turn of the event loop come in one call (`Shared.take`): ARGV[1] requests, then each
-# one's number of keys, then (count, rate) for every key in order. Numbers are kept whole: a clock
-# cut to 14 digits came back later than itself within one call, and took from the next request.
+# every worker spends from the same buckets. The requests of one turn of the event loop come in
+# one call (`Shared.take`): ARGV[1] requests, then each one's number of keys, then (count, rate,
+# want) for every key in order. Each key answers how many tokens it gave: 0 for none (the request
+# is refused there, and keys after it are not touched: those before stay spent, as locally), else
+# up to `want` (the first time a key is asked in the call; 1 after that), of which the request
+# spends one and the worker keeps the rest as a lease (`Shared.leases`). Numbers are kept whole:
+# a clock cut to 14 digits came back later than itself within one call, and took from the next.
 TAKE_MANY = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local requests, results, k = tonumber(ARGV[1]), {}, 1
+local requests, results, seen, k = tonumber(ARGV[1]), {}, {}, 1
 local a = 2 + requests
 for r = 1, requests do
   local allowed = 1
   for i = 1, tonumber(ARGV[1 + r]) do
-    local count, rate = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    local count, rate, want = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local given = 0
     if allowed == 1 then
+      if seen[KEYS[k]] then want = 1 end
+      seen[KEYS[k]] = true
       local held = redis.call('HMGET', KEYS[k], 't', 's')
       local elapsed = math.max(0, now - (tonumber(held[2]) or now))
       local tokens = math.min(count, (tonumber(held[1]) or count) + elapsed * rate)
-      if tokens >= 1 then tokens = tokens - 1 else allowed = 0 end
+      if tokens >= 1 then given = math.min(want, math.floor(tokens)) else allowed = 0 end
+      tokens = tokens - given
       redis.call('HSET', KEYS[k], 't', string.format('%.17g', tokens), 's', string.format('%.17g', now))
       redis.call('PEXPIRE', KEYS[k], math.ceil(1000 * count / rate) + 1000)
     end
-    k, a = k + 1, a + 2
+    results[k] = given
+    k, a = k + 1, a + 3
   end
-  results[r] = allowed
 end
 return results
+"""
+# A lease's tokens given back, (count, rate, n) per key, up to a full bucket; a bucket that lapsed
+# meanwhile is full already.
+GIVE_BACK = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  local count, rate, n = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  local held = redis.call('HMGET', key, 't', 's')
+  if held[1] then
+    local tokens = math.min(count, tonumber(held[1]) + math.max(0, now - tonumber(held[2])) * rate + n)
+    redis.call('HSET', key, 't', string.format('%.17g', tokens), 's', string.format('%.17g', now))
+    redis.call('PEXPIRE', key, math.ceil(1000 * count / rate) + 1000)
+  end
+end
+return 1
 """
 # Tokens spent after the fact, owed down to -count: what a request cost once it is known (a
 # preview's rendering time), on the same buckets as TAKE_MANY. With ARGV[4] = 1, only if the bucket
@@ -90,6 +113,18 @@ return 1
 SOCKET_TTL = 60  # seconds a shared socket count lasts without its worker refreshing it
 PREFIX = "openspace:limit:"
 DOWN_SECONDS = 5.0  # after Redis failed to answer, count locally this long before asking it again
+LEASE_SHARE = 8  # a worker holds at most 1/8 of a bucket's tokens ahead of its requests (`Shared.leases`)
+LEASE_SECONDS = 1.0  # and gives back what it did not spend in this long
+
+
+@dataclass
+class Lease:
+    """Tokens of one bucket this worker took from Redis ahead of its requests."""
+
+    tokens: float
+    until: float  # time.monotonic() when they go back unspent
+    count: float  # the bucket's, to give them back to it
+    rate: float
 
 
 class Shared:
@@ -101,8 +136,12 @@ class Shared:
 
         self.client = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self.script = self.client.register_script(TAKE_MANY)
+        self.give_back_script = self.client.register_script(GIVE_BACK)
         self.waiting: list[tuple[list[str], list[float], asyncio.Future[bool | None]]] = []
         self.sending: set[asyncio.Future[None]] = set()
+        self.leases: dict[str, Lease] = {}  # key -> tokens this worker took from Redis ahead
+        self.returning: list[tuple[str, Lease]] = []  # lapsed leases replaced before `give_back` saw them
+        self._returner: asyncio.Task[None] | None = None
         self.spend_script = self.client.register_script(SPEND)
         self.open_script = self.client.register_script(OPEN)
         self.refresh_script = self.client.register_script(REFRESH)
@@ -112,16 +151,36 @@ class Shared:
         self._keeper: asyncio.Task[None] | None = None
 
     async def take(self, buckets: list[tuple[str, Buckets]]) -> bool | None:
-        """A token of each bucket, in order, or none past the first that has none. The
-        requests of one turn of the event loop go to Redis in one call (TAKE_MANY): one each was
-        a round trip and redis-py's own Python per action, a tenth of the event loop at 2,000
-        durable actions a second (issue #17)."""
-        if time.monotonic() < self.down_until:
+        """A token of each bucket, in order, or none past the first that has none.
+
+        A token this worker holds on lease is spent here. The rest go to Redis, with every other
+        request of this turn of the event loop (TAKE_MANY): a round trip and redis-py's own
+        Python each time was a tenth of the event loop at 2,000 durable actions a second, and
+        its wait made each action later still (issue #17: p99 27-61 ms against 16-26 without).
+        Redis gives a bucket's first asker of a call up to 1/LEASE_SHARE of what it has; the
+        worker spends one and keeps the rest for its next requests on that key. So a client can
+        never get more than its bucket across the workers (every token was taken from Redis
+        first); one close to the end of its budget may be refused while another worker still
+        holds some of it, for at most LEASE_SECONDS, after which that worker gives them back."""
+        now = time.monotonic()
+        if now < self.down_until:
             return None
+        keys = [PREFIX + key for key, _ in buckets]
+        held = 0
+        for key in keys:
+            lease = self.leases.get(key)
+            if lease is None or lease.until <= now or lease.tokens < 1:
+                break
+            held += 1
+        for key in keys[:held]:  # spent even if a later bucket refuses, as in Redis and locally
+            self.leases[key].tokens -= 1
+        if held == len(keys):
+            return True
+        rest = buckets[held:]
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bool | None] = loop.create_future()
-        keys = [PREFIX + key for key, _ in buckets]
-        self.waiting.append((keys, [x for _, b in buckets for x in (b.count, b.rate)], answer))
+        wants = [x for _, b in rest for x in (b.count, b.rate, max(1, int(b.count) // LEASE_SHARE))]
+        self.waiting.append((keys[held:], wants, answer))
         if len(self.waiting) == 1:
             loop.call_soon(self.send_waiting)
         return await answer
@@ -136,18 +195,56 @@ class Shared:
         keys = [key for request in waiting for key in request[0]]
         args: list[float] = [len(waiting), *(len(request[0]) for request in waiting)]
         args += [x for request in waiting for x in request[1]]
-        results: list[int | None] = [None] * len(waiting)
+        given: list[int] | None = None
         try:
-            answered = list(await self.script(keys=keys, args=args))
-            if len(answered) != len(waiting):
-                raise ValueError(f"{len(answered)} answers to {len(waiting)} requests")
-            results = answered
+            answered = [int(n) for n in await self.script(keys=keys, args=args)]
+            if len(answered) != len(keys):
+                raise ValueError(f"{len(answered)} answers for {len(keys)} buckets")
+            given = answered
         except Exception as problem:  # Redis down or slow: the local buckets keep counting
             self.failed(problem)
         finally:  # every waiting request is answered, whatever happened
-            for (_, _, answer), result in zip(waiting, results, strict=True):
+            at, until = 0, time.monotonic() + LEASE_SECONDS
+            for request_keys, wants, answer in waiting:
+                if given is not None:
+                    for i, key in enumerate(request_keys):
+                        if given[at + i] > 1:
+                            self.lend(key, given[at + i] - 1, wants[3 * i], wants[3 * i + 1], until)
+                    result: bool | None = all(n >= 1 for n in given[at : at + len(request_keys)])
+                else:
+                    result = None
+                at += len(request_keys)
                 if not answer.done():
-                    answer.set_result(None if result is None else bool(result))
+                    answer.set_result(result)
+
+    def lend(self, key: str, tokens: int, count: float, rate: float, until: float) -> None:
+        lease = self.leases.get(key)
+        if lease is None or lease.until <= time.monotonic():
+            if lease is not None:
+                self.returning.append((key, lease))
+            self.leases[key] = Lease(tokens, until, count, rate)
+        else:
+            lease.tokens += tokens
+            lease.until = until
+        if self._returner is None:
+            self._returner = asyncio.create_task(self.give_back(), name="openspace-leases")
+
+    async def give_back(self) -> None:
+        """Every LEASE_SECONDS, the tokens of leases that lapsed go back to Redis, in one call."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS)
+            now = time.monotonic()
+            lapsed = [(key, lease) for key, lease in self.leases.items() if lease.until <= now]
+            for key, _ in lapsed:
+                del self.leases[key]
+            lapsed += self.returning
+            self.returning = []
+            owed = [(key, lease) for key, lease in lapsed if lease.tokens >= 1]
+            for at in range(0, len(owed), 1000):
+                chunk = owed[at : at + 1000]
+                args = [x for _, lease in chunk for x in (lease.count, lease.rate, lease.tokens)]
+                with contextlib.suppress(Exception):  # not given back: the bucket refills by itself
+                    await self.give_back_script(keys=[key for key, _ in chunk], args=args)
 
     async def spend(self, key: str, buckets: Buckets, n: float) -> bool:
         """Spend `n` more tokens of `key`, owed down to `-count`; False when Redis cannot be
@@ -213,10 +310,17 @@ class Shared:
                     await self.refresh_script(keys=[k for k, _ in chunk], args=[SOCKET_TTL, *(m for _, m in chunk)])
 
     async def close(self) -> None:
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+        for task in (self._keeper, self._returner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        owed = [(key, lease) for key, lease in [*self.leases.items(), *self.returning] if lease.tokens >= 1]
+        self.leases, self.returning = {}, []
+        if owed:  # what this worker held goes back at once, not when it would have lapsed
+            with contextlib.suppress(Exception):
+                args = [x for _, lease in owed for x in (lease.count, lease.rate, lease.tokens)]
+                await self.give_back_script(keys=[key for key, _ in owed], args=args)
         for member in list(self.opened):
             await self.shut(member)
         await self.client.aclose()
