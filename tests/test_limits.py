@@ -255,6 +255,17 @@ async def test_buckets_in_redis_are_shared_by_workers_and_local_when_redis_is_go
             await limits.close()
 
 
+async def test_a_wrong_facilitator_link_is_counted_once_across_workers(settings: Settings, redis: RedisServer) -> None:
+    """The same wrong link tried on two workers in turn: 429 after ten in all, not twenty (#17)."""
+    one, two = (Limits(replace(settings, bus_url=redis.url)) for _ in range(2))
+    try:
+        refused = [await (one, two)[n % 2].wrong_link("e1", "typo") for n in range(12)]
+        assert refused == [False] * 10 + [True] * 2
+    finally:
+        for limits in (one, two):
+            await limits.close()
+
+
 async def test_a_cost_known_afterwards_is_owed_in_redis_as_locally(settings: Settings, redis: RedisServer) -> None:
     """What a preview cost is spent after the fact, in the bucket every worker shares, down to a debt."""
     one, two = (Limits(replace(settings, bus_url=redis.url, limit_previews="4/600")) for _ in range(2))
@@ -589,6 +600,17 @@ async def test_tokens_lent_to_a_worker_are_never_more_than_the_bucket_and_go_bac
     finally:
         await one.close()
         await two.close()
+    order = Shared(redis.url)  # a leased token is spent only if no bucket before it refuses
+    try:
+        one_only = Buckets("1/36000")
+        assert await order.take([("y", sixteen)]) is True and await order.take([("x", one_only)]) is True
+        assert order.leases["openspace:limit:y"].tokens == 1
+        assert await order.take([("x", one_only), ("y", sixteen)]) is False
+        assert order.leases["openspace:limit:y"].tokens == 1  # x refused first: y's token went back
+        assert await order.take([("y", sixteen), ("x", one_only)]) is False
+        assert order.leases["openspace:limit:y"].tokens == 0  # y came before the refusal: spent
+    finally:
+        await order.close()
     again = Shared(redis.url)  # what a worker holds when it stops goes back at once
     try:
         assert await again.take([("m", sixteen)]) is True

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -127,6 +127,27 @@ class Lease:
     rate: float
 
 
+@dataclass
+class Asked:
+    """One request's buckets: those its worker's leases paid for, and those it asks Redis for."""
+
+    answer: asyncio.Future[bool | None]
+    keys: list[str] = field(default_factory=list)  # asked of Redis, in the request's order
+    places: list[int] = field(default_factory=list)  # each one's place among the request's buckets
+    wants: list[float] = field(default_factory=list)  # (count, rate, want) for each, as TAKE_MANY reads them
+    held: list[tuple[int, Lease]] = field(default_factory=list)  # (place, lease) of a token taken from a lease
+
+    def settle(self, given: list[int] | None) -> None:
+        """Answer with what Redis gave (None: it did not answer). A leased token after the first
+        bucket Redis refused goes back to its lease: a refusal spends only the buckets before it."""
+        refused = next((self.places[i] for i, n in enumerate(given or ()) if n < 1), None)
+        for place, lease in self.held:
+            if given is None or (refused is not None and place > refused):
+                lease.tokens += 1
+        if not self.answer.done():
+            self.answer.set_result(None if given is None else refused is None)
+
+
 class Shared:
     """Token buckets in Redis, shared by every worker on it (issue #21): `take` answers None when
     Redis cannot be reached, and the caller falls back to its own local buckets meanwhile."""
@@ -137,7 +158,7 @@ class Shared:
         self.client = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self.script = self.client.register_script(TAKE_MANY)
         self.give_back_script = self.client.register_script(GIVE_BACK)
-        self.waiting: list[tuple[list[str], list[float], asyncio.Future[bool | None]]] = []
+        self.waiting: list[Asked] = []
         self.sending: set[asyncio.Future[None]] = set()
         self.leases: dict[str, Lease] = {}  # key -> tokens this worker took from Redis ahead
         self.returning: list[tuple[str, Lease]] = []  # lapsed leases replaced before `give_back` saw them
@@ -165,25 +186,23 @@ class Shared:
         now = time.monotonic()
         if now < self.down_until:
             return None
-        keys = [PREFIX + key for key, _ in buckets]
-        held = 0
-        for key in keys:
+        asked = Asked(asyncio.get_running_loop().create_future())
+        for place, (name, bucket) in enumerate(buckets):
+            key = PREFIX + name
             lease = self.leases.get(key)
-            if lease is None or lease.until <= now or lease.tokens < 1:
-                break
-            held += 1
-        for key in keys[:held]:  # spent even if a later bucket refuses, as in Redis and locally
-            self.leases[key].tokens -= 1
-        if held == len(keys):
+            if lease is not None and lease.until > now and lease.tokens >= 1:
+                lease.tokens -= 1  # kept unless a bucket before it refuses (`Asked.settle`)
+                asked.held.append((place, lease))
+            else:
+                asked.keys.append(key)
+                asked.places.append(place)
+                asked.wants += [bucket.count, bucket.rate, max(1, int(bucket.count) // LEASE_SHARE)]
+        if not asked.keys:
             return True
-        rest = buckets[held:]
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[bool | None] = loop.create_future()
-        wants = [x for _, b in rest for x in (b.count, b.rate, max(1, int(b.count) // LEASE_SHARE))]
-        self.waiting.append((keys[held:], wants, answer))
+        self.waiting.append(asked)
         if len(self.waiting) == 1:
-            loop.call_soon(self.send_waiting)
-        return await answer
+            asyncio.get_running_loop().call_soon(self.send_waiting)
+        return await asked.answer
 
     def send_waiting(self) -> None:
         task = asyncio.ensure_future(self.take_waiting())
@@ -192,9 +211,9 @@ class Shared:
 
     async def take_waiting(self) -> None:
         waiting, self.waiting = self.waiting, []
-        keys = [key for request in waiting for key in request[0]]
-        args: list[float] = [len(waiting), *(len(request[0]) for request in waiting)]
-        args += [x for request in waiting for x in request[1]]
+        keys = [key for asked in waiting for key in asked.keys]
+        args: list[float] = [len(waiting), *(len(asked.keys) for asked in waiting)]
+        args += [x for asked in waiting for x in asked.wants]
         given: list[int] | None = None
         try:
             answered = [int(n) for n in await self.script(keys=keys, args=args)]
@@ -205,17 +224,13 @@ class Shared:
             self.failed(problem)
         finally:  # every waiting request is answered, whatever happened
             at, until = 0, time.monotonic() + LEASE_SECONDS
-            for request_keys, wants, answer in waiting:
-                if given is not None:
-                    for i, key in enumerate(request_keys):
-                        if given[at + i] > 1:
-                            self.lend(key, given[at + i] - 1, wants[3 * i], wants[3 * i + 1], until)
-                    result: bool | None = all(n >= 1 for n in given[at : at + len(request_keys)])
-                else:
-                    result = None
-                at += len(request_keys)
-                if not answer.done():
-                    answer.set_result(result)
+            for asked in waiting:
+                mine = None if given is None else given[at : at + len(asked.keys)]
+                at += len(asked.keys)
+                for i, n in enumerate(mine or ()):
+                    if n > 1:
+                        self.lend(asked.keys[i], n - 1, asked.wants[3 * i], asked.wants[3 * i + 1], until)
+                asked.settle(mine)
 
     def lend(self, key: str, tokens: int, count: float, rate: float, until: float) -> None:
         lease = self.leases.get(key)
