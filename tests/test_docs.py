@@ -7,7 +7,7 @@ import inspect
 import re
 from pathlib import Path
 
-from openspace.guard import LoginGuard
+from openspace.limits import WRONG_LINK, WRONG_LINKS_EVENT, parse_rate
 from openspace.live.feed import Feed
 from openspace.live.hub import CLOSE_REAUTH
 from openspace.service import Service
@@ -28,8 +28,7 @@ def row(route: str) -> str:
 
 
 def test_wrong_facilitator_links_are_limited_per_secret_and_per_event_as_documented() -> None:
-    defaults = inspect.signature(LoginGuard.__init__).parameters
-    per_link, per_event = defaults["per_link"].default, defaults["per_event"].default
+    per_link, per_event = (parse_rate(spec)[0] for spec in (WRONG_LINK, WRONG_LINKS_EVENT))
     assert not re.search(r"facilitator links[^.]*per (client )?address", PROTOCOL, re.S)
     security = flat(PROTOCOL[PROTOCOL.index("* **Secrets:**") :].split("\n* ")[0])
     assert "per secret and per event" in security and f"{per_link} times a minute" in security

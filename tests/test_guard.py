@@ -11,7 +11,9 @@ from starlette.testclient import TestClient
 
 from openspace.domain import rules
 from openspace.domain.model import Board, Event, Topic, apply
-from openspace.guard import LoginGuard, RateLimit, RedactSecrets, redact
+from openspace.guard import RedactSecrets, redact
+from openspace.limits import Limits
+from openspace.settings import Settings
 from tests.conftest import act, create_event, join, new_browser, state
 from tests.server import running_server
 
@@ -56,20 +58,19 @@ def test_wrong_facilitator_links_never_lock_out_the_right_one(client: TestClient
     assert new_browser(client).get(right).status_code == 303
 
 
-def test_the_login_guard_counts_per_link_and_per_event() -> None:
-    guard = LoginGuard(per_link=2, per_event=3, window=60)
-    guard.fail("e1", "a", now=0)
-    guard.fail("e1", "a", now=1)
-    assert guard.refused("e1", "a", now=2) and not guard.refused("e1", "b", now=2)
-    guard.fail("e1", "b", now=2)  # the event's third wrong link: every wrong link waits now
-    assert guard.refused("e1", "c", now=3) and not guard.refused("e2", "a", now=3)
-    assert not guard.refused("e1", "a", now=63) and not guard.refused("e1", "c", now=63)
-    guard.fail("e1", "Wr0ng-secret", now=70)
-    assert not any("Wr0ng-secret" in key for key in guard.links.failures)  # only hashes are kept
-    limit = RateLimit(limit=2, window=60)
-    limit.fail("a", now=0)
-    limit.fail("a", now=1)
-    assert limit.blocked("a", now=2) and not limit.blocked("a", now=62)
+async def test_wrong_links_are_counted_per_link_and_per_event(settings: Settings) -> None:
+    """Ten of one wrong link, then 429 for it and not for another; a hundred for the event, then
+    429 for every wrong link to it and not to another event. Only hashes of the secrets are kept."""
+    limits = Limits(settings)
+    try:
+        assert [await limits.wrong_link("e1", "a") for _ in range(11)] == [False] * 10 + [True]
+        assert not await limits.wrong_link("e1", "b")
+        for n in range(89):  # up to the event's 100th wrong link (the refused 11th "a" was not counted)
+            assert not await limits.wrong_link("e1", f"x{n}")
+        assert await limits.wrong_link("e1", "c") and not await limits.wrong_link("e2", "a")
+        assert not any("x1" in key for key in limits.wrong_links._buckets)
+    finally:
+        await limits.close()
 
 
 def test_a_new_link_ends_every_old_session(client: TestClient) -> None:

@@ -15,6 +15,7 @@ its least recently used key beyond `max_keys`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections import OrderedDict
 
@@ -26,6 +27,12 @@ from openspace.domain.rules import Actor
 from openspace.holding import Counter, Slots
 from openspace.settings import Settings
 from openspace.sharedlimits import Shared
+
+# Wrong facilitator links, counted per link and per event, never per address (behind a proxy
+# everyone has the proxy's): the same wrong link 10 times, then one more every 6 s; 100 wrong
+# links to one event, then one more every 0.6 s (`Limits.wrong_link`).
+WRONG_LINK = "10/60"
+WRONG_LINKS_EVENT = "100/60"
 
 TOO_FAST = N_("Too many actions at once. Please slow down.")
 TOO_MANY_PROPOSALS = N_("You proposed several topics just now. Please wait a minute before the next one.")
@@ -157,6 +164,8 @@ class Limits:
         self.proposals_here = Buckets(settings.limit_proposals_address, name="proposals_address")
         self.downloads = Buckets(settings.limit_downloads, name="downloads")
         self.refusals = Buckets(settings.limit_refusals_address, name="refusals_address")
+        self.wrong_links = Buckets(WRONG_LINK, name="wrong_link")
+        self.wrong_links_event = Buckets(WRONG_LINKS_EVENT, name="wrong_links_event")
         self.person_sockets = Counter(settings.sockets_per_person, name="sockets_per_person")
         self.address_sockets = Counter(settings.sockets_per_address, name="sockets_per_address")
         self.upload_slots = Slots(settings.uploads_at_once, 1, name="uploads_at_once")
@@ -226,6 +235,18 @@ class Limits:
         for spends, refusal in self._steps(conn, event_id, actor, name, preview=False):
             if not await self.take(*spends, conn=conn):
                 raise refusal
+
+    async def wrong_link(self, event_id: str, secret: str) -> bool:
+        """Count a wrong facilitator link; True when it, or its event, had too many (a 429).
+
+        The secret has 256 bits, so it is its length, not this count, that defeats guessing. The
+        count tells a page that keeps reloading a broken link, or a flood, to stop, without ever
+        shutting out the holder of the right link, which is checked before this. In Redis with
+        several workers, as the other buckets: per process, a link tried on three workers had
+        three times its count (#17). A wrong secret is kept only as a hash."""
+        link = event_id + "|" + hashlib.sha256(secret.encode()).hexdigest()[:32]
+        spends = ("wrong_link", self.wrong_links, link), ("wrong_links_event", self.wrong_links_event, event_id)
+        return not await self.take(*spends)
 
     async def preview(self, conn: HTTPConnection, actor: Actor) -> None:
         ((spends, refusal),) = self._steps(conn, "", actor, "", preview=True)

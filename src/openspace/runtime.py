@@ -4,7 +4,7 @@ and who is asking, looked up in memory."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
@@ -14,7 +14,6 @@ from openspace.cowriting import Cowriting
 from openspace.domain.errors import NotFound
 from openspace.domain.model import Event
 from openspace.domain.rules import Actor
-from openspace.guard import LoginGuard
 from openspace.security import (
     CSRF_COOKIE,
     FACILITATOR_COOKIE,
@@ -145,7 +144,6 @@ class Runtime:
     limits: Limits
     exports: Cache  # built export files by (event, seq, format, audience)
     logins: Logins
-    login_limit: LoginGuard = field(default_factory=LoginGuard)
 
     def epoch(self, event_id: str) -> str:
         """Names this database and event, so a resume point from elsewhere is never trusted."""

@@ -118,21 +118,19 @@ def plan(
 async def facilitator_login(request: Request) -> Response:
     """Exchange the secret link for a session cookie, then move to a URL without the secret.
 
-    The right link always works: wrong ones are counted per link and per event (`LoginGuard`),
-    never per address, since behind a proxy everyone shares one.
+    The right link always works: wrong ones are counted per link and per event
+    (`Limits.wrong_link`), never per address, since behind a proxy everyone shares one.
     """
     v = await visit(request, request.path_params["slug"])
     assert v.event is not None
     secret = request.path_params["secret"]
     stored = await v.runtime.store.facilitator_secret_hash(v.event.id)
     if stored is None or not same_hash(secret, stored):
-        guard = v.runtime.login_limit
-        if guard.refused(v.event.id, secret):
+        if await v.runtime.limits.wrong_link(v.event.id, secret):
             error = Forbidden(N_("Too many tries with wrong facilitator links. Wait a minute, then check the link."))
             response = refusal_page(v, error)
             response.status_code = 429
             return response
-        guard.fail(v.event.id, secret)
         return refusal_page(v, Forbidden(N_("This facilitator link is not valid. Check that you copied all of it.")))
     token = await v.runtime.service.open_facilitator_session(v.event.id)
     response = v.finish(RedirectResponse(v.url("facilitate", slug=v.event.slug), status_code=303))
