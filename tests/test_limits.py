@@ -621,3 +621,42 @@ async def test_tokens_lent_to_a_worker_are_never_more_than_the_bucket_and_go_bac
         assert [await last.take([("m", sixteen)]) for _ in range(16)] == [True] * 15 + [False]
     finally:
         await last.close()
+
+
+async def test_a_lease_in_use_stays_up_to_its_most_and_an_idle_one_goes_back(
+    redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spent from every 0.1 s, a lease outlives LEASE_SECONDS without asking Redis again, but not
+    LEASE_MOST; left alone, it lapses after LEASE_SECONDS and its tokens go back to the bucket."""
+    from openspace import sharedlimits
+    from openspace.sharedlimits import Shared
+
+    monkeypatch.setattr(sharedlimits, "LEASE_SECONDS", 0.5)
+    monkeypatch.setattr(sharedlimits, "LEASE_MOST", 1.5)
+    many = Buckets("800/36000")  # lends 100 at a time
+    shared, other = Shared(redis.url), Shared(redis.url)
+    try:
+        calls = 0
+        script = shared.script
+
+        async def counted(**kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await script(**kwargs)
+
+        shared.script = counted  # type: ignore[assignment]
+        assert await shared.take([("busy", many)]) is True and calls == 1
+        for _ in range(8):  # 0.8 s in all: past LEASE_SECONDS, under LEASE_MOST
+            await asyncio.sleep(0.1)
+            assert await shared.take([("busy", many)]) is True
+        assert calls == 1 and shared.leases["openspace:limit:busy"].tokens == 99 - 8
+        await asyncio.sleep(0.8)  # past LEASE_MOST since it was lent: lapsed however busy
+        assert await shared.take([("busy", many)]) is True and calls == 2
+        assert await shared.take([("idle", many)]) is True and calls == 3
+        await asyncio.sleep(1.2)  # unused for LEASE_SECONDS: its 99 went back to Redis
+        took = [await other.take([("idle", many)]) for _ in range(799)]
+        assert took == [True] * 799  # 800 less the one spent, as if nothing had been held
+        assert await other.take([("idle", many)]) is False
+    finally:
+        await shared.close()
+        await other.close()

@@ -114,7 +114,8 @@ SOCKET_TTL = 60  # seconds a shared socket count lasts without its worker refres
 PREFIX = "openspace:limit:"
 DOWN_SECONDS = 5.0  # after Redis failed to answer, count locally this long before asking it again
 LEASE_SHARE = 8  # a worker holds at most 1/8 of a bucket's tokens ahead of its requests (`Shared.leases`)
-LEASE_SECONDS = 1.0  # and gives back what it did not spend in this long
+LEASE_SECONDS = 1.0  # and gives back what it did not spend after this long unused
+LEASE_MOST = 10.0  # or this long after it was lent, however busy
 
 
 @dataclass
@@ -125,6 +126,14 @@ class Lease:
     until: float  # time.monotonic() when they go back unspent
     count: float  # the bucket's, to give them back to it
     rate: float
+    since: float = 0.0  # time.monotonic() when it was lent
+
+    def used(self, now: float) -> None:
+        """A lease in use stays: one that lapsed a second after it was lent made a person acting
+        every second or two ask Redis nearly every time (with 1,536 people at 2,000 actions/s, a
+        call every few turns of the event loop, issue #17). It never lives past LEASE_MOST, so
+        what it holds goes back to the bucket at least that often."""
+        self.until = min(now + LEASE_SECONDS, self.since + LEASE_MOST)
 
 
 @dataclass
@@ -182,7 +191,8 @@ class Shared:
         worker spends one and keeps the rest for its next requests on that key. So a client can
         never get more than its bucket across the workers (every token was taken from Redis
         first); one close to the end of its budget may be refused while another worker still
-        holds some of it, for at most LEASE_SECONDS, after which that worker gives them back."""
+        holds some of it, until that worker has not spent from it for LEASE_SECONDS (at most
+        LEASE_MOST after it was lent), after which it gives them back."""
         now = time.monotonic()
         if now < self.down_until:
             return None
@@ -192,6 +202,7 @@ class Shared:
             lease = self.leases.get(key)
             if lease is not None and lease.until > now and lease.tokens >= 1:
                 lease.tokens -= 1  # kept unless a bucket before it refuses (`Asked.settle`)
+                lease.used(now)
                 asked.held.append((place, lease))
             else:
                 asked.keys.append(key)
@@ -234,13 +245,14 @@ class Shared:
 
     def lend(self, key: str, tokens: int, count: float, rate: float, until: float) -> None:
         lease = self.leases.get(key)
-        if lease is None or lease.until <= time.monotonic():
+        now = time.monotonic()
+        if lease is None or lease.until <= now:
             if lease is not None:
                 self.returning.append((key, lease))
-            self.leases[key] = Lease(tokens, until, count, rate)
+            self.leases[key] = Lease(tokens, until, count, rate, now)
         else:
             lease.tokens += tokens
-            lease.until = until
+            lease.used(now)
         if self._returner is None:
             self._returner = asyncio.create_task(self.give_back(), name="openspace-leases")
 
