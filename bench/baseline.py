@@ -168,15 +168,19 @@ def main() -> None:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--cached", action="store_true", help="the floor: each page made once per change")
     args = parser.parse_args()
-    settings = Settings()
-    uvicorn.run(  # the same call as openspace.cli.serve, host and app aside
-        create_app(args.cached),
+    serve(create_app(args.cached), args.port, args.log_level)
+
+
+def serve(app: Starlette, port: int, log_level: str) -> None:
+    """The same call as openspace.cli.serve, host and app aside (bench/pgbare.py's too)."""
+    uvicorn.run(
+        app,
         host="127.0.0.1",
-        port=args.port,
+        port=port,
         ws="websockets-sansio",
-        ws_max_size=settings.ws_max_size,
+        ws_max_size=Settings().ws_max_size,
         ws_per_message_deflate=False,
-        log_level=args.log_level,
+        log_level=log_level,
         proxy_headers=False,
     )
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import orjson
 import psycopg
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -37,7 +36,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from openspace.cli import settle_heap
-from openspace.settings import Settings
+
+from .baseline import serve
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, head_seq BIGINT NOT NULL DEFAULT 0);
@@ -170,19 +170,9 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
-    settings = Settings()
     app = create_app(args.database_url)
     settle_heap()  # openspace's own collector and switch-interval settings (cli.py)
-    uvicorn.run(  # the same call as openspace.cli.serve and bench/baseline.py, host and app aside
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        ws="websockets-sansio",
-        ws_max_size=settings.ws_max_size,
-        ws_per_message_deflate=False,
-        log_level=args.log_level,
-        proxy_headers=False,
-    )
+    serve(app, args.port, args.log_level)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,19 @@ def propose(ws: Any, n: int) -> dict[str, Any]:
             return message  # type: ignore[no-any-return]
 
 
+def counted(shared: Any) -> list[int]:
+    """Count `shared`'s calls of its TAKE_MANY script (Redis round trips): [n], read as it goes."""
+    calls = [0]
+    script = shared.script
+
+    async def count(**kwargs: Any) -> Any:
+        calls[0] += 1
+        return await script(**kwargs)
+
+    shared.script = count
+    return calls
+
+
 def test_buckets_refill_and_forget_the_oldest_key() -> None:
     """count at once, refilled over the window; memory bounded by max_keys."""
     bucket = Buckets("2/10", max_keys=2)
@@ -543,21 +556,13 @@ async def test_the_takes_of_one_turn_go_to_redis_together_and_each_is_answered_a
     shared = Shared(redis.url)
     five, plenty, none = Buckets("5/36000"), Buckets("100/100"), Buckets("1/36000")
     try:
-        calls = 0
-        script = shared.script
-
-        async def counted(**kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return await script(**kwargs)
-
-        shared.script = counted  # type: ignore[assignment]
+        calls = counted(shared)
         answers = await asyncio.gather(*(shared.take([("a", plenty), ("b", five)]) for _ in range(8)))
-        assert answers == [True] * 5 + [False] * 3 and calls == 1, answers
+        assert answers == [True] * 5 + [False] * 3 and calls[0] == 1, answers
         assert shared.leases["openspace:limit:a"].tokens == 11  # lent once a call: 12, one spent
         assert await shared.take([("c", none)]) is True
         assert await shared.take([("d", plenty), ("c", none)]) is False  # d spent, c refused
-        assert await shared.take([("a", plenty)]) is True and calls == 3  # from this worker's lease on "a"
+        assert await shared.take([("a", plenty)]) is True and calls[0] == 3  # from this worker's lease on "a"
     finally:
         await shared.close()
     odd = Shared(redis.url)  # an answer that does not match the requests: each gets None, none waits on
@@ -636,23 +641,15 @@ async def test_a_lease_in_use_stays_up_to_its_most_and_an_idle_one_goes_back(
     many = Buckets("800/36000")  # lends 100 at a time
     shared, other = Shared(redis.url), Shared(redis.url)
     try:
-        calls = 0
-        script = shared.script
-
-        async def counted(**kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return await script(**kwargs)
-
-        shared.script = counted  # type: ignore[assignment]
-        assert await shared.take([("busy", many)]) is True and calls == 1
+        calls = counted(shared)
+        assert await shared.take([("busy", many)]) is True and calls[0] == 1
         for _ in range(8):  # 0.8 s in all: past LEASE_SECONDS, under LEASE_MOST
             await asyncio.sleep(0.1)
             assert await shared.take([("busy", many)]) is True
-        assert calls == 1 and shared.leases["openspace:limit:busy"].tokens == 99 - 8
+        assert calls[0] == 1 and shared.leases["openspace:limit:busy"].tokens == 99 - 8
         await asyncio.sleep(0.8)  # past LEASE_MOST since it was lent: lapsed however busy
-        assert await shared.take([("busy", many)]) is True and calls == 2
-        assert await shared.take([("idle", many)]) is True and calls == 3
+        assert await shared.take([("busy", many)]) is True and calls[0] == 2
+        assert await shared.take([("idle", many)]) is True and calls[0] == 3
         await asyncio.sleep(1.2)  # unused for LEASE_SECONDS: its 99 went back to Redis
         took = [await other.take([("idle", many)]) for _ in range(799)]
         assert took == [True] * 799  # 800 less the one spent, as if nothing had been held
