@@ -33,6 +33,9 @@ class Batch:
     cached: dict[str, Board]  # the service's boards when the batch started (read, never written)
     boards: dict[str, Board] = field(default_factory=dict)
     published: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)  # with its patch
+    # another process's changes this batch read from the log to catch its boards up (`caught_up`):
+    # heard here before the batch's own, which come after them
+    heard: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)
     after_commit: list[Effect] = field(default_factory=list)  # effects on files, for after the commit
     docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
     after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
@@ -84,7 +87,7 @@ def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:
     head = tx.lock_event(event_id)
     board = batch.cached.get(event_id)
     if board is not None and board.seq < head <= board.seq + CATCH_UP:
-        board = caught_up(tx, board, event_id, head)
+        board = caught_up(tx, board, event_id, head, batch.heard)
     if board is None or board.seq != head:
         board = tx.load_board(event_id)
         if board is None:
@@ -93,14 +96,23 @@ def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:
     return board
 
 
-def caught_up(tx: Transaction, board: Board, event_id: str, head: int) -> Board | None:
+def caught_up(
+    tx: Transaction, board: Board, event_id: str, head: int, heard: list[tuple[str, int, Change, dict[str, Any]]]
+) -> Board | None:
     """The cached board brought up to `head` from the change log: another process wrote the event
     since, and its changes have not come over the bus yet (with several workers on PostgreSQL,
     an event written through more than one of them), where the whole board was read again
-    before. None when the log or a slim patch cannot say it all (then the board is read whole)."""
+    before. None when the log or a slim patch cannot say it all (then the board is read whole).
+
+    What it read goes to `heard` too: after the commit this process's screens get those changes
+    from it, in order before the batch's own. Otherwise the batch's own reached the feed first,
+    over a hole, and the feed read the same rows from the log again to fill it (live/feed.py):
+    with two workers writing the same events, 4 % of each event loop and a read each time."""
     logged = tx.patches_since(event_id, board.seq, head)
-    for seq, kind, patch in logged or ():
-        if (caught := applied(board, Change.from_patch(kind, patch), patch, seq)) is None:
+    changes = [(seq, Change.from_patch(kind, patch), patch) for seq, kind, patch in logged or ()]
+    heard.extend((event_id, seq, change, patch) for seq, change, patch in changes)
+    for seq, change, patch in changes:
+        if (caught := applied(board, change, patch, seq)) is None:
             return None
         board = caught
     return None if logged is None else board

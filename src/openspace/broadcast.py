@@ -71,6 +71,11 @@ class Publisher(Protocol):
 
     def publish(self, message: Message) -> None: ...
 
+    def hear(self, message: Message) -> None:
+        """Hand a change another process published to this process's listeners only, read from
+        the log before the bus brought it (batching.caught_up); they take each change once."""
+        ...
+
 
 class Subscribable(Publisher, Protocol):
     """The bus as a listener that also publishes sees it (live/bus.py): every message from now on,

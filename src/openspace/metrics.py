@@ -124,6 +124,9 @@ class Counted:
             self.batch += 1
         self.bus.publish(message)
 
+    def hear(self, message: Any) -> None:
+        self.bus.hear(message)  # written elsewhere: counted there
+
     def committed(self) -> None:
         if self.batch:
             WRITER_BATCH.observe(self.batch)

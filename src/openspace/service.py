@@ -332,6 +332,8 @@ class Service:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(value)
+        for event_id, seq, change, patch in batch.heard:
+            self.bus.hear(Committed(event_id, seq, change, patch))
         for event_id, seq, change, patch in batch.published:
             self.bus.publish(Committed(event_id, seq, change, patch))
             if any(isinstance(effect, NameForgotten) for effect in change.effects):

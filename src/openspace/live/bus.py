@@ -30,6 +30,9 @@ class Bus(Protocol):
     def publish(self, message: Message) -> None:
         """Send a message to every subscriber of every process; never blocks."""
 
+    def hear(self, message: Message) -> None:
+        """Hand a message to this process's listeners only (broadcast.Publisher.hear)."""
+
     def subscribe(self, listener: Listener, resync: Resync | None = None) -> None:
         """Call `listener` for every message from now on, and `resync` after any may have been lost."""
 
@@ -42,6 +45,9 @@ class MemoryBus:
 
     def __init__(self) -> None:
         self.listeners: list[Listener] = []
+
+    def hear(self, message: Message) -> None:
+        self.publish(message)  # one process: its listeners are everyone's
 
     def publish(self, message: Message) -> None:
         for listener in self.listeners:
