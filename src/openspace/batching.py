@@ -25,6 +25,8 @@ from openspace.domain.model import Board, Change
 from openspace.domain.patches import applied
 from openspace.store.base import CATCH_UP, Transaction
 
+Logged = tuple[str, int, Change, dict[str, Any]]  # a committed change: event, seq, change, its patch
+
 
 @dataclass
 class Batch:
@@ -32,10 +34,10 @@ class Batch:
 
     cached: dict[str, Board]  # the service's boards when the batch started (read, never written)
     boards: dict[str, Board] = field(default_factory=dict)
-    published: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)  # with its patch
+    published: list[Logged] = field(default_factory=list)  # the batch's own changes
     # another process's changes this batch read from the log to catch its boards up (`caught_up`):
     # heard here before the batch's own, which come after them
-    heard: list[tuple[str, int, Change, dict[str, Any]]] = field(default_factory=list)
+    heard: list[Logged] = field(default_factory=list)
     after_commit: list[Effect] = field(default_factory=list)  # effects on files, for after the commit
     docs: dict[str, Any] = field(default_factory=dict)  # reports' shared documents as changed (cowriting.py)
     after: list[Callable[[], None]] = field(default_factory=list)  # run after commit, before publishing
@@ -96,9 +98,7 @@ def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:
     return board
 
 
-def caught_up(
-    tx: Transaction, board: Board, event_id: str, head: int, heard: list[tuple[str, int, Change, dict[str, Any]]]
-) -> Board | None:
+def caught_up(tx: Transaction, board: Board, event_id: str, head: int, heard: list[Logged]) -> Board | None:
     """The cached board brought up to `head` from the change log: another process wrote the event
     since, and its changes have not come over the bus yet (with several workers on PostgreSQL,
     an event written through more than one of them), where the whole board was read again

@@ -123,10 +123,13 @@ class Lease:
     """Tokens of one bucket this worker took from Redis ahead of its requests."""
 
     tokens: float
-    until: float  # time.monotonic() when they go back unspent
     count: float  # the bucket's, to give them back to it
     rate: float
-    since: float = 0.0  # time.monotonic() when it was lent
+    since: float  # time.monotonic() when it was lent
+    until: float = 0.0  # time.monotonic() when they go back unspent (`used`)
+
+    def __post_init__(self) -> None:
+        self.used(self.since)
 
     def used(self, now: float) -> None:
         """A lease in use stays: one that lapsed a second after it was lent made a person acting
@@ -234,22 +237,22 @@ class Shared:
         except Exception as problem:  # Redis down or slow: the local buckets keep counting
             self.failed(problem)
         finally:  # every waiting request is answered, whatever happened
-            at, until = 0, time.monotonic() + LEASE_SECONDS
+            at = 0
             for asked in waiting:
                 mine = None if given is None else given[at : at + len(asked.keys)]
                 at += len(asked.keys)
                 for i, n in enumerate(mine or ()):
                     if n > 1:
-                        self.lend(asked.keys[i], n - 1, asked.wants[3 * i], asked.wants[3 * i + 1], until)
+                        self.lend(asked.keys[i], n - 1, asked.wants[3 * i], asked.wants[3 * i + 1])
                 asked.settle(mine)
 
-    def lend(self, key: str, tokens: int, count: float, rate: float, until: float) -> None:
+    def lend(self, key: str, tokens: int, count: float, rate: float) -> None:
         lease = self.leases.get(key)
         now = time.monotonic()
         if lease is None or lease.until <= now:
             if lease is not None:
                 self.returning.append((key, lease))
-            self.leases[key] = Lease(tokens, until, count, rate, now)
+            self.leases[key] = Lease(tokens, count, rate, now)
         else:
             lease.tokens += tokens
             lease.used(now)
