@@ -657,3 +657,32 @@ async def test_a_lease_in_use_stays_up_to_its_most_and_an_idle_one_goes_back(
     finally:
         await shared.close()
         await other.close()
+
+
+async def test_a_worker_stops_even_when_giving_back_swallowed_the_cancel(
+    redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.11 a Redis call can swallow the cancel that arrives as it finishes (CPython
+    gh-86296, live/tasks.py). The lease loop then slept and gave back for ever, `close` waited on
+    it, and a worker on SIGTERM never exited: CI hung for it once in the metrics test's teardown."""
+    from openspace import sharedlimits
+    from openspace.sharedlimits import Shared
+
+    monkeypatch.setattr(sharedlimits, "LEASE_SECONDS", 0.05)
+    shared = Shared(redis.url)
+    entered = asyncio.Event()
+
+    async def swallowing(**_: Any) -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            pass  # as wait_for does when the call it wraps finishes with the cancel
+
+    assert await shared.take([("k", Buckets("16/36000"))]) is True  # one spent, one lent
+    shared.give_back_script = swallowing  # type: ignore[assignment]
+    await asyncio.wait_for(entered.wait(), 10)  # the lease lapsed: the loop is giving it back
+    closing = asyncio.create_task(shared.close())
+    done, _ = await asyncio.wait({closing}, timeout=10)  # not wait_for: it can swallow its own cancel
+    assert closing in done, "close() waited for the lease loop for ever"
+    assert shared._returner is not None and shared._returner.done()

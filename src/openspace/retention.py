@@ -16,12 +16,12 @@ delete an event twice at worst, and the second finds nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from openspace.domain.model import Event
+from openspace.live.tasks import honour_cancel, stop_tasks
 from openspace.service import Service
 from openspace.store.base import Store
 
@@ -76,12 +76,11 @@ class Keeper:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])  # a cancel swallowed in the pool's wait_for (live/tasks.py)
 
     async def _run(self) -> None:
         while True:
+            honour_cancel()
             try:
                 await sweep(self.service, self.days)
             except Exception:  # the database was away: try at the next round

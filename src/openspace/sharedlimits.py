@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from openspace.live.tasks import honour_cancel, stop_tasks
+
 if TYPE_CHECKING:
     from openspace.limits import Buckets
 
@@ -262,6 +264,7 @@ class Shared:
     async def give_back(self) -> None:
         """Every LEASE_SECONDS, the tokens of leases that lapsed go back to Redis, in one call."""
         while True:
+            honour_cancel()  # a cancel that redis-py's wait_for swallowed (live/tasks.py)
             await asyncio.sleep(LEASE_SECONDS)
             now = time.monotonic()
             lapsed = [(key, lease) for key, lease in self.leases.items() if lease.until <= now]
@@ -332,6 +335,7 @@ class Shared:
     async def keep(self) -> None:
         """Refresh this worker's open sockets in Redis, so they do not lapse while open."""
         while True:
+            honour_cancel()
             await asyncio.sleep(SOCKET_TTL / 3)
             pairs = [(key, member) for member, keys in list(self.opened.items()) for key in keys]
             for at in range(0, len(pairs), 1000):
@@ -340,11 +344,9 @@ class Shared:
                     await self.refresh_script(keys=[k for k, _ in chunk], args=[SOCKET_TTL, *(m for _, m in chunk)])
 
     async def close(self) -> None:
-        for task in (self._keeper, self._returner):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Both loops end for sure: one cancel, swallowed inside a Redis call, left a worker
+        waiting for ever after SIGTERM (live/tasks.py)."""
+        await stop_tasks([task for task in (self._keeper, self._returner) if task is not None])
         owed = [(key, lease) for key, lease in [*self.leases.items(), *self.returning] if lease.tokens >= 1]
         self.leases, self.returning = {}, []
         if owed:  # what this worker held goes back at once, not when it would have lapsed

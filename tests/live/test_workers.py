@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import httpx2
@@ -35,7 +36,9 @@ def workers(
     command = [sys.executable, "-m", "openspace", "serve", "--port", str(port), "--workers", str(count),
                "--database-url", database_url, "--bus-url", bus_url, "--log-level", "warning"]  # fmt: skip
     env = unlimited_env()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+    )
     if processes is not None:
         processes.append(process)
     output: list[str] = []
@@ -55,14 +58,38 @@ def workers(
         assert ready, "the workers did not become ready:\n" + "".join(output)
         yield base, output
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        lingering = stop_group(process)
         reader.join(timeout=5)
-        process.stdout.close()
+        if not reader.is_alive():  # closing a pipe another thread still reads blocks for ever
+            process.stdout.close()
+    assert not lingering, f"still running 20 s after SIGTERM: {lingering}\n" + "".join(output)
+
+
+def stop_group(process: subprocess.Popen[str]) -> list[str]:
+    """SIGTERM to the server, as systemd sends it; what of its process group was still running
+    20 s later, then killed. A worker left behind once held the test's pipe open and hung CI in
+    its teardown (sharedlimits.Shared.close waited for a task that had swallowed its cancel)."""
+    process.send_signal(signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    deadline = time.monotonic() + 20
+    while (running := group_members(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return running
+
+
+def group_members(group: int) -> list[str]:
+    """The command lines of the live (not zombie) processes in a process group."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and fields[0] != "Z":
+                found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+    return found
 
 
 def link(output: list[str], label: str) -> str:
