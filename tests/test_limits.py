@@ -663,7 +663,7 @@ async def test_a_worker_stops_even_when_giving_back_swallowed_the_cancel(
     redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On Python 3.11 a Redis call can swallow the cancel that arrives as it finishes (CPython
-    gh-86296, live/tasks.py). The lease loop then slept and gave back for ever, `close` waited on
+    gh-86296, tasks.py). The lease loop then slept and gave back for ever, `close` waited on
     it, and a worker on SIGTERM never exited: CI hung for it once in the metrics test's teardown."""
     from openspace import sharedlimits
     from openspace.sharedlimits import Shared

@@ -21,9 +21,9 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from openspace.domain.model import Event
-from openspace.live.tasks import honour_cancel, stop_tasks
 from openspace.service import Service
 from openspace.store.base import Store
+from openspace.tasks import honour_cancel, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Keeper:
 
     async def stop(self) -> None:
         if self._task is not None:
-            await stop_tasks([self._task])  # a cancel swallowed in the pool's wait_for (live/tasks.py)
+            await stop_tasks([self._task])  # a cancel swallowed in the pool's wait_for (tasks.py)
 
     async def _run(self) -> None:
         while True:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from openspace.live.tasks import honour_cancel, stop_tasks
+from openspace.tasks import honour_cancel, stop_tasks
 
 if TYPE_CHECKING:
     from openspace.limits import Buckets
@@ -264,7 +264,7 @@ class Shared:
     async def give_back(self) -> None:
         """Every LEASE_SECONDS, the tokens of leases that lapsed go back to Redis, in one call."""
         while True:
-            honour_cancel()  # a cancel that redis-py's wait_for swallowed (live/tasks.py)
+            honour_cancel()  # a cancel that redis-py's wait_for swallowed (tasks.py)
             await asyncio.sleep(LEASE_SECONDS)
             now = time.monotonic()
             lapsed = [(key, lease) for key, lease in self.leases.items() if lease.until <= now]
@@ -345,7 +345,7 @@ class Shared:
 
     async def close(self) -> None:
         """Both loops end for sure: one cancel, swallowed inside a Redis call, left a worker
-        waiting for ever after SIGTERM (live/tasks.py)."""
+        waiting for ever after SIGTERM (tasks.py)."""
         await stop_tasks([task for task in (self._keeper, self._returner) if task is not None])
         owed = [(key, lease) for key, lease in [*self.leases.items(), *self.returning] if lease.tokens >= 1]
         self.leases, self.returning = {}, []

@@ -15,7 +15,7 @@ A process's own messages reach its listeners at once, as with the memory bus, an
 when they come back from Redis (each message names its origin).
 
 Stopping does not trust a single cancel: on Python 3.11 redis-py's writes can swallow one
-(live/tasks.py says how, and why that hung the Redis-restart test), so each loop honours a
+(tasks.py says how, and why that hung the Redis-restart test), so each loop honours a
 swallowed cancel and `stop()` cancels until its tasks have ended.
 """
 
@@ -36,7 +36,7 @@ from openspace import metrics
 from openspace.broadcast import Committed, DocPresence, DocUpdate, Message, Notice
 from openspace.domain.model import Change
 from openspace.live.bus import Listener, Resync, about
-from openspace.live.tasks import honour_cancel, stop_tasks
+from openspace.tasks import honour_cancel, stop_tasks
 
 log = logging.getLogger(__name__)
 

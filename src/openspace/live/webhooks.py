@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from openspace.domain import webhooks
-from openspace.live.tasks import honour_cancel, stop_tasks
 from openspace.outward import Delivery, Outward, body_of
+from openspace.tasks import honour_cancel, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class DeliveryWorker:
         self._task = asyncio.create_task(self._loop(), name="openspace-webhooks")
 
     async def stop(self) -> None:
-        """Cancel for sure (live/tasks.py): the loop's reads wait in psycopg's pool under
+        """Cancel for sure (tasks.py): the loop's reads wait in psycopg's pool under
         `wait_for`, which on Python 3.11 can swallow a cancel."""
         await stop_tasks([t for t in (self._task, *self._inflight.values()) if t is not None])
         self._pool.shutdown(wait=False, cancel_futures=True)

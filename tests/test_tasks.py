@@ -1,4 +1,4 @@
-"""Stopping background tasks for sure (live/tasks.py): a cancel swallowed below a loop, as
+"""Stopping background tasks for sure (tasks.py): a cancel swallowed below a loop, as
 Python 3.11's asyncio.wait_for can swallow one (CPython gh-86296), still ends the loop."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from openspace.live.tasks import honour_cancel, stop_tasks
+from openspace.tasks import honour_cancel, stop_tasks
 
 
 async def test_a_loop_that_honours_a_swallowed_cancel_ends_at_once() -> None:
