@@ -8,7 +8,9 @@ several per change, and on two cores shared with the database those trips were w
 durable rate (issue #17). So a job says up front what it will ask (`Ahead`), and the transaction
 answers the whole batch's questions in one query each (`Transaction.prepare`, through `ask_ahead`) before any job runs,
 locking the batch's events in one statement, in the order of their ids: two workers then also
-never lock the same two events in opposite orders.
+never lock the same two events in opposite orders. An event another worker holds at that moment
+is not waited for: its jobs go in the next batch, which does wait for it (`ask_ahead`), so one
+busy event no longer holds back the rest of a batch.
 """
 
 from __future__ import annotations
@@ -64,16 +66,24 @@ class Job:
     run: JobFn
     future: asyncio.Future[Any]
     ahead: Ahead = field(default_factory=Ahead)
+    put_off: bool = False  # its event was locked by another process once: the next batch waits for it
 
 
-def ask_ahead(tx: Transaction, jobs: list[Job], cached: dict[str, Board]) -> None:
+def ask_ahead(tx: Transaction, jobs: list[Job], cached: dict[str, Board]) -> list[Job]:
     """The batch's questions to the store, asked once for all its jobs; with what the log holds
-    after each cached board, should another process have written its event since (`caught_up`)."""
+    after each cached board, should another process have written its event since (`caught_up`).
+    The jobs whose event another process holds are put off to the next batch, and returned:
+    waiting for one event held the whole batch back (pg_ahead.TRY_LOCK_SQL)."""
     aheads = [job.ahead for job in jobs]
     events = sorted({a.event_id for a in aheads if a.event_id})
     actions = sorted({(a.event_id, *a.action) for a in aheads if a.event_id and a.action})
     participants = sorted({a.participant_id for a in aheads if a.participant_id})
-    tx.prepare(events, actions, participants, {e: cached[e].seq for e in events if e in cached})
+    wait = {job.ahead.event_id for job in jobs if job.put_off and job.ahead.event_id}
+    busy = tx.prepare(events, actions, participants, {e: cached[e].seq for e in events if e in cached}, wait)
+    put_off = [job for job in jobs if job.ahead.event_id in busy]
+    for job in put_off:
+        job.put_off = True
+    return put_off
 
 
 def board_in(tx: Transaction, batch: Batch, event_id: str) -> Board:

@@ -74,6 +74,7 @@ class Service:
         self.before_deciding: list[Callable[[Transaction, Board, str, rules.Args], Board]] = []
         self.forgetting: list[Callable[[], None]] = []  # caches to drop when a commit failed
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._put_off: list[Job] = []  # jobs a batch left to the next (batching.ask_ahead)
         self._writer: asyncio.Task[None] | None = None
         # where heavy preparation runs (jobs.JobPool.run), so the writer never renders Markdown
         self.offload: Callable[..., Any] | None = None
@@ -280,7 +281,9 @@ class Service:
 
     async def _write_loop(self) -> None:
         while True:
-            jobs = [await self._queue.get()]
+            jobs, self._put_off = self._put_off, []  # first those another worker's lock put off
+            if not jobs:
+                jobs = [await self._queue.get()]
             while not self._queue.empty() and len(jobs) < MAX_BATCH:
                 jobs.append(self._queue.get_nowait())
             try:
@@ -309,10 +312,15 @@ class Service:
             return
         batch = Batch(cached=dict(self.boards))
 
+        put_off: list[Job] = []  # another worker holds their event: they go in the next batch
+
         def work(tx: Transaction) -> list[tuple[Job, Any, BaseException | None]]:
             outcomes: list[tuple[Job, Any, BaseException | None]] = []
-            ask_ahead(tx, jobs, batch.cached)
+            put_off[:] = ask_ahead(tx, jobs, batch.cached)
+            later = {id(job) for job in put_off}
             for job in jobs:
+                if id(job) in later:
+                    continue
                 try:
                     outcomes.append((job, job.run(tx, batch), None))
                 except DomainError as refusal:  # refused before it wrote anything: the batch goes on
@@ -320,6 +328,7 @@ class Service:
             return outcomes
 
         outcomes = await self.store.write(work)
+        self._put_off.extend(put_off)
         # committed: only now does anyone hear about it. The cached boards already hold this
         # batch's changes when the bus brings them back, so `observe` leaves them be.
         self.boards.update(batch.boards)

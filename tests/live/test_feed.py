@@ -329,3 +329,37 @@ async def test_two_writers_of_one_event_share_one_gap_free_sequence(two: tuple[W
         assert screen.seqs == list(range(2, 42)) and screen.closed_with is None
     assert (await a.service.board(event.id)) == (await b.service.board(event.id))
     assert (await a.store.patches_since(event.id, 0, 41)) is not None
+
+
+async def test_a_batch_writes_the_events_it_can_lock_and_puts_off_one_another_process_holds(
+    postgres_url: str,
+) -> None:
+    """Another worker's transaction holds one event's lock: the batch commits its job on a free
+    event without waiting, and puts the other job off to its next batch, which waits for the lock
+    (pg_ahead.TRY_LOCK_SQL). Before, the whole batch waited for the other worker's commit."""
+    import psycopg
+
+    from openspace.store.postgres import PostgresStore
+
+    worker = await start_worker(lambda log_keep=1000: PostgresStore(postgres_url, log_keep=log_keep), MemoryBus())
+    other = await psycopg.AsyncConnection.connect(postgres_url)  # another worker, mid-transaction
+    try:
+        held, _ = await worker.service.create_event(EVENT)
+        free, _ = await worker.service.create_event(EVENT)
+        await other.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (held.id,))
+
+        def add(event_id: str, name: str) -> asyncio.Task[dict[str, Any]]:
+            return asyncio.create_task(worker.service.execute(event_id, FAC, "space.add", {"name": name}))
+
+        on_held, on_free = add(held.id, "Bakom låset"), add(free.id, "Fri")
+        done, _ = await asyncio.wait({on_free}, timeout=10)
+        assert on_free in done and on_free.result()["seq"] == 1
+        assert not on_held.done()  # put off, then waiting for the lock
+        await other.rollback()
+        done, _ = await asyncio.wait({on_held}, timeout=10)
+        assert on_held in done and on_held.result()["seq"] == 1
+        board = await worker.service.board(held.id)
+        assert [space.name for space in board.spaces.values()] == ["Bakom låset"]
+    finally:
+        await other.close()
+        await stop_worker(worker)

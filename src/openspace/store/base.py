@@ -21,7 +21,7 @@ The rules a store must keep, which the Protocols alone cannot say:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from openspace.domain.effects import Effect
@@ -59,13 +59,21 @@ class Transaction(Protocol):
         ...
 
     def prepare(
-        self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str], since: dict[str, int]
-    ) -> None:
+        self,
+        events: list[str],
+        actions: list[tuple[str, str, str]],
+        participants: list[str],
+        since: dict[str, int],
+        wait: Collection[str] = (),
+    ) -> set[str]:
         """Before a batch's jobs run: lock `events` (in this order), and read ahead whether
         `actions` (event, actor, action id) were applied, the names of `participants`, and the
         log after `since` (event -> a cached board's seq, up to CATCH_UP on) for `patches_since`,
         where each such question would cost a round trip (batching.py). The answers stay the
-        transaction's own: a later write through it updates them."""
+        transaction's own: a later write through it updates them.
+
+        The events another process holds locked are not waited for, except those in `wait`:
+        they are returned, and the batch leaves their jobs to the next one (batching.py)."""
         ...
 
     def load_board(self, event_id: str) -> Board | None: ...

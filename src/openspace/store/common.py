@@ -8,6 +8,7 @@ swaps in the backend's mark.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -31,10 +32,16 @@ class CommonTransaction(ReportLogTransaction):
     answers: dict[tuple[str, str, str], str]  # (event, actor, action id) -> result JSON, written at batch end
 
     def prepare(
-        self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str], since: dict[str, int]
-    ) -> None:
-        """SQLite answers each question within the process: nothing to read ahead
-        (PostgresTransaction reads ahead)."""
+        self,
+        events: list[str],
+        actions: list[tuple[str, str, str]],
+        participants: list[str],
+        since: dict[str, int],
+        wait: Collection[str] = (),
+    ) -> set[str]:
+        """SQLite answers each question within the process, and its one writer holds the whole
+        database: nothing to read ahead, nobody else's lock to skip (PostgresTransaction does)."""
+        return set()
 
     def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
         """`Store.patches_since` within this transaction: what another process wrote since this

@@ -20,6 +20,7 @@ and the transaction meets the server only when a question's answer is needed and
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -28,6 +29,13 @@ from openspace.store.base import CATCH_UP
 from openspace.store.common import CommonTransaction, logged
 
 LOCK_SQL = "SELECT id, head_seq FROM events WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+# With several workers, two batches often write some of the same events: waiting for one locked
+# event held back all of a batch's others until the other worker committed, and the workers'
+# batches queued behind each other (issue #17). A batch takes the free ones now; the others' jobs
+# go in its next batch, which waits for them (`wait`): a job is put off at most once. A batch
+# waits only in its first statement, holding nothing else yet, in the order of the ids, so two
+# workers still never wait for each other in a circle.
+TRY_LOCK_SQL = "SELECT id, head_seq FROM events WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED"
 # The batch's other questions, asked after the lock in one statement (`questions_sql`), each
 # part's rows tagged and in one shape: a statement each cost the writer's thread its own Python
 # for every batch (issue #17). After the lock, in the same pipeline: the statement's snapshot is
@@ -75,14 +83,24 @@ class ReadAhead(CommonTransaction):
     behind: dict[str, tuple[int, list[Any]]]  # event -> (its cached board's seq, the log's rows after it)
 
     def prepare(
-        self, events: list[str], actions: list[tuple[str, str, str]], participants: list[str], since: dict[str, int]
-    ) -> None:
+        self,
+        events: list[str],
+        actions: list[tuple[str, str, str]],
+        participants: list[str],
+        since: dict[str, int],
+        wait: Collection[str] = (),
+    ) -> set[str]:
         """Every question is sent before the first answer is awaited (pipeline mode): one round
-        trip for the batch, catch-ups from the log included."""
+        trip for the batch, catch-ups from the log included. The events another worker holds
+        are skipped unless in `wait` (`TRY_LOCK_SQL`); they are returned."""
         db = self.db
         fresh = [e for e in events if e not in self.locked]
+        waited = [e for e in fresh if e in wait]
+        tried = [e for e in fresh if e not in wait] if len(fresh) > 1 else []
+        waited += [e for e in fresh if e not in wait and not tried]  # alone: nothing else to get on with
         behind = {e: seq for e, seq in since.items() if e in fresh}
-        locks = db.execute(LOCK_SQL, (fresh,), binary=True) if fresh else None
+        locks = db.execute(LOCK_SQL, (waited,), binary=True) if waited else None
+        tries = db.execute(TRY_LOCK_SQL, (tried,), binary=True) if tried else None
         params: list[Any] = []
         if fresh:
             params.append(fresh)
@@ -94,23 +112,29 @@ class ReadAhead(CommonTransaction):
             params.append(participants)
         asked = bool(fresh), bool(behind), bool(actions), bool(participants)
         answers = db.execute(questions_sql(*asked), params, binary=True) if params else None
-        if locks is not None:
-            found = {str(e): int(head) for e, head in locks.fetchall()}
-            self.locked.update({e: found.get(e, 0) for e in fresh})  # 0: no such event (deleted)
-            self.doc_heads.update({e: {} for e in fresh})
+        found = {str(e): int(head) for e, head in locks.fetchall()} if locks is not None else {}
+        self.locked.update({e: found.get(e, 0) for e in waited})  # 0: no such event (deleted)
+        got = {str(e): int(head) for e, head in tries.fetchall()} if tries is not None else {}
+        self.locked.update(got)
+        busy = {e for e in tried if e not in got}  # held by another worker (or deleted: known next time)
+        self.doc_heads.update({e: {} for e in fresh if e not in busy})
         self.prior.update({key: None for key in actions})
         self.names.update({p: None for p in participants})
         after: dict[str, list[Any]] = {e: [] for e in behind}
         for tag, a, b, c, d, n in answers.fetchall() if answers is not None else ():
             if tag == "d":
-                self.doc_heads[str(a)][str(b)] = int(n)
+                if str(a) not in busy:
+                    self.doc_heads[str(a)][str(b)] = int(n)
             elif tag == "b":
                 after[str(a)].append((int(n), b, c))
             elif tag == "a":
                 self.prior[(str(a), str(b), str(c))] = str(d)
             else:
                 self.names[str(a)] = str(b)
-        self.behind.update({e: (behind[e], sorted(rows, key=lambda row: row[0])) for e, rows in after.items()})
+        # the busy events' rows were read without their lock: not to be trusted by a later lock_event
+        kept = {e: rows for e, rows in after.items() if e not in busy}
+        self.behind.update({e: (behind[e], sorted(rows, key=lambda row: row[0])) for e, rows in kept.items()})
+        return busy
 
     def patches_since(self, event_id: str, since: int, until: int) -> list[tuple[int, str, Any]] | None:
         read = self.behind.get(event_id)
