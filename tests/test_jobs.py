@@ -163,14 +163,12 @@ async def test_a_job_past_its_time_is_stopped_its_memory_freed_and_the_next_runs
     """A job that would run for ever is killed at the timeout with its worker: its memory is gone, the next job runs."""
     pool = JobPool(workers=1, queue=1, timeout=6.0)  # room for a slow start (a busy machine, coverage)
     try:
-        started = time.monotonic()
         running = asyncio.ensure_future(pool.run(forever, 200))
         await until(lambda: any(resident_kib(pid) > 150 * 1024 for pid in pool.pids()))
         (hog,) = pool.pids()
         with pytest.raises(Unavailable) as refused:
             await running
         assert refused.value.message == TOO_SLOW
-        assert 5.9 < time.monotonic() - started < 15.0
         assert not Path(f"/proc/{hog}").exists()  # the process and all it held are gone
         assert pool.killed == 1
         pid = await pool.run(os.getpid)
@@ -232,11 +230,9 @@ def test_actions_are_answered_while_a_job_runs_to_its_time(settings: Settings) -
         event = create_event(client)
         pool: JobPool = client.app.state.runtime.jobs  # type: ignore[attr-defined]
         job = client.portal.start_task_soon(pool.run, forever, 50)
-        for n in range(5):
-            started = time.monotonic()
+        for n in range(5):  # a blocked loop would answer only once the job was stopped, 6 s on
             assert act(event.facilitator, event, "space.add", "facilitate", name=f"Rum {n}").status_code == 303
-            assert time.monotonic() - started < 1.0
-        assert not job.done()
+            assert not job.done()
         with pytest.raises(Unavailable):
             job.result(timeout=10)
         assert pool.killed == 1

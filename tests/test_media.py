@@ -6,7 +6,6 @@ import io
 import os
 import stat
 import struct
-import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -180,10 +179,8 @@ def test_decompression_bomb_is_refused_from_its_header(monkeypatch: pytest.Monke
     monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
     bomb = png_claiming(50_000, 50_000)
     assert len(bomb) < 200
-    started = time.monotonic()
     assert_refused(bomb, media.TOO_MANY_PIXELS)
-    assert time.monotonic() - started < 1
-    assert loads == []
+    assert loads == []  # refused from the header: not one pixel decoded
 
 
 def test_pictures_just_over_the_pixel_limit_are_refused() -> None:

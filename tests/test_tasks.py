@@ -4,7 +4,6 @@ Python 3.11's asyncio.wait_for can swallow one (CPython gh-86296), still ends th
 from __future__ import annotations
 
 import asyncio
-import time
 
 from openspace.tasks import honour_cancel, stop_tasks
 
@@ -23,9 +22,8 @@ async def test_a_loop_that_honours_a_swallowed_cancel_ends_at_once() -> None:
 
     task = asyncio.create_task(loop(), name="swallower")
     await asyncio.sleep(0.01)
-    started = time.monotonic()
     await asyncio.wait_for(stop_tasks([task], seconds=2.0), 5)
-    assert task.cancelled() and time.monotonic() - started < 1.0 and len(rounds) == 1
+    assert task.cancelled() and len(rounds) == 1  # ended by the first cancel: no second round
 
 
 async def test_a_task_that_swallows_every_cancel_once_is_cancelled_again() -> None:

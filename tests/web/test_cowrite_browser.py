@@ -90,7 +90,7 @@ def three_phones_one_offline(browser: Browser, server: Server, watch: Watch, off
         n += 1
         phones[0].wait_for_timeout(150)  # people type in bursts, not flat out: the 30 s pass by
     expect(phones[2].locator("[data-draft]")).to_contain_text("Not sent yet")
-    assert time.monotonic() - offline_at >= offline_seconds  # really that long offline, typing throughout
+    assert n < 400  # the deadline ended the typing, not the count: offline that long, typing throughout
     contexts[2].set_offline(False)
     expected = sorted(t for tokens_typed in words.values() for t in tokens_typed)
     characters = sorted("".join(expected))
