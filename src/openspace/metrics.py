@@ -62,6 +62,10 @@ WRITER_BATCH = Histogram(
     "Changes the writer logged in one transaction (one commit, one fsync).",
     buckets=BATCH_BUCKETS,
 )
+PUT_OFF = Counter(
+    "openspace_writer_put_off",
+    "Jobs a batch left to its next because another worker held their event's lock (PostgreSQL).",
+)
 BUS_LAG = Histogram(
     "openspace_bus_lag_seconds",
     "From a change's commit on one worker to its arrival over the bus on another (wall clocks).",

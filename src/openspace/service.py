@@ -75,6 +75,7 @@ class Service:
         self.forgetting: list[Callable[[], None]] = []  # caches to drop when a commit failed
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._put_off: list[Job] = []  # jobs a batch left to the next (batching.ask_ahead)
+        self.on_put_off: list[Callable[[int], None]] = []  # told how many, after such a batch (metrics)
         self._writer: asyncio.Task[None] | None = None
         # where heavy preparation runs (jobs.JobPool.run), so the writer never renders Markdown
         self.offload: Callable[..., Any] | None = None
@@ -329,6 +330,8 @@ class Service:
 
         outcomes = await self.store.write(work)
         self._put_off.extend(put_off)
+        for tell in self.on_put_off if put_off else ():
+            tell(len(put_off))
         # committed: only now does anyone hear about it. The cached boards already hold this
         # batch's changes when the bus brings them back, so `observe` leaves them be.
         self.boards.update(batch.boards)

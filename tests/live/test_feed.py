@@ -342,6 +342,8 @@ async def test_a_batch_writes_the_events_it_can_lock_and_puts_off_one_another_pr
     from openspace.store.postgres import PostgresStore
 
     worker = await start_worker(lambda log_keep=1000: PostgresStore(postgres_url, log_keep=log_keep), MemoryBus())
+    told: list[int] = []  # what /metrics counts (openspace_writer_put_off_total)
+    worker.service.on_put_off.append(told.append)
     other = await psycopg.AsyncConnection.connect(postgres_url)  # another worker, mid-transaction
     try:
         held, _ = await worker.service.create_event(EVENT)
@@ -354,7 +356,7 @@ async def test_a_batch_writes_the_events_it_can_lock_and_puts_off_one_another_pr
         on_held, on_free = add(held.id, "Bakom låset"), add(free.id, "Fri")
         done, _ = await asyncio.wait({on_free}, timeout=10)
         assert on_free in done and on_free.result()["seq"] == 1
-        assert not on_held.done()  # put off, then waiting for the lock
+        assert not on_held.done() and told == [1]  # put off, then waiting for the lock
         await other.rollback()
         done, _ = await asyncio.wait({on_held}, timeout=10)
         assert on_held in done and on_held.result()["seq"] == 1
