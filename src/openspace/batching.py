@@ -25,7 +25,7 @@ from openspace.domain.effects import Effect
 from openspace.domain.errors import N_, NotFound
 from openspace.domain.model import Board, Change
 from openspace.domain.patches import applied
-from openspace.store.base import CATCH_UP, Transaction
+from openspace.store.base import CATCH_UP, Asked, Transaction
 
 Logged = tuple[str, int, Change, dict[str, Any]]  # a committed change: event, seq, change, its patch
 
@@ -76,10 +76,15 @@ def ask_ahead(tx: Transaction, jobs: list[Job], cached: dict[str, Board]) -> lis
     waiting for one event held the whole batch back (pg_ahead.TRY_LOCK_SQL)."""
     aheads = [job.ahead for job in jobs]
     events = sorted({a.event_id for a in aheads if a.event_id})
-    actions = sorted({(a.event_id, *a.action) for a in aheads if a.event_id and a.action})
-    participants = sorted({a.participant_id for a in aheads if a.participant_id})
-    wait = {job.ahead.event_id for job in jobs if job.put_off and job.ahead.event_id}
-    busy = tx.prepare(events, actions, participants, {e: cached[e].seq for e in events if e in cached}, wait)
+    busy = tx.prepare(
+        Asked(
+            events,
+            sorted({(a.event_id, *a.action) for a in aheads if a.event_id and a.action}),
+            sorted({a.participant_id for a in aheads if a.participant_id}),
+            {e: cached[e].seq for e in events if e in cached},
+            frozenset(job.ahead.event_id for job in jobs if job.put_off and job.ahead.event_id),
+        )
+    )
     put_off = [job for job in jobs if job.ahead.event_id in busy]
     for job in put_off:
         job.put_off = True

@@ -330,8 +330,9 @@ class Service:
 
         outcomes = await self.store.write(work)
         self._put_off.extend(put_off)
-        for tell in self.on_put_off if put_off else ():
-            tell(len(put_off))
+        if put_off:
+            for tell in self.on_put_off:
+                tell(len(put_off))
         # committed: only now does anyone hear about it. The cached boards already hold this
         # batch's changes when the bus brings them back, so `observe` leaves them be.
         self.boards.update(batch.boards)

@@ -16,6 +16,7 @@ import pytest
 from openspace.domain.effects import FilesRemoved, NameForgotten, NameSet
 from openspace.domain.model import Change, Event, Slot, Space, Topic
 from openspace.store import Store, Transaction, open_store, sqlite_url
+from openspace.store.base import Asked
 
 STORES: dict[str, Callable[[Path], str]] = {"sqlite": lambda tmp: sqlite_url(tmp / "contract.db")}
 EVENT = Event(id="e1", slug="stenhamra", name="Stenhamra", starts_on="2026-03-14", ends_on="2026-03-14")
@@ -104,7 +105,7 @@ async def test_a_batch_reads_the_log_after_its_cached_boards_with_its_locks(stor
     await store.write(lambda tx: add_spaces(tx, EVENT.id, 5))
 
     def batch(tx: Transaction) -> list[Any]:
-        tx.prepare([EVENT.id], [], [], {EVENT.id: 2})
+        tx.prepare(Asked([EVENT.id], since={EVENT.id: 2}))
         if hasattr(tx, "behind"):  # PostgreSQL: nothing more goes to the server for these
             tx.db = None  # type: ignore[attr-defined]
         return [tx.patches_since(EVENT.id, 2, 5), tx.patches_since(EVENT.id, 2, 4), tx.patches_since(EVENT.id, 2, 6)]

@@ -21,7 +21,8 @@ The rules a store must keep, which the Protocols alone cannot say:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from openspace.domain.effects import Effect
@@ -31,6 +32,19 @@ if TYPE_CHECKING:
     from openspace.store.outbound import Outbound
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A batch's questions to the store, asked at once before its jobs run (batching.ask_ahead)."""
+
+    events: list[str] = field(default_factory=list)  # to lock, in this order
+    actions: list[tuple[str, str, str]] = field(default_factory=list)  # (event, actor, action id): applied?
+    participants: list[str] = field(default_factory=list)  # whose current names
+    since: dict[str, int] = field(default_factory=dict)  # event -> cached board's seq: the log after it
+    wait: frozenset[str] = frozenset()  # events waited for even if another process holds them
+
+
 # changes a cached board may be behind its event and still be brought up from the log, not read
 # whole (batching.caught_up); PostgreSQL reads that much of the log ahead for a batch (pg_ahead.py)
 CATCH_UP = 32
@@ -58,22 +72,12 @@ class Transaction(Protocol):
         """Take the event's write lock for this transaction; its head sequence number (0 if none)."""
         ...
 
-    def prepare(
-        self,
-        events: list[str],
-        actions: list[tuple[str, str, str]],
-        participants: list[str],
-        since: dict[str, int],
-        wait: Collection[str] = (),
-    ) -> set[str]:
-        """Before a batch's jobs run: lock `events` (in this order), and read ahead whether
-        `actions` (event, actor, action id) were applied, the names of `participants`, and the
-        log after `since` (event -> a cached board's seq, up to CATCH_UP on) for `patches_since`,
+    def prepare(self, asked: Asked) -> set[str]:
+        """Before a batch's jobs run: lock its events and read ahead what its jobs will ask,
         where each such question would cost a round trip (batching.py). The answers stay the
-        transaction's own: a later write through it updates them.
-
-        The events another process holds locked are not waited for, except those in `wait`:
-        they are returned, and the batch leaves their jobs to the next one (batching.py)."""
+        transaction's own: a later write through it updates them. The events another process
+        holds locked are not waited for, except those in `asked.wait`: they are returned, and
+        the batch leaves their jobs to the next one."""
         ...
 
     def load_board(self, event_id: str) -> Board | None: ...

@@ -8,11 +8,11 @@ swaps in the backend's mark.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 import orjson
 
+from openspace.store.base import Asked
 from openspace.store.reportlog import ReportLogTransaction
 
 PATCHES_SQL = "SELECT seq, kind, patch FROM changes WHERE event_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
@@ -31,14 +31,7 @@ class CommonTransaction(ReportLogTransaction):
 
     answers: dict[tuple[str, str, str], str]  # (event, actor, action id) -> result JSON, written at batch end
 
-    def prepare(
-        self,
-        events: list[str],
-        actions: list[tuple[str, str, str]],
-        participants: list[str],
-        since: dict[str, int],
-        wait: Collection[str] = (),
-    ) -> set[str]:
+    def prepare(self, asked: Asked) -> set[str]:
         """SQLite answers each question within the process, and its one writer holds the whole
         database: nothing to read ahead, nobody else's lock to skip (PostgresTransaction does)."""
         return set()

@@ -20,12 +20,11 @@ and the transaction meets the server only when a question's answer is needed and
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
 from typing import Any
 
 import orjson
 
-from openspace.store.base import CATCH_UP
+from openspace.store.base import CATCH_UP, Asked
 from openspace.store.common import CommonTransaction, logged
 
 LOCK_SQL = "SELECT id, head_seq FROM events WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
@@ -82,23 +81,16 @@ class ReadAhead(CommonTransaction):
     doc_heads: dict[str, dict[str, int]]  # event -> report -> its document's head
     behind: dict[str, tuple[int, list[Any]]]  # event -> (its cached board's seq, the log's rows after it)
 
-    def prepare(
-        self,
-        events: list[str],
-        actions: list[tuple[str, str, str]],
-        participants: list[str],
-        since: dict[str, int],
-        wait: Collection[str] = (),
-    ) -> set[str]:
+    def prepare(self, asked: Asked) -> set[str]:
         """Every question is sent before the first answer is awaited (pipeline mode): one round
         trip for the batch, catch-ups from the log included. The events another worker holds
         are skipped unless in `wait` (`TRY_LOCK_SQL`); they are returned."""
-        db = self.db
-        fresh = [e for e in events if e not in self.locked]
-        waited = [e for e in fresh if e in wait]
-        tried = [e for e in fresh if e not in wait] if len(fresh) > 1 else []
-        waited += [e for e in fresh if e not in wait and not tried]  # alone: nothing else to get on with
-        behind = {e: seq for e, seq in since.items() if e in fresh}
+        db, actions, participants = self.db, asked.actions, asked.participants
+        fresh = [e for e in asked.events if e not in self.locked]
+        waited, tried = fresh, []  # one event alone: nothing else to get on with meanwhile
+        if len(fresh) > 1:
+            waited, tried = [e for e in fresh if e in asked.wait], [e for e in fresh if e not in asked.wait]
+        behind = {e: seq for e, seq in asked.since.items() if e in fresh}
         locks = db.execute(LOCK_SQL, (waited,), binary=True) if waited else None
         tries = db.execute(TRY_LOCK_SQL, (tried,), binary=True) if tried else None
         params: list[Any] = []
@@ -110,8 +102,8 @@ class ReadAhead(CommonTransaction):
             params.append(orjson.dumps(actions).decode())
         if participants:
             params.append(participants)
-        asked = bool(fresh), bool(behind), bool(actions), bool(participants)
-        answers = db.execute(questions_sql(*asked), params, binary=True) if params else None
+        parts = bool(fresh), bool(behind), bool(actions), bool(participants)
+        answers = db.execute(questions_sql(*parts), params, binary=True) if params else None
         found = {str(e): int(head) for e, head in locks.fetchall()} if locks is not None else {}
         self.locked.update({e: found.get(e, 0) for e in waited})  # 0: no such event (deleted)
         got = {str(e): int(head) for e, head in tries.fetchall()} if tries is not None else {}
