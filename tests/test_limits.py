@@ -686,3 +686,30 @@ async def test_a_worker_stops_even_when_giving_back_swallowed_the_cancel(
     done, _ = await asyncio.wait({closing}, timeout=10)  # not wait_for: it can swallow its own cancel
     assert closing in done, "close() waited for the lease loop for ever"
     assert shared._returner is not None and shared._returner.done()
+
+
+async def test_a_hall_of_sockets_opening_and_closing_at_once_shares_a_few_redis_connections(redis: RedisServer) -> None:
+    """When a hall's wifi drops, hundreds of sockets close in the same moment and open again. Each
+    was a call to Redis of its own, and redis-py opened a new connection for every call that found
+    none free: 300 sockets, about 300 connections to Redis from one worker (and a worker's share
+    of Redis's `maxclients` gone), each costing the worker a connection's setup. They now queue
+    for a bounded pool, and every socket is still counted and given back."""
+    import redis.asyncio as aioredis
+
+    from openspace.sharedlimits import POOL_SIZE, Shared
+
+    probe = aioredis.from_url(redis.url)
+    shared = Shared(redis.url)
+    try:
+        before = int((await probe.info("stats"))["total_connections_received"])
+        members = await asyncio.gather(*(shared.open([(f"p{n % 30}", 100)]) for n in range(300)))
+        assert all(members), members  # every one counted, none refused or left to local counting
+        counted_now = sum([await probe.zcard(f"openspace:limit:sockets:p{n}") for n in range(30)])
+        assert counted_now == 300
+        await asyncio.gather(*(shared.shut(str(member)) for member in members))
+        assert sum([await probe.zcard(f"openspace:limit:sockets:p{n}") for n in range(30)]) == 0
+        opened = int((await probe.info("stats"))["total_connections_received"]) - before
+        assert opened <= POOL_SIZE, f"{opened} connections to Redis for 300 sockets"
+    finally:
+        await shared.close()
+        await probe.aclose()

@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Connections to Redis a worker uses at most for its limits. Past redis-py's own cap (100) a call
+# failed at once with "Too many connections": a hall's sockets dropping and coming back together
+# (one call each) put every limit in local counting for DOWN_SECONDS and left their sockets counted
+# in Redis until they lapsed. Calls now wait their turn for one of these instead, up to POOL_WAIT.
+POOL_SIZE = 8
+POOL_WAIT = 2.0
+
 # One token bucket per key, taken in order: the same arithmetic as `Buckets`, on Redis's clock, so
 # every worker spends from the same buckets. The requests of one turn of the event loop come in
 # one call (`Shared.take`): ARGV[1] requests, then each one's number of keys, then (count, rate,
@@ -169,7 +176,10 @@ class Shared:
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis  # only servers with a Redis bus need it
 
-        self.client = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=POOL_WAIT, socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+        self.client = redis.Redis.from_pool(pool)
         self.script = self.client.register_script(TAKE_MANY)
         self.give_back_script = self.client.register_script(GIVE_BACK)
         self.waiting: list[Asked] = []
