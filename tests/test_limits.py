@@ -688,12 +688,12 @@ async def test_a_worker_stops_even_when_giving_back_swallowed_the_cancel(
     assert shared._returner is not None and shared._returner.done()
 
 
-async def test_a_hall_of_sockets_opening_and_closing_at_once_shares_a_few_redis_connections(redis: RedisServer) -> None:
+async def test_a_hall_of_sockets_opening_and_closing_at_once_is_a_few_calls_to_redis(redis: RedisServer) -> None:
     """When a hall's wifi drops, hundreds of sockets close in the same moment and open again. Each
-    was a call to Redis of its own, and redis-py opened a new connection for every call that found
-    none free: 300 sockets, about 300 connections to Redis from one worker (and a worker's share
-    of Redis's `maxclients` gone), each costing the worker a connection's setup. They now queue
-    for a bounded pool, and every socket is still counted and given back."""
+    was a call to Redis of its own, and redis-py opened a connection for every call that found none
+    free, up to its cap of 100, past which calls failed: of 300 opened at once, 100 were counted in
+    Redis and the worker's limits fell back to local counting. The opens and closes of a turn now go
+    as one call each, on a bounded pool, and each is still counted as if it came alone."""
     import redis.asyncio as aioredis
 
     from openspace.sharedlimits import POOL_SIZE, Shared
@@ -702,14 +702,35 @@ async def test_a_hall_of_sockets_opening_and_closing_at_once_shares_a_few_redis_
     shared = Shared(redis.url)
     try:
         before = int((await probe.info("stats"))["total_connections_received"])
-        members = await asyncio.gather(*(shared.open([(f"p{n % 30}", 100)]) for n in range(300)))
-        assert all(members), members  # every one counted, none refused or left to local counting
-        counted_now = sum([await probe.zcard(f"openspace:limit:sockets:p{n}") for n in range(30)])
-        assert counted_now == 300
-        await asyncio.gather(*(shared.shut(str(member)) for member in members))
-        assert sum([await probe.zcard(f"openspace:limit:sockets:p{n}") for n in range(30)]) == 0
+        calls = [0, 0]
+        opening, shutting = shared.sockets.open_script, shared.sockets._shut_many
+
+        async def open_counted(**kwargs: Any) -> Any:
+            calls[0] += 1
+            return await opening(**kwargs)
+
+        async def shut_counted(asked: Any) -> Any:
+            calls[1] += 1
+            return await shutting(asked)
+
+        shared.sockets.open_script = open_counted
+        shared.sockets.shutting.send = shut_counted
+        members = await asyncio.gather(*(shared.sockets.open([(f"p{n % 30}", 100)]) for n in range(300)))
+        assert all(members) and calls[0] == 1  # every one counted, none refused or left to local counting
+        assert sum([await probe.zcard(f"openspace:limit:sockets:p{n}") for n in range(30)]) == 300
+        await asyncio.gather(*(shared.sockets.shut(str(member)) for member in members))
+        assert sum([await probe.zcard(f"openspace:limit:sockets:p{n}") for n in range(30)]) == 0 and calls[1] == 1
         opened = int((await probe.info("stats"))["total_connections_received"]) - before
         assert opened <= POOL_SIZE, f"{opened} connections to Redis for 300 sockets"
+        # in one call, each open is still judged alone and in order: 3 of 5 fit under a limit of 3;
+        # one whose second key is full is counted on neither
+        crowd = await asyncio.gather(*(shared.sockets.open([("hall", 3)]) for _ in range(5)))
+        assert [bool(m) for m in crowd] == [True] * 3 + [False] * 2 and calls[0] == 2
+        assert await shared.sockets.open([("lisa", 2), ("hall", 3)]) == ""
+        assert await probe.zcard("openspace:limit:sockets:lisa") == 0
+        await shared.sockets.shut(str(crowd[0]))
+        assert await shared.sockets.open([("lisa", 2), ("hall", 3)])
     finally:
         await shared.close()
-        await probe.aclose()
+    assert await probe.zcard("openspace:limit:sockets:hall") == 0  # a stopping worker gives its sockets back
+    await probe.aclose()

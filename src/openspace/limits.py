@@ -329,7 +329,7 @@ class Limits:
         person, place = who(actor, conn), address(conn)
         if self.shared is not None:
             counts = [(person, self.person_sockets.limit)] if actor.participant_id else []
-            member = await self.shared.open([*counts, (place, self.address_sockets.limit)])
+            member = await self.shared.sockets.open([*counts, (place, self.address_sockets.limit)])
             if member is not None:
                 return ("shared", member) if member else None
         if actor.participant_id and not self.person_sockets.acquire(person):
@@ -343,7 +343,7 @@ class Limits:
     async def close_socket(self, keys: tuple[str, str]) -> None:
         person, place = keys
         if person == "shared" and self.shared is not None:
-            await self.shared.shut(place)
+            await self.shared.sockets.shut(place)
             return
         if person:
             self.person_sockets.release(person)

@@ -1,5 +1,5 @@
 """Limits shared by every worker on one Redis (issue #21): the token buckets of `limits.py` and
-the open-socket counts, kept in Redis so that a client spreading its requests over the workers
+the open-socket counts (sharedsockets.py), kept in Redis so that a client spreading its requests over the workers
 is limited at the same total as on one. When Redis does not answer, each worker counts in its
 own process for a few seconds (`DOWN_SECONDS`) and then asks again: limits degrade, the event
 does not stop.
@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from openspace.gathered import Gathered
+from openspace.sharedsockets import Sockets
 from openspace.tasks import honour_cancel, stop_tasks
 
 if TYPE_CHECKING:
@@ -95,31 +96,6 @@ redis.call('HSET', KEYS[1], 't', tostring(tokens), 's', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(2000 * count / rate) + 1000)
 return 1
 """
-# Open sockets: a sorted set per key whose members are sockets, scored by when they lapse. A worker
-# refreshes its sockets every SOCKET_TTL / 3 s, so the sockets of a worker that died lapse by themselves.
-OPEN = """
-local clock = redis.call('TIME')
-local now, ttl = tonumber(clock[1]), tonumber(ARGV[2])
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then return 0 end
-end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now + ttl, ARGV[1])
-  redis.call('EXPIRE', key, ttl)
-end
-return 1
-"""
-REFRESH = """
-local clock = redis.call('TIME')
-local until_ = tonumber(clock[1]) + tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, 'XX', until_, ARGV[1 + i])
-  redis.call('EXPIRE', key, tonumber(ARGV[1]))
-end
-return 1
-"""
-SOCKET_TTL = 60  # seconds a shared socket count lasts without its worker refreshing it
 PREFIX = "openspace:limit:"
 DOWN_SECONDS = 5.0  # after Redis failed to answer, count locally this long before asking it again
 LEASE_SHARE = 8  # a worker holds at most 1/8 of a bucket's tokens ahead of its requests (`Shared.leases`)
@@ -152,21 +128,19 @@ class Lease:
 class Asked:
     """One request's buckets: those its worker's leases paid for, and those it asks Redis for."""
 
-    answer: asyncio.Future[bool | None]
     keys: list[str] = field(default_factory=list)  # asked of Redis, in the request's order
     places: list[int] = field(default_factory=list)  # each one's place among the request's buckets
     wants: list[float] = field(default_factory=list)  # (count, rate, want) for each, as TAKE_MANY reads them
     held: list[tuple[int, Lease]] = field(default_factory=list)  # (place, lease) of a token taken from a lease
 
-    def settle(self, given: list[int] | None) -> None:
-        """Answer with what Redis gave (None: it did not answer). A leased token after the first
+    def settle(self, given: list[int] | None) -> bool | None:
+        """The answer, from what Redis gave (None: it did not answer). A leased token after the first
         bucket Redis refused goes back to its lease: a refusal spends only the buckets before it."""
         refused = next((self.places[i] for i, n in enumerate(given or ()) if n < 1), None)
         for place, lease in self.held:
             if given is None or (refused is not None and place > refused):
                 lease.tokens += 1
-        if not self.answer.done():
-            self.answer.set_result(None if given is None else refused is None)
+        return None if given is None else refused is None
 
 
 class Shared:
@@ -182,18 +156,13 @@ class Shared:
         self.client = redis.Redis.from_pool(pool)
         self.script = self.client.register_script(TAKE_MANY)
         self.give_back_script = self.client.register_script(GIVE_BACK)
-        self.waiting: list[Asked] = []
-        self.sending: set[asyncio.Future[None]] = set()
+        self.taking: Gathered[Asked, bool | None] = Gathered(self._take_many)
         self.leases: dict[str, Lease] = {}  # key -> tokens this worker took from Redis ahead
         self.returning: list[tuple[str, Lease]] = []  # lapsed leases replaced before `give_back` saw them
         self._returner: asyncio.Task[None] | None = None
         self.spend_script = self.client.register_script(SPEND)
-        self.open_script = self.client.register_script(OPEN)
-        self.refresh_script = self.client.register_script(REFRESH)
         self.down_until = 0.0
-        self.origin = secrets.token_hex(6)  # this worker, in the names of its sockets
-        self.opened: dict[str, list[str]] = {}  # this worker's sockets in Redis: member -> keys
-        self._keeper: asyncio.Task[None] | None = None
+        self.sockets = Sockets(self.client, lambda: time.monotonic() < self.down_until, self.failed)
 
     async def take(self, buckets: list[tuple[str, Buckets]]) -> bool | None:
         """A token of each bucket, in order, or none past the first that has none.
@@ -211,7 +180,7 @@ class Shared:
         now = time.monotonic()
         if now < self.down_until:
             return None
-        asked = Asked(asyncio.get_running_loop().create_future())
+        asked = Asked()
         for place, (name, bucket) in enumerate(buckets):
             key = PREFIX + name
             lease = self.leases.get(key)
@@ -225,18 +194,9 @@ class Shared:
                 asked.wants += [bucket.count, bucket.rate, max(1, int(bucket.count) // LEASE_SHARE)]
         if not asked.keys:
             return True
-        self.waiting.append(asked)
-        if len(self.waiting) == 1:
-            asyncio.get_running_loop().call_soon(self.send_waiting)
-        return await asked.answer
+        return await self.taking.ask(asked)
 
-    def send_waiting(self) -> None:
-        task = asyncio.ensure_future(self.take_waiting())
-        self.sending.add(task)  # held until done: the loop keeps only weak references to tasks
-        task.add_done_callback(self.sending.discard)
-
-    async def take_waiting(self) -> None:
-        waiting, self.waiting = self.waiting, []
+    async def _take_many(self, waiting: list[Asked]) -> list[bool | None]:
         keys = [key for asked in waiting for key in asked.keys]
         args: list[float] = [len(waiting), *(len(asked.keys) for asked in waiting)]
         args += [x for asked in waiting for x in asked.wants]
@@ -248,15 +208,15 @@ class Shared:
             given = answered
         except Exception as problem:  # Redis down or slow: the local buckets keep counting
             self.failed(problem)
-        finally:  # every waiting request is answered, whatever happened
-            at = 0
-            for asked in waiting:
-                mine = None if given is None else given[at : at + len(asked.keys)]
-                at += len(asked.keys)
-                for i, n in enumerate(mine or ()):
-                    if n > 1:
-                        self.lend(asked.keys[i], n - 1, asked.wants[3 * i], asked.wants[3 * i + 1])
-                asked.settle(mine)
+        answers, at = [], 0
+        for asked in waiting:
+            mine = None if given is None else given[at : at + len(asked.keys)]
+            at += len(asked.keys)
+            for i, n in enumerate(mine or ()):
+                if n > 1:
+                    self.lend(asked.keys[i], n - 1, asked.wants[3 * i], asked.wants[3 * i + 1])
+            answers.append(asked.settle(mine))
+        return answers
 
     def lend(self, key: str, tokens: int, count: float, rate: float) -> None:
         lease = self.leases.get(key)
@@ -316,53 +276,16 @@ class Shared:
         log.warning("limits: Redis did not answer (%s); counting in this process for now", problem)
         self.down_until = time.monotonic() + DOWN_SECONDS
 
-    async def open(self, counts: list[tuple[str, int]]) -> str | None:
-        """Count one socket under each (key, limit): its name in Redis, "" when over a limit, None
-        when Redis cannot be reached (count it locally)."""
-        if time.monotonic() < self.down_until:
-            return None
-        member = f"{self.origin}:{secrets.token_hex(6)}"
-        keys = [PREFIX + "sockets:" + key for key, _ in counts]
-        try:
-            if not await self.open_script(keys=keys, args=[member, SOCKET_TTL, *(n for _, n in counts)]):
-                return ""
-        except Exception as problem:
-            self.failed(problem)
-            return None
-        self.opened[member] = keys
-        if self._keeper is None:
-            self._keeper = asyncio.create_task(self.keep(), name="openspace-limits")
-        return member
-
-    async def shut(self, member: str) -> None:
-        keys = self.opened.pop(member, [])
-        with contextlib.suppress(Exception):  # not given back: it lapses after SOCKET_TTL
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.zrem(key, member)
-                await pipe.execute()
-
-    async def keep(self) -> None:
-        """Refresh this worker's open sockets in Redis, so they do not lapse while open."""
-        while True:
-            honour_cancel()
-            await asyncio.sleep(SOCKET_TTL / 3)
-            pairs = [(key, member) for member, keys in list(self.opened.items()) for key in keys]
-            for at in range(0, len(pairs), 1000):
-                chunk = pairs[at : at + 1000]
-                with contextlib.suppress(Exception):
-                    await self.refresh_script(keys=[k for k, _ in chunk], args=[SOCKET_TTL, *(m for _, m in chunk)])
-
     async def close(self) -> None:
         """Both loops end for sure: one cancel, swallowed inside a Redis call, left a worker
         waiting for ever after SIGTERM (tasks.py)."""
-        await stop_tasks([task for task in (self._keeper, self._returner) if task is not None])
+        if self._returner is not None:
+            await stop_tasks([self._returner])
         owed = [(key, lease) for key, lease in [*self.leases.items(), *self.returning] if lease.tokens >= 1]
         self.leases, self.returning = {}, []
         if owed:  # what this worker held goes back at once, not when it would have lapsed
             with contextlib.suppress(Exception):
                 args = [x for _, lease in owed for x in (lease.count, lease.rate, lease.tokens)]
                 await self.give_back_script(keys=[key for key, _ in owed], args=args)
-        for member in list(self.opened):
-            await self.shut(member)
+        await self.sockets.close()
         await self.client.aclose()
