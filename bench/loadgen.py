@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from . import histograms
 from .wire import ACK_EVERY, Browser, Listener, Recorder, open_frozen, open_listener, seqs_in
 
 HOST = "127.0.0.1"
@@ -842,6 +843,7 @@ async def durable(c: Config) -> dict[str, Any]:
         rate = min(rate, ceiling)
         latencies: list[float] = []
         refused: dict[str, int] = {}
+        before = await asyncio.to_thread(commit_histogram, c)  # the server's own figure, where it serves one
         meter, start = Meter(c.pid), loop.time()
         futures = []
         for i in range(int(rate * c.durable_seconds)):
@@ -855,6 +857,8 @@ async def durable(c: Config) -> dict[str, Any]:
         for future in pending:
             future.cancel()
         usage = meter.read()
+        after = await asyncio.to_thread(commit_histogram, c) if before else None
+        commits = histograms.summary(histograms.minus(after, before)) if after else None
         for future in done:
             message, sent, received = future.result()
             if message.get("ok"):
@@ -871,6 +875,7 @@ async def durable(c: Config) -> dict[str, Any]:
                 "refused": refused,
                 **summary(latencies),
                 **usage,
+                **({"commit": commits} if commits else {}),
             }
         )
         # the real ceiling (#17): keep raising the offer while acknowledged/s still rises; stop once
@@ -892,6 +897,16 @@ async def durable(c: Config) -> dict[str, Any]:
         "per_second": best["per_second"],
         "at_target": at_target,
     }
+
+
+def commit_histogram(c: Config) -> histograms.Histogram | None:
+    """The server's `openspace_commit_seconds` now (a write queued → committed, #17); None where it
+    serves no metrics (SQLite as the bench runs it). The client's action → result adds the sockets
+    and this process's own turn on a busy machine; this is the commit alone."""
+    try:
+        return histograms.read(c.port, ("openspace_commit_seconds",)).get("commit_seconds")
+    except OSError:
+        return None
 
 
 # --- entry ---------------------------------------------------------------------------------------------------------

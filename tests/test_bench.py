@@ -45,6 +45,10 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
     assert results["durable"]["per_second"] > 0
     postgres = results["postgres"]  # the PostgreSQL + Redis column (#17): both runs, and the bus lag
     assert postgres["durable"]["per_second"] > 0, postgres["durable"]
+    # each step's commits as the server measured them: the step's own, as many as it acknowledged
+    steps = postgres["durable"]["steps"]
+    assert all(step["commit"]["count"] >= step["results"] and step["commit"]["p99_ms"] > 0 for step in steps), steps
+    assert "openspace_commit_seconds" in done.stdout
     fanout = postgres["fanout"]  # the load generator's own words, if it failed, are in the bench's stderr
     assert "error" not in fanout and not fanout["rate"].get("missing"), (fanout, done.stderr[-3000:])
     assert postgres["fanout"]["metrics"]["bus_lag_seconds"]["count"] > 0

@@ -93,6 +93,8 @@ def test_a_change_moves_the_counters_the_histograms_and_the_gauges(settings: Set
     assert value(after, "openspace_changes_total", kind=kind) == value(before, "openspace_changes_total", kind=kind) + 1
     assert value(after, "openspace_writer_batch_size_count") >= value(before, "openspace_writer_batch_size_count") + 1
     assert value(after, "openspace_fanout_seconds_count") == value(before, "openspace_fanout_seconds_count") + 1
+    # every write waited for its commit: the proposal and whatever else was written meanwhile
+    assert value(after, "openspace_commit_seconds_count") >= value(before, "openspace_commit_seconds_count") + 1
     # kinds, never slugs: the event's slug names no series
     names = "\n".join(str(key) for key in after)
     assert event.slug not in names and "Läsfrämjande" not in names

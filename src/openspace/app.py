@@ -84,6 +84,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         service = Service(store, counted, photos)
         service.on_commit.append(counted.committed)
         service.on_put_off.append(metrics.PUT_OFF.inc)  # another worker held an event: lock contention
+        service.on_durable.append(metrics.durable)  # queued → committed, per write
         feed = Feed(store, hub, service)
         bus.subscribe(feed.take, feed.resync)
         logins = Logins(store)  # slugs and cookies answered from memory, forgotten as the bus says

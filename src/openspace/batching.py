@@ -16,6 +16,7 @@ busy event no longer holds back the rest of a batch.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,7 @@ class Job:
     future: asyncio.Future[Any]
     ahead: Ahead = field(default_factory=Ahead)
     put_off: bool = False  # its event was locked by another process once: the next batch waits for it
+    queued: float = field(default_factory=time.monotonic)  # for how long it waited to be durable (metrics)
 
 
 def ask_ahead(tx: Transaction, jobs: list[Job], cached: dict[str, Board]) -> list[Job]:

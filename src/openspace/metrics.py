@@ -62,6 +62,12 @@ WRITER_BATCH = Histogram(
     "Changes the writer logged in one transaction (one commit, one fsync).",
     buckets=BATCH_BUCKETS,
 )
+COMMIT = Histogram(
+    "openspace_commit_seconds",
+    "From a write queued for the writer to its transaction committed (durable): the wait for the "
+    "writer and the batch's whole transaction, not the network to and from the person.",
+    buckets=LATENCY_BUCKETS,
+)
 PUT_OFF = Counter(
     "openspace_writer_put_off",
     "Jobs a batch left to its next because another worker held their event's lock (PostgreSQL).",
@@ -135,6 +141,12 @@ class Counted:
         if self.batch:
             WRITER_BATCH.observe(self.batch)
             self.batch = 0
+
+
+def durable(waits: list[float]) -> None:
+    """Told by the service after each commit how long each of its writes waited to be durable."""
+    for seconds in waits:
+        COMMIT.observe(seconds)
 
 
 def exposition() -> bytes:

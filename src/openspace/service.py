@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -76,6 +77,7 @@ class Service:
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._put_off: list[Job] = []  # jobs a batch left to the next (batching.ask_ahead)
         self.on_put_off: list[Callable[[int], None]] = []  # told how many, after such a batch (metrics)
+        self.on_durable: list[Callable[[list[float]], None]] = []  # told each job's queued → committed (metrics)
         self._writer: asyncio.Task[None] | None = None
         # where heavy preparation runs (jobs.JobPool.run), so the writer never renders Markdown
         self.offload: Callable[..., Any] | None = None
@@ -329,6 +331,10 @@ class Service:
             return outcomes
 
         outcomes = await self.store.write(work)
+        if self.on_durable:
+            now = time.monotonic()
+            for told in self.on_durable:
+                told([now - job.queued for job, _, _ in outcomes])
         self._put_off.extend(put_off)
         if put_off:
             for tell in self.on_put_off:
