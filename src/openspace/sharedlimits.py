@@ -1,6 +1,6 @@
 """Limits shared by every worker on one Redis (issue #21): the token buckets of `limits.py` and
-the open-socket counts (sharedsockets.py), kept in Redis so that a client spreading its requests over the workers
-is limited at the same total as on one. When Redis does not answer, each worker counts in its
+the open-socket counts (sharedsockets.py), kept in Redis so that a client spreading its requests
+over the workers is limited at the same total as on one. When Redis does not answer, each worker counts in its
 own process for a few seconds (`DOWN_SECONDS`) and then asks again: limits degrade, the event
 does not stop.
 """

@@ -71,6 +71,9 @@ Shutting = tuple[str, list[str]]  # a socket's member and its keys
 
 
 class Sockets:
+    """This worker's sockets in Redis: counted as they open, refreshed while open (a worker that
+    dies leaves nothing counted for long), given back as they close."""
+
     def __init__(self, client: Any, down: Callable[[], bool], failed: Callable[[Exception], None]) -> None:
         self.client = client
         self.down, self.failed = down, failed
