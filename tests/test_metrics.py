@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -114,3 +115,47 @@ def test_a_refused_action_counts_as_a_limit_hit(settings: Settings) -> None:
         value(after, "openspace_limits_hit_total", limit=limit)
         == value(before, "openspace_limits_hit_total", limit=limit) + 1
     )
+
+
+def test_the_tally_hands_over_exactly_what_one_observation_at_a_time_would() -> None:
+    """metrics.Tally keeps the hot path's observations and adds them to prometheus-client in bulk,
+    through the histogram's own bounds and values: the exposition must be the same as observing
+    each value alone, bounds themselves, values past the last and counters included. A release of
+    prometheus-client that renames what the tally reads fails here."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    one_by_one, tallied = CollectorRegistry(), CollectorRegistry()
+    bounds = metrics.LATENCY_BUCKETS
+    direct = Histogram("openspace_x_seconds", "x", buckets=bounds, registry=one_by_one)
+    kept = Histogram("openspace_x_seconds", "x", buckets=bounds, registry=tallied)
+    direct_kinds = Counter("openspace_y", "y", ["kind"], registry=one_by_one)
+    kept_kinds = Counter("openspace_y", "y", ["kind"], registry=tallied)
+    values = [0.0, 0.0004, *bounds, *(b * 1.01 for b in bounds), 7.5, 100.0, 0.0199, 0.02, 0.0201]
+    tally = metrics.Tally()
+    for n, value in enumerate(values):
+        direct.observe(value)
+        tally.observe(kept, value)
+        kind = "topic.proposed" if n % 3 else "topic.moved"
+        direct_kinds.labels(kind).inc()
+        tally.inc(kept_kinds.labels(kind))
+
+    def exposed(registry: CollectorRegistry) -> list[str]:  # but when each was made
+        return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
+
+    assert exposed(tallied) != exposed(one_by_one)  # nothing handed over yet
+    tally.flush()
+    assert exposed(tallied) == exposed(one_by_one)
+    assert not tally.observed and not tally.counted
+
+
+def test_the_tally_hands_over_by_itself_before_it_grows_past_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no loop to flush it (or one stalled), what waits stays bounded."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    monkeypatch.setattr(metrics, "MOST_KEPT", 100)
+    histogram = Histogram("openspace_z_seconds", "z", registry=CollectorRegistry())
+    tally = metrics.Tally()
+    for _ in range(250):
+        tally.observe(histogram, 0.001)
+    assert tally.kept == 50 and len(tally.observed[histogram]) == 50
+    assert histogram._sum.get() == pytest.approx(0.2)  # 200 of them handed over

@@ -5,6 +5,7 @@ Nothing is opened at import time, so tests build as many independent apps as the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -39,6 +40,7 @@ from openspace.security import LANG_COOKIE, CookieSigner, SecurityHeadersMiddlew
 from openspace.service import Service
 from openspace.settings import Settings
 from openspace.store import Store, file_store, open_store
+from openspace.tasks import stop_tasks
 from openspace.web import packing
 from openspace.web import routes as web
 from openspace.web.rendering import Renderer
@@ -109,6 +111,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
         await deliveries.start()
         keeper = Keeper(service, settings.retention_days)  # events past retention, hourly (#17)
         await keeper.start()
+        flusher = asyncio.create_task(metrics.flushing(), name="openspace-metrics")  # the hot path's tally
         runtime = Runtime(
             settings=settings,
             store=store,
@@ -146,6 +149,7 @@ def create_app(settings: Settings, on_ready: Callable[[Runtime], object] | None 
             photos.close()
             exports.clear()
             jobs.close()
+            await stop_tasks([flusher])
             metrics.worker_stopped()
             await limits.close()
 

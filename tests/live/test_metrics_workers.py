@@ -10,6 +10,7 @@ import httpx2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from openspace import metrics
 from tests.backends import RedisServer
 from tests.live.test_live_server import join, next_change, open_socket, page_data, propose
 from tests.live.test_workers import link, workers
@@ -46,6 +47,9 @@ def test_every_worker_answers_with_the_totals_of_all(
         data = page_data(people[0], f"/e/{slug}")
         before = scrape(base)
 
+        def moved(after: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+            return total(after, name) - total(before, name)
+
         async def run() -> list[dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
             sockets = [await open_socket(base, slug, data) for _ in range(SOCKETS)]
             for i in range(CHANGES):
@@ -53,7 +57,15 @@ def test_every_worker_answers_with_the_totals_of_all(
             for ws in sockets:
                 for _ in range(CHANGES):
                     await next_change(ws)
-            await asyncio.sleep(0.5)  # the fan-out is timed after the last frame is written
+            # the fan-out is timed after the last frame is written, and each worker hands its tally
+            # over every FLUSH_SECONDS: wait (bounded) until a scrape has every change's
+            for _ in range(40):
+                await asyncio.sleep(metrics.FLUSH_SECONDS)
+                seen = scrape(base)
+                lags, fanouts = (moved(seen, f"openspace_{name}_seconds_count") for name in ("bus_lag", "fanout"))
+                if min(lags, fanouts) >= CHANGES:
+                    break
+            await asyncio.sleep(metrics.FLUSH_SECONDS)  # both workers' last tally, whichever a scrape reaches
             scrapes = [scrape(base) for _ in range(8)]  # the kernel hands them to either worker
             for ws in sockets:
                 await ws.close()
@@ -62,9 +74,6 @@ def test_every_worker_answers_with_the_totals_of_all(
         scrapes = asyncio.run(run())
 
     kind = "topic.proposed"
-
-    def moved(after: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
-        return total(after, name) - total(before, name)
 
     for after in scrapes:
         assert total(after, "openspace_connections", audience="public") == SOCKETS

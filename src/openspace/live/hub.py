@@ -202,7 +202,7 @@ class LocalHub:
                         now = time.time()  # commit → frames written, for each change written here
                         for at in committed[event_id]:
                             if at:
-                                metrics.FANOUT.observe(max(0.0, now - at))
+                                metrics.TALLY.observe(metrics.FANOUT, max(0.0, now - at))
                 except Exception:  # a bug here must not silence every later change
                     log.exception("fan-out of changes %s… of event %s failed", changes[0][0], event_id)
             self._busy = False

@@ -253,5 +253,5 @@ class RedisBus:
                         continue
                     self.received += 1
                     if isinstance(decoded, Committed) and decoded.at:
-                        metrics.BUS_LAG.observe(max(0.0, time.time() - decoded.at))
+                        metrics.TALLY.observe(metrics.BUS_LAG, max(0.0, time.time() - decoded.at))
                     self._deliver(decoded)
