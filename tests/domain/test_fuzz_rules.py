@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -131,8 +132,6 @@ def test_random_command_sequences_keep_the_board_sound(steps: list[tuple[str, in
     board = start()
     counter = itertools.count()
     for name, who, args, phase in steps:
-        from dataclasses import replace
-
         board = replace(board, event=replace(board.event, phase=phase))
         actor = ACTORS[who]
         ctx = rules.Context(actor, lambda: f"n{next(counter)}", board.seq + 1, now="2026-03-14T09:30:00+00:00")
@@ -150,3 +149,50 @@ def test_random_command_sequences_keep_the_board_sound(steps: list[tuple[str, in
             assert change.event is None or name in ("topic.place", "topic.withdraw", "pitch.leave"), name
         board = apply(board, change, board.seq + 1)
         invariants(board)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(STEP, max_size=25))
+def test_one_frame_for_every_audience_only_when_each_would_get_the_same(
+    steps: list[tuple[str, int, dict[str, str], str]],
+) -> None:
+    """change_frames builds one frame for all audiences when nothing in the change is any
+    audience's to miss: every change of random days, as the log stores it (slim), must give the
+    same frames as each audience's own projection."""
+    from openspace.domain.patches import slim_patch
+    from openspace.domain.projection import AUDIENCES, change_frame, change_frames
+
+    board = start()
+    counter = itertools.count()
+    for name, who, args, phase in steps:
+        board = replace(board, event=replace(board.event, phase=phase))
+        ctx = rules.Context(ACTORS[who], lambda: f"n{next(counter)}", board.seq + 1, now="2026-03-14T09:30:00+00:00")
+        try:
+            change = rules.decide(board, name, args, ctx)
+        except DomainError:
+            continue
+        seq = board.seq + 1
+        full = slim_patch(board, change)
+        assert change_frames(seq, change, full) == {a: change_frame(seq, change, a, full) for a in AUDIENCES}, name
+        board = apply(board, change, seq)
+
+
+def test_one_frame_serves_all_only_for_a_change_with_nothing_to_withhold() -> None:
+    """Which way the test above takes, on changes of known kinds: so that it compares both."""
+    from openspace.domain.patches import slim_patch
+    from openspace.domain.projection import seen_alike
+
+    board = start()
+    facilitator, lisa = ACTORS[0], ACTORS[1]
+    cases = [
+        (lisa, "topic.edit", {"topic": "T1", "title": "Nytt namn"}, True),
+        (lisa, "topic.propose", {"title": "Poddar"}, True),
+        (facilitator, "topic.place", {"topic": "T2", "slot": "S2", "space": "B"}, True),
+        (facilitator, "topic.hide", {"topic": "T2", "show": ""}, False),  # the public loses it
+        (lisa, "topic.interest", {"topic": "T2", "on": "1"}, False),  # who is interested: nobody's to see
+        (facilitator, "topic.merge", {"into": "T1", "topics": "T2 T3", "title": "Ihop"}, False),  # merges
+    ]
+    for n, (actor, name, args, alike) in enumerate(cases):
+        ctx = rules.Context(actor, lambda n=n: f"x{n}", board.seq + 1, now="2026-03-14T09:30:00+00:00")
+        change = rules.decide(replace(board, event=replace(board.event, phase="marketplace")), name, args, ctx)
+        assert seen_alike(slim_patch(board, change)) is alike, name

@@ -105,8 +105,37 @@ def change_frame(seq: int, change: Change, audience: Audience, full: dict[str, A
 
 
 def change_frames(seq: int, change: Change, full: dict[str, Any]) -> dict[Audience, str]:
-    """The change's frame for every audience, from its one patch (the one the log stored)."""
+    """The change's frame for every audience, from its one patch (the one the log stored).
+
+    Most changes hold nothing that any audience may not see (a topic edited, moved, an interest
+    counted): then every audience's patch is the same, and one frame serves them all. Each worker
+    builds these for every change of its events, so that was half of it (issue #17)."""
+    if seen_alike(full):
+        frame = change_frame(seq, change, AUDIENCES[0], full)
+        return dict.fromkeys(AUDIENCES, frame)
     return {audience: change_frame(seq, change, audience, full) for audience in AUDIENCES}
+
+
+PARTS = ("upsert", "update", "delete")
+UNSEEN_KINDS = PRIVATE_KINDS | FACILITATOR_KINDS
+UNSEEN_STATUSES = hidden_statuses("public") | hidden_statuses("facilitator")
+
+
+def seen_alike(full: dict[str, Any]) -> bool:
+    """Whether `patch_for` leaves `full` the same for every audience: no kind any audience is
+    denied, no topic any audience does not see, no harvest row (its topic decides who sees it),
+    nothing empty (dropped)."""
+    for key in PARTS:
+        part = full.get(key)
+        if part is None:
+            continue
+        if not part or any(kind in UNSEEN_KINDS or not rows for kind, rows in part.items()):
+            return False
+    upsert = full.get("upsert") or {}
+    if any(kind in upsert for kind in HARVEST_KINDS):
+        return False
+    topics = (*upsert.get("topics", ()), *(full.get("update") or {}).get("topics", ()))
+    return not any(topic["status"] in UNSEEN_STATUSES for topic in topics)
 
 
 def snapshot_frame(board: Board, audience: Audience, reason: str, epoch: str) -> str:
