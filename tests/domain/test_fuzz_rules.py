@@ -179,8 +179,9 @@ def test_one_frame_for_every_audience_only_when_each_would_get_the_same(
 
 def test_one_frame_serves_all_only_for_a_change_with_nothing_to_withhold() -> None:
     """Which way the test above takes, on changes of known kinds: so that it compares both."""
+    from openspace.domain.model import Change
     from openspace.domain.patches import slim_patch
-    from openspace.domain.projection import seen_alike
+    from openspace.domain.projection import change_frames, seen_alike
 
     board = start()
     facilitator, lisa = ACTORS[0], ACTORS[1]
@@ -196,3 +197,7 @@ def test_one_frame_serves_all_only_for_a_change_with_nothing_to_withhold() -> No
         ctx = rules.Context(actor, lambda n=n: f"x{n}", board.seq + 1, now="2026-03-14T09:30:00+00:00")
         change = rules.decide(replace(board, event=replace(board.event, phase="marketplace")), name, args, ctx)
         assert seen_alike(slim_patch(board, change)) is alike, name
+    # a harvest row whose topic is not in its change: only the facilitator gets it (projection.py)
+    orphan = {"upsert": {"reports": [{"id": "T9", "discussion": "Vem vet?"}]}}
+    frames = change_frames(9, Change.from_patch("report.saved", orphan), orphan)
+    assert not seen_alike(orphan) and "Vem vet" in frames["facilitator"] and "Vem vet" not in frames["public"]
