@@ -107,8 +107,8 @@ def change_frame(seq: int, change: Change, audience: Audience, full: dict[str, A
 def change_frames(seq: int, change: Change, full: dict[str, Any]) -> dict[Audience, str]:
     """The change's frame for every audience, from its one patch (the one the log stored).
 
-    Most changes hold nothing that any audience may not see (a topic edited, moved, an interest
-    counted): then every audience's patch is the same, and one frame serves them all. Each worker
+    Most changes hold nothing that any audience may not see (a topic proposed, edited or moved):
+    then every audience's patch is the same, and one frame serves them all. Each worker
     builds these for every change of its events, so that was half of it (issue #17)."""
     if seen_alike(full):
         frame = change_frame(seq, change, AUDIENCES[0], full)
