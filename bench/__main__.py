@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from openspace.metrics import FLUSH_SECONDS
+
 from . import abuse, postgres, regions, report, servers, snapshot
 
 DOC = servers.ROOT / "docs" / "performance.md"
@@ -144,6 +146,7 @@ def run_one(kind: str, config: dict[str, Any], workdir: Path, backend: servers.B
         result["elapsed_s"] = time.monotonic() - started
         result["load_before_pct"] = quiet
         if kind == "project" and backend is not None and backend.database_url:
+            time.sleep(2 * FLUSH_SECONDS)  # every worker's last tally handed over (metrics.Tally)
             result["metrics"] = postgres.scrape(server.port)  # the bus lag, as the workers measured it
         return result
     except Exception as problem:

@@ -38,6 +38,8 @@ from typing import Any
 
 import orjson
 
+from openspace.metrics import FLUSH_SECONDS
+
 from . import histograms
 from .wire import ACK_EVERY, Browser, Listener, Recorder, open_frozen, open_listener, seqs_in
 
@@ -857,7 +859,10 @@ async def durable(c: Config) -> dict[str, Any]:
         for future in pending:
             future.cancel()
         usage = meter.read()
-        after = await asyncio.to_thread(commit_histogram, c) if before else None
+        after = None
+        if before:  # each worker hands its tally over every FLUSH_SECONDS (metrics.Tally): wait for the last
+            await asyncio.sleep(2 * FLUSH_SECONDS)
+            after = await asyncio.to_thread(commit_histogram, c)
         commits = histograms.summary(histograms.minus(after, before)) if after else None
         for future in done:
             message, sent, received = future.result()
