@@ -30,7 +30,7 @@ class Counter:
     def acquire(self, key: str) -> bool:
         if self.open.get(key, 0) >= self.limit:
             if self.name:
-                metrics.LIMITS.labels(self.name).inc()
+                metrics.refused(self.name)
             return False
         self.open[key] = self.open.get(key, 0) + 1
         return True
@@ -84,7 +84,7 @@ class Slots:
 
     async def _wait_for_turn(self, key: str) -> None:
         if len(self._waiting) >= self.queue:
-            metrics.LIMITS.labels(self.name).inc()
+            metrics.refused(self.name)
             raise Unavailable(UPLOADS_BUSY)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiter = (key, future)
@@ -98,6 +98,6 @@ class Slots:
                 self._give_back(key)  # handed over just as the wait ended: passed on
             future.cancel()
             if isinstance(ended, TimeoutError):
-                metrics.LIMITS.labels(self.name).inc()
+                metrics.refused(self.name)
                 raise Unavailable(UPLOADS_BUSY) from None
             raise

@@ -92,7 +92,7 @@ class Buckets:
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         if not allowed and self.name:
-            metrics.LIMITS.labels(self.name).inc()
+            metrics.refused(self.name)
         return allowed
 
     def level(self, key: str, now: float | None = None) -> float:

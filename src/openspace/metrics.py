@@ -168,6 +168,16 @@ FLUSH_SECONDS = 0.5
 MOST_KEPT = 10_000
 TALLY = Tally()
 CHANGE_KINDS: dict[str, Any] = {}  # kind -> its child of CHANGES: `labels` takes a lock and checks each time
+REFUSALS: dict[str, Any] = {}  # limit -> its child of LIMITS
+
+
+def refused(limit: str) -> None:
+    """A request or socket refused by `limit`. Tallied: under a flood of refused actions, counting
+    each refusal in multiprocess mode would cost the server more than refusing it."""
+    child = REFUSALS.get(limit)
+    if child is None:
+        child = REFUSALS[limit] = LIMITS.labels(limit)
+    TALLY.inc(child)
 
 
 async def flushing() -> None:

@@ -240,7 +240,7 @@ class Connection:
             return False
         try:
             if not self.bucket.take():
-                metrics.LIMITS.labels("socket_actions").inc()
+                metrics.refused("socket_actions")
                 raise SlowDown(N_("Too many actions at once. Please slow down."))
             await self.runtime.limits.action(
                 self.ws, self.event_id, self.actor, name
