@@ -167,17 +167,21 @@ class Tally:
 FLUSH_SECONDS = 0.5
 MOST_KEPT = 10_000
 TALLY = Tally()
-CHANGE_KINDS: dict[str, Any] = {}  # kind -> its child of CHANGES: `labels` takes a lock and checks each time
-REFUSALS: dict[str, Any] = {}  # limit -> its child of LIMITS
+CHILDREN: dict[tuple[Any, str], Any] = {}  # (counter, label) -> its child: `labels` takes a lock and checks each time
+
+
+def tallied(counter: Any, label: str) -> None:
+    """One more of `counter`'s series `label`, through the tally."""
+    child = CHILDREN.get((counter, label))
+    if child is None:
+        child = CHILDREN[(counter, label)] = counter.labels(label)
+    TALLY.inc(child)
 
 
 def refused(limit: str) -> None:
     """A request or socket refused by `limit`. Tallied: under a flood of refused actions, counting
     each refusal in multiprocess mode would cost the server more than refusing it."""
-    child = REFUSALS.get(limit)
-    if child is None:
-        child = REFUSALS[limit] = LIMITS.labels(limit)
-    TALLY.inc(child)
+    tallied(LIMITS, limit)
 
 
 async def flushing() -> None:
@@ -200,10 +204,7 @@ class Counted:
     def publish(self, message: Any) -> None:
         change = getattr(message, "change", None)  # a Committed change; notices and reports' updates pass
         if change is not None:
-            child = CHANGE_KINDS.get(change.kind)
-            if child is None:
-                child = CHANGE_KINDS[change.kind] = CHANGES.labels(change.kind)
-            TALLY.inc(child)
+            tallied(CHANGES, change.kind)
             self.batch += 1
         self.bus.publish(message)
 

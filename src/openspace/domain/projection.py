@@ -32,6 +32,7 @@ PRIVATE_KINDS = {"interests", "attendance", "votes", "revisions"}
 FACILITATOR_KINDS = {"merges"}  # kept for undo
 # rows that belong to a topic (by `topic_id`; a report's id is its topic's id)
 HARVEST_KINDS = ("reports", "photos", "actions")
+PARTS = ("upsert", "update", "delete")  # a patch's parts; its other keys go to every audience as they are
 
 
 def hidden_statuses(audience: Audience) -> set[str]:
@@ -62,7 +63,7 @@ def patch_for(change: Change, audience: Audience, full: dict[str, Any] | None = 
     and the harvest rows of a topic this audience may not see left out. `full` is the change's
     own patch when the caller has it already (it is left as it is; its rows are shared)."""
     full = change.to_patch() if full is None else full
-    patch = {key: value for key, value in full.items() if key not in ("upsert", "update", "delete")}
+    patch = {key: value for key, value in full.items() if key not in PARTS}
     upsert = patch["upsert"] = {kind: list(rows) for kind, rows in full.get("upsert", {}).items()}
     update = patch["update"] = {kind: list(rows) for kind, rows in full.get("update", {}).items()}
     delete = patch["delete"] = {kind: list(ids) for kind, ids in full.get("delete", {}).items()}
@@ -116,7 +117,6 @@ def change_frames(seq: int, change: Change, full: dict[str, Any]) -> dict[Audien
     return {audience: change_frame(seq, change, audience, full) for audience in AUDIENCES}
 
 
-PARTS = ("upsert", "update", "delete")
 UNSEEN_KINDS = PRIVATE_KINDS | FACILITATOR_KINDS
 UNSEEN_STATUSES = hidden_statuses("public") | hidden_statuses("facilitator")
 
