@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from typing import Any
@@ -16,6 +16,7 @@ from zoneinfo import available_timezones
 
 from openspace.domain.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from openspace.domain.model import Board, Change, Topic
+from openspace.domain.rows import replaced
 
 LANGUAGES = ("sv", "en")
 MAX = {
@@ -209,4 +210,4 @@ def require_room_for_topics(board: Board, participant_id: str) -> None:
 
 
 def bump(topic: Topic, **changes: Any) -> Topic:
-    return replace(topic, version=topic.version + 1, **changes)
+    return replaced(topic, version=topic.version + 1, **changes)

@@ -8,11 +8,11 @@ the websocket pushes, which is why there is only one source of truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from openspace.domain.effects import Effect
-from openspace.domain.rows import as_row
+from openspace.domain.rows import as_row, replaced
 
 # in the order rows are written: topics refer to spaces and slots, interests to topics
 EntityKind = Literal[
@@ -387,7 +387,7 @@ def apply(board: Board, change: Change, seq: int) -> Board:
         collections.setdefault(kind, dict(board.entities(kind)))[entity.id] = entity
     for kind, entity_id in change.deletes:
         collections.setdefault(kind, dict(board.entities(kind))).pop(entity_id, None)
-    return replace(
+    return replaced(
         board,
         event=change.event or board.event,
         seq=seq,

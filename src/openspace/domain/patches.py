@@ -13,11 +13,10 @@ new, still goes whole as an upsert: a screen that did not have it needs all of i
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from openspace.domain.model import Board, Change, apply
-from openspace.domain.rows import as_row
+from openspace.domain.rows import as_row, replaced
 
 ALWAYS = ("id", "status", "version")  # what an update carries even when unchanged
 
@@ -62,6 +61,6 @@ def applied(board: Board, change: Change, patch: dict[str, Any], seq: int) -> Bo
             before = board.topics.get(row["id"])
             if before is None:
                 return None
-            whole.append(replace(before, **{k: v for k, v in row.items() if k != "id"}))
-        change = replace(change, upserts=(*change.upserts, *whole))
+            whole.append(replaced(before, **{k: v for k, v in row.items() if k != "id"}))
+        change = replaced(change, upserts=(*change.upserts, *whole))
     return apply(board, change, seq)
