@@ -30,11 +30,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from openspace.batching import Ahead, Batch, Job, JobFn, ask_ahead, board_in
+from openspace.batching import Ahead, Batch, Job, JobFn, Outcome, ask_ahead, board_in, run_all
 from openspace.broadcast import Committed, Notice, Publisher
 from openspace.domain import harvest, markup, rules
 from openspace.domain.effects import Effect, FilesRemoved, NameForgotten, NameSet
-from openspace.domain.errors import N_, DomainError, NotFound, Unavailable
+from openspace.domain.errors import N_, NotFound, Unavailable
 from openspace.domain.model import Board, Change, Entity, Event, apply
 from openspace.domain.patches import applied, slim_patch
 from openspace.outward import notify
@@ -317,17 +317,14 @@ class Service:
 
         put_off: list[Job] = []  # another worker holds their event: they go in the next batch
 
-        def work(tx: Transaction) -> list[tuple[Job, Any, BaseException | None]]:
-            outcomes: list[tuple[Job, Any, BaseException | None]] = []
+        def work(tx: Transaction) -> list[Outcome]:
+            outcomes: list[Outcome] = []
             put_off[:] = ask_ahead(tx, jobs, batch.cached)
-            later = {id(job) for job in put_off}
-            for job in jobs:
-                if id(job) in later:
-                    continue
-                try:
-                    outcomes.append((job, job.run(tx, batch), None))
-                except DomainError as refusal:  # refused before it wrote anything: the batch goes on
-                    outcomes.append((job, None, refusal))
+            run_all(tx, batch, jobs, put_off, outcomes)
+            if put_off:  # a second chance before the batch writes (ask_ahead's `again`)
+                tried = put_off[:]
+                put_off[:] = ask_ahead(tx, tried, batch.cached, again=True)
+                run_all(tx, batch, tried, put_off, outcomes)
             return outcomes
 
         outcomes = await self.store.write(work)

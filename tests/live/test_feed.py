@@ -365,3 +365,42 @@ async def test_a_batch_writes_the_events_it_can_lock_and_puts_off_one_another_pr
     finally:
         await other.close()
         await stop_worker(worker)
+
+
+async def test_a_job_put_off_joins_its_batch_when_the_lock_is_let_go_before_the_batch_writes(
+    postgres_url: str,
+) -> None:
+    """The other worker commits while this batch runs its other jobs: the job put off is asked
+    once more before the batch writes (batching.ask_ahead's `again`) and commits in this batch,
+    rather than waiting for the next."""
+    import psycopg
+
+    from openspace.batching import Ahead
+    from openspace.store.postgres import PostgresStore
+
+    worker = await start_worker(lambda log_keep=1000: PostgresStore(postgres_url, log_keep=log_keep), MemoryBus())
+    told: list[int] = []
+    batches: list[int] = []  # jobs per committed batch (the metrics' hook)
+    worker.service.on_put_off.append(told.append)
+    worker.service.on_durable.append(lambda waits: batches.append(len(waits)))
+    other = psycopg.connect(postgres_url)  # another worker, mid-transaction; let go from the writer's thread
+    try:
+        held, _ = await worker.service.create_event(EVENT)
+        free, _ = await worker.service.create_event(EVENT)
+        other.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (held.id,))
+        batches.clear()
+
+        def let_go(tx: Any, batch: Any) -> str:  # runs after the batch's first ask found `held` busy
+            other.rollback()
+            return "let go"
+
+        first = asyncio.create_task(worker.service.submit(let_go, Ahead(free.id)))
+        on_held = asyncio.create_task(worker.service.execute(held.id, FAC, "space.add", {"name": "Strax fri"}))
+        done, _ = await asyncio.wait({first, on_held}, timeout=10)
+        assert done == {first, on_held} and on_held.result()["seq"] == 1
+        assert told == [] and batches == [2]  # never put off: both jobs in the one batch
+        board = await worker.service.board(held.id)
+        assert [space.name for space in board.spaces.values()] == ["Strax fri"]
+    finally:
+        other.close()
+        await stop_worker(worker)

@@ -43,6 +43,9 @@ class Asked:
     participants: list[str] = field(default_factory=list)  # whose current names
     since: dict[str, int] = field(default_factory=dict)  # event -> cached board's seq: the log after it
     wait: frozenset[str] = frozenset()  # events waited for even if another process holds them
+    # the transaction holds locks already (a second try, batching.ask_ahead): wait for none, not
+    # even one event alone, or two workers could each hold what the other waits for
+    only_try: bool = False
 
 
 # changes a cached board may be behind its event and still be brought up from the log, not read

@@ -88,7 +88,9 @@ class ReadAhead(CommonTransaction):
         db, actions, participants = self.db, asked.actions, asked.participants
         fresh = [e for e in asked.events if e not in self.locked]
         waited, tried = fresh, []  # one event alone: nothing else to get on with meanwhile
-        if len(fresh) > 1:
+        if asked.only_try:
+            waited, tried = [], fresh
+        elif len(fresh) > 1:
             waited, tried = [e for e in fresh if e in asked.wait], [e for e in fresh if e not in asked.wait]
         behind = {e: seq for e, seq in asked.since.items() if e in fresh}
         locks = db.execute(LOCK_SQL, (waited,), binary=True) if waited else None
