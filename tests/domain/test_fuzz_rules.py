@@ -161,7 +161,7 @@ def test_one_frame_for_every_audience_only_when_each_would_get_the_same(
     audience's to miss: every change of random days, as the log stores it (slim), must give the
     same frames as each audience's own projection."""
     from openspace.domain.patches import slim_patch
-    from openspace.domain.projection import AUDIENCES, change_frame, change_frames
+    from openspace.domain.projection import AUDIENCES, change_frame, change_frames, framed, patch_for
 
     board = start()
     counter = itertools.count()
@@ -174,8 +174,9 @@ def test_one_frame_for_every_audience_only_when_each_would_get_the_same(
             continue
         seq = board.seq + 1
         full = slim_patch(board, change)
-        frames = {a: orjson.loads(f) for a, f in change_frames(seq, change, full).items()}
-        assert frames == {a: orjson.loads(change_frame(seq, change, a, full)) for a in AUDIENCES}, name
+        projected = {a: orjson.loads(framed(seq, change.kind, patch_for(change, a, full))) for a in AUDIENCES}
+        assert {a: orjson.loads(f) for a, f in change_frames(seq, change, full).items()} == projected, name
+        assert {a: orjson.loads(change_frame(seq, change, a, full)) for a in AUDIENCES} == projected, name
         board = apply(board, change, seq)
 
 

@@ -99,10 +99,15 @@ def visible(status: str | None, audience: Audience) -> bool:
     return status not in hidden_statuses(audience)
 
 
+def framed(seq: int, kind: str, patch: dict[str, Any]) -> str:
+    """The one shape of a change's frame on the socket (docs/protocol.md)."""
+    return orjson.dumps({"type": "change", "seq": seq, "kind": kind, "patch": patch}).decode()
+
+
 def change_frame(seq: int, change: Change, audience: Audience, full: dict[str, Any] | None = None) -> str:
-    return orjson.dumps(
-        {"type": "change", "seq": seq, "kind": change.kind, "patch": patch_for(change, audience, full)}
-    ).decode()
+    """The change's frame for one audience (a catch-up read from the log: live/catchup.py)."""
+    full = change.to_patch() if full is None else full
+    return framed(seq, change.kind, full if seen_alike(full) else patch_for(change, audience, full))
 
 
 def change_frames(seq: int, change: Change, full: dict[str, Any]) -> dict[Audience, str]:
@@ -114,9 +119,8 @@ def change_frames(seq: int, change: Change, full: dict[str, Any]) -> dict[Audien
     patch is also every audience's as it is, so it is framed without `patch_for`'s copy of each
     part (that copy was half of the one frame's cost); only its keys' order may differ."""
     if seen_alike(full):
-        frame = orjson.dumps({"type": "change", "seq": seq, "kind": change.kind, "patch": full}).decode()
-        return dict.fromkeys(AUDIENCES, frame)
-    return {audience: change_frame(seq, change, audience, full) for audience in AUDIENCES}
+        return dict.fromkeys(AUDIENCES, framed(seq, change.kind, full))
+    return {audience: framed(seq, change.kind, patch_for(change, audience, full)) for audience in AUDIENCES}
 
 
 UNSEEN_KINDS = PRIVATE_KINDS | FACILITATOR_KINDS

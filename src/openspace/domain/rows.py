@@ -54,7 +54,7 @@ def replaced(record: R, **changes: Any) -> R:
         names = tuple(f.name for f in every)
         _WRITERS[kind] = (
             (attrgetter(*names), {n: i for i, n in enumerate(names)}, tuple(getattr(kind, n).__set__ for n in names))
-            if plain and len(names) > 1
+            if plain and len(names) > 1  # attrgetter of one name gives the value, not a tuple: rare, left to `replace`
             else None
         )
     writer = _WRITERS[kind]
