@@ -15,20 +15,34 @@ transaction (pipeline mode, `synchronous_commit = on`):
 3. commits (the second round trip).
 
 Only then is each action answered, and its change frame sent to every socket on its event, as
-openspace does. No rules, no board, no bus, no rate limits, no cookies. One process.
+openspace does. No rules, no board, no rate limits, no cookies. One process by default.
 
-Run: `python -m bench.pgbare --port P --database-url URL` (bench/postgres.py starts it).
+With `--workers N --bus-url redis://…`, the same app as N uvicorn workers on one port, as
+openspace runs them (#17): each worker's writer locks the batch's events in id order and so
+waits for the other's commit where both write one event, and after its commit it sends each
+change to its own sockets and publishes the batch's frames on Redis in one round trip, for the
+other workers' sockets on the event. That is the least any server pays for the target's
+configuration (two workers on two cores with PostgreSQL beside them): the second worker's
+share of the writes, locks and fan-out, with nothing of openspace's own.
+
+Run: `python -m bench.pgbare --port P --database-url URL [--workers N --bus-url URL]`
+(bench/postgres.py starts it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 import psycopg
+import uvicorn
+from redis import asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -36,6 +50,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from openspace.cli import settle_heap
+from openspace.settings import Settings
 
 from .baseline import serve
 
@@ -120,11 +135,48 @@ class Writer:
         return seqs
 
 
-def create_app(url: str) -> Starlette:
+CHANNEL = "pgbare"
+ME = str(os.getpid()).encode()  # this worker: its own messages come back to it, and are dropped
+
+
+class Relay:
+    """The workers' bus: each batch's frames in one PUBLISH pipeline, heard by every other worker."""
+
+    def __init__(self, url: str, sockets: dict[str, set[WebSocket]]) -> None:
+        self.redis = aioredis.from_url(url)
+        self.sockets = sockets
+
+    async def publish(self, frames: list[tuple[str, str]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event, frame in frames:
+                pipe.publish(CHANNEL, b"%s %s %s" % (ME, event.encode(), frame.encode()))
+            await pipe.execute()
+
+    async def listen(self) -> None:
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(CHANNEL)
+            async for message in pubsub.listen():
+                if message["type"] != "message":
+                    continue
+                sender, event, frame = message["data"].split(b" ", 2)
+                if sender != ME:
+                    await send_all(self.sockets.get(event.decode(), ()), frame.decode())
+
+
+async def send_all(here: Any, frame: str) -> None:
+    for client in list(here):
+        try:
+            await client.send_text(frame)
+        except Exception:  # gone meanwhile: its own receive loop removes it
+            continue
+
+
+def create_app(url: str, bus_url: str = "") -> Starlette:
     with psycopg.connect(url, autocommit=True) as db:
         db.execute(SCHEMA)
     writer = Writer(url)
     sockets: dict[str, set[WebSocket]] = {}
+    relay = Relay(bus_url, sockets) if bus_url else None
 
     async def endpoint(ws: WebSocket) -> None:
         event = ws.path_params["event"]
@@ -146,22 +198,43 @@ def create_app(url: str) -> Starlette:
         finally:
             here.discard(ws)
 
+    outgoing: list[tuple[str, str]] = []  # frames committed in this turn of the loop, for the other workers
+
     async def answer(ws: WebSocket, here: set[WebSocket], job: Job) -> None:
         """After the commit: the result to its sender, the change to everyone on the event."""
         seq = await writer.submit(job)
         await ws.send_text(orjson.dumps({"type": "result", "id": job[1], "ok": True, "result": {"seq": seq}}).decode())
         patch = {"upserts": [{"type": "topic", "id": job[2], "title": job[3], "description": job[4]}]}
         frame = orjson.dumps({"type": "change", "seq": seq, "kind": "topic.edited", "patch": patch}).decode()
-        for client in list(here):
-            try:
-                await client.send_text(frame)
-            except Exception:  # gone meanwhile: its own receive loop removes it
-                continue
+        if relay is not None:
+            if not outgoing:  # the batch's results all settle in one turn: one publish for them
+                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(flush()))
+            outgoing.append((job[0], frame))
+        await send_all(here, frame)
+
+    async def flush() -> None:
+        if relay is not None and outgoing:
+            frames = outgoing[:]
+            outgoing.clear()
+            await relay.publish(frames)
 
     async def home(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(f"pgbare: {sum(map(len, sockets.values()))} connections")
+        return PlainTextResponse(f"pgbare {os.getpid()}: {sum(map(len, sockets.values()))} connections")
 
-    return Starlette(routes=[Route("/", home), WebSocketRoute("/d/{event}", endpoint)])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        listening = asyncio.create_task(relay.listen()) if relay is not None else None
+        yield
+        if listening is not None:
+            listening.cancel()
+
+    return Starlette(routes=[Route("/", home), WebSocketRoute("/d/{event}", endpoint)], lifespan=lifespan)
+
+
+def worker_app() -> Starlette:
+    """One of `--workers N` (uvicorn's factory, in each worker process)."""
+    settle_heap()
+    return create_app(os.environ["PGBARE_DATABASE_URL"], os.environ["PGBARE_BUS_URL"])
 
 
 def main() -> None:
@@ -169,7 +242,26 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--bus-url", default="", help="Redis, between several workers")
     args = parser.parse_args()
+    if args.workers > 1:
+        with psycopg.connect(args.database_url, autocommit=True) as db:
+            db.execute(SCHEMA)  # once, before the workers race to make it
+        os.environ.update(PGBARE_DATABASE_URL=args.database_url, PGBARE_BUS_URL=args.bus_url)
+        uvicorn.run(
+            "bench.pgbare:worker_app",
+            factory=True,
+            workers=args.workers,
+            host="127.0.0.1",
+            port=args.port,
+            ws="websockets-sansio",
+            ws_max_size=Settings().ws_max_size,
+            ws_per_message_deflate=False,
+            log_level=args.log_level,
+            proxy_headers=False,
+        )
+        return
     app = create_app(args.database_url)
     settle_heap()  # openspace's own collector and switch-interval settings (cli.py)
     serve(app, args.port, args.log_level)

@@ -63,6 +63,11 @@ def run(
             config = {**durable_config(workdir / "pg-bare.json"), "target": "baseline"}
             bare = run_one("pgbare", config, workdir, Backend(pg.create_database("bare")))
             results["bare"] = bare.get("durable") or {"error": bare.get("error", "no result")}
+            if args.pg_workers > 1:  # the same app as openspace's workers: the configuration's own cost
+                print(f"the bare app as {args.pg_workers} workers, Redis between them (bench/pgbare.py) ...")
+                backend = Backend(pg.create_database("bare_workers"), redis.url, args.pg_workers)
+                bare = run_one("pgbare", {**config, "out": str(workdir / "pg-bare-workers.json")}, workdir, backend)
+                results["bare_workers"] = bare.get("durable") or {"error": bare.get("error", "no result")}
         n = args.pg_clients
         if n:
             print(f"{n} clients on PostgreSQL + Redis, {args.pg_workers} workers:", flush=True)
@@ -138,21 +143,22 @@ def table(
                     "—",
                 )
             )
-        bare = pg.get("bare") or {}
-        if bare:
-            cell = f"failed: {bare['error'][:60]}" if "error" in bare else steps_cell(bare, num)
-            ratios = floor_ratios(pg_durable, bare.get("steps") or []) if "error" not in bare else "—"
-            rows.append(
-                (
-                    "Durable, the bare app: the same writes behind the same uvicorn, websockets and load generator, "
-                    "one process, offered → acknowledged/s (p99 ms; bench/pgbare.py); then openspace's p99 ÷ the "
-                    "bare app's",
-                    "—",
-                    "—",
-                    f"{cell}; {ratios}",
-                    "—",
+        for key, how in (("bare", "one process"), ("bare_workers", f"{workers} workers with Redis between them")):
+            bare = pg.get(key) or {}
+            if bare:
+                cell = f"failed: {bare['error'][:60]}" if "error" in bare else steps_cell(bare, num)
+                ratios = floor_ratios(pg_durable, bare.get("steps") or []) if "error" not in bare else "—"
+                rows.append(
+                    (
+                        "Durable, the bare app: the same writes behind the same uvicorn, websockets and load "
+                        f"generator, {how}, offered → acknowledged/s (p99 ms; bench/pgbare.py); then openspace's "
+                        "p99 ÷ the bare app's",
+                        "—",
+                        "—",
+                        f"{cell}; {ratios}",
+                        "—",
+                    )
                 )
-            )
     fanout = pg.get("fanout")
     if fanout:
         n, rate = fanout.get("config", {}).get("clients", 0), fanout.get("rate", {}).get("rate", 0)
@@ -207,7 +213,12 @@ def steps_cell(durable: dict[str, Any], num: Callable[..., str]) -> str:
 def floor_ratios(durable: dict[str, Any], floor: list[dict[str, Any]]) -> str:
     by_rate = {s["offered_per_s"]: s["p99_ms"] for s in floor}
     pairs = [(s["offered_per_s"], s["p99_ms"], by_rate.get(s["offered_per_s"])) for s in durable.get("steps") or []]
-    return ", ".join(f"{r:,.0f}/s ×{a / b:.0f}" for r, a, b in pairs if a is not None and b) or "—"
+    return ", ".join(f"{r:,.0f}/s ×{times(a / b)}" for r, a, b in pairs if a is not None and b) or "—"
+
+
+def times(ratio: float) -> str:
+    """Two digits: under 1 (faster than the other) as much as over it."""
+    return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
 
 
 def p99_within(phase: dict[str, Any] | None, limit: float) -> bool:

@@ -99,6 +99,7 @@ def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
         extra = {"OPENSPACE_METRICS": "1", "OPENSPACE_DB": ""}
     elif kind == "pgbare" and backend is not None:  # the bare app's durable writes (bench/pgbare.py)
         command = [sys.executable, "-m", "bench.pgbare", "--port", str(port), "--database-url", backend.database_url]
+        command += ["--workers", str(backend.workers), "--bus-url", backend.bus_url] if backend.workers > 1 else []
     elif kind in ("project", "abuse"):
         db = workdir / f"bench-{port}.db"
         command = [sys.executable, "-m", "openspace", "serve", "--no-demo", "--db", str(db), "--port", str(port)]
@@ -127,7 +128,7 @@ def start(kind: str, workdir: Path, backend: Backend | None = None) -> Server:
             raise RuntimeError(f"the {kind} server exited at startup:\n{server.tail()}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz" if backend and backend.workers > 1 else "/")
+            conn.request("GET", "/readyz" if backend and backend.workers > 1 and kind == "project" else "/")
             answers = answers + 1 if conn.getresponse().status == 200 else 0
             conn.close()
             if answers >= (5 if backend and backend.workers > 1 else 1):

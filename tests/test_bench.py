@@ -8,12 +8,17 @@ gained guards (allowed hosts, limits) that the harness had not been told about.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
 import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.backends import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +61,9 @@ def test_the_benchmark_runs_every_phase_at_small_scale(tmp_path: Path) -> None:
     bare = postgres["bare"]  # the same writes behind a bare app (bench/pgbare.py): every action answered
     assert "error" not in bare and bare["steps"] and not any(step["unanswered"] for step in bare["steps"]), bare
     assert all(step["results"] == step["offered_per_s"] for step in bare["steps"]), bare  # steps of 1 s
+    bare = postgres["bare_workers"]  # and as openspace runs: two workers, Redis between them
+    assert "error" not in bare and all(step["results"] == step["offered_per_s"] for step in bare["steps"]), bare
+    assert "2 workers with Redis between them" in done.stdout
     assert "PostgreSQL + Redis, 2 workers" in done.stdout
     assert results["snapshot"] and results["regions"]
     abuse = results["abuse"]
@@ -98,3 +106,46 @@ def test_the_storms_benchmark_runs(tmp_path: Path) -> None:
         < results["join"]["project"]["join"]["loop_cpu_ms_per_phone"]
         <= results["join"]["project"]["join"]["cpu_ms_per_phone"]
     )
+
+
+def test_the_bare_app_as_two_workers_sends_every_change_to_every_socket(
+    postgres_url: str, redis: RedisServer, tmp_path: Path
+) -> None:
+    """The floor the durable target is compared with (#17) must be a real two-worker server: a
+    change written on one worker reaches the event's sockets on the other, once each."""
+    from bench import servers
+
+    server = servers.start("pgbare", tmp_path, servers.Backend(postgres_url, redis.url, 2))
+    try:
+        with contextlib.ExitStack() as opened:
+            sockets = sockets_on_both_workers(server.port, opened)
+            for i, ws in enumerate(sockets):  # one action from each socket: written on both workers
+                args = {"topic": "t0001", "title": f"t{i}", "description": ""}
+                ws.send(orjson.dumps({"type": "action", "id": f"a{i}", "args": args}).decode())
+            for ws in sockets:
+                changes, results = [], 0
+                while len(changes) < len(sockets) or not results:
+                    message = orjson.loads(ws.recv(timeout=20))
+                    if message["type"] == "change":
+                        changes.append(message["seq"])
+                    else:
+                        results += 1
+                assert sorted(changes) == list(range(1, len(sockets) + 1)) and results == 1
+    finally:
+        servers.stop(server)
+
+
+def sockets_on_both_workers(port: int, opened: contextlib.ExitStack) -> list[ClientConnection]:
+    """Sockets on event e0001 until each worker says it holds some (the kernel picks the worker)."""
+    sockets: list[ClientConnection] = []
+    counts: dict[str, int] = {}
+    while len([n for n in counts.values() if n]) < 2 and len(sockets) < 40:
+        sockets.append(opened.enter_context(connect(f"ws://127.0.0.1:{port}/d/e0001")))
+        for _ in range(20):  # each request reaches one worker or the other: ask until both told
+            home = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            home.request("GET", "/")
+            pid, _, rest = home.getresponse().read().decode().removeprefix("pgbare ").partition(": ")
+            home.close()
+            counts[pid] = int(rest.split()[0])  # "pgbare <pid>: <n> connections"
+    assert len([n for n in counts.values() if n]) == 2, counts
+    return sockets
