@@ -171,10 +171,13 @@ def main() -> None:
     serve(create_app(args.cached), args.port, args.log_level)
 
 
-def serve(app: Starlette, port: int, log_level: str) -> None:
-    """The same call as openspace.cli.serve, host and app aside (bench/pgbare.py's too)."""
+def serve(app: Starlette | str, port: int, log_level: str, workers: int = 1) -> None:
+    """The same call as openspace.cli.serve, host and app aside (bench/pgbare.py's too). Several
+    workers need the app as an import path to a factory, which each worker calls."""
     uvicorn.run(
         app,
+        factory=isinstance(app, str),
+        workers=workers,
         host="127.0.0.1",
         port=port,
         ws="websockets-sansio",

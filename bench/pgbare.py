@@ -23,7 +23,8 @@ waits for the other's commit where both write one event, and after its commit it
 change to its own sockets and publishes the batch's frames on Redis in one round trip, for the
 other workers' sockets on the event. That is the least any server pays for the target's
 configuration (two workers on two cores with PostgreSQL beside them): the second worker's
-share of the writes, locks and fan-out, with nothing of openspace's own.
+share of the writes, locks and fan-out, with nothing of openspace's own. Less than openspace
+must, even: two batches' publishes may pass each other, and a message Redis drops is lost.
 
 Run: `python -m bench.pgbare --port P --database-url URL [--workers N --bus-url URL]`
 (bench/postgres.py starts it).
@@ -41,7 +42,6 @@ from typing import Any
 
 import orjson
 import psycopg
-import uvicorn
 from redis import asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -50,7 +50,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from openspace.cli import settle_heap
-from openspace.settings import Settings
 
 from .baseline import serve
 
@@ -249,18 +248,7 @@ def main() -> None:
         with psycopg.connect(args.database_url, autocommit=True) as db:
             db.execute(SCHEMA)  # once, before the workers race to make it
         os.environ.update(PGBARE_DATABASE_URL=args.database_url, PGBARE_BUS_URL=args.bus_url)
-        uvicorn.run(
-            "bench.pgbare:worker_app",
-            factory=True,
-            workers=args.workers,
-            host="127.0.0.1",
-            port=args.port,
-            ws="websockets-sansio",
-            ws_max_size=Settings().ws_max_size,
-            ws_per_message_deflate=False,
-            log_level=args.log_level,
-            proxy_headers=False,
-        )
+        serve("bench.pgbare:worker_app", args.port, args.log_level, args.workers)
         return
     app = create_app(args.database_url)
     settle_heap()  # openspace's own collector and switch-interval settings (cli.py)
