@@ -139,16 +139,27 @@ ME = str(os.getpid()).encode()  # this worker: its own messages come back to it,
 
 
 class Relay:
-    """The workers' bus: each batch's frames in one PUBLISH pipeline, heard by every other worker."""
+    """The workers' bus: the frames committed in one turn of the loop (a batch's results all
+    settle in one) go in one PUBLISH pipeline, heard by every other worker."""
 
     def __init__(self, url: str, sockets: dict[str, set[WebSocket]]) -> None:
         self.redis = aioredis.from_url(url)
         self.sockets = sockets
+        self.outgoing: list[bytes] = []
+        self.publishing: set[asyncio.Task[None]] = set()  # held, or the loop may drop them unfinished
 
-    async def publish(self, frames: list[tuple[str, str]]) -> None:
+    def send(self, event: str, frame: str) -> None:
+        if not self.outgoing:
+            task = asyncio.get_running_loop().create_task(self.publish())  # runs after this turn's results
+            self.publishing.add(task)
+            task.add_done_callback(self.publishing.discard)
+        self.outgoing.append(b"%s %s %s" % (ME, event.encode(), frame.encode()))
+
+    async def publish(self) -> None:
+        messages, self.outgoing = self.outgoing, []
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event, frame in frames:
-                pipe.publish(CHANNEL, b"%s %s %s" % (ME, event.encode(), frame.encode()))
+            for message in messages:
+                pipe.publish(CHANNEL, message)
             await pipe.execute()
 
     async def listen(self) -> None:
@@ -159,10 +170,10 @@ class Relay:
                     continue
                 sender, event, frame = message["data"].split(b" ", 2)
                 if sender != ME:
-                    await send_all(self.sockets.get(event.decode(), ()), frame.decode())
+                    await send_all(self.sockets.get(event.decode(), set()), frame.decode())
 
 
-async def send_all(here: Any, frame: str) -> None:
+async def send_all(here: set[WebSocket], frame: str) -> None:
     for client in list(here):
         try:
             await client.send_text(frame)
@@ -197,8 +208,6 @@ def create_app(url: str, bus_url: str = "") -> Starlette:
         finally:
             here.discard(ws)
 
-    outgoing: list[tuple[str, str]] = []  # frames committed in this turn of the loop, for the other workers
-
     async def answer(ws: WebSocket, here: set[WebSocket], job: Job) -> None:
         """After the commit: the result to its sender, the change to everyone on the event."""
         seq = await writer.submit(job)
@@ -206,16 +215,8 @@ def create_app(url: str, bus_url: str = "") -> Starlette:
         patch = {"upserts": [{"type": "topic", "id": job[2], "title": job[3], "description": job[4]}]}
         frame = orjson.dumps({"type": "change", "seq": seq, "kind": "topic.edited", "patch": patch}).decode()
         if relay is not None:
-            if not outgoing:  # the batch's results all settle in one turn: one publish for them
-                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(flush()))
-            outgoing.append((job[0], frame))
+            relay.send(job[0], frame)
         await send_all(here, frame)
-
-    async def flush() -> None:
-        if relay is not None and outgoing:
-            frames = outgoing[:]
-            outgoing.clear()
-            await relay.publish(frames)
 
     async def home(request: Request) -> PlainTextResponse:
         return PlainTextResponse(f"pgbare {os.getpid()}: {sum(map(len, sockets.values()))} connections")
